@@ -1,0 +1,122 @@
+//! The one mapping from failures to HTTP: `{"error": CODE, "message": ...}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::booking::messages::{ORDER_EXPIRED, ORDER_NOT_MODIFIABLE, SERVICE_UNAVAILABLE};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        let message = message.into();
+        tracing::warn!(%message, "dependency unavailable");
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", message)
+    }
+
+    /// An update the workflow refused: its message starts with the error code.
+    pub fn from_rejection(message: &str) -> Self {
+        let (code, text) = message.split_once(": ").unwrap_or(("", message));
+        match code {
+            ORDER_EXPIRED => Self::conflict(ORDER_EXPIRED, text),
+            ORDER_NOT_MODIFIABLE => Self::conflict(ORDER_NOT_MODIFIABLE, text),
+            SERVICE_UNAVAILABLE => Self::unavailable(text),
+            _ => Self::unavailable(format!("the booking workflow failed: {message}")),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::FlightNotFound(id) => {
+                Self::not_found("FLIGHT_NOT_FOUND", format!("no flight with id {id}"))
+            }
+            StoreError::OrderNotFound(id) => {
+                Self::not_found("ORDER_NOT_FOUND", format!("no order with id {id}"))
+            }
+            StoreError::Postgres(m) => Self::unavailable(format!("database unavailable: {m}")),
+            StoreError::Redis(m) => Self::unavailable(format!("redis unavailable: {m}")),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(Body {
+            error: self.code,
+            message: &self.message,
+        })
+    }
+}
+
+/// Body errors from actix's JSON extractor, in our shape.
+pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match &err {
+        E::Overflow { limit } | E::OverflowKnownLength { limit, .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the request body is larger than {limit} bytes"),
+        ),
+        E::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send the body as application/json",
+        ),
+        E::Deserialize(e) if e.is_data() => {
+            ApiError::bad_request("INVALID_REQUEST", format!("the request body has the wrong shape: {e}"))
+        }
+        _ => ApiError::bad_request("INVALID_JSON", format!("the request body is not valid JSON: {err}")),
+    }
+}
+
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("NOT_FOUND", "no such route"))
+}
+
+pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this route does not accept that method",
+    ))
+}

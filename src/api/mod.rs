@@ -1,0 +1,128 @@
+//! `flightctl serve`: the HTTP API and the embedded web UI (actix-web).
+//! Handlers are thin: parse at the edge, call the store or the workflow,
+//! map errors once (`errors`).
+
+mod errors;
+mod flights;
+mod health;
+mod orders;
+mod web;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web as aw};
+use deadpool_postgres::Pool;
+use tokio::sync::OnceCell;
+
+pub use errors::ApiError;
+
+use crate::config::Settings;
+use crate::store::{self, Holds};
+
+/// Shared by every request.
+pub struct AppState {
+    pub settings: Settings,
+    pub pool: Pool,
+    pub holds: Holds,
+    temporal: OnceCell<temporalio_client::Client>,
+}
+
+impl AppState {
+    /// The Temporal client, connecting on first use so the API starts (and
+    /// serves flights) while Temporal is still coming up.
+    pub async fn temporal(&self) -> Result<&temporalio_client::Client, ApiError> {
+        self.temporal
+            .get_or_try_init(|| async {
+                tokio::time::timeout(
+                    Duration::from_secs(5),
+                    crate::temporal::connect(&self.settings.temporal, "flightctl-api"),
+                )
+                .await
+                .map_err(|_| anyhow::anyhow!("temporal did not answer within 5s"))?
+            })
+            .await
+            .map_err(|e| ApiError::unavailable(format!("temporal unavailable: {e:#}")))
+    }
+}
+
+/// A bound, not yet awaited server: tests start it on port 0.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = store::pg_pool(&settings.database)?;
+        store::check_postgres(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("postgres is unreachable: {e}"))?;
+        let redis = store::redis_client(&settings.redis).await?;
+        let holds = Holds::new(redis, settings.redis.key_prefix.clone());
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener = TcpListener::bind(&address)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+        let port = listener.local_addr()?.port();
+        let state = aw::Data::new(AppState {
+            settings,
+            pool,
+            holds,
+            temporal: OnceCell::new(),
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(
+                    aw::JsonConfig::default()
+                        .limit(16 * 1024)
+                        .error_handler(|e, _| errors::json_error(e).into()),
+                )
+                .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("flightctl::http"))
+                .configure(routes)
+                .default_service(aw::to(errors::not_found))
+        })
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn routes(cfg: &mut aw::ServiceConfig) {
+    let route = |path: &str| aw::resource(path.to_string()).default_service(aw::to(errors::method_not_allowed));
+    cfg.service(route("/health").get(health::health))
+        .service(route("/api/config").get(web::client_config))
+        .service(route("/api/flights").get(flights::list))
+        .service(route("/api/flights/{id}").get(flights::show))
+        .service(route("/api/orders").post(orders::create))
+        .service(route("/api/orders/{id}").get(orders::show).delete(orders::cancel))
+        .service(route("/api/orders/{id}/seats").put(orders::change_seats))
+        .service(route("/api/orders/{id}/status").get(orders::status))
+        .service(route("/api/orders/{id}/pay").post(orders::pay))
+        .service(route("/api/orders/{id}/events").get(orders::events))
+        .service(route("/").get(web::index))
+        .service(route("/assets/{file}").get(web::asset));
+}
+
+/// `flightctl serve`: run until SIGINT/SIGTERM (actix handles both).
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings.clone()).await?;
+    tracing::info!(
+        "serving on http://{}:{} (web UI at /)",
+        settings.server.host,
+        app.port()
+    );
+    app.run_until_stopped().await?;
+    tracing::info!("server stopped");
+    Ok(())
+}

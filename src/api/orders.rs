@@ -1,0 +1,454 @@
+//! The order endpoints. The API never writes booking state: it starts the
+//! order's workflow and talks to it (updates, a query); Postgres answers for
+//! orders whose workflow has ended.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use temporalio_client::errors::{WorkflowUpdateError, WorkflowUpdateWithStartError};
+use temporalio_client::{
+    Client, WorkflowExecuteUpdateOptions, WorkflowIdConflictPolicy, WorkflowQueryOptions,
+    WorkflowUpdateWithStartOptions,
+};
+use uuid::Uuid;
+
+use super::{ApiError, AppState};
+use crate::booking::Booking;
+use crate::booking::messages::{BookingInput, Pay, SelectSeats, Selection, Snapshot};
+use crate::domain::{self, OrderStatus, PaymentCode, SeatSelection, workflow_id};
+use crate::store::flights;
+use crate::store::orders::{self, Order};
+
+/// Longest we wait on the workflow before answering 503.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateOrder {
+    flight_id: String,
+    seats: Vec<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ChangeSeats {
+    seats: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayBody {
+    payment_code: serde_json::Value,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Held {
+    order_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workflow_id: Option<String>,
+    status: OrderStatus,
+    seats: Vec<String>,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Ack {
+    order_id: Uuid,
+    status: OrderStatus,
+}
+
+/// The order's status: live from the workflow, or from its row once ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView {
+    order_id: Uuid,
+    workflow_id: String,
+    flight_id: Uuid,
+    status: OrderStatus,
+    seats: Vec<String>,
+    expires_at: Option<DateTime<Utc>>,
+    timer_remaining: u64,
+    payment_attempts: u32,
+    max_payment_attempts: u32,
+    last_error: Option<String>,
+    total_price_cents: i64,
+}
+
+fn order_id(path: &str) -> Result<Uuid, ApiError> {
+    domain::parse_id(path).ok_or_else(|| {
+        ApiError::bad_request("INVALID_ORDER_ID", format!("{path:?} is not an order id (a UUID)"))
+    })
+}
+
+fn selection(items: &[String]) -> Result<SeatSelection, ApiError> {
+    SeatSelection::parse(items).map_err(|e| ApiError::bad_request("INVALID_SEATS", e))
+}
+
+async fn ensure_seats_exist(
+    state: &AppState,
+    flight: Uuid,
+    seats: &SeatSelection,
+) -> Result<(), ApiError> {
+    let check = flights::check_seats(&state.pool, flight, &seats.ids()).await?;
+    if check.unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(unknown_seats(&check.unknown))
+    }
+}
+
+fn unknown_seats(seats: &[String]) -> ApiError {
+    ApiError::bad_request(
+        "INVALID_SEATS",
+        format!("no such seat on this flight: {}", seats.join(", ")),
+    )
+}
+
+fn unavailable_seats(seats: &[String]) -> ApiError {
+    ApiError::conflict(
+        "SEATS_UNAVAILABLE",
+        format!("already booked or held by another order: {}", seats.join(", ")),
+    )
+}
+
+/// Why an ended order refuses a change.
+fn closed(order: &Order) -> ApiError {
+    match order.status {
+        OrderStatus::Expired => ApiError::conflict("ORDER_EXPIRED", "the hold on this order has expired"),
+        status => ApiError::conflict("ORDER_NOT_MODIFIABLE", format!("the order is {status}")),
+    }
+}
+
+fn to_time(ms: u64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms as i64)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Whole seconds left on a live hold, from the absolute deadline and the
+/// server's clock now.
+fn remaining(status: OrderStatus, deadline_ms: Option<u64>) -> u64 {
+    match (status, deadline_ms) {
+        (OrderStatus::SeatsReserved, Some(d)) => d.saturating_sub(now_ms()).div_ceil(1000),
+        _ => 0,
+    }
+}
+
+impl StatusView {
+    fn from_snapshot(s: Snapshot) -> Self {
+        Self {
+            order_id: s.order_id,
+            workflow_id: workflow_id(s.order_id),
+            flight_id: s.flight_id,
+            status: s.status,
+            seats: s.seats,
+            expires_at: s.deadline_ms.and_then(to_time),
+            timer_remaining: remaining(s.status, s.deadline_ms),
+            payment_attempts: s.payment_attempts,
+            max_payment_attempts: s.max_payment_attempts,
+            last_error: s.last_error,
+            total_price_cents: s.total_price_cents,
+        }
+    }
+
+    fn from_row(o: Order, max_attempts: u32) -> Self {
+        let deadline = o.expires_at.map(|t| t.timestamp_millis() as u64);
+        Self {
+            order_id: o.id,
+            workflow_id: o.workflow_id,
+            flight_id: o.flight_id,
+            status: o.status,
+            timer_remaining: remaining(o.status, deadline),
+            seats: o.seats,
+            expires_at: o.expires_at,
+            payment_attempts: o.payment_attempts as u32,
+            max_payment_attempts: max_attempts,
+            last_error: o.failure_reason.or(o.last_payment_error),
+            total_price_cents: o.total_price_cents,
+        }
+    }
+}
+
+/// The order's current status. A running workflow answers a query; an ended
+/// one (or one whose worker is away) is answered from its row.
+async fn current(state: &AppState, id: Uuid) -> Result<StatusView, ApiError> {
+    let order = orders::find(&state.pool, id).await?;
+    let max = state.settings.booking.payment_max_retries;
+    if order.status.is_terminal() {
+        return Ok(StatusView::from_row(order, max));
+    }
+    let client = state.temporal().await?;
+    let handle = client.get_workflow_handle::<Booking>(order.workflow_id.clone());
+    let query = handle.query(Booking::status, (), WorkflowQueryOptions::default());
+    match tokio::time::timeout(QUERY_TIMEOUT, query).await {
+        Ok(Ok(snapshot)) => Ok(StatusView::from_snapshot(snapshot)),
+        outcome => {
+            if let Ok(Err(e)) = outcome {
+                tracing::debug!(order = %id, error = %e, "status query failed; answering from the row");
+            }
+            Ok(StatusView::from_row(orders::find(&state.pool, id).await?, max))
+        }
+    }
+}
+
+/// Map a failed update: a rejection carries its code; a closed workflow is
+/// explained by its row.
+async fn update_failed(state: &AppState, id: Uuid, e: WorkflowUpdateError) -> ApiError {
+    match e {
+        WorkflowUpdateError::Failed(failure) => ApiError::from_rejection(&failure.message),
+        WorkflowUpdateError::NotFound(_) => match orders::find(&state.pool, id).await {
+            Ok(order) => closed(&order),
+            Err(e) => e.into(),
+        },
+        other => ApiError::unavailable(format!("temporal: {other}")),
+    }
+}
+
+async fn within<T>(fut: impl Future<Output = T>) -> Result<T, ApiError> {
+    tokio::time::timeout(CALL_TIMEOUT, fut)
+        .await
+        .map_err(|_| ApiError::unavailable("the booking workflow did not answer in time; is a worker running?"))
+}
+
+/// The order row of a live order, or why it cannot change.
+async fn live_order(state: &AppState, id: Uuid) -> Result<Order, ApiError> {
+    let order = orders::find(&state.pool, id).await?;
+    if order.status.is_terminal() {
+        return Err(closed(&order));
+    }
+    Ok(order)
+}
+
+fn handle(client: &Client, id: Uuid) -> temporalio_client::WorkflowHandle<Client, Booking> {
+    client.get_workflow_handle::<Booking>(workflow_id(id))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    body: web::Json<CreateOrder>,
+) -> Result<HttpResponse, ApiError> {
+    let flight_id = domain::parse_id(&body.flight_id).ok_or_else(|| {
+        ApiError::bad_request("INVALID_FLIGHT_ID", format!("{:?} is not a flight id (a UUID)", body.flight_id))
+    })?;
+    let seats = selection(&body.seats)?;
+    let flight = flights::find(&state.pool, flight_id).await?;
+    ensure_seats_exist(&state, flight_id, &seats).await?;
+    let order_id = Uuid::new_v4();
+    let booking = &state.settings.booking;
+    let input = BookingInput {
+        order_id,
+        flight_id,
+        seat_price_cents: flight.price_cents,
+        hold_ms: booking.seat_reservation_timeout.as_millis() as u64,
+        payment_timeout_ms: booking.payment_validation_timeout.as_millis() as u64,
+        payment_max_attempts: booking.payment_max_retries,
+    };
+    let options = WorkflowUpdateWithStartOptions::new(
+        state.settings.temporal.task_queue.clone(),
+        workflow_id(order_id),
+        WorkflowIdConflictPolicy::Fail,
+    )
+    .build();
+    let client = state.temporal().await?;
+    let started = client.execute_update_with_start_workflow(
+        Booking::run,
+        input,
+        Booking::select_seats,
+        SelectSeats { seats },
+        options,
+    );
+    match within(started).await? {
+        Ok(Selection::Held { seats, expires_at_ms }) => Ok(HttpResponse::Created().json(Held {
+            order_id,
+            workflow_id: Some(workflow_id(order_id)),
+            status: OrderStatus::SeatsReserved,
+            seats,
+            expires_at: to_time(expires_at_ms),
+        })),
+        Ok(Selection::Unavailable { seats }) => Err(unavailable_seats(&seats)),
+        Ok(Selection::Unknown { seats }) => Err(unknown_seats(&seats)),
+        Err(WorkflowUpdateWithStartError::Update(e)) => Err(update_failed(&state, order_id, e).await),
+        Err(e) => Err(ApiError::unavailable(format!("temporal: {e}"))),
+    }
+}
+
+pub async fn change_seats(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<ChangeSeats>,
+) -> Result<HttpResponse, ApiError> {
+    let id = order_id(&path)?;
+    let seats = selection(&body.seats)?;
+    let order = live_order(&state, id).await?;
+    ensure_seats_exist(&state, order.flight_id, &seats).await?;
+    let client = state.temporal().await?;
+    let handle = handle(client, id);
+    let update = handle.execute_update(
+        Booking::select_seats,
+        SelectSeats { seats },
+        WorkflowExecuteUpdateOptions::default(),
+    );
+    match within(update).await? {
+        Ok(Selection::Held { seats, expires_at_ms }) => Ok(HttpResponse::Ok().json(Held {
+            order_id: id,
+            workflow_id: None,
+            status: OrderStatus::SeatsReserved,
+            seats,
+            expires_at: to_time(expires_at_ms),
+        })),
+        Ok(Selection::Unavailable { seats }) => Err(unavailable_seats(&seats)),
+        Ok(Selection::Unknown { seats }) => Err(unknown_seats(&seats)),
+        Err(e) => Err(update_failed(&state, id, e).await),
+    }
+}
+
+pub async fn status(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = order_id(&path)?;
+    Ok(HttpResponse::Ok().json(current(&state, id).await?))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderDetail {
+    #[serde(flatten)]
+    status: StatusView,
+    confirmed_at: Option<DateTime<Utc>>,
+    flight: flights::Flight,
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = order_id(&path)?;
+    let status = current(&state, id).await?;
+    let (order, flight) = tokio::try_join!(
+        orders::find(&state.pool, id),
+        flights::find(&state.pool, status.flight_id)
+    )?;
+    Ok(HttpResponse::Ok().json(OrderDetail {
+        status,
+        confirmed_at: order.confirmed_at,
+        flight,
+    }))
+}
+
+pub async fn pay(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<PayBody>,
+) -> Result<HttpResponse, ApiError> {
+    let code = body
+        .payment_code
+        .as_str()
+        .ok_or_else(|| "the payment code must be a string of 5 digits".to_string())
+        .and_then(PaymentCode::parse)
+        .map_err(|e| ApiError::bad_request("INVALID_PAYMENT_CODE", e))?;
+    let id = order_id(&path)?;
+    live_order(&state, id).await?;
+    let client = state.temporal().await?;
+    let handle = handle(client, id);
+    let update = handle.execute_update(
+        Booking::pay,
+        Pay { code },
+        WorkflowExecuteUpdateOptions::default(),
+    );
+    match within(update).await? {
+        Ok(status) => Ok(HttpResponse::Accepted().json(Ack { order_id: id, status })),
+        Err(e) => Err(update_failed(&state, id, e).await),
+    }
+}
+
+pub async fn cancel(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = order_id(&path)?;
+    live_order(&state, id).await?;
+    let client = state.temporal().await?;
+    let handle = handle(client, id);
+    let update = handle.execute_update(Booking::cancel, (), WorkflowExecuteUpdateOptions::default());
+    match within(update).await? {
+        Ok(status) => Ok(HttpResponse::Ok().json(Ack { order_id: id, status })),
+        Err(e) => Err(update_failed(&state, id, e).await),
+    }
+}
+
+const POLL: Duration = Duration::from_millis(500);
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+struct Events {
+    state: web::Data<AppState>,
+    id: Uuid,
+    last: Option<StatusView>,
+    quiet_since: tokio::time::Instant,
+    done: bool,
+}
+
+/// Wait for the next thing to send: a changed status, or a keep-alive.
+async fn next_event(mut ev: Events) -> Option<(String, Events)> {
+    if ev.done {
+        return None;
+    }
+    loop {
+        let now = match current(&ev.state, ev.id).await {
+            Ok(s) => s,
+            Err(e) => {
+                let msg = serde_json::json!({"error": e.code, "message": e.message});
+                return Some((format!("event: error\ndata: {msg}\n\n"), ev));
+            }
+        };
+        let same = ev.last.as_ref().is_some_and(|l| StatusView { timer_remaining: 0, ..l.clone() } == StatusView { timer_remaining: 0, ..now.clone() });
+        if !same {
+            ev.done = now.status.is_terminal();
+            let data = serde_json::to_string(&now).unwrap_or_default();
+            ev.last = Some(now);
+            ev.quiet_since = tokio::time::Instant::now();
+            return Some((format!("data: {data}\n\n"), ev));
+        }
+        if ev.quiet_since.elapsed() >= KEEP_ALIVE {
+            ev.quiet_since = tokio::time::Instant::now();
+            return Some((": keep-alive\n\n".to_string(), ev));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Server-sent events: one status object per change, a keep-alive comment
+/// every 15 s, closed after a terminal status.
+pub async fn events(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = order_id(&path)?;
+    let first = current(&state, id).await?;
+    let data = serde_json::to_string(&first).unwrap_or_default();
+    let ev = Events {
+        state: state.clone(),
+        id,
+        done: first.status.is_terminal(),
+        last: Some(first),
+        quiet_since: tokio::time::Instant::now(),
+    };
+    let head = futures::stream::once(async move { format!("data: {data}\n\n") });
+    let stream = head
+        .chain(futures::stream::unfold(ev, next_event))
+        .map(|chunk| Ok::<_, actix_web::Error>(web::Bytes::from(chunk)));
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream))
+}

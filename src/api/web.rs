@@ -1,0 +1,53 @@
+//! The web UI, embedded in the binary, and the settings it needs.
+
+use actix_web::http::header::{CACHE_CONTROL, ContentType};
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+use super::{ApiError, AppState};
+
+const INDEX: &str = include_str!("web/index.html");
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("app.js", "text/javascript; charset=utf-8", include_str!("web/app.js")),
+    ("style.css", "text/css; charset=utf-8", include_str!("web/style.css")),
+];
+
+pub async fn index() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::html())
+        .insert_header((CACHE_CONTROL, "no-cache"))
+        .body(INDEX)
+}
+
+pub async fn asset(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let (_, mime, body) = ASSETS
+        .iter()
+        .find(|(name, _, _)| *name == path.as_str())
+        .ok_or_else(|| ApiError::not_found("NOT_FOUND", "no such asset"))?;
+    Ok(HttpResponse::Ok()
+        .content_type(*mime)
+        .insert_header((CACHE_CONTROL, "no-cache"))
+        .body(*body))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClientConfig {
+    temporal_ui_url: String,
+    temporal_namespace: String,
+    payment_failure_rate: f64,
+    payment_max_retries: u32,
+    seat_reservation_seconds: u64,
+}
+
+/// `GET /api/config`: what the UI shows about this deployment.
+pub async fn client_config(state: web::Data<AppState>) -> HttpResponse {
+    let s = &state.settings;
+    HttpResponse::Ok().json(ClientConfig {
+        temporal_ui_url: s.temporal.ui_url.trim_end_matches('/').to_string(),
+        temporal_namespace: s.temporal.namespace.clone(),
+        payment_failure_rate: s.booking.payment_failure_rate,
+        payment_max_retries: s.booking.payment_max_retries,
+        seat_reservation_seconds: s.booking.seat_reservation_timeout.as_secs(),
+    })
+}

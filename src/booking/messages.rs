@@ -1,0 +1,106 @@
+//! Inputs and outputs of the booking workflow, its updates, its query and its
+//! activities. Everything here crosses a serialization boundary.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{OrderStatus, PaymentCode, SeatSelection};
+
+/// Prefixes of update rejections, so the API can map them to error codes.
+pub const ORDER_EXPIRED: &str = "ORDER_EXPIRED";
+pub const ORDER_NOT_MODIFIABLE: &str = "ORDER_NOT_MODIFIABLE";
+pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+
+/// Input of the booking workflow: the order and the timing policy it runs
+/// under (fixed at start, so it is part of the workflow's history).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BookingInput {
+    pub order_id: Uuid,
+    pub flight_id: Uuid,
+    pub seat_price_cents: i64,
+    pub hold_ms: u64,
+    pub payment_timeout_ms: u64,
+    pub payment_max_attempts: u32,
+}
+
+/// The `select_seats` update: the complete new selection.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SelectSeats {
+    pub seats: SeatSelection,
+}
+
+/// Result of a selection change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Selection {
+    /// The seats are held until `expires_at_ms` (Unix ms).
+    Held { seats: Vec<String>, expires_at_ms: u64 },
+    /// Seats booked or held by another order; the previous selection stands.
+    Unavailable { seats: Vec<String> },
+    /// Seats that do not exist on this flight; nothing changed.
+    Unknown { seats: Vec<String> },
+}
+
+/// The `pay` update.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Pay {
+    pub code: PaymentCode,
+}
+
+/// What the `status` query returns: the order as the workflow sees it now.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub order_id: Uuid,
+    pub flight_id: Uuid,
+    pub status: OrderStatus,
+    pub seats: Vec<String>,
+    /// Absolute end of the hold (Unix ms); the caller computes what is left.
+    pub deadline_ms: Option<u64>,
+    pub payment_attempts: u32,
+    pub max_payment_attempts: u32,
+    pub last_error: Option<String>,
+    pub total_price_cents: i64,
+}
+
+/// Activity input: hold `seats` for the order for `ttl_ms`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LockSeats {
+    pub order_id: Uuid,
+    pub flight_id: Uuid,
+    pub seats: Vec<String>,
+    pub ttl_ms: u64,
+}
+
+/// Activity input: release or extend the order's holds on `seats`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HeldSeats {
+    pub order_id: Uuid,
+    pub flight_id: Uuid,
+    pub seats: Vec<String>,
+    /// New TTL, for an extension.
+    pub ttl_ms: u64,
+}
+
+/// Activity input: one payment attempt.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PaymentAttempt {
+    pub order_id: Uuid,
+    pub attempt: u32,
+    pub code: PaymentCode,
+    pub timeout_ms: u64,
+}
+
+/// Activity output: the payment provider's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    Approved,
+    Declined(String),
+}
+
+/// Activity input: record a finished payment attempt.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub order_id: Uuid,
+    pub attempt: u32,
+    pub outcome: crate::store::orders::AttemptOutcome,
+    pub error: Option<String>,
+}

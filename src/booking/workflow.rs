@@ -1,0 +1,449 @@
+//! The booking workflow: one per order, id `booking-<orderId>`.
+//!
+//! It owns the order's state. Seat changes arrive as the `select_seats`
+//! update (the caller learns synchronously whether the seats were taken),
+//! payment as `pay`, cancellation as `cancel`; `status` is a query. The run
+//! loop keeps the hold timer, collects payment and compensates: every ending
+//! other than CONFIRMED releases every hold.
+//!
+//! Deterministic: time, timers and waiting only through `ctx`; all I/O in
+//! activities.
+
+use std::error::Error;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use temporalio_common::RetryPolicy;
+use temporalio_common::error::IncomingError;
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{
+    ActivityExecutionError, ActivityOptions, SyncWorkflowContext, WorkflowCancellationToken,
+    WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
+};
+
+use super::activities::BookingActivities as Acts;
+use super::messages::{
+    AttemptRecord, BookingInput, HeldSeats, LockSeats, ORDER_EXPIRED, ORDER_NOT_MODIFIABLE, Pay,
+    PaymentAttempt, SERVICE_UNAVAILABLE, SelectSeats, Selection, Snapshot, Verdict,
+};
+use super::payment;
+use crate::domain::{OrderStatus, PaymentCode, workflow_id};
+use crate::store::orders::{AttemptOutcome, Confirm, Order};
+
+/// Redis keeps a hold this much longer than the workflow timer: a safety net
+/// should the workflow be late to release it.
+const TTL_MARGIN: Duration = Duration::from_secs(60);
+
+type UpdateResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
+
+#[workflow]
+pub struct Booking {
+    input: BookingInput,
+    status: OrderStatus,
+    seats: Vec<String>,
+    /// End of the hold, Unix ms.
+    deadline_ms: Option<u64>,
+    /// Bumped on every successful selection; restarts the timer.
+    hold_version: u64,
+    /// A selection or cancellation handler is doing I/O; others wait.
+    busy: bool,
+    /// The creating selection was refused: end without an order.
+    refused: bool,
+    /// No hold of this order is left in Redis.
+    released: bool,
+    payment: Option<PaymentCode>,
+    attempts: u32,
+    last_error: Option<String>,
+    failure_reason: Option<String>,
+}
+
+#[workflow_methods]
+impl Booking {
+    #[init]
+    pub fn new(_ctx: &WorkflowContextView, input: BookingInput) -> Self {
+        Self {
+            input,
+            status: OrderStatus::Created,
+            seats: Vec::new(),
+            deadline_ms: None,
+            hold_version: 0,
+            busy: false,
+            refused: false,
+            released: true,
+            payment: None,
+            attempts: 0,
+            last_error: None,
+            failure_reason: None,
+        }
+    }
+
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<OrderStatus> {
+        let outcome = Self::drive(ctx).await;
+        if let Err(WorkflowTermination::Evicted | WorkflowTermination::ContinueAsNew(_)) = outcome
+        {
+            return outcome;
+        }
+        let (status, released) = ctx.state(|s| (s.status, s.released));
+        if status != OrderStatus::Confirmed && !released {
+            // Something failed midway: the holds still go back on sale.
+            let end = if status.is_terminal() {
+                status
+            } else {
+                OrderStatus::Cancelled
+            };
+            let reason = outcome.as_ref().err().map(|e| e.to_string());
+            Self::finish(ctx, end, reason).await?;
+        }
+        outcome
+    }
+
+    #[query]
+    pub fn status(&self, _ctx: &WorkflowContextView) -> Snapshot {
+        Snapshot {
+            order_id: self.input.order_id,
+            flight_id: self.input.flight_id,
+            status: self.status,
+            seats: self.seats.clone(),
+            deadline_ms: self.deadline_ms,
+            payment_attempts: self.attempts,
+            max_payment_attempts: self.input.payment_max_attempts,
+            last_error: self.last_error.clone().or(self.failure_reason.clone()),
+            total_price_cents: self.total_price_cents(),
+        }
+    }
+
+    #[update_validator(select_seats)]
+    fn validate_select(&self, _ctx: &WorkflowContextView, _req: &SelectSeats) -> UpdateResult<()> {
+        self.modifiable(None)
+    }
+
+    /// Replace the selection: lock the new set all-or-nothing, release seats
+    /// no longer wanted, restart the hold. A refused change changes nothing.
+    #[update]
+    pub async fn select_seats(
+        ctx: &mut WorkflowContext<Self>,
+        req: SelectSeats,
+    ) -> Result<Selection, Box<dyn Error + Send + Sync>> {
+        ctx.wait_condition(|s| !s.busy).await?;
+        let now = now_ms(ctx.workflow_time());
+        ctx.state(|s| s.modifiable(Some(now)))?;
+        ctx.state_mut(|s| s.busy = true);
+        let result = Self::apply_selection(ctx, req.seats.ids()).await;
+        ctx.state_mut(|s| {
+            s.busy = false;
+            let held = matches!(result, Ok(Selection::Held { .. }));
+            s.refused |= s.status == OrderStatus::Created && !held;
+        });
+        result
+    }
+
+    #[update_validator(pay)]
+    fn validate_pay(&self, _ctx: &WorkflowContextView, _req: &Pay) -> UpdateResult<()> {
+        self.modifiable(None)?;
+        if self.busy {
+            return Err(format!("{ORDER_NOT_MODIFIABLE}: a seat change is still in progress").into());
+        }
+        Ok(())
+    }
+
+    /// Accept payment while the hold is live. From here the order cannot expire.
+    #[update]
+    pub fn pay(
+        &mut self,
+        ctx: &mut SyncWorkflowContext<Self>,
+        req: Pay,
+    ) -> Result<OrderStatus, Box<dyn Error + Send + Sync>> {
+        self.modifiable(Some(now_ms(ctx.workflow_time())))?;
+        self.payment = Some(req.code);
+        self.status = OrderStatus::PaymentProcessing;
+        Ok(self.status)
+    }
+
+    #[update_validator(cancel)]
+    fn validate_cancel(&self, _ctx: &WorkflowContextView, _req: &()) -> UpdateResult<()> {
+        self.modifiable(None)
+    }
+
+    /// Cancel before payment: release the holds, end CANCELLED.
+    #[update]
+    pub async fn cancel(ctx: &mut WorkflowContext<Self>, _req: ()) -> Result<OrderStatus, Box<dyn Error + Send + Sync>> {
+        ctx.wait_condition(|s| !s.busy).await?;
+        let now = now_ms(ctx.workflow_time());
+        ctx.state(|s| s.modifiable(Some(now)))?;
+        ctx.state_mut(|s| s.busy = true);
+        let result = Self::finish(ctx, OrderStatus::Cancelled, None).await;
+        ctx.state_mut(|s| s.busy = false);
+        result.map_err(|e| format!("{SERVICE_UNAVAILABLE}: {e}"))?;
+        Ok(OrderStatus::Cancelled)
+    }
+}
+
+impl Booking {
+    /// The order may still change seats, pay or cancel. Validators see no
+    /// clock, so they pass `None`; handlers pass workflow time.
+    fn modifiable(&self, now_ms: Option<u64>) -> UpdateResult<()> {
+        let expired = matches!((self.deadline_ms, now_ms), (Some(d), Some(now)) if now >= d);
+        match self.status {
+            OrderStatus::Expired => Err(format!("{ORDER_EXPIRED}: the hold on this order has expired").into()),
+            OrderStatus::SeatsReserved if expired => {
+                Err(format!("{ORDER_EXPIRED}: the hold on this order has expired").into())
+            }
+            OrderStatus::Created | OrderStatus::SeatsReserved => Ok(()),
+            other => Err(format!("{ORDER_NOT_MODIFIABLE}: the order is {other}").into()),
+        }
+    }
+
+    fn total_price_cents(&self) -> i64 {
+        self.input.seat_price_cents * self.seats.len() as i64
+    }
+
+    fn held(&self, ttl: Duration) -> HeldSeats {
+        HeldSeats {
+            order_id: self.input.order_id,
+            flight_id: self.input.flight_id,
+            seats: self.seats.clone(),
+            ttl_ms: ttl.as_millis() as u64,
+        }
+    }
+
+    fn record(&self) -> Order {
+        Order {
+            id: self.input.order_id,
+            flight_id: self.input.flight_id,
+            workflow_id: workflow_id(self.input.order_id),
+            status: self.status,
+            seats: self.seats.clone(),
+            total_price_cents: self.total_price_cents(),
+            expires_at: self
+                .deadline_ms
+                .and_then(|ms| chrono::DateTime::from_timestamp_millis(ms as i64)),
+            confirmed_at: None,
+            failure_reason: self.failure_reason.clone(),
+            payment_attempts: self.attempts as i32,
+            last_payment_error: self.last_error.clone(),
+        }
+    }
+
+    async fn drive(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<OrderStatus> {
+        ctx.wait_condition(|s| s.status != OrderStatus::Created || s.refused)
+            .await?;
+        loop {
+            match ctx.state(|s| s.status) {
+                OrderStatus::SeatsReserved => Self::hold(ctx).await?,
+                OrderStatus::PaymentProcessing => Self::collect_payment(ctx).await?,
+                _ => break,
+            }
+        }
+        // Let a running handler (a cancellation) finish before completing.
+        ctx.wait_condition(|s| !s.busy).await?;
+        Ok(ctx.state(|s| s.status))
+    }
+
+    /// Wait for the hold to run out, a new selection, or a change of status.
+    async fn hold(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
+        let (version, deadline) = ctx.state(|s| (s.hold_version, s.deadline_ms.unwrap_or(0)));
+        let now = now_ms(ctx.workflow_time());
+        if now < deadline {
+            let mut timer = ctx.timer(Duration::from_millis(deadline - now));
+            let mut changed = ctx.wait_condition(move |s: &Self| {
+                s.hold_version != version || s.status != OrderStatus::SeatsReserved
+            });
+            temporalio_sdk::workflows::select! {
+                _ = timer => {}
+                res = changed => return Ok(res?),
+            }
+        }
+        ctx.wait_condition(|s| !s.busy).await?;
+        let expired = ctx.state(|s| s.status == OrderStatus::SeatsReserved && s.hold_version == version);
+        if expired {
+            Self::finish(ctx, OrderStatus::Expired, None).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply_selection(
+        ctx: &mut WorkflowContext<Self>,
+        wanted: Vec<String>,
+    ) -> Result<Selection, Box<dyn Error + Send + Sync>> {
+        let (input, old) = ctx.state(|s| (s.input.clone(), s.seats.clone()));
+        let hold = Duration::from_millis(input.hold_ms);
+        let lock = LockSeats {
+            order_id: input.order_id,
+            flight_id: input.flight_id,
+            seats: wanted.clone(),
+            ttl_ms: (hold + TTL_MARGIN).as_millis() as u64,
+        };
+        let outcome = ctx
+            .execute_activity(Acts::lock_seats, lock, quick())
+            .await
+            .map_err(|e| format!("{SERVICE_UNAVAILABLE}: the seat store did not answer: {e}"))?;
+        if !matches!(outcome, Selection::Held { .. }) {
+            return Ok(outcome);
+        }
+        ctx.state_mut(|s| s.released = false);
+        let dropped: Vec<String> = old.into_iter().filter(|s| !wanted.contains(s)).collect();
+        if !dropped.is_empty() {
+            let release = ctx.state(|s| HeldSeats { seats: dropped, ..s.held(Duration::ZERO) });
+            ctx.execute_activity(Acts::release_seats, release, durable()).await?;
+        }
+        let expires_at_ms = now_ms(ctx.workflow_time()) + input.hold_ms;
+        let record = ctx.state_mut(|s| {
+            s.seats = wanted.clone();
+            s.deadline_ms = Some(expires_at_ms);
+            s.hold_version += 1;
+            s.status = OrderStatus::SeatsReserved;
+            s.record()
+        });
+        ctx.execute_activity(Acts::save_order, record, durable()).await?;
+        Ok(Selection::Held {
+            seats: wanted,
+            expires_at_ms,
+        })
+    }
+
+    async fn collect_payment(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
+        let input = ctx.state(|s| s.input.clone());
+        let timeout = Duration::from_millis(input.payment_timeout_ms);
+        let max = input.payment_max_attempts;
+        let cover = payment::window(timeout, max) + TTL_MARGIN;
+        let extend = ctx.state(|s| s.held(cover));
+        ctx.execute_activity(Acts::extend_holds, extend, durable()).await?;
+        let record = ctx.state(|s| s.record());
+        ctx.execute_activity(Acts::save_order, record, durable()).await?;
+        for attempt in 1..=max {
+            ctx.state_mut(|s| s.attempts = attempt);
+            let (outcome, error) = Self::attempt_payment(ctx, attempt, timeout).await;
+            ctx.state_mut(|s| s.last_error = error.clone());
+            let rec = AttemptRecord {
+                order_id: input.order_id,
+                attempt,
+                outcome,
+                error: error.clone(),
+            };
+            ctx.execute_activity(Acts::record_attempt, rec, durable()).await?;
+            if outcome == AttemptOutcome::Succeeded {
+                return Self::confirm(ctx).await;
+            }
+            if attempt < max {
+                ctx.timer(payment::backoff(attempt)).await;
+            }
+        }
+        let last = ctx.state(|s| s.last_error.clone()).unwrap_or_default();
+        let reason = format!("payment failed after {max} attempts: {last}");
+        Self::finish(ctx, OrderStatus::Failed, Some(reason)).await
+    }
+
+    async fn attempt_payment(
+        ctx: &mut WorkflowContext<Self>,
+        attempt: u32,
+        timeout: Duration,
+    ) -> (AttemptOutcome, Option<String>) {
+        let req = ctx.state(|s| PaymentAttempt {
+            order_id: s.input.order_id,
+            attempt,
+            code: s.payment.clone().expect("pay sets the code before PAYMENT_PROCESSING"),
+            timeout_ms: timeout.as_millis() as u64,
+        });
+        let opts = ActivityOptions::with_start_to_close_timeout(timeout)
+            .retry_policy(RetryPolicy::builder().maximum_attempts(1).build())
+            .build();
+        match ctx.execute_activity(Acts::validate_payment, req, opts).await {
+            Ok(Verdict::Approved) => (AttemptOutcome::Succeeded, None),
+            Ok(Verdict::Declined(reason)) => (AttemptOutcome::Declined, Some(reason)),
+            Err(e) if is_timeout(&e) => (
+                AttemptOutcome::TimedOut,
+                Some(format!(
+                    "payment validation timed out after {}",
+                    humantime::format_duration(timeout)
+                )),
+            ),
+            Err(e) => (AttemptOutcome::Error, Some(e.to_string())),
+        }
+    }
+
+    /// Sell the seats; if any was sold meanwhile the order fails whole.
+    async fn confirm(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
+        let req = ctx.state(|s| s.held(Duration::ZERO));
+        match ctx.execute_activity(Acts::confirm_order, req.clone(), durable()).await? {
+            Confirm::Confirmed => {
+                ctx.state_mut(|s| {
+                    s.status = OrderStatus::Confirmed;
+                    s.last_error = None;
+                });
+                ctx.execute_activity(Acts::release_seats, req, durable()).await?;
+                ctx.state_mut(|s| s.released = true);
+                Ok(())
+            }
+            Confirm::SeatsTaken(seats) => {
+                let reason = format!(
+                    "seats {} were sold to another order; nothing was booked",
+                    seats.join(", ")
+                );
+                Self::finish(ctx, OrderStatus::Failed, Some(reason)).await
+            }
+        }
+    }
+
+    /// End the order without a sale: record the ending, release every hold,
+    /// save the row. Runs even when the workflow is being cancelled.
+    async fn finish(
+        ctx: &mut WorkflowContext<Self>,
+        status: OrderStatus,
+        reason: Option<String>,
+    ) -> WorkflowResult<()> {
+        let release = ctx.state_mut(|s| {
+            s.status = status;
+            s.failure_reason = reason;
+            s.held(Duration::ZERO)
+        });
+        if !release.seats.is_empty() {
+            ctx.execute_activity(Acts::release_seats, release, cleanup()).await?;
+        }
+        let record = ctx.state_mut(|s| {
+            s.released = true;
+            s.record()
+        });
+        ctx.execute_activity(Acts::save_order, record, cleanup()).await?;
+        Ok(())
+    }
+}
+
+fn now_ms(time: Option<SystemTime>) -> u64 {
+    time.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn is_timeout(e: &ActivityExecutionError) -> bool {
+    matches!(e.cause(), Some(IncomingError::Timeout(_)))
+}
+
+/// Activities a waiting caller depends on: a few quick tries, then give up.
+fn quick() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(5))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_millis(200))
+                .maximum_attempts(3)
+                .build(),
+        )
+        .build()
+}
+
+/// Activities that must eventually happen: retried until the store is back.
+fn durable() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(10))
+        .retry_policy(
+            RetryPolicy::builder()
+                .initial_interval(Duration::from_millis(500))
+                .maximum_interval(Duration::from_secs(10))
+                .build(),
+        )
+        .build()
+}
+
+/// Like `durable`, and not cancelled with the workflow: compensation runs.
+fn cleanup() -> ActivityOptions {
+    let mut opts = durable();
+    opts.cancellation_token = Some(WorkflowCancellationToken::new());
+    opts
+}

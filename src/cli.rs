@@ -1,0 +1,113 @@
+//! Command line: `flightctl serve | worker | migrate up|status | seed`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flightctl",
+    version,
+    about = "Flight seat booking: HTTP API, Temporal worker and database tools",
+    long_about = "Flight seat booking on PostgreSQL, Redis and Temporal.\n\n\
+        Settings come from config/default.toml, config/$FLIGHTCTL_ENV.toml, --config FILE \
+        and the environment (SERVER_PORT, DATABASE_URL, TEMPORAL_HOST, ...; see .env.example), \
+        later sources winning.",
+    after_help = "Example: a full local run\n  flightctl migrate up && flightctl seed\n  flightctl worker &\n  flightctl serve"
+)]
+pub struct Cli {
+    /// Extra TOML settings file, layered over config/*.toml and under the environment.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API and the web UI.
+    #[command(after_help = "Example:\n  SERVER_PORT=9090 flightctl serve")]
+    Serve,
+    /// Run a Temporal worker for booking workflows and their activities.
+    #[command(
+        after_help = "Run as many as you like; each polls TEMPORAL_TASK_QUEUE.\nExample:\n  TEMPORAL_HOST=localhost:7233 flightctl worker"
+    )]
+    Worker,
+    /// Apply or inspect the embedded database migrations.
+    #[command(subcommand)]
+    Migrate(Migrate),
+    /// Insert the demo flights and their seats (safe to re-run).
+    #[command(after_help = "Example:\n  flightctl seed")]
+    Seed,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Migrate {
+    /// Apply every pending migration (safe to re-run).
+    #[command(after_help = "Example:\n  DATABASE_URL=postgres://flightapp:flightapp@localhost:5433/flight_booking flightctl migrate up")]
+    Up,
+    /// List applied and pending migrations.
+    #[command(after_help = "Example:\n  flightctl migrate status")]
+    Status,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config)?;
+    match cli.command {
+        Command::Serve => crate::api::serve(settings).await,
+        Command::Worker => crate::worker::run(settings).await,
+        Command::Migrate(Migrate::Up) => migrate_up(&settings).await,
+        Command::Migrate(Migrate::Status) => migrate_status(&settings).await,
+        Command::Seed => seed(&settings).await,
+    }
+}
+
+async fn pool(settings: &Settings) -> anyhow::Result<deadpool_postgres::Pool> {
+    let pool = store::pg_pool(&settings.database)?;
+    store::check_postgres(&pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("postgres is unreachable: {e}"))?;
+    Ok(pool)
+}
+
+async fn migrate_up(settings: &Settings) -> anyhow::Result<()> {
+    let applied = store::migrate::up(&pool(settings).await?).await?;
+    if applied.is_empty() {
+        println!("migrations: up to date");
+    } else {
+        let list: Vec<String> = applied.iter().map(|v| format!("V{v}")).collect();
+        println!("migrations: applied {}", list.join(", "));
+    }
+    Ok(())
+}
+
+async fn migrate_status(settings: &Settings) -> anyhow::Result<()> {
+    for m in store::migrate::status(&pool(settings).await?).await? {
+        let state = if m.applied { "applied" } else { "pending" };
+        println!("V{:<4} {:<24} {state}", m.version, m.name);
+    }
+    Ok(())
+}
+
+async fn seed(settings: &Settings) -> anyhow::Result<()> {
+    let report = store::seed::run(&pool(settings).await?).await?;
+    println!(
+        "seed: inserted {} flights and {} seats",
+        report.flights, report.seats
+    );
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM with the signal's name.
+pub async fn shutdown_signal() -> &'static str {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}

@@ -1,0 +1,346 @@
+//! Layered configuration: built-in defaults < `config/default.toml` <
+//! `config/<FLIGHTCTL_ENV>.toml` < `--config FILE` < environment variables.
+//!
+//! Environment names are the seed's flat names (`SERVER_PORT`,
+//! `SEAT_RESERVATION_TIMEOUT`, ...). Every value is checked while loading, so a
+//! bad value stops the program with a message that names where it came from.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A string that never shows up in logs or `Debug` output.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The raw value, for the one place that needs it (a connection).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "[redacted]" })
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub temporal: TemporalSettings,
+    pub booking: BookingSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct DatabaseSettings {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Secret,
+    pub name: String,
+    pub sslmode: String,
+    /// When non-empty, wins over the separate parts.
+    #[serde(default)]
+    pub url: Secret,
+    pub pool_size: usize,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct RedisSettings {
+    pub addr: String,
+    pub password: Secret,
+    pub db: u8,
+    /// Prefix of every key this program writes (tests give each run its own).
+    pub key_prefix: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct TemporalSettings {
+    pub host: String,
+    pub namespace: String,
+    pub task_queue: String,
+    /// Base URL of the Temporal web UI, for links to a workflow.
+    pub ui_url: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct BookingSettings {
+    #[serde(deserialize_with = "human_duration")]
+    pub seat_reservation_timeout: Duration,
+    #[serde(deserialize_with = "human_duration")]
+    pub payment_validation_timeout: Duration,
+    pub payment_max_retries: u32,
+    pub payment_failure_rate: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid value for {var}={value:?}: {reason}")]
+    InvalidEnv {
+        var: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("{0}")]
+    Source(#[from] config::ConfigError),
+}
+
+/// What kind of value an environment variable holds, so it is checked before
+/// it is layered in.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Port,
+    Count,
+    Duration,
+    Rate,
+}
+
+/// The environment contract: variable name, settings key, kind.
+const ENV_VARS: &[(&str, &str, Kind)] = &[
+    ("SERVER_HOST", "server.host", Kind::Text),
+    ("SERVER_PORT", "server.port", Kind::Port),
+    ("DATABASE_HOST", "database.host", Kind::Text),
+    ("DATABASE_PORT", "database.port", Kind::Port),
+    ("DATABASE_USER", "database.user", Kind::Text),
+    ("DATABASE_PASSWORD", "database.password", Kind::Text),
+    ("DATABASE_NAME", "database.name", Kind::Text),
+    ("DATABASE_SSLMODE", "database.sslmode", Kind::Text),
+    ("DATABASE_URL", "database.url", Kind::Text),
+    ("DATABASE_POOL_SIZE", "database.pool_size", Kind::Count),
+    ("REDIS_ADDR", "redis.addr", Kind::Text),
+    ("REDIS_PASSWORD", "redis.password", Kind::Text),
+    ("REDIS_DB", "redis.db", Kind::Count),
+    ("REDIS_KEY_PREFIX", "redis.key_prefix", Kind::Text),
+    ("TEMPORAL_HOST", "temporal.host", Kind::Text),
+    ("TEMPORAL_NAMESPACE", "temporal.namespace", Kind::Text),
+    ("TEMPORAL_TASK_QUEUE", "temporal.task_queue", Kind::Text),
+    ("TEMPORAL_UI_URL", "temporal.ui_url", Kind::Text),
+    (
+        "SEAT_RESERVATION_TIMEOUT",
+        "booking.seat_reservation_timeout",
+        Kind::Duration,
+    ),
+    (
+        "PAYMENT_VALIDATION_TIMEOUT",
+        "booking.payment_validation_timeout",
+        Kind::Duration,
+    ),
+    ("PAYMENT_MAX_RETRIES", "booking.payment_max_retries", Kind::Count),
+    ("PAYMENT_FAILURE_RATE", "booking.payment_failure_rate", Kind::Rate),
+];
+
+const DEFAULTS: &[(&str, &str)] = &[
+    ("server.host", "0.0.0.0"),
+    ("server.port", "8080"),
+    ("database.host", "localhost"),
+    ("database.port", "5433"),
+    ("database.user", "flightapp"),
+    ("database.password", "flightapp"),
+    ("database.name", "flight_booking"),
+    ("database.sslmode", "disable"),
+    ("database.url", ""),
+    ("database.pool_size", "16"),
+    ("redis.addr", "localhost:6379"),
+    ("redis.password", ""),
+    ("redis.db", "0"),
+    ("redis.key_prefix", "flightctl"),
+    ("temporal.host", "localhost:7233"),
+    ("temporal.namespace", "default"),
+    ("temporal.task_queue", "booking-queue"),
+    ("temporal.ui_url", "http://localhost:8233"),
+    ("booking.seat_reservation_timeout", "15m"),
+    ("booking.payment_validation_timeout", "10s"),
+    ("booking.payment_max_retries", "3"),
+    ("booking.payment_failure_rate", "0.15"),
+];
+
+/// Where the layers come from. `Sources::from_process` reads the real
+/// process; tests build their own.
+pub struct Sources {
+    /// Directory holding `default.toml` and `<env>.toml`.
+    pub config_dir: PathBuf,
+    /// The `--config FILE` argument.
+    pub file: Option<PathBuf>,
+    /// Environment lookup.
+    pub env: Box<dyn Fn(&str) -> Option<String>>,
+}
+
+impl Sources {
+    pub fn from_process(file: Option<PathBuf>) -> Self {
+        Self {
+            config_dir: PathBuf::from("config"),
+            file,
+            env: Box::new(|name| std::env::var(name).ok()),
+        }
+    }
+}
+
+impl Settings {
+    /// Load the settings from the running process's files and environment.
+    pub fn load(file: Option<PathBuf>) -> Result<Self, ConfigError> {
+        Self::load_from(&Sources::from_process(file))
+    }
+
+    pub fn load_from(sources: &Sources) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        for (key, value) in DEFAULTS {
+            builder = builder.set_default(*key, *value)?;
+        }
+        builder = builder.add_source(toml_file(&sources.config_dir.join("default.toml"), false)?);
+        if let Some(env) = (sources.env)("FLIGHTCTL_ENV").filter(|e| !e.is_empty()) {
+            let path = sources.config_dir.join(format!("{env}.toml"));
+            builder = builder.add_source(toml_file(&path, false)?);
+        }
+        if let Some(file) = &sources.file {
+            builder = builder.add_source(toml_file(file, true)?);
+        }
+        for (var, key, kind) in ENV_VARS {
+            if let Some(value) = (sources.env)(var) {
+                check_env(var, &value, *kind)?;
+                builder = builder.set_override(*key, value)?;
+            }
+        }
+        let settings: Settings = builder.build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let b = &self.booking;
+        if !(0.0..=1.0).contains(&b.payment_failure_rate) {
+            return Err(ConfigError::Invalid(
+                "booking.payment_failure_rate must be between 0 and 1".into(),
+            ));
+        }
+        if b.payment_max_retries == 0 {
+            return Err(ConfigError::Invalid(
+                "booking.payment_max_retries must be at least 1".into(),
+            ));
+        }
+        if b.seat_reservation_timeout.is_zero() || b.payment_validation_timeout.is_zero() {
+            return Err(ConfigError::Invalid("timeouts must be greater than zero".into()));
+        }
+        Ok(())
+    }
+}
+
+impl DatabaseSettings {
+    /// Connection config: `DATABASE_URL` when set, else the separate parts.
+    pub fn pg_config(&self) -> Result<tokio_postgres::Config, ConfigError> {
+        if !self.url.expose().is_empty() {
+            return self
+                .url
+                .expose()
+                .parse()
+                .map_err(|e| ConfigError::Invalid(format!("DATABASE_URL does not parse: {e}")));
+        }
+        let ssl = match self.sslmode.as_str() {
+            "disable" => tokio_postgres::config::SslMode::Disable,
+            "prefer" | "allow" => tokio_postgres::config::SslMode::Prefer,
+            other => {
+                return Err(ConfigError::Invalid(format!(
+                    "DATABASE_SSLMODE={other:?} is not supported (this build has no TLS): use disable or prefer"
+                )));
+            }
+        };
+        let mut cfg = tokio_postgres::Config::new();
+        cfg.host(&self.host)
+            .port(self.port)
+            .user(&self.user)
+            .password(self.password.expose())
+            .dbname(&self.name)
+            .ssl_mode(ssl)
+            .application_name("flightctl")
+            .connect_timeout(Duration::from_secs(5));
+        Ok(cfg)
+    }
+}
+
+fn toml_file(
+    path: &Path,
+    required: bool,
+) -> Result<config::File<config::FileSourceFile, config::FileFormat>, ConfigError> {
+    if required && !path.is_file() {
+        return Err(ConfigError::MissingFile(path.to_path_buf()));
+    }
+    Ok(config::File::from(path)
+        .format(config::FileFormat::Toml)
+        .required(required))
+}
+
+fn check_env(var: &'static str, value: &str, kind: Kind) -> Result<(), ConfigError> {
+    let reason = match kind {
+        Kind::Text => return Ok(()),
+        Kind::Port => value.parse::<u16>().err().map(|e| format!("not a port number ({e})")),
+        Kind::Count => value.parse::<u32>().err().map(|e| format!("not a whole number ({e})")),
+        Kind::Duration => parse_duration(value).err(),
+        Kind::Rate => match value.parse::<f64>() {
+            Ok(r) if (0.0..=1.0).contains(&r) => None,
+            Ok(_) => Some("must be between 0 and 1".to_string()),
+            Err(e) => Some(format!("not a number ({e})")),
+        },
+    };
+    match reason {
+        None => Ok(()),
+        Some(reason) => Err(ConfigError::InvalidEnv {
+            var,
+            value: value.to_string(),
+            reason,
+        }),
+    }
+}
+
+/// Parse `500ms`, `10s`, `15m`, `1h` (and combinations such as `1m30s`).
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value.trim())
+        .map_err(|e| format!("not a duration like 500ms, 10s, 15m or 1h ({e})"))
+}
+
+fn human_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_the_documented_forms() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert!(parse_duration("fifteen").is_err());
+        assert!(parse_duration("15").is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "[redacted]");
+        assert_eq!(s.expose(), "hunter2");
+    }
+}

@@ -1,0 +1,269 @@
+//! Domain types. Values are parsed once at the edge; past it they are valid
+//! by construction.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Seat columns of every aircraft we sell.
+pub const COLUMNS: [char; 6] = ['A', 'B', 'C', 'D', 'E', 'F'];
+/// Most seats one order may hold.
+pub const MAX_SEATS_PER_ORDER: usize = 9;
+
+/// A seat id such as `12A`: a row number from 1 and a column letter A–F.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SeatId {
+    row: u16,
+    column: char,
+}
+
+impl SeatId {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let bad = || format!("{text:?} is not a seat id like 12A");
+        let column = text.chars().last().ok_or_else(bad)?.to_ascii_uppercase();
+        let digits = &text[..text.len() - 1];
+        if !COLUMNS.contains(&column) || digits.is_empty() || digits.starts_with('0') {
+            return Err(bad());
+        }
+        let row = digits.parse::<u16>().map_err(|_| bad())?;
+        if row > 999 {
+            return Err(bad());
+        }
+        Ok(Self { row, column })
+    }
+
+    pub fn row(&self) -> u16 {
+        self.row
+    }
+
+    pub fn column(&self) -> char {
+        self.column
+    }
+}
+
+impl fmt::Display for SeatId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.row, self.column)
+    }
+}
+
+impl TryFrom<String> for SeatId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<SeatId> for String {
+    fn from(value: SeatId) -> Self {
+        value.to_string()
+    }
+}
+
+/// 1 to 9 distinct seats, kept sorted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<SeatId>", into = "Vec<SeatId>")]
+pub struct SeatSelection(Vec<SeatId>);
+
+impl SeatSelection {
+    pub fn parse<S: AsRef<str>>(items: &[S]) -> Result<Self, String> {
+        let seats = items
+            .iter()
+            .map(|s| SeatId::parse(s.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::try_from(seats)
+    }
+
+    pub fn seats(&self) -> &[SeatId] {
+        &self.0
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        self.0.iter().map(SeatId::to_string).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl TryFrom<Vec<SeatId>> for SeatSelection {
+    type Error = String;
+    fn try_from(seats: Vec<SeatId>) -> Result<Self, Self::Error> {
+        if seats.is_empty() {
+            return Err("choose at least one seat".into());
+        }
+        if seats.len() > MAX_SEATS_PER_ORDER {
+            return Err(format!(
+                "an order holds at most {MAX_SEATS_PER_ORDER} seats, got {}",
+                seats.len()
+            ));
+        }
+        let distinct: BTreeSet<SeatId> = seats.iter().cloned().collect();
+        if distinct.len() != seats.len() {
+            return Err("each seat may appear only once".into());
+        }
+        Ok(Self(distinct.into_iter().collect()))
+    }
+}
+
+impl From<SeatSelection> for Vec<SeatId> {
+    fn from(value: SeatSelection) -> Self {
+        value.0
+    }
+}
+
+/// A 5-digit payment code. Never stored, never logged.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PaymentCode(String);
+
+impl PaymentCode {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.len() == 5 && text.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(text.to_string()))
+        } else {
+            Err("the payment code must be exactly 5 digits".into())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PaymentCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PaymentCode(*****)")
+    }
+}
+
+impl TryFrom<String> for PaymentCode {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<PaymentCode> for String {
+    fn from(value: PaymentCode) -> Self {
+        value.0
+    }
+}
+
+/// Parse a UUID path segment.
+pub fn parse_id(text: &str) -> Option<Uuid> {
+    Uuid::parse_str(text).ok()
+}
+
+/// Workflow id of an order's booking workflow.
+pub fn workflow_id(order_id: Uuid) -> String {
+    format!("booking-{order_id}")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    Created,
+    SeatsReserved,
+    PaymentPending,
+    PaymentProcessing,
+    Confirmed,
+    Failed,
+    Expired,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "CREATED",
+            Self::SeatsReserved => "SEATS_RESERVED",
+            Self::PaymentPending => "PAYMENT_PENDING",
+            Self::PaymentProcessing => "PAYMENT_PROCESSING",
+            Self::Confirmed => "CONFIRMED",
+            Self::Failed => "FAILED",
+            Self::Expired => "EXPIRED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Created,
+            Self::SeatsReserved,
+            Self::PaymentPending,
+            Self::PaymentProcessing,
+            Self::Confirmed,
+            Self::Failed,
+            Self::Expired,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Confirmed | Self::Failed | Self::Expired | Self::Cancelled
+        )
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seat_ids_parse_row_and_column() {
+        let seat = SeatId::parse("12a").unwrap();
+        assert_eq!((seat.row(), seat.column()), (12, 'A'));
+        assert_eq!(seat.to_string(), "12A");
+        for bad in ["", "A", "12", "0A", "01A", "12G", "12AA", "-1A", "1000A"] {
+            assert!(SeatId::parse(bad).is_err(), "{bad} should not parse");
+        }
+    }
+
+    #[test]
+    fn a_selection_is_one_to_nine_distinct_seats() {
+        assert!(SeatSelection::parse::<&str>(&[]).is_err());
+        assert!(SeatSelection::parse(&["1A", "1A"]).is_err());
+        let ten: Vec<String> = (1..=10).map(|r| format!("{r}A")).collect();
+        assert!(SeatSelection::parse(&ten).is_err());
+        let ok = SeatSelection::parse(&["2B", "1A"]).unwrap();
+        assert_eq!(ok.ids(), vec!["1A", "2B"]);
+    }
+
+    #[test]
+    fn payment_codes_are_five_digits() {
+        assert!(PaymentCode::parse("00000").is_ok());
+        for bad in ["", "1234", "123456", "12a45", " 1234"] {
+            assert!(PaymentCode::parse(bad).is_err());
+        }
+        assert_eq!(format!("{:?}", PaymentCode::parse("12345").unwrap()), "PaymentCode(*****)");
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in ["CREATED", "CONFIRMED", "CANCELLED", "PAYMENT_PROCESSING"] {
+            assert_eq!(OrderStatus::parse(s).unwrap().as_str(), s);
+        }
+        assert!(OrderStatus::Expired.is_terminal());
+        assert!(!OrderStatus::SeatsReserved.is_terminal());
+    }
+}

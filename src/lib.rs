@@ -1,0 +1,11 @@
+//! flightctl: flight seat booking on PostgreSQL, Redis and Temporal.
+//! See ARCHITECTURE.md for the map.
+
+pub mod api;
+pub mod booking;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod store;
+pub mod temporal;
+pub mod worker;

@@ -1,0 +1,118 @@
+//! Flights and their seats, as Postgres knows them (sold or not).
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use serde::Serialize;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::StoreError;
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Flight {
+    pub id: Uuid,
+    pub flight_number: String,
+    pub origin: String,
+    pub destination: String,
+    pub departure_time: DateTime<Utc>,
+    pub arrival_time: DateTime<Utc>,
+    pub total_seats: i32,
+    /// Seats not sold in Postgres; live holds are subtracted by the caller.
+    pub available_seats: i32,
+    pub price_cents: i64,
+}
+
+/// A seat as Postgres knows it.
+#[derive(Clone, Debug)]
+pub struct Seat {
+    pub id: String,
+    pub row: i32,
+    pub column: String,
+    pub booked: bool,
+}
+
+const FLIGHT_COLUMNS: &str = "id, flight_number, origin, destination, departure_time,
+    arrival_time, total_seats, available_seats, price_cents";
+
+fn flight(row: &Row) -> Flight {
+    Flight {
+        id: row.get(0),
+        flight_number: row.get(1),
+        origin: row.get(2),
+        destination: row.get(3),
+        departure_time: row.get(4),
+        arrival_time: row.get(5),
+        total_seats: row.get(6),
+        available_seats: row.get(7),
+        price_cents: row.get(8),
+    }
+}
+
+/// All flights, earliest departure first.
+pub async fn list(pool: &Pool) -> Result<Vec<Flight>, StoreError> {
+    let conn = pool.get().await?;
+    let sql = format!("SELECT {FLIGHT_COLUMNS} FROM flights ORDER BY departure_time, flight_number");
+    let rows = conn.query(&sql, &[]).await?;
+    Ok(rows.iter().map(flight).collect())
+}
+
+pub async fn find(pool: &Pool, id: Uuid) -> Result<Flight, StoreError> {
+    let conn = pool.get().await?;
+    let sql = format!("SELECT {FLIGHT_COLUMNS} FROM flights WHERE id = $1");
+    conn.query_opt(&sql, &[&id])
+        .await?
+        .map(|row| flight(&row))
+        .ok_or(StoreError::FlightNotFound(id))
+}
+
+/// Every seat of a flight in row, then column order.
+pub async fn seats(pool: &Pool, flight_id: Uuid) -> Result<Vec<Seat>, StoreError> {
+    let conn = pool.get().await?;
+    let rows = conn
+        .query(
+            "SELECT id, row_num, col, status = 'booked' FROM seats
+             WHERE flight_id = $1 ORDER BY row_num, col",
+            &[&flight_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Seat {
+            id: r.get(0),
+            row: r.get(1),
+            column: r.get(2),
+            booked: r.get(3),
+        })
+        .collect())
+}
+
+/// Of `wanted`, the seats that do not exist on the flight and those already sold.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SeatCheck {
+    pub unknown: Vec<String>,
+    pub sold: Vec<String>,
+}
+
+pub async fn check_seats(
+    pool: &Pool,
+    flight_id: Uuid,
+    wanted: &[String],
+) -> Result<SeatCheck, StoreError> {
+    let conn = pool.get().await?;
+    let rows = conn
+        .query(
+            "SELECT id, status = 'booked' FROM seats WHERE flight_id = $1 AND id = ANY($2)",
+            &[&flight_id, &wanted],
+        )
+        .await?;
+    let mut check = SeatCheck::default();
+    for seat in wanted {
+        match rows.iter().find(|r| r.get::<_, &str>(0) == seat) {
+            None => check.unknown.push(seat.clone()),
+            Some(r) if r.get::<_, bool>(1) => check.sold.push(seat.clone()),
+            Some(_) => {}
+        }
+    }
+    Ok(check)
+}

@@ -1,0 +1,214 @@
+//! Seat holds in Redis.
+//!
+//! Each held seat is a key `<prefix>:hold:{<flight>}:<seat>` whose value is
+//! the order id and whose TTL is the hold (plus a safety margin). A sorted set
+//! `<prefix>:hold:{<flight>}` indexes the flight's holds as `<seat>:<order>`
+//! members scored by expiry time, so listing a flight's holds never scans the
+//! keyspace. All keys of one flight share the `{<flight>}` hash tag, so every
+//! script touches one slot and stays atomic on Redis Cluster. Scripts read the
+//! server's clock (`TIME`), so clients with skewed clocks agree.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use fred::prelude::Client;
+use fred::types::scripts::Script;
+use uuid::Uuid;
+
+use super::StoreError;
+
+/// Lock every seat or none. Re-entrant: seats already held by the same order
+/// are refreshed. Returns the seats held by other orders (empty = locked).
+static LOCK: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local order, ttl = ARGV[1], tonumber(ARGV[2])
+local taken = {}
+for i = 2, #KEYS do
+  local owner = redis.call('GET', KEYS[i])
+  if owner and owner ~= order then taken[#taken + 1] = ARGV[i + 1] end
+end
+if #taken > 0 then return taken end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], order, 'PX', ttl)
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[i + 1] .. ':' .. order)
+end
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return {}
+"#,
+    )
+});
+
+/// Delete the seats this order holds; returns how many were released.
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+local order = ARGV[1]
+local released = 0
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) == order then
+    redis.call('DEL', KEYS[i])
+    released = released + 1
+  end
+  redis.call('ZREM', KEYS[1], ARGV[i] .. ':' .. order)
+end
+return released
+"#,
+    )
+});
+
+/// Reset the TTL of the seats this order holds; returns the seats it no
+/// longer holds.
+static EXTEND: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local order, ttl = ARGV[1], tonumber(ARGV[2])
+local lost = {}
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) == order then
+    redis.call('PEXPIRE', KEYS[i], ttl)
+    redis.call('ZADD', KEYS[1], now + ttl, ARGV[i + 1] .. ':' .. order)
+  else
+    lost[#lost + 1] = ARGV[i + 1]
+  end
+end
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return lost
+"#,
+    )
+});
+
+/// Live holds of one flight as a flat `seat, order, seat, order...` list.
+static LIST: LazyLock<Script> = LazyLock::new(|| {
+    Script::from_lua(
+        r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = {}
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')) do
+  local sep = string.find(member, ':', 1, true)
+  out[#out + 1] = string.sub(member, 1, sep - 1)
+  out[#out + 1] = string.sub(member, sep + 1)
+end
+return out
+"#,
+    )
+});
+
+/// Seat holds of every flight.
+#[derive(Clone)]
+pub struct Holds {
+    client: Client,
+    prefix: String,
+}
+
+/// The outcome of an all-or-nothing lock.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lock {
+    Locked,
+    /// Seats held by other orders; nothing was changed.
+    Taken(Vec<String>),
+}
+
+impl Holds {
+    pub fn new(client: Client, prefix: impl Into<String>) -> Self {
+        Self {
+            client,
+            prefix: prefix.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn keys(&self, flight: Uuid, seats: &[String]) -> Vec<String> {
+        let index = format!("{}:hold:{{{flight}}}", self.prefix);
+        let mut keys = Vec::with_capacity(seats.len() + 1);
+        keys.extend(seats.iter().map(|s| format!("{index}:{s}")));
+        keys.insert(0, index);
+        keys
+    }
+
+    fn args(order: Uuid, ttl: Option<Duration>, seats: &[String]) -> Vec<String> {
+        let mut args = vec![order.to_string()];
+        args.extend(ttl.map(|t| t.as_millis().max(1).to_string()));
+        args.extend(seats.iter().cloned());
+        args
+    }
+
+    /// Hold every seat in `seats` for `order` for `ttl`, or none of them.
+    pub async fn lock(
+        &self,
+        flight: Uuid,
+        order: Uuid,
+        seats: &[String],
+        ttl: Duration,
+    ) -> Result<Lock, StoreError> {
+        let taken: Vec<String> = LOCK
+            .evalsha_with_reload(
+                &self.client,
+                self.keys(flight, seats),
+                Self::args(order, Some(ttl), seats),
+            )
+            .await?;
+        Ok(if taken.is_empty() {
+            Lock::Locked
+        } else {
+            Lock::Taken(taken)
+        })
+    }
+
+    /// Release the seats of `seats` that `order` holds; others are untouched.
+    pub async fn release(
+        &self,
+        flight: Uuid,
+        order: Uuid,
+        seats: &[String],
+    ) -> Result<u32, StoreError> {
+        if seats.is_empty() {
+            return Ok(0);
+        }
+        Ok(RELEASE
+            .evalsha_with_reload(
+                &self.client,
+                self.keys(flight, seats),
+                Self::args(order, None, seats),
+            )
+            .await?)
+    }
+
+    /// Reset the TTL of the seats `order` holds; returns those it no longer holds.
+    pub async fn extend(
+        &self,
+        flight: Uuid,
+        order: Uuid,
+        seats: &[String],
+        ttl: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(EXTEND
+            .evalsha_with_reload(
+                &self.client,
+                self.keys(flight, seats),
+                Self::args(order, Some(ttl), seats),
+            )
+            .await?)
+    }
+
+    /// Live holds of a flight: seat id → order id.
+    pub async fn list(&self, flight: Uuid) -> Result<HashMap<String, Uuid>, StoreError> {
+        let flat: Vec<String> = LIST
+            .evalsha_with_reload(&self.client, self.keys(flight, &[]), Vec::<String>::new())
+            .await?;
+        Ok(flat
+            .chunks_exact(2)
+            .filter_map(|pair| Some((pair[0].clone(), Uuid::parse_str(&pair[1]).ok()?)))
+            .collect())
+    }
+}

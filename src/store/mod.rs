@@ -1,0 +1,130 @@
+//! Storage: PostgreSQL (flights, seats, orders — the final authority on who
+//! owns a seat) and Redis (seat holds with a TTL).
+
+pub mod flights;
+pub mod holds;
+pub mod migrate;
+pub mod orders;
+pub mod seed;
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use fred::prelude::{Builder, ClientLike, Config as RedisConfig, ReconnectPolicy, ServerConfig};
+
+use crate::config::{DatabaseSettings, RedisSettings};
+
+pub use holds::Holds;
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("postgres: {0}")]
+    Postgres(String),
+    #[error("redis: {0}")]
+    Redis(String),
+    #[error("flight {0} not found")]
+    FlightNotFound(uuid::Uuid),
+    #[error("order {0} not found")]
+    OrderNotFound(uuid::Uuid),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Postgres(describe_pg(&e))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => Self::Postgres(other.to_string()),
+        }
+    }
+}
+
+impl From<fred::error::Error> for StoreError {
+    fn from(e: fred::error::Error) -> Self {
+        Self::Redis(e.to_string())
+    }
+}
+
+/// tokio-postgres prints only "error connecting to server" / "db error";
+/// the cause carries the useful part.
+fn describe_pg(e: &tokio_postgres::Error) -> String {
+    match (e.as_db_error(), std::error::Error::source(e)) {
+        (Some(db), _) => format!("{}: {}", db.code().code(), db.message()),
+        (None, Some(source)) => format!("{e}: {source}"),
+        (None, None) => e.to_string(),
+    }
+}
+
+/// Build the Postgres pool. Connections are made lazily; `check_postgres`
+/// proves the database is reachable.
+pub fn pg_pool(settings: &DatabaseSettings) -> anyhow::Result<Pool> {
+    let cfg = settings.pg_config()?;
+    let manager = Manager::from_config(
+        cfg,
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Ok(Pool::builder(manager)
+        .max_size(settings.pool_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .recycle_timeout(Some(Duration::from_secs(5)))
+        .build()?)
+}
+
+/// Round-trip to Postgres.
+pub async fn check_postgres(pool: &Pool) -> Result<(), StoreError> {
+    let client = pool.get().await?;
+    client.simple_query("SELECT 1").await?;
+    Ok(())
+}
+
+/// Build and connect the Redis client. It reconnects by itself after an
+/// outage; commands sent while it is down fail after a short timeout.
+pub async fn redis_client(settings: &RedisSettings) -> anyhow::Result<fred::prelude::Client> {
+    let (host, port) = split_addr(&settings.addr)?;
+    let config = RedisConfig {
+        server: ServerConfig::new_centralized(host, port),
+        password: Some(settings.password.expose().to_string()).filter(|p| !p.is_empty()),
+        database: Some(settings.db),
+        ..RedisConfig::default()
+    };
+    let client = Builder::from_config(config)
+        .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(3))
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_secs(3);
+            c.internal_command_timeout = Duration::from_secs(3);
+            c.max_command_attempts = 2;
+        })
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
+        .build()?;
+    tokio::time::timeout(Duration::from_secs(5), client.init())
+        .await
+        .map_err(|_| anyhow::anyhow!("redis at {} did not answer within 5s", settings.addr))?
+        .map_err(|e| anyhow::anyhow!("redis at {}: {e}", settings.addr))?;
+    Ok(client)
+}
+
+fn split_addr(addr: &str) -> anyhow::Result<(String, u16)> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow::anyhow!("REDIS_ADDR={addr:?} must be host:port"))?;
+    let port = port
+        .parse()
+        .map_err(|_| anyhow::anyhow!("REDIS_ADDR={addr:?} has no valid port"))?;
+    Ok((host.to_string(), port))
+}
+
+/// Round-trip to Redis.
+pub async fn check_redis(client: &fred::prelude::Client) -> Result<(), StoreError> {
+    let _: String = client.ping(None).await?;
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! Orders in Postgres. The booking workflow is the only writer; every write
+//! is idempotent so Temporal may retry it.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Pool;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::domain::OrderStatus;
+
+/// An order as the workflow last saved it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: Uuid,
+    pub flight_id: Uuid,
+    pub workflow_id: String,
+    pub status: OrderStatus,
+    pub seats: Vec<String>,
+    pub total_price_cents: i64,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub failure_reason: Option<String>,
+    pub payment_attempts: i32,
+    pub last_payment_error: Option<String>,
+}
+
+const COLUMNS: &str = "id, flight_id, workflow_id, status, seats, total_price_cents, expires_at,
+    confirmed_at, failure_reason, payment_attempts, last_payment_error";
+
+fn order(row: &Row) -> Order {
+    let status: &str = row.get(3);
+    Order {
+        id: row.get(0),
+        flight_id: row.get(1),
+        workflow_id: row.get(2),
+        status: OrderStatus::parse(status).unwrap_or(OrderStatus::Failed),
+        seats: row.get(4),
+        total_price_cents: row.get(5),
+        expires_at: row.get(6),
+        confirmed_at: row.get(7),
+        failure_reason: row.get(8),
+        payment_attempts: row.get(9),
+        last_payment_error: row.get(10),
+    }
+}
+
+/// Insert or update the order row. A confirmed order is never overwritten:
+/// only `confirm` sells seats.
+pub async fn save(pool: &Pool, o: &Order) -> Result<(), StoreError> {
+    let conn = pool.get().await?;
+    conn.execute(
+        "INSERT INTO orders (id, flight_id, workflow_id, status, seats, total_price_cents,
+                expires_at, failure_reason, payment_attempts, last_payment_error)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (id) DO UPDATE SET
+            status = EXCLUDED.status, seats = EXCLUDED.seats,
+            total_price_cents = EXCLUDED.total_price_cents, expires_at = EXCLUDED.expires_at,
+            failure_reason = EXCLUDED.failure_reason,
+            payment_attempts = EXCLUDED.payment_attempts,
+            last_payment_error = EXCLUDED.last_payment_error, updated_at = NOW()
+         WHERE orders.status <> 'CONFIRMED'",
+        &[
+            &o.id,
+            &o.flight_id,
+            &o.workflow_id,
+            &o.status.as_str(),
+            &o.seats,
+            &o.total_price_cents,
+            &o.expires_at,
+            &o.failure_reason,
+            &o.payment_attempts,
+            &o.last_payment_error,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn find(pool: &Pool, id: Uuid) -> Result<Order, StoreError> {
+    let conn = pool.get().await?;
+    let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = $1");
+    conn.query_opt(&sql, &[&id])
+        .await?
+        .map(|row| order(&row))
+        .ok_or(StoreError::OrderNotFound(id))
+}
+
+/// Outcome of one payment attempt, as recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttemptOutcome {
+    Succeeded,
+    Declined,
+    TimedOut,
+    Error,
+}
+
+impl AttemptOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "SUCCEEDED",
+            Self::Declined => "DECLINED",
+            Self::TimedOut => "TIMED_OUT",
+            Self::Error => "ERROR",
+        }
+    }
+}
+
+/// Record one payment attempt (never the code) and mirror it on the order.
+pub async fn record_attempt(
+    pool: &Pool,
+    order_id: Uuid,
+    attempt: i32,
+    outcome: AttemptOutcome,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    let mut conn = pool.get().await?;
+    let tx = conn.transaction().await?;
+    tx.execute(
+        "INSERT INTO payment_attempts (order_id, attempt, outcome, error)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (order_id, attempt) DO NOTHING",
+        &[&order_id, &attempt, &outcome.as_str(), &error],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE orders SET payment_attempts = GREATEST(payment_attempts, $2),
+                last_payment_error = $3, updated_at = NOW()
+         WHERE id = $1 AND status <> 'CONFIRMED'",
+        &[&order_id, &attempt, &error],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The outcome of the confirming transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Confirm {
+    /// Every seat is now sold to this order.
+    Confirmed,
+    /// These seats were sold meanwhile; nothing was booked.
+    SeatsTaken(Vec<String>),
+}
+
+/// Sell every seat of the order in one transaction, only if all are unsold.
+/// Idempotent: confirming a confirmed order changes nothing.
+pub async fn confirm(
+    pool: &Pool,
+    order_id: Uuid,
+    flight_id: Uuid,
+    seats: &[String],
+) -> Result<Confirm, StoreError> {
+    let mut conn = pool.get().await?;
+    let tx = conn.transaction().await?;
+    let status: Option<String> = tx
+        .query_opt("SELECT status FROM orders WHERE id = $1 FOR UPDATE", &[&order_id])
+        .await?
+        .map(|r| r.get(0));
+    match status.as_deref() {
+        None => return Err(StoreError::OrderNotFound(order_id)),
+        Some("CONFIRMED") => return Ok(Confirm::Confirmed),
+        Some(_) => {}
+    }
+    let sold: Vec<String> = tx
+        .query(
+            "UPDATE seats SET status = 'booked', order_id = $1, updated_at = NOW()
+             WHERE flight_id = $2 AND id = ANY($3) AND status = 'available'
+             RETURNING id",
+            &[&order_id, &flight_id, &seats],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if sold.len() != seats.len() {
+        tx.rollback().await?;
+        let taken = seats.iter().filter(|s| !sold.contains(s)).cloned().collect();
+        return Ok(Confirm::SeatsTaken(taken));
+    }
+    let count = seats.len() as i32;
+    tx.execute(
+        "UPDATE flights SET available_seats = available_seats - $2, updated_at = NOW()
+         WHERE id = $1",
+        &[&flight_id, &count],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE orders SET status = 'CONFIRMED', seats = $2, confirmed_at = NOW(),
+                failure_reason = NULL, updated_at = NOW()
+         WHERE id = $1",
+        &[&order_id, &seats],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Confirm::Confirmed)
+}

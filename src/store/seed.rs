@@ -1,0 +1,68 @@
+//! Demo data: four flights and their seats. Re-running changes nothing.
+
+use deadpool_postgres::Pool;
+
+use super::StoreError;
+
+struct SeedFlight {
+    n: u8,
+    number: &'static str,
+    origin: &'static str,
+    destination: &'static str,
+    rows: i32,
+    price_cents: i64,
+    departs_in_days: i32,
+    duration_hours: i32,
+}
+
+const FLIGHTS: [SeedFlight; 4] = [
+    SeedFlight { n: 1, number: "FL101", origin: "NYC", destination: "LAX", rows: 20, price_cents: 35000, departs_in_days: 2, duration_hours: 6 },
+    SeedFlight { n: 2, number: "FL102", origin: "LAX", destination: "NYC", rows: 20, price_cents: 32000, departs_in_days: 3, duration_hours: 5 },
+    SeedFlight { n: 3, number: "FL201", origin: "SFO", destination: "CHI", rows: 15, price_cents: 28000, departs_in_days: 1, duration_hours: 4 },
+    SeedFlight { n: 4, number: "FL202", origin: "CHI", destination: "SFO", rows: 15, price_cents: 27500, departs_in_days: 4, duration_hours: 4 },
+];
+
+/// What one `seed` run inserted.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SeedReport {
+    pub flights: u64,
+    pub seats: u64,
+}
+
+/// Fixed id of seed flight `n` (1–4).
+pub fn flight_id(n: u8) -> uuid::Uuid {
+    uuid::Uuid::parse_str(&format!("550e8400-e29b-41d4-a716-44665544000{n}"))
+        .expect("seed ids are valid")
+}
+
+pub async fn run(pool: &Pool) -> Result<SeedReport, StoreError> {
+    let mut conn = pool.get().await?;
+    let tx = conn.transaction().await?;
+    let mut report = SeedReport::default();
+    for f in &FLIGHTS {
+        let id = flight_id(f.n);
+        let seats = f.rows * 6;
+        report.flights += tx
+            .execute(
+                "INSERT INTO flights (id, flight_number, origin, destination, departure_time,
+                        arrival_time, total_seats, available_seats, price_cents)
+                 VALUES ($1, $2, $3, $4, NOW() + make_interval(days => $5),
+                        NOW() + make_interval(days => $5, hours => $6), $7, $7, $8)
+                 ON CONFLICT (id) DO NOTHING",
+                &[&id, &f.number, &f.origin, &f.destination, &f.departs_in_days, &f.duration_hours, &seats, &f.price_cents],
+            )
+            .await?;
+        report.seats += tx
+            .execute(
+                "INSERT INTO seats (id, flight_id, row_num, col)
+                 SELECT r || c, $1, r, c
+                 FROM generate_series(1, $2::int) AS r,
+                      unnest(ARRAY['A','B','C','D','E','F']) AS c
+                 ON CONFLICT (flight_id, id) DO NOTHING",
+                &[&id, &f.rows],
+            )
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(report)
+}

@@ -1,0 +1,24 @@
+//! The Temporal client, built from our own settings (`TEMPORAL_HOST`, ...).
+
+use std::time::Duration;
+
+use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
+
+use crate::config::TemporalSettings;
+
+/// Connect to the Temporal frontend; fails within seconds when it is down.
+pub async fn connect(settings: &TemporalSettings, identity: &str) -> anyhow::Result<Client> {
+    let url: temporalio_client::Url = format!("http://{}", settings.host)
+        .parse()
+        .map_err(|e| anyhow::anyhow!("TEMPORAL_HOST={:?} is not host:port ({e})", settings.host))?;
+    let options = ConnectionOptions::new(url)
+        .identity(format!("{identity}@{}", std::process::id()))
+        .connect_timeout(Duration::from_secs(5))
+        .build();
+    let connection = tokio::time::timeout(Duration::from_secs(10), Connection::connect(options))
+        .await
+        .map_err(|_| anyhow::anyhow!("temporal at {} did not answer within 10s", settings.host))?
+        .map_err(|e| anyhow::anyhow!("temporal at {} is unreachable: {e}", settings.host))?;
+    let client = Client::new(connection, ClientOptions::new(settings.namespace.clone()).build())?;
+    Ok(client)
+}

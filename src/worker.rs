@@ -1,0 +1,44 @@
+//! `flightctl worker`: polls the task queue for booking workflow and activity
+//! tasks until SIGINT/SIGTERM, then drains and exits.
+
+use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+
+use crate::booking::{Booking, BookingActivities};
+use crate::config::Settings;
+use crate::store::{self, Holds};
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let pool = store::pg_pool(&settings.database)?;
+    store::check_postgres(&pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("postgres is unreachable: {e}"))?;
+    let redis = store::redis_client(&settings.redis).await?;
+    let holds = Holds::new(redis, settings.redis.key_prefix.clone());
+    let client = crate::temporal::connect(&settings.temporal, "flightctl-worker").await?;
+    let activities =
+        BookingActivities::new(pool, holds, settings.booking.payment_failure_rate);
+    let options = WorkerOptions::new(settings.temporal.task_queue.clone())
+        .register_workflow::<Booking>()?
+        .register_activities(activities)
+        .build();
+    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let mut worker = Worker::new(&runtime, client, options)?;
+    let shutdown = worker.shutdown_handle();
+    tracing::info!(
+        task_queue = %settings.temporal.task_queue,
+        temporal = %settings.temporal.host,
+        "worker polling"
+    );
+    let run = worker.run();
+    tokio::pin!(run);
+    tokio::select! {
+        result = &mut run => result?,
+        signal = crate::cli::shutdown_signal() => {
+            tracing::info!(%signal, "shutting down: finishing in-flight tasks");
+            shutdown();
+            run.await?;
+        }
+    }
+    tracing::info!("worker stopped");
+    Ok(())
+}
