@@ -1,0 +1,41 @@
+# flightctl — local stack and tests. `just --list` shows every recipe.
+
+export PATH := `python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'` + ":" + env_var('PATH')
+export CARGO_TARGET_DIR := env_var_or_default('CARGO_TARGET_DIR', justfile_directory() / "target")
+
+# Bring the whole system up: Postgres, Redis, Temporal (+UI), migrate, seed, API + worker.
+up: install build
+    scripts/stack.sh up
+
+# Stop everything `just up` started (data is kept in .data/).
+down:
+    scripts/stack.sh down
+
+# What is running.
+status:
+    scripts/stack.sh status
+
+# Follow the logs of every process of the local stack.
+logs:
+    scripts/stack.sh logs
+
+# Install prerequisites (idempotent): protoc, redis, temporal CLI, chromium, playwright-core.
+install:
+    scripts/install-prereqs.sh
+
+# Build the flightctl binary.
+build:
+    cargo build --bin flightctl
+
+# Run the whole test suite (starts its own Postgres, Redis and Temporal per run).
+test: install
+    cargo test --all-targets -- --test-threads 4
+
+# Formatting and lints, as CI wants them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --all-targets -- -D warnings
+
+# Remove the local stack's data (stop it first).
+clean-data:
+    rm -rf .data

