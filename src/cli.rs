@@ -48,7 +48,9 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum Migrate {
     /// Apply every pending migration (safe to re-run).
-    #[command(after_help = "Example:\n  DATABASE_URL=postgres://flightapp:flightapp@localhost:5433/flight_booking flightctl migrate up")]
+    #[command(
+        after_help = "Example:\n  DATABASE_URL=postgres://flightapp:flightapp@localhost:5433/flight_booking flightctl migrate up"
+    )]
     Up,
     /// List applied and pending migrations.
     #[command(after_help = "Example:\n  flightctl migrate status")]

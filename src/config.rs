@@ -29,7 +29,11 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "[redacted]" })
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "[redacted]"
+        })
     }
 }
 
@@ -147,8 +151,16 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
         "booking.payment_validation_timeout",
         Kind::Duration,
     ),
-    ("PAYMENT_MAX_RETRIES", "booking.payment_max_retries", Kind::Count),
-    ("PAYMENT_FAILURE_RATE", "booking.payment_failure_rate", Kind::Rate),
+    (
+        "PAYMENT_MAX_RETRIES",
+        "booking.payment_max_retries",
+        Kind::Count,
+    ),
+    (
+        "PAYMENT_FAILURE_RATE",
+        "booking.payment_failure_rate",
+        Kind::Rate,
+    ),
 ];
 
 const DEFAULTS: &[(&str, &str)] = &[
@@ -240,7 +252,9 @@ impl Settings {
             ));
         }
         if b.seat_reservation_timeout.is_zero() || b.payment_validation_timeout.is_zero() {
-            return Err(ConfigError::Invalid("timeouts must be greater than zero".into()));
+            return Err(ConfigError::Invalid(
+                "timeouts must be greater than zero".into(),
+            ));
         }
         Ok(())
     }
@@ -293,8 +307,14 @@ fn toml_file(
 fn check_env(var: &'static str, value: &str, kind: Kind) -> Result<(), ConfigError> {
     let reason = match kind {
         Kind::Text => return Ok(()),
-        Kind::Port => value.parse::<u16>().err().map(|e| format!("not a port number ({e})")),
-        Kind::Count => value.parse::<u32>().err().map(|e| format!("not a whole number ({e})")),
+        Kind::Port => value
+            .parse::<u16>()
+            .err()
+            .map(|e| format!("not a port number ({e})")),
+        Kind::Count => value
+            .parse::<u32>()
+            .err()
+            .map(|e| format!("not a whole number ({e})")),
         Kind::Duration => parse_duration(value).err(),
         Kind::Rate => match value.parse::<f64>() {
             Ok(r) if (0.0..=1.0).contains(&r) => None,

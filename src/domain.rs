@@ -255,7 +255,10 @@ mod tests {
         for bad in ["", "1234", "123456", "12a45", " 1234"] {
             assert!(PaymentCode::parse(bad).is_err());
         }
-        assert_eq!(format!("{:?}", PaymentCode::parse("12345").unwrap()), "PaymentCode(*****)");
+        assert_eq!(
+            format!("{:?}", PaymentCode::parse("12345").unwrap()),
+            "PaymentCode(*****)"
+        );
     }
 
     #[test]

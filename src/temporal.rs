@@ -19,6 +19,9 @@ pub async fn connect(settings: &TemporalSettings, identity: &str) -> anyhow::Res
         .await
         .map_err(|_| anyhow::anyhow!("temporal at {} did not answer within 10s", settings.host))?
         .map_err(|e| anyhow::anyhow!("temporal at {} is unreachable: {e}", settings.host))?;
-    let client = Client::new(connection, ClientOptions::new(settings.namespace.clone()).build())?;
+    let client = Client::new(
+        connection,
+        ClientOptions::new(settings.namespace.clone()).build(),
+    )?;
     Ok(client)
 }

@@ -15,8 +15,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let redis = store::redis_client(&settings.redis).await?;
     let holds = Holds::new(redis, settings.redis.key_prefix.clone());
     let client = crate::temporal::connect(&settings.temporal, "flightctl-worker").await?;
-    let activities =
-        BookingActivities::new(pool, holds, settings.booking.payment_failure_rate);
+    let activities = BookingActivities::new(pool, holds, settings.booking.payment_failure_rate);
     let options = WorkerOptions::new(settings.temporal.task_queue.clone())
         .register_workflow::<Booking>()?
         .register_activities(activities)

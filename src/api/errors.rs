@@ -45,7 +45,11 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         let message = message.into();
         tracing::warn!(%message, "dependency unavailable");
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", message)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            message,
+        )
     }
 
     /// An update the workflow refused: its message starts with the error code.
@@ -102,10 +106,14 @@ pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
             "UNSUPPORTED_MEDIA_TYPE",
             "send the body as application/json",
         ),
-        E::Deserialize(e) if e.is_data() => {
-            ApiError::bad_request("INVALID_REQUEST", format!("the request body has the wrong shape: {e}"))
-        }
-        _ => ApiError::bad_request("INVALID_JSON", format!("the request body is not valid JSON: {err}")),
+        E::Deserialize(e) if e.is_data() => ApiError::bad_request(
+            "INVALID_REQUEST",
+            format!("the request body has the wrong shape: {e}"),
+        ),
+        _ => ApiError::bad_request(
+            "INVALID_JSON",
+            format!("the request body is not valid JSON: {err}"),
+        ),
     }
 }
 

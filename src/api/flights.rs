@@ -39,7 +39,8 @@ struct SeatView {
 
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut flights = flights::list(&state.pool).await?;
-    let held = futures::future::try_join_all(flights.iter().map(|f| state.holds.list(f.id))).await?;
+    let held =
+        futures::future::try_join_all(flights.iter().map(|f| state.holds.list(f.id))).await?;
     for (flight, holds) in flights.iter_mut().zip(held) {
         flight.available_seats = (flight.available_seats - holds.len() as i32).max(0);
     }
@@ -51,7 +52,10 @@ pub async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = domain::parse_id(&path).ok_or_else(|| {
-        ApiError::bad_request("INVALID_FLIGHT_ID", format!("{:?} is not a flight id (a UUID)", path.as_str()))
+        ApiError::bad_request(
+            "INVALID_FLIGHT_ID",
+            format!("{:?} is not a flight id (a UUID)", path.as_str()),
+        )
     })?;
     let mut flight = flights::find(&state.pool, id).await?;
     let (seats, holds) = tokio::try_join!(flights::seats(&state.pool, id), state.holds.list(id))?;

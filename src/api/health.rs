@@ -33,7 +33,9 @@ where
     match tokio::time::timeout(CHECK_TIMEOUT, fut).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(format!("{name} unavailable: {e}")),
-        Err(_) => Err(format!("{name} unavailable: no answer within {CHECK_TIMEOUT:?}")),
+        Err(_) => Err(format!(
+            "{name} unavailable: no answer within {CHECK_TIMEOUT:?}"
+        )),
     }
 }
 

@@ -79,7 +79,9 @@ impl Application {
                         .limit(16 * 1024)
                         .error_handler(|e, _| errors::json_error(e).into()),
                 )
-                .wrap(actix_web::middleware::Logger::new("%r %s %Dms").log_target("flightctl::http"))
+                .wrap(
+                    actix_web::middleware::Logger::new("%r %s %Dms").log_target("flightctl::http"),
+                )
                 .configure(routes)
                 .default_service(aw::to(errors::not_found))
         })
@@ -99,13 +101,19 @@ impl Application {
 }
 
 fn routes(cfg: &mut aw::ServiceConfig) {
-    let route = |path: &str| aw::resource(path.to_string()).default_service(aw::to(errors::method_not_allowed));
+    let route = |path: &str| {
+        aw::resource(path.to_string()).default_service(aw::to(errors::method_not_allowed))
+    };
     cfg.service(route("/health").get(health::health))
         .service(route("/api/config").get(web::client_config))
         .service(route("/api/flights").get(flights::list))
         .service(route("/api/flights/{id}").get(flights::show))
         .service(route("/api/orders").post(orders::create))
-        .service(route("/api/orders/{id}").get(orders::show).delete(orders::cancel))
+        .service(
+            route("/api/orders/{id}")
+                .get(orders::show)
+                .delete(orders::cancel),
+        )
         .service(route("/api/orders/{id}/seats").put(orders::change_seats))
         .service(route("/api/orders/{id}/status").get(orders::status))
         .service(route("/api/orders/{id}/pay").post(orders::pay))

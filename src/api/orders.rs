@@ -81,7 +81,10 @@ pub struct StatusView {
 
 fn order_id(path: &str) -> Result<Uuid, ApiError> {
     domain::parse_id(path).ok_or_else(|| {
-        ApiError::bad_request("INVALID_ORDER_ID", format!("{path:?} is not an order id (a UUID)"))
+        ApiError::bad_request(
+            "INVALID_ORDER_ID",
+            format!("{path:?} is not an order id (a UUID)"),
+        )
     })
 }
 
@@ -112,14 +115,19 @@ fn unknown_seats(seats: &[String]) -> ApiError {
 fn unavailable_seats(seats: &[String]) -> ApiError {
     ApiError::conflict(
         "SEATS_UNAVAILABLE",
-        format!("already booked or held by another order: {}", seats.join(", ")),
+        format!(
+            "already booked or held by another order: {}",
+            seats.join(", ")
+        ),
     )
 }
 
 /// Why an ended order refuses a change.
 fn closed(order: &Order) -> ApiError {
     match order.status {
-        OrderStatus::Expired => ApiError::conflict("ORDER_EXPIRED", "the hold on this order has expired"),
+        OrderStatus::Expired => {
+            ApiError::conflict("ORDER_EXPIRED", "the hold on this order has expired")
+        }
         status => ApiError::conflict("ORDER_NOT_MODIFIABLE", format!("the order is {status}")),
     }
 }
@@ -195,7 +203,10 @@ async fn current(state: &AppState, id: Uuid) -> Result<StatusView, ApiError> {
             if let Ok(Err(e)) = outcome {
                 tracing::debug!(order = %id, error = %e, "status query failed; answering from the row");
             }
-            Ok(StatusView::from_row(orders::find(&state.pool, id).await?, max))
+            Ok(StatusView::from_row(
+                orders::find(&state.pool, id).await?,
+                max,
+            ))
         }
     }
 }
@@ -214,9 +225,9 @@ async fn update_failed(state: &AppState, id: Uuid, e: WorkflowUpdateError) -> Ap
 }
 
 async fn within<T>(fut: impl Future<Output = T>) -> Result<T, ApiError> {
-    tokio::time::timeout(CALL_TIMEOUT, fut)
-        .await
-        .map_err(|_| ApiError::unavailable("the booking workflow did not answer in time; is a worker running?"))
+    tokio::time::timeout(CALL_TIMEOUT, fut).await.map_err(|_| {
+        ApiError::unavailable("the booking workflow did not answer in time; is a worker running?")
+    })
 }
 
 /// The order row of a live order, or why it cannot change.
@@ -237,7 +248,10 @@ pub async fn create(
     body: web::Json<CreateOrder>,
 ) -> Result<HttpResponse, ApiError> {
     let flight_id = domain::parse_id(&body.flight_id).ok_or_else(|| {
-        ApiError::bad_request("INVALID_FLIGHT_ID", format!("{:?} is not a flight id (a UUID)", body.flight_id))
+        ApiError::bad_request(
+            "INVALID_FLIGHT_ID",
+            format!("{:?} is not a flight id (a UUID)", body.flight_id),
+        )
     })?;
     let seats = selection(&body.seats)?;
     let flight = flights::find(&state.pool, flight_id).await?;
@@ -267,7 +281,10 @@ pub async fn create(
         options,
     );
     match within(started).await? {
-        Ok(Selection::Held { seats, expires_at_ms }) => Ok(HttpResponse::Created().json(Held {
+        Ok(Selection::Held {
+            seats,
+            expires_at_ms,
+        }) => Ok(HttpResponse::Created().json(Held {
             order_id,
             workflow_id: Some(workflow_id(order_id)),
             status: OrderStatus::SeatsReserved,
@@ -276,7 +293,9 @@ pub async fn create(
         })),
         Ok(Selection::Unavailable { seats }) => Err(unavailable_seats(&seats)),
         Ok(Selection::Unknown { seats }) => Err(unknown_seats(&seats)),
-        Err(WorkflowUpdateWithStartError::Update(e)) => Err(update_failed(&state, order_id, e).await),
+        Err(WorkflowUpdateWithStartError::Update(e)) => {
+            Err(update_failed(&state, order_id, e).await)
+        }
         Err(e) => Err(ApiError::unavailable(format!("temporal: {e}"))),
     }
 }
@@ -298,7 +317,10 @@ pub async fn change_seats(
         WorkflowExecuteUpdateOptions::default(),
     );
     match within(update).await? {
-        Ok(Selection::Held { seats, expires_at_ms }) => Ok(HttpResponse::Ok().json(Held {
+        Ok(Selection::Held {
+            seats,
+            expires_at_ms,
+        }) => Ok(HttpResponse::Ok().json(Held {
             order_id: id,
             workflow_id: None,
             status: OrderStatus::SeatsReserved,
@@ -366,7 +388,10 @@ pub async fn pay(
         WorkflowExecuteUpdateOptions::default(),
     );
     match within(update).await? {
-        Ok(status) => Ok(HttpResponse::Accepted().json(Ack { order_id: id, status })),
+        Ok(status) => Ok(HttpResponse::Accepted().json(Ack {
+            order_id: id,
+            status,
+        })),
         Err(e) => Err(update_failed(&state, id, e).await),
     }
 }
@@ -379,9 +404,13 @@ pub async fn cancel(
     live_order(&state, id).await?;
     let client = state.temporal().await?;
     let handle = handle(client, id);
-    let update = handle.execute_update(Booking::cancel, (), WorkflowExecuteUpdateOptions::default());
+    let update =
+        handle.execute_update(Booking::cancel, (), WorkflowExecuteUpdateOptions::default());
     match within(update).await? {
-        Ok(status) => Ok(HttpResponse::Ok().json(Ack { order_id: id, status })),
+        Ok(status) => Ok(HttpResponse::Ok().json(Ack {
+            order_id: id,
+            status,
+        })),
         Err(e) => Err(update_failed(&state, id, e).await),
     }
 }
@@ -410,7 +439,15 @@ async fn next_event(mut ev: Events) -> Option<(String, Events)> {
                 return Some((format!("event: error\ndata: {msg}\n\n"), ev));
             }
         };
-        let same = ev.last.as_ref().is_some_and(|l| StatusView { timer_remaining: 0, ..l.clone() } == StatusView { timer_remaining: 0, ..now.clone() });
+        let same = ev.last.as_ref().is_some_and(|l| {
+            StatusView {
+                timer_remaining: 0,
+                ..l.clone()
+            } == StatusView {
+                timer_remaining: 0,
+                ..now.clone()
+            }
+        });
         if !same {
             ev.done = now.status.is_terminal();
             let data = serde_json::to_string(&now).unwrap_or_default();

@@ -8,8 +8,16 @@ use super::{ApiError, AppState};
 
 const INDEX: &str = include_str!("web/index.html");
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("app.js", "text/javascript; charset=utf-8", include_str!("web/app.js")),
-    ("style.css", "text/css; charset=utf-8", include_str!("web/style.css")),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("web/app.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("web/style.css"),
+    ),
 ];
 
 pub async fn index() -> HttpResponse {

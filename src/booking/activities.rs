@@ -11,9 +11,9 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use super::messages::{AttemptRecord, HeldSeats, LockSeats, PaymentAttempt, Selection, Verdict};
 use super::payment::{self, Behaviour};
+use crate::store::flights;
 use crate::store::holds::{Holds, Lock};
 use crate::store::orders::{self, Confirm, Order};
-use crate::store::flights;
 
 pub struct BookingActivities {
     pool: Pool,
@@ -108,7 +108,14 @@ impl BookingActivities {
         rec: AttemptRecord,
     ) -> Result<(), ActivityError> {
         let attempt = rec.attempt as i32;
-        Ok(orders::record_attempt(&self.pool, rec.order_id, attempt, rec.outcome, rec.error.as_deref()).await?)
+        Ok(orders::record_attempt(
+            &self.pool,
+            rec.order_id,
+            attempt,
+            rec.outcome,
+            rec.error.as_deref(),
+        )
+        .await?)
     }
 
     /// Sell the seats in one transaction.
@@ -133,7 +140,9 @@ impl BookingActivities {
             Behaviour::Hang => {
                 // Outlast the start-to-close timeout; Temporal fails the attempt.
                 tokio::time::sleep(timeout + Duration::from_secs(1)).await;
-                Ok(Verdict::Declined("the payment provider did not answer".into()))
+                Ok(Verdict::Declined(
+                    "the payment provider did not answer".into(),
+                ))
             }
             behaviour => {
                 tokio::time::sleep(payment::latency(timeout, rand::random())).await;

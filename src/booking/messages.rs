@@ -33,7 +33,10 @@ pub struct SelectSeats {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Selection {
     /// The seats are held until `expires_at_ms` (Unix ms).
-    Held { seats: Vec<String>, expires_at_ms: u64 },
+    Held {
+        seats: Vec<String>,
+        expires_at_ms: u64,
+    },
     /// Seats booked or held by another order; the previous selection stands.
     Unavailable { seats: Vec<String> },
     /// Seats that do not exist on this flight; nothing changed.

@@ -87,7 +87,10 @@ mod tests {
     #[test]
     fn latency_stays_below_the_timeout() {
         assert!(latency(Duration::from_secs(10), 0.99) <= Duration::from_millis(400));
-        assert_eq!(latency(Duration::from_millis(400), 0.99), Duration::from_millis(100));
+        assert_eq!(
+            latency(Duration::from_millis(400), 0.99),
+            Duration::from_millis(100)
+        );
     }
 
     #[test]

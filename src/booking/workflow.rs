@@ -79,8 +79,7 @@ impl Booking {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<OrderStatus> {
         let outcome = Self::drive(ctx).await;
-        if let Err(WorkflowTermination::Evicted | WorkflowTermination::ContinueAsNew(_)) = outcome
-        {
+        if let Err(WorkflowTermination::Evicted | WorkflowTermination::ContinueAsNew(_)) = outcome {
             return outcome;
         }
         let (status, released) = ctx.state(|s| (s.status, s.released));
@@ -141,7 +140,9 @@ impl Booking {
     fn validate_pay(&self, _ctx: &WorkflowContextView, _req: &Pay) -> UpdateResult<()> {
         self.modifiable(None)?;
         if self.busy {
-            return Err(format!("{ORDER_NOT_MODIFIABLE}: a seat change is still in progress").into());
+            return Err(
+                format!("{ORDER_NOT_MODIFIABLE}: a seat change is still in progress").into(),
+            );
         }
         Ok(())
     }
@@ -166,7 +167,10 @@ impl Booking {
 
     /// Cancel before payment: release the holds, end CANCELLED.
     #[update]
-    pub async fn cancel(ctx: &mut WorkflowContext<Self>, _req: ()) -> Result<OrderStatus, Box<dyn Error + Send + Sync>> {
+    pub async fn cancel(
+        ctx: &mut WorkflowContext<Self>,
+        _req: (),
+    ) -> Result<OrderStatus, Box<dyn Error + Send + Sync>> {
         ctx.wait_condition(|s| !s.busy).await?;
         let now = now_ms(ctx.workflow_time());
         ctx.state(|s| s.modifiable(Some(now)))?;
@@ -184,7 +188,9 @@ impl Booking {
     fn modifiable(&self, now_ms: Option<u64>) -> UpdateResult<()> {
         let expired = matches!((self.deadline_ms, now_ms), (Some(d), Some(now)) if now >= d);
         match self.status {
-            OrderStatus::Expired => Err(format!("{ORDER_EXPIRED}: the hold on this order has expired").into()),
+            OrderStatus::Expired => {
+                Err(format!("{ORDER_EXPIRED}: the hold on this order has expired").into())
+            }
             OrderStatus::SeatsReserved if expired => {
                 Err(format!("{ORDER_EXPIRED}: the hold on this order has expired").into())
             }
@@ -254,7 +260,8 @@ impl Booking {
             }
         }
         ctx.wait_condition(|s| !s.busy).await?;
-        let expired = ctx.state(|s| s.status == OrderStatus::SeatsReserved && s.hold_version == version);
+        let expired =
+            ctx.state(|s| s.status == OrderStatus::SeatsReserved && s.hold_version == version);
         if expired {
             Self::finish(ctx, OrderStatus::Expired, None).await?;
         }
@@ -283,8 +290,12 @@ impl Booking {
         ctx.state_mut(|s| s.released = false);
         let dropped: Vec<String> = old.into_iter().filter(|s| !wanted.contains(s)).collect();
         if !dropped.is_empty() {
-            let release = ctx.state(|s| HeldSeats { seats: dropped, ..s.held(Duration::ZERO) });
-            ctx.execute_activity(Acts::release_seats, release, durable()).await?;
+            let release = ctx.state(|s| HeldSeats {
+                seats: dropped,
+                ..s.held(Duration::ZERO)
+            });
+            ctx.execute_activity(Acts::release_seats, release, durable())
+                .await?;
         }
         let expires_at_ms = now_ms(ctx.workflow_time()) + input.hold_ms;
         let record = ctx.state_mut(|s| {
@@ -294,7 +305,8 @@ impl Booking {
             s.status = OrderStatus::SeatsReserved;
             s.record()
         });
-        ctx.execute_activity(Acts::save_order, record, durable()).await?;
+        ctx.execute_activity(Acts::save_order, record, durable())
+            .await?;
         Ok(Selection::Held {
             seats: wanted,
             expires_at_ms,
@@ -307,9 +319,11 @@ impl Booking {
         let max = input.payment_max_attempts;
         let cover = payment::window(timeout, max) + TTL_MARGIN;
         let extend = ctx.state(|s| s.held(cover));
-        ctx.execute_activity(Acts::extend_holds, extend, durable()).await?;
+        ctx.execute_activity(Acts::extend_holds, extend, durable())
+            .await?;
         let record = ctx.state(|s| s.record());
-        ctx.execute_activity(Acts::save_order, record, durable()).await?;
+        ctx.execute_activity(Acts::save_order, record, durable())
+            .await?;
         for attempt in 1..=max {
             ctx.state_mut(|s| s.attempts = attempt);
             let (outcome, error) = Self::attempt_payment(ctx, attempt, timeout).await;
@@ -320,7 +334,8 @@ impl Booking {
                 outcome,
                 error: error.clone(),
             };
-            ctx.execute_activity(Acts::record_attempt, rec, durable()).await?;
+            ctx.execute_activity(Acts::record_attempt, rec, durable())
+                .await?;
             if outcome == AttemptOutcome::Succeeded {
                 return Self::confirm(ctx).await;
             }
@@ -341,13 +356,19 @@ impl Booking {
         let req = ctx.state(|s| PaymentAttempt {
             order_id: s.input.order_id,
             attempt,
-            code: s.payment.clone().expect("pay sets the code before PAYMENT_PROCESSING"),
+            code: s
+                .payment
+                .clone()
+                .expect("pay sets the code before PAYMENT_PROCESSING"),
             timeout_ms: timeout.as_millis() as u64,
         });
         let opts = ActivityOptions::with_start_to_close_timeout(timeout)
             .retry_policy(RetryPolicy::builder().maximum_attempts(1).build())
             .build();
-        match ctx.execute_activity(Acts::validate_payment, req, opts).await {
+        match ctx
+            .execute_activity(Acts::validate_payment, req, opts)
+            .await
+        {
             Ok(Verdict::Approved) => (AttemptOutcome::Succeeded, None),
             Ok(Verdict::Declined(reason)) => (AttemptOutcome::Declined, Some(reason)),
             Err(e) if is_timeout(&e) => (
@@ -364,13 +385,17 @@ impl Booking {
     /// Sell the seats; if any was sold meanwhile the order fails whole.
     async fn confirm(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
         let req = ctx.state(|s| s.held(Duration::ZERO));
-        match ctx.execute_activity(Acts::confirm_order, req.clone(), durable()).await? {
+        match ctx
+            .execute_activity(Acts::confirm_order, req.clone(), durable())
+            .await?
+        {
             Confirm::Confirmed => {
                 ctx.state_mut(|s| {
                     s.status = OrderStatus::Confirmed;
                     s.last_error = None;
                 });
-                ctx.execute_activity(Acts::release_seats, req, durable()).await?;
+                ctx.execute_activity(Acts::release_seats, req, durable())
+                    .await?;
                 ctx.state_mut(|s| s.released = true);
                 Ok(())
             }
@@ -397,13 +422,15 @@ impl Booking {
             s.held(Duration::ZERO)
         });
         if !release.seats.is_empty() {
-            ctx.execute_activity(Acts::release_seats, release, cleanup()).await?;
+            ctx.execute_activity(Acts::release_seats, release, cleanup())
+                .await?;
         }
         let record = ctx.state_mut(|s| {
             s.released = true;
             s.record()
         });
-        ctx.execute_activity(Acts::save_order, record, cleanup()).await?;
+        ctx.execute_activity(Acts::save_order, record, cleanup())
+            .await?;
         Ok(())
     }
 }

@@ -52,7 +52,8 @@ fn flight(row: &Row) -> Flight {
 /// All flights, earliest departure first.
 pub async fn list(pool: &Pool) -> Result<Vec<Flight>, StoreError> {
     let conn = pool.get().await?;
-    let sql = format!("SELECT {FLIGHT_COLUMNS} FROM flights ORDER BY departure_time, flight_number");
+    let sql =
+        format!("SELECT {FLIGHT_COLUMNS} FROM flights ORDER BY departure_time, flight_number");
     let rows = conn.query(&sql, &[]).await?;
     Ok(rows.iter().map(flight).collect())
 }

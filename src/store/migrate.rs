@@ -37,10 +37,21 @@ pub async fn up(pool: &Pool) -> Result<Vec<i32>, StoreError> {
 pub async fn status(pool: &Pool) -> Result<Vec<MigrationState>, StoreError> {
     let mut conn = pool.get().await?;
     let runner = migrations::runner();
-    let applied = runner
-        .get_applied_migrations_async(&mut **conn)
-        .await
-        .map_err(|e| StoreError::Postgres(format!("reading migration history: {e}")))?;
+    let has_history: bool = conn
+        .query_one(
+            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+            &[],
+        )
+        .await?
+        .get(0);
+    let applied = if has_history {
+        runner
+            .get_applied_migrations_async(&mut **conn)
+            .await
+            .map_err(|e| StoreError::Postgres(format!("reading migration history: {e}")))?
+    } else {
+        Vec::new()
+    };
     Ok(runner
         .get_migrations()
         .iter()

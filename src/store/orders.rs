@@ -154,7 +154,10 @@ pub async fn confirm(
     let mut conn = pool.get().await?;
     let tx = conn.transaction().await?;
     let status: Option<String> = tx
-        .query_opt("SELECT status FROM orders WHERE id = $1 FOR UPDATE", &[&order_id])
+        .query_opt(
+            "SELECT status FROM orders WHERE id = $1 FOR UPDATE",
+            &[&order_id],
+        )
         .await?
         .map(|r| r.get(0));
     match status.as_deref() {
@@ -175,7 +178,11 @@ pub async fn confirm(
         .collect();
     if sold.len() != seats.len() {
         tx.rollback().await?;
-        let taken = seats.iter().filter(|s| !sold.contains(s)).cloned().collect();
+        let taken = seats
+            .iter()
+            .filter(|s| !sold.contains(s))
+            .cloned()
+            .collect();
         return Ok(Confirm::SeatsTaken(taken));
     }
     let count = seats.len() as i32;

@@ -16,10 +16,46 @@ struct SeedFlight {
 }
 
 const FLIGHTS: [SeedFlight; 4] = [
-    SeedFlight { n: 1, number: "FL101", origin: "NYC", destination: "LAX", rows: 20, price_cents: 35000, departs_in_days: 2, duration_hours: 6 },
-    SeedFlight { n: 2, number: "FL102", origin: "LAX", destination: "NYC", rows: 20, price_cents: 32000, departs_in_days: 3, duration_hours: 5 },
-    SeedFlight { n: 3, number: "FL201", origin: "SFO", destination: "CHI", rows: 15, price_cents: 28000, departs_in_days: 1, duration_hours: 4 },
-    SeedFlight { n: 4, number: "FL202", origin: "CHI", destination: "SFO", rows: 15, price_cents: 27500, departs_in_days: 4, duration_hours: 4 },
+    SeedFlight {
+        n: 1,
+        number: "FL101",
+        origin: "NYC",
+        destination: "LAX",
+        rows: 20,
+        price_cents: 35000,
+        departs_in_days: 2,
+        duration_hours: 6,
+    },
+    SeedFlight {
+        n: 2,
+        number: "FL102",
+        origin: "LAX",
+        destination: "NYC",
+        rows: 20,
+        price_cents: 32000,
+        departs_in_days: 3,
+        duration_hours: 5,
+    },
+    SeedFlight {
+        n: 3,
+        number: "FL201",
+        origin: "SFO",
+        destination: "CHI",
+        rows: 15,
+        price_cents: 28000,
+        departs_in_days: 1,
+        duration_hours: 4,
+    },
+    SeedFlight {
+        n: 4,
+        number: "FL202",
+        origin: "CHI",
+        destination: "SFO",
+        rows: 15,
+        price_cents: 27500,
+        departs_in_days: 4,
+        duration_hours: 4,
+    },
 ];
 
 /// What one `seed` run inserted.
@@ -49,7 +85,16 @@ pub async fn run(pool: &Pool) -> Result<SeedReport, StoreError> {
                  VALUES ($1, $2, $3, $4, NOW() + make_interval(days => $5),
                         NOW() + make_interval(days => $5, hours => $6), $7, $7, $8)
                  ON CONFLICT (id) DO NOTHING",
-                &[&id, &f.number, &f.origin, &f.destination, &f.departs_in_days, &f.duration_hours, &seats, &f.price_cents],
+                &[
+                    &id,
+                    &f.number,
+                    &f.origin,
+                    &f.destination,
+                    &f.departs_in_days,
+                    &f.duration_hours,
+                    &seats,
+                    &f.price_cents,
+                ],
             )
             .await?;
         report.seats += tx

@@ -1,0 +1,54 @@
+# syntax=docker/dockerfile:1
+
+# One image, one entrypoint; the command picks the role:
+#   docker build -t flightctl .
+#   docker run --rm flightctl --help
+#   docker run --rm -e DATABASE_URL=... flightctl migrate up
+# compose.yaml runs it as `migrate up`, `seed`, `serve` and `worker`.
+
+FROM rust:1-bookworm AS builder
+
+# The Temporal SDK compiles its protobufs at build time.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends protobuf-compiler \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+# Migrations are embedded in the binary (refinery::embed_migrations!).
+COPY migrations/ migrations/
+COPY src/ src/
+
+# The registry and the target dir live in BuildKit cache mounts, so after a
+# source change only flightctl itself is recompiled. The target dir is not part
+# of the image layer, hence the copy out in the same step.
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
+    --mount=type=cache,target=/src/target,sharing=locked \
+    cargo build --release --locked --bin flightctl \
+ && install -m 0755 target/release/flightctl /usr/local/bin/flightctl
+
+
+FROM debian:bookworm-slim AS runtime
+
+LABEL org.opencontainers.image.title="flightctl" \
+      org.opencontainers.image.description="Flight seat booking: HTTP API, Temporal worker and database tools"
+
+# curl is for the compose healthcheck of `serve` (GET /health).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/*
+
+RUN groupadd --system --gid 10001 flightctl \
+ && useradd --system --uid 10001 --gid flightctl --home-dir /app --no-create-home \
+      --shell /usr/sbin/nologin flightctl
+
+# Settings are read from ./config/default.toml (then the environment).
+WORKDIR /app
+COPY config/ /app/config/
+COPY --from=builder /usr/local/bin/flightctl /usr/local/bin/flightctl
+
+USER 10001:10001
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/flightctl"]
+CMD ["serve"]

@@ -1,0 +1,286 @@
+//! The flight read API, errors, `/health` and the worker process, against
+//! real Postgres, Redis and Temporal.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{FL101, FL201, TestApp, servers};
+use uuid::Uuid;
+
+#[tokio::test]
+async fn flights_are_listed_with_their_fields_in_departure_order() {
+    let app = TestApp::spawn(support::isolated_settings(false).await).await;
+    let (code, body) = app.get("/api/flights").await;
+    assert_eq!(code, 200);
+    let flights = body["flights"].as_array().unwrap();
+    let numbers: Vec<&str> = flights
+        .iter()
+        .map(|f| f["flightNumber"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        ["FL201", "FL101", "FL102", "FL202"],
+        "earliest departure first"
+    );
+    let fl101 = &flights[1];
+    for field in [
+        "id",
+        "flightNumber",
+        "origin",
+        "destination",
+        "departureTime",
+        "arrivalTime",
+        "totalSeats",
+        "availableSeats",
+        "priceCents",
+    ] {
+        assert!(!fl101[field].is_null(), "missing {field}: {fl101}");
+    }
+    assert_eq!(fl101["id"], FL101);
+    assert_eq!(
+        (fl101["origin"].as_str(), fl101["destination"].as_str()),
+        (Some("NYC"), Some("LAX"))
+    );
+    assert_eq!(
+        (fl101["totalSeats"].as_i64(), fl101["priceCents"].as_i64()),
+        (Some(120), Some(35000))
+    );
+    assert_eq!(flights[0]["totalSeats"], 90);
+}
+
+#[tokio::test]
+async fn the_seat_map_has_rows_of_a_to_f() {
+    let app = TestApp::spawn(support::isolated_settings(false).await).await;
+    for (flight, rows) in [(FL101, 20), (FL201, 15)] {
+        let (code, body) = app.get(&format!("/api/flights/{flight}")).await;
+        assert_eq!(code, 200);
+        let map = &body["seatMap"];
+        assert_eq!(
+            (map["rows"].as_i64(), map["seatsPerRow"].as_i64()),
+            (Some(rows), Some(6))
+        );
+        let seats = map["seats"].as_array().unwrap();
+        assert_eq!(seats.len() as i64, rows * 6);
+        assert_eq!(
+            seats[0],
+            json!({"id": "1A", "row": 1, "column": "A", "status": "available"})
+        );
+        assert_eq!(seats[5]["id"], "1F");
+        assert_eq!(seats.last().unwrap()["id"], format!("{rows}F"));
+        assert_eq!(body["availableSeats"], rows * 6);
+    }
+}
+
+#[tokio::test]
+async fn held_seats_show_reserved_and_are_not_available() {
+    let app = TestApp::spawn(support::isolated_settings(false).await).await;
+    let flight = Uuid::parse_str(FL101).unwrap();
+    let held = vec!["2A".to_string(), "2B".to_string()];
+    app.holds
+        .lock(flight, Uuid::new_v4(), &held, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let conn = app.pool.get().await.unwrap();
+    let buyer = Uuid::new_v4();
+    conn.execute(
+        "INSERT INTO orders (id, flight_id, workflow_id, status, seats, confirmed_at)
+         VALUES ($1, $2, $3, 'CONFIRMED', '{3C}', NOW())",
+        &[&buyer, &flight, &format!("booking-{buyer}")],
+    )
+    .await
+    .unwrap();
+    conn.execute(
+        "UPDATE seats SET status = 'booked', order_id = $2 WHERE flight_id = $1 AND id = '3C'",
+        &[&flight, &buyer],
+    )
+    .await
+    .unwrap();
+    conn.execute(
+        "UPDATE flights SET available_seats = available_seats - 1 WHERE id = $1",
+        &[&flight],
+    )
+    .await
+    .unwrap();
+
+    let statuses = app.seat_statuses(FL101).await;
+    assert_eq!(statuses["2A"], "reserved");
+    assert_eq!(statuses["2B"], "reserved");
+    assert_eq!(statuses["3C"], "booked");
+    assert_eq!(statuses["2C"], "available");
+    let (_, detail) = app.get(&format!("/api/flights/{FL101}")).await;
+    assert_eq!(detail["availableSeats"], 117);
+    let (_, list) = app.get("/api/flights").await;
+    let fl101 = list["flights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == FL101)
+        .unwrap()
+        .clone();
+    assert_eq!(fl101["availableSeats"], 117);
+}
+
+fn assert_error(body: &Value, code: &str) {
+    assert_eq!(body["error"], code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(
+        body.as_object().unwrap().len(),
+        2,
+        "only error and message: {body}"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_errors() {
+    let app = TestApp::spawn(support::isolated_settings(false).await).await;
+    let (code, body) = app.get("/api/flights/not-a-uuid").await;
+    assert_eq!(code, 400);
+    assert_error(&body, "INVALID_FLIGHT_ID");
+    let (code, body) = app.get(&format!("/api/flights/{}", Uuid::new_v4())).await;
+    assert_eq!(code, 404);
+    assert_error(&body, "FLIGHT_NOT_FOUND");
+    let (code, body) = app.get("/api/nothing-here").await;
+    assert_eq!(code, 404);
+    assert_error(&body, "NOT_FOUND");
+    let (code, body) = app.delete("/api/flights").await;
+    assert_eq!(code, 405);
+    assert_error(&body, "METHOD_NOT_ALLOWED");
+
+    let raw = |body: &'static str| {
+        app.http
+            .post(app.url("/api/orders"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let resp = raw("{not json").await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_error(&resp.json().await.unwrap(), "INVALID_JSON");
+    let resp = raw(r#"{"flightId": 7, "seats": "1A"}"#).await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_error(&resp.json().await.unwrap(), "INVALID_REQUEST");
+    let big = format!(
+        r#"{{"flightId": "{}", "seats": []}}"#,
+        "x".repeat(64 * 1024)
+    );
+    let resp = app
+        .http
+        .post(app.url("/api/orders"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    assert_error(&resp.json().await.unwrap(), "PAYLOAD_TOO_LARGE");
+    let (code, body) = app
+        .post(
+            "/api/orders",
+            json!({"flightId": FL101, "seats": ["1A", "1A"]}),
+        )
+        .await;
+    assert_eq!(code, 400);
+    assert_error(&body, "INVALID_SEATS");
+    let (code, body) = app
+        .post("/api/orders", json!({"flightId": FL201, "seats": ["16A"]}))
+        .await;
+    assert_eq!(code, 400, "FL201 has 15 rows");
+    assert_error(&body, "INVALID_SEATS");
+}
+
+#[tokio::test]
+async fn health_names_redis_while_it_is_down_and_recovers() {
+    let mut redis = servers::Redis::start();
+    let mut settings = support::isolated_settings(true).await;
+    settings.redis.addr = redis.addr();
+    let app = TestApp::spawn(settings).await;
+    let (code, body) = app.get("/health").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"status": "ok", "checks": {"postgres": "ok", "redis": "ok", "temporal": "ok"}})
+    );
+
+    redis.stop();
+    let (code, body) = app.get("/health").await;
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["checks"]["postgres"], "ok");
+    assert!(
+        body["checks"]["redis"].as_str().unwrap().contains("redis"),
+        "{body}"
+    );
+    let (code, body) = app.get(&format!("/api/flights/{FL101}")).await;
+    assert_eq!(code, 503, "{body}");
+    assert_error(&body, "SERVICE_UNAVAILABLE");
+    let (code, _) = app.get("/api/nothing").await;
+    assert_eq!(code, 404, "the server keeps serving");
+
+    redis.restart();
+    support::eventually("health to recover", Duration::from_secs(20), || async {
+        let (code, body) = app.get("/health").await;
+        (code == 200).then_some(body)
+    })
+    .await;
+    let (code, _) = app.get(&format!("/api/flights/{FL101}")).await;
+    assert_eq!(code, 200);
+}
+
+#[tokio::test]
+async fn health_reports_temporal_when_it_is_unreachable() {
+    let mut settings = support::isolated_settings(false).await;
+    settings.temporal.host = format!("127.0.0.1:{}", support::procs::free_port());
+    let app = TestApp::spawn(settings).await;
+    let (code, body) = app.get("/health").await;
+    assert_eq!(code, 503);
+    assert!(
+        body["checks"]["temporal"]
+            .as_str()
+            .unwrap()
+            .contains("temporal"),
+        "{body}"
+    );
+    assert_eq!(body["checks"]["redis"], "ok");
+    let (code, _) = app.get("/api/flights").await;
+    assert_eq!(code, 200, "flights do not need Temporal");
+}
+
+#[tokio::test]
+async fn the_worker_exits_with_a_clear_message_when_temporal_is_unreachable() {
+    let mut settings = support::isolated_settings(false).await;
+    support::prepare_database(&settings).await;
+    settings.temporal.host = format!("127.0.0.1:{}", support::procs::free_port());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flightctl"))
+        .arg("worker")
+        .env_clear()
+        .envs(support::worker_env(&settings))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("temporal at 127.0.0.1"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_worker_polls_and_stops_gracefully_on_sigterm() {
+    let settings = support::isolated_settings(true).await;
+    let mut app = TestApp::spawn(settings).await;
+    app.start_worker();
+    support::eventually("the worker to poll", Duration::from_secs(30), || async {
+        app.worker_log(0).contains("worker polling").then_some(())
+    })
+    .await;
+    let pid = app.worker().pid();
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let status = app
+        .worker()
+        .wait_exit(Duration::from_secs(30))
+        .expect("worker exits");
+    assert!(status.success(), "{status:?}: {}", app.worker_log(0));
+    assert!(app.worker_log(0).contains("worker stopped"));
+}

@@ -1,0 +1,238 @@
+//! Configuration: layering, the seed's environment names, fail-fast errors,
+//! and the CLI's behaviour on bad input.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use flightctl::config::{Settings, Sources};
+
+fn sources(dir: &Path, file: Option<&Path>, env: &[(&str, &str)]) -> Sources {
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Sources {
+        config_dir: dir.to_path_buf(),
+        file: file.map(Path::to_path_buf),
+        env: Box::new(move |k| env.get(k).cloned()),
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn layers_apply_in_order_defaults_files_config_flag_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = dir.path().join("extra.toml");
+    let load = |file: Option<&Path>, env: &[(&str, &str)]| {
+        Settings::load_from(&sources(dir.path(), file, env)).unwrap()
+    };
+
+    assert_eq!(load(None, &[]).server.port, 8080, "built-in default");
+    write(&dir.path().join("default.toml"), "[server]\nport = 1001\n");
+    assert_eq!(load(None, &[]).server.port, 1001, "config/default.toml");
+    write(&dir.path().join("staging.toml"), "[server]\nport = 1002\n");
+    assert_eq!(
+        load(None, &[("FLIGHTCTL_ENV", "staging")]).server.port,
+        1002
+    );
+    write(&extra, "[server]\nport = 1003\n");
+    let env = [("FLIGHTCTL_ENV", "staging")];
+    assert_eq!(load(Some(&extra), &env).server.port, 1003, "--config file");
+    let env = [("FLIGHTCTL_ENV", "staging"), ("SERVER_PORT", "1004")];
+    assert_eq!(
+        load(Some(&extra), &env).server.port,
+        1004,
+        "environment wins"
+    );
+    // A layer only overrides what it names.
+    assert_eq!(load(Some(&extra), &env).server.host, "0.0.0.0");
+}
+
+#[test]
+fn every_seed_environment_name_is_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("SERVER_HOST", "127.0.0.2"),
+        ("SERVER_PORT", "9999"),
+        ("DATABASE_HOST", "db.internal"),
+        ("DATABASE_PORT", "6543"),
+        ("DATABASE_USER", "u1"),
+        ("DATABASE_PASSWORD", "p1"),
+        ("DATABASE_NAME", "n1"),
+        ("DATABASE_SSLMODE", "prefer"),
+        ("REDIS_ADDR", "cache:6380"),
+        ("REDIS_PASSWORD", "rp"),
+        ("REDIS_DB", "3"),
+        ("TEMPORAL_HOST", "tmp:7234"),
+        ("TEMPORAL_NAMESPACE", "ns1"),
+        ("TEMPORAL_TASK_QUEUE", "q1"),
+        ("SEAT_RESERVATION_TIMEOUT", "90s"),
+        ("PAYMENT_VALIDATION_TIMEOUT", "500ms"),
+        ("PAYMENT_MAX_RETRIES", "5"),
+        ("PAYMENT_FAILURE_RATE", "0.5"),
+    ];
+    let s = Settings::load_from(&sources(dir.path(), None, &env)).unwrap();
+    assert_eq!((s.server.host.as_str(), s.server.port), ("127.0.0.2", 9999));
+    assert_eq!(
+        (s.database.host.as_str(), s.database.port),
+        ("db.internal", 6543)
+    );
+    assert_eq!(
+        (s.database.user.as_str(), s.database.password.expose()),
+        ("u1", "p1")
+    );
+    assert_eq!(
+        (s.database.name.as_str(), s.database.sslmode.as_str()),
+        ("n1", "prefer")
+    );
+    assert_eq!(
+        (s.redis.addr.as_str(), s.redis.password.expose(), s.redis.db),
+        ("cache:6380", "rp", 3)
+    );
+    assert_eq!(s.temporal.host, "tmp:7234");
+    assert_eq!(
+        (
+            s.temporal.namespace.as_str(),
+            s.temporal.task_queue.as_str()
+        ),
+        ("ns1", "q1")
+    );
+    assert_eq!(s.booking.seat_reservation_timeout, Duration::from_secs(90));
+    assert_eq!(
+        s.booking.payment_validation_timeout,
+        Duration::from_millis(500)
+    );
+    assert_eq!(s.booking.payment_max_retries, 5);
+    assert_eq!(s.booking.payment_failure_rate, 0.5);
+    let pg = s.database.pg_config().unwrap();
+    assert_eq!(pg.get_dbname(), Some("n1"));
+    assert_eq!(pg.get_ports(), &[6543]);
+}
+
+#[test]
+fn database_url_wins_over_the_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("DATABASE_HOST", "ignored"),
+        ("DATABASE_URL", "postgres://a:b@dbhost:7777/other"),
+    ];
+    let s = Settings::load_from(&sources(dir.path(), None, &env)).unwrap();
+    let pg = s.database.pg_config().unwrap();
+    assert_eq!(pg.get_dbname(), Some("other"));
+    assert_eq!(pg.get_ports(), &[7777]);
+}
+
+#[test]
+fn a_bad_duration_stops_loading_and_names_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("SEAT_RESERVATION_TIMEOUT", "fifteen minutes"),
+        ("PAYMENT_VALIDATION_TIMEOUT", "10"),
+        ("SERVER_PORT", "80000"),
+        ("PAYMENT_FAILURE_RATE", "1.5"),
+        ("PAYMENT_MAX_RETRIES", "-1"),
+    ] {
+        let err = Settings::load_from(&sources(dir.path(), None, &[(var, value)])).unwrap_err();
+        assert!(err.to_string().contains(var), "{var}: {err}");
+    }
+}
+
+#[test]
+fn a_bad_value_in_a_file_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        &dir.path().join("default.toml"),
+        "[booking]\nseat_reservation_timeout = \"soon\"\n",
+    );
+    let err = Settings::load_from(&sources(dir.path(), None, &[])).unwrap_err();
+    assert!(
+        err.to_string().contains("seat_reservation_timeout"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_config_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.toml");
+    let err = Settings::load_from(&sources(dir.path(), Some(&missing), &[])).unwrap_err();
+    assert!(err.to_string().contains("nope.toml"), "{err}");
+}
+
+#[test]
+fn passwords_never_show_in_debug_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("DATABASE_PASSWORD", "s3cret-db"),
+        ("REDIS_PASSWORD", "s3cret-redis"),
+        ("DATABASE_URL", "postgres://u:s3cret-url@h/db"),
+    ];
+    let s = Settings::load_from(&sources(dir.path(), None, &env)).unwrap();
+    let debug = format!("{s:?}");
+    assert!(!debug.contains("s3cret"), "{debug}");
+    assert!(debug.contains("[redacted]"));
+}
+
+fn flightctl(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_flightctl"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_cli_rejects_a_bad_duration_with_one_line_and_no_panic() {
+    let out = flightctl(
+        &["migrate", "status"],
+        &[("SEAT_RESERVATION_TIMEOUT", "abc")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("SEAT_RESERVATION_TIMEOUT"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn the_cli_reports_unreachable_postgres_and_exits_non_zero() {
+    let out = flightctl(
+        &["migrate", "up"],
+        &[("DATABASE_PORT", "1"), ("DATABASE_HOST", "127.0.0.1")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("postgres is unreachable"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_explains_each_command_with_an_example() {
+    let out = flightctl(&["--help"], &[]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["serve", "worker", "migrate", "seed"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+    for args in [
+        &["serve", "--help"][..],
+        &["worker", "--help"],
+        &["migrate", "up", "--help"],
+        &["migrate", "status", "--help"],
+        &["seed", "--help"],
+    ] {
+        let out = flightctl(args, &[]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Example"), "{args:?}: {text}");
+    }
+}

@@ -1,0 +1,376 @@
+//! Storage against real Postgres and Redis: migrations, seed, seat holds and
+//! the confirming transaction.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flightctl::domain::OrderStatus;
+use flightctl::store::holds::{Holds, Lock};
+use flightctl::store::orders::{self, Confirm, Order};
+use flightctl::store::{self, migrate, seed};
+use uuid::Uuid;
+
+async fn holds(prefix_settings: &flightctl::config::Settings) -> Holds {
+    let client = store::redis_client(&prefix_settings.redis).await.unwrap();
+    Holds::new(client, prefix_settings.redis.key_prefix.clone())
+}
+
+fn seats(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+#[tokio::test]
+async fn migrate_twice_and_seed_twice_gives_four_flights_and_420_seats() {
+    let settings = support::isolated_settings(false).await;
+    let pool = store::pg_pool(&settings.database).unwrap();
+    let status = migrate::status(&pool).await.unwrap();
+    assert!(
+        status.iter().all(|m| !m.applied),
+        "fresh database: all pending"
+    );
+    assert_eq!(migrate::up(&pool).await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(migrate::up(&pool).await.unwrap(), Vec::<i32>::new());
+    let status = migrate::status(&pool).await.unwrap();
+    assert_eq!(status.len(), 3);
+    assert!(status.iter().all(|m| m.applied));
+
+    let first = seed::run(&pool).await.unwrap();
+    assert_eq!((first.flights, first.seats), (4, 420));
+    let again = seed::run(&pool).await.unwrap();
+    assert_eq!((again.flights, again.seats), (0, 0));
+    let conn = pool.get().await.unwrap();
+    let row = conn
+        .query_one(
+            "SELECT (SELECT count(*) FROM flights), (SELECT count(*) FROM seats)",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (4, 420));
+}
+
+#[tokio::test]
+async fn the_migrate_and_seed_commands_are_idempotent() {
+    let settings = support::isolated_settings(false).await;
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_flightctl"))
+            .args(args)
+            .env_clear()
+            .env("DATABASE_URL", settings.database.url.expose())
+            .output()
+            .unwrap()
+    };
+    for _ in 0..2 {
+        for args in [&["migrate", "up"][..], &["seed"]] {
+            let out = run(args);
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let status = String::from_utf8(run(&["migrate", "status"]).stdout).unwrap();
+    assert_eq!(
+        status.lines().filter(|l| l.ends_with("applied")).count(),
+        3,
+        "{status}"
+    );
+    let seed = String::from_utf8(run(&["seed"]).stdout).unwrap();
+    assert!(seed.contains("inserted 0 flights and 0 seats"), "{seed}");
+}
+
+#[tokio::test]
+async fn fifty_concurrent_lockers_never_share_a_seat() {
+    let settings = support::isolated_settings(false).await;
+    let holds = Arc::new(holds(&settings).await);
+    let flight = Uuid::new_v4();
+    // Overlapping sets of three seats out of six.
+    let pool = ["1A", "1B", "1C", "1D", "1E", "1F"];
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let holds = holds.clone();
+        let wanted: Vec<String> = (0..3).map(|k| pool[(i + k * 2) % 6].to_string()).collect();
+        tasks.push(tokio::spawn(async move {
+            let order = Uuid::new_v4();
+            let outcome = holds
+                .lock(flight, order, &wanted, Duration::from_secs(60))
+                .await
+                .unwrap();
+            (order, wanted, outcome)
+        }));
+    }
+    let mut owner: HashMap<String, Uuid> = HashMap::new();
+    let mut winners = 0;
+    for task in tasks {
+        let (order, wanted, outcome) = task.await.unwrap();
+        match outcome {
+            Lock::Locked => {
+                winners += 1;
+                for seat in wanted {
+                    assert!(
+                        owner.insert(seat.clone(), order).is_none(),
+                        "{seat} held twice"
+                    );
+                }
+            }
+            Lock::Taken(taken) => assert!(!taken.is_empty()),
+        }
+    }
+    assert!(winners >= 1);
+    // Redis agrees with what the winners were told.
+    let live = holds.list(flight).await.unwrap();
+    assert_eq!(live, owner);
+}
+
+#[tokio::test]
+async fn a_lock_is_all_or_nothing_and_reentrant_for_its_order() {
+    let settings = support::isolated_settings(false).await;
+    let holds = holds(&settings).await;
+    let (flight, a, b) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let ttl = Duration::from_secs(60);
+    assert_eq!(
+        holds
+            .lock(flight, a, &seats(&["2A", "2B"]), ttl)
+            .await
+            .unwrap(),
+        Lock::Locked
+    );
+    assert_eq!(
+        holds
+            .lock(flight, b, &seats(&["2B", "2C"]), ttl)
+            .await
+            .unwrap(),
+        Lock::Taken(seats(&["2B"]))
+    );
+    assert!(
+        !holds.list(flight).await.unwrap().contains_key("2C"),
+        "nothing partly taken"
+    );
+    assert_eq!(
+        holds
+            .lock(flight, a, &seats(&["2A", "2B", "2C"]), ttl)
+            .await
+            .unwrap(),
+        Lock::Locked
+    );
+    assert_eq!(holds.list(flight).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn holds_expire_with_their_ttl() {
+    let settings = support::isolated_settings(false).await;
+    let holds = holds(&settings).await;
+    let (flight, a, b) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    holds
+        .lock(flight, a, &seats(&["3A"]), Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert_eq!(holds.list(flight).await.unwrap().get("3A"), Some(&a));
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(holds.list(flight).await.unwrap().is_empty());
+    let ttl = Duration::from_secs(60);
+    assert_eq!(
+        holds.lock(flight, b, &seats(&["3A"]), ttl).await.unwrap(),
+        Lock::Locked
+    );
+}
+
+#[tokio::test]
+async fn only_the_owner_can_release_or_extend() {
+    let settings = support::isolated_settings(false).await;
+    let holds = holds(&settings).await;
+    let (flight, owner, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let held = seats(&["4A", "4B"]);
+    holds
+        .lock(flight, owner, &held, Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert_eq!(holds.release(flight, other, &held).await.unwrap(), 0);
+    assert_eq!(
+        holds
+            .extend(flight, other, &held, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        held
+    );
+    assert_eq!(
+        holds.list(flight).await.unwrap().len(),
+        2,
+        "untouched by another order"
+    );
+
+    let lost = holds
+        .extend(flight, owner, &held, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(lost.is_empty());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        holds.list(flight).await.unwrap().len(),
+        2,
+        "the extension outlived the first TTL"
+    );
+    assert_eq!(holds.release(flight, owner, &held).await.unwrap(), 2);
+    assert!(holds.list(flight).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn holds_of_one_flight_share_a_hash_tag() {
+    let settings = support::isolated_settings(false).await;
+    let holds = holds(&settings).await;
+    let flight = Uuid::new_v4();
+    holds
+        .lock(
+            flight,
+            Uuid::new_v4(),
+            &seats(&["5A", "5B"]),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    let client = holds.client();
+    use fred::prelude::KeysInterface;
+    let (_, keys): (String, Vec<String>) = client
+        .scan_page(
+            "0",
+            format!("{}*", settings.redis.key_prefix),
+            Some(100),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    let tag = format!("{{{flight}}}");
+    assert!(keys.iter().all(|k| k.contains(&tag)), "{keys:?}");
+}
+
+fn order(id: Uuid, flight: Uuid, seat_ids: &[&str]) -> Order {
+    Order {
+        id,
+        flight_id: flight,
+        workflow_id: format!("booking-{id}"),
+        status: OrderStatus::PaymentProcessing,
+        seats: seats(seat_ids),
+        total_price_cents: 35000 * seat_ids.len() as i64,
+        expires_at: None,
+        confirmed_at: None,
+        failure_reason: None,
+        payment_attempts: 1,
+        last_payment_error: None,
+    }
+}
+
+#[tokio::test]
+async fn confirm_books_every_seat_once_or_nothing() {
+    let settings = support::isolated_settings(false).await;
+    let pool = support::prepare_database(&settings).await;
+    let flight = Uuid::parse_str(support::FL101).unwrap();
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    orders::save(&pool, &order(first, flight, &["6A"]))
+        .await
+        .unwrap();
+    orders::save(&pool, &order(second, flight, &["6A", "6B"]))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        orders::confirm(&pool, first, flight, &seats(&["6A"]))
+            .await
+            .unwrap(),
+        Confirm::Confirmed
+    );
+    // A retried confirm changes nothing (no double decrement).
+    assert_eq!(
+        orders::confirm(&pool, first, flight, &seats(&["6A"]))
+            .await
+            .unwrap(),
+        Confirm::Confirmed
+    );
+    // 6A was sold meanwhile: the second order books nothing, not even 6B.
+    assert_eq!(
+        orders::confirm(&pool, second, flight, &seats(&["6A", "6B"]))
+            .await
+            .unwrap(),
+        Confirm::SeatsTaken(seats(&["6A"]))
+    );
+    let conn = pool.get().await.unwrap();
+    let booked: Vec<String> = conn
+        .query(
+            "SELECT id FROM seats WHERE flight_id = $1 AND status = 'booked'",
+            &[&flight],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(booked, seats(&["6A"]));
+    let available: i32 = conn
+        .query_one(
+            "SELECT available_seats FROM flights WHERE id = $1",
+            &[&flight],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(available, 119);
+    let confirmed = orders::find(&pool, first).await.unwrap();
+    assert_eq!(confirmed.status, OrderStatus::Confirmed);
+    assert!(confirmed.confirmed_at.is_some());
+    assert_eq!(
+        orders::find(&pool, second).await.unwrap().status,
+        OrderStatus::PaymentProcessing
+    );
+}
+
+#[tokio::test]
+async fn concurrent_confirms_of_one_seat_sell_it_once() {
+    let settings = support::isolated_settings(false).await;
+    let pool = support::prepare_database(&settings).await;
+    let flight = Uuid::parse_str(support::FL201).unwrap();
+    let ids: Vec<Uuid> = (0..10).map(|_| Uuid::new_v4()).collect();
+    for id in &ids {
+        orders::save(&pool, &order(*id, flight, &["7C"]))
+            .await
+            .unwrap();
+    }
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (pool, id) = (pool.clone(), *id);
+            tokio::spawn(async move {
+                orders::confirm(&pool, id, flight, &seats(&["7C"]))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut sold = 0;
+    for t in tasks {
+        if t.await.unwrap() == Confirm::Confirmed {
+            sold += 1;
+        }
+    }
+    assert_eq!(sold, 1);
+}
+
+#[tokio::test]
+async fn saving_never_overwrites_a_confirmed_order() {
+    let settings = support::isolated_settings(false).await;
+    let pool = support::prepare_database(&settings).await;
+    let flight = Uuid::parse_str(support::FL102).unwrap();
+    let id = Uuid::new_v4();
+    let mut o = order(id, flight, &["8A"]);
+    orders::save(&pool, &o).await.unwrap();
+    orders::confirm(&pool, id, flight, &o.seats).await.unwrap();
+    o.status = OrderStatus::Failed;
+    orders::save(&pool, &o).await.unwrap();
+    assert_eq!(
+        orders::find(&pool, id).await.unwrap().status,
+        OrderStatus::Confirmed
+    );
+}

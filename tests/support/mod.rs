@@ -1,0 +1,228 @@
+//! Test harness: real servers (see `servers`), per-test isolation, the app
+//! started in-process on a random port, and `flightctl worker` processes.
+#![allow(dead_code)]
+
+pub mod procs;
+pub mod servers;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use flightctl::api::Application;
+use flightctl::config::{Secret, Settings, Sources};
+use flightctl::store::{self, Holds};
+use serde_json::Value;
+use uuid::Uuid;
+
+pub use procs::Proc;
+
+pub const FL101: &str = "550e8400-e29b-41d4-a716-446655440001";
+pub const FL102: &str = "550e8400-e29b-41d4-a716-446655440002";
+pub const FL201: &str = "550e8400-e29b-41d4-a716-446655440003";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The repository's settings with nothing from this process's environment.
+pub fn base_settings() -> Settings {
+    Settings::load_from(&Sources {
+        config_dir: repo_root().join("config"),
+        file: None,
+        env: Box::new(|_| None),
+    })
+    .expect("repository config loads")
+}
+
+/// Settings pointing at a fresh database, key prefix and task queue.
+/// Temporal is started (once per binary) only when `temporal` is true.
+pub async fn isolated_settings(temporal: bool) -> Settings {
+    let id = Uuid::new_v4().simple().to_string();
+    let pg = servers::postgres();
+    let db = format!("t_{id}");
+    pg.create_database(&db).await;
+    let mut s = base_settings();
+    s.server.host = "127.0.0.1".into();
+    s.server.port = 0;
+    s.database.url = Secret::new(pg.url(&db));
+    s.redis.addr = servers::redis().addr();
+    s.redis.key_prefix = format!("t{id}");
+    s.temporal.task_queue = format!("tq-{id}");
+    if temporal {
+        s.temporal.host = servers::temporal().host();
+    }
+    s
+}
+
+/// Migrate and seed the settings' database.
+pub async fn prepare_database(settings: &Settings) -> deadpool_postgres::Pool {
+    let pool = store::pg_pool(&settings.database).unwrap();
+    store::migrate::up(&pool).await.expect("migrate");
+    store::seed::run(&pool).await.expect("seed");
+    pool
+}
+
+pub struct TestApp {
+    pub settings: Settings,
+    pub address: String,
+    pub http: reqwest::Client,
+    pub pool: deadpool_postgres::Pool,
+    pub holds: Holds,
+    workers: Vec<Proc>,
+    log_dir: PathBuf,
+}
+
+impl TestApp {
+    /// A migrated, seeded database and the real server on a random port.
+    pub async fn spawn(settings: Settings) -> TestApp {
+        let pool = prepare_database(&settings).await;
+        let redis = store::redis_client(&settings.redis).await.unwrap();
+        let holds = Holds::new(redis, settings.redis.key_prefix.clone());
+        let app = Application::build(settings.clone())
+            .await
+            .expect("app builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            settings,
+            address,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            pool,
+            holds,
+            workers: Vec::new(),
+            log_dir: procs::temp_dir("logs"),
+        }
+    }
+
+    /// The app with a worker process polling its task queue.
+    pub async fn with_worker(settings: Settings) -> TestApp {
+        let mut app = TestApp::spawn(settings).await;
+        app.start_worker();
+        app
+    }
+
+    /// Start a `flightctl worker` process configured like this app.
+    pub fn start_worker(&mut self) {
+        let n = self.workers.len();
+        let log = std::fs::File::create(self.log_dir.join(format!("worker-{n}.log"))).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flightctl"));
+        cmd.arg("worker")
+            .current_dir(repo_root())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(worker_env(&self.settings))
+            .stdout(Stdio::null())
+            .stderr(log);
+        self.workers.push(Proc::spawn("worker", cmd, libc::SIGTERM));
+    }
+
+    /// The most recently started worker.
+    pub fn worker(&mut self) -> &mut Proc {
+        self.workers.last_mut().expect("a worker was started")
+    }
+
+    pub fn worker_log(&self, n: usize) -> String {
+        std::fs::read_to_string(self.log_dir.join(format!("worker-{n}.log"))).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self.http.get(self.url(path)).send().await.expect("GET");
+        read(resp).await
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .request(method, self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        read(resp).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::PUT, path, body).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("DELETE");
+        read(resp).await
+    }
+
+    /// Seat statuses of a flight's seat map, by seat id.
+    pub async fn seat_statuses(&self, flight: &str) -> std::collections::HashMap<String, String> {
+        let (code, body) = self.get(&format!("/api/flights/{flight}")).await;
+        assert_eq!(code, 200, "{body}");
+        body["seatMap"]["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["id"].as_str().unwrap().to_string(),
+                    s["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The environment a worker process needs to match `settings`.
+pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
+    vec![
+        ("DATABASE_URL", s.database.url.expose().to_string()),
+        ("REDIS_ADDR", s.redis.addr.clone()),
+        ("REDIS_KEY_PREFIX", s.redis.key_prefix.clone()),
+        ("TEMPORAL_HOST", s.temporal.host.clone()),
+        ("TEMPORAL_NAMESPACE", s.temporal.namespace.clone()),
+        ("TEMPORAL_TASK_QUEUE", s.temporal.task_queue.clone()),
+        (
+            "PAYMENT_FAILURE_RATE",
+            s.booking.payment_failure_rate.to_string(),
+        ),
+        ("RUST_LOG", "warn,flightctl=info".into()),
+    ]
+}
+
+async fn read(resp: reqwest::Response) -> (u16, Value) {
+    let code = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (code, body)
+}
+
+/// Poll `check` until it returns Some, or panic after `within`.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {within:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

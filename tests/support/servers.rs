@@ -1,0 +1,225 @@
+//! Real PostgreSQL, Redis and Temporal dev servers on random ports, one of
+//! each per test binary (started on first use); tests isolate themselves
+//! inside them (own database, own key prefix, own task queue).
+
+use std::ffi::CString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use super::procs::{Proc, find_bin, free_port, temp_dir, wait_for_port};
+
+/// uid/gid to run Postgres as: `postgres` when we are root (it refuses root).
+fn postgres_user() -> Option<(u32, u32)> {
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let name = CString::new("postgres").unwrap();
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    assert!(
+        !pw.is_null(),
+        "running as root needs a `postgres` user for Postgres"
+    );
+    Some(unsafe { ((*pw).pw_uid, (*pw).pw_gid) })
+}
+
+fn pg_bin_dir() -> PathBuf {
+    let initdb = find_bin(
+        "initdb",
+        "FLIGHTCTL_TEST_INITDB",
+        &[
+            "/usr/lib/postgresql/15/bin/initdb",
+            "/usr/lib/postgresql/16/bin/initdb",
+        ],
+    );
+    let initdb = initdb.canonicalize().unwrap_or(initdb);
+    initdb
+        .parent()
+        .expect("initdb has a directory")
+        .to_path_buf()
+}
+
+pub struct Postgres {
+    pub port: u16,
+    _proc: Mutex<Proc>,
+}
+
+impl Postgres {
+    fn start() -> Postgres {
+        let bin = pg_bin_dir();
+        let root = temp_dir("pg");
+        let data = root.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let user = postgres_user();
+        if let Some((uid, gid)) = user {
+            chown(&root, uid, gid);
+            chown(&data, uid, gid);
+        }
+        let as_user = |cmd: &mut Command| {
+            if let Some((uid, gid)) = user {
+                cmd.uid(uid).gid(gid);
+            }
+        };
+        let mut initdb = Command::new(bin.join("initdb"));
+        initdb
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "-D",
+            ])
+            .arg(&data)
+            .stdout(Stdio::null());
+        as_user(&mut initdb);
+        let out = initdb.output().expect("run initdb");
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let mut cmd = Command::new(bin.join("postgres"));
+        cmd.arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-k"])
+            .arg(&root)
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .args(["-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+            .args(["-c", "max_connections=300"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        as_user(&mut cmd);
+        let proc = Proc::spawn("postgres", cmd, libc::SIGINT);
+        wait_for_port("postgres", port, Duration::from_secs(30));
+        Postgres {
+            port,
+            _proc: Mutex::new(proc),
+        }
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Create an empty database for one test.
+    pub async fn create_database(&self, name: &str) {
+        let mut last = None;
+        for _ in 0..100 {
+            match tokio_postgres::connect(&self.url("postgres"), tokio_postgres::NoTls).await {
+                Ok((client, conn)) => {
+                    tokio::spawn(conn);
+                    client
+                        .simple_query(&format!("CREATE DATABASE {name}"))
+                        .await
+                        .expect("create test database");
+                    return;
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("postgres never accepted connections: {last:?}");
+    }
+}
+
+fn chown(path: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown for postgres");
+}
+
+/// A Redis server; tests that stop and restart Redis get their own.
+pub struct Redis {
+    pub port: u16,
+    dir: PathBuf,
+    proc: Option<Proc>,
+}
+
+impl Redis {
+    pub fn start() -> Redis {
+        let mut redis = Redis {
+            port: free_port(),
+            dir: temp_dir("redis"),
+            proc: None,
+        };
+        redis.restart();
+        redis
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Start (again) on the same port.
+    pub fn restart(&mut self) {
+        let bin = find_bin(
+            "redis-server",
+            "FLIGHTCTL_TEST_REDIS",
+            &["/usr/bin/redis-server"],
+        );
+        let mut cmd = Command::new(bin);
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(&self.dir)
+            .stdout(Stdio::null());
+        self.proc = Some(Proc::spawn("redis", cmd, libc::SIGTERM));
+        wait_for_port("redis", self.port, Duration::from_secs(15));
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.stop();
+        }
+    }
+}
+
+pub struct Temporal {
+    pub port: u16,
+    _proc: Mutex<Proc>,
+}
+
+impl Temporal {
+    fn start() -> Temporal {
+        let bin = find_bin("temporal", "FLIGHTCTL_TEST_TEMPORAL", &[]);
+        let dir = temp_dir("temporal");
+        let port = free_port();
+        let mut cmd = Command::new(bin);
+        cmd.args(["server", "start-dev", "--headless", "--ip", "127.0.0.1"])
+            .args(["--port", &port.to_string()])
+            .args(["--http-port", &free_port().to_string()])
+            .args(["--metrics-port", &free_port().to_string()])
+            .args(["--log-level", "error", "--db-filename"])
+            .arg(dir.join("temporal.db"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let proc = Proc::spawn("temporal", cmd, libc::SIGTERM);
+        wait_for_port("temporal", port, Duration::from_secs(60));
+        Temporal {
+            port,
+            _proc: Mutex::new(proc),
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+pub fn postgres() -> &'static Postgres {
+    static PG: OnceLock<Postgres> = OnceLock::new();
+    PG.get_or_init(Postgres::start)
+}
+
+pub fn redis() -> &'static Redis {
+    static REDIS: OnceLock<Redis> = OnceLock::new();
+    REDIS.get_or_init(Redis::start)
+}
+
+pub fn temporal() -> &'static Temporal {
+    static TEMPORAL: OnceLock<Temporal> = OnceLock::new();
+    TEMPORAL.get_or_init(Temporal::start)
+}
