@@ -188,6 +188,9 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("booking.payment_failure_rate", "0.15"),
 ];
 
+/// Looks up an environment variable.
+pub type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+
 /// Where the layers come from. `Sources::from_process` reads the real
 /// process; tests build their own.
 pub struct Sources {
@@ -196,7 +199,7 @@ pub struct Sources {
     /// The `--config FILE` argument.
     pub file: Option<PathBuf>,
     /// Environment lookup.
-    pub env: Box<dyn Fn(&str) -> Option<String>>,
+    pub env: EnvLookup,
 }
 
 impl Sources {

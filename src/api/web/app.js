@@ -84,12 +84,12 @@ async function api(method, path, body) {
 const money = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
 const fmtMoney = (cents) => money.format((cents ?? 0) / 100);
 
-const dateFmt = new Intl.DateTimeFormat(undefined, {
-  weekday: 'short', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZoneName: 'short',
-});
+// Times are shown in the visitor's local time zone, named.
+const dayFmt = new Intl.DateTimeFormat(undefined, { weekday: 'short', month: 'short', day: 'numeric' });
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit', timeZoneName: 'short' });
 const fmtDate = (iso) => {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? '' : dateFmt.format(d);
+  return Number.isNaN(d.getTime()) ? '' : `${dayFmt.format(d)} · ${timeFmt.format(d)}`;
 };
 const fmtDuration = (fromIso, toIso) => {
   const mins = Math.round((Date.parse(toIso) - Date.parse(fromIso)) / 60000);
@@ -242,7 +242,9 @@ function buildFlightItem(f) {
     el('span', { class: 'flight__top' },
       el('span', { class: 'flight__num', 'data-field': 'number' }),
       el('span', { class: 'flight__price', 'data-field': 'price' })),
-    el('span', { class: 'flight__route', 'data-field': 'route' }),
+    el('span', { class: 'flight__route' },
+      el('span', { 'data-field': 'route' }),
+      el('span', { class: 'flight__dur', 'data-field': 'duration' })),
     el('span', { class: 'flight__when', 'data-field': 'when' }),
     el('span', { class: 'flight__seats', 'data-field': 'seats', 'data-testid': 'seats-left' }),
   );
@@ -256,8 +258,8 @@ function updateFlightItem(li, f) {
   setText(field('number'), f.flightNumber);
   setText(field('price'), fmtMoney(f.priceCents));
   setText(field('route'), `${f.origin} → ${f.destination}`);
-  const dur = fmtDuration(f.departureTime, f.arrivalTime);
-  setText(field('when'), `Departs ${fmtDate(f.departureTime)}${dur ? ` · ${dur}` : ''}`);
+  setText(field('duration'), fmtDuration(f.departureTime, f.arrivalTime));
+  setText(field('when'), fmtDate(f.departureTime));
   field('when').title = `Departure ${f.departureTime} (UTC)`;
   const left = f.availableSeats;
   setText(field('seats'), left === 0 ? 'Sold out' : `${left} of ${f.totalSeats} seats left`);
@@ -383,9 +385,9 @@ function seatView(seat) {
   const mineNow = o && !RELEASED.has(o.status) && o.seats.includes(seat.id);
   const wanted = state.desired ? state.desired.includes(seat.id) : mineNow;
   if (o?.status === 'CONFIRMED' && mineNow) return { key: 'mine', label: 'yours (sold to you)' };
-  if (mineNow && !wanted) return { key: 'mine', pending: true, label: 'selected, releasing' };
+  if (mineNow && !wanted) return { key: 'mine', pending: true, label: 'releasing…' };
   if (mineNow) return { key: 'mine', label: 'selected' };
-  if (wanted) return { key: 'mine', pending: true, label: 'selected, reserving' };
+  if (wanted) return { key: 'mine', pending: true, label: 'reserving…' };
   if (seat.status === 'booked') return { key: 'booked', label: 'sold' };
   if (seat.status === 'reserved' && !state.released.has(seat.id)) {
     return { key: 'reserved', label: 'held by another customer' };
@@ -792,7 +794,7 @@ function flashReset(first) {
   clearTimeout(state.resetTimer);
   state.resetTimer = setTimeout(() => timer.classList.remove('is-reset'), 1600);
   const full = mmss(holdMs());
-  setNote(first ? `Seats held for ${full}. Every change restarts the hold.` : `Hold restarted — back to ${full}.`, 'reset');
+  setNote(first ? `Held for ${full}. Any change to your seats restarts the hold.` : `Hold restarted — back to ${full}.`, 'reset');
   tick();
 }
 

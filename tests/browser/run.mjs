@@ -1,0 +1,298 @@
+// Browser test of the flightctl web UI, against a running stack.
+//
+//   BASE_URL        the UI with the normal hold (e.g. 15 minutes)
+//   SHORT_BASE_URL  the same stack behind an API whose hold is a few seconds
+//   SCREENSHOT_DIR  where each scenario's final screen is saved
+//   CHROMIUM        the browser binary (default /usr/bin/chromium)
+//
+// Scenarios: (1) hold, change (countdown resets), pay 00000, confirmation,
+// seats sold to a second visitor; (2) pay 99999: retry progress, failure,
+// seats released; (3) short hold at phone width: expiry. Each runs in a fresh
+// browser context and fails on any console error or page error.
+
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+
+const trim = (u) => (u ? u.replace(/\/+$/, '') : u);
+const BASE_URL = trim(process.env.BASE_URL || 'http://localhost:8080');
+const SHORT_BASE_URL = trim(process.env.SHORT_BASE_URL);
+const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || path.join(import.meta.dirname ?? '.', 'screenshots');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+class Failure extends Error {}
+let lastPage = null; // for a screenshot when a scenario fails
+const fail = (msg) => {
+  throw new Failure(msg);
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function getJson(base, p) {
+  const res = await fetch(base + p);
+  if (!res.ok) fail(`GET ${base}${p} answered ${res.status}`);
+  return res.json();
+}
+
+const toSeconds = (mmss) => {
+  const m = /^(\d+):(\d{2})$/.exec((mmss || '').trim());
+  return m ? Number(m[1]) * 60 + Number(m[2]) : NaN;
+};
+const money = (cents) => new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' }).format(cents / 100);
+
+// A fresh context and page that records console errors and page errors.
+async function openPage(browser, baseURL, options = {}) {
+  const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 900 }, ...options });
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  lastPage = page;
+  const errors = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console error: ${m.text()}${m.location()?.url ? ` (${m.location().url})` : ''}`);
+  });
+  page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+  const check = () => {
+    if (errors.length) fail(`the page reported errors:\n  ${errors.join('\n  ')}`);
+  };
+  return { context, page, check };
+}
+
+async function step(what, fn) {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof Failure) throw e;
+    throw new Failure(`${what}: ${e.message.split('\n')[0]}`);
+  }
+}
+
+async function openFlight(page, flightNumber) {
+  await step('load the page', () => page.goto('/'));
+  const card = page.getByTestId(`flight-${flightNumber}`);
+  await step(`flight ${flightNumber} is listed`, () => card.waitFor());
+  await card.click();
+  await step(`seat map of ${flightNumber} is shown`, () => page.locator('[data-testid="seat-map"] button.seat').first().waitFor());
+  await step('seats get their status', () =>
+    page.waitForFunction(() => [...document.querySelectorAll('[data-testid="seat-map"] button.seat')].every((b) => b.getAttribute('aria-label'))),
+  );
+}
+
+// Pick n available seats at random from the map, by their aria-labels.
+async function pickAvailable(page, n) {
+  const ids = await page.$$eval('[data-testid="seat-map"] button.seat', (bs) =>
+    bs.filter((b) => !b.disabled && / available$/.test(b.getAttribute('aria-label'))).map((b) => b.dataset.seat),
+  );
+  if (ids.length < n) fail(`only ${ids.length} seats are available, need ${n}`);
+  for (let i = ids.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [ids[i], ids[j]] = [ids[j], ids[i]];
+  }
+  return ids.slice(0, n);
+}
+
+const seatLabel = (page, id) => page.getByTestId(`seat-${id}`).getAttribute('aria-label');
+
+async function waitLabel(page, id, fragment, timeout = 15_000) {
+  try {
+    await page.waitForFunction(
+      ([sel, frag]) => document.querySelector(sel)?.getAttribute('aria-label')?.includes(frag),
+      [`[data-testid="seat-${id}"]`, fragment],
+      { timeout, polling: 100 },
+    );
+  } catch {
+    fail(`seat ${id} should be "${fragment}" but its label is "${await seatLabel(page, id)}"`);
+  }
+}
+
+async function countdownSeconds(page) {
+  return toSeconds(await page.getByTestId('countdown-time').textContent());
+}
+
+async function waitText(page, testId, fragment, timeout = 15_000) {
+  try {
+    await page.waitForFunction(
+      ([sel, frag]) => {
+        const n = document.querySelector(sel);
+        return n && !n.closest('[hidden]') && n.textContent.includes(frag);
+      },
+      [`[data-testid="${testId}"]`, fragment],
+      { timeout, polling: 50 },
+    );
+  } catch {
+    const text = await page.getByTestId(testId).first().textContent().catch(() => '(missing)');
+    fail(`expected "${fragment}" in [${testId}], found: "${(text || '').replace(/\s+/g, ' ').trim()}"`);
+  }
+}
+
+async function screenshot(page, name) {
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
+}
+
+// (1) Hold two seats, change one (the hold restarts), pay 00000, see the
+// confirmation; a second visitor sees the seats sold.
+async function scenarioPay(browser, config) {
+  const hold = config.seatReservationSeconds;
+  const { context, page, check } = await openPage(browser, BASE_URL);
+  await step('load the page', () => page.goto('/'));
+  const pct = `${Number((config.paymentFailureRate * 100).toFixed(1))}%`;
+  await waitText(page, 'demo-note', `fail at random ${pct} of the time`);
+  for (const want of ['00000 always succeeds', '99999 always fails']) await waitText(page, 'demo-note', want);
+  await openFlight(page, 'FL101');
+  const [a, b, c] = await pickAvailable(page, 3);
+
+  await page.getByTestId(`seat-${a}`).click();
+  await waitLabel(page, a, 'selected');
+  await step('countdown appears', () => page.getByTestId('countdown').waitFor({ state: 'visible' }));
+  await page.getByTestId(`seat-${b}`).click();
+  await waitLabel(page, b, 'selected');
+  const start = await countdownSeconds(page);
+  if (!(start <= hold && start >= hold - 3)) fail(`countdown should start near the full hold ${hold}s, shows ${start}s`);
+
+  const orderHref = await page.getByTestId('workflow-link').getAttribute('href');
+  const wfPrefix = `${config.temporalUiUrl}/namespaces/${config.temporalNamespace}/workflows/booking-`;
+  if (!orderHref?.startsWith(wfPrefix)) fail(`workflow link should start with ${wfPrefix}, is ${orderHref}`);
+  const orderId = orderHref.slice(wfPrefix.length);
+
+  await sleep(2300);
+  const before = await countdownSeconds(page);
+  if (!(before <= hold - 2)) fail(`countdown should run down: ${before}s after 2.3 s of a ${hold}s hold`);
+
+  // Change the selection: give up b, take c. Each change restarts the hold.
+  await page.getByTestId(`seat-${b}`).click();
+  await waitLabel(page, b, 'available');
+  const afterDrop = await countdownSeconds(page);
+  if (!(afterDrop >= hold - 2)) fail(`countdown should reset to ~${hold}s after a change, shows ${afterDrop}s (was ${before}s)`);
+  await waitText(page, 'countdown-note', 'restarted');
+  await page.getByTestId(`seat-${c}`).click();
+  await waitLabel(page, c, 'selected');
+  const afterAdd = await countdownSeconds(page);
+  if (!(afterAdd >= hold - 2)) fail(`countdown should reset to ~${hold}s after adding a seat, shows ${afterAdd}s`);
+  const chips = (await page.getByTestId('hold-seats').textContent()).replace(/\s+/g, '');
+  for (const s of [a, c]) if (!chips.includes(s)) fail(`held seats should list ${s}: "${chips}"`);
+
+  // The payment field refuses anything but 5 digits.
+  const code = page.getByTestId('payment-code');
+  const pay = page.getByTestId('pay-button');
+  await code.fill('12a4');
+  if (!(await pay.isDisabled())) fail('the pay button should be disabled for "12a4"');
+  await step('inline validation message', () => page.getByTestId('payment-error').waitFor({ state: 'visible' }));
+  await code.fill('1234');
+  if (!(await pay.isDisabled())) fail('the pay button should be disabled for 4 digits');
+  await code.fill('00000');
+  if (await pay.isDisabled()) fail('the pay button should be enabled for 00000');
+  await pay.click();
+
+  await waitText(page, 'confirmation', 'Booking confirmed', 40_000);
+  const conf = (await page.getByTestId('confirmation').textContent()).replace(/\s+/g, ' ');
+  const flight = (await getJson(BASE_URL, '/api/flights')).flights.find((f) => f.flightNumber === 'FL101');
+  for (const want of [orderId, a, c, money(2 * flight.priceCents)]) {
+    if (!conf.includes(want)) fail(`the confirmation should show ${want}: "${conf.trim()}"`);
+  }
+  await waitLabel(page, a, 'yours');
+  check();
+  await screenshot(page, 'pay');
+
+  // Someone else now sees both seats sold.
+  const other = await openPage(browser, BASE_URL);
+  await openFlight(other.page, 'FL101');
+  await waitLabel(other.page, a, 'sold');
+  await waitLabel(other.page, c, 'sold');
+  if (!(await other.page.getByTestId(`seat-${a}`).isDisabled())) fail(`sold seat ${a} should be disabled`);
+  other.check();
+  await screenshot(other.page, 'pay-other-visitor');
+  await other.context.close();
+  await context.close();
+  return `order ${orderId}, seats ${a} ${c}`;
+}
+
+// (2) Pay 99999: retries with progress, then failure and the seats released.
+async function scenarioDecline(browser, config) {
+  const max = config.paymentMaxRetries;
+  if (max < 2) fail(`PAYMENT_MAX_RETRIES is ${max}; the retry scenario needs at least 2`);
+  const { context, page, check } = await openPage(browser, BASE_URL);
+  const flightNumber = ['FL102', 'FL201', 'FL202'][Math.floor(Math.random() * 3)];
+  await openFlight(page, flightNumber);
+  const seats = await pickAvailable(page, 2);
+  for (const s of seats) {
+    await page.getByTestId(`seat-${s}`).click();
+    await waitLabel(page, s, 'selected');
+  }
+  await page.getByTestId('payment-code').fill('99999');
+  await page.getByTestId('pay-button').click();
+  await waitText(page, 'payment-status', 'Validating payment', 10_000);
+  await waitText(page, 'payment-status', `Payment failed — retrying (attempt 2 of ${max})`, 20_000);
+  await waitText(page, 'payment-last-error', 'declined', 5_000);
+  await waitText(page, 'failure', 'your seats have been released', 40_000);
+  for (const s of seats) await waitLabel(page, s, 'available', 10_000);
+  await step('"Start again" button', () => page.locator('[data-testid="failure"] [data-testid="start-again"]').waitFor({ state: 'visible' }));
+  check();
+  await screenshot(page, 'decline');
+  await context.close();
+  return `${flightNumber}, seats ${seats.join(' ')}`;
+}
+
+// (3) A hold of a few seconds, at phone width: warning, expiry, release.
+async function scenarioExpire(browser) {
+  if (!SHORT_BASE_URL) fail('SHORT_BASE_URL is not set (an API on the same stack with a hold of a few seconds)');
+  const config = await getJson(SHORT_BASE_URL, '/api/config');
+  if (config.seatReservationSeconds > 30) fail(`SHORT_BASE_URL's hold is ${config.seatReservationSeconds}s; expected a few seconds`);
+  const { context, page, check } = await openPage(browser, SHORT_BASE_URL, {
+    viewport: { width: 360, height: 780 },
+    isMobile: true,
+    hasTouch: true,
+    deviceScaleFactor: 2,
+  });
+  await openFlight(page, 'FL202');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 0) fail(`the page is ${overflow}px wider than a 360px phone screen`);
+  const [seat] = await pickAvailable(page, 1);
+  await page.getByTestId(`seat-${seat}`).click();
+  await waitLabel(page, seat, 'selected');
+  await step('countdown warns in the last minute', () =>
+    page.waitForFunction(() => ['warning', 'ended'].includes(document.querySelector('[data-testid="countdown"]')?.dataset.state), null, { timeout: 5_000 }),
+  );
+  await waitText(page, 'expired', 'your seats have been released', (config.seatReservationSeconds + 30) * 1000);
+  await waitLabel(page, seat, 'available', 10_000);
+  check();
+  await screenshot(page, 'expire');
+  await context.close();
+  return `${config.seatReservationSeconds}s hold on seat ${seat}`;
+}
+
+async function main() {
+  mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  const config = await getJson(BASE_URL, '/api/config');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+  });
+  const scenarios = [
+    ['pay', 'hold, change, pay 00000, confirmed, seats sold to others', () => scenarioPay(browser, config)],
+    ['decline', 'pay 99999, retry progress, failure, seats released', () => scenarioDecline(browser, config)],
+    ['expire', 'short hold at phone width, expiry, seats released', () => scenarioExpire(browser)],
+  ];
+  let failed = false;
+  try {
+    for (const [name, what, run] of scenarios) {
+      const t0 = Date.now();
+      try {
+        const detail = await run();
+        console.log(`ok   ${name}: ${what} (${detail}; ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      } catch (e) {
+        failed = true;
+        await lastPage?.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}-failed.png`), fullPage: true }).catch(() => {});
+        console.error(`FAIL ${name}: ${what}\n  ${e instanceof Failure ? e.message : e.stack}`);
+        break;
+      }
+    }
+  } finally {
+    await browser.close();
+  }
+  if (failed) process.exit(1);
+  console.log(`all scenarios passed; screenshots in ${SCREENSHOT_DIR}`);
+}
+
+main().catch((e) => {
+  console.error(`FAIL: ${e instanceof Failure ? e.message : e.stack}`);
+  process.exit(1);
+});
