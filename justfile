@@ -1,5 +1,7 @@
 # flightctl — local stack and tests. `just --list` shows every recipe.
 
+set dotenv-load
+
 export PATH := `python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'` + ":" + env_var('PATH')
 export CARGO_TARGET_DIR := env_var_or_default('CARGO_TARGET_DIR', justfile_directory() / "target")
 

@@ -34,8 +34,10 @@ pip_pkgs=()
 [ -x "$py_scripts/just" ] || have just || pip_pkgs+=(rust-just)
 if [ ${#pip_pkgs[@]} -gt 0 ]; then
   echo "installing from PyPI: ${pip_pkgs[*]}"
-  python3 -m pip install -q --disable-pip-version-check "${pip_pkgs[@]}" 2>&1 | grep -v "Running pip as the 'root' user" || true
-  have pyenv && pyenv rehash || true
+  pip_install() { python3 -m pip install -q --disable-pip-version-check "$@" "${pip_pkgs[@]}"; }
+  # Debian's own Python is "externally managed" (PEP 668).
+  pip_install 2>/dev/null || pip_install --break-system-packages
+  if have pyenv; then pyenv rehash; fi
 fi
 
 if [ ! -d tests/browser/node_modules/playwright-core ]; then

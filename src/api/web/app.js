@@ -795,6 +795,7 @@ function flashReset(first) {
   state.resetTimer = setTimeout(() => timer.classList.remove('is-reset'), 1600);
   const full = mmss(holdMs());
   setNote(first ? `Held for ${full}. Any change to your seats restarts the hold.` : `Hold restarted — back to ${full}.`, 'reset');
+  state.warned = false; // within the last minute, the warning still shows
   tick();
 }
 
@@ -902,7 +903,7 @@ function renderBooking() {
   const price = f?.priceCents ?? 0;
 
   if (holding || pendingFirst) {
-    setText($('hold-flight'), f ? `${flightLabel(f)}, ${fmtDate(f.departureTime)}` : '');
+    flightLines($('hold-flight'), f);
     fillChips($('hold-seats'), seats);
     setText($('hold-total'), `${fmtMoney(seats.length * price)}${seats.length > 1 ? ` (${seats.length} × ${fmtMoney(price)})` : ''}`);
     $('pay-button').textContent = seats.length ? `Pay ${fmtMoney(seats.length * price)}` : 'Pay';
@@ -925,7 +926,7 @@ function renderBooking() {
 
   if (status === 'CONFIRMED') {
     setText($('confirm-order'), o.orderId);
-    setText($('confirm-flight'), f ? `${flightLabel(f)}, ${fmtDate(f.departureTime)}` : '');
+    flightLines($('confirm-flight'), f);
     fillChips($('confirm-seats'), sortSeats(o.seats));
     setText($('confirm-total'), fmtMoney(o.totalPriceCents ?? o.seats.length * price));
   }
@@ -955,6 +956,13 @@ function renderPaying(o, f, seats) {
     li.dataset.state = n <= info.failed ? 'failed' : n === info.n ? 'active' : 'todo';
   });
   setText($('pay-seats'), `${f ? `${f.flightNumber} · ` : ''}Seats ${seats.join(', ')} · ${fmtMoney(o.totalPriceCents ?? seats.length * (f?.priceCents ?? 0))}`);
+}
+
+function flightLines(box, f) {
+  const key = f ? `${f.id}|${f.departureTime}` : '';
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  box.replaceChildren(...(f ? [el('span', { class: 'line', text: flightLabel(f) }), el('span', { class: 'line muted small', text: `Departs ${fmtDate(f.departureTime)}` })] : []));
 }
 
 function fillChips(box, seats) {
