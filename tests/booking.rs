@@ -142,10 +142,10 @@ async fn paying_00000_confirms_and_sells_the_seats() {
         (seats["1A"].as_str(), seats["1B"].as_str()),
         ("booked", "booked")
     );
-    assert!(
-        held_by(&app, FL101).await.is_empty(),
-        "holds released after the sale"
-    );
+    support::eventually("holds released after the sale", LONG, || async {
+        held_by(&app, FL101).await.is_empty().then_some(())
+    })
+    .await;
     let o = row(&app, order).await;
     assert_eq!(o.status, OrderStatus::Confirmed);
     assert!(o.confirmed_at.is_some());
@@ -542,7 +542,11 @@ async fn the_workflow_history_shows_the_timer_and_the_updates() {
     .await;
     pay(&app, &order, "00000").await;
     wait_for(&app, &order, "CONFIRMED", LONG).await;
-    let events = history(&app, &order).await;
+    let events = support::eventually("the workflow to complete", LONG, || async {
+        let events = history(&app, &order).await;
+        (events.last().map(String::as_str) == Some("WorkflowExecutionCompleted")).then_some(events)
+    })
+    .await;
     let count = |name: &str| events.iter().filter(|e| e.as_str() == name).count();
     assert!(count("TimerStarted") >= 2, "a timer per hold: {events:?}");
     assert_eq!(

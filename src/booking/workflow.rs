@@ -85,10 +85,10 @@ impl Booking {
         let (status, released) = ctx.state(|s| (s.status, s.released));
         if status != OrderStatus::Confirmed && !released {
             // Something failed midway: the holds still go back on sale.
-            let end = if status.is_terminal() {
-                status
-            } else {
-                OrderStatus::Cancelled
+            let end = match (&outcome, status.is_terminal()) {
+                (_, true) => status,
+                (Err(WorkflowTermination::Cancelled { .. }), _) => OrderStatus::Cancelled,
+                _ => OrderStatus::Failed,
             };
             let reason = outcome.as_ref().err().map(|e| e.to_string());
             Self::finish(ctx, end, reason).await?;
@@ -106,7 +106,7 @@ impl Booking {
             deadline_ms: self.deadline_ms,
             payment_attempts: self.attempts,
             max_payment_attempts: self.input.payment_max_attempts,
-            last_error: self.last_error.clone().or(self.failure_reason.clone()),
+            last_error: self.failure_reason.clone().or(self.last_error.clone()),
             total_price_cents: self.total_price_cents(),
         }
     }
@@ -174,10 +174,9 @@ impl Booking {
         ctx.wait_condition(|s| !s.busy).await?;
         let now = now_ms(ctx.workflow_time());
         ctx.state(|s| s.modifiable(Some(now)))?;
-        ctx.state_mut(|s| s.busy = true);
-        let result = Self::finish(ctx, OrderStatus::Cancelled, None).await;
-        ctx.state_mut(|s| s.busy = false);
-        result.map_err(|e| format!("{SERVICE_UNAVAILABLE}: {e}"))?;
+        Self::finish(ctx, OrderStatus::Cancelled, None)
+            .await
+            .map_err(|e| format!("{SERVICE_UNAVAILABLE}: {e}"))?;
         Ok(OrderStatus::Cancelled)
     }
 }
@@ -409,28 +408,35 @@ impl Booking {
         }
     }
 
-    /// End the order without a sale: record the ending, release every hold,
-    /// save the row. Runs even when the workflow is being cancelled.
+    /// End the order without a sale: release every hold, save the row, and
+    /// only then show the ending, so whoever sees it also sees the seats
+    /// free. Runs even when the workflow is being cancelled.
     async fn finish(
         ctx: &mut WorkflowContext<Self>,
         status: OrderStatus,
         reason: Option<String>,
     ) -> WorkflowResult<()> {
         let release = ctx.state_mut(|s| {
-            s.status = status;
-            s.failure_reason = reason;
+            s.busy = true;
             s.held(Duration::ZERO)
         });
         if !release.seats.is_empty() {
             ctx.execute_activity(Acts::release_seats, release, cleanup())
                 .await?;
         }
-        let record = ctx.state_mut(|s| {
-            s.released = true;
-            s.record()
+        let record = ctx.state(|s| Order {
+            status,
+            failure_reason: reason.clone(),
+            ..s.record()
         });
         ctx.execute_activity(Acts::save_order, record, cleanup())
             .await?;
+        ctx.state_mut(|s| {
+            s.status = status;
+            s.failure_reason = reason;
+            s.released = true;
+            s.busy = false;
+        });
         Ok(())
     }
 }

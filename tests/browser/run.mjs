@@ -125,6 +125,7 @@ async function waitText(page, testId, fragment, timeout = 15_000) {
 
 async function screenshot(page, name) {
   await page.evaluate(() => window.scrollTo(0, 0));
+  await sleep(400); // let colour transitions settle
   await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
 }
 

@@ -897,7 +897,10 @@ function renderBooking() {
   const { temporalUiUrl, temporalNamespace } = state.config;
   const wf = o && temporalUiUrl ? `${temporalUiUrl}/namespaces/${encodeURIComponent(temporalNamespace)}/workflows/${encodeURIComponent(o.workflowId)}` : '';
   show($('wf-wrap'), Boolean(wf));
-  if (wf && $('wf-link').getAttribute('href') !== wf) $('wf-link').setAttribute('href', wf);
+  if (wf && $('wf-link').getAttribute('href') !== wf) {
+    $('wf-link').setAttribute('href', wf);
+    $('wf-link').title = `Workflow ${o.workflowId} in the Temporal UI (opens in a new tab)`;
+  }
 
   const seats = sortSeats(state.desired ?? o?.seats ?? []);
   const price = f?.priceCents ?? 0;

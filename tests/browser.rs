@@ -1,0 +1,63 @@
+//! The web UI in a real browser: Playwright (`tests/browser/run.mjs`, npm
+//! `playwright-core`) drives Debian's headless Chromium against the real
+//! stack. Screenshots of each final screen land under the build directory.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use support::{TestApp, procs::find_bin};
+
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| support::repo_root().join("target"));
+    target.join("browser-screenshots")
+}
+
+#[tokio::test]
+async fn a_customer_books_pays_fails_and_expires_in_the_browser() {
+    let node = find_bin("node", "FLIGHTCTL_TEST_NODE", &["/usr/bin/node"]);
+    let chromium = find_bin("chromium", "CHROMIUM", &["/usr/bin/chromium"]);
+    let scripts = support::repo_root().join("tests/browser");
+    assert!(
+        scripts.join("node_modules/playwright-core").is_dir(),
+        "run scripts/install-prereqs.sh (npm install in tests/browser)"
+    );
+
+    let mut settings = support::isolated_settings(true).await;
+    settings.booking.payment_validation_timeout = Duration::from_secs(2);
+    settings.booking.payment_failure_rate = 0.0;
+    let app = TestApp::with_worker(settings.clone()).await;
+    // Same database, holds and task queue; a hold of a few seconds.
+    settings.booking.seat_reservation_timeout = Duration::from_secs(5);
+    let short = TestApp::spawn(settings).await;
+
+    let shots = screenshot_dir();
+    std::fs::create_dir_all(&shots).unwrap();
+    let run = tokio::process::Command::new(node)
+        .arg("run.mjs")
+        .current_dir(&scripts)
+        .env("BASE_URL", &app.address)
+        .env("SHORT_BASE_URL", &short.address)
+        .env("SCREENSHOT_DIR", &shots)
+        .env("CHROMIUM", chromium)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(300), run)
+        .await
+        .expect("browser tests finish within 5 minutes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "browser tests failed:\n{stdout}\n{stderr}"
+    );
+    for shot in ["pay", "pay-other-visitor", "decline", "expire"] {
+        let path = shots.join(format!("{shot}.png"));
+        assert!(path.is_file(), "missing screenshot {}", path.display());
+    }
+}
