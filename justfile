@@ -9,6 +9,10 @@ export CARGO_TARGET_DIR := env_var_or_default('CARGO_TARGET_DIR', justfile_direc
 up: install build
     scripts/stack.sh up
 
+# Only the dependencies (Postgres, Redis, Temporal), e.g. to `cargo run -- serve` yourself.
+infra: install
+    scripts/stack.sh infra
+
 # Stop everything `just up` started (data is kept in .data/).
 down:
     scripts/stack.sh down

@@ -2,7 +2,7 @@
 # The local stack, without Docker: PostgreSQL (5433), Redis (6379) and the
 # Temporal dev server (7233, UI 8233), with their data under .data/ so
 # workflows and orders survive restarts; then flightctl serve + worker.
-#   scripts/stack.sh up | down | status | logs
+#   scripts/stack.sh up | infra | down | status | logs
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=${FLIGHTCTL_DATA:-$root/.data}
@@ -54,12 +54,16 @@ postgres_up() {
     PGPASSWORD=flightapp psql -h 127.0.0.1 -p "$pg_port" -U flightapp -d postgres -qc "CREATE DATABASE flight_booking"
 }
 
-up() {
+infra_up() {
   postgres_up
   start_bg redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$data" --appendonly yes --save ""
   start_bg temporal temporal server start-dev --ip 127.0.0.1 --port "$temporal_port" \
     --ui-port "$ui_port" --db-filename "$data/temporal.db" --log-level warn
   wait_port redis "$redis_port" 15; wait_port temporal "$temporal_port" 60; wait_port temporal-ui "$ui_port" 60
+}
+
+up() {
+  infra_up
   "$bin" migrate up
   "$bin" seed
   start_bg worker "$bin" worker
@@ -96,8 +100,9 @@ status() {
 
 case "${1:-}" in
   up) up ;;
+  infra) infra_up ;;
   down) down ;;
   status) status ;;
   logs) tail -n 50 -f "$data"/logs/*.log ;;
-  *) echo "usage: $0 up|down|status|logs" >&2; exit 2 ;;
+  *) echo "usage: $0 up|infra|down|status|logs" >&2; exit 2 ;;
 esac
