@@ -68,16 +68,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn pool(settings: &Settings) -> anyhow::Result<deadpool_postgres::Pool> {
-    let pool = store::pg_pool(&settings.database)?;
-    store::check_postgres(&pool)
-        .await
-        .map_err(|e| anyhow::anyhow!("postgres is unreachable: {e}"))?;
-    Ok(pool)
-}
-
 async fn migrate_up(settings: &Settings) -> anyhow::Result<()> {
-    let applied = store::migrate::up(&pool(settings).await?).await?;
+    let applied = store::migrate::up(&store::connect_postgres(&settings.database).await?).await?;
     if applied.is_empty() {
         println!("migrations: up to date");
     } else {
@@ -88,7 +80,7 @@ async fn migrate_up(settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn migrate_status(settings: &Settings) -> anyhow::Result<()> {
-    for m in store::migrate::status(&pool(settings).await?).await? {
+    for m in store::migrate::status(&store::connect_postgres(&settings.database).await?).await? {
         let state = if m.applied { "applied" } else { "pending" };
         println!("V{:<4} {:<24} {state}", m.version, m.name);
     }
@@ -96,7 +88,7 @@ async fn migrate_status(settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn seed(settings: &Settings) -> anyhow::Result<()> {
-    let report = store::seed::run(&pool(settings).await?).await?;
+    let report = store::seed::run(&store::connect_postgres(&settings.database).await?).await?;
     println!(
         "seed: inserted {} flights and {} seats",
         report.flights, report.seats

@@ -5,15 +5,10 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 use crate::booking::{Booking, BookingActivities};
 use crate::config::Settings;
-use crate::store::{self, Holds};
+use crate::store;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
-    let pool = store::pg_pool(&settings.database)?;
-    store::check_postgres(&pool)
-        .await
-        .map_err(|e| anyhow::anyhow!("postgres is unreachable: {e}"))?;
-    let redis = store::redis_client(&settings.redis).await?;
-    let holds = Holds::new(redis, settings.redis.key_prefix.clone());
+    let (pool, holds) = store::connect(&settings).await?;
     let client = crate::temporal::connect(&settings.temporal, "flightctl-worker").await?;
     let activities = BookingActivities::new(pool, holds, settings.booking.payment_failure_rate);
     let options = WorkerOptions::new(settings.temporal.task_queue.clone())

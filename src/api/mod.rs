@@ -55,12 +55,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pool = store::pg_pool(&settings.database)?;
-        store::check_postgres(&pool)
-            .await
-            .map_err(|e| anyhow::anyhow!("postgres is unreachable: {e}"))?;
-        let redis = store::redis_client(&settings.redis).await?;
-        let holds = Holds::new(redis, settings.redis.key_prefix.clone());
+        let (pool, holds) = store::connect(&settings).await?;
         let address = format!("{}:{}", settings.server.host, settings.server.port);
         let listener = TcpListener::bind(&address)
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use fred::prelude::{Builder, ClientLike, Config as RedisConfig, ReconnectPolicy, ServerConfig};
 
-use crate::config::{DatabaseSettings, RedisSettings};
+use crate::config::{DatabaseSettings, RedisSettings, Settings};
 
 pub use holds::Holds;
 
@@ -78,6 +78,23 @@ pub fn pg_pool(settings: &DatabaseSettings) -> anyhow::Result<Pool> {
         .create_timeout(Some(Duration::from_secs(5)))
         .recycle_timeout(Some(Duration::from_secs(5)))
         .build()?)
+}
+
+/// The Postgres pool, proven reachable.
+pub async fn connect_postgres(settings: &DatabaseSettings) -> anyhow::Result<Pool> {
+    let pool = pg_pool(settings)?;
+    check_postgres(&pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("postgres is unreachable: {e}"))?;
+    Ok(pool)
+}
+
+/// Everything a serving or booking process stores with: the Postgres pool
+/// and the Redis seat holds, built once per process.
+pub async fn connect(settings: &Settings) -> anyhow::Result<(Pool, Holds)> {
+    let pool = connect_postgres(&settings.database).await?;
+    let redis = redis_client(&settings.redis).await?;
+    Ok((pool, Holds::new(redis, settings.redis.key_prefix.clone())))
 }
 
 /// Round-trip to Postgres.
