@@ -9,7 +9,7 @@ use deadpool_postgres::Pool;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use super::messages::{AttemptRecord, HeldSeats, LockSeats, PaymentAttempt, Selection, Verdict};
+use super::messages::{AttemptRecord, HeldSeats, LockSeats, Locked, PaymentAttempt, Verdict};
 use super::payment::{self, Behaviour};
 use crate::store::flights;
 use crate::store::holds::{Holds, Lock};
@@ -39,28 +39,25 @@ impl BookingActivities {
         self: Arc<Self>,
         _ctx: ActivityContext,
         req: LockSeats,
-    ) -> Result<Selection, ActivityError> {
+    ) -> Result<Locked, ActivityError> {
         let check = flights::check_seats(&self.pool, req.flight_id, &req.seats).await?;
         if !check.unknown.is_empty() {
-            return Ok(Selection::Unknown {
-                seats: check.unknown,
-            });
+            return Ok(Locked::Unknown(check.unknown));
         }
         if !check.sold.is_empty() {
-            return Ok(Selection::Unavailable { seats: check.sold });
+            return Ok(Locked::Unavailable(check.sold));
         }
         let ttl = Duration::from_millis(req.ttl_ms);
-        match self
-            .holds
-            .lock(req.flight_id, req.order_id, &req.seats, ttl)
-            .await?
-        {
-            Lock::Locked => Ok(Selection::Held {
-                seats: req.seats,
-                expires_at_ms: 0,
-            }),
-            Lock::Taken(seats) => Ok(Selection::Unavailable { seats }),
-        }
+        Ok(
+            match self
+                .holds
+                .lock(req.flight_id, req.order_id, &req.seats, ttl)
+                .await?
+            {
+                Lock::Locked => Locked::All,
+                Lock::Taken(seats) => Locked::Unavailable(seats),
+            },
+        )
     }
 
     /// Release the order's holds on the given seats.

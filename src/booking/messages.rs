@@ -73,6 +73,17 @@ pub struct LockSeats {
     pub ttl_ms: u64,
 }
 
+/// Activity output: what became of a lock request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Locked {
+    /// Every seat is held for the order.
+    All,
+    /// Seats sold or held by another order; nothing was taken.
+    Unavailable(Vec<String>),
+    /// Seats that do not exist on the flight; nothing was taken.
+    Unknown(Vec<String>),
+}
+
 /// Activity input: release or extend the order's holds on `seats`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct HeldSeats {

@@ -22,8 +22,8 @@ use temporalio_sdk::{
 
 use super::activities::BookingActivities as Acts;
 use super::messages::{
-    AttemptRecord, BookingInput, HeldSeats, LockSeats, ORDER_EXPIRED, ORDER_NOT_MODIFIABLE, Pay,
-    PaymentAttempt, SERVICE_UNAVAILABLE, SelectSeats, Selection, Snapshot, Verdict,
+    AttemptRecord, BookingInput, HeldSeats, LockSeats, Locked, ORDER_EXPIRED, ORDER_NOT_MODIFIABLE,
+    Pay, PaymentAttempt, SERVICE_UNAVAILABLE, SelectSeats, Selection, Snapshot, Verdict,
 };
 use super::payment;
 use crate::domain::{OrderStatus, PaymentCode, workflow_id};
@@ -283,8 +283,10 @@ impl Booking {
             .execute_activity(Acts::lock_seats, lock, quick())
             .await
             .map_err(|e| format!("{SERVICE_UNAVAILABLE}: the seat store did not answer: {e}"))?;
-        if !matches!(outcome, Selection::Held { .. }) {
-            return Ok(outcome);
+        match outcome {
+            Locked::All => {}
+            Locked::Unavailable(seats) => return Ok(Selection::Unavailable { seats }),
+            Locked::Unknown(seats) => return Ok(Selection::Unknown { seats }),
         }
         ctx.state_mut(|s| s.released = false);
         let dropped: Vec<String> = old.into_iter().filter(|s| !wanted.contains(s)).collect();
