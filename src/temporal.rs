@@ -2,18 +2,28 @@
 
 use std::time::Duration;
 
-use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
+use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, RetryOptions};
 
 use crate::config::TemporalSettings;
 
 /// Connect to the Temporal frontend; fails within seconds when it is down.
-pub async fn connect(settings: &TemporalSettings, identity: &str) -> anyhow::Result<Client> {
+/// `retry_for` bounds how long one request retries a transient failure.
+pub async fn connect(
+    settings: &TemporalSettings,
+    identity: &str,
+    retry_for: Duration,
+) -> anyhow::Result<Client> {
     let url: temporalio_client::Url = format!("http://{}", settings.host)
         .parse()
         .map_err(|e| anyhow::anyhow!("TEMPORAL_HOST={:?} is not host:port ({e})", settings.host))?;
     let options = ConnectionOptions::new(url)
         .identity(format!("{identity}@{}", std::process::id()))
         .connect_timeout(Duration::from_secs(5))
+        .retry_options(
+            RetryOptions::builder()
+                .max_elapsed_time(Some(retry_for))
+                .build(),
+        )
         .build();
     let connection = tokio::time::timeout(Duration::from_secs(10), Connection::connect(options))
         .await

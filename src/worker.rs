@@ -1,6 +1,8 @@
 //! `flightctl worker`: polls the task queue for booking workflow and activity
 //! tasks until SIGINT/SIGTERM, then drains and exits.
 
+use std::time::Duration;
+
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 use crate::booking::{Booking, BookingActivities};
@@ -9,7 +11,12 @@ use crate::store;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let (pool, holds) = store::connect(&settings).await?;
-    let client = crate::temporal::connect(&settings.temporal, "flightctl-worker").await?;
+    let client = crate::temporal::connect(
+        &settings.temporal,
+        "flightctl-worker",
+        Duration::from_secs(10),
+    )
+    .await?;
     let activities = BookingActivities::new(pool, holds, settings.booking.payment_failure_rate);
     let options = WorkerOptions::new(settings.temporal.task_queue.clone())
         .register_workflow::<Booking>()?

@@ -250,6 +250,49 @@ async fn health_reports_temporal_when_it_is_unreachable() {
 }
 
 #[tokio::test]
+async fn orders_get_503_while_temporal_is_down_and_work_when_it_returns() {
+    let mut temporal = servers::Temporal::start();
+    let mut settings = support::isolated_settings(false).await;
+    settings.temporal.host = temporal.host();
+    let app = TestApp::with_worker(settings).await;
+    let order = json!({"flightId": FL101, "seats": ["1A"]});
+    let (code, body) = app.post("/api/orders", order.clone()).await;
+    assert_eq!(code, 201, "{body}");
+    let id = body["orderId"].as_str().unwrap().to_string();
+
+    temporal.stop();
+    let (code, body) = app
+        .post("/api/orders", json!({"flightId": FL101, "seats": ["2A"]}))
+        .await;
+    assert_eq!(code, 503, "{body}");
+    assert_error(&body, "SERVICE_UNAVAILABLE");
+    let (code, body) = app.get(&format!("/api/orders/{id}/status")).await;
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (200, Some("SEATS_RESERVED")),
+        "answered from the row: {body}"
+    );
+    let (code, _) = app.get("/health").await;
+    assert_eq!(code, 503);
+
+    temporal.restart();
+    let (code, body) =
+        support::eventually("orders to work again", Duration::from_secs(60), || async {
+            let (code, body) = app
+                .post("/api/orders", json!({"flightId": FL101, "seats": ["2A"]}))
+                .await;
+            (code != 503).then_some((code, body))
+        })
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = app.delete(&format!("/api/orders/{id}")).await;
+    assert_eq!(
+        code, 200,
+        "the first order's workflow survived the restart: {body}"
+    );
+}
+
+#[tokio::test]
 async fn the_worker_exits_with_a_clear_message_when_temporal_is_unreachable() {
     let mut settings = support::isolated_settings(false).await;
     support::prepare_database(&settings).await;

@@ -77,7 +77,7 @@ async fn row(app: &TestApp, order: &str) -> orders::Order {
 }
 
 async fn temporal(app: &TestApp) -> temporalio_client::Client {
-    flightctl::temporal::connect(&app.settings.temporal, "test")
+    flightctl::temporal::connect(&app.settings.temporal, "test", Duration::from_secs(10))
         .await
         .unwrap()
 }

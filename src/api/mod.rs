@@ -37,7 +37,12 @@ impl AppState {
             .get_or_try_init(|| async {
                 tokio::time::timeout(
                     Duration::from_secs(5),
-                    crate::temporal::connect(&self.settings.temporal, "flightctl-api"),
+                    // A caller is waiting: retry a blip, answer 503 on an outage.
+                    crate::temporal::connect(
+                        &self.settings.temporal,
+                        "flightctl-api",
+                        Duration::from_secs(3),
+                    ),
                 )
                 .await
                 .map_err(|_| anyhow::anyhow!("temporal did not answer within 5s"))?

@@ -177,30 +177,46 @@ impl Redis {
     }
 }
 
+/// A Temporal dev server; tests that stop and restart it get their own.
 pub struct Temporal {
     pub port: u16,
-    _proc: Mutex<Proc>,
+    ports: [u16; 2],
+    dir: PathBuf,
+    proc: Option<Proc>,
 }
 
 impl Temporal {
-    fn start() -> Temporal {
+    pub fn start() -> Temporal {
+        let mut temporal = Temporal {
+            port: free_port(),
+            ports: [free_port(), free_port()],
+            dir: temp_dir("temporal"),
+            proc: None,
+        };
+        temporal.restart();
+        temporal
+    }
+
+    /// Start (again) on the same ports and the same SQLite file, so
+    /// workflows survive.
+    pub fn restart(&mut self) {
         let bin = find_bin("temporal", "FLIGHTCTL_TEST_TEMPORAL", &[]);
-        let dir = temp_dir("temporal");
-        let port = free_port();
         let mut cmd = Command::new(bin);
         cmd.args(["server", "start-dev", "--headless", "--ip", "127.0.0.1"])
-            .args(["--port", &port.to_string()])
-            .args(["--http-port", &free_port().to_string()])
-            .args(["--metrics-port", &free_port().to_string()])
+            .args(["--port", &self.port.to_string()])
+            .args(["--http-port", &self.ports[0].to_string()])
+            .args(["--metrics-port", &self.ports[1].to_string()])
             .args(["--log-level", "error", "--db-filename"])
-            .arg(dir.join("temporal.db"))
+            .arg(self.dir.join("temporal.db"))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let proc = Proc::spawn("temporal", cmd, libc::SIGTERM);
-        wait_for_port("temporal", port, Duration::from_secs(60));
-        Temporal {
-            port,
-            _proc: Mutex::new(proc),
+        self.proc = Some(Proc::spawn("temporal", cmd, libc::SIGTERM));
+        wait_for_port("temporal", self.port, Duration::from_secs(60));
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.stop();
         }
     }
 
