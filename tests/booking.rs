@@ -563,6 +563,62 @@ async fn the_workflow_history_shows_the_timer_and_the_updates() {
 }
 
 #[tokio::test]
+async fn recorded_histories_replay_deterministically() {
+    use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+    let app = app(Duration::from_secs(2)).await;
+    let confirmed = create_ok(&app, FL101, &["17A", "17B"]).await;
+    app.put(
+        &format!("/api/orders/{confirmed}/seats"),
+        json!({"seats": ["17B", "17C"]}),
+    )
+    .await;
+    pay(&app, &confirmed, "99999").await;
+    let expired = create_ok(&app, FL101, &["18A"]).await;
+    wait_for(&app, &expired, "EXPIRED", LONG).await;
+    wait_for(&app, &confirmed, "FAILED", LONG).await;
+    let client = temporal(&app).await;
+    let replayer = WorkflowReplayer::new(
+        WorkflowReplayerOptions::new()
+            .register_workflow::<flightctl::booking::Booking>()
+            .unwrap()
+            .build(),
+    )
+    .unwrap();
+    for order in [&confirmed, &expired] {
+        let history = support::eventually("a closed history", LONG, || async {
+            let events = history(&app, order).await;
+            (events.last().map(String::as_str) == Some("WorkflowExecutionCompleted")).then_some(())
+        });
+        history.await;
+        let handle =
+            client.get_workflow_handle::<flightctl::booking::Booking>(format!("booking-{order}"));
+        let json = handle
+            .fetch_history(WorkflowFetchHistoryOptions::default())
+            .to_json()
+            .await
+            .unwrap();
+        if let Some(dir) = std::env::var_os("FLIGHTCTL_RECORD_HISTORIES") {
+            // Refresh the committed fixtures replayed by tests/replay.rs.
+            let name = if *order == confirmed {
+                "failed-payment"
+            } else {
+                "expired"
+            };
+            std::fs::write(
+                std::path::Path::new(&dir).join(format!("{name}.json")),
+                &json,
+            )
+            .unwrap();
+        }
+        let recorded = temporalio_client::WorkflowHistory::from_json(&json).unwrap();
+        replayer
+            .replay_workflow(recorded)
+            .await
+            .unwrap_or_else(|e| panic!("booking-{order} does not replay: {e}"));
+    }
+}
+
+#[tokio::test]
 async fn the_event_stream_sends_each_change_and_closes_at_the_end() {
     let app = app(Duration::from_secs(60)).await;
     let order = create_ok(&app, FL201, &["15C"]).await;

@@ -1,0 +1,33 @@
+//! Committed workflow histories (tests/histories/*.json) must replay against
+//! today's workflow code: a change that would break running orders fails
+//! here, without any server. Refresh them on purpose with
+//! `FLIGHTCTL_RECORD_HISTORIES=$PWD/tests/histories cargo test --test booking recorded`.
+
+use temporalio_client::WorkflowHistory;
+use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+
+#[tokio::test]
+async fn committed_histories_still_replay() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/histories");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "fixtures missing in {}", dir.display());
+    let replayer = WorkflowReplayer::new(
+        WorkflowReplayerOptions::new()
+            .register_workflow::<flightctl::booking::Booking>()
+            .unwrap()
+            .build(),
+    )
+    .unwrap();
+    for file in files {
+        let history = WorkflowHistory::from_json(&std::fs::read(&file).unwrap()).unwrap();
+        replayer
+            .replay_workflow(history)
+            .await
+            .unwrap_or_else(|e| panic!("{} no longer replays: {e}", file.display()));
+    }
+}
