@@ -141,7 +141,7 @@ impl Booking {
         self.modifiable(None)?;
         if self.busy {
             return Err(
-                format!("{ORDER_NOT_MODIFIABLE}: a seat change is still in progress").into(),
+                format!("{ORDER_NOT_MODIFIABLE}: the order is being changed; try again").into(),
             );
         }
         Ok(())
