@@ -564,7 +564,6 @@ async fn the_workflow_history_shows_the_timer_and_the_updates() {
 
 #[tokio::test]
 async fn recorded_histories_replay_deterministically() {
-    use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
     let app = app(Duration::from_secs(2)).await;
     let confirmed = create_ok(&app, FL101, &["17A", "17B"]).await;
     app.put(
@@ -577,13 +576,7 @@ async fn recorded_histories_replay_deterministically() {
     wait_for(&app, &expired, "EXPIRED", LONG).await;
     wait_for(&app, &confirmed, "FAILED", LONG).await;
     let client = temporal(&app).await;
-    let replayer = WorkflowReplayer::new(
-        WorkflowReplayerOptions::new()
-            .register_workflow::<flightctl::booking::Booking>()
-            .unwrap()
-            .build(),
-    )
-    .unwrap();
+    let replayer = support::replayer();
     for order in [&confirmed, &expired] {
         let history = support::eventually("a closed history", LONG, || async {
             let events = history(&app, order).await;

@@ -3,8 +3,9 @@
 //! here, without any server. Refresh them on purpose with
 //! `FLIGHTCTL_RECORD_HISTORIES=$PWD/tests/histories cargo test --test booking recorded`.
 
+mod support;
+
 use temporalio_client::WorkflowHistory;
-use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
 
 #[tokio::test]
 async fn committed_histories_still_replay() {
@@ -16,13 +17,7 @@ async fn committed_histories_still_replay() {
         .collect();
     files.sort();
     assert!(files.len() >= 2, "fixtures missing in {}", dir.display());
-    let replayer = WorkflowReplayer::new(
-        WorkflowReplayerOptions::new()
-            .register_workflow::<flightctl::booking::Booking>()
-            .unwrap()
-            .build(),
-    )
-    .unwrap();
+    let replayer = support::replayer();
     for file in files {
         let history = WorkflowHistory::from_json(&std::fs::read(&file).unwrap()).unwrap();
         replayer

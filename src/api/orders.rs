@@ -122,6 +122,24 @@ fn unavailable_seats(seats: &[String]) -> ApiError {
     )
 }
 
+/// The answer to a selection: the seats held, or why not.
+fn held(order_id: Uuid, selection: Selection) -> Result<Held, ApiError> {
+    match selection {
+        Selection::Held {
+            seats,
+            expires_at_ms,
+        } => Ok(Held {
+            order_id,
+            workflow_id: None,
+            status: OrderStatus::SeatsReserved,
+            seats,
+            expires_at: to_time(expires_at_ms),
+        }),
+        Selection::Unavailable { seats } => Err(unavailable_seats(&seats)),
+        Selection::Unknown { seats } => Err(unknown_seats(&seats)),
+    }
+}
+
 /// Why an ended order refuses a change.
 fn closed(order: &Order) -> ApiError {
     match order.status {
@@ -188,25 +206,24 @@ impl StatusView {
 
 /// The order's current status. A running workflow answers a query; an ended
 /// one (or one whose worker is away) is answered from its row.
-async fn current(state: &AppState, id: Uuid) -> Result<StatusView, ApiError> {
+/// Returns the row it read too.
+async fn current(state: &AppState, id: Uuid) -> Result<(Order, StatusView), ApiError> {
     let order = orders::find(&state.pool, id).await?;
     let max = state.settings.booking.payment_max_retries;
     if order.status.is_terminal() {
-        return Ok(StatusView::from_row(order, max));
+        return Ok((order.clone(), StatusView::from_row(order, max)));
     }
     let client = state.temporal().await?;
     let handle = client.get_workflow_handle::<Booking>(order.workflow_id.clone());
     let query = handle.query(Booking::status, (), WorkflowQueryOptions::default());
     match tokio::time::timeout(QUERY_TIMEOUT, query).await {
-        Ok(Ok(snapshot)) => Ok(StatusView::from_snapshot(snapshot)),
+        Ok(Ok(snapshot)) => Ok((order, StatusView::from_snapshot(snapshot))),
         outcome => {
             if let Ok(Err(e)) = outcome {
                 tracing::debug!(order = %id, error = %e, "status query failed; answering from the row");
             }
-            Ok(StatusView::from_row(
-                orders::find(&state.pool, id).await?,
-                max,
-            ))
+            let order = orders::find(&state.pool, id).await?;
+            Ok((order.clone(), StatusView::from_row(order, max)))
         }
     }
 }
@@ -281,18 +298,13 @@ pub async fn create(
         options,
     );
     match within(started).await? {
-        Ok(Selection::Held {
-            seats,
-            expires_at_ms,
-        }) => Ok(HttpResponse::Created().json(Held {
-            order_id,
-            workflow_id: Some(workflow_id(order_id)),
-            status: OrderStatus::SeatsReserved,
-            seats,
-            expires_at: to_time(expires_at_ms),
-        })),
-        Ok(Selection::Unavailable { seats }) => Err(unavailable_seats(&seats)),
-        Ok(Selection::Unknown { seats }) => Err(unknown_seats(&seats)),
+        Ok(selection) => {
+            let held = held(order_id, selection)?;
+            Ok(HttpResponse::Created().json(Held {
+                workflow_id: Some(workflow_id(order_id)),
+                ..held
+            }))
+        }
         Err(WorkflowUpdateWithStartError::Update(e)) => {
             Err(update_failed(&state, order_id, e).await)
         }
@@ -317,18 +329,7 @@ pub async fn change_seats(
         WorkflowExecuteUpdateOptions::default(),
     );
     match within(update).await? {
-        Ok(Selection::Held {
-            seats,
-            expires_at_ms,
-        }) => Ok(HttpResponse::Ok().json(Held {
-            order_id: id,
-            workflow_id: None,
-            status: OrderStatus::SeatsReserved,
-            seats,
-            expires_at: to_time(expires_at_ms),
-        })),
-        Ok(Selection::Unavailable { seats }) => Err(unavailable_seats(&seats)),
-        Ok(Selection::Unknown { seats }) => Err(unknown_seats(&seats)),
+        Ok(selection) => Ok(HttpResponse::Ok().json(held(id, selection)?)),
         Err(e) => Err(update_failed(&state, id, e).await),
     }
 }
@@ -338,7 +339,7 @@ pub async fn status(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
-    Ok(HttpResponse::Ok().json(current(&state, id).await?))
+    Ok(HttpResponse::Ok().json(current(&state, id).await?.1))
 }
 
 #[derive(Serialize)]
@@ -355,11 +356,8 @@ pub async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
-    let status = current(&state, id).await?;
-    let (order, flight) = tokio::try_join!(
-        orders::find(&state.pool, id),
-        flights::find(&state.pool, status.flight_id)
-    )?;
+    let (order, status) = current(&state, id).await?;
+    let flight = flights::find(&state.pool, order.flight_id).await?;
     Ok(HttpResponse::Ok().json(OrderDetail {
         status,
         confirmed_at: order.confirmed_at,
@@ -432,7 +430,7 @@ async fn next_event(mut ev: Events) -> Option<(String, Events)> {
         return None;
     }
     loop {
-        let now = match current(&ev.state, ev.id).await {
+        let now = match current(&ev.state, ev.id).await.map(|(_, s)| s) {
             Ok(s) => s,
             Err(e) => {
                 let msg = serde_json::json!({"error": e.code, "message": e.message});
@@ -470,7 +468,7 @@ pub async fn events(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
-    let first = current(&state, id).await?;
+    let (_, first) = current(&state, id).await?;
     let data = serde_json::to_string(&first).unwrap_or_default();
     let ev = Events {
         state: state.clone(),

@@ -185,6 +185,16 @@ impl TestApp {
     }
 }
 
+/// A replayer for the booking workflow: checks histories against today's code.
+pub fn replayer() -> temporalio_sdk::workflow_replayer::WorkflowReplayer {
+    use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+    let options = WorkflowReplayerOptions::new()
+        .register_workflow::<flightctl::booking::Booking>()
+        .expect("the booking workflow registers")
+        .build();
+    WorkflowReplayer::new(options).expect("a replayer")
+}
+
 /// The environment a worker process needs to match `settings`.
 pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
     vec![
