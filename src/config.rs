@@ -50,6 +50,20 @@ pub struct Settings {
 pub struct ServerSettings {
     pub host: String,
     pub port: u16,
+    /// Booking calls (create, change, pay, cancel) one `serve` keeps in
+    /// flight towards Temporal; beyond it the API answers 503 SERVICE_BUSY.
+    pub max_in_flight: usize,
+    /// How long a booking call may wait for its workflow. A create carries
+    /// this as its deadline: the workflow refuses a creation it processes
+    /// later, so a create the client was not told about holds nothing.
+    #[serde(deserialize_with = "human_duration")]
+    pub call_timeout: Duration,
+    /// Keys the fingerprints of idempotent requests (a payment code is never
+    /// stored in a readable or guessable form).
+    pub idempotency_secret: Secret,
+    /// How long an `Idempotency-Key` answer is kept.
+    #[serde(deserialize_with = "human_duration")]
+    pub idempotency_ttl: Duration,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -119,12 +133,21 @@ enum Kind {
     Count,
     Duration,
     Rate,
+    Positive,
 }
 
 /// The environment contract: variable name, settings key, kind.
 const ENV_VARS: &[(&str, &str, Kind)] = &[
     ("SERVER_HOST", "server.host", Kind::Text),
     ("SERVER_PORT", "server.port", Kind::Port),
+    ("API_MAX_IN_FLIGHT", "server.max_in_flight", Kind::Positive),
+    ("API_CALL_TIMEOUT", "server.call_timeout", Kind::Duration),
+    (
+        "IDEMPOTENCY_SECRET",
+        "server.idempotency_secret",
+        Kind::Text,
+    ),
+    ("IDEMPOTENCY_TTL", "server.idempotency_ttl", Kind::Duration),
     ("DATABASE_HOST", "database.host", Kind::Text),
     ("DATABASE_PORT", "database.port", Kind::Port),
     ("DATABASE_USER", "database.user", Kind::Text),
@@ -166,6 +189,13 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
 const DEFAULTS: &[(&str, &str)] = &[
     ("server.host", "0.0.0.0"),
     ("server.port", "8080"),
+    ("server.max_in_flight", "24"),
+    ("server.call_timeout", "3s"),
+    (
+        "server.idempotency_secret",
+        "flightctl-dev-idempotency-secret",
+    ),
+    ("server.idempotency_ttl", "24h"),
     ("database.host", "localhost"),
     ("database.port", "5433"),
     ("database.user", "flightapp"),
@@ -243,6 +273,16 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.max_in_flight == 0 {
+            return Err(ConfigError::Invalid(
+                "server.max_in_flight must be at least 1".into(),
+            ));
+        }
+        if self.server.call_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "server.call_timeout must be greater than zero".into(),
+            ));
+        }
         let b = &self.booking;
         if !(0.0..=1.0).contains(&b.payment_failure_rate) {
             return Err(ConfigError::Invalid(
@@ -318,6 +358,11 @@ fn check_env(var: &'static str, value: &str, kind: Kind) -> Result<(), ConfigErr
             .parse::<u32>()
             .err()
             .map(|e| format!("not a whole number ({e})")),
+        Kind::Positive => match value.parse::<u32>() {
+            Ok(0) => Some("must be at least 1".to_string()),
+            Ok(_) => None,
+            Err(e) => Some(format!("not a whole number ({e})")),
+        },
         Kind::Duration => parse_duration(value).err(),
         Kind::Rate => match value.parse::<f64>() {
             Ok(r) if (0.0..=1.0).contains(&r) => None,

@@ -4,7 +4,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::booking::messages::{ORDER_EXPIRED, ORDER_NOT_MODIFIABLE, SERVICE_UNAVAILABLE};
+use crate::booking::messages::{
+    ORDER_EXPIRED, ORDER_NOT_MODIFIABLE, SERVICE_BUSY, SERVICE_UNAVAILABLE,
+};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -13,7 +15,14 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds a client should wait before retrying (every 503 has one).
+    pub retry_after: Option<u32>,
 }
+
+/// Seconds to wait before retrying when the API is at its in-flight limit.
+const BUSY_RETRY_AFTER: u32 = 1;
+/// Seconds to wait before retrying when a dependency is down.
+const UNAVAILABLE_RETRY_AFTER: u32 = 2;
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -27,6 +36,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -45,11 +55,23 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         let message = message.into();
         tracing::warn!(%message, "dependency unavailable");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVICE_UNAVAILABLE",
-            message,
-        )
+        Self {
+            retry_after: Some(UNAVAILABLE_RETRY_AFTER),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                message,
+            )
+        }
+    }
+
+    /// The API has as much booking work in flight as it allows, or the work
+    /// did not finish in time: try again shortly, nothing was changed.
+    pub fn busy(message: impl Into<String>) -> Self {
+        Self {
+            retry_after: Some(BUSY_RETRY_AFTER),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, SERVICE_BUSY, message)
+        }
     }
 
     /// An update the workflow refused: its message starts with the error code.
@@ -59,8 +81,20 @@ impl ApiError {
             ORDER_EXPIRED => Self::conflict(ORDER_EXPIRED, text),
             ORDER_NOT_MODIFIABLE => Self::conflict(ORDER_NOT_MODIFIABLE, text),
             SERVICE_UNAVAILABLE => Self::unavailable(text),
+            SERVICE_BUSY => Self::busy(text),
             _ => Self::unavailable(format!("the booking workflow failed: {message}")),
         }
+    }
+}
+
+impl ApiError {
+    /// The JSON body of this error.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::to_value(Body {
+            error: self.code,
+            message: &self.message,
+        })
+        .unwrap_or_default()
     }
 }
 
@@ -85,10 +119,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(Body {
-            error: self.code,
-            message: &self.message,
-        })
+        let mut response = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.json(self.body())
     }
 }
 

@@ -2,9 +2,11 @@
 //! Handlers are thin: parse at the edge, call the store or the workflow,
 //! map errors once (`errors`).
 
+mod admission;
 mod errors;
 mod flights;
 mod health;
+mod idempotency;
 mod orders;
 mod web;
 
@@ -26,6 +28,7 @@ pub struct AppState {
     pub settings: Settings,
     pub pool: Pool,
     pub holds: Holds,
+    admission: admission::Admission,
     temporal: OnceCell<temporalio_client::Client>,
 }
 
@@ -65,7 +68,12 @@ impl Application {
         let listener = TcpListener::bind(&address)
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
         let port = listener.local_addr()?.port();
+        tokio::spawn(idempotency::purge_expired(
+            pool.clone(),
+            settings.server.idempotency_ttl,
+        ));
         let state = aw::Data::new(AppState {
+            admission: admission::Admission::new(settings.server.max_in_flight),
             settings,
             pool,
             holds,

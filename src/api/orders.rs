@@ -4,27 +4,35 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use temporalio_client::errors::{WorkflowUpdateError, WorkflowUpdateWithStartError};
+use temporalio_client::errors::{
+    WorkflowStartError, WorkflowUpdateError, WorkflowUpdateWithStartError,
+};
 use temporalio_client::{
-    Client, WorkflowExecuteUpdateOptions, WorkflowIdConflictPolicy, WorkflowQueryOptions,
-    WorkflowUpdateWithStartOptions,
+    Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowIdConflictPolicy,
+    WorkflowQueryOptions, WorkflowUpdateWithStartOptions,
 };
 use uuid::Uuid;
 
+use super::idempotency::{Answer, Found, Key, Keyed};
 use super::{ApiError, AppState};
 use crate::booking::Booking;
 use crate::booking::messages::{BookingInput, Pay, SelectSeats, Selection, Snapshot};
 use crate::domain::{self, OrderStatus, PaymentCode, SeatSelection, workflow_id};
 use crate::store::flights;
+use crate::store::holds::Lock;
 use crate::store::orders::{self, Order};
 
-/// Longest we wait on the workflow before answering 503.
-const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// After a booking call's deadline, how long an answer the workflow decided
+/// before it may still take to arrive.
+const ANSWER_GRACE: Duration = Duration::from_secs(2);
+/// How long an up-front claim outlives the longest wait for its workflow.
+const CLAIM_MARGIN: Duration = Duration::from_secs(3);
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -137,6 +145,7 @@ fn held(order_id: Uuid, selection: Selection) -> Result<Held, ApiError> {
         }),
         Selection::Unavailable { seats } => Err(unavailable_seats(&seats)),
         Selection::Unknown { seats } => Err(unknown_seats(&seats)),
+        Selection::Late => Err(gave_up()),
     }
 }
 
@@ -241,10 +250,20 @@ async fn update_failed(state: &AppState, id: Uuid, e: WorkflowUpdateError) -> Ap
     }
 }
 
-async fn within<T>(fut: impl Future<Output = T>) -> Result<T, ApiError> {
-    tokio::time::timeout(CALL_TIMEOUT, fut).await.map_err(|_| {
-        ApiError::unavailable("the booking workflow did not answer in time; is a worker running?")
-    })
+/// Wait for a booking call until its deadline plus a grace period in which
+/// an answer decided before the deadline can still arrive.
+async fn within<T>(state: &AppState, fut: impl Future<Output = T>) -> Option<T> {
+    let wait = state.settings.server.call_timeout + ANSWER_GRACE;
+    tokio::time::timeout(wait, fut).await.ok()
+}
+
+/// The deadline a booking call carries into the workflow (Unix ms).
+fn deadline(state: &AppState) -> u64 {
+    now_ms() + state.settings.server.call_timeout.as_millis() as u64
+}
+
+fn gave_up() -> ApiError {
+    ApiError::busy("the booking engine did not answer in time; nothing was changed")
 }
 
 /// The order row of a live order, or why it cannot change.
@@ -260,56 +279,248 @@ fn handle(client: &Client, id: Uuid) -> temporalio_client::WorkflowHandle<Client
     client.get_workflow_handle::<Booking>(workflow_id(id))
 }
 
-pub async fn create(
-    state: web::Data<AppState>,
-    body: web::Json<CreateOrder>,
-) -> Result<HttpResponse, ApiError> {
-    let flight_id = domain::parse_id(&body.flight_id).ok_or_else(|| {
-        ApiError::bad_request(
-            "INVALID_FLIGHT_ID",
-            format!("{:?} is not a flight id (a UUID)", body.flight_id),
-        )
-    })?;
-    let seats = selection(&body.seats)?;
-    let flight = flights::find(&state.pool, flight_id).await?;
-    ensure_seats_exist(&state, flight_id, &seats).await?;
-    let order_id = Uuid::new_v4();
+/// A create request, parsed.
+struct NewOrder {
+    flight_id: Uuid,
+    seats: SeatSelection,
+}
+
+impl NewOrder {
+    fn parse(body: &CreateOrder) -> Result<Self, ApiError> {
+        let flight_id = domain::parse_id(&body.flight_id).ok_or_else(|| {
+            ApiError::bad_request(
+                "INVALID_FLIGHT_ID",
+                format!("{:?} is not a flight id (a UUID)", body.flight_id),
+            )
+        })?;
+        let seats = selection(&body.seats)?;
+        Ok(Self { flight_id, seats })
+    }
+
+    /// What makes two creates the same request.
+    fn fingerprint_parts(&self) -> Vec<String> {
+        let mut parts = vec![self.flight_id.to_string()];
+        parts.extend(self.seats.ids());
+        parts
+    }
+}
+
+/// One try at creating an order.
+struct CreateCall<'a> {
+    order_id: Uuid,
+    /// Set for a keyed request: a retry lands on the same workflow update.
+    update_id: Option<String>,
+    keyed: Option<&'a Keyed<'a>>,
+    /// An earlier try with this key may have started the workflow: attach
+    /// to it rather than refuse. False while that run is standing down.
+    attach: bool,
+    /// The order id is this request's own (no earlier try used it).
+    fresh: bool,
+}
+
+/// Refuse, without touching Temporal, a seat that is unknown, sold, or held
+/// by another order. Postgres stays the authority: the workflow checks again.
+async fn refuse_taken(state: &AppState, new: &NewOrder, order_id: Uuid) -> Result<(), ApiError> {
+    let ids = new.seats.ids();
+    let check = flights::check_seats(&state.pool, new.flight_id, &ids).await?;
+    if !check.unknown.is_empty() {
+        return Err(unknown_seats(&check.unknown));
+    }
+    if !check.sold.is_empty() {
+        return Err(unavailable_seats(&check.sold));
+    }
+    let held = state
+        .holds
+        .held_by_others(new.flight_id, order_id, &ids)
+        .await?;
+    if !held.is_empty() {
+        return Err(unavailable_seats(&held));
+    }
+    Ok(())
+}
+
+/// Claim the seats for the order in Redis before the workflow runs, so
+/// simultaneous buyers of a seat are told apart here. The workflow adopts the
+/// claim (its lock is re-entrant for the same order); otherwise it lapses by
+/// itself shortly after the call's deadline.
+async fn claim(state: &AppState, new: &NewOrder, order_id: Uuid) -> Result<(), ApiError> {
+    let ttl = state.settings.server.call_timeout + ANSWER_GRACE + CLAIM_MARGIN;
+    let ids = new.seats.ids();
+    match state.holds.lock(new.flight_id, order_id, &ids, ttl).await? {
+        Lock::Locked => Ok(()),
+        Lock::Taken(seats) => Err(unavailable_seats(&seats)),
+    }
+}
+
+/// Fast refusals, admission, the claim, then update-with-start of the
+/// order's workflow with a deadline.
+async fn create_order(
+    state: &AppState,
+    new: &NewOrder,
+    call: CreateCall<'_>,
+) -> Result<Answer, ApiError> {
+    let flight = flights::find(&state.pool, new.flight_id).await?;
+    refuse_taken(state, new, call.order_id).await?;
+    let _ticket = state.admission.enter()?;
+    claim(state, new, call.order_id).await?;
+    let outcome = start(state, new, &call, flight.price_cents).await;
+    if outcome.is_err() && call.fresh {
+        // No workflow adopted the claim: free the seats now rather than when
+        // it lapses (releasing is owner-checked, the id is this request's).
+        let seats = new.seats.ids();
+        let released = state.holds.release(new.flight_id, call.order_id, &seats);
+        if let Err(e) = released.await {
+            tracing::debug!(error = %e, "releasing an unused claim failed; it lapses by itself");
+        }
+    }
+    outcome
+}
+
+/// Update-with-start of the order's workflow, the selection carrying its
+/// deadline.
+async fn start(
+    state: &AppState,
+    new: &NewOrder,
+    call: &CreateCall<'_>,
+    seat_price_cents: i64,
+) -> Result<Answer, ApiError> {
     let booking = &state.settings.booking;
     let input = BookingInput {
-        order_id,
-        flight_id,
-        seat_price_cents: flight.price_cents,
+        order_id: call.order_id,
+        flight_id: new.flight_id,
+        seat_price_cents,
         hold_ms: booking.seat_reservation_timeout.as_millis() as u64,
         payment_timeout_ms: booking.payment_validation_timeout.as_millis() as u64,
         payment_max_attempts: booking.payment_max_retries,
     };
-    let options = WorkflowUpdateWithStartOptions::new(
+    let select = SelectSeats {
+        seats: new.seats.clone(),
+        deadline_ms: Some(deadline(state)),
+    };
+    let mut options = WorkflowUpdateWithStartOptions::new(
         state.settings.temporal.task_queue.clone(),
-        workflow_id(order_id),
+        workflow_id(call.order_id),
         WorkflowIdConflictPolicy::Fail,
     )
     .build();
+    options.update_id = call.update_id.clone();
     let client = state.temporal().await?;
     let started = client.execute_update_with_start_workflow(
         Booking::run,
         input,
         Booking::select_seats,
-        SelectSeats { seats },
+        select.clone(),
         options,
     );
-    match within(started).await? {
-        Ok(selection) => {
-            let held = held(order_id, selection)?;
-            Ok(HttpResponse::Created().json(Held {
-                workflow_id: Some(workflow_id(order_id)),
-                ..held
-            }))
+    let selection = match within(state, started).await {
+        None => return Err(give_up_create(state, call).await),
+        Some(Ok(selection)) => selection,
+        Some(Err(WorkflowUpdateWithStartError::Start(WorkflowStartError::AlreadyStarted {
+            ..
+        }))) => attach(state, call, select).await?,
+        Some(Err(WorkflowUpdateWithStartError::Update(e))) => {
+            return Err(update_failed(state, call.order_id, e).await);
         }
-        Err(WorkflowUpdateWithStartError::Update(e)) => {
-            Err(update_failed(&state, order_id, e).await)
-        }
-        Err(e) => Err(ApiError::unavailable(format!("temporal: {e}"))),
+        Some(Err(e)) => return Err(ApiError::unavailable(format!("temporal: {e}"))),
+    };
+    let held = held(call.order_id, selection)?;
+    Ok(Answer::new(
+        StatusCode::CREATED,
+        Held {
+            workflow_id: Some(workflow_id(call.order_id)),
+            ..held
+        },
+    ))
+}
+
+/// An earlier try with the same key started the workflow: send it the same
+/// update (same id), which Temporal answers once.
+async fn attach(
+    state: &AppState,
+    call: &CreateCall<'_>,
+    select: SelectSeats,
+) -> Result<Selection, ApiError> {
+    if !call.attach {
+        return Err(ApiError::busy(
+            "an earlier attempt with this Idempotency-Key is still being withdrawn",
+        ));
     }
+    let client = state.temporal().await?;
+    let mut options = WorkflowExecuteUpdateOptions::default();
+    options.update_id = call.update_id.clone();
+    let handle = handle(client, call.order_id);
+    let update = handle.execute_update(Booking::select_seats, select, options);
+    match within(state, update).await {
+        None => Err(gave_up()),
+        Some(Ok(selection)) => Ok(selection),
+        Some(Err(e)) => Err(update_failed(state, call.order_id, e).await),
+    }
+}
+
+/// The caller is told 503 and nothing may stay held for it: the workflow
+/// refuses the creation if it sees it after the deadline, and if it already
+/// took the seats, cancelling it releases them.
+async fn give_up_create(state: &AppState, call: &CreateCall<'_>) -> ApiError {
+    if let Some(keyed) = call.keyed {
+        keyed.abandon().await;
+    }
+    if let Ok(client) = state.temporal().await {
+        let handle = handle(client, call.order_id);
+        tokio::spawn(async move {
+            let opts = WorkflowCancelOptions::builder()
+                .reason("the API gave up waiting for the creation".to_string())
+                .build();
+            let cancel = tokio::time::timeout(Duration::from_secs(5), handle.cancel(opts));
+            if let Ok(Err(e)) = cancel.await {
+                tracing::debug!(error = %e, "cancelling an abandoned creation failed");
+            }
+        });
+    }
+    gave_up()
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<CreateOrder>,
+) -> Result<HttpResponse, ApiError> {
+    let key = Key::from_request(&req)?;
+    let new = NewOrder::parse(&body)?;
+    let Some(key) = key else {
+        let call = CreateCall {
+            order_id: Uuid::new_v4(),
+            update_id: None,
+            keyed: None,
+            attach: false,
+            fresh: true,
+        };
+        return Ok(create_order(&state, &new, call).await?.respond());
+    };
+    let parts = new.fingerprint_parts();
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let keyed = Keyed::new(&state, "create".into(), key, &parts);
+    let (order_id, attach, fresh) = match keyed.find().await? {
+        Found::Answered(answer) => return Ok(answer.respond()),
+        Found::Unanswered(entry) => (entry.order_id, !entry.abandoned, false),
+        Found::New => {
+            let order_id = Uuid::new_v4();
+            match keyed.bind(order_id, None).await? {
+                Found::New => (order_id, false, true),
+                Found::Answered(answer) => return Ok(answer.respond()),
+                Found::Unanswered(entry) => (entry.order_id, !entry.abandoned, false),
+            }
+        }
+    };
+    let call = CreateCall {
+        order_id,
+        update_id: Some(keyed.update_id("create")),
+        keyed: Some(&keyed),
+        attach,
+        fresh,
+    };
+    let outcome = create_order(&state, &new, call).await;
+    keyed.remember(&outcome).await;
+    Ok(outcome?.respond())
 }
 
 pub async fn change_seats(
@@ -321,16 +532,22 @@ pub async fn change_seats(
     let seats = selection(&body.seats)?;
     let order = live_order(&state, id).await?;
     ensure_seats_exist(&state, order.flight_id, &seats).await?;
+    let _ticket = state.admission.enter()?;
     let client = state.temporal().await?;
+    let select = SelectSeats {
+        seats,
+        deadline_ms: Some(deadline(&state)),
+    };
     let handle = handle(client, id);
     let update = handle.execute_update(
         Booking::select_seats,
-        SelectSeats { seats },
+        select,
         WorkflowExecuteUpdateOptions::default(),
     );
-    match within(update).await? {
-        Ok(selection) => Ok(HttpResponse::Ok().json(held(id, selection)?)),
-        Err(e) => Err(update_failed(&state, id, e).await),
+    match within(&state, update).await {
+        None => Err(gave_up()),
+        Some(Ok(selection)) => Ok(HttpResponse::Ok().json(held(id, selection)?)),
+        Some(Err(e)) => Err(update_failed(&state, id, e).await),
     }
 }
 
@@ -365,8 +582,58 @@ pub async fn show(
     }))
 }
 
+/// Send the payment to the order's workflow. `retry` is a keyed request
+/// whose earlier try got no answer: the same update id makes Temporal answer
+/// it once, and an order that has moved on since is asked no more.
+async fn pay_order(
+    state: &AppState,
+    id: Uuid,
+    code: PaymentCode,
+    update_id: Option<String>,
+    retry: bool,
+) -> Result<Answer, ApiError> {
+    let accepted = || {
+        Answer::new(
+            StatusCode::ACCEPTED,
+            Ack {
+                order_id: id,
+                status: OrderStatus::PaymentProcessing,
+            },
+        )
+    };
+    let order = orders::find(&state.pool, id).await?;
+    if order.status.is_terminal() {
+        return match retry && order.payment_attempts > 0 {
+            true => Ok(accepted()),
+            false => Err(closed(&order)),
+        };
+    }
+    let _ticket = state.admission.enter()?;
+    let client = state.temporal().await?;
+    let pay = Pay {
+        code,
+        deadline_ms: Some(deadline(state)),
+    };
+    let mut options = WorkflowExecuteUpdateOptions::default();
+    options.update_id = update_id;
+    let handle = handle(client, id);
+    let update = handle.execute_update(Booking::pay, pay, options);
+    match within(state, update).await {
+        None => Err(gave_up()),
+        Some(Ok(status)) => Ok(Answer::new(
+            StatusCode::ACCEPTED,
+            Ack {
+                order_id: id,
+                status,
+            },
+        )),
+        Some(Err(e)) => Err(update_failed(state, id, e).await),
+    }
+}
+
 pub async fn pay(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<PayBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -377,21 +644,22 @@ pub async fn pay(
         .and_then(PaymentCode::parse)
         .map_err(|e| ApiError::bad_request("INVALID_PAYMENT_CODE", e))?;
     let id = order_id(&path)?;
-    live_order(&state, id).await?;
-    let client = state.temporal().await?;
-    let handle = handle(client, id);
-    let update = handle.execute_update(
-        Booking::pay,
-        Pay { code },
-        WorkflowExecuteUpdateOptions::default(),
-    );
-    match within(update).await? {
-        Ok(status) => Ok(HttpResponse::Accepted().json(Ack {
-            order_id: id,
-            status,
-        })),
-        Err(e) => Err(update_failed(&state, id, e).await),
-    }
+    let Some(key) = Key::from_request(&req)? else {
+        return Ok(pay_order(&state, id, code, None, false).await?.respond());
+    };
+    let keyed = Keyed::new(&state, format!("pay:{id}"), key, &[code.as_str()]);
+    let retry = match keyed.find().await? {
+        Found::Answered(answer) => return Ok(answer.respond()),
+        Found::Unanswered(_) => true,
+        Found::New => match keyed.bind(id, None).await? {
+            Found::Answered(answer) => return Ok(answer.respond()),
+            Found::Unanswered(_) => true,
+            Found::New => false,
+        },
+    };
+    let outcome = pay_order(&state, id, code, Some(keyed.update_id("pay")), retry).await;
+    keyed.remember(&outcome).await;
+    Ok(outcome?.respond())
 }
 
 pub async fn cancel(
@@ -400,16 +668,18 @@ pub async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
     live_order(&state, id).await?;
+    let _ticket = state.admission.enter()?;
     let client = state.temporal().await?;
     let handle = handle(client, id);
     let update =
         handle.execute_update(Booking::cancel, (), WorkflowExecuteUpdateOptions::default());
-    match within(update).await? {
-        Ok(status) => Ok(HttpResponse::Ok().json(Ack {
+    match within(&state, update).await {
+        None => Err(gave_up()),
+        Some(Ok(status)) => Ok(HttpResponse::Ok().json(Ack {
             order_id: id,
             status,
         })),
-        Err(e) => Err(update_failed(&state, id, e).await),
+        Some(Err(e)) => Err(update_failed(&state, id, e).await),
     }
 }
 

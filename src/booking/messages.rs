@@ -10,6 +10,7 @@ use crate::domain::{OrderStatus, PaymentCode, SeatSelection};
 pub const ORDER_EXPIRED: &str = "ORDER_EXPIRED";
 pub const ORDER_NOT_MODIFIABLE: &str = "ORDER_NOT_MODIFIABLE";
 pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+pub const SERVICE_BUSY: &str = "SERVICE_BUSY";
 
 /// Input of the booking workflow: the order and the timing policy it runs
 /// under (fixed at start, so it is part of the workflow's history).
@@ -27,6 +28,11 @@ pub struct BookingInput {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SelectSeats {
     pub seats: SeatSelection,
+    /// Unix ms after which the caller no longer waits for the answer: a
+    /// selection the workflow processes later is refused and holds nothing.
+    /// Absent in histories recorded before deadlines existed.
+    #[serde(default)]
+    pub deadline_ms: Option<u64>,
 }
 
 /// Result of a selection change.
@@ -41,12 +47,17 @@ pub enum Selection {
     Unavailable { seats: Vec<String> },
     /// Seats that do not exist on this flight; nothing changed.
     Unknown { seats: Vec<String> },
+    /// The selection reached the workflow after its deadline; nothing changed.
+    Late,
 }
 
 /// The `pay` update.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Pay {
     pub code: PaymentCode,
+    /// As for [`SelectSeats::deadline_ms`]: a payment processed later is refused.
+    #[serde(default)]
+    pub deadline_ms: Option<u64>,
 }
 
 /// What the `status` query returns: the order as the workflow sees it now.

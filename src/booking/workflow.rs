@@ -12,18 +12,21 @@
 use std::error::Error;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use temporalio_common::RetryPolicy;
+use temporalio_common::data_converters::TemporalDeserializable;
 use temporalio_common::error::IncomingError;
+use temporalio_common::{ActivityDefinition, RetryPolicy};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, SyncWorkflowContext, WorkflowCancellationToken,
-    WorkflowContext, WorkflowContextView, WorkflowResult, WorkflowTermination,
+    ActivityExecutionError, ActivityOptions, LocalActivityOptions, SyncWorkflowContext,
+    WaitConditionOptions, WorkflowCancellationToken, WorkflowContext, WorkflowContextView,
+    WorkflowResult, WorkflowTermination,
 };
 
 use super::activities::BookingActivities as Acts;
 use super::messages::{
     AttemptRecord, BookingInput, HeldSeats, LockSeats, Locked, ORDER_EXPIRED, ORDER_NOT_MODIFIABLE,
-    Pay, PaymentAttempt, SERVICE_UNAVAILABLE, SelectSeats, Selection, Snapshot, Verdict,
+    Pay, PaymentAttempt, SERVICE_BUSY, SERVICE_UNAVAILABLE, SelectSeats, Selection, Snapshot,
+    Verdict,
 };
 use super::payment;
 use crate::domain::{OrderStatus, PaymentCode, workflow_id};
@@ -32,6 +35,11 @@ use crate::store::orders::{AttemptOutcome, Confirm, Order};
 /// Redis keeps a hold this much longer than the workflow timer: a safety net
 /// should the workflow be late to release it.
 const TTL_MARGIN: Duration = Duration::from_secs(60);
+
+/// Workflows started since this patch run their short store calls (lock,
+/// release, extend, save, record attempt, confirm) as local activities: no
+/// server round trip each. Histories without it replay on the old path.
+const LOCAL_STORE_CALLS: &str = "local-store-calls";
 
 type UpdateResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -46,6 +54,11 @@ pub struct Booking {
     hold_version: u64,
     /// A selection or cancellation handler is doing I/O; others wait.
     busy: bool,
+    /// Seats a lock may have taken whose outcome is not settled yet (a lock
+    /// in flight, or one that failed midway): compensation releases them too.
+    pending: Vec<String>,
+    /// A lock is in flight; compensation waits for its outcome.
+    locking: bool,
     /// The creating selection was refused: end without an order.
     refused: bool,
     /// No hold of this order is left in Redis.
@@ -67,6 +80,8 @@ impl Booking {
             deadline_ms: None,
             hold_version: 0,
             busy: false,
+            pending: Vec::new(),
+            locking: false,
             refused: false,
             released: true,
             payment: None,
@@ -82,6 +97,14 @@ impl Booking {
         if let Err(WorkflowTermination::Evicted | WorkflowTermination::ContinueAsNew(_)) = outcome {
             return outcome;
         }
+        // A lock still in flight (the workflow is being cancelled) settles
+        // first, so compensation knows every seat it may have taken.
+        let detached = WaitConditionOptions::builder()
+            .cancellation_token(WorkflowCancellationToken::new())
+            .build();
+        let _ = ctx
+            .wait_condition_with_options(|s| !s.locking, detached)
+            .await;
         let (status, released) = ctx.state(|s| (s.status, s.released));
         if status != OrderStatus::Confirmed && !released {
             // Something failed midway: the holds still go back on sale.
@@ -127,11 +150,20 @@ impl Booking {
         let now = now_ms(ctx.workflow_time());
         ctx.state(|s| s.modifiable(Some(now)))?;
         ctx.state_mut(|s| s.busy = true);
-        let result = Self::apply_selection(ctx, req.seats.ids()).await;
+        let creating = ctx.state(|s| s.status == OrderStatus::Created);
+        let late = req.deadline_ms.is_some_and(|d| now > d);
+        let result = if late {
+            Ok(Selection::Late)
+        } else {
+            Self::apply_selection(ctx, req.seats.ids()).await
+        };
+        let held = matches!(result, Ok(Selection::Held { .. }));
+        if creating && !held && ctx.patched(LOCAL_STORE_CALLS) {
+            Self::drop_refused_creation(ctx, req.seats.ids()).await;
+        }
         ctx.state_mut(|s| {
             s.busy = false;
-            let held = matches!(result, Ok(Selection::Held { .. }));
-            s.refused |= s.status == OrderStatus::Created && !held;
+            s.refused |= creating && !held;
         });
         result
     }
@@ -154,7 +186,14 @@ impl Booking {
         ctx: &mut SyncWorkflowContext<Self>,
         req: Pay,
     ) -> Result<OrderStatus, Box<dyn Error + Send + Sync>> {
-        self.modifiable(Some(now_ms(ctx.workflow_time())))?;
+        let now = now_ms(ctx.workflow_time());
+        if req.deadline_ms.is_some_and(|d| now > d) {
+            return Err(format!(
+                "{SERVICE_BUSY}: the payment reached the order after the caller stopped waiting"
+            )
+            .into());
+        }
+        self.modifiable(Some(now))?;
         self.payment = Some(req.code);
         self.status = OrderStatus::PaymentProcessing;
         Ok(self.status)
@@ -209,6 +248,17 @@ impl Booking {
             seats: self.seats.clone(),
             ttl_ms: ttl.as_millis() as u64,
         }
+    }
+
+    /// Every seat the order may hold: its selection and any unsettled lock.
+    fn held_or_pending(&self) -> HeldSeats {
+        let mut held = self.held(Duration::ZERO);
+        for seat in &self.pending {
+            if !held.seats.contains(seat) {
+                held.seats.push(seat.clone());
+            }
+        }
+        held
     }
 
     fn record(&self) -> Order {
@@ -279,24 +329,38 @@ impl Booking {
             seats: wanted.clone(),
             ttl_ms: (hold + TTL_MARGIN).as_millis() as u64,
         };
-        let outcome = ctx
-            .execute_activity(Acts::lock_seats, lock, quick())
-            .await
+        let was_released = ctx.state_mut(|s| {
+            s.locking = true;
+            s.pending = wanted.clone();
+            std::mem::replace(&mut s.released, false)
+        });
+        let outcome = Self::store(ctx, Acts::lock_seats, lock, Retry::Lock).await;
+        // A lock that failed midway may have taken seats: they stay pending
+        // for compensation (histories from before the patch did not track it).
+        let settled = outcome.is_ok() || !ctx.patched(LOCAL_STORE_CALLS);
+        ctx.state_mut(|s| {
+            s.locking = false;
+            if settled {
+                s.pending.clear();
+                if !matches!(outcome, Ok(Locked::All)) {
+                    s.released = was_released;
+                }
+            }
+        });
+        let outcome = outcome
             .map_err(|e| format!("{SERVICE_UNAVAILABLE}: the seat store did not answer: {e}"))?;
         match outcome {
             Locked::All => {}
             Locked::Unavailable(seats) => return Ok(Selection::Unavailable { seats }),
             Locked::Unknown(seats) => return Ok(Selection::Unknown { seats }),
         }
-        ctx.state_mut(|s| s.released = false);
         let dropped: Vec<String> = old.into_iter().filter(|s| !wanted.contains(s)).collect();
         if !dropped.is_empty() {
             let release = ctx.state(|s| HeldSeats {
                 seats: dropped,
                 ..s.held(Duration::ZERO)
             });
-            ctx.execute_activity(Acts::release_seats, release, durable())
-                .await?;
+            Self::store(ctx, Acts::release_seats, release, Retry::Durable).await?;
         }
         let expires_at_ms = now_ms(ctx.workflow_time()) + input.hold_ms;
         let record = ctx.state_mut(|s| {
@@ -306,8 +370,7 @@ impl Booking {
             s.status = OrderStatus::SeatsReserved;
             s.record()
         });
-        ctx.execute_activity(Acts::save_order, record, durable())
-            .await?;
+        Self::store(ctx, Acts::save_order, record, Retry::Durable).await?;
         Ok(Selection::Held {
             seats: wanted,
             expires_at_ms,
@@ -320,11 +383,9 @@ impl Booking {
         let max = input.payment_max_attempts;
         let cover = payment::window(timeout, max) + TTL_MARGIN;
         let extend = ctx.state(|s| s.held(cover));
-        ctx.execute_activity(Acts::extend_holds, extend, durable())
-            .await?;
+        Self::store(ctx, Acts::extend_holds, extend, Retry::Durable).await?;
         let record = ctx.state(|s| s.record());
-        ctx.execute_activity(Acts::save_order, record, durable())
-            .await?;
+        Self::store(ctx, Acts::save_order, record, Retry::Durable).await?;
         for attempt in 1..=max {
             ctx.state_mut(|s| s.attempts = attempt);
             let (outcome, error) = Self::attempt_payment(ctx, attempt, timeout).await;
@@ -335,8 +396,7 @@ impl Booking {
                 outcome,
                 error: error.clone(),
             };
-            ctx.execute_activity(Acts::record_attempt, rec, durable())
-                .await?;
+            Self::store(ctx, Acts::record_attempt, rec, Retry::Durable).await?;
             if outcome == AttemptOutcome::Succeeded {
                 return Self::confirm(ctx).await;
             }
@@ -386,17 +446,13 @@ impl Booking {
     /// Sell the seats; if any was sold meanwhile the order fails whole.
     async fn confirm(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
         let req = ctx.state(|s| s.held(Duration::ZERO));
-        match ctx
-            .execute_activity(Acts::confirm_order, req.clone(), durable())
-            .await?
-        {
+        match Self::store(ctx, Acts::confirm_order, req.clone(), Retry::Durable).await? {
             Confirm::Confirmed => {
                 ctx.state_mut(|s| {
                     s.status = OrderStatus::Confirmed;
                     s.last_error = None;
                 });
-                ctx.execute_activity(Acts::release_seats, req, durable())
-                    .await?;
+                Self::store(ctx, Acts::release_seats, req, Retry::Durable).await?;
                 ctx.state_mut(|s| s.released = true);
                 Ok(())
             }
@@ -420,26 +476,74 @@ impl Booking {
     ) -> WorkflowResult<()> {
         let release = ctx.state_mut(|s| {
             s.busy = true;
-            s.held(Duration::ZERO)
+            s.held_or_pending()
         });
         if !release.seats.is_empty() {
-            ctx.execute_activity(Acts::release_seats, release, cleanup())
-                .await?;
+            Self::store(ctx, Acts::release_seats, release, Retry::Cleanup).await?;
         }
-        let record = ctx.state(|s| Order {
-            status,
-            failure_reason: reason.clone(),
-            ..s.record()
+        // An order that never held seats was never saved: it stays unknown
+        // (histories from before the patch saved it anyway).
+        let always_save = !ctx.patched(LOCAL_STORE_CALLS);
+        let (record, saved) = ctx.state(|s| {
+            let record = Order {
+                status,
+                failure_reason: reason.clone(),
+                ..s.record()
+            };
+            (record, always_save || s.status != OrderStatus::Created)
         });
-        ctx.execute_activity(Acts::save_order, record, cleanup())
-            .await?;
+        if saved {
+            Self::store(ctx, Acts::save_order, record, Retry::Cleanup).await?;
+        }
         ctx.state_mut(|s| {
             s.status = status;
             s.failure_reason = reason;
             s.released = true;
+            s.pending.clear();
             s.busy = false;
         });
         Ok(())
+    }
+
+    /// A creation that did not end in a hold: drop whatever this order id may
+    /// hold of the requested seats (the API's up-front claim, or a lock from
+    /// an attempt that crashed before it was recorded), so nothing lingers
+    /// until its TTL.
+    async fn drop_refused_creation(ctx: &mut WorkflowContext<Self>, seats: Vec<String>) {
+        let release = ctx.state(|s| HeldSeats {
+            seats,
+            ..s.held(Duration::ZERO)
+        });
+        // Should this fail, the seats stay pending and compensation retries.
+        if Self::store(ctx, Acts::release_seats, release, Retry::Lock)
+            .await
+            .is_ok()
+        {
+            ctx.state_mut(|s| {
+                s.pending.clear();
+                s.released = true;
+            });
+        }
+    }
+
+    /// Run a short store call: a local activity in workflows started since
+    /// [`LOCAL_STORE_CALLS`], a normal activity in older histories.
+    async fn store<AD>(
+        ctx: &WorkflowContext<Self>,
+        activity: AD,
+        input: AD::Input,
+        retry: Retry,
+    ) -> Result<AD::Output, ActivityExecutionError>
+    where
+        AD: ActivityDefinition,
+        AD::Output: TemporalDeserializable,
+    {
+        if ctx.patched(LOCAL_STORE_CALLS) {
+            ctx.execute_local_activity(activity, input, retry.local())
+                .await
+        } else {
+            ctx.execute_activity(activity, input, retry.remote()).await
+        }
     }
 }
 
@@ -452,33 +556,65 @@ fn is_timeout(e: &ActivityExecutionError) -> bool {
     matches!(e.cause(), Some(IncomingError::Timeout(_)))
 }
 
-/// Activities a waiting caller depends on: a few quick tries, then give up.
-fn quick() -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(5))
-        .retry_policy(
-            RetryPolicy::builder()
+/// How a store call is retried.
+#[derive(Clone, Copy)]
+enum Retry {
+    /// A caller waits on it: a few quick tries, then give up. Not cancelled
+    /// with the workflow, so its outcome is always known to compensation.
+    Lock,
+    /// Must eventually happen: retried until the store is back.
+    Durable,
+    /// Like `Durable`, and not cancelled with the workflow: compensation runs.
+    Cleanup,
+}
+
+impl Retry {
+    fn timeout(self) -> Duration {
+        match self {
+            Retry::Lock => Duration::from_secs(5),
+            Retry::Durable | Retry::Cleanup => Duration::from_secs(10),
+        }
+    }
+
+    fn policy(self) -> RetryPolicy {
+        match self {
+            Retry::Lock => RetryPolicy::builder()
                 .initial_interval(Duration::from_millis(200))
                 .maximum_attempts(3)
                 .build(),
-        )
-        .build()
-}
-
-/// Activities that must eventually happen: retried until the store is back.
-fn durable() -> ActivityOptions {
-    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(10))
-        .retry_policy(
-            RetryPolicy::builder()
+            Retry::Durable | Retry::Cleanup => RetryPolicy::builder()
                 .initial_interval(Duration::from_millis(500))
                 .maximum_interval(Duration::from_secs(10))
                 .build(),
-        )
-        .build()
-}
+        }
+    }
 
-/// Like `durable`, and not cancelled with the workflow: compensation runs.
-fn cleanup() -> ActivityOptions {
-    let mut opts = durable();
-    opts.cancellation_token = Some(WorkflowCancellationToken::new());
-    opts
+    /// Detached from the workflow's cancellation, where the outcome matters.
+    fn token(self) -> Option<WorkflowCancellationToken> {
+        match self {
+            Retry::Lock | Retry::Cleanup => Some(WorkflowCancellationToken::new()),
+            Retry::Durable => None,
+        }
+    }
+
+    fn local(self) -> LocalActivityOptions {
+        let mut opts = LocalActivityOptions::builder()
+            .start_to_close_timeout(self.timeout())
+            .retry_policy(self.policy())
+            .build();
+        opts.cancellation_token = self.token();
+        opts
+    }
+
+    /// The options of the activities recorded before [`LOCAL_STORE_CALLS`]
+    /// (the quick lock was cancelled with the workflow then).
+    fn remote(self) -> ActivityOptions {
+        let mut opts = ActivityOptions::with_start_to_close_timeout(self.timeout())
+            .retry_policy(self.policy())
+            .build();
+        if let Retry::Cleanup = self {
+            opts.cancellation_token = self.token();
+        }
+        opts
+    }
 }

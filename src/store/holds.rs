@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use fred::prelude::Client;
+use fred::prelude::{Client, KeysInterface};
 use fred::types::scripts::Script;
 use uuid::Uuid;
 
@@ -163,6 +163,24 @@ impl Holds {
         } else {
             Lock::Taken(taken)
         })
+    }
+
+    /// Of `seats`, those held by an order other than `order` (a read, no claim).
+    pub async fn held_by_others(
+        &self,
+        flight: Uuid,
+        order: Uuid,
+        seats: &[String],
+    ) -> Result<Vec<String>, StoreError> {
+        let keys = self.keys(flight, seats).split_off(1);
+        let owners: Vec<Option<String>> = self.client.mget(keys).await?;
+        let me = order.to_string();
+        Ok(seats
+            .iter()
+            .zip(owners)
+            .filter(|(_, owner)| owner.as_ref().is_some_and(|o| *o != me))
+            .map(|(seat, _)| seat.clone())
+            .collect())
     }
 
     /// Release the seats of `seats` that `order` holds; others are untouched.

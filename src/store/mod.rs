@@ -3,6 +3,7 @@
 
 pub mod flights;
 pub mod holds;
+pub mod idempotency;
 pub mod migrate;
 pub mod orders;
 pub mod seed;

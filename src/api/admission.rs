@@ -1,0 +1,41 @@
+//! Admission control: a bound on the booking calls (create, change, pay,
+//! cancel) one `serve` keeps in flight towards Temporal. Beyond it a request
+//! is answered `503 SERVICE_BUSY` with `Retry-After` at once instead of
+//! queueing behind work the engine cannot finish in time.
+
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::ApiError;
+
+pub struct Admission {
+    slots: Arc<Semaphore>,
+    limit: usize,
+}
+
+/// A booking call in flight; the slot frees when it drops.
+pub struct Ticket(#[allow(dead_code)] OwnedSemaphorePermit);
+
+impl Admission {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(limit)),
+            limit,
+        }
+    }
+
+    /// A slot for one booking call, or `SERVICE_BUSY` when all are taken.
+    pub fn enter(&self) -> Result<Ticket, ApiError> {
+        self.slots
+            .clone()
+            .try_acquire_owned()
+            .map(Ticket)
+            .map_err(|_| {
+                ApiError::busy(format!(
+                    "{} bookings are already in progress on this server; try again shortly",
+                    self.limit
+                ))
+            })
+    }
+}

@@ -1,0 +1,214 @@
+//! `Idempotency-Key` for `POST /api/orders` and `POST /api/orders/{id}/pay`.
+//!
+//! The first request with a key binds it to a fingerprint of the request and
+//! an order id; its final answer (any 2xx or 4xx) is stored and returned to
+//! every later request with the same key and body. A 5xx is not an answer: a
+//! retry runs again, for the same order id and with the same workflow update
+//! id, so Temporal itself deduplicates the work. The same key with another
+//! body is `422 IDEMPOTENCY_KEY_REUSED`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use hmac::{KeyInit, Mac};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{ApiError, AppState};
+use crate::store::idempotency::{self, Binding, Entry};
+
+pub const HEADER: &str = "Idempotency-Key";
+
+/// A valid key: 1–255 printable ASCII characters.
+pub struct Key(String);
+
+impl Key {
+    /// The request's key, if it sent one.
+    pub fn from_request(req: &HttpRequest) -> Result<Option<Key>, ApiError> {
+        let Some(value) = req.headers().get(HEADER) else {
+            return Ok(None);
+        };
+        let text = value.to_str().unwrap_or_default();
+        let printable = text.bytes().all(|b| (0x20..=0x7e).contains(&b));
+        if text.is_empty() || text.len() > 255 || !printable || value.len() != text.len() {
+            return Err(ApiError::bad_request(
+                "INVALID_IDEMPOTENCY_KEY",
+                "the Idempotency-Key header must be 1 to 255 printable ASCII characters",
+            ));
+        }
+        Ok(Some(Key(text.to_string())))
+    }
+}
+
+/// A keyed HMAC-SHA256 of the parts, hex: equal requests give equal
+/// fingerprints, and a payment code cannot be read back or guessed from it.
+pub fn fingerprint(secret: &str, parts: &[&str]) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes a key of any length");
+    for part in parts {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part.as_bytes());
+    }
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// An answer as stored and replayed.
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn new(status: StatusCode, body: impl serde::Serialize) -> Self {
+        Self {
+            status,
+            body: serde_json::to_value(body).unwrap_or_default(),
+        }
+    }
+
+    pub fn respond(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(&self.body)
+    }
+
+    /// The answer to replay for `outcome`, if it is final (not a 5xx).
+    fn of(outcome: &Result<Answer, ApiError>) -> Option<Answer> {
+        match outcome {
+            Ok(a) => Some(Answer::new(a.status, &a.body)),
+            Err(e) if e.status.is_client_error() => Some(Answer::new(e.status, e.body())),
+            Err(_) => None,
+        }
+    }
+}
+
+/// One keyed request: where its key lives and what the request was.
+pub struct Keyed<'a> {
+    state: &'a AppState,
+    scope: String,
+    key: Key,
+    fingerprint: String,
+}
+
+/// What a keyed request found when it arrived.
+pub enum Found {
+    /// First use of the key.
+    New,
+    /// The stored final answer: return it as it is.
+    Answered(Answer),
+    /// An earlier request with this key got no final answer (a 503, a
+    /// timeout): run again for the same order.
+    Unanswered(Entry),
+}
+
+impl<'a> Keyed<'a> {
+    pub fn new(state: &'a AppState, scope: String, key: Key, request: &[&str]) -> Self {
+        let secret = state.settings.server.idempotency_secret.expose();
+        let fingerprint = fingerprint(secret, request);
+        Self {
+            state,
+            scope,
+            key,
+            fingerprint,
+        }
+    }
+
+    /// The workflow update id for this key: a retry lands on the same update.
+    pub fn update_id(&self, what: &str) -> String {
+        let secret = self.state.settings.server.idempotency_secret.expose();
+        let id = fingerprint(secret, &[&self.scope, &self.key.0]);
+        format!("{what}-{}", &id[..32])
+    }
+
+    fn retention(&self) -> std::time::Duration {
+        self.state.settings.server.idempotency_ttl
+    }
+
+    fn check(&self, entry: Entry) -> Result<Found, ApiError> {
+        if entry.fingerprint != self.fingerprint {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                "this Idempotency-Key was used with a different request; use a new key",
+            ));
+        }
+        Ok(match &entry.answer {
+            Some((code, body)) => Found::Answered(Answer {
+                status: StatusCode::from_u16(*code).unwrap_or(StatusCode::OK),
+                body: body.clone(),
+            }),
+            None => Found::Unanswered(entry),
+        })
+    }
+
+    pub async fn find(&self) -> Result<Found, ApiError> {
+        let pool = &self.state.pool;
+        match idempotency::find(pool, &self.scope, &self.key.0, self.retention()).await? {
+            Some(entry) => self.check(entry),
+            None => Ok(Found::New),
+        }
+    }
+
+    /// Bind the key to `order_id`, with `outcome` as its answer when final.
+    /// Returns what holds if another request bound it first.
+    pub async fn bind(
+        &self,
+        order_id: Uuid,
+        outcome: Option<&Result<Answer, ApiError>>,
+    ) -> Result<Found, ApiError> {
+        let binding = Binding {
+            scope: &self.scope,
+            key: &self.key.0,
+            fingerprint: &self.fingerprint,
+            order_id,
+        };
+        let answer = outcome.and_then(Answer::of);
+        let stored = answer.as_ref().map(|a| (a.status.as_u16(), &a.body));
+        let entry = idempotency::bind(&self.state.pool, &binding, stored, self.retention()).await?;
+        if entry.order_id == order_id && entry.fingerprint == self.fingerprint {
+            return Ok(Found::New);
+        }
+        self.check(entry)
+    }
+
+    /// Store the outcome if it is final. A failure to store only costs a
+    /// retry the replay: the work itself is deduplicated by Temporal.
+    pub async fn remember(&self, outcome: &Result<Answer, ApiError>) {
+        let Some(answer) = Answer::of(outcome) else {
+            return;
+        };
+        let code = answer.status.as_u16();
+        let stored = idempotency::answer(
+            &self.state.pool,
+            &self.scope,
+            &self.key.0,
+            code,
+            &answer.body,
+        );
+        if let Err(e) = stored.await {
+            tracing::warn!(error = %e, "could not store the answer of an idempotent request");
+        }
+    }
+
+    /// Record that the API gave up on this key's workflow run.
+    pub async fn abandon(&self) {
+        let pool = &self.state.pool;
+        if let Err(e) = idempotency::set_abandoned(pool, &self.scope, &self.key.0, true).await {
+            tracing::warn!(error = %e, "could not mark an idempotent request abandoned");
+        }
+    }
+}
+
+/// Delete expired keys every hour, for as long as the server runs.
+pub async fn purge_expired(pool: deadpool_postgres::Pool, retention: std::time::Duration) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match idempotency::purge(&pool, retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "expired idempotency keys purged"),
+            Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+        }
+    }
+}
