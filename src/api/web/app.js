@@ -57,13 +57,15 @@ class ApiError extends Error {
   }
 }
 
-async function api(method, path, body) {
+async function api(method, path, body, extraHeaders = {}) {
   let res;
+  const headers = { accept: 'application/json', ...extraHeaders };
+  if (body !== undefined) headers['content-type'] = 'application/json';
   try {
     res = await fetch(path, {
       method,
       cache: 'no-store',
-      headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch {
@@ -76,9 +78,37 @@ async function api(method, path, body) {
     data = null;
   }
   if (!res.ok) {
-    throw new ApiError(res.status, data?.error ?? `HTTP_${res.status}`, data?.message ?? res.statusText);
+    const err = new ApiError(res.status, data?.error ?? `HTTP_${res.status}`, data?.message ?? res.statusText);
+    err.retryAfter = Number(res.headers.get('retry-after')) || 0;
+    throw err;
   }
   return data;
+}
+
+const BUSY_RETRIES = 6;
+
+// 128 random bits as hex. (crypto.randomUUID exists only on https/localhost.)
+function newKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// A booking call (hold, change, pay, cancel). A 503 changed nothing, so it is
+// retried after the server's Retry-After. A create or a payment carries one
+// Idempotency-Key for all its tries: a try that did reach the engine is
+// answered once, never run twice.
+async function bookingCall(method, path, body, { idempotent = false } = {}) {
+  const headers = idempotent ? { 'Idempotency-Key': newKey() } : {};
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await api(method, path, body, headers);
+    } catch (err) {
+      if (err.status !== 503 || attempt >= BUSY_RETRIES) throw err;
+      const wait = Math.min(Math.max(err.retryAfter, 1), 5) * 1000;
+      await sleep(wait + Math.random() * 250);
+    }
+  }
 }
 
 const money = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
@@ -545,7 +575,7 @@ async function syncSelection() {
 }
 
 async function createOrder(seats) {
-  const r = await api('POST', '/api/orders', { flightId: state.flightId, seats });
+  const r = await bookingCall('POST', '/api/orders', { flightId: state.flightId, seats }, { idempotent: true });
   state.order = orderFrom(r, { flightId: state.flightId, totalPriceCents: null });
   state.mutation++;
   state.warned = false;
@@ -559,7 +589,7 @@ async function createOrder(seats) {
 async function changeSeats(seats) {
   const o = state.order;
   const before = o.seats;
-  const r = await api('PUT', `/api/orders/${o.orderId}/seats`, { seats });
+  const r = await bookingCall('PUT', `/api/orders/${o.orderId}/seats`, { seats });
   if (state.order !== o) return;
   for (const s of before) if (!r.seats.includes(s)) state.released.add(s);
   o.seats = r.seats;
@@ -573,7 +603,7 @@ async function changeSeats(seats) {
 async function cancelOrder() {
   const o = state.order;
   const explicit = state.cancelRequested;
-  await api('DELETE', `/api/orders/${o.orderId}`);
+  await bookingCall('DELETE', `/api/orders/${o.orderId}`);
   for (const s of o.seats) state.released.add(s);
   state.mutation++;
   resetOrder();
@@ -825,7 +855,7 @@ async function onPay(e) {
   state.submitting = true;
   render();
   try {
-    const r = await api('POST', `/api/orders/${encodeURIComponent(o.orderId)}/pay`, { paymentCode: code });
+    const r = await bookingCall('POST', `/api/orders/${encodeURIComponent(o.orderId)}/pay`, { paymentCode: code }, { idempotent: true });
     if (state.order === o && !TERMINAL.has(o.status)) {
       if (o.status === 'SEATS_RESERVED') o.status = r.status;
       $('pay-code').value = '';
