@@ -100,19 +100,6 @@ fn selection(items: &[String]) -> Result<SeatSelection, ApiError> {
     SeatSelection::parse(items).map_err(|e| ApiError::bad_request("INVALID_SEATS", e))
 }
 
-async fn ensure_seats_exist(
-    state: &AppState,
-    flight: Uuid,
-    seats: &SeatSelection,
-) -> Result<(), ApiError> {
-    let check = flights::check_seats(&state.pool, flight, &seats.ids()).await?;
-    if check.unknown.is_empty() {
-        Ok(())
-    } else {
-        Err(unknown_seats(&check.unknown))
-    }
-}
-
 fn unknown_seats(seats: &[String]) -> ApiError {
     ApiError::bad_request(
         "INVALID_SEATS",
@@ -279,13 +266,13 @@ fn handle(client: &Client, id: Uuid) -> temporalio_client::WorkflowHandle<Client
     client.get_workflow_handle::<Booking>(workflow_id(id))
 }
 
-/// A create request, parsed.
-struct NewOrder {
+/// Seats of one flight, as a create (or a change) asks for them, parsed.
+struct SeatRequest {
     flight_id: Uuid,
     seats: SeatSelection,
 }
 
-impl NewOrder {
+impl SeatRequest {
     fn parse(body: &CreateOrder) -> Result<Self, ApiError> {
         let flight_id = domain::parse_id(&body.flight_id).ok_or_else(|| {
             ApiError::bad_request(
@@ -320,7 +307,7 @@ struct CreateCall<'a> {
 
 /// Refuse, without touching Temporal, a seat that is unknown, sold, or held
 /// by another order. Postgres stays the authority: the workflow checks again.
-async fn refuse_taken(state: &AppState, new: &NewOrder, order_id: Uuid) -> Result<(), ApiError> {
+async fn refuse_taken(state: &AppState, new: &SeatRequest, order_id: Uuid) -> Result<(), ApiError> {
     let ids = new.seats.ids();
     let check = flights::check_seats(&state.pool, new.flight_id, &ids).await?;
     if !check.unknown.is_empty() {
@@ -343,7 +330,7 @@ async fn refuse_taken(state: &AppState, new: &NewOrder, order_id: Uuid) -> Resul
 /// simultaneous buyers of a seat are told apart here. The workflow adopts the
 /// claim (its lock is re-entrant for the same order); otherwise it lapses by
 /// itself shortly after the call's deadline.
-async fn claim(state: &AppState, new: &NewOrder, order_id: Uuid) -> Result<(), ApiError> {
+async fn claim(state: &AppState, new: &SeatRequest, order_id: Uuid) -> Result<(), ApiError> {
     let ttl = state.settings.server.call_timeout + ANSWER_GRACE + CLAIM_MARGIN;
     let ids = new.seats.ids();
     match state.holds.lock(new.flight_id, order_id, &ids, ttl).await? {
@@ -356,7 +343,7 @@ async fn claim(state: &AppState, new: &NewOrder, order_id: Uuid) -> Result<(), A
 /// order's workflow with a deadline.
 async fn create_order(
     state: &AppState,
-    new: &NewOrder,
+    new: &SeatRequest,
     call: CreateCall<'_>,
 ) -> Result<Answer, ApiError> {
     let flight = flights::find(&state.pool, new.flight_id).await?;
@@ -380,7 +367,7 @@ async fn create_order(
 /// deadline.
 async fn start(
     state: &AppState,
-    new: &NewOrder,
+    new: &SeatRequest,
     call: &CreateCall<'_>,
     seat_price_cents: i64,
 ) -> Result<Answer, ApiError> {
@@ -485,7 +472,7 @@ pub async fn create(
     body: web::Json<CreateOrder>,
 ) -> Result<HttpResponse, ApiError> {
     let key = Key::from_request(&req)?;
-    let new = NewOrder::parse(&body)?;
+    let new = SeatRequest::parse(&body)?;
     let Some(key) = key else {
         let call = CreateCall {
             order_id: Uuid::new_v4(),
@@ -531,7 +518,12 @@ pub async fn change_seats(
     let id = order_id(&path)?;
     let seats = selection(&body.seats)?;
     let order = live_order(&state, id).await?;
-    ensure_seats_exist(&state, order.flight_id, &seats).await?;
+    let wanted = SeatRequest {
+        flight_id: order.flight_id,
+        seats,
+    };
+    refuse_taken(&state, &wanted, id).await?;
+    let seats = wanted.seats;
     let _ticket = state.admission.enter()?;
     let client = state.temporal().await?;
     let select = SelectSeats {
