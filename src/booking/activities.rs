@@ -9,7 +9,10 @@ use deadpool_postgres::Pool;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use super::messages::{AttemptRecord, HeldSeats, LockSeats, Locked, PaymentAttempt, Verdict};
+use super::messages::{
+    AttemptRecord, EndOrder, HeldSeats, HoldSeats, LockSeats, Locked, PaymentAttempt, SellSeats,
+    StartPayment, Verdict,
+};
 use super::payment::{self, Behaviour};
 use crate::store::flights;
 use crate::store::holds::{Holds, Lock};
@@ -31,15 +34,8 @@ impl BookingActivities {
     }
 }
 
-#[activities]
 impl BookingActivities {
-    /// Check the seats exist and are unsold, then hold all of them or none.
-    #[activity]
-    pub async fn lock_seats(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        req: LockSeats,
-    ) -> Result<Locked, ActivityError> {
+    async fn lock(&self, req: &LockSeats) -> Result<Locked, ActivityError> {
         let check = flights::check_seats(&self.pool, req.flight_id, &req.seats).await?;
         if !check.unknown.is_empty() {
             return Ok(Locked::Unknown(check.unknown));
@@ -58,6 +54,102 @@ impl BookingActivities {
                 Lock::Taken(seats) => Locked::Unavailable(seats),
             },
         )
+    }
+
+    async fn record(&self, rec: &AttemptRecord) -> Result<(), ActivityError> {
+        let attempt = rec.attempt as i32;
+        Ok(orders::record_attempt(
+            &self.pool,
+            rec.order_id,
+            attempt,
+            rec.outcome,
+            rec.error.as_deref(),
+        )
+        .await?)
+    }
+}
+
+#[activities]
+impl BookingActivities {
+    /// Check the seats exist and are unsold, then hold all of them or none.
+    #[activity]
+    pub async fn lock_seats(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        req: LockSeats,
+    ) -> Result<Locked, ActivityError> {
+        self.lock(&req).await
+    }
+
+    /// A new selection in one step: lock, save the order, release the seats
+    /// no longer wanted. Each step is idempotent, so a retry is safe.
+    #[activity]
+    pub async fn hold_seats(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        req: HoldSeats,
+    ) -> Result<Locked, ActivityError> {
+        let outcome = self.lock(&req.lock).await?;
+        if outcome == Locked::All {
+            orders::save(&self.pool, &req.order).await?;
+            let (flight, order) = (req.lock.flight_id, req.lock.order_id);
+            self.holds.release(flight, order, &req.dropped).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Payment accepted: extend the holds, save the order; returns the
+    /// seats no longer held.
+    #[activity]
+    pub async fn start_payment(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        req: StartPayment,
+    ) -> Result<Vec<String>, ActivityError> {
+        let e = &req.extend;
+        let ttl = Duration::from_millis(e.ttl_ms);
+        let lost = self
+            .holds
+            .extend(e.flight_id, e.order_id, &e.seats, ttl)
+            .await?;
+        orders::save(&self.pool, &req.order).await?;
+        Ok(lost)
+    }
+
+    /// Payment succeeded: record the attempt, sell the seats, release the
+    /// holds once sold.
+    #[activity]
+    pub async fn sell_seats(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        req: SellSeats,
+    ) -> Result<Confirm, ActivityError> {
+        self.record(&req.attempt).await?;
+        let h = &req.held;
+        let outcome = orders::confirm(&self.pool, h.order_id, h.flight_id, &h.seats).await?;
+        if outcome == Confirm::Confirmed {
+            self.holds
+                .release(h.flight_id, h.order_id, &h.seats)
+                .await?;
+        }
+        Ok(outcome)
+    }
+
+    /// The order ends without a sale: release its holds, save its last row.
+    #[activity]
+    pub async fn end_order(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        req: EndOrder,
+    ) -> Result<(), ActivityError> {
+        let r = &req.release;
+        self.holds
+            .release(r.flight_id, r.order_id, &r.seats)
+            .await?;
+        if let Some(order) = &req.order {
+            orders::save(&self.pool, order).await?;
+        }
+        Ok(())
     }
 
     /// Release the order's holds on the given seats.
@@ -104,15 +196,7 @@ impl BookingActivities {
         _ctx: ActivityContext,
         rec: AttemptRecord,
     ) -> Result<(), ActivityError> {
-        let attempt = rec.attempt as i32;
-        Ok(orders::record_attempt(
-            &self.pool,
-            rec.order_id,
-            attempt,
-            rec.outcome,
-            rec.error.as_deref(),
-        )
-        .await?)
+        self.record(&rec).await
     }
 
     /// Sell the seats in one transaction.

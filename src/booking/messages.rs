@@ -129,3 +129,37 @@ pub struct AttemptRecord {
     pub outcome: crate::store::orders::AttemptOutcome,
     pub error: Option<String>,
 }
+
+/// Local activity input: take a new selection in one step — lock `lock`
+/// all-or-nothing, then save `order` (the order as it is if the lock
+/// succeeds), then release the seats no longer wanted.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HoldSeats {
+    pub lock: LockSeats,
+    pub order: crate::store::orders::Order,
+    pub dropped: Vec<String>,
+}
+
+/// Local activity input: payment accepted — stretch the holds over the
+/// payment window and save the order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StartPayment {
+    pub extend: HeldSeats,
+    pub order: crate::store::orders::Order,
+}
+
+/// Local activity input: the payment succeeded — record the attempt, sell
+/// the seats in one transaction, and release the holds once sold.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SellSeats {
+    pub held: HeldSeats,
+    pub attempt: AttemptRecord,
+}
+
+/// Local activity input: the order ends without a sale — release `release`
+/// and save the final row (`None`: the order was never saved).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EndOrder {
+    pub release: HeldSeats,
+    pub order: Option<crate::store::orders::Order>,
+}

@@ -24,9 +24,9 @@ use temporalio_sdk::{
 
 use super::activities::BookingActivities as Acts;
 use super::messages::{
-    AttemptRecord, BookingInput, HeldSeats, LockSeats, Locked, ORDER_EXPIRED, ORDER_NOT_MODIFIABLE,
-    Pay, PaymentAttempt, SERVICE_BUSY, SERVICE_UNAVAILABLE, SelectSeats, Selection, Snapshot,
-    Verdict,
+    AttemptRecord, BookingInput, EndOrder, HeldSeats, HoldSeats, LockSeats, Locked, ORDER_EXPIRED,
+    ORDER_NOT_MODIFIABLE, Pay, PaymentAttempt, SERVICE_BUSY, SERVICE_UNAVAILABLE, SelectSeats,
+    Selection, SellSeats, Snapshot, StartPayment, Verdict,
 };
 use super::payment;
 use crate::domain::{OrderStatus, PaymentCode, workflow_id};
@@ -250,6 +250,14 @@ impl Booking {
         }
     }
 
+    /// A selection was taken: the hold restarts in full.
+    fn apply_hold(&mut self, seats: Vec<String>, expires_at_ms: u64) {
+        self.seats = seats;
+        self.deadline_ms = Some(expires_at_ms);
+        self.hold_version += 1;
+        self.status = OrderStatus::SeatsReserved;
+    }
+
     /// Every seat the order may hold: its selection and any unsettled lock.
     fn held_or_pending(&self) -> HeldSeats {
         let mut held = self.held(Duration::ZERO);
@@ -329,15 +337,38 @@ impl Booking {
             seats: wanted.clone(),
             ttl_ms: (hold + TTL_MARGIN).as_millis() as u64,
         };
+        let dropped: Vec<String> = old.into_iter().filter(|s| !wanted.contains(s)).collect();
+        let local = ctx.patched(LOCAL_STORE_CALLS);
+        let expires_at_ms = now_ms(ctx.workflow_time()) + input.hold_ms;
         let was_released = ctx.state_mut(|s| {
             s.locking = true;
             s.pending = wanted.clone();
             std::mem::replace(&mut s.released, false)
         });
-        let outcome = Self::store(ctx, Acts::lock_seats, lock, Retry::Lock).await;
+        let outcome = if local {
+            // Lock, save and release in one local activity: the order saved
+            // is the order as it becomes if the lock succeeds.
+            let order = ctx.state(|s| Order {
+                seats: wanted.clone(),
+                status: OrderStatus::SeatsReserved,
+                expires_at: chrono::DateTime::from_timestamp_millis(expires_at_ms as i64),
+                ..s.record()
+            });
+            let req = HoldSeats {
+                lock,
+                order,
+                dropped: dropped.clone(),
+            };
+            let opts = Retry::Lock.local();
+            ctx.execute_local_activity(Acts::hold_seats, req, opts)
+                .await
+        } else {
+            ctx.execute_activity(Acts::lock_seats, lock, Retry::Lock.remote())
+                .await
+        };
         // A lock that failed midway may have taken seats: they stay pending
         // for compensation (histories from before the patch did not track it).
-        let settled = outcome.is_ok() || !ctx.patched(LOCAL_STORE_CALLS);
+        let settled = outcome.is_ok() || !local;
         ctx.state_mut(|s| {
             s.locking = false;
             if settled {
@@ -354,27 +385,43 @@ impl Booking {
             Locked::Unavailable(seats) => return Ok(Selection::Unavailable { seats }),
             Locked::Unknown(seats) => return Ok(Selection::Unknown { seats }),
         }
-        let dropped: Vec<String> = old.into_iter().filter(|s| !wanted.contains(s)).collect();
+        if local {
+            ctx.state_mut(|s| s.apply_hold(wanted.clone(), expires_at_ms));
+        } else {
+            Self::apply_selection_v1(ctx, dropped, wanted.clone()).await?;
+        }
+        let expires_at_ms = ctx.state(|s| s.deadline_ms.unwrap_or(expires_at_ms));
+        Ok(Selection::Held {
+            seats: wanted,
+            expires_at_ms,
+        })
+    }
+
+    /// The rest of a selection as histories from before [`LOCAL_STORE_CALLS`]
+    /// recorded it: release, then save, each a normal activity.
+    async fn apply_selection_v1(
+        ctx: &mut WorkflowContext<Self>,
+        dropped: Vec<String>,
+        wanted: Vec<String>,
+    ) -> WorkflowResult<()> {
         if !dropped.is_empty() {
             let release = ctx.state(|s| HeldSeats {
                 seats: dropped,
                 ..s.held(Duration::ZERO)
             });
-            Self::store(ctx, Acts::release_seats, release, Retry::Durable).await?;
+            let opts = Retry::Durable.remote();
+            ctx.execute_activity(Acts::release_seats, release, opts)
+                .await?;
         }
-        let expires_at_ms = now_ms(ctx.workflow_time()) + input.hold_ms;
+        let hold_ms = ctx.state(|s| s.input.hold_ms);
+        let expires_at_ms = now_ms(ctx.workflow_time()) + hold_ms;
         let record = ctx.state_mut(|s| {
-            s.seats = wanted.clone();
-            s.deadline_ms = Some(expires_at_ms);
-            s.hold_version += 1;
-            s.status = OrderStatus::SeatsReserved;
+            s.apply_hold(wanted, expires_at_ms);
             s.record()
         });
-        Self::store(ctx, Acts::save_order, record, Retry::Durable).await?;
-        Ok(Selection::Held {
-            seats: wanted,
-            expires_at_ms,
-        })
+        let opts = Retry::Durable.remote();
+        ctx.execute_activity(Acts::save_order, record, opts).await?;
+        Ok(())
     }
 
     async fn collect_payment(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
@@ -383,9 +430,18 @@ impl Booking {
         let max = input.payment_max_attempts;
         let cover = payment::window(timeout, max) + TTL_MARGIN;
         let extend = ctx.state(|s| s.held(cover));
-        Self::store(ctx, Acts::extend_holds, extend, Retry::Durable).await?;
-        let record = ctx.state(|s| s.record());
-        Self::store(ctx, Acts::save_order, record, Retry::Durable).await?;
+        let order = ctx.state(|s| s.record());
+        if ctx.patched(LOCAL_STORE_CALLS) {
+            let req = StartPayment { extend, order };
+            let opts = Retry::Durable.local();
+            ctx.execute_local_activity(Acts::start_payment, req, opts)
+                .await?;
+        } else {
+            let opts = Retry::Durable.remote();
+            ctx.execute_activity(Acts::extend_holds, extend, opts.clone())
+                .await?;
+            ctx.execute_activity(Acts::save_order, order, opts).await?;
+        }
         for attempt in 1..=max {
             ctx.state_mut(|s| s.attempts = attempt);
             let (outcome, error) = Self::attempt_payment(ctx, attempt, timeout).await;
@@ -396,10 +452,10 @@ impl Booking {
                 outcome,
                 error: error.clone(),
             };
-            Self::store(ctx, Acts::record_attempt, rec, Retry::Durable).await?;
             if outcome == AttemptOutcome::Succeeded {
-                return Self::confirm(ctx).await;
+                return Self::confirm(ctx, rec).await;
             }
+            Self::store(ctx, Acts::record_attempt, rec, Retry::Durable).await?;
             if attempt < max {
                 ctx.timer(payment::backoff(attempt)).await;
             }
@@ -444,15 +500,39 @@ impl Booking {
     }
 
     /// Sell the seats; if any was sold meanwhile the order fails whole.
-    async fn confirm(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
-        let req = ctx.state(|s| s.held(Duration::ZERO));
-        match Self::store(ctx, Acts::confirm_order, req.clone(), Retry::Durable).await? {
+    async fn confirm(
+        ctx: &mut WorkflowContext<Self>,
+        attempt: AttemptRecord,
+    ) -> WorkflowResult<()> {
+        let held = ctx.state(|s| s.held(Duration::ZERO));
+        let local = ctx.patched(LOCAL_STORE_CALLS);
+        let outcome = if local {
+            // Record the attempt, sell, release: one local activity.
+            let req = SellSeats {
+                held: held.clone(),
+                attempt,
+            };
+            let opts = Retry::Durable.local();
+            ctx.execute_local_activity(Acts::sell_seats, req, opts)
+                .await?
+        } else {
+            let opts = Retry::Durable.remote();
+            ctx.execute_activity(Acts::record_attempt, attempt, opts.clone())
+                .await?;
+            ctx.execute_activity(Acts::confirm_order, held.clone(), opts)
+                .await?
+        };
+        match outcome {
             Confirm::Confirmed => {
                 ctx.state_mut(|s| {
                     s.status = OrderStatus::Confirmed;
                     s.last_error = None;
                 });
-                Self::store(ctx, Acts::release_seats, req, Retry::Durable).await?;
+                if !local {
+                    let opts = Retry::Durable.remote();
+                    ctx.execute_activity(Acts::release_seats, held, opts)
+                        .await?;
+                }
                 ctx.state_mut(|s| s.released = true);
                 Ok(())
             }
@@ -478,22 +558,28 @@ impl Booking {
             s.busy = true;
             s.held_or_pending()
         });
-        if !release.seats.is_empty() {
-            Self::store(ctx, Acts::release_seats, release, Retry::Cleanup).await?;
-        }
-        // An order that never held seats was never saved: it stays unknown
-        // (histories from before the patch saved it anyway).
-        let always_save = !ctx.patched(LOCAL_STORE_CALLS);
-        let (record, saved) = ctx.state(|s| {
-            let record = Order {
-                status,
-                failure_reason: reason.clone(),
-                ..s.record()
-            };
-            (record, always_save || s.status != OrderStatus::Created)
+        let record = ctx.state(|s| Order {
+            status,
+            failure_reason: reason.clone(),
+            ..s.record()
         });
-        if saved {
-            Self::store(ctx, Acts::save_order, record, Retry::Cleanup).await?;
+        if ctx.patched(LOCAL_STORE_CALLS) {
+            // An order that never held seats was never saved: it stays unknown.
+            let saved = ctx.state(|s| s.status != OrderStatus::Created);
+            let req = EndOrder {
+                release,
+                order: saved.then_some(record),
+            };
+            let opts = Retry::Cleanup.local();
+            ctx.execute_local_activity(Acts::end_order, req, opts)
+                .await?;
+        } else {
+            let opts = Retry::Cleanup.remote();
+            if !release.seats.is_empty() {
+                ctx.execute_activity(Acts::release_seats, release, opts.clone())
+                    .await?;
+            }
+            ctx.execute_activity(Acts::save_order, record, opts).await?;
         }
         ctx.state_mut(|s| {
             s.status = status;
