@@ -303,25 +303,33 @@ struct CreateCall<'a> {
     attach: bool,
     /// The order id is this request's own (no earlier try used it).
     fresh: bool,
+    /// `refuse_taken` already passed for this order id.
+    prechecked: bool,
 }
 
-/// Refuse, without touching Temporal, a seat that is unknown, sold, or held
-/// by another order. Postgres stays the authority: the workflow checks again.
+/// Refuse, without touching Temporal, a seat held by another order (one
+/// Redis read, first: the common loser of a flash sale), sold, unknown, or
+/// on a flight that does not exist. Postgres stays the authority: the
+/// workflow checks again.
 async fn refuse_taken(state: &AppState, new: &SeatRequest, order_id: Uuid) -> Result<(), ApiError> {
     let ids = new.seats.ids();
-    let check = flights::check_seats(&state.pool, new.flight_id, &ids).await?;
-    if !check.unknown.is_empty() {
-        return Err(unknown_seats(&check.unknown));
-    }
-    if !check.sold.is_empty() {
-        return Err(unavailable_seats(&check.sold));
-    }
     let held = state
         .holds
         .held_by_others(new.flight_id, order_id, &ids)
         .await?;
     if !held.is_empty() {
         return Err(unavailable_seats(&held));
+    }
+    let check = flights::check_seats(&state.pool, new.flight_id, &ids).await?;
+    if check.unknown.len() == ids.len() {
+        // No seat at all: most likely no such flight (404 names it).
+        flights::find(&state.pool, new.flight_id).await?;
+    }
+    if !check.unknown.is_empty() {
+        return Err(unknown_seats(&check.unknown));
+    }
+    if !check.sold.is_empty() {
+        return Err(unavailable_seats(&check.sold));
     }
     Ok(())
 }
@@ -346,11 +354,15 @@ async fn create_order(
     new: &SeatRequest,
     call: CreateCall<'_>,
 ) -> Result<Answer, ApiError> {
-    let flight = flights::find(&state.pool, new.flight_id).await?;
-    refuse_taken(state, new, call.order_id).await?;
+    if !call.prechecked {
+        refuse_taken(state, new, call.order_id).await?;
+    }
     let _ticket = state.admission.enter()?;
     claim(state, new, call.order_id).await?;
-    let outcome = start(state, new, &call, flight.price_cents).await;
+    let outcome = match flights::find(&state.pool, new.flight_id).await {
+        Ok(flight) => start(state, new, &call, flight.price_cents).await,
+        Err(e) => Err(e.into()),
+    };
     if outcome.is_err() && call.fresh {
         // No workflow adopted the claim: free the seats now rather than when
         // it lapses (releasing is owner-checked, the id is this request's).
@@ -480,6 +492,7 @@ pub async fn create(
             keyed: None,
             attach: false,
             fresh: true,
+            prechecked: false,
         };
         return Ok(create_order(&state, &new, call).await?.respond());
     };
@@ -490,9 +503,21 @@ pub async fn create(
         Found::Answered(answer) => return Ok(answer.respond()),
         Found::Unanswered(entry) => (entry.order_id, !entry.abandoned, false),
         Found::New => {
+            // A loser is refused before the key is bound, and the key is
+            // bound to that answer in the same write.
             let order_id = Uuid::new_v4();
-            match keyed.bind(order_id, None).await? {
-                Found::New => (order_id, false, true),
+            let checked = refuse_taken(&state, &new, order_id).await;
+            if let Err(e) = &checked
+                && e.status.is_server_error()
+            {
+                return Err(checked.unwrap_err());
+            }
+            let refusal = checked.err().map(Err);
+            match keyed.bind(order_id, refusal.as_ref()).await? {
+                Found::New => match refusal {
+                    Some(Err(e)) => return Err(e),
+                    _ => (order_id, false, true),
+                },
                 Found::Answered(answer) => return Ok(answer.respond()),
                 Found::Unanswered(entry) => (entry.order_id, !entry.abandoned, false),
             }
@@ -504,6 +529,7 @@ pub async fn create(
         keyed: Some(&keyed),
         attach,
         fresh,
+        prechecked: fresh,
     };
     let outcome = create_order(&state, &new, call).await;
     keyed.remember(&outcome).await;
