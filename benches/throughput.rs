@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use support::burst::percentile;
 use support::{FL101, FL102, TestApp};
 use uuid::Uuid;
 
@@ -17,11 +18,6 @@ struct Scale {
     holds: usize,
     reads: usize,
     bookings: usize,
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 fn report(what: &str, mut samples: Vec<Duration>, wall: Duration) {

@@ -2,6 +2,7 @@
 //! started in-process on a random port, and `flightctl worker` processes.
 #![allow(dead_code)]
 
+pub mod burst;
 pub mod procs;
 pub mod servers;
 
