@@ -14,9 +14,9 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use flightctl::config::TemporalSettings;
@@ -109,12 +109,15 @@ mod noop {
     }
 }
 
-/// Cycles completed inside the measured window, and failed ones.
+/// Cycles completed inside the measured window, and failed ones by why.
 struct Rate {
     cycles: usize,
-    failed: usize,
+    failed: BTreeMap<String, usize>,
     per_second: f64,
 }
+
+/// One cycle's outcome; a failure says which step answered what.
+type Cycle = Result<(), String>;
 
 /// Run `op(client, i)` in a loop from `clients` tasks for `warmup +
 /// measure`; count what completes inside the measured window.
@@ -126,39 +129,45 @@ async fn cycles_per_second<F, Fut>(
 ) -> Rate
 where
     F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = bool> + Send,
+    Fut: Future<Output = Cycle> + Send,
 {
     let op = Arc::new(op);
-    let (cycles, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let from = Instant::now() + warmup;
     let until = from + measure;
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
-            let (op, cycles, failed) = (op.clone(), cycles.clone(), failed.clone());
+            let op = op.clone();
             tokio::spawn(async move {
+                let mut outcomes = Vec::new();
                 for i in 0.. {
-                    let ok = op(c, i).await;
+                    let outcome = op(c, i).await;
                     let now = Instant::now();
                     if now > until {
                         break;
                     }
                     if now >= from {
-                        let counter = if ok { &cycles } else { &failed };
-                        counter.fetch_add(1, Ordering::Relaxed);
+                        outcomes.push(outcome);
                     }
                 }
+                outcomes
             })
         })
         .collect();
+    let mut rate = Rate {
+        cycles: 0,
+        failed: BTreeMap::new(),
+        per_second: 0.0,
+    };
     for t in tasks {
-        t.await.expect("a client task");
+        for outcome in t.await.expect("a client task") {
+            match outcome {
+                Ok(()) => rate.cycles += 1,
+                Err(why) => *rate.failed.entry(why).or_default() += 1,
+            }
+        }
     }
-    let cycles = cycles.load(Ordering::Relaxed);
-    Rate {
-        cycles,
-        failed: failed.load(Ordering::Relaxed),
-        per_second: cycles as f64 / measure.as_secs_f64(),
-    }
+    rate.per_second = rate.cycles as f64 / measure.as_secs_f64();
+    rate
 }
 
 /// An in-process worker for `Noop`. Its future is not `Send`, so it runs on
@@ -212,10 +221,8 @@ async fn noop_rate(app: &TestApp, scale: &Scale) -> Rate {
     let client = connect(&app.settings.temporal).await;
     // A new worker takes seconds to start polling: one cycle first, so the
     // warm-up measures the engine, not the worker's start.
-    assert!(
-        noop_cycle(client.clone(), queue.clone()).await,
-        "a no-op cycle"
-    );
+    let probe = noop_cycle(client.clone(), queue.clone()).await;
+    probe.expect("a no-op cycle");
     let rate = cycles_per_second(CLIENTS, scale.warmup, scale.measure, move |_, _| {
         noop_cycle(client.clone(), queue.clone())
     })
@@ -224,20 +231,27 @@ async fn noop_rate(app: &TestApp, scale: &Scale) -> Rate {
     rate
 }
 
-async fn noop_cycle(client: Client, queue: String) -> bool {
+async fn noop_cycle(client: Client, queue: String) -> Cycle {
     let id = format!("noop-{}", Uuid::new_v4());
     let options =
         WorkflowUpdateWithStartOptions::new(queue, id.clone(), WorkflowIdConflictPolicy::Fail)
             .build();
-    let begun = client
+    client
         .execute_update_with_start_workflow(Noop::run, (), Noop::begin, (), options)
-        .await;
-    begun.is_ok()
-        && client
-            .get_workflow_handle::<Noop>(id)
-            .execute_update(Noop::end, (), WorkflowExecuteUpdateOptions::default())
-            .await
-            .is_ok()
+        .await
+        .map_err(|e| short("begin", &e))?;
+    client
+        .get_workflow_handle::<Noop>(id)
+        .execute_update(Noop::end, (), WorkflowExecuteUpdateOptions::default())
+        .await
+        .map_err(|e| short("end", &e))?;
+    Ok(())
+}
+
+/// A failure's first words: enough to tell kinds apart, and they group.
+fn short(step: &str, e: &dyn std::fmt::Display) -> String {
+    let text = e.to_string();
+    format!("{step}: {}", text.chars().take(60).collect::<String>())
 }
 
 /// The booking cycle: hold one seat, cancel. Each client cycles through its
@@ -250,10 +264,10 @@ async fn booking_rate(app: &TestApp, scale: &Scale) -> Rate {
             .map(|c| seats.iter().skip(c).step_by(CLIENTS).cloned().collect())
             .collect(),
     );
-    let (http, base) = (app.http.clone(), app.address.clone());
+    let (http, base) = (burst::crowd_client(), app.address.clone());
     // One cycle first, as for the no-op: the worker process is fresh too.
     let probe = booking_cycle(http.clone(), base.clone(), own[0][0].clone());
-    assert!(probe.await, "a booking cycle");
+    probe.await.expect("a booking cycle");
     cycles_per_second(CLIENTS, scale.warmup, scale.measure, move |c, i| {
         let seat = own[c][i % own[c].len()].clone();
         booking_cycle(http.clone(), base.clone(), seat)
@@ -261,25 +275,30 @@ async fn booking_rate(app: &TestApp, scale: &Scale) -> Rate {
     .await
 }
 
-async fn booking_cycle(http: reqwest::Client, base: String, seat: String) -> bool {
+async fn booking_cycle(http: reqwest::Client, base: String, seat: String) -> Cycle {
     let created = http
         .post(format!("{base}/api/orders"))
         .json(&json!({"flightId": FL102, "seats": [seat]}))
         .send()
-        .await;
-    let Ok(resp) = created else { return false };
-    if resp.status() != 201 {
-        return false;
+        .await
+        .map_err(|_| "create: transport error")?;
+    if created.status() != 201 {
+        return Err(format!("create: {}", created.status().as_u16()));
     }
-    let Ok(body) = resp.json::<serde_json::Value>().await else {
-        return false;
-    };
+    let body: serde_json::Value = created
+        .json()
+        .await
+        .map_err(|_| "create: transport error")?;
     let order = body["orderId"].as_str().unwrap_or_default();
     let cancelled = http
         .delete(format!("{base}/api/orders/{order}"))
         .send()
-        .await;
-    cancelled.is_ok_and(|r| r.status() == 200)
+        .await
+        .map_err(|_| "cancel: transport error")?;
+    match cancelled.status().as_u16() {
+        200 => Ok(()),
+        code => Err(format!("cancel: {code}")),
+    }
 }
 
 fn line(label: &str, value: String) {
@@ -287,13 +306,17 @@ fn line(label: &str, value: String) {
 }
 
 fn print_rate(label: &str, rate: &Rate) {
+    let failed: usize = rate.failed.values().sum();
     line(
         label,
         format!(
-            "{:.1}   ({} cycles, {} failed)",
-            rate.per_second, rate.cycles, rate.failed
+            "{:.1}   ({} cycles, {failed} failed)",
+            rate.per_second, rate.cycles
         ),
     );
+    for (why, n) in &rate.failed {
+        println!("    failed {n:>5} × {why}");
+    }
 }
 
 fn summary(report: &BurstReport, share: f64) -> String {

@@ -189,7 +189,7 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
 const DEFAULTS: &[(&str, &str)] = &[
     ("server.host", "0.0.0.0"),
     ("server.port", "8080"),
-    ("server.max_in_flight", "24"),
+    ("server.max_in_flight", "16"),
     ("server.call_timeout", "3s"),
     (
         "server.idempotency_secret",

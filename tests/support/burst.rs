@@ -240,7 +240,7 @@ pub async fn burst_with(app: &TestApp, flight: &str, buyers: usize, limits: Limi
 /// server's 5 s keep-alive does: otherwise a request sent on a connection
 /// the server is closing fails as "connection closed before message
 /// completed", a client-side race and not an answer from the API.
-fn crowd_client() -> reqwest::Client {
+pub fn crowd_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .pool_idle_timeout(Duration::from_secs(2))
