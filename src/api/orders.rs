@@ -312,14 +312,26 @@ struct CreateCall<'a> {
 /// on a flight that does not exist. Postgres stays the authority: the
 /// workflow checks again.
 async fn refuse_taken(state: &AppState, new: &SeatRequest, order_id: Uuid) -> Result<(), ApiError> {
+    refuse_held(state, new, order_id).await?;
+    refuse_sold(state, new).await
+}
+
+/// A seat held in Redis by an order other than `order_id`: 409.
+async fn refuse_held(state: &AppState, new: &SeatRequest, order_id: Uuid) -> Result<(), ApiError> {
     let ids = new.seats.ids();
     let held = state
         .holds
         .held_by_others(new.flight_id, order_id, &ids)
         .await?;
-    if !held.is_empty() {
-        return Err(unavailable_seats(&held));
+    match held.is_empty() {
+        true => Ok(()),
+        false => Err(unavailable_seats(&held)),
     }
+}
+
+/// A seat sold (409) or unknown (400), or no such flight (404), in Postgres.
+async fn refuse_sold(state: &AppState, new: &SeatRequest) -> Result<(), ApiError> {
+    let ids = new.seats.ids();
     let check = flights::check_seats(&state.pool, new.flight_id, &ids).await?;
     if check.unknown.len() == ids.len() {
         // No seat at all: most likely no such flight (404 names it).
@@ -499,14 +511,20 @@ pub async fn create(
     let parts = new.fingerprint_parts();
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     let keyed = Keyed::new(&state, "create".into(), key, &parts);
-    let (order_id, attach, fresh) = match keyed.find().await? {
+    // The key and the Redis holds are read at once: for a new key the holds
+    // decide most refusals of a flash sale.
+    let order_id = Uuid::new_v4();
+    let (found, held) = tokio::join!(keyed.find(), refuse_held(&state, &new, order_id));
+    let (order_id, attach, fresh) = match found? {
         Found::Answered(answer) => return Ok(answer.respond()),
         Found::Unanswered(entry) => (entry.order_id, !entry.abandoned, false),
         Found::New => {
             // A loser is refused before the key is bound, and the key is
             // bound to that answer in the same write.
-            let order_id = Uuid::new_v4();
-            let checked = refuse_taken(&state, &new, order_id).await;
+            let checked = match held {
+                Ok(()) => refuse_sold(&state, &new).await,
+                Err(e) => Err(e),
+            };
             if let Err(e) = &checked
                 && e.status.is_server_error()
             {

@@ -204,13 +204,17 @@ pub async fn burst_with(app: &TestApp, flight: &str, buyers: usize, limits: Limi
     let first = Arc::new(map.available());
     let http = crowd_client();
     // Every buyer's first pick is ready before anyone sends: the start is a
-    // true simultaneous burst, not a trickle behind seat-map reads.
+    // true simultaneous burst, not a trickle behind seat-map reads. Each
+    // buyer has loaded the seat map, as a customer on the page has, so its
+    // connection is open when the sale starts.
     let barrier = Arc::new(Barrier::new(buyers + 1));
+    let url = app.url(&format!("/api/flights/{flight}"));
     let tasks: Vec<_> = (0..buyers)
         .map(|_| {
             let buyer = Buyer::new(app, &http, flight, limits.buyer_for);
-            let (first, barrier) = (first.clone(), barrier.clone());
+            let (first, barrier, url) = (first.clone(), barrier.clone(), url.clone());
             tokio::spawn(async move {
+                let _ = SeatMap::read(&buyer.http, &url).await;
                 barrier.wait().await;
                 buyer.run(&first).await
             })
