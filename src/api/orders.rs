@@ -25,6 +25,7 @@ use crate::booking::messages::{BookingInput, Pay, SelectSeats, Selection, Snapsh
 use crate::domain::{self, OrderStatus, PaymentCode, SeatSelection, workflow_id};
 use crate::store::flights;
 use crate::store::holds::Lock;
+use crate::store::idempotency::Entry;
 use crate::store::orders::{self, Order};
 
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -511,35 +512,14 @@ pub async fn create(
     let parts = new.fingerprint_parts();
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     let keyed = Keyed::new(&state, "create".into(), key, &parts);
-    // The key and the Redis holds are read at once: for a new key the holds
-    // decide most refusals of a flash sale.
-    let order_id = Uuid::new_v4();
-    let (found, held) = tokio::join!(keyed.find(), refuse_held(&state, &new, order_id));
-    let (order_id, attach, fresh) = match found? {
-        Found::Answered(answer) => return Ok(answer.respond()),
-        Found::Unanswered(entry) => (entry.order_id, !entry.abandoned, false),
-        Found::New => {
-            // A loser is refused before the key is bound, and the key is
-            // bound to that answer in the same write.
-            let checked = match held {
-                Ok(()) => refuse_sold(&state, &new).await,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = &checked
-                && e.status.is_server_error()
-            {
-                return Err(checked.unwrap_err());
-            }
-            let refusal = checked.err().map(Err);
-            match keyed.bind(order_id, refusal.as_ref()).await? {
-                Found::New => match refusal {
-                    Some(Err(e)) => return Err(e),
-                    _ => (order_id, false, true),
-                },
-                Found::Answered(answer) => return Ok(answer.respond()),
-                Found::Unanswered(entry) => (entry.order_id, !entry.abandoned, false),
-            }
-        }
+    let (order_id, attach, fresh) = match bind_create(&state, &keyed, &new).await? {
+        Bound::Answered(answer) => return Ok(answer.respond()),
+        Bound::Refused(e) => return Err(e),
+        Bound::Try {
+            order_id,
+            attach,
+            fresh,
+        } => (order_id, attach, fresh),
     };
     let call = CreateCall {
         order_id,
@@ -552,6 +532,66 @@ pub async fn create(
     let outcome = create_order(&state, &new, call).await;
     keyed.remember(&outcome).await;
     Ok(outcome?.respond())
+}
+
+/// Where a keyed create stands once its key is bound.
+enum Bound {
+    /// The key's stored answer.
+    Answered(Answer),
+    /// A new key refused up front; the key is bound to this answer.
+    Refused(ApiError),
+    /// A try to make, for this order. `fresh`: the id is this request's and
+    /// passed the up-front refusals; `attach`: an earlier try may have
+    /// started the workflow and is not being withdrawn.
+    Try {
+        order_id: Uuid,
+        attach: bool,
+        fresh: bool,
+    },
+}
+
+/// Look the key up and, for a new key, run the up-front refusals and bind
+/// the key to the order id, or to the refusal, in one write. The key and
+/// the Redis holds are read at once: for a new key, the holds decide most
+/// refusals of a flash sale.
+async fn bind_create(
+    state: &AppState,
+    keyed: &Keyed<'_>,
+    new: &SeatRequest,
+) -> Result<Bound, ApiError> {
+    let order_id = Uuid::new_v4();
+    let (found, held) = tokio::join!(keyed.find(), refuse_held(state, new, order_id));
+    let unanswered = |entry: Entry| Bound::Try {
+        order_id: entry.order_id,
+        attach: !entry.abandoned,
+        fresh: false,
+    };
+    match found? {
+        Found::Answered(answer) => return Ok(Bound::Answered(answer)),
+        Found::Unanswered(entry) => return Ok(unanswered(entry)),
+        Found::New => {}
+    }
+    let refusal = match held {
+        Ok(()) => refuse_sold(state, new).await.err(),
+        Err(e) => Some(e),
+    };
+    // A dependency that is down is no answer to bind the key to.
+    let refusal = match refusal {
+        Some(e) if e.status.is_server_error() => return Err(e),
+        other => other.map(Err),
+    };
+    Ok(match keyed.bind(order_id, refusal.as_ref()).await? {
+        Found::New => match refusal {
+            Some(Err(e)) => Bound::Refused(e),
+            _ => Bound::Try {
+                order_id,
+                attach: false,
+                fresh: true,
+            },
+        },
+        Found::Answered(answer) => Bound::Answered(answer),
+        Found::Unanswered(entry) => unanswered(entry),
+    })
 }
 
 pub async fn change_seats(
