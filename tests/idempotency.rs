@@ -193,7 +193,8 @@ async fn beyond_the_in_flight_limit_the_api_answers_503_busy_at_once() {
     let (first, ((code, headers, body), took)) = tokio::join!(first, second);
     assert_eq!(code, 503, "{body}");
     assert_eq!(body["error"], "SERVICE_BUSY");
-    assert_eq!(headers["retry-after"], "1");
+    let retry_after: u32 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=5).contains(&retry_after), "{retry_after}");
     assert!(
         took < Duration::from_millis(500),
         "answered at once: {took:?}"

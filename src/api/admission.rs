@@ -1,13 +1,18 @@
 //! Admission control: a bound on the booking calls (create, change, pay,
 //! cancel) one `serve` keeps in flight towards Temporal. Beyond it a request
 //! is answered `503 SERVICE_BUSY` with `Retry-After` at once instead of
-//! queueing behind work the engine cannot finish in time.
+//! queueing behind work the engine cannot finish in time. The `Retry-After`
+//! of those answers is spread over a few seconds, so a crowd turned away
+//! together does not come back together.
 
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::ApiError;
+
+/// The longest `Retry-After` (seconds) a turned-away call is given.
+const MAX_RETRY_AFTER: u32 = 5;
 
 pub struct Admission {
     slots: Arc<Semaphore>,
@@ -32,10 +37,12 @@ impl Admission {
             .try_acquire_owned()
             .map(Ticket)
             .map_err(|_| {
-                ApiError::busy(format!(
+                let mut busy = ApiError::busy(format!(
                     "{} bookings are already in progress on this server; try again shortly",
                     self.limit
-                ))
+                ));
+                busy.retry_after = Some(rand::random_range(1..=MAX_RETRY_AFTER));
+                busy
             })
     }
 }

@@ -34,6 +34,8 @@ const LIVE: [&str; 4] = [
 const HELD_RECHECK: Duration = Duration::from_millis(200);
 /// Pause before retrying an answer that gave no `Retry-After`.
 const FALLBACK_RETRY: Duration = Duration::from_secs(1);
+/// The simultaneous start of a burst, for the latency breakdown.
+const FIRST_WAVE: Duration = Duration::from_secs(1);
 /// Violation examples kept in the report.
 const EXAMPLES: usize = 5;
 
@@ -75,6 +77,10 @@ pub struct BurstReport {
     pub create_p99: Duration,
     pub conflict_p50: Option<Duration>,
     pub conflict_p99: Option<Duration>,
+    /// 409s to requests sent in the first second (the simultaneous start).
+    pub first_wave_conflicts: usize,
+    /// p99 of the 409s to requests sent after the first second.
+    pub later_conflict_p99: Option<Duration>,
     pub violations: usize,
     pub violation_examples: Vec<String>,
     /// Buyers whose payment was accepted (202).
@@ -124,6 +130,14 @@ impl BurstReport {
         line(
             "409 latency p50 / p99",
             format!("{} / {}", show(self.conflict_p50), show(self.conflict_p99)),
+        );
+        line(
+            "409s in the first second; p99 after it",
+            format!(
+                "{}; {}",
+                self.first_wave_conflicts,
+                show(self.later_conflict_p99)
+            ),
         );
         line("violations", self.violations.to_string());
         line(
@@ -259,6 +273,8 @@ fn flight_uuid(flight: &str) -> Uuid {
 /// One HTTP answer to a create (`code` 0: no answer, a transport error).
 struct Answer {
     code: u16,
+    /// When it was sent, from the start of the burst.
+    sent: Duration,
     latency: Duration,
     retry_after: bool,
 }
@@ -274,17 +290,18 @@ struct BuyerLog {
 fn summarize(logs: &[BuyerLog]) -> BurstReport {
     let answers: Vec<&Answer> = logs.iter().flat_map(|l| &l.answers).collect();
     let count = |code: u16| answers.iter().filter(|a| a.code == code).count();
-    let sorted = |keep: &dyn Fn(u16) -> bool| {
+    let sorted = |keep: &dyn Fn(&Answer) -> bool| {
         let mut v: Vec<Duration> = answers
             .iter()
-            .filter(|a| keep(a.code))
+            .filter(|a| keep(a))
             .map(|a| a.latency)
             .collect();
         v.sort();
         v
     };
-    let all = sorted(&|code| code != 0);
-    let conflicts = sorted(&|code| code == 409);
+    let all = sorted(&|a| a.code != 0);
+    let conflicts = sorted(&|a| a.code == 409);
+    let later = sorted(&|a| a.code == 409 && a.sent >= FIRST_WAVE);
     let violations: Vec<&String> = logs.iter().flat_map(|l| &l.violations).collect();
     BurstReport {
         created: count(201),
@@ -299,6 +316,8 @@ fn summarize(logs: &[BuyerLog]) -> BurstReport {
         create_p99: percentile(&all, 0.99),
         conflict_p50: (!conflicts.is_empty()).then(|| percentile(&conflicts, 0.50)),
         conflict_p99: (!conflicts.is_empty()).then(|| percentile(&conflicts, 0.99)),
+        first_wave_conflicts: conflicts.len() - later.len(),
+        later_conflict_p99: (!later.is_empty()).then(|| percentile(&later, 0.99)),
         violations: violations.len(),
         violation_examples: violations.into_iter().take(EXAMPLES).cloned().collect(),
         paid: logs.iter().filter(|l| l.paid).count(),
@@ -372,6 +391,7 @@ struct Buyer {
     flight: String,
     rng: StdRng,
     buyer_for: Duration,
+    started: Instant,
     deadline: Instant,
     log: BuyerLog,
 }
@@ -384,6 +404,7 @@ impl Buyer {
             flight: flight.to_string(),
             rng: StdRng::from_os_rng(),
             buyer_for,
+            started: Instant::now(),
             deadline: Instant::now() + buyer_for,
             log: BuyerLog::default(),
         }
@@ -391,7 +412,8 @@ impl Buyer {
 
     async fn run(mut self, first: &[String]) -> BuyerLog {
         // The clock starts at the burst, not when the buyer was made.
-        self.deadline = Instant::now() + self.buyer_for;
+        self.started = Instant::now();
+        self.deadline = self.started + self.buyer_for;
         let mut available = first.to_vec();
         loop {
             let seats = self.pick(&available);
@@ -454,6 +476,7 @@ impl Buyer {
                 return Created::OutOfTime;
             }
             let began = Instant::now();
+            let sent = began - self.started;
             let reply = send(&self.http, &url, &key, &body).await;
             let latency = began.elapsed();
             let reply = match reply {
@@ -461,6 +484,7 @@ impl Buyer {
                 Err(e) => {
                     self.log.answers.push(Answer {
                         code: 0,
+                        sent,
                         latency,
                         retry_after: false,
                     });
@@ -471,6 +495,7 @@ impl Buyer {
             };
             self.log.answers.push(Answer {
                 code: reply.code,
+                sent,
                 latency,
                 retry_after: reply.retry_after.is_some(),
             });
