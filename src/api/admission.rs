@@ -20,7 +20,9 @@ pub struct Admission {
 }
 
 /// A booking call in flight; the slot frees when it drops.
-pub struct Ticket(#[allow(dead_code)] OwnedSemaphorePermit);
+pub struct Ticket {
+    _slot: OwnedSemaphorePermit,
+}
 
 impl Admission {
     pub fn new(limit: usize) -> Self {
@@ -35,7 +37,7 @@ impl Admission {
         self.slots
             .clone()
             .try_acquire_owned()
-            .map(Ticket)
+            .map(|slot| Ticket { _slot: slot })
             .map_err(|_| {
                 let mut busy = ApiError::busy(format!(
                     "{} bookings are already in progress on this server; try again shortly",
