@@ -250,6 +250,27 @@ fn deadline(state: &AppState) -> u64 {
     now_ms() + state.settings.server.call_timeout.as_millis() as u64
 }
 
+/// The outcome of an update the API waits on: its result, 503 once the wait
+/// is over, or the workflow's refusal mapped to HTTP.
+async fn answered<T>(
+    state: &AppState,
+    id: Uuid,
+    update: impl Future<Output = Result<T, WorkflowUpdateError>>,
+) -> Result<T, ApiError> {
+    match within(state, update).await {
+        None => Err(gave_up()),
+        Some(Ok(value)) => Ok(value),
+        Some(Err(e)) => Err(update_failed(state, id, e).await),
+    }
+}
+
+/// Update options carrying an idempotent update id, when there is one.
+fn update_options(update_id: Option<String>) -> WorkflowExecuteUpdateOptions {
+    let mut options = WorkflowExecuteUpdateOptions::default();
+    options.update_id = update_id;
+    options
+}
+
 fn gave_up() -> ApiError {
     ApiError::busy("the booking engine did not answer in time; nothing was changed")
 }
@@ -304,8 +325,6 @@ struct CreateCall<'a> {
     attach: bool,
     /// The order id is this request's own (no earlier try used it).
     fresh: bool,
-    /// `refuse_taken` already passed for this order id.
-    prechecked: bool,
 }
 
 /// Refuse, without touching Temporal, a seat held by another order (one
@@ -360,16 +379,13 @@ async fn claim(state: &AppState, new: &SeatRequest, order_id: Uuid) -> Result<()
     }
 }
 
-/// Fast refusals, admission, the claim, then update-with-start of the
-/// order's workflow with a deadline.
+/// Admission, the claim, then update-with-start of the order's workflow
+/// with a deadline. The caller has run the up-front refusals.
 async fn create_order(
     state: &AppState,
     new: &SeatRequest,
     call: CreateCall<'_>,
 ) -> Result<Answer, ApiError> {
-    if !call.prechecked {
-        refuse_taken(state, new, call.order_id).await?;
-    }
     let _ticket = state.admission.enter()?;
     claim(state, new, call.order_id).await?;
     let outcome = match flights::find(&state.pool, new.flight_id).await {
@@ -458,15 +474,10 @@ async fn attach(
         ));
     }
     let client = state.temporal().await?;
-    let mut options = WorkflowExecuteUpdateOptions::default();
-    options.update_id = call.update_id.clone();
     let handle = handle(client, call.order_id);
+    let options = update_options(call.update_id.clone());
     let update = handle.execute_update(Booking::select_seats, select, options);
-    match within(state, update).await {
-        None => Err(gave_up()),
-        Some(Ok(selection)) => Ok(selection),
-        Some(Err(e)) => Err(update_failed(state, call.order_id, e).await),
-    }
+    answered(state, call.order_id, update).await
 }
 
 /// The caller is told 503 and nothing may stay held for it: the workflow
@@ -505,8 +516,8 @@ pub async fn create(
             keyed: None,
             attach: false,
             fresh: true,
-            prechecked: false,
         };
+        refuse_taken(&state, &new, call.order_id).await?;
         return Ok(create_order(&state, &new, call).await?.respond());
     };
     let parts = new.fingerprint_parts();
@@ -527,9 +538,15 @@ pub async fn create(
         keyed: Some(&keyed),
         attach,
         fresh,
-        prechecked: fresh,
     };
-    let outcome = create_order(&state, &new, call).await;
+    // A fresh id passed the up-front refusals while its key was bound.
+    let outcome = async {
+        if !fresh {
+            refuse_taken(&state, &new, order_id).await?;
+        }
+        create_order(&state, &new, call).await
+    }
+    .await;
     keyed.remember(&outcome).await;
     Ok(outcome?.respond())
 }
@@ -607,24 +624,16 @@ pub async fn change_seats(
         seats,
     };
     refuse_taken(&state, &wanted, id).await?;
-    let seats = wanted.seats;
     let _ticket = state.admission.enter()?;
     let client = state.temporal().await?;
     let select = SelectSeats {
-        seats,
+        seats: wanted.seats,
         deadline_ms: Some(deadline(&state)),
     };
     let handle = handle(client, id);
-    let update = handle.execute_update(
-        Booking::select_seats,
-        select,
-        WorkflowExecuteUpdateOptions::default(),
-    );
-    match within(&state, update).await {
-        None => Err(gave_up()),
-        Some(Ok(selection)) => Ok(HttpResponse::Ok().json(held(id, selection)?)),
-        Some(Err(e)) => Err(update_failed(&state, id, e).await),
-    }
+    let update = handle.execute_update(Booking::select_seats, select, update_options(None));
+    let selection = answered(&state, id, update).await?;
+    Ok(HttpResponse::Ok().json(held(id, selection)?))
 }
 
 pub async fn status(
@@ -668,19 +677,19 @@ async fn pay_order(
     update_id: Option<String>,
     retry: bool,
 ) -> Result<Answer, ApiError> {
-    let accepted = || {
+    let accepted = |status| {
         Answer::new(
             StatusCode::ACCEPTED,
             Ack {
                 order_id: id,
-                status: OrderStatus::PaymentProcessing,
+                status,
             },
         )
     };
     let order = orders::find(&state.pool, id).await?;
     if order.status.is_terminal() {
         return match retry && order.payment_attempts > 0 {
-            true => Ok(accepted()),
+            true => Ok(accepted(OrderStatus::PaymentProcessing)),
             false => Err(closed(&order)),
         };
     }
@@ -690,21 +699,9 @@ async fn pay_order(
         code,
         deadline_ms: Some(deadline(state)),
     };
-    let mut options = WorkflowExecuteUpdateOptions::default();
-    options.update_id = update_id;
     let handle = handle(client, id);
-    let update = handle.execute_update(Booking::pay, pay, options);
-    match within(state, update).await {
-        None => Err(gave_up()),
-        Some(Ok(status)) => Ok(Answer::new(
-            StatusCode::ACCEPTED,
-            Ack {
-                order_id: id,
-                status,
-            },
-        )),
-        Some(Err(e)) => Err(update_failed(state, id, e).await),
-    }
+    let update = handle.execute_update(Booking::pay, pay, update_options(update_id));
+    Ok(accepted(answered(state, id, update).await?))
 }
 
 pub async fn pay(
@@ -747,16 +744,12 @@ pub async fn cancel(
     let _ticket = state.admission.enter()?;
     let client = state.temporal().await?;
     let handle = handle(client, id);
-    let update =
-        handle.execute_update(Booking::cancel, (), WorkflowExecuteUpdateOptions::default());
-    match within(&state, update).await {
-        None => Err(gave_up()),
-        Some(Ok(status)) => Ok(HttpResponse::Ok().json(Ack {
-            order_id: id,
-            status,
-        })),
-        Some(Err(e)) => Err(update_failed(&state, id, e).await),
-    }
+    let update = handle.execute_update(Booking::cancel, (), update_options(None));
+    let status = answered(&state, id, update).await?;
+    Ok(HttpResponse::Ok().json(Ack {
+        order_id: id,
+        status,
+    }))
 }
 
 const POLL: Duration = Duration::from_millis(500);
