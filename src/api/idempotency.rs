@@ -194,15 +194,17 @@ impl<'a> Keyed<'a> {
     /// Record that the API gave up on this key's workflow run.
     pub async fn abandon(&self) {
         let pool = &self.state.pool;
-        if let Err(e) = idempotency::set_abandoned(pool, &self.scope, &self.key.0, true).await {
+        if let Err(e) = idempotency::abandon(pool, &self.scope, &self.key.0).await {
             tracing::warn!(error = %e, "could not mark an idempotent request abandoned");
         }
     }
 }
 
-/// Delete expired keys every hour, for as long as the server runs.
+/// Delete expired keys every hour, for as long as the server runs (the
+/// first time an hour after start: nothing to do at start-up).
 pub async fn purge_expired(pool: deadpool_postgres::Pool, retention: std::time::Duration) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    let every = std::time::Duration::from_secs(3600);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     loop {
         tick.tick().await;
         match idempotency::purge(&pool, retention).await {

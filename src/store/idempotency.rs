@@ -120,17 +120,13 @@ pub async fn answer(
     Ok(())
 }
 
-/// Mark (or clear) that the API gave up on the key's workflow run.
-pub async fn set_abandoned(
-    pool: &Pool,
-    scope: &str,
-    key: &str,
-    abandoned: bool,
-) -> Result<(), StoreError> {
+/// Mark that the API gave up on the key's workflow run (a final answer
+/// clears it).
+pub async fn abandon(pool: &Pool, scope: &str, key: &str) -> Result<(), StoreError> {
     let conn = pool.get().await?;
     conn.execute(
-        "UPDATE idempotency_keys SET abandoned = $3 WHERE scope = $1 AND key = $2",
-        &[&scope, &key, &abandoned],
+        "UPDATE idempotency_keys SET abandoned = TRUE WHERE scope = $1 AND key = $2",
+        &[&scope, &key],
     )
     .await?;
     Ok(())
