@@ -94,7 +94,7 @@ async fn one(app: &TestApp, sql: &str, order: &str) -> i64 {
 }
 
 #[tokio::test]
-async fn a_replayed_create_returns_the_same_order_and_starts_one_workflow() {
+async fn a_replayed_create_returns_the_same_order_also_from_another_serve() {
     let app = TestApp::with_worker(settings().await).await;
     let (first, body) = create(&app, Some("create-1"), FL101, &["1A", "1B"]).await;
     assert_eq!(first, 201, "{body}");
@@ -102,6 +102,10 @@ async fn a_replayed_create_returns_the_same_order_and_starts_one_workflow() {
     assert_eq!(again, 201, "{replay}");
     assert_eq!(replay["orderId"], body["orderId"]);
     assert_eq!(replay, body, "the same answer");
+    // Another `serve` (a restarted one has no memory either) answers alike.
+    let restarted = TestApp::spawn(app.settings.clone()).await;
+    let (code, after) = create(&restarted, Some("create-1"), FL101, &["1A", "1B"]).await;
+    assert_eq!((code, &after), (201, &body));
     assert_eq!(workflows(&app).await, 1);
 }
 
