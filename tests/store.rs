@@ -31,10 +31,10 @@ async fn migrate_twice_and_seed_twice_gives_four_flights_and_420_seats() {
         status.iter().all(|m| !m.applied),
         "fresh database: all pending"
     );
-    assert_eq!(migrate::up(&pool).await.unwrap(), vec![1, 2, 3, 4]);
+    assert_eq!(migrate::up(&pool).await.unwrap(), vec![1, 2, 3, 4, 5]);
     assert_eq!(migrate::up(&pool).await.unwrap(), Vec::<i32>::new());
     let status = migrate::status(&pool).await.unwrap();
-    assert_eq!(status.len(), 4);
+    assert_eq!(status.len(), 5);
     assert!(status.iter().all(|m| m.applied));
 
     let first = seed::run(&pool).await.unwrap();
@@ -76,7 +76,7 @@ async fn the_migrate_and_seed_commands_are_idempotent() {
     let status = String::from_utf8(run(&["migrate", "status"]).stdout).unwrap();
     assert_eq!(
         status.lines().filter(|l| l.ends_with("applied")).count(),
-        4,
+        5,
         "{status}"
     );
     let seed = String::from_utf8(run(&["seed"]).stdout).unwrap();
@@ -261,6 +261,7 @@ fn order(id: Uuid, flight: Uuid, seat_ids: &[&str]) -> Order {
         failure_reason: None,
         payment_attempts: 1,
         last_payment_error: None,
+        version: 0,
     }
 }
 
@@ -373,4 +374,57 @@ async fn saving_never_overwrites_a_confirmed_order() {
         orders::find(&pool, id).await.unwrap().status,
         OrderStatus::Confirmed
     );
+}
+
+#[tokio::test]
+async fn every_change_raises_the_version_and_is_announced_in_its_transaction() {
+    use futures::StreamExt;
+    let settings = support::isolated_settings(false).await;
+    let pool = support::prepare_database(&settings).await;
+    let cfg = settings.database.pg_config().unwrap();
+    let (client, mut connection) = cfg.connect(tokio_postgres::NoTls).await.unwrap();
+    let (tx, mut notices) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(m)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notification(n) = m {
+                let _ = tx.send(n.payload().to_string());
+            }
+        }
+    });
+    client
+        .batch_execute("LISTEN flightctl_changes")
+        .await
+        .unwrap();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(5), notices.recv())
+            .await
+            .expect("an announcement")
+            .unwrap()
+    };
+
+    let flight = Uuid::parse_str(support::FL201).unwrap();
+    let id = Uuid::new_v4();
+    let o = order(id, flight, &["9A"]);
+    orders::save(&pool, &o).await.unwrap();
+    assert_eq!(orders::find(&pool, id).await.unwrap().version, 1);
+    assert_eq!(next().await, format!("o:{id}:1"));
+    assert_eq!(next().await, format!("f:{flight}"));
+    orders::record_attempt(&pool, id, 1, orders::AttemptOutcome::Declined, Some("no"))
+        .await
+        .unwrap();
+    assert_eq!(next().await, format!("o:{id}:2"));
+    next().await;
+    orders::confirm(&pool, id, flight, &o.seats).await.unwrap();
+    let mut seen = vec![next().await, next().await];
+    seen.sort();
+    assert_eq!(seen, [format!("f:{flight}"), format!("o:{id}:3")]);
+    assert_eq!(orders::find(&pool, id).await.unwrap().version, 3);
+    // A save refused on a confirmed order changes nothing and says nothing.
+    orders::save(&pool, &o).await.unwrap();
+    flightctl::store::flights::announce(&pool, flight)
+        .await
+        .unwrap();
+    assert_eq!(next().await, format!("f:{flight}"));
+    assert_eq!(orders::find(&pool, id).await.unwrap().version, 3);
 }

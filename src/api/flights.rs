@@ -1,12 +1,17 @@
 //! `GET /api/flights` and `GET /api/flights/{id}` (with the seat map: sold
-//! seats from Postgres, held seats from Redis).
+//! seats from Postgres, held seats from Redis), and their live streams.
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use super::{ApiError, AppState};
+use deadpool_postgres::Pool;
+use uuid::Uuid;
+
+use super::live::{Availability, SeatStates};
+use super::{ApiError, AppState, sse};
 use crate::domain;
 use crate::store::flights::{self, Flight};
+use crate::store::{Holds, StoreError};
 
 #[derive(Serialize)]
 struct FlightList {
@@ -37,34 +42,31 @@ struct SeatView {
     status: &'static str,
 }
 
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let mut flights = flights::list(&state.pool).await?;
-    let held =
-        futures::future::try_join_all(flights.iter().map(|f| state.holds.list(f.id))).await?;
+/// Every flight, its availability net of live holds.
+async fn with_availability(pool: &Pool, holds: &Holds) -> Result<Vec<Flight>, StoreError> {
+    let mut flights = flights::list(pool).await?;
+    let held = futures::future::try_join_all(flights.iter().map(|f| holds.list(f.id))).await?;
     for (flight, holds) in flights.iter_mut().zip(held) {
         flight.available_seats = (flight.available_seats - holds.len() as i32).max(0);
     }
-    Ok(HttpResponse::Ok().json(FlightList { flights }))
+    Ok(flights)
 }
 
-pub async fn show(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let id = domain::parse_id(&path).ok_or_else(|| {
-        ApiError::bad_request(
-            "INVALID_FLIGHT_ID",
-            format!("{:?} is not a flight id (a UUID)", path.as_str()),
-        )
-    })?;
-    let mut flight = flights::find(&state.pool, id).await?;
-    let (seats, holds) = tokio::try_join!(flights::seats(&state.pool, id), state.holds.list(id))?;
-    let seats: Vec<SeatView> = seats
+/// `(flightId, availableSeats)` of every flight: the flight list's live feed.
+pub async fn availability(pool: &Pool, holds: &Holds) -> Result<Availability, StoreError> {
+    let flights = with_availability(pool, holds).await?;
+    Ok(flights.iter().map(|f| (f.id, f.available_seats)).collect())
+}
+
+/// Every seat of the flight: sold in Postgres, held in Redis, or available.
+async fn seat_views(pool: &Pool, holds: &Holds, id: Uuid) -> Result<Vec<SeatView>, StoreError> {
+    let (seats, held) = tokio::try_join!(flights::seats(pool, id), holds.list(id))?;
+    Ok(seats
         .into_iter()
         .map(|s| {
             let status = if s.booked {
                 "booked"
-            } else if holds.contains_key(&s.id) {
+            } else if held.contains_key(&s.id) {
                 "reserved"
             } else {
                 "available"
@@ -76,7 +78,36 @@ pub async fn show(
                 status,
             }
         })
-        .collect();
+        .collect())
+}
+
+/// `(seat, status)` of every seat: a seat map's live feed.
+pub async fn seat_states(pool: &Pool, holds: &Holds, id: Uuid) -> Result<SeatStates, StoreError> {
+    let seats = seat_views(pool, holds, id).await?;
+    Ok(seats.into_iter().map(|s| (s.id, s.status)).collect())
+}
+
+pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let flights = with_availability(&state.pool, &state.holds).await?;
+    Ok(HttpResponse::Ok().json(FlightList { flights }))
+}
+
+fn flight_id(path: &str) -> Result<Uuid, ApiError> {
+    domain::parse_id(path).ok_or_else(|| {
+        ApiError::bad_request(
+            "INVALID_FLIGHT_ID",
+            format!("{path:?} is not a flight id (a UUID)"),
+        )
+    })
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = flight_id(&path)?;
+    let mut flight = flights::find(&state.pool, id).await?;
+    let seats = seat_views(&state.pool, &state.holds, id).await?;
     flight.available_seats = seats.iter().filter(|s| s.status == "available").count() as i32;
     let rows = seats.iter().map(|s| s.row).max().unwrap_or(0);
     Ok(HttpResponse::Ok().json(FlightDetail {
@@ -87,4 +118,88 @@ pub async fn show(
             seats,
         },
     }))
+}
+
+#[derive(Serialize)]
+struct SeatChange {
+    seat: String,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct SeatsSnapshot {
+    seats: Vec<SeatChange>,
+}
+
+fn seat_change((seat, status): &(String, &'static str)) -> SeatChange {
+    SeatChange {
+        seat: seat.clone(),
+        status,
+    }
+}
+
+fn seats_snapshot(now: &SeatStates) -> SeatsSnapshot {
+    SeatsSnapshot {
+        seats: now.iter().map(seat_change).collect(),
+    }
+}
+
+/// Seats keep their order in every state of a flight, so a diff is a zip.
+fn seats_changed(before: &SeatStates, now: &SeatStates) -> Vec<SeatChange> {
+    if before.len() != now.len() {
+        return seats_snapshot(now).seats;
+    }
+    now.iter()
+        .zip(before)
+        .filter(|(now, before)| now != before)
+        .map(|(now, _)| seat_change(now))
+        .collect()
+}
+
+/// `GET /api/flights/{id}/events`: the seat map, then each seat that changes
+/// (held, released, sold) as `{seat, status}`.
+pub async fn events(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = flight_id(&path)?;
+    flights::find(&state.pool, id).await?;
+    sse::feed(state.live.flight(id), seats_snapshot, seats_changed).await
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FlightAvailability {
+    flight_id: Uuid,
+    available_seats: i32,
+}
+
+#[derive(Serialize)]
+struct FlightsSnapshot {
+    flights: Vec<FlightAvailability>,
+}
+
+fn availabilities<'a>(flights: impl Iterator<Item = &'a (Uuid, i32)>) -> Vec<FlightAvailability> {
+    flights
+        .map(|&(flight_id, available_seats)| FlightAvailability {
+            flight_id,
+            available_seats,
+        })
+        .collect()
+}
+
+fn flights_snapshot(now: &Availability) -> FlightsSnapshot {
+    FlightsSnapshot {
+        flights: availabilities(now.iter()),
+    }
+}
+
+fn flights_changed(before: &Availability, now: &Availability) -> Vec<FlightAvailability> {
+    availabilities(now.iter().filter(|flight| !before.contains(flight)))
+}
+
+/// `GET /api/flights/events`: every flight's availability, then each change
+/// as `{flightId, availableSeats}`.
+pub async fn list_events(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    sse::feed(state.live.flights(), flights_snapshot, flights_changed).await
 }

@@ -7,7 +7,9 @@ mod errors;
 mod flights;
 mod health;
 mod idempotency;
+mod live;
 mod orders;
+mod sse;
 mod web;
 
 use std::net::TcpListener;
@@ -28,6 +30,7 @@ pub struct AppState {
     pub settings: Settings,
     pub pool: Pool,
     pub holds: Holds,
+    pub live: live::Live,
     admission: admission::Admission,
     temporal: OnceCell<temporalio_client::Client>,
 }
@@ -72,7 +75,9 @@ impl Application {
             pool.clone(),
             settings.server.idempotency_ttl,
         ));
+        let live = live::Live::start(pool.clone(), holds.clone(), settings.database.pg_config()?);
         let state = aw::Data::new(AppState {
+            live,
             admission: admission::Admission::new(settings.server.max_in_flight),
             settings,
             pool,
@@ -115,7 +120,9 @@ fn routes(cfg: &mut aw::ServiceConfig) {
     cfg.service(route("/health").get(health::health))
         .service(route("/api/config").get(web::client_config))
         .service(route("/api/flights").get(flights::list))
+        .service(route("/api/flights/events").get(flights::list_events))
         .service(route("/api/flights/{id}").get(flights::show))
+        .service(route("/api/flights/{id}/events").get(flights::events))
         .service(route("/api/orders").post(orders::create))
         .service(
             route("/api/orders/{id}")

@@ -1,34 +1,34 @@
 //! The order endpoints. The API never writes booking state: it starts the
-//! order's workflow and talks to it (updates, a query); Postgres answers for
-//! orders whose workflow has ended.
+//! order's workflow and talks to it (updates). Status and its event stream
+//! are read from the order row the workflow saves at every transition, so
+//! watching an order costs the engine nothing.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use temporalio_client::errors::{
     WorkflowStartError, WorkflowUpdateError, WorkflowUpdateWithStartError,
 };
 use temporalio_client::{
     Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowIdConflictPolicy,
-    WorkflowQueryOptions, WorkflowUpdateWithStartOptions,
+    WorkflowUpdateWithStartOptions,
 };
 use uuid::Uuid;
 
 use super::idempotency::{Answer, Found, Key, Keyed};
-use super::{ApiError, AppState};
+use super::live::OrderWatch;
+use super::{ApiError, AppState, sse};
 use crate::booking::Booking;
-use crate::booking::messages::{BookingInput, Pay, SelectSeats, Selection, Snapshot};
+use crate::booking::messages::{BookingInput, Pay, SelectSeats, Selection};
 use crate::domain::{self, OrderStatus, PaymentCode, SeatSelection, workflow_id};
 use crate::store::flights;
 use crate::store::holds::Lock;
 use crate::store::idempotency::Entry;
 use crate::store::orders::{self, Order};
 
-const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 /// After a booking call's deadline, how long an answer the workflow decided
 /// before it may still take to arrive.
 const ANSWER_GRACE: Duration = Duration::from_secs(2);
@@ -71,7 +71,7 @@ struct Ack {
     status: OrderStatus,
 }
 
-/// The order's status: live from the workflow, or from its row once ended.
+/// The order's status, from its row.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusView {
@@ -167,22 +167,6 @@ fn remaining(status: OrderStatus, deadline_ms: Option<u64>) -> u64 {
 }
 
 impl StatusView {
-    fn from_snapshot(s: Snapshot) -> Self {
-        Self {
-            order_id: s.order_id,
-            workflow_id: workflow_id(s.order_id),
-            flight_id: s.flight_id,
-            status: s.status,
-            seats: s.seats,
-            expires_at: s.deadline_ms.and_then(to_time),
-            timer_remaining: remaining(s.status, s.deadline_ms),
-            payment_attempts: s.payment_attempts,
-            max_payment_attempts: s.max_payment_attempts,
-            last_error: s.last_error,
-            total_price_cents: s.total_price_cents,
-        }
-    }
-
     fn from_row(o: Order, max_attempts: u32) -> Self {
         let deadline = o.expires_at.map(|t| t.timestamp_millis() as u64);
         Self {
@@ -201,28 +185,11 @@ impl StatusView {
     }
 }
 
-/// The order's current status. A running workflow answers a query; an ended
-/// one (or one whose worker is away) is answered from its row.
-/// Returns the row it read too.
+/// The order's row and its status now.
 async fn current(state: &AppState, id: Uuid) -> Result<(Order, StatusView), ApiError> {
     let order = orders::find(&state.pool, id).await?;
     let max = state.settings.booking.payment_max_retries;
-    if order.status.is_terminal() {
-        return Ok((order.clone(), StatusView::from_row(order, max)));
-    }
-    let client = state.temporal().await?;
-    let handle = client.get_workflow_handle::<Booking>(order.workflow_id.clone());
-    let query = handle.query(Booking::status, (), WorkflowQueryOptions::default());
-    match tokio::time::timeout(QUERY_TIMEOUT, query).await {
-        Ok(Ok(snapshot)) => Ok((order, StatusView::from_snapshot(snapshot))),
-        outcome => {
-            if let Ok(Err(e)) = outcome {
-                tracing::debug!(order = %id, error = %e, "status query failed; answering from the row");
-            }
-            let order = orders::find(&state.pool, id).await?;
-            Ok((order.clone(), StatusView::from_row(order, max)))
-        }
-    }
+    Ok((order.clone(), StatusView::from_row(order, max)))
 }
 
 /// Map a failed update: a rejection carries its code; a closed workflow is
@@ -397,7 +364,12 @@ async fn create_order(
         // it lapses (releasing is owner-checked, the id is this request's).
         let seats = new.seats.ids();
         let released = state.holds.release(new.flight_id, call.order_id, &seats);
-        if let Err(e) = released.await {
+        let announced = match released.await {
+            Ok(0) => Ok(()),
+            Ok(_) => flights::announce(&state.pool, new.flight_id).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = announced {
             tracing::debug!(error = %e, "releasing an unused claim failed; it lapses by itself");
         }
     }
@@ -752,77 +724,80 @@ pub async fn cancel(
     }))
 }
 
-const POLL: Duration = Duration::from_millis(500);
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
-
 struct Events {
     state: web::Data<AppState>,
     id: Uuid,
-    last: Option<StatusView>,
-    quiet_since: tokio::time::Instant,
+    watch: OrderWatch,
     done: bool,
+    /// The version of the row last sent (or the client's `Last-Event-ID`).
+    sent: i64,
+    /// A row read, not yet sent.
+    read: Option<Order>,
 }
 
-/// Wait for the next thing to send: a changed status, or a keep-alive.
-async fn next_event(mut ev: Events) -> Option<(String, Events)> {
-    if ev.done {
-        return None;
+impl Events {
+    /// The row as an event, if the client has not seen this version.
+    fn unseen(&mut self, order: Order) -> Option<String> {
+        if order.version <= self.sent {
+            return None;
+        }
+        self.sent = order.version;
+        let max = self.state.settings.booking.payment_max_retries;
+        let id = order.version as u64;
+        Some(sse::event(None, id, &StatusView::from_row(order, max)))
     }
-    loop {
-        let now = match current(&ev.state, ev.id).await.map(|(_, s)| s) {
-            Ok(s) => s,
+}
+
+/// The next thing to send: a changed row, or a keep-alive; none after a
+/// terminal status.
+async fn next_event(mut ev: Events) -> Option<(String, Events)> {
+    while !ev.done {
+        if let Some(order) = ev.read.take() {
+            ev.done = order.status.is_terminal();
+            if let Some(event) = ev.unseen(order) {
+                return Some((event, ev));
+            }
+            continue;
+        }
+        if sse::or_keep_alive(ev.watch.changed()).await.is_none() {
+            return Some((sse::KEEP_ALIVE_EVENT.to_string(), ev));
+        }
+        match orders::find(&ev.state.pool, ev.id).await {
+            Ok(order) => ev.read = Some(order),
             Err(e) => {
+                let e = ApiError::from(e);
                 let msg = serde_json::json!({"error": e.code, "message": e.message});
                 return Some((format!("event: error\ndata: {msg}\n\n"), ev));
             }
-        };
-        let same = ev.last.as_ref().is_some_and(|l| {
-            StatusView {
-                timer_remaining: 0,
-                ..l.clone()
-            } == StatusView {
-                timer_remaining: 0,
-                ..now.clone()
-            }
-        });
-        if !same {
-            ev.done = now.status.is_terminal();
-            let data = serde_json::to_string(&now).unwrap_or_default();
-            ev.last = Some(now);
-            ev.quiet_since = tokio::time::Instant::now();
-            return Some((format!("data: {data}\n\n"), ev));
         }
-        if ev.quiet_since.elapsed() >= KEEP_ALIVE {
-            ev.quiet_since = tokio::time::Instant::now();
-            return Some((": keep-alive\n\n".to_string(), ev));
-        }
-        tokio::time::sleep(POLL).await;
     }
+    None
 }
 
-/// Server-sent events: one status object per change, a keep-alive comment
-/// every 15 s, closed after a terminal status.
+/// Server-sent events: the status object each time the order's row changes
+/// (pushed, not polled), its version as the event id, a keep-alive comment
+/// every 15 s; closed after a terminal status. A reconnect with
+/// `Last-Event-ID` gets only what it has not seen.
 pub async fn events(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
-    let (_, first) = current(&state, id).await?;
-    let data = serde_json::to_string(&first).unwrap_or_default();
+    let watch = state.live.order(id);
+    let order = orders::find(&state.pool, id).await?;
+    let sent = req
+        .headers()
+        .get("Last-Event-ID")
+        .and_then(|v| v.to_str().ok()?.trim().parse::<i64>().ok())
+        .unwrap_or(0);
     let ev = Events {
-        state: state.clone(),
+        state,
         id,
-        done: first.status.is_terminal(),
-        last: Some(first),
-        quiet_since: tokio::time::Instant::now(),
+        watch,
+        done: false,
+        sent,
+        read: Some(order),
     };
-    let head = futures::stream::once(async move { format!("data: {data}\n\n") });
-    let stream = head
-        .chain(futures::stream::unfold(ev, next_event))
-        .map(|chunk| Ok::<_, actix_web::Error>(web::Bytes::from(chunk)));
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(("Cache-Control", "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(stream))
+    Ok(sse::respond(futures::stream::unfold(ev, next_event)))
 }

@@ -56,6 +56,19 @@ impl BookingActivities {
         )
     }
 
+    /// Release the order's holds on these seats; a release that freed any
+    /// is announced to the seat maps.
+    async fn release(&self, h: &HeldSeats) -> Result<u32, ActivityError> {
+        let released = self
+            .holds
+            .release(h.flight_id, h.order_id, &h.seats)
+            .await?;
+        if released > 0 {
+            flights::announce(&self.pool, h.flight_id).await?;
+        }
+        Ok(released)
+    }
+
     async fn record(&self, rec: &AttemptRecord) -> Result<(), ActivityError> {
         let attempt = rec.attempt as i32;
         Ok(orders::record_attempt(
@@ -81,8 +94,9 @@ impl BookingActivities {
         self.lock(&req).await
     }
 
-    /// A new selection in one step: lock, save the order, release the seats
-    /// no longer wanted. Each step is idempotent, so a retry is safe.
+    /// A new selection in one step: lock, release the seats no longer
+    /// wanted, save the order (whose trigger announces the new seat map).
+    /// Each step is idempotent, so a retry is safe.
     #[activity]
     pub async fn hold_seats(
         self: Arc<Self>,
@@ -91,9 +105,9 @@ impl BookingActivities {
     ) -> Result<Locked, ActivityError> {
         let outcome = self.lock(&req.lock).await?;
         if outcome == Locked::All {
-            orders::save(&self.pool, &req.order).await?;
             let (flight, order) = (req.lock.flight_id, req.lock.order_id);
             self.holds.release(flight, order, &req.dropped).await?;
+            orders::save(&self.pool, &req.order).await?;
         }
         Ok(outcome)
     }
@@ -142,10 +156,7 @@ impl BookingActivities {
         _ctx: ActivityContext,
         req: EndOrder,
     ) -> Result<(), ActivityError> {
-        let r = &req.release;
-        self.holds
-            .release(r.flight_id, r.order_id, &r.seats)
-            .await?;
+        self.release(&req.release).await?;
         if let Some(order) = &req.order {
             orders::save(&self.pool, order).await?;
         }
@@ -159,10 +170,7 @@ impl BookingActivities {
         _ctx: ActivityContext,
         req: HeldSeats,
     ) -> Result<u32, ActivityError> {
-        Ok(self
-            .holds
-            .release(req.flight_id, req.order_id, &req.seats)
-            .await?)
+        self.release(&req).await
     }
 
     /// Reset the TTL of the order's holds; returns seats it no longer holds.

@@ -284,6 +284,7 @@ impl Booking {
             failure_reason: self.failure_reason.clone(),
             payment_attempts: self.attempts as i32,
             last_payment_error: self.last_error.clone(),
+            version: 0,
         }
     }
 
@@ -350,6 +351,7 @@ impl Booking {
             // is the order as it becomes if the lock succeeds.
             let order = ctx.state(|s| Order {
                 seats: wanted.clone(),
+                total_price_cents: input.seat_price_cents * wanted.len() as i64,
                 status: OrderStatus::SeatsReserved,
                 expires_at: chrono::DateTime::from_timestamp_millis(expires_at_ms as i64),
                 ..s.record()

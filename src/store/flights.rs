@@ -58,6 +58,19 @@ pub async fn list(pool: &Pool) -> Result<Vec<Flight>, StoreError> {
     Ok(rows.iter().map(flight).collect())
 }
 
+/// Announce that the flight's seats changed where Postgres did not see it
+/// (a hold released in Redis alone); `serve` pushes it to the seat maps.
+/// Changes to orders and sold seats are announced by triggers.
+pub async fn announce(pool: &Pool, id: Uuid) -> Result<(), StoreError> {
+    let conn = pool.get().await?;
+    conn.execute(
+        "SELECT pg_notify('flightctl_changes', 'f:' || $1::text)",
+        &[&id.to_string()],
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn find(pool: &Pool, id: Uuid) -> Result<Flight, StoreError> {
     let conn = pool.get().await?;
     let sql = format!("SELECT {FLIGHT_COLUMNS} FROM flights WHERE id = $1");

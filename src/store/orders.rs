@@ -24,10 +24,13 @@ pub struct Order {
     pub failure_reason: Option<String>,
     pub payment_attempts: i32,
     pub last_payment_error: Option<String>,
+    /// Raised by one on every change of the row (by a trigger); read only.
+    #[serde(skip)]
+    pub version: i64,
 }
 
 const COLUMNS: &str = "id, flight_id, workflow_id, status, seats, total_price_cents, expires_at,
-    confirmed_at, failure_reason, payment_attempts, last_payment_error";
+    confirmed_at, failure_reason, payment_attempts, last_payment_error, version";
 
 fn order(row: &Row) -> Order {
     let status: &str = row.get(3);
@@ -43,6 +46,7 @@ fn order(row: &Row) -> Order {
         failure_reason: row.get(8),
         payment_attempts: row.get(9),
         last_payment_error: row.get(10),
+        version: row.get(11),
     }
 }
 

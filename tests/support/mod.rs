@@ -5,6 +5,7 @@
 pub mod burst;
 pub mod procs;
 pub mod servers;
+pub mod sse;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

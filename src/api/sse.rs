@@ -1,0 +1,80 @@
+//! Server-sent events: framing, keep-alives and the streams of a live feed.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use futures::{Stream, StreamExt};
+use serde::Serialize;
+
+use super::ApiError;
+use super::live::FeedReceiver;
+
+/// A comment this often keeps proxies from closing a quiet stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How long a new stream waits for its feed's first state.
+const FIRST_STATE: Duration = Duration::from_secs(5);
+
+pub const KEEP_ALIVE_EVENT: &str = ": keep-alive\n\n";
+
+/// One event: an optional type, its id and its JSON data.
+pub fn event(kind: Option<&str>, id: u64, data: &impl Serialize) -> String {
+    let data = serde_json::to_string(data).unwrap_or_default();
+    match kind {
+        Some(kind) => format!("event: {kind}\nid: {id}\ndata: {data}\n\n"),
+        None => format!("id: {id}\ndata: {data}\n\n"),
+    }
+}
+
+/// Wait for `next` up to the keep-alive interval; `None` means send a
+/// keep-alive comment.
+pub async fn or_keep_alive<T>(next: impl Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(KEEP_ALIVE, next).await.ok()
+}
+
+pub fn respond(stream: impl Stream<Item = String> + 'static) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(stream.map(|chunk| Ok::<_, actix_web::Error>(web::Bytes::from(chunk))))
+}
+
+/// A feed as events: first `event: snapshot` with the whole state, then one
+/// event per changed item (`changes(before, after)`).
+pub async fn feed<T, S, C>(
+    mut rx: FeedReceiver<T>,
+    snapshot: fn(&T) -> S,
+    changes: fn(&T, &T) -> Vec<C>,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Send + Sync + 'static,
+    S: Serialize + 'static,
+    C: Serialize + 'static,
+{
+    let first = tokio::time::timeout(FIRST_STATE, rx.wait_for(Option::is_some))
+        .await
+        .ok()
+        .and_then(|r| r.ok().and_then(|first| first.clone()))
+        .ok_or_else(|| ApiError::unavailable("live feed: no state to send yet"))?;
+    let head = event(Some("snapshot"), first.seq, &snapshot(&first.value));
+    let rest = futures::stream::unfold((rx, first), move |(mut rx, last)| async move {
+        loop {
+            match or_keep_alive(rx.changed()).await {
+                None => return Some((KEEP_ALIVE_EVENT.to_string(), (rx, last))),
+                Some(Err(_)) => return None,
+                Some(Ok(())) => {}
+            }
+            let Some(now) = rx.borrow_and_update().clone() else {
+                continue;
+            };
+            let chunk: String = changes(&last.value, &now.value)
+                .iter()
+                .map(|c| event(None, now.seq, c))
+                .collect();
+            if !chunk.is_empty() {
+                return Some((chunk, (rx, now)));
+            }
+        }
+    });
+    Ok(respond(futures::stream::once(async { head }).chain(rest)))
+}

@@ -1,0 +1,94 @@
+//! A server-sent events client for tests and benchmarks: reads one event at
+//! a time from a real HTTP stream.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use serde_json::Value;
+
+/// One event as sent: its type (`message` unless named), id and JSON data.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: String,
+    pub id: Option<String>,
+    pub data: Value,
+}
+
+pub struct EventStream {
+    body: BoxStream<'static, reqwest::Result<actix_web::web::Bytes>>,
+    buffer: String,
+}
+
+/// A client without the overall timeout of `TestApp::http`: streams stay open.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+impl EventStream {
+    /// Open `url` (with `Last-Event-ID` if given); panics unless it is a
+    /// 200 `text/event-stream`.
+    pub async fn open(client: &reqwest::Client, url: &str, last_event_id: Option<&str>) -> Self {
+        let mut req = client.get(url).header("Accept", "text/event-stream");
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id);
+        }
+        let resp = req.send().await.expect("open the event stream");
+        assert_eq!(resp.status(), 200, "{url}");
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        EventStream {
+            body: resp.bytes_stream().boxed(),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event (keep-alive comments skipped), `None` at the end of
+    /// the stream; panics if nothing comes within `within`.
+    pub async fn next(&mut self, within: Duration) -> Option<Event> {
+        tokio::time::timeout(within, self.read())
+            .await
+            .unwrap_or_else(|_| panic!("no event within {within:?}"))
+    }
+
+    /// Like `next`, but `Err(())` if nothing came within `within`.
+    pub async fn try_next(&mut self, within: Duration) -> Result<Option<Event>, ()> {
+        tokio::time::timeout(within, self.read())
+            .await
+            .map_err(|_| ())
+    }
+
+    async fn read(&mut self) -> Option<Event> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if let Some(event) = parse(&block) {
+                    return Some(event);
+                }
+            }
+            let chunk = self.body.next().await?.ok()?;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+fn parse(block: &str) -> Option<Event> {
+    let (mut kind, mut id, mut data) = ("message".to_string(), None, None);
+    for line in block.lines() {
+        if let Some(v) = line.strip_prefix("event: ") {
+            kind = v.to_string();
+        } else if let Some(v) = line.strip_prefix("id: ") {
+            id = Some(v.to_string());
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            data = Some(serde_json::from_str(v).expect("event data is JSON"));
+        }
+    }
+    Some(Event {
+        kind,
+        id,
+        data: data?,
+    })
+}
