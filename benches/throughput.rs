@@ -1,23 +1,35 @@
-//! Figures, not pass/fail: seat-hold throughput in Redis, seat-map reads
-//! through the API, and booking latency through Temporal, on the same real
-//! servers the tests use. `cargo bench` prints them; `cargo test` runs a tiny
-//! version so this stays working.
+//! Figures, not pass/fail, on the same real servers the tests use:
+//! seat-hold throughput in Redis, seat-map reads and status reads through the
+//! API, booking latency through Temporal; then what viewers cost — booking
+//! throughput with and without idle order and seat-map streams open, memory
+//! per stream — the engine share against a same-shape no-op workflow, and
+//! the expiry lag (deadline → seat shown free on a seat-map stream) of
+//! simultaneous expiries. `cargo bench --bench throughput` prints them;
+//! `cargo test` runs a tiny version so this stays working.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::burst::percentile;
-use support::{FL101, FL102, TestApp};
+use support::engine::{self, Window};
+use support::sse::{self, EventStream};
+use support::{FL101, FL102, FL201, TestApp};
 use uuid::Uuid;
 
 struct Scale {
     holds: usize,
     reads: usize,
     bookings: usize,
+    status_reads: usize,
+    order_streams: usize,
+    seat_streams: usize,
+    expiries: usize,
+    window: Window,
 }
 
 fn report(what: &str, mut samples: Vec<Duration>, wall: Duration) {
@@ -99,10 +111,14 @@ async fn seat_map(app: &TestApp, scale: &Scale) {
     report("http: GET seat map, 120 seats (8 clients)", samples, wall);
 }
 
+/// Orders created through Temporal; they are cancelled afterwards, so the
+/// flight is free for what follows.
 async fn bookings(app: &TestApp, scale: &Scale) {
     let (http, base) = (app.http.clone(), app.address.clone());
+    let created = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let orders = created.clone();
     let (samples, wall) = concurrently(scale.bookings, 4, move |i| {
-        let (http, base) = (http.clone(), base.clone());
+        let (http, base, orders) = (http.clone(), base.clone(), orders.clone());
         async move {
             let seat = format!("{}{}", i / 6 + 1, ['A', 'B', 'C', 'D', 'E', 'F'][i % 6]);
             let resp = http
@@ -112,13 +128,259 @@ async fn bookings(app: &TestApp, scale: &Scale) {
                 .await
                 .unwrap();
             assert_eq!(resp.status(), 201);
+            let body: serde_json::Value = resp.json().await.unwrap();
+            let order = body["orderId"].as_str().unwrap().to_string();
+            orders.lock().unwrap().push(order);
         }
     })
     .await;
+    let orders = std::mem::take(&mut *created.lock().unwrap());
+    for order in orders {
+        let (code, _) = app.delete(&format!("/api/orders/{order}")).await;
+        assert_eq!(code, 200);
+    }
     report(
         "temporal: POST /api/orders, hold taken (4 clients)",
         samples,
         wall,
+    );
+}
+
+/// `n` orders holding one seat each of `flight`, created through the API
+/// (retrying a busy answer); returns `(orderId, seat, expiresAt ms)`.
+async fn hold_seats(app: &TestApp, flight: &str, n: usize) -> Vec<(String, String, i64)> {
+    let mut seats: Vec<String> = app.seat_statuses(flight).await.into_keys().collect();
+    seats.sort();
+    seats.truncate(n);
+    let (http, base, flight) = (app.http.clone(), app.address.clone(), flight.to_string());
+    let tasks = seats.into_iter().map(|seat| {
+        let (http, base, flight) = (http.clone(), base.clone(), flight.clone());
+        tokio::spawn(async move {
+            loop {
+                let resp = http
+                    .post(format!("{base}/api/orders"))
+                    .json(&json!({"flightId": flight, "seats": [seat]}))
+                    .send()
+                    .await
+                    .unwrap();
+                if resp.status() == 503 {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+                assert_eq!(resp.status(), 201);
+                let body: serde_json::Value = resp.json().await.unwrap();
+                let expires = body["expiresAt"].as_str().unwrap();
+                let expires = chrono::DateTime::parse_from_rfc3339(expires).unwrap();
+                let order = body["orderId"].as_str().unwrap().to_string();
+                return (order, seat, expires.timestamp_millis());
+            }
+        })
+    });
+    let mut held = Vec::new();
+    for t in tasks.collect::<Vec<_>>() {
+        held.push(t.await.unwrap());
+    }
+    held
+}
+
+/// `GET /api/orders/{id}/status` of live orders from 16 clients: answered
+/// from the order row, no Temporal query.
+async fn status_reads(app: &TestApp, scale: &Scale) {
+    let orders: Arc<Vec<String>> = Arc::new(
+        hold_seats(app, FL201, 16)
+            .await
+            .into_iter()
+            .map(|(order, _, _)| order)
+            .collect(),
+    );
+    let (http, base) = (app.http.clone(), app.address.clone());
+    let (samples, wall) = concurrently(scale.status_reads, 16, move |i| {
+        let (http, base, orders) = (http.clone(), base.clone(), orders.clone());
+        async move {
+            let order = &orders[i % orders.len()];
+            let url = format!("{base}/api/orders/{order}/status");
+            let resp = http.get(url).send().await.unwrap();
+            assert!(resp.status().is_success());
+            resp.bytes().await.unwrap();
+        }
+    })
+    .await;
+    report("http: GET order status (16 clients)", samples, wall);
+}
+
+/// The pages of `n` held orders: rows saved directly, as many as no flight
+/// has seats for (a stream reads only the row).
+async fn order_pages(app: &TestApp, n: usize) -> Vec<String> {
+    let flight = Uuid::parse_str(FL101).unwrap();
+    let mut urls = Vec::new();
+    for i in 0..n {
+        let id = Uuid::new_v4();
+        let order = flightctl::store::orders::Order {
+            id,
+            flight_id: flight,
+            workflow_id: format!("booking-{id}"),
+            status: flightctl::domain::OrderStatus::SeatsReserved,
+            seats: vec![format!("{}A", i % 20 + 1)],
+            total_price_cents: 35_000,
+            expires_at: Some(chrono::Utc::now() + chrono::Duration::minutes(15)),
+            confirmed_at: None,
+            failure_reason: None,
+            payment_attempts: 0,
+            last_payment_error: None,
+            version: 0,
+        };
+        let saved = flightctl::store::orders::save(&app.pool, &order).await;
+        saved.unwrap();
+        urls.push(app.url(&format!("/api/orders/{id}/events")));
+    }
+    urls
+}
+
+/// Open streams on `urls`, each read to its first event, then drained by a
+/// task that counts what arrives (without parsing it: the client's cost is
+/// not the server's).
+struct Viewers {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    received: Arc<AtomicUsize>,
+}
+
+impl Viewers {
+    async fn open(urls: &[String]) -> Viewers {
+        let received = Arc::new(AtomicUsize::new(0));
+        let client = sse::client();
+        let mut tasks = Vec::new();
+        for url in urls {
+            let mut stream = EventStream::open(&client, url, None).await;
+            let first = stream.next(Duration::from_secs(10)).await;
+            first.expect("a first event");
+            let received = received.clone();
+            tasks.push(tokio::spawn(async move { stream.drain(&received).await }));
+        }
+        Viewers { tasks, received }
+    }
+
+    /// Close every stream; returns how many events they received.
+    fn close(self) -> usize {
+        for task in self.tasks {
+            task.abort();
+        }
+        self.received.load(Ordering::Relaxed)
+    }
+}
+
+fn print_rss(what: &str, kib: u64) {
+    println!("{what:<44} {:>7.1} MiB", kib as f64 / 1024.0);
+}
+
+/// Booking throughput without viewers and with them, alternated (without,
+/// with, without, with, without: the dev server's rate drifts), and the
+/// engine share from no-op runs before and after it all.
+async fn viewers_and_engine_share(app: &TestApp, scale: &Scale) {
+    let w = scale.window;
+    println!(
+        "engine: {} clients, {:.1?} measured after {:.1?} warm-up per rate",
+        engine::CLIENTS,
+        w.measure,
+        w.warmup
+    );
+    let mut urls = order_pages(app, scale.order_streams).await;
+    let seat_map = app.url(&format!("/api/flights/{FL102}/events"));
+    urls.extend(std::iter::repeat_n(seat_map, scale.seat_streams));
+    let with = format!(
+        "booking cycles/s, {} + {} streams open",
+        scale.order_streams, scale.seat_streams
+    );
+
+    let noop_before = engine::noop_rate(app, w).await;
+    engine::print_rate("no-op workflow cycles/s (before)", &noop_before);
+    let (mut bare, mut viewed, mut pushed, mut per_stream) = (Vec::new(), Vec::new(), 0, 0.0);
+    for round in 0..3 {
+        let rate = engine::booking_rate(app, w).await;
+        engine::print_rate("booking cycles/s, no viewers", &rate);
+        bare.push(rate.per_second);
+        if round == 2 {
+            break;
+        }
+        let rss_before = rss_kib(std::process::id()).unwrap_or(0);
+        let viewers = Viewers::open(&urls).await;
+        let rss_after = rss_kib(std::process::id()).unwrap_or(0);
+        // The first opening allocates; a later one may reuse freed memory.
+        let grown = rss_after.saturating_sub(rss_before) as f64 / urls.len().max(1) as f64;
+        per_stream = f64::max(per_stream, grown);
+        let rate = engine::booking_rate(app, w).await;
+        engine::print_rate(&with, &rate);
+        viewed.push(rate.per_second);
+        pushed += viewers.close();
+    }
+    let noop_after = engine::noop_rate(app, w).await;
+    engine::print_rate("no-op workflow cycles/s (after)", &noop_after);
+
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (bare, viewed) = (mean(&bare), mean(&viewed));
+    let noop = mean(&[noop_before.per_second, noop_after.per_second]);
+    engine::line(
+        "events pushed to the open streams",
+        format!("{pushed} (while booking)"),
+    );
+    engine::line(
+        "memory per open stream (server + client)",
+        format!("{per_stream:.1} KiB ({} streams)", urls.len()),
+    );
+    engine::line(
+        "throughput with viewers / without",
+        format!(
+            "{:.3}× ({viewed:.1}/s of {bare:.1}/s, means)",
+            viewed / bare.max(f64::MIN_POSITIVE)
+        ),
+    );
+    engine::line(
+        "engine share the booking code keeps",
+        format!(
+            "{:.1} % (booking {bare:.1}/s of the no-op {noop:.1}/s)",
+            bare / noop.max(f64::MIN_POSITIVE) * 100.0
+        ),
+    );
+}
+
+/// `expiries` holds made at once expire together: how long after each
+/// deadline a seat-map stream shows the seat free.
+async fn expiry_lag(scale: &Scale) {
+    let hold = Duration::from_secs(8);
+    let mut settings = support::isolated_settings(true).await;
+    settings.booking.seat_reservation_timeout = hold;
+    let app = TestApp::with_worker(settings).await;
+    let client = sse::client();
+    let url = app.url(&format!("/api/flights/{FL101}/events"));
+    let mut stream = EventStream::open(&client, &url, None).await;
+    stream
+        .next(Duration::from_secs(10))
+        .await
+        .expect("a snapshot");
+    let held = hold_seats(&app, FL101, scale.expiries).await;
+    let mut deadline: std::collections::HashMap<String, i64> =
+        held.into_iter().map(|(_, seat, at)| (seat, at)).collect();
+    let first = deadline.values().min().copied().unwrap_or(0);
+    let last = deadline.values().max().copied().unwrap_or(0);
+    let mut lags = Vec::new();
+    while !deadline.is_empty() {
+        let event = stream.next(hold * 3).await.expect("the stream stays open");
+        if event.data["status"] != "available" {
+            continue;
+        }
+        let seat = event.data["seat"].as_str().unwrap_or_default();
+        if let Some(at) = deadline.remove(seat) {
+            let now = chrono::Utc::now().timestamp_millis();
+            lags.push(Duration::from_millis((now - at).max(0) as u64));
+        }
+    }
+    lags.sort();
+    println!(
+        "{:<44} {:>7} seats  deadlines within {:>5} ms   p50 {:>8.2?}   p99 {:>8.2?}",
+        "expiry lag: deadline → seat free on a stream",
+        lags.len(),
+        last - first,
+        percentile(&lags, 0.50),
+        percentile(&lags, 0.99),
     );
 }
 
@@ -129,20 +391,15 @@ async fn run(scale: Scale) {
     holds(&app, &scale).await;
     seat_map(&app, &scale).await;
     bookings(&app, &scale).await;
+    status_reads(&app, &scale).await;
+    viewers_and_engine_share(&app, &scale).await;
+    expiry_lag(&scale).await;
     let worker = app.worker().pid();
     if let Some(kib) = rss_kib(worker) {
-        println!(
-            "{:<44} {:>7.1} MiB",
-            "memory: worker process RSS after the run",
-            kib as f64 / 1024.0
-        );
+        print_rss("memory: worker process RSS after the run", kib);
     }
     if let Some(kib) = rss_kib(std::process::id()) {
-        println!(
-            "{:<44} {:>7.1} MiB",
-            "memory: API + bench process RSS",
-            kib as f64 / 1024.0
-        );
+        print_rss("memory: API + bench process RSS", kib);
     }
 }
 
@@ -153,12 +410,28 @@ fn main() {
             holds: 20_000,
             reads: 5_000,
             bookings: 120,
+            status_reads: 5_000,
+            order_streams: 1_000,
+            seat_streams: 100,
+            expiries: 40,
+            window: Window {
+                warmup: Duration::from_secs(3),
+                measure: Duration::from_secs(15),
+            },
         }
     } else {
         Scale {
             holds: 50,
             reads: 20,
             bookings: 4,
+            status_reads: 32,
+            order_streams: 20,
+            seat_streams: 4,
+            expiries: 4,
+            window: Window {
+                warmup: Duration::from_millis(300),
+                measure: Duration::from_secs(1),
+            },
         }
     };
     tokio::runtime::Builder::new_multi_thread()

@@ -56,7 +56,16 @@ async fn a_customer_books_pays_fails_and_expires_in_the_browser() {
         out.status.success(),
         "browser tests failed:\n{stdout}\n{stderr}"
     );
-    for shot in ["pay", "pay-other-visitor", "decline", "expire"] {
+    for shot in [
+        "pay",
+        "pay-other-visitor",
+        "decline",
+        "expire",
+        "seat-taken",
+        "clock-ahead",
+        "clock-behind",
+        "fallback",
+    ] {
         let path = shots.join(format!("{shot}.png"));
         assert!(path.is_file(), "missing screenshot {}", path.display());
     }

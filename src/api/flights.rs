@@ -7,7 +7,7 @@ use serde::Serialize;
 use deadpool_postgres::Pool;
 use uuid::Uuid;
 
-use super::live::{Availability, SeatStates};
+use super::live::{Availability, Feedable, SeatStates};
 use super::{ApiError, AppState, sse};
 use crate::domain;
 use crate::store::flights::{self, Flight};
@@ -138,22 +138,23 @@ fn seat_change((seat, status): &(String, &'static str)) -> SeatChange {
     }
 }
 
-fn seats_snapshot(now: &SeatStates) -> SeatsSnapshot {
-    SeatsSnapshot {
-        seats: now.iter().map(seat_change).collect(),
+impl Feedable for SeatStates {
+    fn snapshot(&self, seq: u64) -> String {
+        let seats = self.iter().map(seat_change).collect();
+        sse::event(Some("snapshot"), seq, &SeatsSnapshot { seats })
     }
-}
 
-/// Seats keep their order in every state of a flight, so a diff is a zip.
-fn seats_changed(before: &SeatStates, now: &SeatStates) -> Vec<SeatChange> {
-    if before.len() != now.len() {
-        return seats_snapshot(now).seats;
+    /// Seats keep their order in every state of a flight, so a diff is a zip.
+    fn changes(&self, before: &Self, seq: u64) -> String {
+        if before.len() != self.len() {
+            return sse::events(seq, self.iter().map(seat_change));
+        }
+        let changed = self
+            .iter()
+            .zip(before)
+            .filter(|(now, before)| now != before);
+        sse::events(seq, changed.map(|(now, _)| seat_change(now)))
     }
-    now.iter()
-        .zip(before)
-        .filter(|(now, before)| now != before)
-        .map(|(now, _)| seat_change(now))
-        .collect()
 }
 
 /// `GET /api/flights/{id}/events`: the seat map, then each seat that changes
@@ -164,7 +165,7 @@ pub async fn events(
 ) -> Result<HttpResponse, ApiError> {
     let id = flight_id(&path)?;
     flights::find(&state.pool, id).await?;
-    sse::feed(state.live.flight(id), seats_snapshot, seats_changed).await
+    sse::feed(state.live.flight(id)).await
 }
 
 #[derive(Serialize)]
@@ -188,18 +189,20 @@ fn availabilities<'a>(flights: impl Iterator<Item = &'a (Uuid, i32)>) -> Vec<Fli
         .collect()
 }
 
-fn flights_snapshot(now: &Availability) -> FlightsSnapshot {
-    FlightsSnapshot {
-        flights: availabilities(now.iter()),
+impl Feedable for Availability {
+    fn snapshot(&self, seq: u64) -> String {
+        let flights = availabilities(self.iter());
+        sse::event(Some("snapshot"), seq, &FlightsSnapshot { flights })
     }
-}
 
-fn flights_changed(before: &Availability, now: &Availability) -> Vec<FlightAvailability> {
-    availabilities(now.iter().filter(|flight| !before.contains(flight)))
+    fn changes(&self, before: &Self, seq: u64) -> String {
+        let changed = self.iter().filter(|flight| !before.contains(flight));
+        sse::events(seq, availabilities(changed).into_iter())
+    }
 }
 
 /// `GET /api/flights/events`: every flight's availability, then each change
 /// as `{flightId, availableSeats}`.
 pub async fn list_events(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    sse::feed(state.live.flights(), flights_snapshot, flights_changed).await
+    sse::feed(state.live.flights()).await
 }

@@ -22,6 +22,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use actix_web::web::Bytes;
 use deadpool_postgres::Pool;
 use futures::StreamExt;
 use tokio::sync::{Notify, watch};
@@ -34,12 +35,25 @@ pub const CHANNEL: &str = "flightctl_changes";
 /// How often a feed re-reads with no announcement (holds lapsing in Redis).
 const RESYNC: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// After a feed is rung, how long it waits for more changes to recompute
+/// once for all of them (a burst of bookings on one flight).
+const COALESCE: Duration = Duration::from_millis(20);
 
-/// One computed state of a feed, numbered so streams can name their events.
+/// A state a feed streams: its first event, and the events between two.
+pub trait Feedable: PartialEq + Send + Sync + 'static {
+    /// The whole state, as the event a new stream starts with.
+    fn snapshot(&self, seq: u64) -> String;
+    /// The events that take a stream from `before` to `self`.
+    fn changes(&self, before: &Self, seq: u64) -> String;
+}
+
+/// One computed state of a feed, numbered so streams can name their events,
+/// with the events from the state before it rendered once for every stream.
 #[derive(Debug)]
 pub struct Snapshot<T> {
     pub seq: u64,
     pub value: T,
+    pub delta: Bytes,
 }
 
 type Latest<T> = watch::Sender<Option<Arc<Snapshot<T>>>>;
@@ -258,7 +272,7 @@ impl Drop for OrderWatch {
 /// changed, end when no stream is left (`forget` says whether it was).
 async fn run<T, F, Fut>(feed: Feed<T>, compute: F, forget: impl Fn() -> bool)
 where
-    T: PartialEq,
+    T: Feedable,
     F: Fn() -> Fut,
     Fut: Future<Output = Result<T, StoreError>>,
 {
@@ -271,14 +285,18 @@ where
                         return false;
                     }
                     seq += 1;
-                    *latest = Some(Arc::new(Snapshot { seq, value }));
+                    let delta = match latest {
+                        Some(before) => Bytes::from(value.changes(&before.value, seq)),
+                        None => Bytes::new(),
+                    };
+                    *latest = Some(Arc::new(Snapshot { seq, value, delta }));
                     true
                 });
             }
             Err(e) => tracing::warn!(error = %e, "a live feed could not read; retrying"),
         }
         tokio::select! {
-            () = feed.wake.notified() => {}
+            () = feed.wake.notified() => tokio::time::sleep(COALESCE).await,
             () = tokio::time::sleep(RESYNC) => {}
             () = feed.latest.closed() => {
                 if forget() {

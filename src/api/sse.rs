@@ -7,7 +7,7 @@ use futures::{Stream, StreamExt};
 use serde::Serialize;
 
 use super::ApiError;
-use super::live::FeedReceiver;
+use super::live::{FeedReceiver, Feedable};
 
 /// A comment this often keeps proxies from closing a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -25,52 +25,54 @@ pub fn event(kind: Option<&str>, id: u64, data: &impl Serialize) -> String {
     }
 }
 
+/// One unnamed event per item, all with the same id.
+pub fn events<C: Serialize>(seq: u64, items: impl Iterator<Item = C>) -> String {
+    items.map(|item| event(None, seq, &item)).collect()
+}
+
 /// Wait for `next` up to the keep-alive interval; `None` means send a
 /// keep-alive comment.
 pub async fn or_keep_alive<T>(next: impl Future<Output = T>) -> Option<T> {
     tokio::time::timeout(KEEP_ALIVE, next).await.ok()
 }
 
-pub fn respond(stream: impl Stream<Item = String> + 'static) -> HttpResponse {
+pub fn respond<C: Into<web::Bytes>>(stream: impl Stream<Item = C> + 'static) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(stream.map(|chunk| Ok::<_, actix_web::Error>(web::Bytes::from(chunk))))
+        .streaming(stream.map(|chunk| Ok::<_, actix_web::Error>(chunk.into())))
 }
 
-/// A feed as events: first `event: snapshot` with the whole state, then one
-/// event per changed item (`changes(before, after)`).
-pub async fn feed<T, S, C>(
-    mut rx: FeedReceiver<T>,
-    snapshot: fn(&T) -> S,
-    changes: fn(&T, &T) -> Vec<C>,
-) -> Result<HttpResponse, ApiError>
-where
-    T: Send + Sync + 'static,
-    S: Serialize + 'static,
-    C: Serialize + 'static,
-{
+/// A feed as events: first `event: snapshot` with the whole state, then the
+/// events of each change. A stream that kept up sends the events the feed
+/// rendered once for all; one that skipped a state renders its own.
+pub async fn feed<T: Feedable>(mut rx: FeedReceiver<T>) -> Result<HttpResponse, ApiError> {
     let first = tokio::time::timeout(FIRST_STATE, rx.wait_for(Option::is_some))
         .await
         .ok()
         .and_then(|r| r.ok().and_then(|first| first.clone()))
         .ok_or_else(|| ApiError::unavailable("live feed: no state to send yet"))?;
-    let head = event(Some("snapshot"), first.seq, &snapshot(&first.value));
+    let head = web::Bytes::from(first.value.snapshot(first.seq));
     let rest = futures::stream::unfold((rx, first), move |(mut rx, last)| async move {
         loop {
             match or_keep_alive(rx.changed()).await {
-                None => return Some((KEEP_ALIVE_EVENT.to_string(), (rx, last))),
+                None => {
+                    return Some((
+                        web::Bytes::from_static(KEEP_ALIVE_EVENT.as_bytes()),
+                        (rx, last),
+                    ));
+                }
                 Some(Err(_)) => return None,
                 Some(Ok(())) => {}
             }
             let Some(now) = rx.borrow_and_update().clone() else {
                 continue;
             };
-            let chunk: String = changes(&last.value, &now.value)
-                .iter()
-                .map(|c| event(None, now.seq, c))
-                .collect();
+            let chunk = match now.seq == last.seq + 1 {
+                true => now.delta.clone(),
+                false => web::Bytes::from(now.value.changes(&last.value, now.seq)),
+            };
             if !chunk.is_empty() {
                 return Some((chunk, (rx, now)));
             }

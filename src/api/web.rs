@@ -7,12 +7,31 @@ use serde::Serialize;
 use super::{ApiError, AppState};
 
 const INDEX: &str = include_str!("web/index.html");
+
+/// A module of the UI, by file name.
+macro_rules! js {
+    ($name:literal) => {
+        (
+            $name,
+            "text/javascript; charset=utf-8",
+            include_str!(concat!("web/", $name)),
+        )
+    };
+}
+
 const ASSETS: &[(&str, &str, &str)] = &[
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_str!("web/app.js"),
-    ),
+    js!("api.js"),
+    js!("app.js"),
+    js!("booking.js"),
+    js!("clock.js"),
+    js!("countdown.js"),
+    js!("dom.js"),
+    js!("flights.js"),
+    js!("format.js"),
+    js!("live.js"),
+    js!("panels.js"),
+    js!("payment.js"),
+    js!("seatmap.js"),
     (
         "style.css",
         "text/css; charset=utf-8",

@@ -7,8 +7,13 @@
 //
 // Scenarios: (1) hold, change (countdown resets), pay 00000, confirmation,
 // seats sold to a second visitor; (2) pay 99999: retry progress, failure,
-// seats released; (3) short hold at phone width: expiry. Each runs in a fresh
-// browser context and fails on any console error or page error.
+// seats released; (3) short hold at phone width: expiry; (4) a seat another
+// visitor holds shows as taken within a second, pushed, with no reload and no
+// polling; (5) a visitor whose clock is 15 minutes ahead, then one whose clock
+// is 15 minutes behind, sees the right countdown and pays; (6) with the event
+// streams refused, polling keeps the seat map current, and stops once the
+// stream is back. Each runs in a fresh browser context and fails on any
+// console error or page error.
 
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -39,15 +44,17 @@ const toSeconds = (mmss) => {
 };
 const money = (cents) => new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' }).format(cents / 100);
 
-// A fresh context and page that records console errors and page errors.
-async function openPage(browser, baseURL, options = {}) {
+// A fresh context and page that records console errors (but those matching
+// `allowErrors`) and page errors.
+async function openPage(browser, baseURL, { allowErrors = null, ...options } = {}) {
   const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 900 }, ...options });
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
   lastPage = page;
   const errors = [];
   page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`console error: ${m.text()}${m.location()?.url ? ` (${m.location().url})` : ''}`);
+    const text = `${m.text()}${m.location()?.url ? ` (${m.location().url})` : ''}`;
+    if (m.type() === 'error' && !allowErrors?.test(text)) errors.push(`console error: ${text}`);
   });
   page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
   const check = () => {
@@ -121,6 +128,64 @@ async function waitText(page, testId, fragment, timeout = 15_000) {
     const text = await page.getByTestId(testId).first().textContent().catch(() => '(missing)');
     fail(`expected "${fragment}" in [${testId}], found: "${(text || '').replace(/\s+/g, ' ').trim()}"`);
   }
+}
+
+// Resolves with the time (Date.now() in the page) when the seat's label
+// first contains `fragment`.
+function labelChange(page, id, fragment) {
+  return page.evaluate(
+    ([sel, frag]) =>
+      new Promise((resolve) => {
+        const btn = document.querySelector(sel);
+        const seen = () => btn.getAttribute('aria-label')?.includes(frag);
+        if (seen()) return resolve(Date.now());
+        new MutationObserver((_, observer) => {
+          if (!seen()) return;
+          observer.disconnect();
+          resolve(Date.now());
+        }).observe(btn, { attributes: true, attributeFilter: ['aria-label'] });
+      }),
+    [`[data-testid="seat-${id}"]`, fragment],
+  );
+}
+
+async function within(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Failure(`${what} within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// Another visitor, over plain HTTP: hold seats, give them up.
+async function holdAsOther(flightId, seats) {
+  const res = await fetch(`${BASE_URL}/api/orders`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'idempotency-key': `browser-test-${Math.random()}` },
+    body: JSON.stringify({ flightId, seats }),
+  });
+  if (res.status !== 201) fail(`another visitor's hold of ${seats} answered ${res.status}: ${await res.text()}`);
+  return (await res.json()).orderId;
+}
+
+async function cancelAsOther(orderId) {
+  const res = await fetch(`${BASE_URL}/api/orders/${orderId}`, { method: 'DELETE' });
+  if (!res.ok) fail(`another visitor's cancel answered ${res.status}`);
+}
+
+const flightByNumber = async (n) => (await getJson(BASE_URL, '/api/flights')).flights.find((f) => f.flightNumber === n);
+
+// Reads of a flight's seat map (GET /api/flights/{id}), i.e. polling.
+function countSeatMapReads(page, flightId) {
+  const reads = [];
+  page.on('request', (r) => {
+    if (new URL(r.url()).pathname === `/api/flights/${flightId}`) reads.push(Date.now());
+  });
+  return reads;
 }
 
 async function screenshot(page, name) {
@@ -260,6 +325,127 @@ async function scenarioExpire(browser) {
   return `${config.seatReservationSeconds}s hold on seat ${seat}`;
 }
 
+// (4) Another visitor holds a seat: an open seat map shows it taken within a
+// second, pushed by the flight's event stream, without a reload or a poll;
+// and available again when they give it up.
+async function scenarioSeatTaken(browser) {
+  const { context, page, check } = await openPage(browser, BASE_URL);
+  const flight = await flightByNumber('FL102');
+  const stream = page.waitForResponse((r) => new URL(r.url()).pathname === `/api/flights/${flight.id}/events` && r.status() === 200);
+  await openFlight(page, 'FL102');
+  await step('the seat map stream opens', () => stream);
+  await page.evaluate(() => {
+    window.sameDocument = true;
+  });
+  const reads = countSeatMapReads(page, flight.id);
+  const [seat] = await pickAvailable(page, 1);
+
+  const shown = labelChange(page, seat, 'held by another customer');
+  const sent = Date.now();
+  const orderId = await holdAsOther(flight.id, [seat]);
+  const held = Date.now();
+  const at = await within(shown, 1000, `seat ${seat} should show as held by another customer`);
+  if (!(await page.getByTestId(`seat-${seat}`).isDisabled())) fail(`seat ${seat}, held by another visitor, should be disabled`);
+  await screenshot(page, 'seat-taken');
+
+  const freed = labelChange(page, seat, 'available');
+  await cancelAsOther(orderId);
+  const cancelled = Date.now();
+  const back = await within(freed, 1000, `seat ${seat} should be available again after the other visitor cancelled`);
+
+  if (!(await page.evaluate(() => window.sameDocument))) fail('the page reloaded');
+  if (reads.length) fail(`the seat map was polled ${reads.length} times while its stream was open`);
+  check();
+  await context.close();
+  return `seat ${seat} shown held ${at - sent} ms after the other visitor's request (its 201 took ${held - sent} ms), available again ${back - cancelled} ms after its cancel was answered; no polling`;
+}
+
+// Shift the page's clock (Date.now() and new Date()) by `skew` ms; the
+// monotonic clock, performance.now(), is left alone, as a wrong wall clock does.
+function shiftClock(skew) {
+  const RealDate = Date;
+  class SkewedDate extends RealDate {
+    constructor(...args) {
+      super(...(args.length ? args : [RealDate.now() + skew]));
+    }
+
+    static now() {
+      return RealDate.now() + skew;
+    }
+  }
+  globalThis.Date = SkewedDate;
+}
+
+// (5) A visitor's clock is 15 minutes off: the countdown still follows the
+// server's timer, and paying works.
+async function scenarioSkewedClock(browser, config, minutes) {
+  const hold = config.seatReservationSeconds;
+  const skew = minutes * 60_000;
+  const { context, page, check } = await openPage(browser, BASE_URL);
+  await page.addInitScript(shiftClock, skew);
+  const flightNumber = ['FL102', 'FL201', 'FL202'][Math.floor(Math.random() * 3)];
+  await openFlight(page, flightNumber);
+  const off = (await page.evaluate(() => [Date.now(), new Date().getTime()])).map((t) => t - Date.now());
+  if (off.some((ms) => Math.abs(ms - skew) > 5_000)) fail(`the page's clock should be ${minutes} min off, is ${off.map((ms) => `${ms} ms`).join(', ')}`);
+
+  const [seat] = await pickAvailable(page, 1);
+  await page.getByTestId(`seat-${seat}`).click();
+  await waitLabel(page, seat, 'selected');
+  await step('countdown appears', () => page.getByTestId('countdown').waitFor({ state: 'visible' }));
+  await waitText(page, 'countdown-note', 'Held for');
+  const href = await page.getByTestId('workflow-link').getAttribute('href');
+  const orderId = href.slice(href.lastIndexOf('booking-') + 'booking-'.length);
+  const shown = await countdownSeconds(page);
+  const { timerRemaining } = await getJson(BASE_URL, `/api/orders/${orderId}/status`);
+  if (!(Math.abs(shown - timerRemaining) <= 3)) fail(`countdown shows ${shown}s, the server's timer says ${timerRemaining}s (hold ${hold}s)`);
+  await sleep(2300);
+  const later = await countdownSeconds(page);
+  if (!(later <= shown - 1 && later >= shown - 4)) fail(`countdown should run down by ~2 s: ${shown}s, then ${later}s 2.3 s later`);
+
+  await page.getByTestId('payment-code').fill('00000');
+  await page.getByTestId('pay-button').click();
+  await waitText(page, 'confirmation', 'Booking confirmed', 40_000);
+  await waitLabel(page, seat, 'yours');
+  check();
+  await screenshot(page, minutes > 0 ? 'clock-ahead' : 'clock-behind');
+  await context.close();
+  return `${flightNumber} seat ${seat}: countdown ${shown}s, server ${timerRemaining}s; confirmed`;
+}
+
+// (6) The event streams answer 404 (a server without them): the seat map is
+// polled and still shows another visitor's hold; once the stream answers
+// again, polling stops.
+async function scenarioFallback(browser) {
+  const isStream = (url) => url.pathname.endsWith('/events');
+  const { context, page, check } = await openPage(browser, BASE_URL, { allowErrors: /\/events\b|EventSource/ });
+  await page.route(isStream, (route) =>
+    route.fulfill({ status: 404, contentType: 'application/json', body: '{"error":"NOT_FOUND","message":"no such route"}' }),
+  );
+  const flight = await flightByNumber('FL201');
+  const reads = countSeatMapReads(page, flight.id);
+  await openFlight(page, 'FL201');
+  const [seat] = await pickAvailable(page, 1);
+  const shown = labelChange(page, seat, 'held by another customer');
+  const orderId = await holdAsOther(flight.id, [seat]);
+  const held = Date.now();
+  const at = await within(shown, 4000, `with the streams down, seat ${seat} should show as held (polling)`);
+  await cancelAsOther(orderId);
+  await waitLabel(page, seat, 'available', 4000);
+  if (reads.length < 3) fail(`the seat map should be polled while its stream is down: ${reads.length} reads`);
+
+  const stream = page.waitForResponse((r) => new URL(r.url()).pathname === `/api/flights/${flight.id}/events` && r.status() === 200, { timeout: 15_000 });
+  await page.unroute(isStream);
+  await step('the seat map stream is reopened', () => stream);
+  await sleep(500);
+  const before = reads.length;
+  await sleep(6000);
+  if (reads.length !== before) fail(`polling should stop once the stream is open: ${reads.length - before} reads in 6 s`);
+  check();
+  await screenshot(page, 'fallback');
+  await context.close();
+  return `seat ${seat} shown held ${at - held} ms after the hold by polling (${before} reads); no reads once the stream reopened`;
+}
+
 async function main() {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const config = await getJson(BASE_URL, '/api/config');
@@ -271,6 +457,10 @@ async function main() {
     ['pay', 'hold, change, pay 00000, confirmed, seats sold to others', () => scenarioPay(browser, config)],
     ['decline', 'pay 99999, retry progress, failure, seats released', () => scenarioDecline(browser, config)],
     ['expire', 'short hold at phone width, expiry, seats released', () => scenarioExpire(browser)],
+    ['seat-taken', "another visitor's hold shows within 1 s, no reload, no polling", () => scenarioSeatTaken(browser)],
+    ['clock-ahead', 'clock 15 min ahead: right countdown, pays', () => scenarioSkewedClock(browser, config, 15)],
+    ['clock-behind', 'clock 15 min behind: right countdown, pays', () => scenarioSkewedClock(browser, config, -15)],
+    ['fallback', 'streams refused: polling keeps the map current, stops when a stream is back', () => scenarioFallback(browser)],
   ];
   let failed = false;
   try {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod burst;
+pub mod engine;
 pub mod procs;
 pub mod servers;
 pub mod sse;

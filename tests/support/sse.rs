@@ -61,6 +61,15 @@ impl EventStream {
             .map_err(|_| ())
     }
 
+    /// Read to the end of the stream, counting events (and keep-alives)
+    /// without parsing them: a viewer that costs the client next to nothing.
+    pub async fn drain(mut self, events: &std::sync::atomic::AtomicUsize) {
+        while let Some(Ok(chunk)) = self.body.next().await {
+            let ends = chunk.windows(2).filter(|w| w == b"\n\n").count();
+            events.fetch_add(ends, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     async fn read(&mut self) -> Option<Event> {
         loop {
             while let Some(end) = self.buffer.find("\n\n") {

@@ -1,0 +1,63 @@
+// The JSON API: errors as ApiError, and booking calls that ride out a busy
+// service. Every answer's Date header teaches the server's clock.
+
+import { observeServerTime } from '/assets/clock.js';
+
+const BUSY_RETRIES = 6;
+
+class ApiError extends Error {
+  constructor(status, code, message, retryAfter = 0) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+export async function api(method, path, body, extraHeaders = {}) {
+  const headers = { accept: 'application/json', ...extraHeaders };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      cache: 'no-store',
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, 'NETWORK', 'The booking service cannot be reached. Check your connection and try again.');
+  }
+  observeServerTime(Date.parse(res.headers.get('date')));
+  const data = await res.json().catch(() => null);
+  if (!res.ok) {
+    const retryAfter = Number(res.headers.get('retry-after')) || 0;
+    throw new ApiError(res.status, data?.error ?? `HTTP_${res.status}`, data?.message ?? res.statusText, retryAfter);
+  }
+  return data;
+}
+
+// 128 random bits as hex. (crypto.randomUUID exists only on https/localhost.)
+function newKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// A booking call (hold, change, pay, cancel). A 503 changed nothing, so it is
+// retried after the server's Retry-After. A create or a payment carries one
+// Idempotency-Key for all its tries: a try that did reach the engine is
+// answered once, never run twice.
+export async function bookingCall(method, path, body, { idempotent = false } = {}) {
+  const headers = idempotent ? { 'Idempotency-Key': newKey() } : {};
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await api(method, path, body, headers);
+    } catch (err) {
+      if (err.status !== 503 || attempt >= BUSY_RETRIES) throw err;
+      const wait = Math.min(Math.max(err.retryAfter, 1), 5) * 1000;
+      await sleep(wait + Math.random() * 250);
+    }
+  }
+}

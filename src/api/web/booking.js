@@ -1,0 +1,57 @@
+// The booking, in one of four phases:
+//
+//   idle     no order; `want` holds the first seats while they are being held
+//   holding  seats held (SEATS_RESERVED) and counting down; `want` is a
+//            change being sent, `cancelling` says the customer asked to cancel
+//   paying   the payment is sent (the order still says SEATS_RESERVED) or
+//            under way (PAYMENT_PENDING, PAYMENT_PROCESSING)
+//   done     the outcome is the order's status: CONFIRMED, FAILED or EXPIRED
+//
+// A cancelled order goes back to idle. `pay` is the payment form.
+
+import { remainingMs } from '/assets/countdown.js';
+
+export const TERMINAL = new Set(['CONFIRMED', 'FAILED', 'EXPIRED', 'CANCELLED']);
+
+export function idleBooking() {
+  return { phase: 'idle', order: null, want: null, cancelling: false, pay: { code: '', touched: false, error: '' } };
+}
+
+// An order from an API answer or a status, keeping what the answer omits.
+// `holds` counts the times the hold was (re)started.
+export function orderFrom(s, previous = {}) {
+  return {
+    orderId: s.orderId,
+    workflowId: s.workflowId ?? previous.workflowId ?? `booking-${s.orderId}`,
+    flightId: s.flightId ?? previous.flightId,
+    status: s.status,
+    seats: s.seats ?? previous.seats ?? [],
+    expiresAt: s.expiresAt ? Date.parse(s.expiresAt) : previous.expiresAt ?? null,
+    paymentAttempts: s.paymentAttempts ?? previous.paymentAttempts ?? 0,
+    maxPaymentAttempts: s.maxPaymentAttempts ?? previous.maxPaymentAttempts ?? null,
+    lastError: s.lastError !== undefined ? s.lastError : previous.lastError ?? null,
+    totalPriceCents: s.totalPriceCents ?? previous.totalPriceCents ?? null,
+    holds: previous.holds ?? 1,
+  };
+}
+
+// The seats this booking holds or has bought.
+export function heldSeats({ phase, order }) {
+  if (phase === 'holding' || phase === 'paying') return order.seats;
+  return phase === 'done' && order.status === 'CONFIRMED' ? order.seats : [];
+}
+
+// An order is under way, or seats are being sent.
+export const busy = (b) => b.want !== null || b.phase === 'holding' || b.phase === 'paying';
+
+export function holdEnded(order) {
+  const left = remainingMs(order);
+  return left !== null && left <= 0;
+}
+
+// Seats can be changed only before payment, while the hold is live.
+export const selectionLocked = (b) => b.phase === 'paying' || (b.phase === 'holding' && holdEnded(b.order));
+
+const codeValid = (code) => /^\d{5}$/.test(code);
+
+export const canPay = (b) => b.phase === 'holding' && b.want === null && !holdEnded(b.order) && codeValid(b.pay.code);

@@ -1,0 +1,38 @@
+// DOM helpers shared by the UI modules.
+
+export const $ = (id) => document.getElementById(id);
+
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else if (k === 'dataset') Object.assign(node.dataset, v);
+    else node.setAttribute(k, v === true ? '' : v);
+  }
+  node.append(...children);
+  return node;
+}
+
+// Writes only what changed, so a render every tick costs nothing and does
+// not disturb screen readers or selections.
+export function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+export function setAttr(node, name, value) {
+  if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+}
+
+export function show(node, visible) {
+  if (node.hidden === visible) node.hidden = !visible;
+}
+
+export function focusHeading(id) {
+  requestAnimationFrame(() => {
+    const h = $(id);
+    h.focus({ preventScroll: true });
+    h.scrollIntoView({ behavior: 'smooth', block: 'center' });
+  });
+}

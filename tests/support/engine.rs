@@ -1,0 +1,304 @@
+//! The engine share: how much of what the Temporal server can do the
+//! booking code keeps. Booking cycles/s (hold a seat, cancel) divided by the
+//! cycles/s of a no-op workflow with the same message shape
+//! (update-with-start, then an update that ends it) on the same server,
+//! measured before and after the booking run. Shared by the benchmarks.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flightctl::config::TemporalSettings;
+use serde_json::json;
+use temporalio_client::{
+    Client, WorkflowExecuteUpdateOptions, WorkflowIdConflictPolicy, WorkflowUpdateWithStartOptions,
+};
+use temporalio_sdk::{Runtime, Worker, WorkerOptions};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::{FL102, TestApp, burst};
+use noop::Noop;
+
+/// Concurrent clients of a cycle rate.
+pub const CLIENTS: usize = 16;
+
+/// How long a rate warms up, then is measured.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    pub warmup: Duration,
+    pub measure: Duration,
+}
+
+/// The smallest workflow with the booking workflow's message shape: started
+/// by an update, ended by another.
+mod noop {
+    use temporalio_macros::{workflow, workflow_methods};
+    use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowResult};
+
+    #[workflow]
+    #[derive(Default)]
+    pub struct Noop {
+        begun: bool,
+        done: bool,
+    }
+
+    #[workflow_methods]
+    impl Noop {
+        #[run]
+        pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
+            ctx.wait_condition(|s| s.done).await?;
+            Ok(())
+        }
+
+        #[update]
+        pub fn begin(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _req: ()) -> bool {
+            self.begun = true;
+            self.begun
+        }
+
+        #[update]
+        pub fn end(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _req: ()) -> bool {
+            self.done = true;
+            self.done
+        }
+    }
+}
+
+/// Cycles completed inside the measured window, and failed ones by why.
+pub struct Rate {
+    pub cycles: usize,
+    pub failed: BTreeMap<String, usize>,
+    pub per_second: f64,
+}
+
+/// One cycle's outcome; a failure says which step answered what.
+type Cycle = Result<(), String>;
+
+/// Run `op(client, i)` in a loop from `clients` tasks for `warmup +
+/// measure`; count what completes inside the measured window.
+async fn cycles_per_second<F, Fut>(
+    clients: usize,
+    warmup: Duration,
+    measure: Duration,
+    op: F,
+) -> Rate
+where
+    F: Fn(usize, usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Cycle> + Send,
+{
+    let op = Arc::new(op);
+    let from = Instant::now() + warmup;
+    let until = from + measure;
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                for i in 0.. {
+                    let outcome = op(c, i).await;
+                    let now = Instant::now();
+                    if now > until {
+                        break;
+                    }
+                    if now >= from {
+                        outcomes.push(outcome);
+                    }
+                }
+                outcomes
+            })
+        })
+        .collect();
+    let mut rate = Rate {
+        cycles: 0,
+        failed: BTreeMap::new(),
+        per_second: 0.0,
+    };
+    for t in tasks {
+        for outcome in t.await.expect("a client task") {
+            match outcome {
+                Ok(()) => rate.cycles += 1,
+                Err(why) => *rate.failed.entry(why).or_default() += 1,
+            }
+        }
+    }
+    rate.per_second = rate.cycles as f64 / measure.as_secs_f64();
+    rate
+}
+
+/// An in-process worker for `Noop`. Its future is not `Send`, so it runs on
+/// its own thread with a current-thread runtime.
+struct NoopWorker {
+    shutdown: Box<dyn Fn() + Send>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl NoopWorker {
+    fn start(temporal: TemporalSettings, queue: String) -> NoopWorker {
+        let (tx, rx) = std::sync::mpsc::channel::<Box<dyn Fn() + Send>>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the no-op worker");
+            rt.block_on(async move {
+                let client = connect(&temporal).await;
+                let options = WorkerOptions::new(queue)
+                    .register_workflow::<Noop>()
+                    .expect("the no-op workflow registers")
+                    .build();
+                let runtime = Runtime::from_current_tokio(Default::default()).expect("runtime");
+                let mut worker = Worker::new(&runtime, client, options).expect("a worker");
+                tx.send(Box::new(worker.shutdown_handle()))
+                    .expect("the bench waits for the worker");
+                worker.run().await.expect("the no-op worker runs");
+            });
+        });
+        let shutdown = rx.recv().expect("the no-op worker started");
+        NoopWorker { shutdown, thread }
+    }
+
+    fn stop(self) {
+        (self.shutdown)();
+        self.thread.join().expect("the no-op worker stopped");
+    }
+}
+
+async fn connect(temporal: &TemporalSettings) -> Client {
+    flightctl::temporal::connect(temporal, "flash-sale-bench", Duration::from_secs(10))
+        .await
+        .expect("temporal client")
+}
+
+/// The no-op workflow's cycle, on its own task queue.
+pub async fn noop_rate(app: &TestApp, window: Window) -> Rate {
+    let queue = format!("noop-{}", Uuid::new_v4().simple());
+    let worker = NoopWorker::start(app.settings.temporal.clone(), queue.clone());
+    let client = connect(&app.settings.temporal).await;
+    // A new worker takes seconds to start polling: one cycle first, so the
+    // warm-up measures the engine, not the worker's start.
+    let probe = noop_cycle(client.clone(), queue.clone()).await;
+    probe.expect("a no-op cycle");
+    let rate = cycles_per_second(CLIENTS, window.warmup, window.measure, move |_, _| {
+        noop_cycle(client.clone(), queue.clone())
+    })
+    .await;
+    worker.stop();
+    rate
+}
+
+async fn noop_cycle(client: Client, queue: String) -> Cycle {
+    let id = format!("noop-{}", Uuid::new_v4());
+    let options =
+        WorkflowUpdateWithStartOptions::new(queue, id.clone(), WorkflowIdConflictPolicy::Fail)
+            .build();
+    client
+        .execute_update_with_start_workflow(Noop::run, (), Noop::begin, (), options)
+        .await
+        .map_err(|e| short("begin", &e))?;
+    client
+        .get_workflow_handle::<Noop>(id)
+        .execute_update(Noop::end, (), WorkflowExecuteUpdateOptions::default())
+        .await
+        .map_err(|e| short("end", &e))?;
+    Ok(())
+}
+
+/// A failure's first words: enough to tell kinds apart, and they group.
+fn short(step: &str, e: &dyn std::fmt::Display) -> String {
+    let text = e.to_string();
+    format!("{step}: {}", text.chars().take(60).collect::<String>())
+}
+
+/// The booking cycle: hold one seat, cancel. Each client cycles through its
+/// own free seats of FL102, so clients never collide.
+pub async fn booking_rate(app: &TestApp, window: Window) -> Rate {
+    let statuses = app.seat_statuses(FL102).await;
+    let free = statuses
+        .into_iter()
+        .filter(|(_, status)| status == "available");
+    let mut seats: Vec<String> = free.map(|(seat, _)| seat).collect();
+    seats.sort();
+    let own: Arc<Vec<Vec<String>>> = Arc::new(
+        (0..CLIENTS)
+            .map(|c| seats.iter().skip(c).step_by(CLIENTS).cloned().collect())
+            .collect(),
+    );
+    let (http, base) = (burst::crowd_client(), app.address.clone());
+    // One cycle first, as for the no-op: the worker process is fresh too.
+    let probe = booking_cycle(http.clone(), base.clone(), own[0][0].clone());
+    probe.await.expect("a booking cycle");
+    cycles_per_second(CLIENTS, window.warmup, window.measure, move |c, i| {
+        let seat = own[c][i % own[c].len()].clone();
+        booking_cycle(http.clone(), base.clone(), seat)
+    })
+    .await
+}
+
+async fn booking_cycle(http: reqwest::Client, base: String, seat: String) -> Cycle {
+    let created = http
+        .post(format!("{base}/api/orders"))
+        .json(&json!({"flightId": FL102, "seats": [seat]}))
+        .send()
+        .await
+        .map_err(|_| "create: transport error")?;
+    if created.status() != 201 {
+        return Err(format!("create: {}", created.status().as_u16()));
+    }
+    let body: serde_json::Value = created
+        .json()
+        .await
+        .map_err(|_| "create: transport error")?;
+    let order = body["orderId"].as_str().unwrap_or_default();
+    let cancelled = http
+        .delete(format!("{base}/api/orders/{order}"))
+        .send()
+        .await
+        .map_err(|_| "cancel: transport error")?;
+    match cancelled.status().as_u16() {
+        200 => Ok(()),
+        code => Err(format!("cancel: {code}")),
+    }
+}
+
+pub fn line(label: &str, value: String) {
+    println!("  {label:<40} {value}");
+}
+
+pub fn print_rate(label: &str, rate: &Rate) {
+    let failed: usize = rate.failed.values().sum();
+    line(
+        label,
+        format!(
+            "{:.1}   ({} cycles, {failed} failed)",
+            rate.per_second, rate.cycles
+        ),
+    );
+    for (why, n) in &rate.failed {
+        println!("    failed {n:>5} × {why}");
+    }
+}
+
+/// Measure the engine share: the no-op, then booking, then the no-op again
+/// (the dev server's rate drifts while it warms up; the two no-op runs
+/// bracket the booking run and their mean is the reference).
+pub async fn engine_share(app: &TestApp, window: Window) -> f64 {
+    println!(
+        "engine share: {CLIENTS} clients, {:.1?} measured after {:.1?} warm-up",
+        window.measure, window.warmup
+    );
+    let before = noop_rate(app, window).await;
+    print_rate("no-op workflow cycles/s (before)", &before);
+    let booking = booking_rate(app, window).await;
+    print_rate("booking cycles/s (create + cancel)", &booking);
+    let after = noop_rate(app, window).await;
+    print_rate("no-op workflow cycles/s (after)", &after);
+    let noop = (before.per_second + after.per_second) / 2.0;
+    let share = booking.per_second / noop.max(f64::MIN_POSITIVE);
+    line(
+        "engine share the booking code keeps",
+        format!("{:.1} % (of the no-op mean {noop:.1}/s)", share * 100.0),
+    );
+    share
+}
