@@ -388,12 +388,27 @@ async fn run(scale: Scale) {
     let mut settings = support::isolated_settings(true).await;
     settings.booking.payment_failure_rate = 0.0;
     let mut app = TestApp::with_worker(settings).await;
-    holds(&app, &scale).await;
-    seat_map(&app, &scale).await;
-    bookings(&app, &scale).await;
-    status_reads(&app, &scale).await;
-    viewers_and_engine_share(&app, &scale).await;
-    expiry_lag(&scale).await;
+    // `FLIGHTCTL_BENCH_ONLY=viewers,expiry` runs only those sections.
+    let only = std::env::var("FLIGHTCTL_BENCH_ONLY").unwrap_or_default();
+    let runs = |section: &str| only.is_empty() || only.split(',').any(|s| s == section);
+    if runs("holds") {
+        holds(&app, &scale).await;
+    }
+    if runs("reads") {
+        seat_map(&app, &scale).await;
+    }
+    if runs("bookings") {
+        bookings(&app, &scale).await;
+    }
+    if runs("status") {
+        status_reads(&app, &scale).await;
+    }
+    if runs("viewers") {
+        viewers_and_engine_share(&app, &scale).await;
+    }
+    if runs("expiry") {
+        expiry_lag(&scale).await;
+    }
     let worker = app.worker().pid();
     if let Some(kib) = rss_kib(worker) {
         print_rss("memory: worker process RSS after the run", kib);

@@ -1,8 +1,11 @@
--- Every change to an order or a seat is announced on the channel
+-- Every change to an order row or a flight row is announced on the channel
 -- `flightctl_changes`, in the transaction that makes it, so a `serve` process
 -- that LISTENs pushes it to its streams without polling anyone:
 --   `o:<orderId>:<version>`  an order row changed (its new version)
---   `f:<flightId>`           a flight's seats or availability changed
+--   `f:<flightId>`           the flight's seats or availability changed: its
+--                            row (a sale updates `available_seats` in the
+--                            transaction that books the seats) or one of its
+--                            orders (whose holds change with it)
 -- An order row carries a version, raised by one on every change; it is the
 -- `id` of the order's server-sent events.
 ALTER TABLE orders ADD COLUMN IF NOT EXISTS version BIGINT NOT NULL DEFAULT 1;

@@ -92,7 +92,7 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
     Ok(HttpResponse::Ok().json(FlightList { flights }))
 }
 
-fn flight_id(path: &str) -> Result<Uuid, ApiError> {
+pub fn flight_id(path: &str) -> Result<Uuid, ApiError> {
     domain::parse_id(path).ok_or_else(|| {
         ApiError::bad_request(
             "INVALID_FLIGHT_ID",
@@ -139,26 +139,27 @@ fn seat_change((seat, status): &(String, &'static str)) -> SeatChange {
 }
 
 impl Feedable for SeatStates {
-    fn snapshot(&self, seq: u64) -> String {
+    fn snapshot(&self) -> String {
         let seats = self.iter().map(seat_change).collect();
-        sse::event(Some("snapshot"), seq, &SeatsSnapshot { seats })
+        sse::event(Some("seats"), None, &SeatsSnapshot { seats })
     }
 
     /// Seats keep their order in every state of a flight, so a diff is a zip.
-    fn changes(&self, before: &Self, seq: u64) -> String {
+    fn changes(&self, before: &Self) -> String {
         if before.len() != self.len() {
-            return sse::events(seq, self.iter().map(seat_change));
+            return sse::events("seat", self.iter().map(seat_change));
         }
         let changed = self
             .iter()
             .zip(before)
             .filter(|(now, before)| now != before);
-        sse::events(seq, changed.map(|(now, _)| seat_change(now)))
+        sse::events("seat", changed.map(|(now, _)| seat_change(now)))
     }
 }
 
-/// `GET /api/flights/{id}/events`: the seat map, then each seat that changes
-/// (held, released, sold) as `{seat, status}`.
+/// `GET /api/flights/{id}/events`: `event: seats` with the whole seat map,
+/// then `event: seat` `{seat, status}` for each seat that changes (held,
+/// released, sold).
 pub async fn events(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -190,19 +191,30 @@ fn availabilities<'a>(flights: impl Iterator<Item = &'a (Uuid, i32)>) -> Vec<Fli
 }
 
 impl Feedable for Availability {
-    fn snapshot(&self, seq: u64) -> String {
+    fn snapshot(&self) -> String {
         let flights = availabilities(self.iter());
-        sse::event(Some("snapshot"), seq, &FlightsSnapshot { flights })
+        sse::event(Some("flights"), None, &FlightsSnapshot { flights })
     }
 
-    fn changes(&self, before: &Self, seq: u64) -> String {
-        let changed = self.iter().filter(|flight| !before.contains(flight));
-        sse::events(seq, availabilities(changed).into_iter())
+    /// Flights keep their order (by departure), so a diff is a zip.
+    fn changes(&self, before: &Self) -> String {
+        if before.len() != self.len() {
+            return sse::events("flight", availabilities(self.iter()).into_iter());
+        }
+        let changed = self
+            .iter()
+            .zip(before)
+            .filter(|(now, before)| now != before);
+        sse::events(
+            "flight",
+            availabilities(changed.map(|(now, _)| now)).into_iter(),
+        )
     }
 }
 
-/// `GET /api/flights/events`: every flight's availability, then each change
-/// as `{flightId, availableSeats}`.
+/// `GET /api/flights/events`: `event: flights` with every flight's
+/// availability, then `event: flight` `{flightId, availableSeats}` for each
+/// change.
 pub async fn list_events(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     sse::feed(state.live.flights()).await
 }

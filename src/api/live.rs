@@ -5,8 +5,8 @@
 //! the transaction that makes it (triggers, `V5__…sql`): `o:<orderId>:<version>`
 //! for an order row, `f:<flightId>` for a flight's seats or availability.
 //! Nothing here asks Temporal anything: an open stream costs the engine
-//! nothing, and one change costs one read per watched order, or one seat-map
-//! read per watched flight however many watch it.
+//! nothing, and one change costs one row read per stream of that order, or
+//! one seat-map read per watched flight however many watch it.
 //!
 //! - An order stream waits on its order's [`watch`] and reads the row when
 //!   told it changed.
@@ -25,30 +25,39 @@ use std::time::Duration;
 use actix_web::web::Bytes;
 use deadpool_postgres::Pool;
 use futures::StreamExt;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio_postgres::AsyncMessage;
 use uuid::Uuid;
 
 use crate::store::{Holds, StoreError};
 
 pub const CHANNEL: &str = "flightctl_changes";
+/// How the listening connection names itself to Postgres (`pg_stat_activity`).
+pub const APPLICATION_NAME: &str = "flightctl-live";
 /// How often a feed re-reads with no announcement (holds lapsing in Redis).
 const RESYNC: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// After a feed is rung, how long it waits for more changes to recompute
-/// once for all of them (a burst of bookings on one flight).
-const COALESCE: Duration = Duration::from_millis(20);
+const HEARTBEAT: Duration = Duration::from_secs(15);
+const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Order rows read at once for streams (a few of the pool's connections).
+const READS_AT_ONCE: usize = 4;
+/// A feed recomputes at once when rung after a quiet spell, but at most once
+/// per this interval: a burst of changes on one flight is read and sent in
+/// batches, not as one write per change to every stream.
+const MIN_INTERVAL: Duration = Duration::from_millis(50);
 
 /// A state a feed streams: its first event, and the events between two.
+/// (Feed events carry no id: a reconnect starts from a new snapshot.)
 pub trait Feedable: PartialEq + Send + Sync + 'static {
     /// The whole state, as the event a new stream starts with.
-    fn snapshot(&self, seq: u64) -> String;
+    fn snapshot(&self) -> String;
     /// The events that take a stream from `before` to `self`.
-    fn changes(&self, before: &Self, seq: u64) -> String;
+    fn changes(&self, before: &Self) -> String;
 }
 
-/// One computed state of a feed, numbered so streams can name their events,
-/// with the events from the state before it rendered once for every stream.
+/// One computed state of a feed, numbered so a stream knows whether it
+/// missed one, with the events from the state before it rendered once for
+/// every stream.
 #[derive(Debug)]
 pub struct Snapshot<T> {
     pub seq: u64,
@@ -93,13 +102,24 @@ pub type Availability = Vec<(Uuid, i32)>;
 struct Registry {
     orders: HashMap<Uuid, watch::Sender<()>>,
     flights: HashMap<Uuid, Feed<SeatStates>>,
-    list: Option<Feed<Availability>>,
+    /// The flight list's feed: one, under the key `()`.
+    lists: HashMap<(), Feed<Availability>>,
 }
+
+/// Where a kind of feed is kept in the registry.
+type Table<K, T> = fn(&mut Registry) -> &mut HashMap<K, Feed<T>>;
 
 struct Inner {
     pool: Pool,
     holds: Holds,
     registry: Mutex<Registry>,
+    /// The runtime feeds run on: the process's, not the actix worker's that
+    /// happened to open a feed's first stream.
+    runtime: tokio::runtime::Handle,
+    /// Bounds the order rows read at once by order streams (all of them
+    /// re-read after a reconnect), so they cannot starve bookings of
+    /// connections.
+    reads: Semaphore,
 }
 
 /// The process's live-update hub. Cheap to clone.
@@ -107,19 +127,38 @@ struct Inner {
 pub struct Live(Arc<Inner>);
 
 impl Live {
-    /// Start listening (in the background, reconnecting by itself).
+    /// Start listening (in the background, reconnecting by itself). Call it
+    /// on the runtime feeds should run on.
     pub fn start(pool: Pool, holds: Holds, pg: tokio_postgres::Config) -> Self {
         let live = Self(Arc::new(Inner {
             pool,
             holds,
             registry: Mutex::default(),
+            runtime: tokio::runtime::Handle::current(),
+            reads: Semaphore::new(READS_AT_ONCE),
         }));
+        let mut pg = pg;
+        pg.application_name(APPLICATION_NAME);
         tokio::spawn(listen(live.clone(), pg));
         live
     }
 
     fn registry(&self) -> MutexGuard<'_, Registry> {
         self.0.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.0.pool
+    }
+
+    /// Wait for a turn to read an order row for a stream.
+    pub async fn read_turn(&self) -> tokio::sync::SemaphorePermit<'_> {
+        // The semaphore is never closed.
+        self.0
+            .reads
+            .acquire()
+            .await
+            .expect("the read semaphore is open")
     }
 
     /// Be told when the order's row changes. Subscribe before reading the
@@ -140,59 +179,48 @@ impl Live {
 
     /// The flight's seat map, kept current.
     pub fn flight(&self, id: Uuid) -> FeedReceiver<SeatStates> {
-        let mut registry = self.registry();
-        if let Some(feed) = registry.flights.get(&id) {
-            return feed.latest.subscribe();
-        }
-        let feed = Feed::new();
-        let rx = feed.latest.subscribe();
-        registry.flights.insert(id, feed.clone());
-        let (pool, holds) = (self.0.pool.clone(), self.0.holds.clone());
-        let compute = move || {
-            let (pool, holds) = (pool.clone(), holds.clone());
-            async move { super::flights::seat_states(&pool, &holds, id).await }
-        };
-        let live = self.clone();
-        let forget = move || {
-            let mut registry = live.registry();
-            match registry.flights.get(&id) {
-                Some(f) if f.latest.receiver_count() > 0 => false,
-                _ => {
-                    registry.flights.remove(&id);
-                    true
-                }
-            }
-        };
-        tokio::spawn(run(feed, compute, forget));
-        rx
+        self.feed(
+            |r| &mut r.flights,
+            id,
+            move |pool, holds| async move { super::flights::seat_states(&pool, &holds, id).await },
+        )
     }
 
     /// Every flight's availability, kept current.
     pub fn flights(&self) -> FeedReceiver<Availability> {
+        self.feed(
+            |r| &mut r.lists,
+            (),
+            |pool, holds| async move { super::flights::availability(&pool, &holds).await },
+        )
+    }
+
+    /// Subscribe to the feed under `key`, starting it if none runs.
+    fn feed<K, T, C, Fut>(&self, table: Table<K, T>, key: K, compute: C) -> FeedReceiver<T>
+    where
+        K: std::hash::Hash + Eq + Copy + Send + 'static,
+        T: Feedable,
+        C: Fn(Pool, Holds) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, StoreError>> + Send,
+    {
         let mut registry = self.registry();
-        if let Some(feed) = &registry.list {
+        if let Some(feed) = table(&mut registry).get(&key) {
             return feed.latest.subscribe();
         }
         let feed = Feed::new();
         let rx = feed.latest.subscribe();
-        registry.list = Some(feed.clone());
-        let (pool, holds) = (self.0.pool.clone(), self.0.holds.clone());
-        let compute = move || {
-            let (pool, holds) = (pool.clone(), holds.clone());
-            async move { super::flights::availability(&pool, &holds).await }
-        };
-        let live = self.clone();
-        let forget = move || {
-            let mut registry = live.registry();
-            match &registry.list {
-                Some(f) if f.latest.receiver_count() > 0 => false,
-                _ => {
-                    registry.list = None;
-                    true
-                }
-            }
-        };
-        tokio::spawn(run(feed, compute, forget));
+        table(&mut registry).insert(key, feed.clone());
+        let (live, inner) = (self.clone(), self.0.clone());
+        let compute = move || compute(inner.pool.clone(), inner.holds.clone());
+        self.0.runtime.spawn(async move {
+            let _forget = Forget {
+                live,
+                table,
+                key,
+                feed: feed.clone(),
+            };
+            run(feed, compute).await;
+        });
         rx
     }
 
@@ -211,7 +239,7 @@ impl Live {
                 if let Some(feed) = flight.and_then(|id| registry.flights.get(&id)) {
                     feed.wake.notify_one();
                 }
-                if let Some(feed) = &registry.list {
+                for feed in registry.lists.values() {
                     feed.wake.notify_one();
                 }
             }
@@ -225,17 +253,32 @@ impl Live {
         for tx in registry.orders.values() {
             tx.send_replace(());
         }
-        let list = registry.list.iter().map(|feed| &feed.wake);
+        let list = registry.lists.values().map(|feed| &feed.wake);
         for wake in registry.flights.values().map(|feed| &feed.wake).chain(list) {
             wake.notify_one();
         }
     }
+}
 
-    /// Open streams, by kind (for the metrics and the benchmark).
-    pub fn watched(&self) -> (usize, usize) {
-        let registry = self.registry();
-        let orders = registry.orders.values().map(|tx| tx.receiver_count());
-        (orders.sum(), registry.flights.len())
+/// Removes a feed from the registry when its task ends, however it ends
+/// (a panic included: its streams then end, and reconnect to a new feed).
+struct Forget<K: std::hash::Hash + Eq, T> {
+    live: Live,
+    table: Table<K, T>,
+    key: K,
+    feed: Feed<T>,
+}
+
+impl<K: std::hash::Hash + Eq, T> Drop for Forget<K, T> {
+    fn drop(&mut self) {
+        let mut registry = self.live.registry();
+        let table = (self.table)(&mut registry);
+        if table
+            .get(&self.key)
+            .is_some_and(|f| f.latest.same_channel(&self.feed.latest))
+        {
+            table.remove(&self.key);
+        }
     }
 }
 
@@ -269,8 +312,9 @@ impl Drop for OrderWatch {
 }
 
 /// A feed's task: compute when rung (or every `RESYNC`), publish what
-/// changed, end when no stream is left (`forget` says whether it was).
-async fn run<T, F, Fut>(feed: Feed<T>, compute: F, forget: impl Fn() -> bool)
+/// changed; end when its last stream has gone (the registry holds a sender,
+/// so that is when no receiver is left).
+async fn run<T, F, Fut>(feed: Feed<T>, compute: F)
 where
     T: Feedable,
     F: Fn() -> Fut,
@@ -278,6 +322,7 @@ where
 {
     let mut seq = 0;
     loop {
+        let computed = tokio::time::Instant::now();
         match compute().await {
             Ok(value) => {
                 feed.latest.send_if_modified(|latest| {
@@ -286,7 +331,7 @@ where
                     }
                     seq += 1;
                     let delta = match latest {
-                        Some(before) => Bytes::from(value.changes(&before.value, seq)),
+                        Some(before) => Bytes::from(value.changes(&before.value)),
                         None => Bytes::new(),
                     };
                     *latest = Some(Arc::new(Snapshot { seq, value, delta }));
@@ -296,13 +341,9 @@ where
             Err(e) => tracing::warn!(error = %e, "a live feed could not read; retrying"),
         }
         tokio::select! {
-            () = feed.wake.notified() => tokio::time::sleep(COALESCE).await,
+            () = feed.wake.notified() => tokio::time::sleep_until(computed + MIN_INTERVAL).await,
             () = tokio::time::sleep(RESYNC) => {}
-            () = feed.latest.closed() => {
-                if forget() {
-                    return;
-                }
-            }
+            () = feed.latest.closed() => return,
         }
     }
 }
@@ -315,7 +356,7 @@ async fn listen(live: Live, pg: tokio_postgres::Config) {
         match pg.connect(tokio_postgres::NoTls).await {
             Ok((client, mut connection)) => {
                 let dispatcher = live.clone();
-                let driver = tokio::spawn(async move {
+                let mut driver = tokio::spawn(async move {
                     let mut messages =
                         futures::stream::poll_fn(move |cx| connection.poll_message(cx));
                     while let Some(message) = messages.next().await {
@@ -334,17 +375,34 @@ async fn listen(live: Live, pg: tokio_postgres::Config) {
                         tracing::info!("live updates: listening for changes");
                         backoff = Duration::from_millis(250);
                         live.resync();
-                        let _ = driver.await;
+                        heartbeat(&client, &mut driver).await;
                     }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "live updates: LISTEN failed");
-                        driver.abort();
-                    }
+                    Err(e) => tracing::warn!(error = %e, "live updates: LISTEN failed"),
                 }
+                driver.abort();
             }
             Err(e) => tracing::warn!(error = %e, "live updates: cannot connect to postgres"),
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Until the connection is lost, prove it alive every `HEARTBEAT`: a
+/// connection dropped without a reset (a NAT, a failover) errors only when
+/// written to, and until then would silence every stream.
+async fn heartbeat(client: &tokio_postgres::Client, driver: &mut tokio::task::JoinHandle<()>) {
+    let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+    loop {
+        tokio::select! {
+            _ = &mut *driver => return,
+            _ = beat.tick() => {
+                let ping = tokio::time::timeout(HEARTBEAT_TIMEOUT, client.simple_query("SELECT 1"));
+                if !matches!(ping.await, Ok(Ok(_))) {
+                    tracing::warn!("live updates: the connection stopped answering");
+                    return;
+                }
+            }
+        }
     }
 }

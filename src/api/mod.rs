@@ -4,6 +4,7 @@
 
 mod admission;
 mod errors;
+mod events;
 mod flights;
 mod health;
 mod idempotency;
@@ -120,6 +121,7 @@ fn routes(cfg: &mut aw::ServiceConfig) {
     cfg.service(route("/health").get(health::health))
         .service(route("/api/config").get(web::client_config))
         .service(route("/api/flights").get(flights::list))
+        .service(route("/api/events").get(events::page))
         .service(route("/api/flights/events").get(flights::list_events))
         .service(route("/api/flights/{id}").get(flights::show))
         .service(route("/api/flights/{id}/events").get(flights::events))

@@ -19,7 +19,7 @@ use temporalio_client::{
 use uuid::Uuid;
 
 use super::idempotency::{Answer, Found, Key, Keyed};
-use super::live::OrderWatch;
+use super::live::{Live, OrderWatch};
 use super::{ApiError, AppState, sse};
 use crate::booking::Booking;
 use crate::booking::messages::{BookingInput, Pay, SelectSeats, Selection};
@@ -88,7 +88,7 @@ pub struct StatusView {
     total_price_cents: i64,
 }
 
-fn order_id(path: &str) -> Result<Uuid, ApiError> {
+pub fn order_id(path: &str) -> Result<Uuid, ApiError> {
     domain::parse_id(path).ok_or_else(|| {
         ApiError::bad_request(
             "INVALID_ORDER_ID",
@@ -370,7 +370,7 @@ async fn create_order(
             Err(e) => Err(e),
         };
         if let Err(e) = announced {
-            tracing::debug!(error = %e, "releasing an unused claim failed; it lapses by itself");
+            tracing::debug!(error = %e, "releasing (or announcing) an unused claim failed; it lapses by itself");
         }
     }
     outcome
@@ -724,15 +724,23 @@ pub async fn cancel(
     }))
 }
 
+/// After a failed read, how long an order stream waits to read again.
+const REREAD: Duration = Duration::from_secs(1);
+
 struct Events {
-    state: web::Data<AppState>,
+    live: Live,
     id: Uuid,
     watch: OrderWatch,
+    /// The event type (none: `message`).
+    kind: Option<&'static str>,
+    max_attempts: u32,
     done: bool,
     /// The version of the row last sent (or the client's `Last-Event-ID`).
     sent: i64,
     /// A row read, not yet sent.
     read: Option<Order>,
+    /// The last read failed: read again without waiting for a change.
+    failed: bool,
 }
 
 impl Events {
@@ -742,14 +750,14 @@ impl Events {
             return None;
         }
         self.sent = order.version;
-        let max = self.state.settings.booking.payment_max_retries;
-        let id = order.version as u64;
-        Some(sse::event(None, id, &StatusView::from_row(order, max)))
+        let id = Some(order.version as u64);
+        let view = StatusView::from_row(order, self.max_attempts);
+        Some(sse::event(self.kind, id, &view))
     }
 }
 
-/// The next thing to send: a changed row, or a keep-alive; none after a
-/// terminal status.
+/// The next thing to send: a changed row, an error, or a keep-alive; none
+/// after a terminal status.
 async fn next_event(mut ev: Events) -> Option<(String, Events)> {
     while !ev.done {
         if let Some(order) = ev.read.take() {
@@ -759,12 +767,19 @@ async fn next_event(mut ev: Events) -> Option<(String, Events)> {
             }
             continue;
         }
-        if sse::or_keep_alive(ev.watch.changed()).await.is_none() {
+        if std::mem::take(&mut ev.failed) {
+            tokio::time::sleep(REREAD).await;
+        } else if sse::or_keep_alive(ev.watch.changed()).await.is_none() {
             return Some((sse::KEEP_ALIVE_EVENT.to_string(), ev));
         }
-        match orders::find(&ev.state.pool, ev.id).await {
+        let read = {
+            let _turn = ev.live.read_turn().await;
+            orders::find(ev.live.pool(), ev.id).await
+        };
+        match read {
             Ok(order) => ev.read = Some(order),
             Err(e) => {
+                ev.failed = true;
                 let e = ApiError::from(e);
                 let msg = serde_json::json!({"error": e.code, "message": e.message});
                 return Some((format!("event: error\ndata: {msg}\n\n"), ev));
@@ -774,30 +789,58 @@ async fn next_event(mut ev: Events) -> Option<(String, Events)> {
     None
 }
 
-/// Server-sent events: the status object each time the order's row changes
-/// (pushed, not polled), its version as the event id, a keep-alive comment
-/// every 15 s; closed after a terminal status. A reconnect with
-/// `Last-Event-ID` gets only what it has not seen.
+/// An order's events: its status each time its row changes (pushed, not
+/// polled), the row's version as the event id, from the version after
+/// `sent` on; ends after a terminal status. `None`: the client has seen the
+/// order's last status already.
+pub async fn order_events(
+    state: &AppState,
+    id: Uuid,
+    sent: i64,
+    kind: Option<&'static str>,
+) -> Result<Option<impl futures::Stream<Item = String> + use<>>, ApiError> {
+    let watch = state.live.order(id);
+    let order = orders::find(&state.pool, id).await?;
+    if order.status.is_terminal() && order.version <= sent {
+        return Ok(None);
+    }
+    let ev = Events {
+        live: state.live.clone(),
+        id,
+        watch,
+        kind,
+        max_attempts: state.settings.booking.payment_max_retries,
+        done: false,
+        sent,
+        read: Some(order),
+        failed: false,
+    };
+    Ok(Some(futures::stream::unfold(ev, next_event)))
+}
+
+/// The `Last-Event-ID` a reconnecting client sends (0: none).
+pub fn last_event_id(req: &HttpRequest) -> i64 {
+    req.headers()
+        .get("Last-Event-ID")
+        .and_then(|v| v.to_str().ok()?.trim().parse::<i64>().ok())
+        .unwrap_or(0)
+}
+
+/// Server-sent events: the status object each time the order's row
+/// changes, its version as the event id, a keep-alive comment every 15 s;
+/// closed after a terminal status. A reconnect with `Last-Event-ID` gets
+/// only what it has not seen; `204` (which stops an `EventSource`) once it
+/// has seen the last status.
 pub async fn events(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
-    let watch = state.live.order(id);
-    let order = orders::find(&state.pool, id).await?;
-    let sent = req
-        .headers()
-        .get("Last-Event-ID")
-        .and_then(|v| v.to_str().ok()?.trim().parse::<i64>().ok())
-        .unwrap_or(0);
-    let ev = Events {
-        state,
-        id,
-        watch,
-        done: false,
-        sent,
-        read: Some(order),
-    };
-    Ok(sse::respond(futures::stream::unfold(ev, next_event)))
+    Ok(
+        match order_events(&state, id, last_event_id(&req), None).await? {
+            Some(stream) => sse::respond(stream),
+            None => HttpResponse::NoContent().finish(),
+        },
+    )
 }

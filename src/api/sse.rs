@@ -16,18 +16,17 @@ const FIRST_STATE: Duration = Duration::from_secs(5);
 
 pub const KEEP_ALIVE_EVENT: &str = ": keep-alive\n\n";
 
-/// One event: an optional type, its id and its JSON data.
-pub fn event(kind: Option<&str>, id: u64, data: &impl Serialize) -> String {
+/// One event: its type (none: `message`), its id if any, its JSON data.
+pub fn event(kind: Option<&str>, id: Option<u64>, data: &impl Serialize) -> String {
     let data = serde_json::to_string(data).unwrap_or_default();
-    match kind {
-        Some(kind) => format!("event: {kind}\nid: {id}\ndata: {data}\n\n"),
-        None => format!("id: {id}\ndata: {data}\n\n"),
-    }
+    let kind = kind.map(|k| format!("event: {k}\n")).unwrap_or_default();
+    let id = id.map(|id| format!("id: {id}\n")).unwrap_or_default();
+    format!("{kind}{id}data: {data}\n\n")
 }
 
-/// One unnamed event per item, all with the same id.
-pub fn events<C: Serialize>(seq: u64, items: impl Iterator<Item = C>) -> String {
-    items.map(|item| event(None, seq, &item)).collect()
+/// One event of type `kind` per item.
+pub fn events<C: Serialize>(kind: &str, items: impl Iterator<Item = C>) -> String {
+    items.map(|item| event(Some(kind), None, &item)).collect()
 }
 
 /// Wait for `next` up to the keep-alive interval; `None` means send a
@@ -44,24 +43,24 @@ pub fn respond<C: Into<web::Bytes>>(stream: impl Stream<Item = C> + 'static) -> 
         .streaming(stream.map(|chunk| Ok::<_, actix_web::Error>(chunk.into())))
 }
 
-/// A feed as events: first `event: snapshot` with the whole state, then the
-/// events of each change. A stream that kept up sends the events the feed
-/// rendered once for all; one that skipped a state renders its own.
-pub async fn feed<T: Feedable>(mut rx: FeedReceiver<T>) -> Result<HttpResponse, ApiError> {
+/// A feed as events: first its snapshot event with the whole state, then
+/// the events of each change. A stream that kept up sends the events the
+/// feed rendered once for all; one that skipped a state renders its own.
+pub async fn feed_events<T: Feedable>(
+    mut rx: FeedReceiver<T>,
+) -> Result<impl Stream<Item = web::Bytes> + use<T>, ApiError> {
     let first = tokio::time::timeout(FIRST_STATE, rx.wait_for(Option::is_some))
         .await
         .ok()
         .and_then(|r| r.ok().and_then(|first| first.clone()))
         .ok_or_else(|| ApiError::unavailable("live feed: no state to send yet"))?;
-    let head = web::Bytes::from(first.value.snapshot(first.seq));
+    let head = web::Bytes::from(first.value.snapshot());
     let rest = futures::stream::unfold((rx, first), move |(mut rx, last)| async move {
         loop {
             match or_keep_alive(rx.changed()).await {
                 None => {
-                    return Some((
-                        web::Bytes::from_static(KEEP_ALIVE_EVENT.as_bytes()),
-                        (rx, last),
-                    ));
+                    let keep_alive = web::Bytes::from_static(KEEP_ALIVE_EVENT.as_bytes());
+                    return Some((keep_alive, (rx, last)));
                 }
                 Some(Err(_)) => return None,
                 Some(Ok(())) => {}
@@ -71,12 +70,17 @@ pub async fn feed<T: Feedable>(mut rx: FeedReceiver<T>) -> Result<HttpResponse, 
             };
             let chunk = match now.seq == last.seq + 1 {
                 true => now.delta.clone(),
-                false => web::Bytes::from(now.value.changes(&last.value, now.seq)),
+                false => web::Bytes::from(now.value.changes(&last.value)),
             };
             if !chunk.is_empty() {
                 return Some((chunk, (rx, now)));
             }
         }
     });
-    Ok(respond(futures::stream::once(async { head }).chain(rest)))
+    Ok(futures::stream::once(async { head }).chain(rest))
+}
+
+/// A feed as a response.
+pub async fn feed<T: Feedable>(rx: FeedReceiver<T>) -> Result<HttpResponse, ApiError> {
+    Ok(respond(feed_events(rx).await?))
 }

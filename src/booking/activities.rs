@@ -94,9 +94,9 @@ impl BookingActivities {
         self.lock(&req).await
     }
 
-    /// A new selection in one step: lock, release the seats no longer
-    /// wanted, save the order (whose trigger announces the new seat map).
-    /// Each step is idempotent, so a retry is safe.
+    /// A new selection in one step: lock, save the order, release the seats
+    /// no longer wanted (and announce it). Each step is idempotent, so a
+    /// retry is safe; a save that fails leaves the old selection held.
     #[activity]
     pub async fn hold_seats(
         self: Arc<Self>,
@@ -105,9 +105,14 @@ impl BookingActivities {
     ) -> Result<Locked, ActivityError> {
         let outcome = self.lock(&req.lock).await?;
         if outcome == Locked::All {
-            let (flight, order) = (req.lock.flight_id, req.lock.order_id);
-            self.holds.release(flight, order, &req.dropped).await?;
             orders::save(&self.pool, &req.order).await?;
+            let dropped = HeldSeats {
+                order_id: req.lock.order_id,
+                flight_id: req.lock.flight_id,
+                seats: req.dropped,
+                ttl_ms: 0,
+            };
+            self.release(&dropped).await?;
         }
         Ok(outcome)
     }
@@ -142,9 +147,7 @@ impl BookingActivities {
         let h = &req.held;
         let outcome = orders::confirm(&self.pool, h.order_id, h.flight_id, &h.seats).await?;
         if outcome == Confirm::Confirmed {
-            self.holds
-                .release(h.flight_id, h.order_id, &h.seats)
-                .await?;
+            self.release(h).await?;
         }
         Ok(outcome)
     }
