@@ -327,3 +327,46 @@ async fn the_worker_polls_and_stops_gracefully_on_sigterm() {
     assert!(status.success(), "{status:?}: {}", app.worker_log(0));
     assert!(app.worker_log(0).contains("worker stopped"));
 }
+
+#[tokio::test]
+async fn an_unexpected_database_error_is_500_without_its_text_and_an_outage_503() {
+    let settings = support::isolated_settings(false).await;
+    let app = TestApp::spawn(settings).await;
+    let conn = app.pool.get().await.unwrap();
+    // A schema the code does not expect: every seat-map read now fails.
+    conn.batch_execute("ALTER TABLE seats RENAME COLUMN row_num TO row_number")
+        .await
+        .unwrap();
+    let (code, body) = app.get(&format!("/api/flights/{FL101}")).await;
+    assert_eq!(code, 500, "{body}");
+    assert_error(&body, "INTERNAL");
+    let text = body.to_string();
+    for internal in ["row_num", "column", "42703", "postgres"] {
+        assert!(!text.contains(internal), "{internal} leaked: {body}");
+    }
+    conn.batch_execute("ALTER TABLE seats RENAME COLUMN row_number TO row_num")
+        .await
+        .unwrap();
+    assert_eq!(app.get(&format!("/api/flights/{FL101}")).await.0, 200);
+
+    // Postgres refusing connections is an outage: 503, also without its text.
+    let mut admin = app.settings.database.pg_config().unwrap();
+    let db = admin.get_dbname().unwrap().to_string();
+    admin.dbname("postgres");
+    let (admin, connection) = admin.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let allow = |yes: bool| format!("ALTER DATABASE \"{db}\" WITH ALLOW_CONNECTIONS {yes}");
+    admin.batch_execute(&allow(false)).await.unwrap();
+    let fresh = flightctl::store::pg_pool(&app.settings.database).unwrap();
+    let err = flightctl::store::flights::find(&fresh, Uuid::parse_str(FL101).unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, flightctl::store::StoreError::Postgres(_)),
+        "{err:?}"
+    );
+    let api = flightctl::api::ApiError::from(err);
+    assert_eq!(api.status.as_u16(), 503);
+    assert!(!api.message.contains("55000") && !api.message.contains("connection"));
+    admin.batch_execute(&allow(true)).await.unwrap();
+}

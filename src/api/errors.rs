@@ -65,6 +65,17 @@ impl ApiError {
         }
     }
 
+    /// Something that should not happen did: logged with its cause, answered
+    /// without it.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%cause, "unexpected error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "an unexpected error occurred; it was logged",
+        )
+    }
+
     /// The API has as much booking work in flight as it allows, or the work
     /// did not finish in time: try again shortly, nothing was changed.
     pub fn busy(message: impl Into<String>) -> Self {
@@ -107,8 +118,15 @@ impl From<StoreError> for ApiError {
             StoreError::OrderNotFound(id) => {
                 Self::not_found("ORDER_NOT_FOUND", format!("no order with id {id}"))
             }
-            StoreError::Postgres(m) => Self::unavailable(format!("database unavailable: {m}")),
-            StoreError::Redis(m) => Self::unavailable(format!("redis unavailable: {m}")),
+            StoreError::Postgres(cause) => {
+                tracing::warn!(%cause, "postgres unavailable");
+                Self::unavailable("the database is unavailable; try again shortly")
+            }
+            StoreError::Redis(cause) => {
+                tracing::warn!(%cause, "redis unavailable");
+                Self::unavailable("the seat store is unavailable; try again shortly")
+            }
+            StoreError::Query(cause) => Self::internal(&cause),
         }
     }
 }

@@ -20,8 +20,13 @@ pub use holds::Holds;
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Postgres is unreachable or refuses work for now: retry later.
     #[error("postgres: {0}")]
     Postgres(String),
+    /// Postgres answered with an error a retry will not cure (a bug, a
+    /// schema that does not match the code).
+    #[error("postgres query failed: {0}")]
+    Query(String),
     #[error("redis: {0}")]
     Redis(String),
     #[error("flight {0} not found")]
@@ -32,14 +37,27 @@ pub enum StoreError {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        Self::Postgres(describe_pg(&e))
+        match e.as_db_error().map(|db| db.code().code()) {
+            Some(code) if !transient(code) => Self::Query(describe_pg(&e)),
+            _ => Self::Postgres(describe_pg(&e)),
+        }
     }
 }
 
+/// SQLSTATE classes of a database that is down, starting, overloaded or
+/// failing over: connection exceptions (08), insufficient resources (53),
+/// operator intervention (57), serialization and deadlock (40).
+fn transient(sqlstate: &str) -> bool {
+    ["08", "53", "57", "40"]
+        .iter()
+        .any(|class| sqlstate.starts_with(class))
+}
+
+/// Failing to get a connection is an outage, whatever the server said.
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
         match e {
-            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            deadpool_postgres::PoolError::Backend(e) => Self::Postgres(describe_pg(&e)),
             other => Self::Postgres(other.to_string()),
         }
     }
