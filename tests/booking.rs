@@ -596,22 +596,37 @@ async fn the_workflow_history_shows_the_timer_and_the_updates() {
     );
 }
 
+/// Every way an order ends, recorded and replayed; with
+/// `FLIGHTCTL_RECORD_HISTORIES=<dir>` the histories are written there as the
+/// fixtures `tests/replay.rs` replays in CI.
 #[tokio::test]
 async fn recorded_histories_replay_deterministically() {
     let app = app(Duration::from_secs(2)).await;
-    let confirmed = create_ok(&app, FL101, &["17A", "17B"]).await;
+    let failed = create_ok(&app, FL101, &["17A", "17B"]).await;
     app.put(
-        &format!("/api/orders/{confirmed}/seats"),
+        &format!("/api/orders/{failed}/seats"),
         json!({"seats": ["17B", "17C"]}),
     )
     .await;
-    pay(&app, &confirmed, "99999").await;
+    pay(&app, &failed, "99999").await;
+    let timed_out = create_ok(&app, FL101, &["18B"]).await;
+    pay(&app, &timed_out, "88888").await;
+    let confirmed = create_ok(&app, FL101, &["18C"]).await;
+    pay(&app, &confirmed, "00000").await;
+    let cancelled = create_ok(&app, FL101, &["18D"]).await;
+    assert_eq!(app.delete(&format!("/api/orders/{cancelled}")).await.0, 200);
     let expired = create_ok(&app, FL101, &["18A"]).await;
-    wait_for(&app, &expired, "EXPIRED", LONG).await;
-    wait_for(&app, &confirmed, "FAILED", LONG).await;
+    let endings = [
+        ("failed-payment", &failed, "FAILED"),
+        ("failed-timeout", &timed_out, "FAILED"),
+        ("confirmed", &confirmed, "CONFIRMED"),
+        ("cancelled", &cancelled, "CANCELLED"),
+        ("expired", &expired, "EXPIRED"),
+    ];
     let client = temporal(&app).await;
     let replayer = support::replayer();
-    for order in [&confirmed, &expired] {
+    for (name, order, status) in endings {
+        wait_for(&app, order, status, LONG).await;
         let history = support::eventually("a closed history", LONG, || async {
             let events = history(&app, order).await;
             (events.last().map(String::as_str) == Some("WorkflowExecutionCompleted")).then_some(())
@@ -625,23 +640,14 @@ async fn recorded_histories_replay_deterministically() {
             .await
             .unwrap();
         if let Some(dir) = std::env::var_os("FLIGHTCTL_RECORD_HISTORIES") {
-            // Refresh the committed fixtures replayed by tests/replay.rs.
-            let name = if *order == confirmed {
-                "failed-payment"
-            } else {
-                "expired"
-            };
-            std::fs::write(
-                std::path::Path::new(&dir).join(format!("{name}.json")),
-                &json,
-            )
-            .unwrap();
+            let path = std::path::Path::new(&dir).join(format!("{name}.json"));
+            std::fs::write(path, &json).unwrap();
         }
         let recorded = temporalio_client::WorkflowHistory::from_json(&json).unwrap();
         replayer
             .replay_workflow(recorded)
             .await
-            .unwrap_or_else(|e| panic!("booking-{order} does not replay: {e}"));
+            .unwrap_or_else(|e| panic!("{name} booking-{order} does not replay: {e}"));
     }
 }
 

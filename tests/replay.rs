@@ -16,7 +16,20 @@ async fn committed_histories_still_replay() {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    assert!(files.len() >= 2, "fixtures missing in {}", dir.display());
+    for ending in [
+        "confirmed",
+        "cancelled",
+        "expired",
+        "failed-payment",
+        "failed-timeout",
+    ] {
+        let fixture = dir.join(format!("{ending}.json"));
+        assert!(
+            fixture.is_file(),
+            "no recorded history {}",
+            fixture.display()
+        );
+    }
     let replayer = support::replayer();
     for file in files {
         let history = WorkflowHistory::from_json(&std::fs::read(&file).unwrap()).unwrap();
