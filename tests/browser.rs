@@ -65,6 +65,7 @@ async fn a_customer_books_pays_fails_and_expires_in_the_browser() {
         "clock-ahead",
         "clock-behind",
         "fallback",
+        "two-tabs",
     ] {
         let path = shots.join(format!("{shot}.png"));
         assert!(path.is_file(), "missing screenshot {}", path.display());

@@ -11,8 +11,10 @@
 // visitor holds shows as taken within a second, pushed, with no reload and no
 // polling; (5) a visitor whose clock is 15 minutes ahead, then one whose clock
 // is 15 minutes behind, sees the right countdown and pays; (6) with the event
-// streams refused, polling keeps the seat map current, and stops once the
-// stream is back. Each runs in a fresh browser context and fails on any
+// stream refused, polling keeps the seat map current, and stops once the
+// stream is back; (7) two tabs of one browser, both holding seats, still
+// book at once. A page holds one event stream (/api/events), never more:
+// (1) checks it. Each runs in a fresh browser context and fails on any
 // console error or page error.
 
 import { chromium } from 'playwright-core';
@@ -48,6 +50,12 @@ const money = (cents) => new Intl.NumberFormat('en-US', { style: 'currency', cur
 // `allowErrors`) and page errors.
 async function openPage(browser, baseURL, { allowErrors = null, ...options } = {}) {
   const context = await browser.newContext({ baseURL, viewport: { width: 1280, height: 900 }, ...options });
+  const { page, check } = await newTab(context, allowErrors);
+  return { context, page, check };
+}
+
+// Another page of `context`, recording errors as openPage does.
+async function newTab(context, allowErrors = null) {
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
   lastPage = page;
@@ -60,7 +68,7 @@ async function openPage(browser, baseURL, { allowErrors = null, ...options } = {
   const check = () => {
     if (errors.length) fail(`the page reported errors:\n  ${errors.join('\n  ')}`);
   };
-  return { context, page, check };
+  return { page, check };
 }
 
 async function step(what, fn) {
@@ -188,6 +196,44 @@ function countSeatMapReads(page, flightId) {
   return reads;
 }
 
+// The page's event streams: the requests open now, and how many were made
+// of each path. A navigation ends the old document's streams (unreported).
+function watchStreams(page) {
+  const open = new Set();
+  const paths = new Map();
+  page.on('request', (r) => {
+    const { pathname } = new URL(r.url());
+    if (!pathname.endsWith('/events')) return;
+    open.add(r);
+    paths.set(pathname, (paths.get(pathname) ?? 0) + 1);
+  });
+  const ended = (r) => open.delete(r);
+  page.on('requestfinished', ended);
+  page.on('requestfailed', ended);
+  page.on('framenavigated', (frame) => {
+    if (frame === page.mainFrame()) open.clear();
+  });
+  return { open, paths };
+}
+
+// The page holds one stream, /api/events, and none per resource. A stream
+// replaced by the next is given a moment to be seen closed.
+async function oneStream(streams, when) {
+  for (let waited = 0; streams.open.size > 1 && waited < 1000; waited += 50) await sleep(50);
+  const urls = [...streams.open].map((r) => r.url());
+  if (urls.length > 1) fail(`${when}, the page holds ${urls.length} event streams: ${urls.join(', ')}`);
+  const others = [...streams.paths.keys()].filter((p) => p !== '/api/events');
+  if (others.length) fail(`${when}, the page opened streams other than /api/events: ${others.join(', ')}`);
+  if (!streams.paths.has('/api/events')) fail(`${when}, the page has opened no /api/events stream`);
+}
+
+// Wait for the page stream of flight `flightId` to be answered.
+const pageStream = (page, flightId, options) =>
+  page.waitForResponse((r) => {
+    const url = new URL(r.url());
+    return url.pathname === '/api/events' && url.searchParams.get('flight') === flightId && r.status() === 200;
+  }, options);
+
 async function screenshot(page, name) {
   await page.evaluate(() => window.scrollTo(0, 0));
   await sleep(400); // let colour transitions settle
@@ -199,6 +245,7 @@ async function screenshot(page, name) {
 async function scenarioPay(browser, config) {
   const hold = config.seatReservationSeconds;
   const { context, page, check } = await openPage(browser, BASE_URL);
+  const streams = watchStreams(page);
   await step('load the page', () => page.goto('/'));
   const pct = `${Number((config.paymentFailureRate * 100).toFixed(1))}%`;
   await waitText(page, 'demo-note', `fail at random ${pct} of the time`);
@@ -209,6 +256,7 @@ async function scenarioPay(browser, config) {
   await page.getByTestId(`seat-${a}`).click();
   await waitLabel(page, a, 'selected');
   await step('countdown appears', () => page.getByTestId('countdown').waitFor({ state: 'visible' }));
+  await oneStream(streams, 'once seats are held');
   await page.getByTestId(`seat-${b}`).click();
   await waitLabel(page, b, 'selected');
   const start = await countdownSeconds(page);
@@ -255,6 +303,7 @@ async function scenarioPay(browser, config) {
     if (!conf.includes(want)) fail(`the confirmation should show ${want}: "${conf.trim()}"`);
   }
   await waitLabel(page, a, 'yours');
+  await oneStream(streams, 'once confirmed');
   check();
   await screenshot(page, 'pay');
 
@@ -268,7 +317,8 @@ async function scenarioPay(browser, config) {
   await screenshot(other.page, 'pay-other-visitor');
   await other.context.close();
   await context.close();
-  return `order ${orderId}, seats ${a} ${c}`;
+  const opened = streams.paths.get('/api/events');
+  return `order ${orderId}, seats ${a} ${c}; one event stream at a time (${opened} opened in turn)`;
 }
 
 // (2) Pay 99999: retries with progress, then failure and the seats released.
@@ -331,7 +381,7 @@ async function scenarioExpire(browser) {
 async function scenarioSeatTaken(browser) {
   const { context, page, check } = await openPage(browser, BASE_URL);
   const flight = await flightByNumber('FL102');
-  const stream = page.waitForResponse((r) => new URL(r.url()).pathname === `/api/flights/${flight.id}/events` && r.status() === 200);
+  const stream = pageStream(page, flight.id);
   await openFlight(page, 'FL102');
   await step('the seat map stream opens', () => stream);
   await page.evaluate(() => {
@@ -412,12 +462,13 @@ async function scenarioSkewedClock(browser, config, minutes) {
   return `${flightNumber} seat ${seat}: countdown ${shown}s, server ${timerRemaining}s; confirmed`;
 }
 
-// (6) The event streams answer 404 (a server without them): the seat map is
+// (6) The event stream answers 404 (a server without it): the seat map is
 // polled and still shows another visitor's hold; once the stream answers
 // again, polling stops.
 async function scenarioFallback(browser) {
-  const isStream = (url) => url.pathname.endsWith('/events');
+  const isStream = (url) => url.pathname.endsWith('/events'); // /api/events, and any per resource
   const { context, page, check } = await openPage(browser, BASE_URL, { allowErrors: /\/events\b|EventSource/ });
+  const streams = watchStreams(page);
   await page.route(isStream, (route) =>
     route.fulfill({ status: 404, contentType: 'application/json', body: '{"error":"NOT_FOUND","message":"no such route"}' }),
   );
@@ -432,8 +483,9 @@ async function scenarioFallback(browser) {
   await cancelAsOther(orderId);
   await waitLabel(page, seat, 'available', 4000);
   if (reads.length < 3) fail(`the seat map should be polled while its stream is down: ${reads.length} reads`);
+  if (!streams.paths.has('/api/events')) fail('the page should have tried its stream, /api/events');
 
-  const stream = page.waitForResponse((r) => new URL(r.url()).pathname === `/api/flights/${flight.id}/events` && r.status() === 200, { timeout: 15_000 });
+  const stream = pageStream(page, flight.id, { timeout: 15_000 });
   await page.unroute(isStream);
   await step('the seat map stream is reopened', () => stream);
   await sleep(500);
@@ -444,6 +496,61 @@ async function scenarioFallback(browser) {
   await screenshot(page, 'fallback');
   await context.close();
   return `seat ${seat} shown held ${at - held} ms after the hold by polling (${before} reads); no reads once the stream reopened`;
+}
+
+// Click a seat and wait up to `ms` for the booking call it makes (`method`
+// to /api/orders…): its status and how long it took. The tab comes to the
+// front first, as a visitor's would (a hidden tab's clicks are slow).
+async function bookingClick(page, seat, method, ms) {
+  await page.bringToFront();
+  const answered = page.waitForResponse((r) => r.request().method() === method && new URL(r.url()).pathname.startsWith('/api/orders'), { timeout: ms });
+  const t0 = Date.now();
+  await page.getByTestId(`seat-${seat}`).click();
+  const res = await step(`the ${method} for seat ${seat} is answered within ${ms} ms`, () => answered);
+  return { status: res.status(), ms: Date.now() - t0 };
+}
+
+// (7) Two tabs of one browser share its six connections to the server. With
+// both on a seat map, both holding seats, a hold from the second tab and a
+// change from the first are still answered at once, and each tab sees the
+// other's seats live.
+async function scenarioTwoTabs(browser) {
+  const { context, page: first, check } = await openPage(browser, BASE_URL);
+  const other = await newTab(context);
+  const tabs = [first, other.page];
+  const streams = tabs.map(watchStreams);
+  const flight = await flightByNumber('FL201');
+  for (const page of tabs) {
+    const stream = pageStream(page, flight.id);
+    await openFlight(page, 'FL201');
+    await step('the page stream opens', () => stream);
+  }
+  const [a, b, c] = await pickAvailable(first, 3);
+  const calls = [
+    [first, a, 'POST', 201],
+    [other.page, b, 'POST', 201],
+    [first, c, 'PUT', 200],
+  ];
+  const took = [];
+  for (const [page, seat, method, want] of calls) {
+    const { status, ms } = await bookingClick(page, seat, method, 5000);
+    if (status !== want) fail(`the ${method} for seat ${seat} answered ${status}, expected ${want}`);
+    await waitLabel(page, seat, 'selected');
+    took.push(`${method} ${ms} ms`);
+  }
+  await waitLabel(first, b, 'held by another customer', 2000);
+  await waitLabel(other.page, c, 'held by another customer', 2000);
+  for (const [i, s] of streams.entries()) await oneStream(s, `in tab ${i + 1}, both holding seats`);
+  await screenshot(other.page, 'two-tabs');
+  for (const page of tabs) {
+    await page.bringToFront();
+    await page.getByTestId('cancel-order').click();
+    await waitText(page, 'notice', 'cancelled', 5000);
+  }
+  check();
+  other.check();
+  await context.close();
+  return `both tabs holding seats, each on one stream; answered: ${took.join(', ')}`;
 }
 
 async function main() {
@@ -460,7 +567,8 @@ async function main() {
     ['seat-taken', "another visitor's hold shows within 1 s, no reload, no polling", () => scenarioSeatTaken(browser)],
     ['clock-ahead', 'clock 15 min ahead: right countdown, pays', () => scenarioSkewedClock(browser, config, 15)],
     ['clock-behind', 'clock 15 min behind: right countdown, pays', () => scenarioSkewedClock(browser, config, -15)],
-    ['fallback', 'streams refused: polling keeps the map current, stops when a stream is back', () => scenarioFallback(browser)],
+    ['fallback', 'stream refused: polling keeps the map current, stops when the stream is back', () => scenarioFallback(browser)],
+    ['two-tabs', 'two tabs holding seats: bookings still answered at once, changes seen live', () => scenarioTwoTabs(browser)],
   ];
   let failed = false;
   try {

@@ -1,15 +1,15 @@
 // flightctl web UI, the entry module: the page's state, what changes it (the
-// customer, the API's answers, the live streams) and render(state), which
+// customer, the API's answers, the live stream) and render(state), which
 // draws the whole screen from it. No build step, no dependencies.
 //
 // The server is the authority: the flight list, the seat map and the order
-// are pushed by its event streams (and polled only while a stream is down),
-// and the countdown runs on the server's clock.
+// are pushed by one event stream per page (and polled only while it is
+// down), and the countdown runs on the server's clock.
 
 import { api, bookingCall } from '/assets/api.js';
-import { TERMINAL, busy, canPay, heldSeats, idleBooking, orderFrom, selectionLocked } from '/assets/booking.js';
+import { TERMINAL, busy, canPay, heldSeats, idleBooking, liveOrder, orderFrom, selectionLocked } from '/assets/booking.js';
 import { observeStatus } from '/assets/clock.js';
-import { endFlash, keepTicking } from '/assets/countdown.js';
+import { endFlash, keepTicking, remainingMs } from '/assets/countdown.js';
 import { $, focusHeading, setAttr, setText, show } from '/assets/dom.js';
 import { renderFlights } from '/assets/flights.js';
 import { capitalise, flightLabel, fmtMoney, plural, sameSet } from '/assets/format.js';
@@ -21,6 +21,7 @@ const MAX_SEATS = 9;
 const FLIGHTS_POLL_MS = 5000;
 const SEATMAP_POLL_MS = 2500;
 const STATUS_POLL_MS = 2000;
+const OVERDUE_MS = 3000;
 const STORE_KEY = 'flightctl.order';
 
 const state = {
@@ -35,7 +36,7 @@ const state = {
   notice: null, // { text, kind }
   flights: [],
   flightsUpdated: null, // when the list last changed (the visitor's clock, shown as is)
-  flightsLive: null, // the list's stream: open (true), down (false), not yet (null)
+  live: null, // the page's stream: open (true), down (false), not yet (null)
   flightId: null,
   flight: null, // GET /api/flights/{id}: layout, price; null until read
   seatStatus: new Map(), // seat id -> available | reserved | booked
@@ -43,7 +44,9 @@ const state = {
   booking: idleBooking(),
 };
 
-const streams = { flights: null, seats: null, order: null };
+let stream = null; // the page's one event stream (live.js)
+let reading = null; // the flight whose read is under way
+let overdueAsked = 0; // when an overdue hold was last asked about (performance.now())
 let noticeTimer = 0;
 
 // ---------------------------------------------------------------- render
@@ -84,7 +87,7 @@ function render(s) {
   renderFlights(s);
   renderSeatSection(s);
   renderBooking(s);
-  keepTicking(s.booking.phase === 'holding', () => render(s));
+  keepTicking(s.booking.phase === 'holding', tick);
 }
 
 function notify(text, kind = 'info', ms = 8000) {
@@ -133,21 +136,6 @@ function onAvailability(changes) {
   render(state);
 }
 
-function watchFlights() {
-  streams.flights = openStream('/api/flights/events', {
-    on: {
-      snapshot: ({ flights }) => onAvailability(flights),
-      message: (change) => onAvailability([change]),
-    },
-    poll: loadFlights,
-    pollMs: FLIGHTS_POLL_MS,
-    onLive: (live) => {
-      state.flightsLive = live;
-      render(state);
-    },
-  });
-}
-
 // ---------------------------------------------------------------- seat map
 
 function setSeats(seats) {
@@ -161,9 +149,12 @@ function setSeat({ seat, status }) {
 }
 
 // Read the open flight: its layout and price, and its seats' status unless
-// its stream (the fresher source) is up.
+// the stream (the fresher source) is up. One read at a time: a poll or a
+// snapshot while one is out adds none.
 async function readFlight() {
   const id = state.flightId;
+  if (!id || reading === id) return;
+  reading = id;
   let flight;
   try {
     flight = await api('GET', `/api/flights/${encodeURIComponent(id)}`);
@@ -171,30 +162,26 @@ async function readFlight() {
     if (!state.flight && id === state.flightId) notify(`The seat map could not be loaded: ${e.message}`, 'error', 0);
     render(state);
     return;
+  } finally {
+    if (reading === id) reading = null;
   }
   if (id !== state.flightId) return;
   if (!state.flight) buildSeatMap(flight);
   state.flight = flight;
-  if (!streams.seats?.live) setSeats(flight.seatMap.seats.map((s) => ({ seat: s.id, status: s.status })));
+  if (!stream?.live) setSeats(flight.seatMap.seats.map((s) => ({ seat: s.id, status: s.status })));
   render(state);
 }
 
-function watchSeats(id) {
-  streams.seats = openStream(`/api/flights/${encodeURIComponent(id)}/events`, {
-    on: {
-      snapshot: ({ seats }) => {
-        setSeats(seats);
-        if (!state.flight) readFlight();
-        render(state);
-      },
-      message: (change) => {
-        setSeat(change);
-        render(state);
-      },
-    },
-    poll: readFlight,
-    pollMs: SEATMAP_POLL_MS,
-  });
+// The stream's seat map, whole; a layout not read yet is read now.
+function onSeats({ seats }) {
+  setSeats(seats);
+  if (!state.flight) readFlight();
+  render(state);
+}
+
+function onSeat(change) {
+  setSeat(change);
+  render(state);
 }
 
 async function selectFlight(id) {
@@ -207,26 +194,69 @@ async function selectFlight(id) {
     render(state);
     return;
   }
-  streams.seats?.close();
-  streams.seats = null;
   endBooking();
   clearNotice();
+  await openFlight(id);
+}
+
+// Show flight `id`'s seat map, read afresh, and follow it on the stream.
+async function openFlight(id) {
   Object.assign(state, { flightId: id, flight: null, seatStatus: new Map(), released: new Set() });
   $('seat-map').replaceChildren();
   render(state);
+  rewatch();
   await readFlight();
-  if (id !== state.flightId) return;
-  watchSeats(id);
-  $('seat-section').scrollIntoView({ behavior: 'smooth', block: 'start' });
+  if (id === state.flightId) $('seat-section').scrollIntoView({ behavior: 'smooth', block: 'start' });
+}
+
+// ---------------------------------------------------------------- the stream
+
+// The page's one stream (a browser has six connections per server, shared
+// by its tabs): the flight list, the open flight's seats and the live order.
+// Another flight or a new order opens a new stream, whose snapshots re-sync
+// the page; an order that ended is left out of the next one.
+function rewatch() {
+  const url = streamUrl();
+  if (stream?.url === url) return;
+  stream?.close();
+  stream = openStream(url, {
+    on: {
+      flights: ({ flights }) => onAvailability(flights),
+      flight: (change) => onAvailability([change]),
+      seats: onSeats,
+      seat: onSeat,
+      order: applyStatus,
+      // A read failed on the server, which retries; ask once meanwhile.
+      error: () => refreshStatus(),
+    },
+    polls: [
+      [loadFlights, FLIGHTS_POLL_MS],
+      [readFlight, SEATMAP_POLL_MS],
+      [refreshStatus, STATUS_POLL_MS],
+    ],
+    onLive: (live) => {
+      state.live = live;
+      render(state);
+    },
+  });
+}
+
+function streamUrl() {
+  const query = new URLSearchParams();
+  if (state.flightId) query.set('flight', state.flightId);
+  const order = liveOrder(state.booking);
+  if (order) query.set('order', order.orderId);
+  const q = query.toString();
+  return q ? `/api/events?${q}` : '/api/events';
 }
 
 // ---------------------------------------------------------------- the order
 
 // The order this tab holds or is paying, kept for a reload; none otherwise.
 function remember() {
-  const { phase, order } = state.booking;
+  const order = liveOrder(state.booking);
   try {
-    if (phase === 'holding' || phase === 'paying') {
+    if (order) {
       const { orderId, workflowId, flightId } = order;
       sessionStorage.setItem(STORE_KEY, JSON.stringify({ orderId, workflowId, flightId }));
     } else {
@@ -237,33 +267,19 @@ function remember() {
   }
 }
 
-function watchOrder(orderId) {
-  unwatchOrder();
-  streams.order = openStream(`/api/orders/${encodeURIComponent(orderId)}/events`, {
-    on: { message: applyStatus },
-    poll: refreshStatus,
-    pollMs: STATUS_POLL_MS,
-  });
-}
-
-function unwatchOrder() {
-  streams.order?.close();
-  streams.order = null;
-}
-
 function release(seats) {
   for (const s of seats) state.released.add(s);
 }
 
 // Back to idle. Seats asked for meanwhile (`want`) are still to be sent.
 function endBooking() {
-  unwatchOrder();
   state.booking = { ...idleBooking(), want: state.booking.want };
   remember();
 }
 
+// The live order's status, read (not pushed).
 async function refreshStatus() {
-  const o = state.booking.order;
+  const o = liveOrder(state.booking);
   if (!o) return;
   try {
     applyStatus(await api('GET', `/api/orders/${encodeURIComponent(o.orderId)}/status`));
@@ -297,18 +313,38 @@ function applyHold(s) {
   Object.assign(order, orderFrom(s, order), elsewhere ? { holds: order.holds + 1 } : {});
 }
 
+// The order ended. Seats being sent for it are moot: `want` empties, so
+// the selection loop creates no order from them.
 function onTerminal() {
   const b = state.booking;
+  if (b.want) b.want = [];
   if (b.order.status !== 'CONFIRMED') release(b.order.seats);
   if (b.order.status === 'CANCELLED') {
     endBooking();
     notify('This booking was cancelled and its seats have been released.');
     return;
   }
-  unwatchOrder();
   b.phase = 'done';
   remember();
   focusHeading({ CONFIRMED: 'confirmed-title', FAILED: 'failed-title', EXPIRED: 'expired-title' }[b.order.status]);
+}
+
+// Each tick of a hold's countdown.
+function tick() {
+  render(state);
+  askIfOverdue();
+}
+
+// A hold past its end with no outcome heard for a few seconds (an event
+// lost, an expiry late): read the order's status, again every few seconds
+// while it stays so, so that the page never hangs on "Time is up".
+function askIfOverdue() {
+  const { phase, order } = state.booking;
+  const left = phase === 'holding' ? remainingMs(order) : null;
+  const now = performance.now();
+  if (left === null || left > -OVERDUE_MS || now - overdueAsked < OVERDUE_MS) return;
+  overdueAsked = now;
+  refreshStatus();
 }
 
 // ---------------------------------------------------------------- selection
@@ -350,7 +386,7 @@ async function createOrder(seats) {
   const r = await bookingCall('POST', '/api/orders', { flightId, seats }, { idempotent: true });
   Object.assign(state.booking, { phase: 'holding', order: orderFrom(r, { flightId }) });
   remember();
-  watchOrder(r.orderId);
+  rewatch();
   clearNotice();
 }
 
@@ -477,11 +513,10 @@ async function resume() {
     return;
   }
   observeStatus(s);
-  await selectFlight(s.flightId);
   const phase = s.status === 'SEATS_RESERVED' ? 'holding' : 'paying';
   Object.assign(state.booking, { phase, order: orderFrom(s, saved) });
   remember();
-  watchOrder(s.orderId);
+  await openFlight(s.flightId);
 }
 
 async function loadConfig() {
@@ -509,8 +544,8 @@ async function main() {
 
   await loadConfig();
   await loadFlights();
-  watchFlights();
   await resume();
+  rewatch();
   render(state);
 }
 

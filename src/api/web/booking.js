@@ -7,7 +7,9 @@
 //            under way (PAYMENT_PENDING, PAYMENT_PROCESSING)
 //   done     the outcome is the order's status: CONFIRMED, FAILED or EXPIRED
 //
-// A cancelled order goes back to idle. `pay` is the payment form.
+// A cancelled order goes back to idle. `want` is not null exactly while the
+// selection is being sent; an order the server ends meanwhile leaves it
+// empty, so nothing more is sent. `pay` is the payment form.
 
 import { remainingMs } from '/assets/countdown.js';
 
@@ -35,14 +37,17 @@ export function orderFrom(s, previous = {}) {
   };
 }
 
+// The order under way (holding or paying), or null.
+export const liveOrder = ({ phase, order }) => (phase === 'holding' || phase === 'paying' ? order : null);
+
 // The seats this booking holds or has bought.
-export function heldSeats({ phase, order }) {
-  if (phase === 'holding' || phase === 'paying') return order.seats;
-  return phase === 'done' && order.status === 'CONFIRMED' ? order.seats : [];
+export function heldSeats(b) {
+  if (liveOrder(b)) return b.order.seats;
+  return b.phase === 'done' && b.order.status === 'CONFIRMED' ? b.order.seats : [];
 }
 
 // An order is under way, or seats are being sent.
-export const busy = (b) => b.want !== null || b.phase === 'holding' || b.phase === 'paying';
+export const busy = (b) => b.want !== null || liveOrder(b) !== null;
 
 export function holdEnded(order) {
   const left = remainingMs(order);

@@ -56,7 +56,7 @@ function renderList(list, flights, selectedId) {
   }
 }
 
-// `live`: the list's stream is open (true), down (false) or not yet (null).
+// `live`: the page's stream is open (true), down (false) or not yet (null).
 function updatedLabel(live, at) {
   if (!at) return '';
   const prefix = live === null ? 'Updated' : live ? 'Live · updated' : 'Reconnecting… · updated';
@@ -65,10 +65,10 @@ function updatedLabel(live, at) {
 
 // Until the first read the list keeps its "Loading flights…" line.
 export function renderFlights(state) {
-  const { flights, flightsUpdated, flightsLive, flightId } = state;
+  const { flights, flightsUpdated, live, flightId } = state;
   const label = $('flights-updated');
-  setText(label, updatedLabel(flightsLive, flightsUpdated));
-  setAttr(label, 'data-live', String(flightsLive !== false));
+  setText(label, updatedLabel(live, flightsUpdated));
+  setAttr(label, 'data-live', String(live !== false));
   if (!flightsUpdated) return;
   const list = $('flight-list');
   setAttr(list, 'aria-busy', 'false');

@@ -28,15 +28,13 @@ export function renderPayForm(b, total) {
   $('pay-form').toggleAttribute('inert', b.order !== null && holdEnded(b.order));
 }
 
-// Which attempt is running: `paymentAttempts` counts attempts started and
-// `lastError` names the last failed one ("… (attempt 1)").
+// Which attempt is running. `paymentAttempts` counts the attempts recorded,
+// i.e. finished: while the payment is under way each of them failed (the
+// last one is `lastError`, "… (attempt N)"), and the next one is running.
 function attemptInfo(o, defaultMax) {
   const max = o.maxPaymentAttempts || defaultMax || 3;
-  const started = o.paymentAttempts || 0;
-  if (!o.lastError) return { retrying: false, n: Math.max(1, started), max, failed: 0 };
-  const m = /attempt (\d+)/i.exec(o.lastError);
-  const failed = m ? Number(m[1]) : started;
-  return { retrying: true, n: Math.min(max, Math.max(started, failed + 1)), max, failed };
+  const failed = o.paymentAttempts || 0;
+  return { retrying: failed > 0, n: Math.min(max, failed + 1), max, failed };
 }
 
 function renderAttempts(info) {
