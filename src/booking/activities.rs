@@ -57,14 +57,18 @@ impl BookingActivities {
     }
 
     /// Release the order's holds on these seats; a release that freed any
-    /// is announced to the seat maps.
+    /// is announced to the seat maps. An announcement that fails is only
+    /// logged: a retry would free nothing more, and seat maps re-read every
+    /// few seconds anyway.
     async fn release(&self, h: &HeldSeats) -> Result<u32, ActivityError> {
         let released = self
             .holds
             .release(h.flight_id, h.order_id, &h.seats)
             .await?;
-        if released > 0 {
-            flights::announce(&self.pool, h.flight_id).await?;
+        if released > 0
+            && let Err(e) = flights::announce(&self.pool, h.flight_id).await
+        {
+            tracing::warn!(error = %e, flight = %h.flight_id, "announcing released seats failed");
         }
         Ok(released)
     }
