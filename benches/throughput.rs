@@ -227,6 +227,7 @@ async fn order_pages(app: &TestApp, n: usize) -> Vec<String> {
             failure_reason: None,
             payment_attempts: 0,
             last_payment_error: None,
+            saved_at_event: 0,
             version: 0,
         };
         let saved = flightctl::store::orders::save(&app.pool, &order).await;

@@ -31,10 +31,10 @@ async fn migrate_twice_and_seed_twice_gives_four_flights_and_420_seats() {
         status.iter().all(|m| !m.applied),
         "fresh database: all pending"
     );
-    assert_eq!(migrate::up(&pool).await.unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(migrate::up(&pool).await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(migrate::up(&pool).await.unwrap(), Vec::<i32>::new());
     let status = migrate::status(&pool).await.unwrap();
-    assert_eq!(status.len(), 5);
+    assert_eq!(status.len(), 6);
     assert!(status.iter().all(|m| m.applied));
 
     let first = seed::run(&pool).await.unwrap();
@@ -76,7 +76,7 @@ async fn the_migrate_and_seed_commands_are_idempotent() {
     let status = String::from_utf8(run(&["migrate", "status"]).stdout).unwrap();
     assert_eq!(
         status.lines().filter(|l| l.ends_with("applied")).count(),
-        5,
+        6,
         "{status}"
     );
     let seed = String::from_utf8(run(&["seed"]).stdout).unwrap();
@@ -261,6 +261,7 @@ fn order(id: Uuid, flight: Uuid, seat_ids: &[&str]) -> Order {
         failure_reason: None,
         payment_attempts: 1,
         last_payment_error: None,
+        saved_at_event: 0,
         version: 0,
     }
 }
@@ -427,4 +428,41 @@ async fn every_change_raises_the_version_and_is_announced_in_its_transaction() {
         .unwrap();
     assert_eq!(next().await, format!("f:{flight}"));
     assert_eq!(orders::find(&pool, id).await.unwrap().version, 3);
+}
+
+#[tokio::test]
+async fn a_save_from_earlier_in_the_history_never_overwrites_a_later_one() {
+    let settings = support::isolated_settings(false).await;
+    let pool = support::prepare_database(&settings).await;
+    let flight = Uuid::parse_str(support::FL201).unwrap();
+    let id = Uuid::new_v4();
+    let later = Order {
+        saved_at_event: 20,
+        ..order(id, flight, &["10A"])
+    };
+    orders::save(&pool, &later).await.unwrap();
+    let earlier = Order {
+        status: OrderStatus::SeatsReserved,
+        seats: seats(&["10A", "10B"]),
+        saved_at_event: 12,
+        ..later.clone()
+    };
+    orders::save(&pool, &earlier).await.unwrap();
+    let row = orders::find(&pool, id).await.unwrap();
+    assert_eq!(
+        (row.status, row.seats.len(), row.version),
+        (OrderStatus::PaymentProcessing, 1, 1),
+        "the late, older save changed nothing"
+    );
+    // The same point in the history (local activities of one task) applies
+    // in order, as does a later one.
+    let same = Order {
+        status: OrderStatus::Failed,
+        ..later.clone()
+    };
+    orders::save(&pool, &same).await.unwrap();
+    assert_eq!(
+        orders::find(&pool, id).await.unwrap().status,
+        OrderStatus::Failed
+    );
 }

@@ -269,7 +269,9 @@ impl Booking {
         held
     }
 
-    fn record(&self) -> Order {
+    /// The order row as of now; `at` (the history length) orders the saves,
+    /// so an older save arriving late never overwrites a newer one.
+    fn record(&self, at: u32) -> Order {
         Order {
             id: self.input.order_id,
             flight_id: self.input.flight_id,
@@ -284,6 +286,7 @@ impl Booking {
             failure_reason: self.failure_reason.clone(),
             payment_attempts: self.attempts as i32,
             last_payment_error: self.last_error.clone(),
+            saved_at_event: i64::from(at),
             version: 0,
         }
     }
@@ -349,12 +352,13 @@ impl Booking {
         let outcome = if local {
             // Lock, save and release in one local activity: the order saved
             // is the order as it becomes if the lock succeeds.
+            let at = ctx.history_length();
             let order = ctx.state(|s| Order {
                 seats: wanted.clone(),
                 total_price_cents: input.seat_price_cents * wanted.len() as i64,
                 status: OrderStatus::SeatsReserved,
                 expires_at: chrono::DateTime::from_timestamp_millis(expires_at_ms as i64),
-                ..s.record()
+                ..s.record(at)
             });
             let req = HoldSeats {
                 lock,
@@ -417,9 +421,10 @@ impl Booking {
         }
         let hold_ms = ctx.state(|s| s.input.hold_ms);
         let expires_at_ms = now_ms(ctx.workflow_time()) + hold_ms;
+        let at = ctx.history_length();
         let record = ctx.state_mut(|s| {
             s.apply_hold(wanted, expires_at_ms);
-            s.record()
+            s.record(at)
         });
         let opts = Retry::Durable.remote();
         ctx.execute_activity(Acts::save_order, record, opts).await?;
@@ -432,7 +437,8 @@ impl Booking {
         let max = input.payment_max_attempts;
         let cover = payment::window(timeout, max) + TTL_MARGIN;
         let extend = ctx.state(|s| s.held(cover));
-        let order = ctx.state(|s| s.record());
+        let at = ctx.history_length();
+        let order = ctx.state(|s| s.record(at));
         if ctx.patched(LOCAL_STORE_CALLS) {
             let req = StartPayment { extend, order };
             let opts = Retry::Durable.local();
@@ -560,10 +566,11 @@ impl Booking {
             s.busy = true;
             s.held_or_pending()
         });
+        let at = ctx.history_length();
         let record = ctx.state(|s| Order {
             status,
             failure_reason: reason.clone(),
-            ..s.record()
+            ..s.record(at)
         });
         if ctx.patched(LOCAL_STORE_CALLS) {
             // An order that never held seats was never saved: it stays unknown.

@@ -24,13 +24,18 @@ pub struct Order {
     pub failure_reason: Option<String>,
     pub payment_attempts: i32,
     pub last_payment_error: Option<String>,
+    /// The workflow's history length when it saved this state: a save with
+    /// a smaller one is older and changes nothing (0 in inputs recorded
+    /// before there was one).
+    #[serde(default)]
+    pub saved_at_event: i64,
     /// Raised by one on every change of the row (by a trigger); read only.
     #[serde(skip)]
     pub version: i64,
 }
 
 const COLUMNS: &str = "id, flight_id, workflow_id, status, seats, total_price_cents, expires_at,
-    confirmed_at, failure_reason, payment_attempts, last_payment_error, version";
+    confirmed_at, failure_reason, payment_attempts, last_payment_error, version, saved_at_event";
 
 fn order(row: &Row) -> Order {
     let status: &str = row.get(3);
@@ -47,24 +52,28 @@ fn order(row: &Row) -> Order {
         payment_attempts: row.get(9),
         last_payment_error: row.get(10),
         version: row.get(11),
+        saved_at_event: row.get(12),
     }
 }
 
-/// Insert or update the order row. A confirmed order is never overwritten:
-/// only `confirm` sells seats.
+/// Insert or update the order row. A confirmed order is never overwritten
+/// (only `confirm` sells seats), nor a state saved later in the workflow's
+/// history than this one (a late retry, a worker that lost its task).
 pub async fn save(pool: &Pool, o: &Order) -> Result<(), StoreError> {
     let conn = pool.get().await?;
     conn.execute(
         "INSERT INTO orders (id, flight_id, workflow_id, status, seats, total_price_cents,
-                expires_at, failure_reason, payment_attempts, last_payment_error)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                expires_at, failure_reason, payment_attempts, last_payment_error, saved_at_event)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (id) DO UPDATE SET
             status = EXCLUDED.status, seats = EXCLUDED.seats,
             total_price_cents = EXCLUDED.total_price_cents, expires_at = EXCLUDED.expires_at,
             failure_reason = EXCLUDED.failure_reason,
             payment_attempts = EXCLUDED.payment_attempts,
-            last_payment_error = EXCLUDED.last_payment_error, updated_at = NOW()
-         WHERE orders.status <> 'CONFIRMED'",
+            last_payment_error = EXCLUDED.last_payment_error,
+            saved_at_event = EXCLUDED.saved_at_event, updated_at = NOW()
+         WHERE orders.status <> 'CONFIRMED'
+           AND orders.saved_at_event <= EXCLUDED.saved_at_event",
         &[
             &o.id,
             &o.flight_id,
@@ -76,6 +85,7 @@ pub async fn save(pool: &Pool, o: &Order) -> Result<(), StoreError> {
             &o.failure_reason,
             &o.payment_attempts,
             &o.last_payment_error,
+            &o.saved_at_event,
         ],
     )
     .await?;
