@@ -735,3 +735,71 @@ async fn order_requests_are_validated_at_the_edge() {
         .await;
     assert_eq!((code, body["error"].as_str()), (400, Some("INVALID_SEATS")));
 }
+
+#[tokio::test]
+async fn a_lost_hold_still_free_is_taken_back_when_paying() {
+    let app = app(Duration::from_secs(60)).await;
+    let order = create_ok(&app, FL201, &["11A", "11B"]).await;
+    let flight = Uuid::parse_str(FL201).unwrap();
+    let id = Uuid::parse_str(&order).unwrap();
+    // The hold of 11B is lost (Redis restarted without it, say).
+    app.holds
+        .release(flight, id, &["11B".into()])
+        .await
+        .unwrap();
+    assert_eq!(pay(&app, &order, "00000").await.0, 202);
+    wait_for(&app, &order, "CONFIRMED", LONG).await;
+    let seats = app.seat_statuses(FL201).await;
+    assert_eq!(
+        (seats["11A"].as_str(), seats["11B"].as_str()),
+        ("booked", "booked")
+    );
+}
+
+#[tokio::test]
+async fn a_lost_hold_taken_by_another_order_refuses_the_payment_before_charging() {
+    let app = app(Duration::from_secs(60)).await;
+    let order = create_ok(&app, FL201, &["12A", "12B"]).await;
+    let flight = Uuid::parse_str(FL201).unwrap();
+    let id = Uuid::parse_str(&order).unwrap();
+    app.holds
+        .release(flight, id, &["12B".into()])
+        .await
+        .unwrap();
+    let (other, seat) = (Uuid::new_v4(), ["12B".to_string()]);
+    let taken = app
+        .holds
+        .lock(flight, other, &seat, Duration::from_secs(60));
+    assert_eq!(taken.await.unwrap(), flightctl::store::holds::Lock::Locked);
+
+    let (code, body) = pay(&app, &order, "00000").await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (409, Some("SEATS_UNAVAILABLE")),
+        "{body}"
+    );
+    assert!(body["message"].as_str().unwrap().contains("12B"), "{body}");
+    assert!(!body["message"].as_str().unwrap().contains("12A"), "{body}");
+    let s = status(&app, &order).await;
+    assert_eq!(
+        (s["status"].as_str(), s["paymentAttempts"].as_i64()),
+        (Some("SEATS_RESERVED"), Some(0))
+    );
+    assert!(
+        payment_attempts(&app, &order).await.is_empty(),
+        "never charged"
+    );
+    assert_eq!(held_by(&app, FL201).await["12A"], id, "the rest stays held");
+
+    // Still changeable: drop the lost seat, then pay.
+    let (code, body) = app
+        .put(
+            &format!("/api/orders/{order}/seats"),
+            json!({"seats": ["12A", "12C"]}),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(pay(&app, &order, "00000").await.0, 202);
+    wait_for(&app, &order, "CONFIRMED", LONG).await;
+    assert_eq!(app.seat_statuses(FL201).await["12B"], "reserved");
+}

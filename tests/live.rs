@@ -235,15 +235,18 @@ async fn one_page_stream_carries_the_flight_list_the_seat_map_and_the_order() {
     kinds.sort();
     assert_eq!(kinds, ["flights", "order", "seats"]);
 
+    // The seat map and the flight list are parts of the stream that may
+    // arrive in either order.
     let other = create_ok(&app, FL102, &["6B"]).await;
-    wait_event(&mut page, SEAT_PUSH, |e| {
-        seat_status(e, "6B") && e.data["status"] == "reserved"
-    })
-    .await;
-    wait_event(&mut page, SEAT_PUSH, |e| {
-        e.kind == "flight" && e.data["flightId"] == FL102
-    })
-    .await;
+    let (mut seat_held, mut list_changed) = (false, false);
+    while !(seat_held && list_changed) {
+        let (e, _) = wait_event(&mut page, SEAT_PUSH, |e| {
+            e.kind == "seat" || e.kind == "flight"
+        })
+        .await;
+        seat_held |= seat_status(&e, "6B") && e.data["status"] == "reserved";
+        list_changed |= e.kind == "flight" && e.data["flightId"] == FL102;
+    }
     let (code, _) = app.delete(&format!("/api/orders/{order}")).await;
     assert_eq!(code, 200);
     let (ended, _) = wait_event(&mut page, ORDER_PUSH, |e| e.kind == "order").await;

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::booking::messages::{
-    ORDER_EXPIRED, ORDER_NOT_MODIFIABLE, SERVICE_BUSY, SERVICE_UNAVAILABLE,
+    ORDER_EXPIRED, ORDER_NOT_MODIFIABLE, SEATS_UNAVAILABLE, SERVICE_BUSY, SERVICE_UNAVAILABLE,
 };
 use crate::store::StoreError;
 
@@ -91,6 +91,7 @@ impl ApiError {
         match code {
             ORDER_EXPIRED => Self::conflict(ORDER_EXPIRED, text),
             ORDER_NOT_MODIFIABLE => Self::conflict(ORDER_NOT_MODIFIABLE, text),
+            SEATS_UNAVAILABLE => Self::conflict(SEATS_UNAVAILABLE, text),
             SERVICE_UNAVAILABLE => Self::unavailable(text),
             SERVICE_BUSY => Self::busy(text),
             _ => Self::unavailable(format!("the booking workflow failed: {message}")),

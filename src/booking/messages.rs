@@ -11,6 +11,7 @@ pub const ORDER_EXPIRED: &str = "ORDER_EXPIRED";
 pub const ORDER_NOT_MODIFIABLE: &str = "ORDER_NOT_MODIFIABLE";
 pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
 pub const SERVICE_BUSY: &str = "SERVICE_BUSY";
+pub const SEATS_UNAVAILABLE: &str = "SEATS_UNAVAILABLE";
 
 /// Input of the booking workflow: the order and the timing policy it runs
 /// under (fixed at start, so it is part of the workflow's history).

@@ -17,16 +17,16 @@ use temporalio_common::error::IncomingError;
 use temporalio_common::{ActivityDefinition, RetryPolicy};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, LocalActivityOptions, SyncWorkflowContext,
-    WaitConditionOptions, WorkflowCancellationToken, WorkflowContext, WorkflowContextView,
-    WorkflowResult, WorkflowTermination,
+    ActivityExecutionError, ActivityOptions, LocalActivityOptions, WaitConditionOptions,
+    WorkflowCancellationToken, WorkflowContext, WorkflowContextView, WorkflowResult,
+    WorkflowTermination,
 };
 
 use super::activities::BookingActivities as Acts;
 use super::messages::{
     AttemptRecord, BookingInput, EndOrder, HeldSeats, HoldSeats, LockSeats, Locked, ORDER_EXPIRED,
-    ORDER_NOT_MODIFIABLE, Pay, PaymentAttempt, SERVICE_BUSY, SERVICE_UNAVAILABLE, SelectSeats,
-    Selection, SellSeats, Snapshot, StartPayment, Verdict,
+    ORDER_NOT_MODIFIABLE, Pay, PaymentAttempt, SEATS_UNAVAILABLE, SERVICE_BUSY,
+    SERVICE_UNAVAILABLE, SelectSeats, Selection, SellSeats, Snapshot, StartPayment, Verdict,
 };
 use super::payment;
 use crate::domain::{OrderStatus, PaymentCode, workflow_id};
@@ -40,6 +40,11 @@ const TTL_MARGIN: Duration = Duration::from_secs(60);
 /// release, extend, save, record attempt, confirm) as local activities: no
 /// server round trip each. Histories without it replay on the old path.
 const LOCAL_STORE_CALLS: &str = "local-store-calls";
+/// Workflows that pass this patch in `pay` re-check their holds before
+/// accepting a payment: every seat is locked again (re-entrant) for the
+/// whole payment window and the row saved PAYMENT_PROCESSING, or the payment
+/// is refused naming the seats another order has taken.
+const PAY_RECHECK: &str = "pay-recheck";
 
 type UpdateResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -64,6 +69,9 @@ pub struct Booking {
     /// No hold of this order is left in Redis.
     released: bool,
     payment: Option<PaymentCode>,
+    /// The holds were re-checked, extended and the row saved when the
+    /// payment was accepted ([`PAY_RECHECK`]).
+    secured: bool,
     attempts: u32,
     last_error: Option<String>,
     failure_reason: Option<String>,
@@ -85,6 +93,7 @@ impl Booking {
             refused: false,
             released: true,
             payment: None,
+            secured: false,
             attempts: 0,
             last_error: None,
             failure_reason: None,
@@ -179,11 +188,11 @@ impl Booking {
         Ok(())
     }
 
-    /// Accept payment while the hold is live. From here the order cannot expire.
+    /// Accept payment while the hold is live, once every seat is held for
+    /// the whole payment window. From here the order cannot expire.
     #[update]
-    pub fn pay(
-        &mut self,
-        ctx: &mut SyncWorkflowContext<Self>,
+    pub async fn pay(
+        ctx: &mut WorkflowContext<Self>,
         req: Pay,
     ) -> Result<OrderStatus, Box<dyn Error + Send + Sync>> {
         let now = now_ms(ctx.workflow_time());
@@ -193,10 +202,25 @@ impl Booking {
             )
             .into());
         }
-        self.modifiable(Some(now))?;
-        self.payment = Some(req.code);
-        self.status = OrderStatus::PaymentProcessing;
-        Ok(self.status)
+        ctx.state(|s| s.modifiable(Some(now)))?;
+        if ctx.patched(PAY_RECHECK) {
+            ctx.state_mut(|s| {
+                s.busy = true;
+                s.locking = true;
+            });
+            let secured = Self::secure_seats(ctx).await;
+            ctx.state_mut(|s| {
+                s.busy = false;
+                s.locking = false;
+                s.secured = secured.is_ok();
+            });
+            secured?;
+        }
+        ctx.state_mut(|s| {
+            s.payment = Some(req.code);
+            s.status = OrderStatus::PaymentProcessing;
+        });
+        Ok(OrderStatus::PaymentProcessing)
     }
 
     #[update_validator(cancel)]
@@ -431,6 +455,46 @@ impl Booking {
         Ok(())
     }
 
+    /// Before a payment is accepted: lock every seat of the order again for
+    /// the whole payment window (re-entrant: a hold lost but still free is
+    /// taken back) and save the row PAYMENT_PROCESSING, in one local
+    /// activity. A seat sold or held by another order refuses the payment,
+    /// naming it; the order keeps what it holds and stays changeable.
+    async fn secure_seats(ctx: &mut WorkflowContext<Self>) -> UpdateResult<()> {
+        let input = ctx.state(|s| s.input.clone());
+        let timeout = Duration::from_millis(input.payment_timeout_ms);
+        let cover = payment::window(timeout, input.payment_max_attempts) + TTL_MARGIN;
+        let held = ctx.state(|s| s.held(cover));
+        let at = ctx.history_length();
+        let order = ctx.state(|s| Order {
+            status: OrderStatus::PaymentProcessing,
+            ..s.record(at)
+        });
+        let req = HoldSeats {
+            lock: LockSeats {
+                order_id: held.order_id,
+                flight_id: held.flight_id,
+                seats: held.seats,
+                ttl_ms: held.ttl_ms,
+            },
+            order,
+            dropped: Vec::new(),
+        };
+        let outcome = ctx
+            .execute_local_activity(Acts::hold_seats, req, Retry::Lock.local())
+            .await
+            .map_err(|e| format!("{SERVICE_UNAVAILABLE}: the seat store did not answer: {e}"))?;
+        match outcome {
+            Locked::All => Ok(()),
+            Locked::Unavailable(seats) | Locked::Unknown(seats) => Err(format!(
+                "{SEATS_UNAVAILABLE}: seats {} are no longer held for this order; \
+                 choose other seats, then pay",
+                seats.join(", ")
+            )
+            .into()),
+        }
+    }
+
     async fn collect_payment(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
         let input = ctx.state(|s| s.input.clone());
         let timeout = Duration::from_millis(input.payment_timeout_ms);
@@ -439,7 +503,9 @@ impl Booking {
         let extend = ctx.state(|s| s.held(cover));
         let at = ctx.history_length();
         let order = ctx.state(|s| s.record(at));
-        if ctx.patched(LOCAL_STORE_CALLS) {
+        if ctx.state(|s| s.secured) {
+            // Extended and saved when the payment was accepted.
+        } else if ctx.patched(LOCAL_STORE_CALLS) {
             let req = StartPayment { extend, order };
             let opts = Retry::Durable.local();
             ctx.execute_local_activity(Acts::start_payment, req, opts)
