@@ -198,12 +198,17 @@ async fn health_names_redis_while_it_is_down_and_recovers() {
     let mut redis = servers::Redis::start();
     let mut settings = support::isolated_settings(true).await;
     settings.redis.addr = redis.addr();
-    let app = TestApp::spawn(settings).await;
-    let (code, body) = app.get("/health").await;
-    assert_eq!(code, 200, "{body}");
+    let app = TestApp::with_worker(settings).await;
+    let body = support::eventually("a worker polling", Duration::from_secs(30), || async {
+        let (code, body) = app.get("/health").await;
+        (code == 200).then_some(body)
+    })
+    .await;
     assert_eq!(
         body,
-        json!({"status": "ok", "checks": {"postgres": "ok", "redis": "ok", "temporal": "ok"}})
+        json!({"status": "ok", "checks": {
+            "postgres": "ok", "redis": "ok", "temporal": "ok", "worker": "ok"
+        }})
     );
 
     redis.stop();
@@ -228,6 +233,23 @@ async fn health_names_redis_while_it_is_down_and_recovers() {
     .await;
     let (code, _) = app.get(&format!("/api/flights/{FL101}")).await;
     assert_eq!(code, 200);
+}
+
+#[tokio::test]
+async fn health_names_the_worker_while_none_polls_the_task_queue() {
+    let mut app = TestApp::spawn(support::isolated_settings(true).await).await;
+    let (code, body) = app.get("/health").await;
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["checks"]["temporal"], "ok", "{body}");
+    let worker = body["checks"]["worker"].as_str().unwrap();
+    assert!(worker.contains("no worker has polled"), "{body}");
+    assert!(worker.contains(&app.settings.temporal.task_queue), "{body}");
+    app.start_worker();
+    support::eventually("health with a worker", Duration::from_secs(30), || async {
+        let (code, body) = app.get("/health").await;
+        (code == 200 && body["checks"]["worker"] == "ok").then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

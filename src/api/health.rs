@@ -1,16 +1,23 @@
-//! `GET /health`: each dependency checked with a short timeout.
+//! `GET /health`: each dependency checked with a short timeout, and whether
+//! a worker polls the booking task queue.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use temporalio_common::protos::grpc::health::v1::HealthCheckRequest;
+use temporalio_common::protos::temporal::api::enums::v1::{TaskQueueKind, TaskQueueType};
+use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
 
 use super::AppState;
 use crate::store;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// A worker counts as polling if Temporal saw it poll this recently: a long
+/// poll lasts up to about a minute, so a live worker is always within it.
+const WORKER_SEEN_WITHIN: Duration = Duration::from_secs(90);
 
 #[derive(Serialize)]
 struct Health {
@@ -23,6 +30,7 @@ struct Checks {
     postgres: String,
     redis: String,
     temporal: String,
+    worker: String,
 }
 
 async fn check<F, E>(name: &str, fut: F) -> Result<(), String>
@@ -49,13 +57,51 @@ async fn temporal(state: &AppState) -> Result<(), String> {
         .map_err(|e| e.message().to_string())
 }
 
+/// Some worker polls the booking task queue: bookings can make progress.
+async fn worker(state: &AppState) -> Result<(), String> {
+    let client = state.temporal().await.map_err(|e| e.message)?;
+    let t = &state.settings.temporal;
+    let request = DescribeTaskQueueRequest {
+        namespace: t.namespace.clone(),
+        task_queue: Some(TaskQueue {
+            name: t.task_queue.clone(),
+            kind: TaskQueueKind::Normal as i32,
+            ..Default::default()
+        }),
+        task_queue_type: TaskQueueType::Workflow as i32,
+        ..Default::default()
+    };
+    let described = client
+        .connection()
+        .workflow_service()
+        .describe_task_queue(tonic::Request::new(request))
+        .await
+        .map_err(|e| e.message().to_string())?;
+    let now = SystemTime::now();
+    let polling = described.into_inner().pollers.iter().any(|p| {
+        let seen = p
+            .last_access_time
+            .and_then(|t| SystemTime::try_from(t).ok());
+        seen.is_some_and(|seen| now.duration_since(seen).unwrap_or_default() < WORKER_SEEN_WITHIN)
+    });
+    match polling {
+        true => Ok(()),
+        false => Err(format!(
+            "no worker has polled task queue {} in the last {}s",
+            t.task_queue,
+            WORKER_SEEN_WITHIN.as_secs()
+        )),
+    }
+}
+
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let (pg, redis, temporal) = tokio::join!(
+    let (pg, redis, temporal, worker) = tokio::join!(
         check("postgres", store::check_postgres(&state.pool)),
         check("redis", store::check_redis(state.holds.client())),
         check("temporal", temporal(&state)),
+        check("worker", worker(&state)),
     );
-    let healthy = pg.is_ok() && redis.is_ok() && temporal.is_ok();
+    let healthy = pg.is_ok() && redis.is_ok() && temporal.is_ok() && worker.is_ok();
     let show = |r: Result<(), String>| r.err().unwrap_or_else(|| "ok".into());
     let body = Health {
         status: if healthy { "ok" } else { "unavailable" },
@@ -63,6 +109,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
             postgres: show(pg),
             redis: show(redis),
             temporal: show(temporal),
+            worker: show(worker),
         },
     };
     if healthy {
