@@ -392,3 +392,82 @@ async fn an_unexpected_database_error_is_500_without_its_text_and_an_outage_503(
     assert!(!api.message.contains("55000") && !api.message.contains("connection"));
     admin.batch_execute(&allow(true)).await.unwrap();
 }
+
+#[tokio::test]
+async fn every_request_has_an_id_echoed_back_and_in_json_logs() {
+    let settings = support::isolated_settings(false).await;
+    support::prepare_database(&settings).await;
+    let port = support::procs::free_port();
+    let log = support::procs::temp_dir("serve-log").join("serve.log");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flightctl"));
+    cmd.arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(support::worker_env(&settings))
+        .env("SERVER_PORT", port.to_string())
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap());
+    let _serve = support::Proc::spawn("serve", cmd, libc::SIGTERM);
+    support::procs::wait_for_port("serve", port, Duration::from_secs(20));
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/api/flights/{FL101}");
+
+    let resp = http
+        .get(&url)
+        .header("X-Request-Id", "checkout-42.a_b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "checkout-42.a_b");
+    for sent in [None, Some("has spaces"), Some(&*"x".repeat(129))] {
+        let mut req = http.get(&url);
+        if let Some(id) = sent {
+            req = req.header("X-Request-Id", id);
+        }
+        let resp = req.send().await.unwrap();
+        let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+        assert!(
+            id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
+    }
+    let order = Uuid::new_v4();
+    let status = format!("http://127.0.0.1:{port}/api/orders/{order}/status");
+    let resp = http
+        .get(&status)
+        .header("X-Request-Id", "order-req")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+
+    let lines = support::eventually("the request logged", Duration::from_secs(10), || async {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("order-req").then_some(text)
+    })
+    .await;
+    let entries: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let logged = |id: &str| {
+        entries
+            .iter()
+            .find(|e| e["span"]["request_id"] == id)
+            .cloned()
+    };
+    let first = logged("checkout-42.a_b")
+        .unwrap_or_else(|| panic!("no line with the caller's request id in:\n{lines}"));
+    assert!(
+        first["message"].as_str().unwrap().contains("200"),
+        "{first}"
+    );
+    let about_order = logged("order-req")
+        .unwrap_or_else(|| panic!("no line with the order's request id in:\n{lines}"));
+    assert_eq!(
+        about_order["span"]["order_id"],
+        order.to_string(),
+        "{about_order}"
+    );
+}

@@ -10,6 +10,7 @@ mod health;
 mod idempotency;
 mod live;
 mod orders;
+mod request_id;
 mod sse;
 mod web;
 
@@ -93,9 +94,7 @@ impl Application {
                         .limit(16 * 1024)
                         .error_handler(|e, _| errors::json_error(e).into()),
                 )
-                .wrap(
-                    actix_web::middleware::Logger::new("%r %s %Dms").log_target("flightctl::http"),
-                )
+                .wrap(actix_web::middleware::from_fn(request_id::assign))
                 .configure(routes)
                 .default_service(aw::to(errors::not_found))
         })

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::idempotency::{Answer, Found, Key, Keyed};
 use super::live::{Live, OrderWatch};
+use super::request_id;
 use super::{ApiError, AppState, sse};
 use crate::booking::Booking;
 use crate::booking::messages::{BookingInput, Pay, SelectSeats, Selection};
@@ -88,13 +89,16 @@ pub struct StatusView {
     total_price_cents: i64,
 }
 
+/// The order id of a path, parsed, and named on the request's span.
 pub fn order_id(path: &str) -> Result<Uuid, ApiError> {
-    domain::parse_id(path).ok_or_else(|| {
+    let id = domain::parse_id(path).ok_or_else(|| {
         ApiError::bad_request(
             "INVALID_ORDER_ID",
             format!("{path:?} is not an order id (a UUID)"),
         )
-    })
+    })?;
+    request_id::order(id);
+    Ok(id)
 }
 
 fn selection(items: &[String]) -> Result<SeatSelection, ApiError> {
@@ -353,6 +357,7 @@ async fn create_order(
     new: &SeatRequest,
     call: CreateCall<'_>,
 ) -> Result<Answer, ApiError> {
+    request_id::order(call.order_id);
     let _ticket = state.admission.enter()?;
     claim(state, new, call.order_id).await?;
     let outcome = match flights::find(&state.pool, new.flight_id).await {
