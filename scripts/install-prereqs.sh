@@ -36,7 +36,9 @@ pip_pkgs=()
 [ -x "$py_scripts/just" ] || have just || pip_pkgs+=(rust-just)
 if [ ${#pip_pkgs[@]} -gt 0 ]; then
   echo "installing from PyPI: ${pip_pkgs[*]}"
-  pip_install() { python3 -m pip install -q --disable-pip-version-check "$@" "${pip_pkgs[@]}"; }
+  pip_install() {
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "$@" "${pip_pkgs[@]}"
+  }
   # Debian's own Python is "externally managed" (PEP 668).
   pip_install 2>/dev/null || pip_install --break-system-packages
   if have pyenv; then pyenv rehash; fi

@@ -75,7 +75,7 @@ flightctl is up:
   web UI       http://localhost:${SERVER_PORT:-8080}/
   flights      http://localhost:${SERVER_PORT:-8080}/api/flights
   Temporal UI  http://localhost:$ui_port/
-stop with: just down
+stop with: ./dev down
 MSG
 }
 
