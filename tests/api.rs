@@ -397,19 +397,8 @@ async fn an_unexpected_database_error_is_500_without_its_text_and_an_outage_503(
 async fn every_request_has_an_id_echoed_back_and_in_json_logs() {
     let settings = support::isolated_settings(false).await;
     support::prepare_database(&settings).await;
-    let port = support::procs::free_port();
-    let log = support::procs::temp_dir("serve-log").join("serve.log");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_flightctl"));
-    cmd.arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(support::worker_env(&settings))
-        .env("SERVER_PORT", port.to_string())
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stderr(std::fs::File::create(&log).unwrap());
-    let _serve = support::Proc::spawn("serve", cmd, libc::SIGTERM);
-    support::procs::wait_for_port("serve", port, Duration::from_secs(20));
+    let env = [("LOG_FORMAT", "json"), ("RUST_LOG", "info")];
+    let (_serve, port, log) = support::serve_process(&settings, &env);
     let http = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/api/flights/{FL101}");
 

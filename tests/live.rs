@@ -268,3 +268,30 @@ async fn one_page_stream_carries_the_flight_list_the_seat_map_and_the_order() {
         assert_eq!(got, code, "{query}: {body}");
     }
 }
+
+#[tokio::test]
+async fn sigterm_ends_the_streams_and_serve_stops_at_once() {
+    let settings = support::isolated_settings(false).await;
+    support::prepare_database(&settings).await;
+    let (mut serve, port, _log) = support::serve_process(&settings, &[]);
+    let client = sse::client();
+    let url = format!("http://127.0.0.1:{port}/api/events?flight={FL101}");
+    let mut page = EventStream::open(&client, &url, None).await;
+    for _ in ["flights", "seats"] {
+        page.next(SOON).await.unwrap();
+    }
+    let start = Instant::now();
+    unsafe { libc::kill(serve.pid() as i32, libc::SIGTERM) };
+    let ended = page.try_next(Duration::from_secs(5)).await;
+    let ended = ended.map(|e| e.map(|e| e.kind));
+    assert_eq!(ended, Ok(None), "the stream ends on shutdown");
+    let status = serve
+        .wait_exit(Duration::from_secs(5))
+        .expect("serve exits");
+    assert!(status.success(), "{status:?}");
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "stopped in {took:?}, not after a timeout"
+    );
+}

@@ -35,10 +35,19 @@ pub async fn page(
         .transpose()?;
     let order = query.order.as_deref().map(orders::order_id).transpose()?;
     let mut parts: Vec<LocalBoxStream<'static, web::Bytes>> = Vec::new();
-    parts.push(sse::feed_events(state.live.flights()).await?.boxed_local());
+    let live = &state.live;
+    parts.push(
+        sse::feed_events(live.clone(), live.flights())
+            .await?
+            .boxed_local(),
+    );
     if let Some(id) = flight {
         crate::store::flights::find(&state.pool, id).await?;
-        parts.push(sse::feed_events(state.live.flight(id)).await?.boxed_local());
+        parts.push(
+            sse::feed_events(live.clone(), live.flight(id))
+                .await?
+                .boxed_local(),
+        );
     }
     if let Some(id) = order {
         let sent = orders::last_event_id(&req);

@@ -166,7 +166,7 @@ pub async fn events(
 ) -> Result<HttpResponse, ApiError> {
     let id = flight_id(&path)?;
     flights::find(&state.pool, id).await?;
-    sse::feed(state.live.flight(id)).await
+    sse::feed(state.live.clone(), state.live.flight(id)).await
 }
 
 #[derive(Serialize)]
@@ -216,5 +216,5 @@ impl Feedable for Availability {
 /// availability, then `event: flight` `{flightId, availableSeats}` for each
 /// change.
 pub async fn list_events(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    sse::feed(state.live.flights()).await
+    sse::feed(state.live.clone(), state.live.flights()).await
 }

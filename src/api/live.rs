@@ -116,6 +116,8 @@ struct Inner {
     /// The runtime feeds run on: the process's, not the actix worker's that
     /// happened to open a feed's first stream.
     runtime: tokio::runtime::Handle,
+    /// Set when the process shuts down: every stream ends.
+    closing: watch::Sender<bool>,
     /// Bounds the order rows read at once by order streams (all of them
     /// re-read after a reconnect), so they cannot starve bookings of
     /// connections.
@@ -136,6 +138,7 @@ impl Live {
             registry: Mutex::default(),
             runtime: tokio::runtime::Handle::current(),
             reads: Semaphore::new(READS_AT_ONCE),
+            closing: watch::Sender::new(false),
         }));
         let mut pg = pg;
         pg.application_name(APPLICATION_NAME);
@@ -145,6 +148,19 @@ impl Live {
 
     fn registry(&self) -> MutexGuard<'_, Registry> {
         self.0.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// End every stream: the server is shutting down, and would otherwise
+    /// wait its whole shutdown timeout for streams that never end.
+    pub fn close(&self) {
+        self.0.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Live::close`] was called.
+    pub async fn closing(&self) {
+        let mut closing = self.0.closing.subscribe();
+        // The sender lives as long as `self`.
+        let _ = closing.wait_for(|closing| *closing).await;
     }
 
     pub fn pool(&self) -> &Pool {

@@ -64,6 +64,7 @@ impl AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    live: live::Live,
 }
 
 impl Application {
@@ -79,7 +80,7 @@ impl Application {
         ));
         let live = live::Live::start(pool.clone(), holds.clone(), settings.database.pg_config()?);
         let state = aw::Data::new(AppState {
-            live,
+            live: live.clone(),
             admission: admission::Admission::new(settings.server.max_in_flight),
             settings,
             pool,
@@ -99,9 +100,11 @@ impl Application {
                 .default_service(aw::to(errors::not_found))
         })
         .shutdown_timeout(10)
+        // `serve` handles SIGINT/SIGTERM itself: streams end first.
+        .disable_signals()
         .listen(listener)?
         .run();
-        Ok(Self { port, server })
+        Ok(Self { port, server, live })
     }
 
     pub fn port(&self) -> u16 {
@@ -110,6 +113,34 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Run until SIGINT or SIGTERM, then end the event streams and stop
+    /// gracefully: requests in flight finish (up to 10 s), no new ones.
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        let (handle, live) = (self.server.handle(), self.live.clone());
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("stopping: ending event streams, finishing requests in flight");
+            live.close();
+            handle.stop(true).await;
+        });
+        self.server.await
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }
 
@@ -138,7 +169,7 @@ fn routes(cfg: &mut aw::ServiceConfig) {
         .service(route("/assets/{file}").get(web::asset));
 }
 
-/// `flightctl serve`: run until SIGINT/SIGTERM (actix handles both).
+/// `flightctl serve`: run until SIGINT/SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings.clone()).await?;
     tracing::info!(
@@ -146,7 +177,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.server.host,
         app.port()
     );
-    app.run_until_stopped().await?;
+    app.run_until_signalled().await?;
     tracing::info!("server stopped");
     Ok(())
 }

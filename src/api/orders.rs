@@ -772,10 +772,14 @@ async fn next_event(mut ev: Events) -> Option<(String, Events)> {
             }
             continue;
         }
-        if std::mem::take(&mut ev.failed) {
-            tokio::time::sleep(REREAD).await;
-        } else if sse::or_keep_alive(ev.watch.changed()).await.is_none() {
-            return Some((sse::KEEP_ALIVE_EVENT.to_string(), ev));
+        let waited = match std::mem::take(&mut ev.failed) {
+            true => sse::wait(&ev.live, tokio::time::sleep(REREAD)).await,
+            false => sse::wait(&ev.live, ev.watch.changed()).await,
+        };
+        match waited {
+            sse::Wait::Next(()) => {}
+            sse::Wait::Quiet => return Some((sse::KEEP_ALIVE_EVENT.to_string(), ev)),
+            sse::Wait::Closing => return None,
         }
         let read = {
             let _turn = ev.live.read_turn().await;

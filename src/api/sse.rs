@@ -7,7 +7,7 @@ use futures::{Stream, StreamExt};
 use serde::Serialize;
 
 use super::ApiError;
-use super::live::{FeedReceiver, Feedable};
+use super::live::{FeedReceiver, Feedable, Live};
 
 /// A comment this often keeps proxies from closing a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -29,10 +29,23 @@ pub fn events<C: Serialize>(kind: &str, items: impl Iterator<Item = C>) -> Strin
     items.map(|item| event(Some(kind), None, &item)).collect()
 }
 
-/// Wait for `next` up to the keep-alive interval; `None` means send a
-/// keep-alive comment.
-pub async fn or_keep_alive<T>(next: impl Future<Output = T>) -> Option<T> {
-    tokio::time::timeout(KEEP_ALIVE, next).await.ok()
+/// What a stream waiting for its next change got.
+pub enum Wait<T> {
+    /// The change (or its error).
+    Next(T),
+    /// Nothing for the keep-alive interval: send a keep-alive comment.
+    Quiet,
+    /// The server is shutting down: end the stream (the client reconnects,
+    /// to another process or to this one once it is back).
+    Closing,
+}
+
+/// Wait for `next`, at most the keep-alive interval, and not past shutdown.
+pub async fn wait<T>(live: &Live, next: impl Future<Output = T>) -> Wait<T> {
+    tokio::select! {
+        () = live.closing() => Wait::Closing,
+        next = tokio::time::timeout(KEEP_ALIVE, next) => next.map_or(Wait::Quiet, Wait::Next),
+    }
 }
 
 pub fn respond<C: Into<web::Bytes>>(stream: impl Stream<Item = C> + 'static) -> HttpResponse {
@@ -47,6 +60,7 @@ pub fn respond<C: Into<web::Bytes>>(stream: impl Stream<Item = C> + 'static) -> 
 /// the events of each change. A stream that kept up sends the events the
 /// feed rendered once for all; one that skipped a state renders its own.
 pub async fn feed_events<T: Feedable>(
+    live: Live,
     mut rx: FeedReceiver<T>,
 ) -> Result<impl Stream<Item = web::Bytes> + use<T>, ApiError> {
     let first = tokio::time::timeout(FIRST_STATE, rx.wait_for(Option::is_some))
@@ -55,25 +69,28 @@ pub async fn feed_events<T: Feedable>(
         .and_then(|r| r.ok().and_then(|first| first.clone()))
         .ok_or_else(|| ApiError::unavailable("live feed: no state to send yet"))?;
     let head = web::Bytes::from(first.value.snapshot());
-    let rest = futures::stream::unfold((rx, first), move |(mut rx, last)| async move {
-        loop {
-            match or_keep_alive(rx.changed()).await {
-                None => {
-                    let keep_alive = web::Bytes::from_static(KEEP_ALIVE_EVENT.as_bytes());
-                    return Some((keep_alive, (rx, last)));
+    let rest = futures::stream::unfold((rx, first), move |(mut rx, last)| {
+        let live = live.clone();
+        async move {
+            loop {
+                match wait(&live, rx.changed()).await {
+                    Wait::Quiet => {
+                        let keep_alive = web::Bytes::from_static(KEEP_ALIVE_EVENT.as_bytes());
+                        return Some((keep_alive, (rx, last)));
+                    }
+                    Wait::Closing | Wait::Next(Err(_)) => return None,
+                    Wait::Next(Ok(())) => {}
                 }
-                Some(Err(_)) => return None,
-                Some(Ok(())) => {}
-            }
-            let Some(now) = rx.borrow_and_update().clone() else {
-                continue;
-            };
-            let chunk = match now.seq == last.seq + 1 {
-                true => now.delta.clone(),
-                false => web::Bytes::from(now.value.changes(&last.value)),
-            };
-            if !chunk.is_empty() {
-                return Some((chunk, (rx, now)));
+                let Some(now) = rx.borrow_and_update().clone() else {
+                    continue;
+                };
+                let chunk = match now.seq == last.seq + 1 {
+                    true => now.delta.clone(),
+                    false => web::Bytes::from(now.value.changes(&last.value)),
+                };
+                if !chunk.is_empty() {
+                    return Some((chunk, (rx, now)));
+                }
             }
         }
     });
@@ -81,6 +98,6 @@ pub async fn feed_events<T: Feedable>(
 }
 
 /// A feed as a response.
-pub async fn feed<T: Feedable>(rx: FeedReceiver<T>) -> Result<HttpResponse, ApiError> {
-    Ok(respond(feed_events(rx).await?))
+pub async fn feed<T: Feedable>(live: Live, rx: FeedReceiver<T>) -> Result<HttpResponse, ApiError> {
+    Ok(respond(feed_events(live, rx).await?))
 }

@@ -198,6 +198,26 @@ pub fn replayer() -> temporalio_sdk::workflow_replayer::WorkflowReplayer {
     WorkflowReplayer::new(options).expect("a replayer")
 }
 
+/// A `flightctl serve` process configured like `settings` (plus `env`), on
+/// a free port, its log in a file; returns it once it listens.
+pub fn serve_process(settings: &Settings, env: &[(&str, &str)]) -> (Proc, u16, PathBuf) {
+    let port = procs::free_port();
+    let log = procs::temp_dir("serve-log").join("serve.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flightctl"));
+    cmd.arg("serve")
+        .current_dir(repo_root())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(worker_env(settings))
+        .env("SERVER_PORT", port.to_string())
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let serve = Proc::spawn("serve", cmd, libc::SIGTERM);
+    procs::wait_for_port("serve", port, Duration::from_secs(20));
+    (serve, port, log)
+}
+
 /// The environment a worker process needs to match `settings`.
 pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
     vec![
