@@ -803,3 +803,33 @@ async fn a_lost_hold_taken_by_another_order_refuses_the_payment_before_charging(
     wait_for(&app, &order, "CONFIRMED", LONG).await;
     assert_eq!(app.seat_statuses(FL201).await["12B"], "reserved");
 }
+
+#[tokio::test]
+async fn an_order_whose_row_vanished_is_not_sold_by_retrying_forever() {
+    let app = app(Duration::from_secs(60)).await;
+    let order = create_ok(&app, FL201, &["13A"]).await;
+    assert_eq!(pay(&app, &order, "00000").await.0, 202);
+    // The row disappears while the payment is validated (100 ms or more).
+    let conn = app.pool.get().await.unwrap();
+    let id = Uuid::parse_str(&order).unwrap();
+    let deleted = conn
+        .execute("DELETE FROM orders WHERE id = $1", &[&id])
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    // The sale fails for good: the workflow ends the order FAILED (saving
+    // its row again) and puts the seat back on sale.
+    let path = format!("/api/orders/{order}/status");
+    let s = support::eventually(
+        "the order ended FAILED",
+        Duration::from_secs(30),
+        || async {
+            let (code, s) = app.get(&path).await;
+            (code == 200 && s["status"] == "FAILED").then_some(s)
+        },
+    )
+    .await;
+    assert!(s["lastError"].as_str().is_some(), "{s}");
+    assert_eq!(app.seat_statuses(FL201).await["13A"], "available");
+    assert!(held_by(&app, FL201).await.is_empty());
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use temporalio_macros::activities;
+use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use super::messages::{
@@ -14,9 +15,9 @@ use super::messages::{
     StartPayment, Verdict,
 };
 use super::payment::{self, Behaviour};
-use crate::store::flights;
 use crate::store::holds::{Holds, Lock};
 use crate::store::orders::{self, Confirm, Order};
+use crate::store::{StoreError, flights};
 
 pub struct BookingActivities {
     pool: Pool,
@@ -73,16 +74,16 @@ impl BookingActivities {
         Ok(released)
     }
 
-    async fn record(&self, rec: &AttemptRecord) -> Result<(), ActivityError> {
+    async fn record(&self, rec: &AttemptRecord) -> Result<(), StoreError> {
         let attempt = rec.attempt as i32;
-        Ok(orders::record_attempt(
+        orders::record_attempt(
             &self.pool,
             rec.order_id,
             attempt,
             rec.outcome,
             rec.error.as_deref(),
         )
-        .await?)
+        .await
     }
 }
 
@@ -140,18 +141,29 @@ impl BookingActivities {
     }
 
     /// Payment succeeded: record the attempt, sell the seats, release the
-    /// holds once sold.
+    /// holds once sold. An order whose row is gone cannot be sold by
+    /// retrying: that failure is final (the workflow then ends it FAILED).
     #[activity]
     pub async fn sell_seats(
         self: Arc<Self>,
         _ctx: ActivityContext,
         req: SellSeats,
     ) -> Result<Confirm, ActivityError> {
-        self.record(&req.attempt).await?;
-        let h = &req.held;
-        let outcome = orders::confirm(&self.pool, h.order_id, h.flight_id, &h.seats).await?;
+        let sold = async {
+            self.record(&req.attempt).await?;
+            let h = &req.held;
+            orders::confirm(&self.pool, h.order_id, h.flight_id, &h.seats).await
+        };
+        let outcome = match sold.await {
+            Err(e @ StoreError::OrderNotFound(_)) => {
+                return Err(ActivityError::application(
+                    ApplicationFailure::non_retryable(e),
+                ));
+            }
+            outcome => outcome?,
+        };
         if outcome == Confirm::Confirmed {
-            self.release(h).await?;
+            self.release(&req.held).await?;
         }
         Ok(outcome)
     }
@@ -211,7 +223,7 @@ impl BookingActivities {
         _ctx: ActivityContext,
         rec: AttemptRecord,
     ) -> Result<(), ActivityError> {
-        self.record(&rec).await
+        Ok(self.record(&rec).await?)
     }
 
     /// Sell the seats in one transaction.

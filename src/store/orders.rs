@@ -136,7 +136,14 @@ pub async fn record_attempt(
          VALUES ($1, $2, $3, $4) ON CONFLICT (order_id, attempt) DO NOTHING",
         &[&order_id, &attempt, &outcome.as_str(), &error],
     )
-    .await?;
+    .await
+    .map_err(|e| match e.code() {
+        // The attempt's order row is gone.
+        Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) => {
+            StoreError::OrderNotFound(order_id)
+        }
+        _ => e.into(),
+    })?;
     tx.execute(
         "UPDATE orders SET payment_attempts = GREATEST(payment_attempts, $2),
                 last_payment_error = $3, updated_at = NOW()
