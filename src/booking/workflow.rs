@@ -204,6 +204,11 @@ impl Booking {
         }
         ctx.state(|s| s.modifiable(Some(now)))?;
         if ctx.patched(PAY_RECHECK) {
+            // Two payments accepted together: the second waits for the
+            // first, then finds the order no longer modifiable.
+            ctx.wait_condition(|s| !s.busy).await?;
+            let now = now_ms(ctx.workflow_time());
+            ctx.state(|s| s.modifiable(Some(now)))?;
             ctx.state_mut(|s| {
                 s.busy = true;
                 s.locking = true;
