@@ -44,7 +44,7 @@ const READS_AT_ONCE: usize = 4;
 /// A feed recomputes at once when rung after a quiet spell, but at most once
 /// per this interval: a burst of changes on one flight is read and sent in
 /// batches, not as one write per change to every stream.
-const MIN_INTERVAL: Duration = Duration::from_millis(50);
+const MIN_INTERVAL: Duration = Duration::from_millis(75);
 
 /// A state a feed streams: its first event, and the events between two.
 /// (Feed events carry no id: a reconnect starts from a new snapshot.)
