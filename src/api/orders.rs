@@ -73,7 +73,7 @@ struct Ack {
 }
 
 /// The order's status, from its row.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusView {
     order_id: Uuid,
@@ -189,11 +189,9 @@ impl StatusView {
     }
 }
 
-/// The order's row and its status now.
-async fn current(state: &AppState, id: Uuid) -> Result<(Order, StatusView), ApiError> {
-    let order = orders::find(&state.pool, id).await?;
-    let max = state.settings.booking.payment_max_retries;
-    Ok((order.clone(), StatusView::from_row(order, max)))
+/// The order's status now, from its row.
+fn status_of(state: &AppState, order: Order) -> StatusView {
+    StatusView::from_row(order, state.settings.booking.payment_max_retries)
 }
 
 /// Map a failed update: a rejection carries its code; a closed workflow is
@@ -618,7 +616,8 @@ pub async fn status(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
-    Ok(HttpResponse::Ok().json(current(&state, id).await?.1))
+    let order = orders::find(&state.pool, id).await?;
+    Ok(HttpResponse::Ok().json(status_of(&state, order)))
 }
 
 #[derive(Serialize)]
@@ -635,11 +634,11 @@ pub async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
-    let (order, status) = current(&state, id).await?;
+    let order = orders::find(&state.pool, id).await?;
     let flight = flights::find(&state.pool, order.flight_id).await?;
     Ok(HttpResponse::Ok().json(OrderDetail {
-        status,
         confirmed_at: order.confirmed_at,
+        status: status_of(&state, order),
         flight,
     }))
 }

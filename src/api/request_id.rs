@@ -39,7 +39,6 @@ pub async fn assign(
         path = %req.path(),
         order_id = tracing::field::Empty,
     );
-    let line = format!("{} {}", req.method(), req.path());
     let started = std::time::Instant::now();
     let mut res = next.call(req).instrument(span.clone()).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
@@ -47,7 +46,8 @@ pub async fn assign(
     }
     let (status, ms) = (res.status().as_u16(), started.elapsed().as_secs_f64() * 1e3);
     span.in_scope(|| {
-        tracing::info!(target: "flightctl::http", status, ms, "{line} {status} {ms:.1}ms");
+        // Method and path are the span's fields already.
+        tracing::info!(target: "flightctl::http", status, ms, "answered {status} in {ms:.1}ms");
     });
     Ok(res)
 }
