@@ -106,6 +106,10 @@ pub struct BookingSettings {
     pub payment_validation_timeout: Duration,
     pub payment_max_retries: u32,
     pub payment_failure_rate: f64,
+    /// How often the reconciliation sweep runs (a Temporal Schedule the
+    /// worker keeps); 0 turns it off and removes the schedule.
+    #[serde(deserialize_with = "human_duration")]
+    pub reconcile_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -184,6 +188,11 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
         "booking.payment_failure_rate",
         Kind::Rate,
     ),
+    (
+        "RECONCILE_INTERVAL",
+        "booking.reconcile_interval",
+        Kind::Duration,
+    ),
 ];
 
 const DEFAULTS: &[(&str, &str)] = &[
@@ -216,6 +225,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("booking.payment_validation_timeout", "10s"),
     ("booking.payment_max_retries", "3"),
     ("booking.payment_failure_rate", "0.15"),
+    ("booking.reconcile_interval", "1m"),
 ];
 
 /// Looks up an environment variable.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
+use crate::booking::reconcile::{self, Reconciler, Reconciliation};
 use crate::booking::{Booking, BookingActivities};
 use crate::config::Settings;
 use crate::store;
@@ -17,11 +18,23 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         Duration::from_secs(10),
     )
     .await?;
-    let activities = BookingActivities::new(pool, holds, settings.booking.payment_failure_rate);
+    let activities = BookingActivities::new(
+        pool.clone(),
+        holds.clone(),
+        settings.booking.payment_failure_rate,
+    );
+    let reconciler = Reconciler::new(pool, holds, client.clone());
     let options = WorkerOptions::new(settings.temporal.task_queue.clone())
         .register_workflow::<Booking>()?
+        .register_workflow::<Reconciliation>()?
         .register_activities(activities)
+        .register_activities(reconciler)
         .build();
+    tokio::spawn(keep_schedule(
+        client.clone(),
+        settings.temporal.task_queue.clone(),
+        settings.booking.reconcile_interval,
+    ));
     let runtime = Runtime::from_current_tokio(Default::default())?;
     let mut worker = Worker::new(&runtime, client, options)?;
     let shutdown = worker.shutdown_handle();
@@ -42,4 +55,20 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// Create or update the reconciliation schedule, retrying with backoff
+/// while Temporal refuses (another worker updating it at the same moment).
+async fn keep_schedule(client: temporalio_client::Client, task_queue: String, every: Duration) {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match reconcile::ensure_schedule(&client, &task_queue, every).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(error = format!("{e:#}"), retry_in = ?wait, "keeping the reconciliation schedule failed");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
 }

@@ -833,3 +833,135 @@ async fn an_order_whose_row_vanished_is_not_sold_by_retrying_forever() {
     assert_eq!(app.seat_statuses(FL201).await["13A"], "available");
     assert!(held_by(&app, FL201).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_workflow_whose_creating_selection_never_arrives_ends_by_itself() {
+    use flightctl::booking::Booking;
+    use flightctl::booking::messages::BookingInput;
+    use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+    let app = app(Duration::from_secs(60)).await;
+    let client = temporal(&app).await;
+    let order = Uuid::new_v4();
+    let input = BookingInput {
+        order_id: order,
+        flight_id: Uuid::parse_str(FL101).unwrap(),
+        seat_price_cents: 35_000,
+        hold_ms: 60_000,
+        payment_timeout_ms: 1_000,
+        payment_max_attempts: 3,
+        creation_wait_ms: Some(2_000),
+    };
+    let options = WorkflowStartOptions::new(
+        app.settings.temporal.task_queue.clone(),
+        format!("booking-{order}"),
+    )
+    .build();
+    let started = std::time::Instant::now();
+    let handle = client
+        .start_workflow(Booking::run, input, options)
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(LONG, handle.get_result(WorkflowGetResultOptions::default()))
+        .await
+        .expect("the workflow ends by itself")
+        .unwrap();
+    assert_eq!(ended, OrderStatus::Created, "it ends without an order");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    let events = history(&app, &order.to_string()).await;
+    assert!(events.iter().any(|e| e == "TimerFired"), "{events:?}");
+    let (code, _) = app.get(&format!("/api/orders/{order}/status")).await;
+    assert_eq!(code, 404, "no order was recorded");
+}
+
+#[tokio::test]
+async fn a_usual_booking_records_no_creation_timer() {
+    let app = app(Duration::from_secs(60)).await;
+    let order = create_ok(&app, FL102, &["16A"]).await;
+    let (code, _) = app.delete(&format!("/api/orders/{order}")).await;
+    assert_eq!(code, 200);
+    let events = support::eventually("the workflow to complete", LONG, || async {
+        let events = history(&app, &order).await;
+        (events.last().map(String::as_str) == Some("WorkflowExecutionCompleted")).then_some(events)
+    })
+    .await;
+    let count = |name: &str| events.iter().filter(|e| e.as_str() == name).count();
+    assert_eq!(
+        count("TimerStarted"),
+        1,
+        "only the hold's timer: {events:?}"
+    );
+    assert_eq!(
+        count("MarkerRecorded"),
+        3,
+        "one patch and two local activities: {events:?}"
+    );
+}
+
+/// Lock, then check: a seat sold in Postgres whose Redis hold is gone is
+/// never left held, seats the order held before stay held, and seats the
+/// refused lock took are given back.
+#[tokio::test]
+async fn a_lock_never_keeps_a_seat_sold_meanwhile() {
+    use flightctl::booking::BookingActivities;
+    use flightctl::booking::messages::{LockSeats, Locked};
+    let app = app(Duration::from_secs(60)).await;
+    let flight = Uuid::parse_str(FL201).unwrap();
+    // 3C is sold to another order; its hold is gone from Redis.
+    let buyer = create_ok(&app, FL201, &["3C"]).await;
+    pay(&app, &buyer, "00000").await;
+    wait_for(&app, &buyer, "CONFIRMED", LONG).await;
+    let acts = BookingActivities::new(app.pool.clone(), app.holds.clone(), 0.0);
+    let me = Uuid::new_v4();
+    let seats = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let lock = |wanted: &[&str], held: &[&str]| LockSeats {
+        order_id: me,
+        flight_id: flight,
+        seats: seats(wanted),
+        ttl_ms: 60_000,
+        held: seats(held),
+    };
+    let mine = || async {
+        let mut held: Vec<String> = app
+            .holds
+            .list(flight)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(_, o)| *o == me)
+            .map(|(s, _)| s)
+            .collect();
+        held.sort();
+        held
+    };
+    assert_eq!(acts.lock(&lock(&["3A"], &[])).await.unwrap(), Locked::All);
+    assert_eq!(
+        acts.lock(&lock(&["3A", "3B", "3C"], &["3A"]))
+            .await
+            .unwrap(),
+        Locked::Unavailable(seats(&["3C"]))
+    );
+    assert_eq!(
+        mine().await,
+        seats(&["3A"]),
+        "3A kept, 3B and 3C given back"
+    );
+    assert_eq!(
+        acts.lock(&lock(&["3A", "3D", "99Z"], &["3A"]))
+            .await
+            .unwrap(),
+        Locked::Unknown(seats(&["99Z"]))
+    );
+    assert_eq!(mine().await, seats(&["3A"]), "3D and 99Z given back");
+    // A check that fails: the lock's outcome is unknown to the workflow,
+    // so the seats it took go back before the error.
+    let conn = app.pool.get().await.unwrap();
+    conn.batch_execute("ALTER TABLE seats RENAME TO seats_away")
+        .await
+        .unwrap();
+    let failed = acts.lock(&lock(&["3A", "3E"], &["3A"])).await;
+    conn.batch_execute("ALTER TABLE seats_away RENAME TO seats")
+        .await
+        .unwrap();
+    assert!(failed.is_err());
+    assert_eq!(mine().await, seats(&["3A"]), "3E given back");
+}

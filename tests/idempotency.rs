@@ -266,6 +266,7 @@ async fn a_creation_processed_after_its_deadline_holds_nothing() {
         hold_ms: 60_000,
         payment_timeout_ms: 1_000,
         payment_max_attempts: 3,
+        creation_wait_ms: None,
     };
     let past = chrono::Utc::now().timestamp_millis() as u64 - 1_000;
     let select = SelectSeats {

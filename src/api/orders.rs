@@ -395,6 +395,7 @@ async fn start(
         hold_ms: booking.seat_reservation_timeout.as_millis() as u64,
         payment_timeout_ms: booking.payment_validation_timeout.as_millis() as u64,
         payment_max_attempts: booking.payment_max_retries,
+        creation_wait_ms: None,
     };
     let select = SelectSeats {
         seats: new.seats.clone(),

@@ -36,25 +36,62 @@ impl BookingActivities {
 }
 
 impl BookingActivities {
-    async fn lock(&self, req: &LockSeats) -> Result<Locked, ActivityError> {
-        let check = flights::check_seats(&self.pool, req.flight_id, &req.seats).await?;
-        if !check.unknown.is_empty() {
-            return Ok(Locked::Unknown(check.unknown));
-        }
-        if !check.sold.is_empty() {
-            return Ok(Locked::Unavailable(check.sold));
-        }
+    /// Lock, then check: Redis first, so a seat sold in Postgres between
+    /// the two steps is seen by the check and never stays held. A refused
+    /// lock gives back every seat it took (keeping those the order held
+    /// before); a check that fails gives them back too before the error.
+    pub async fn lock(&self, req: &LockSeats) -> Result<Locked, ActivityError> {
         let ttl = Duration::from_millis(req.ttl_ms);
-        Ok(
-            match self
-                .holds
-                .lock(req.flight_id, req.order_id, &req.seats, ttl)
-                .await?
-            {
-                Lock::Locked => Locked::All,
-                Lock::Taken(seats) => Locked::Unavailable(seats),
-            },
-        )
+        let lock = self
+            .holds
+            .lock(req.flight_id, req.order_id, &req.seats, ttl);
+        if let Lock::Taken(seats) = lock.await? {
+            return Ok(Locked::Unavailable(seats));
+        }
+        let check = match flights::check_seats(&self.pool, req.flight_id, &req.seats).await {
+            Ok(check) => check,
+            Err(e) => {
+                let taken = req.seats.iter().filter(|s| !req.held.contains(s));
+                self.undo_lock(req, taken.cloned().collect()).await;
+                return Err(e.into());
+            }
+        };
+        if check.unknown.is_empty() && check.sold.is_empty() {
+            return Ok(Locked::All);
+        }
+        // Seats sold or unknown are never the order's; the others it took
+        // now go back, those it held before stay held.
+        let refused = |s: &&String| check.sold.contains(s) || check.unknown.contains(s);
+        let undo = req
+            .seats
+            .iter()
+            .filter(|s| refused(s) || !req.held.contains(s));
+        let release = HeldSeats {
+            order_id: req.order_id,
+            flight_id: req.flight_id,
+            seats: undo.cloned().collect(),
+            ttl_ms: 0,
+        };
+        self.release(&release).await?;
+        Ok(if check.unknown.is_empty() {
+            Locked::Unavailable(check.sold)
+        } else {
+            Locked::Unknown(check.unknown)
+        })
+    }
+
+    /// Best effort: the caller is failing anyway, and the workflow keeps
+    /// these seats pending until a release succeeds.
+    async fn undo_lock(&self, req: &LockSeats, seats: Vec<String>) {
+        let undo = HeldSeats {
+            order_id: req.order_id,
+            flight_id: req.flight_id,
+            seats,
+            ttl_ms: 0,
+        };
+        if let Err(e) = self.release(&undo).await {
+            tracing::warn!(error = ?e, order_id = %req.order_id, "releasing an unchecked lock failed; the workflow releases it later");
+        }
     }
 
     /// Release the order's holds on these seats; a release that freed any

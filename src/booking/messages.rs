@@ -23,7 +23,14 @@ pub struct BookingInput {
     pub hold_ms: u64,
     pub payment_timeout_ms: u64,
     pub payment_max_attempts: u32,
+    /// How long the workflow waits for its creating selection before it
+    /// ends without an order (absent: [`CREATION_WAIT_MS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_wait_ms: Option<u64>,
 }
+
+/// A workflow whose creating selection never arrives ends after this long.
+pub const CREATION_WAIT_MS: u64 = 30_000;
 
 /// The `select_seats` update: the complete new selection.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -83,6 +90,10 @@ pub struct LockSeats {
     pub flight_id: Uuid,
     pub seats: Vec<String>,
     pub ttl_ms: u64,
+    /// Of `seats`, those the order held before this lock: a refused lock
+    /// releases every other seat it took, and keeps these.
+    #[serde(default)]
+    pub held: Vec<String>,
 }
 
 /// Activity output: what became of a lock request.

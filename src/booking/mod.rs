@@ -5,6 +5,7 @@
 pub mod activities;
 pub mod messages;
 pub mod payment;
+pub mod reconcile;
 pub mod workflow;
 
 pub use activities::BookingActivities;

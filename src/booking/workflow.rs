@@ -24,9 +24,10 @@ use temporalio_sdk::{
 
 use super::activities::BookingActivities as Acts;
 use super::messages::{
-    AttemptRecord, BookingInput, EndOrder, HeldSeats, HoldSeats, LockSeats, Locked, ORDER_EXPIRED,
-    ORDER_NOT_MODIFIABLE, Pay, PaymentAttempt, SEATS_UNAVAILABLE, SERVICE_BUSY,
-    SERVICE_UNAVAILABLE, SelectSeats, Selection, SellSeats, Snapshot, StartPayment, Verdict,
+    AttemptRecord, BookingInput, CREATION_WAIT_MS, EndOrder, HeldSeats, HoldSeats, LockSeats,
+    Locked, ORDER_EXPIRED, ORDER_NOT_MODIFIABLE, Pay, PaymentAttempt, SEATS_UNAVAILABLE,
+    SERVICE_BUSY, SERVICE_UNAVAILABLE, SelectSeats, Selection, SellSeats, Snapshot, StartPayment,
+    Verdict,
 };
 use super::payment;
 use crate::domain::{OrderStatus, PaymentCode, workflow_id};
@@ -45,6 +46,10 @@ const LOCAL_STORE_CALLS: &str = "local-store-calls";
 /// whole payment window and the row saved PAYMENT_PROCESSING, or the payment
 /// is refused naming the seats another order has taken.
 const PAY_RECHECK: &str = "pay-recheck";
+/// Workflows started since this patch give back at once what a lock whose
+/// outcome is unknown may have taken, and end when their creating selection
+/// never arrives ([`CREATION_WAIT_MS`]).
+const SETTLE_FAILED_LOCKS: &str = "settle-failed-locks";
 
 type UpdateResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -158,6 +163,9 @@ impl Booking {
         ctx.wait_condition(|s| !s.busy).await?;
         let now = now_ms(ctx.workflow_time());
         ctx.state(|s| s.modifiable(Some(now)))?;
+        if ctx.state(|s| s.refused) {
+            return Err(format!("{ORDER_NOT_MODIFIABLE}: the order was never created").into());
+        }
         ctx.state_mut(|s| s.busy = true);
         let creating = ctx.state(|s| s.status == OrderStatus::Created);
         let late = req.deadline_ms.is_some_and(|d| now > d);
@@ -321,6 +329,7 @@ impl Booking {
     }
 
     async fn drive(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<OrderStatus> {
+        Self::await_creation(ctx).await?;
         ctx.wait_condition(|s| s.status != OrderStatus::Created || s.refused)
             .await?;
         loop {
@@ -333,6 +342,31 @@ impl Booking {
         // Let a running handler (a cancellation) finish before completing.
         ctx.wait_condition(|s| !s.busy).await?;
         Ok(ctx.state(|s| s.status))
+    }
+
+    /// A workflow started without its creating selection (or whose
+    /// selection was lost) ends without an order after a while instead of
+    /// waiting forever. The timer is only started while nothing has arrived,
+    /// so the usual start (the selection comes with it) records none.
+    async fn await_creation(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
+        let arrived = |s: &Self| s.busy || s.status != OrderStatus::Created || s.refused;
+        // Checked before the patch, so the usual start records no marker.
+        if ctx.state(arrived) || !ctx.patched(SETTLE_FAILED_LOCKS) {
+            return Ok(());
+        }
+        let wait = ctx.state(|s| s.input.creation_wait_ms.unwrap_or(CREATION_WAIT_MS));
+        let mut timer = ctx.timer(Duration::from_millis(wait));
+        let mut started = ctx.wait_condition(arrived);
+        temporalio_sdk::workflows::select! {
+            _ = timer => {}
+            res = started => return Ok(res?),
+        }
+        ctx.state_mut(|s| {
+            if !arrived(s) {
+                s.refused = true;
+            }
+        });
+        Ok(())
     }
 
     /// Wait for the hold to run out, a new selection, or a change of status.
@@ -369,13 +403,25 @@ impl Booking {
             flight_id: input.flight_id,
             seats: wanted.clone(),
             ttl_ms: (hold + TTL_MARGIN).as_millis() as u64,
+            held: old.clone(),
         };
-        let dropped: Vec<String> = old.into_iter().filter(|s| !wanted.contains(s)).collect();
+        // Seats no longer wanted, and any an earlier lock may have left.
+        let earlier = ctx.state(|s| s.pending.clone());
+        let mut dropped: Vec<String> = old.into_iter().filter(|s| !wanted.contains(s)).collect();
+        for seat in earlier.iter().filter(|s| !wanted.contains(s)) {
+            if !dropped.contains(seat) {
+                dropped.push(seat.clone());
+            }
+        }
         let local = ctx.patched(LOCAL_STORE_CALLS);
         let expires_at_ms = now_ms(ctx.workflow_time()) + input.hold_ms;
         let was_released = ctx.state_mut(|s| {
             s.locking = true;
-            s.pending = wanted.clone();
+            for seat in &wanted {
+                if !s.pending.contains(seat) {
+                    s.pending.push(seat.clone());
+                }
+            }
             std::mem::replace(&mut s.released, false)
         });
         let outcome = if local {
@@ -407,12 +453,23 @@ impl Booking {
         ctx.state_mut(|s| {
             s.locking = false;
             if settled {
-                s.pending.clear();
-                if !matches!(outcome, Ok(Locked::All)) {
-                    s.released = was_released;
+                match outcome {
+                    // The selection's seats are held; earlier leftovers were
+                    // released with the dropped seats.
+                    Ok(Locked::All) => s.pending.clear(),
+                    // Nothing of this lock is held; earlier leftovers stay.
+                    _ => {
+                        s.pending = earlier.clone();
+                        s.released = was_released && earlier.is_empty();
+                    }
                 }
             }
         });
+        // (A failed creation is undone whole by `drop_refused_creation`.)
+        let changing = ctx.state(|s| s.status != OrderStatus::Created);
+        if outcome.is_err() && local && changing && ctx.patched(SETTLE_FAILED_LOCKS) {
+            Self::settle_failed_lock(ctx).await;
+        }
         let outcome = outcome
             .map_err(|e| format!("{SERVICE_UNAVAILABLE}: the seat store did not answer: {e}"))?;
         match outcome {
@@ -460,6 +517,31 @@ impl Booking {
         Ok(())
     }
 
+    /// A lock whose outcome is unknown (its retries ran out) may hold seats
+    /// the order does not want: give back every seat pending that is not
+    /// in the selection. Should that fail too, they stay pending: the next
+    /// selection or the ending releases them.
+    async fn settle_failed_lock(ctx: &mut WorkflowContext<Self>) {
+        let release = ctx.state(|s| HeldSeats {
+            seats: s
+                .pending
+                .iter()
+                .filter(|p| !s.seats.contains(p))
+                .cloned()
+                .collect(),
+            ..s.held(Duration::ZERO)
+        });
+        if Self::store(ctx, Acts::release_seats, release, Retry::Lock)
+            .await
+            .is_ok()
+        {
+            ctx.state_mut(|s| {
+                s.pending.clear();
+                s.released = s.seats.is_empty();
+            });
+        }
+    }
+
     /// Before a payment is accepted: lock every seat of the order again for
     /// the whole payment window (re-entrant: a hold lost but still free is
     /// taken back) and save the row PAYMENT_PROCESSING, in one local
@@ -479,6 +561,7 @@ impl Booking {
             lock: LockSeats {
                 order_id: held.order_id,
                 flight_id: held.flight_id,
+                held: held.seats.clone(),
                 seats: held.seats,
                 ttl_ms: held.ttl_ms,
             },

@@ -6,6 +6,7 @@ pub mod holds;
 pub mod idempotency;
 pub mod migrate;
 pub mod orders;
+pub mod reconcile;
 pub mod seed;
 
 use std::time::Duration;

@@ -52,6 +52,8 @@ pub async fn isolated_settings(temporal: bool) -> Settings {
     s.redis.addr = servers::redis().addr();
     s.redis.key_prefix = format!("t{id}");
     s.temporal.task_queue = format!("tq-{id}");
+    // No reconciliation schedule per test unless a test asks for one.
+    s.booking.reconcile_interval = Duration::ZERO;
     if temporal {
         s.temporal.host = servers::temporal().host();
     }
@@ -230,6 +232,10 @@ pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
         (
             "PAYMENT_FAILURE_RATE",
             s.booking.payment_failure_rate.to_string(),
+        ),
+        (
+            "RECONCILE_INTERVAL",
+            format!("{}ms", s.booking.reconcile_interval.as_millis()),
         ),
         ("RUST_LOG", "warn,flightctl=info".into()),
     ]

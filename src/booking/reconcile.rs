@@ -1,0 +1,310 @@
+//! The reconciliation sweep: a workflow a Temporal Schedule starts every
+//! `RECONCILE_INTERVAL`, whose one activity repairs what a lost workflow or a
+//! lost message can leave behind:
+//!
+//! 1. an order live in Postgres whose workflow is closed (terminated, timed
+//!    out, failed) or gone: its holds are released and its row ends FAILED
+//!    with the reason;
+//! 2. a hold in Redis whose order has ended, or has no row and no running
+//!    workflow: released;
+//! 3. a flight whose `available_seats` disagrees with its seats: corrected.
+//!
+//! Each run logs what it fixed and returns it (the workflow's result, so the
+//! schedule's recent runs in the Temporal UI show it too). Every step is
+//! idempotent; runs never overlap (the schedule skips while one runs).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use temporalio_client::errors::WorkflowInteractionError;
+use temporalio_client::schedules::{
+    CreateScheduleOptions, ScheduleAction, ScheduleError, ScheduleOverlapPolicy, ScheduleSpec,
+};
+use temporalio_client::{Client, WorkflowDescribeOptions, WorkflowExecutionStatus};
+use temporalio_common::RetryPolicy;
+use temporalio_macros::{activities, workflow, workflow_methods};
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
+use uuid::Uuid;
+
+use super::Booking;
+use crate::store::holds::Holds;
+use crate::store::reconcile::{self, Drift};
+use crate::store::{StoreError, flights};
+
+/// Live orders looked at per run; the least recently changed first.
+const ORDERS_PER_RUN: i64 = 2_000;
+/// Workflows described at once.
+const DESCRIBES_AT_ONCE: usize = 8;
+
+/// What one run fixed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Live orders whose workflow was running or being checked.
+    pub orders_checked: u32,
+    /// Orders ended FAILED because their workflow was closed or gone.
+    pub orders_ended: Vec<Uuid>,
+    /// Seat holds released, by order.
+    pub holds_released: u32,
+    /// Flights whose `available_seats` was corrected.
+    pub flights_corrected: Vec<Uuid>,
+}
+
+impl Report {
+    fn fixed_anything(&self) -> bool {
+        !self.orders_ended.is_empty()
+            || self.holds_released > 0
+            || !self.flights_corrected.is_empty()
+    }
+}
+
+/// The sweep's activity: Postgres, Redis and the Temporal client.
+pub struct Reconciler {
+    pool: Pool,
+    holds: Holds,
+    temporal: Client,
+}
+
+/// What became of an order's workflow.
+enum Run {
+    Running,
+    /// Closed with this status, or `None`: no such workflow.
+    Gone(Option<WorkflowExecutionStatus>),
+}
+
+impl Reconciler {
+    pub fn new(pool: Pool, holds: Holds, temporal: Client) -> Self {
+        Self {
+            pool,
+            holds,
+            temporal,
+        }
+    }
+
+    /// One sweep; each step's failure fails the run (the activity retries).
+    pub async fn sweep(&self) -> anyhow::Result<Report> {
+        let mut report = Report::default();
+        self.end_orphans(&mut report).await?;
+        self.release_strays(&mut report).await?;
+        let drift = reconcile::correct_availability(&self.pool).await?;
+        for Drift {
+            flight_id,
+            was,
+            now,
+        } in &drift
+        {
+            tracing::info!(flight_id = %flight_id, was, now, "reconcile: corrected available_seats");
+        }
+        report.flights_corrected = drift.into_iter().map(|d| d.flight_id).collect();
+        if report.fixed_anything() {
+            tracing::info!(
+                orders_checked = report.orders_checked,
+                orders_ended = report.orders_ended.len(),
+                holds_released = report.holds_released,
+                flights_corrected = report.flights_corrected.len(),
+                "reconcile: run fixed things"
+            );
+        } else {
+            tracing::debug!(
+                orders_checked = report.orders_checked,
+                "reconcile: nothing to fix"
+            );
+        }
+        Ok(report)
+    }
+
+    async fn workflow(&self, workflow_id: &str) -> anyhow::Result<Run> {
+        let handle = self.temporal.get_workflow_handle::<Booking>(workflow_id);
+        match handle.describe(WorkflowDescribeOptions::default()).await {
+            Ok(d) => Ok(match d.status() {
+                WorkflowExecutionStatus::Running => Run::Running,
+                other => Run::Gone(Some(other)),
+            }),
+            Err(WorkflowInteractionError::NotFound(_)) => Ok(Run::Gone(None)),
+            Err(e) => Err(anyhow::anyhow!("describing {workflow_id}: {e}")),
+        }
+    }
+
+    /// Step 1: live rows whose workflow is not running.
+    async fn end_orphans(&self, report: &mut Report) -> anyhow::Result<()> {
+        let live = reconcile::live_orders(&self.pool, ORDERS_PER_RUN).await?;
+        report.orders_checked = live.len() as u32;
+        let runs: Vec<_> = futures::stream::iter(live)
+            .map(|order| async move {
+                let run = self.workflow(&order.workflow_id).await;
+                (order, run)
+            })
+            .buffer_unordered(DESCRIBES_AT_ONCE)
+            .collect()
+            .await;
+        for (order, run) in runs {
+            let closed = match run? {
+                Run::Running => continue,
+                Run::Gone(Some(status)) => format!("{status:?}").to_lowercase(),
+                Run::Gone(None) => "not found".to_string(),
+            };
+            let released = self
+                .release(order.flight_id, order.id, &order.seats)
+                .await?;
+            report.holds_released += released;
+            let reason = format!(
+                "the order's workflow is {closed}; ended by reconciliation, its seats released"
+            );
+            if reconcile::end_orphan(&self.pool, order.id, &reason).await? {
+                tracing::warn!(order_id = %order.id, workflow_id = %order.workflow_id, workflow = %closed, released, "reconcile: ended an order whose workflow is gone");
+                report.orders_ended.push(order.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 2: holds of ended orders, or of orders with neither a row nor a
+    /// running workflow.
+    async fn release_strays(&self, report: &mut Report) -> anyhow::Result<()> {
+        for flight in flights::list(&self.pool).await? {
+            let mut by_order: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+            for (seat, order) in self.holds.list(flight.id).await? {
+                by_order.entry(order).or_default().push(seat);
+            }
+            if by_order.is_empty() {
+                continue;
+            }
+            let ids: Vec<Uuid> = by_order.keys().copied().collect();
+            let statuses: HashMap<_, _> = reconcile::statuses(&self.pool, &ids).await?;
+            for (order, seats) in by_order {
+                let stray = match statuses.get(&order) {
+                    Some(status) => status.is_terminal(),
+                    // No row yet: a creation in flight has a running workflow.
+                    None => matches!(
+                        self.workflow(&crate::domain::workflow_id(order)).await?,
+                        Run::Gone(_)
+                    ),
+                };
+                if stray {
+                    let released = self.release(flight.id, order, &seats).await?;
+                    if released > 0 {
+                        tracing::warn!(order_id = %order, flight_id = %flight.id, seats = ?seats, "reconcile: released holds of an ended or unknown order");
+                    }
+                    report.holds_released += released;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn release(
+        &self,
+        flight: Uuid,
+        order: Uuid,
+        seats: &[String],
+    ) -> Result<u32, StoreError> {
+        let released = self.holds.release(flight, order, seats).await?;
+        if released > 0 {
+            flights::announce(&self.pool, flight).await?;
+        }
+        Ok(released)
+    }
+}
+
+#[activities]
+impl Reconciler {
+    /// One reconciliation sweep.
+    #[activity]
+    pub async fn reconcile(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        _input: (),
+    ) -> Result<Report, ActivityError> {
+        self.sweep().await.map_err(|e| {
+            tracing::warn!(error = format!("{e:#}"), "reconcile: run failed");
+            ActivityError::from(e)
+        })
+    }
+}
+
+/// The workflow each scheduled run starts: the sweep, as one activity.
+#[workflow]
+#[derive(Default)]
+pub struct Reconciliation;
+
+#[workflow_methods]
+impl Reconciliation {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, _input: ()) -> WorkflowResult<Report> {
+        let opts = ActivityOptions::with_start_to_close_timeout(Duration::from_secs(120))
+            .retry_policy(
+                RetryPolicy::builder()
+                    .initial_interval(Duration::from_secs(1))
+                    .maximum_attempts(3)
+                    .build(),
+            )
+            .build();
+        Ok(ctx
+            .execute_activity(Reconciler::reconcile, (), opts)
+            .await?)
+    }
+}
+
+/// The schedule's id: one per task queue, so stacks sharing a Temporal
+/// namespace keep theirs apart.
+pub fn schedule_id(task_queue: &str) -> String {
+    format!("flightctl-reconcile-{task_queue}")
+}
+
+/// Create the reconciliation schedule, or bring an existing one to `every`
+/// (idempotent: every worker does it at start). `every` zero deletes it.
+pub async fn ensure_schedule(
+    client: &Client,
+    task_queue: &str,
+    every: Duration,
+) -> anyhow::Result<()> {
+    let id = schedule_id(task_queue);
+    let handle = client.get_schedule_handle(id.clone());
+    if every.is_zero() {
+        return match handle.delete(Default::default()).await {
+            Ok(()) => {
+                tracing::info!(schedule = %id, "reconciliation off: schedule deleted");
+                Ok(())
+            }
+            Err(ScheduleError::Rpc(s)) if s.code() == tonic::Code::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        };
+    }
+    let action = ScheduleAction::start_workflow(
+        Reconciliation::run,
+        (),
+        task_queue,
+        format!("reconcile-{task_queue}"),
+    );
+    let spec = ScheduleSpec::from_interval(every);
+    let options = CreateScheduleOptions::builder()
+        .action(action.clone())
+        .spec(spec.clone())
+        .overlap_policy(ScheduleOverlapPolicy::Skip)
+        .note("flightctl reconciliation sweep; kept by `flightctl worker`")
+        .build();
+    match client.create_schedule(id.clone(), options).await {
+        Ok(_) => {
+            tracing::info!(schedule = %id, every = %humantime::format_duration(every), "reconciliation schedule created")
+        }
+        Err(ScheduleError::Rpc(s)) if s.code() == tonic::Code::AlreadyExists => {
+            handle
+                .update(
+                    move |u| {
+                        u.set_spec(spec)
+                            .set_action(action)
+                            .set_overlap_policy(ScheduleOverlapPolicy::Skip);
+                    },
+                    Default::default(),
+                )
+                .await?;
+            tracing::info!(schedule = %id, every = %humantime::format_duration(every), "reconciliation schedule updated");
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! What the reconciliation sweep reads and repairs in Postgres.
+
+use std::collections::HashMap;
+
+use deadpool_postgres::Pool;
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::domain::OrderStatus;
+
+/// Statuses in which an order's workflow is expected to be running.
+const LIVE: &str = "('CREATED', 'SEATS_RESERVED', 'PAYMENT_PENDING', 'PAYMENT_PROCESSING')";
+
+/// An order row in a live state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveOrder {
+    pub id: Uuid,
+    pub flight_id: Uuid,
+    pub workflow_id: String,
+    pub seats: Vec<String>,
+}
+
+/// Up to `limit` live orders, least recently changed first.
+pub async fn live_orders(pool: &Pool, limit: i64) -> Result<Vec<LiveOrder>, StoreError> {
+    let conn = pool.get().await?;
+    let sql = format!(
+        "SELECT id, flight_id, workflow_id, seats FROM orders
+         WHERE status IN {LIVE} ORDER BY updated_at LIMIT $1"
+    );
+    Ok(conn
+        .query(&sql, &[&limit])
+        .await?
+        .iter()
+        .map(|r| LiveOrder {
+            id: r.get(0),
+            flight_id: r.get(1),
+            workflow_id: r.get(2),
+            seats: r.get(3),
+        })
+        .collect())
+}
+
+/// End a live order whose workflow is gone: FAILED with `reason`. An order
+/// that ended meanwhile is left alone; returns whether the row changed.
+pub async fn end_orphan(pool: &Pool, id: Uuid, reason: &str) -> Result<bool, StoreError> {
+    let conn = pool.get().await?;
+    let sql = format!(
+        "UPDATE orders SET status = 'FAILED', failure_reason = $2, updated_at = NOW()
+         WHERE id = $1 AND status IN {LIVE}"
+    );
+    Ok(conn.execute(&sql, &[&id, &reason]).await? == 1)
+}
+
+/// The status of each of `ids` that has a row.
+pub async fn statuses(pool: &Pool, ids: &[Uuid]) -> Result<HashMap<Uuid, OrderStatus>, StoreError> {
+    let conn = pool.get().await?;
+    let rows = conn
+        .query("SELECT id, status FROM orders WHERE id = ANY($1)", &[&ids])
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let status = OrderStatus::parse(r.get(1)).unwrap_or(OrderStatus::Failed);
+            (r.get(0), status)
+        })
+        .collect())
+}
+
+/// A flight whose `available_seats` disagreed with its seats.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Drift {
+    pub flight_id: Uuid,
+    pub was: i32,
+    pub now: i32,
+}
+
+/// Set every flight's `available_seats` to the count of its unsold seats
+/// where they differ; returns what was corrected.
+pub async fn correct_availability(pool: &Pool) -> Result<Vec<Drift>, StoreError> {
+    let conn = pool.get().await?;
+    let rows = conn
+        .query(
+            "WITH counts AS (
+                SELECT f.id, f.available_seats AS was,
+                       (SELECT count(*) FROM seats s
+                        WHERE s.flight_id = f.id AND s.status = 'available')::int AS now
+                FROM flights f)
+             UPDATE flights f SET available_seats = c.now, updated_at = NOW()
+             FROM counts c WHERE f.id = c.id AND c.was <> c.now
+             RETURNING f.id, c.was, c.now",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Drift {
+            flight_id: r.get(0),
+            was: r.get(1),
+            now: r.get(2),
+        })
+        .collect())
+}

@@ -1,0 +1,136 @@
+//! The reconciliation sweep end to end: a worker process keeps the Temporal
+//! Schedule, the schedule runs the sweep, the sweep repairs what a lost
+//! workflow left: real Postgres, Redis and Temporal dev server.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::{FL102, TestApp};
+use uuid::Uuid;
+
+#[tokio::test]
+async fn a_terminated_workflows_seats_come_back_by_themselves() {
+    let mut s = support::isolated_settings(true).await;
+    s.booking.seat_reservation_timeout = Duration::from_secs(600);
+    s.booking.payment_failure_rate = 0.0;
+    s.booking.reconcile_interval = Duration::from_secs(10);
+    let mut app = TestApp::with_worker(s).await;
+    let flight = Uuid::parse_str(FL102).unwrap();
+
+    let (code, body) = app
+        .post(
+            "/api/orders",
+            json!({"flightId": FL102, "seats": ["17A", "17B"]}),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let order = body["orderId"].as_str().unwrap().to_string();
+    // A hold left behind by an order that ended, one of an order nobody
+    // knows, and availability that drifted.
+    let (code, body) = app
+        .post("/api/orders", json!({"flightId": FL102, "seats": ["18A"]}))
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let ended = Uuid::parse_str(body["orderId"].as_str().unwrap()).unwrap();
+    let (code, _) = app.delete(&format!("/api/orders/{ended}")).await;
+    assert_eq!(code, 200);
+    let stranger = Uuid::new_v4();
+    let ttl = Duration::from_secs(600);
+    app.holds
+        .lock(flight, ended, &["18A".into()], ttl)
+        .await
+        .unwrap();
+    app.holds
+        .lock(flight, stranger, &["18B".into()], ttl)
+        .await
+        .unwrap();
+    let conn = app.pool.get().await.unwrap();
+    conn.execute(
+        "UPDATE flights SET available_seats = available_seats - 5 WHERE id = $1",
+        &[&flight],
+    )
+    .await
+    .unwrap();
+
+    // Terminate the order's workflow mid-hold, as an operator would.
+    let cli = support::procs::find_bin("temporal", "FLIGHTCTL_TEST_TEMPORAL", &[]);
+    let terminated = Command::new(cli)
+        .args(["workflow", "terminate", "--workflow-id"])
+        .arg(format!("booking-{order}"))
+        .args(["--address", &app.settings.temporal.host])
+        .args(["--namespace", &app.settings.temporal.namespace])
+        .args(["--reason", "test: an operator terminated it"])
+        .output()
+        .expect("the temporal CLI runs");
+    assert!(
+        terminated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&terminated.stderr)
+    );
+    let since = Instant::now();
+
+    let status = support::eventually(
+        "the sweep to end the order",
+        Duration::from_secs(90),
+        || async {
+            let (_, body) = app.get(&format!("/api/orders/{order}/status")).await;
+            (body["status"] == "FAILED").then_some(body)
+        },
+    )
+    .await;
+    let reason = status["lastError"].as_str().unwrap_or_default();
+    assert!(reason.contains("terminated"), "{status}");
+    let holds = support::eventually(
+        "every stray hold released",
+        Duration::from_secs(90),
+        || async {
+            let holds = app.holds.list(flight).await.unwrap();
+            let left: Vec<_> = ["17A", "17B", "18A", "18B"]
+                .into_iter()
+                .filter(|s| holds.contains_key(*s))
+                .collect();
+            left.is_empty().then_some(holds)
+        },
+    )
+    .await;
+    let repaired = since.elapsed();
+    assert!(holds.is_empty(), "{holds:?}");
+    let seats = app.seat_statuses(FL102).await;
+    for seat in ["17A", "17B", "18A", "18B"] {
+        assert_eq!(seats[seat], "available", "{seat}");
+    }
+    let row = conn
+        .query_one(
+            "SELECT available_seats, (SELECT count(*)::int FROM seats
+               WHERE flight_id = $1 AND status = 'available') FROM flights WHERE id = $1",
+            &[&flight],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<_, i32>(0),
+        row.get::<_, i32>(1),
+        "availability corrected"
+    );
+    println!("terminated workflow repaired by the sweep in {repaired:.1?}");
+    let log = app.worker_log(0);
+    assert!(
+        log.contains("reconciliation schedule created") && log.contains("reconcile: "),
+        "the worker keeps the schedule and logs what the sweep fixed:\n{log}"
+    );
+    // Another worker finds the schedule and keeps it as it is (idempotent).
+    app.start_worker();
+    support::eventually(
+        "the second worker to keep the schedule",
+        Duration::from_secs(30),
+        || async {
+            app.worker_log(1)
+                .contains("reconciliation schedule updated")
+                .then_some(())
+        },
+    )
+    .await;
+}
