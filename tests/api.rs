@@ -460,3 +460,63 @@ async fn every_request_has_an_id_echoed_back_and_in_json_logs() {
         "{about_order}"
     );
 }
+
+/// One order, followed across processes: the request ids of its creation
+/// and payment are in `serve`'s log and in the worker's activity log, with
+/// the order and workflow ids.
+#[tokio::test]
+async fn request_ids_reach_the_worker_logs_of_the_same_order() {
+    let mut settings = support::isolated_settings(true).await;
+    settings.booking.payment_failure_rate = 0.0;
+    let app = TestApp::with_worker(settings).await;
+    let env = [("LOG_FORMAT", "json"), ("RUST_LOG", "info")];
+    let (_serve, port, log) = support::serve_process(&app.settings, &env);
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let resp = http
+        .post(format!("{base}/api/orders"))
+        .header("X-Request-Id", "trace-create-1")
+        .json(&json!({"flightId": FL201, "seats": ["9A"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let order = resp.json::<Value>().await.unwrap()["orderId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resp = http
+        .post(format!("{base}/api/orders/{order}/pay"))
+        .header("X-Request-Id", "trace-pay-2")
+        .json(&json!({"paymentCode": "00000"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let worker = support::eventually(
+        "the sale in the worker's log",
+        Duration::from_secs(60),
+        || async {
+            let log = app.worker_log(0);
+            log.contains("sale").then_some(log)
+        },
+    )
+    .await;
+    let workflow = format!("booking-{order}");
+    let line_with = |text: &str, id: &str| {
+        text.lines()
+            .find(|l| l.contains(id) && l.contains(&order) && l.contains(&workflow))
+            .map(str::to_string)
+    };
+    for id in ["trace-create-1", "trace-pay-2"] {
+        let line = line_with(&worker, id)
+            .unwrap_or_else(|| panic!("no worker line with {id}, {order}, {workflow}:\n{worker}"));
+        assert!(line.contains("activity"), "{line}");
+        let served = std::fs::read_to_string(&log).unwrap();
+        let line = line_with(&served, id)
+            .unwrap_or_else(|| panic!("no serve line with {id}, {order}, {workflow}:\n{served}"));
+        let entry: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(entry["span"]["request_id"], id, "{entry}");
+        assert_eq!(entry["span"]["workflow_id"], workflow, "{entry}");
+    }
+}

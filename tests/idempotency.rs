@@ -272,6 +272,7 @@ async fn a_creation_processed_after_its_deadline_holds_nothing() {
     let select = SelectSeats {
         seats,
         deadline_ms: Some(past),
+        request_id: None,
     };
     let options = WorkflowUpdateWithStartOptions::new(
         app.settings.temporal.task_queue.clone(),

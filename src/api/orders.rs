@@ -400,6 +400,7 @@ async fn start(
     let select = SelectSeats {
         seats: new.seats.clone(),
         deadline_ms: Some(deadline(state)),
+        request_id: request_id::current(),
     };
     let mut options = WorkflowUpdateWithStartOptions::new(
         state.settings.temporal.task_queue.clone(),
@@ -605,6 +606,7 @@ pub async fn change_seats(
     let select = SelectSeats {
         seats: wanted.seats,
         deadline_ms: Some(deadline(&state)),
+        request_id: request_id::current(),
     };
     let handle = handle(client, id);
     let update = handle.execute_update(Booking::select_seats, select, update_options(None));
@@ -675,6 +677,7 @@ async fn pay_order(
     let pay = Pay {
         code,
         deadline_ms: Some(deadline(state)),
+        request_id: request_id::current(),
     };
     let handle = handle(client, id);
     let update = handle.execute_update(Booking::pay, pay, update_options(update_id));

@@ -3,7 +3,9 @@
 //! generated otherwise, and echoed back in the response's `X-Request-Id`.
 //! Every line logged while the request is served carries it
 //! (`LOG_FORMAT=json` makes it a field), the access line included; the order
-//! handlers add `order_id` to the span once they know it.
+//! handlers add `order_id` and `workflow_id` to the span once they know
+//! them, and pass the id to the workflow in their messages, so the worker's
+//! activity logs carry it too.
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -38,9 +40,11 @@ pub async fn assign(
         method = %req.method(),
         path = %req.path(),
         order_id = tracing::field::Empty,
+        workflow_id = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    let served = next.call(req).instrument(span.clone());
+    let mut res = CURRENT.scope(id.clone(), served).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HEADER, value);
     }
@@ -52,7 +56,22 @@ pub async fn assign(
     Ok(res)
 }
 
-/// Name the order this request is about, on its span.
+tokio::task_local! {
+    static CURRENT: String;
+}
+
+/// The id of the request being served (none outside a request): the
+/// booking messages carry it to the worker, whose logs then show it too.
+pub fn current() -> Option<String> {
+    CURRENT.try_with(Clone::clone).ok()
+}
+
+/// Name the order this request is about, and its workflow, on its span.
 pub fn order(id: uuid::Uuid) {
-    tracing::Span::current().record("order_id", tracing::field::display(id));
+    let span = tracing::Span::current();
+    span.record("order_id", tracing::field::display(id));
+    span.record(
+        "workflow_id",
+        tracing::field::display(crate::domain::workflow_id(id)),
+    );
 }

@@ -5,6 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument;
+use uuid::Uuid;
+
 use deadpool_postgres::Pool;
 use temporalio_macros::activities;
 use temporalio_sdk::ApplicationFailure;
@@ -15,9 +18,26 @@ use super::messages::{
     StartPayment, Verdict,
 };
 use super::payment::{self, Behaviour};
+use crate::domain::workflow_id;
 use crate::store::holds::{Holds, Lock};
 use crate::store::orders::{self, Confirm, Order};
 use crate::store::{StoreError, flights};
+
+/// The span of one activity: the order, its workflow and the API request
+/// that led to it name every line it logs, as they do in `serve`'s logs.
+fn span(activity: &'static str, order_id: Uuid, request_id: Option<&str>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "activity",
+        activity,
+        order_id = %order_id,
+        workflow_id = %workflow_id(order_id),
+        request_id = tracing::field::Empty,
+    );
+    if let Some(id) = request_id {
+        span.record("request_id", id);
+    }
+    span
+}
 
 pub struct BookingActivities {
     pool: Pool,
@@ -145,18 +165,26 @@ impl BookingActivities {
         _ctx: ActivityContext,
         req: HoldSeats,
     ) -> Result<Locked, ActivityError> {
-        let outcome = self.lock(&req.lock).await?;
-        if outcome == Locked::All {
-            orders::save(&self.pool, &req.order).await?;
-            let dropped = HeldSeats {
-                order_id: req.lock.order_id,
-                flight_id: req.lock.flight_id,
-                seats: req.dropped,
-                ttl_ms: 0,
-            };
-            self.release(&dropped).await?;
+        let span = span("hold_seats", req.lock.order_id, req.request_id.as_deref());
+        async move {
+            let outcome = self.lock(&req.lock).await?;
+            if outcome == Locked::All {
+                orders::save(&self.pool, &req.order).await?;
+                let dropped = HeldSeats {
+                    order_id: req.lock.order_id,
+                    flight_id: req.lock.flight_id,
+                    seats: req.dropped,
+                    ttl_ms: 0,
+                };
+                self.release(&dropped).await?;
+                tracing::info!(seats = ?req.lock.seats, status = %req.order.status, "seats held");
+            } else {
+                tracing::info!(seats = ?req.lock.seats, outcome = ?outcome, "seats refused");
+            }
+            Ok(outcome)
         }
-        Ok(outcome)
+        .instrument(span)
+        .await
     }
 
     /// Payment accepted: extend the holds, save the order; returns the
@@ -168,13 +196,19 @@ impl BookingActivities {
         req: StartPayment,
     ) -> Result<Vec<String>, ActivityError> {
         let e = &req.extend;
-        let ttl = Duration::from_millis(e.ttl_ms);
-        let lost = self
-            .holds
-            .extend(e.flight_id, e.order_id, &e.seats, ttl)
-            .await?;
-        orders::save(&self.pool, &req.order).await?;
-        Ok(lost)
+        let span = span("start_payment", e.order_id, req.request_id.as_deref());
+        async {
+            let ttl = Duration::from_millis(e.ttl_ms);
+            let lost = self
+                .holds
+                .extend(e.flight_id, e.order_id, &e.seats, ttl)
+                .await?;
+            orders::save(&self.pool, &req.order).await?;
+            tracing::info!(lost = ?lost, "payment window secured");
+            Ok(lost)
+        }
+        .instrument(span)
+        .await
     }
 
     /// Payment succeeded: record the attempt, sell the seats, release the
@@ -186,23 +220,30 @@ impl BookingActivities {
         _ctx: ActivityContext,
         req: SellSeats,
     ) -> Result<Confirm, ActivityError> {
-        let sold = async {
-            self.record(&req.attempt).await?;
-            let h = &req.held;
-            orders::confirm(&self.pool, h.order_id, h.flight_id, &h.seats).await
-        };
-        let outcome = match sold.await {
-            Err(e @ StoreError::OrderNotFound(_)) => {
-                return Err(ActivityError::application(
-                    ApplicationFailure::non_retryable(e),
-                ));
+        let span = span("sell_seats", req.held.order_id, req.request_id.as_deref());
+        async {
+            let sold = async {
+                self.record(&req.attempt).await?;
+                let h = &req.held;
+                orders::confirm(&self.pool, h.order_id, h.flight_id, &h.seats).await
+            };
+            let outcome = match sold.await {
+                Err(e @ StoreError::OrderNotFound(_)) => {
+                    tracing::warn!("the order's row is gone: nothing to sell");
+                    return Err(ActivityError::application(
+                        ApplicationFailure::non_retryable(e),
+                    ));
+                }
+                outcome => outcome?,
+            };
+            if outcome == Confirm::Confirmed {
+                self.release(&req.held).await?;
             }
-            outcome => outcome?,
-        };
-        if outcome == Confirm::Confirmed {
-            self.release(&req.held).await?;
+            tracing::info!(seats = ?req.held.seats, outcome = ?outcome, "sale");
+            Ok(outcome)
         }
-        Ok(outcome)
+        .instrument(span)
+        .await
     }
 
     /// The order ends without a sale: release its holds, save its last row.
@@ -212,11 +253,19 @@ impl BookingActivities {
         _ctx: ActivityContext,
         req: EndOrder,
     ) -> Result<(), ActivityError> {
-        self.release(&req.release).await?;
-        if let Some(order) = &req.order {
-            orders::save(&self.pool, order).await?;
+        let span = span("end_order", req.release.order_id, req.request_id.as_deref());
+        async {
+            let released = self.release(&req.release).await?;
+            if let Some(order) = &req.order {
+                orders::save(&self.pool, order).await?;
+                tracing::info!(status = %order.status, released, "order ended");
+            } else {
+                tracing::info!(released, "creation undone");
+            }
+            Ok(())
         }
-        Ok(())
+        .instrument(span)
+        .await
     }
 
     /// Release the order's holds on the given seats.
@@ -280,6 +329,19 @@ impl BookingActivities {
         _ctx: ActivityContext,
         req: PaymentAttempt,
     ) -> Result<Verdict, ActivityError> {
+        let span = span("validate_payment", req.order_id, req.request_id.as_deref());
+        let verdict = self.validate(&req).instrument(span.clone()).await;
+        span.in_scope(|| match &verdict {
+            Ok(v) => tracing::info!(attempt = req.attempt, verdict = ?v, "payment attempt"),
+            Err(_) => tracing::info!(attempt = req.attempt, "payment attempt failed"),
+        });
+        verdict
+    }
+}
+
+impl BookingActivities {
+    /// The simulated provider's answer to one attempt.
+    async fn validate(&self, req: &PaymentAttempt) -> Result<Verdict, ActivityError> {
         let timeout = Duration::from_millis(req.timeout_ms);
         match payment::behaviour(&req.code, self.failure_rate, rand::random()) {
             Behaviour::Hang => {

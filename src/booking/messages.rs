@@ -41,6 +41,9 @@ pub struct SelectSeats {
     /// Absent in histories recorded before deadlines existed.
     #[serde(default)]
     pub deadline_ms: Option<u64>,
+    /// The API request that sent it, for the worker's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// Result of a selection change.
@@ -66,6 +69,9 @@ pub struct Pay {
     /// As for [`SelectSeats::deadline_ms`]: a payment processed later is refused.
     #[serde(default)]
     pub deadline_ms: Option<u64>,
+    /// The API request that sent it, for the worker's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// What the `status` query returns: the order as the workflow sees it now.
@@ -124,6 +130,9 @@ pub struct PaymentAttempt {
     pub attempt: u32,
     pub code: PaymentCode,
     pub timeout_ms: u64,
+    /// The API request the workflow last acted on, for the worker's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// Activity output: the payment provider's answer.
@@ -150,6 +159,9 @@ pub struct HoldSeats {
     pub lock: LockSeats,
     pub order: crate::store::orders::Order,
     pub dropped: Vec<String>,
+    /// The API request the workflow last acted on, for the worker's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// Local activity input: payment accepted — stretch the holds over the
@@ -158,6 +170,9 @@ pub struct HoldSeats {
 pub struct StartPayment {
     pub extend: HeldSeats,
     pub order: crate::store::orders::Order,
+    /// The API request the workflow last acted on, for the worker's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// Local activity input: the payment succeeded — record the attempt, sell
@@ -166,6 +181,9 @@ pub struct StartPayment {
 pub struct SellSeats {
     pub held: HeldSeats,
     pub attempt: AttemptRecord,
+    /// The API request the workflow last acted on, for the worker's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// Local activity input: the order ends without a sale — release `release`
@@ -174,4 +192,7 @@ pub struct SellSeats {
 pub struct EndOrder {
     pub release: HeldSeats,
     pub order: Option<crate::store::orders::Order>,
+    /// The API request the workflow last acted on, for the worker's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }

@@ -80,6 +80,9 @@ pub struct Booking {
     attempts: u32,
     last_error: Option<String>,
     failure_reason: Option<String>,
+    /// The API request the workflow last acted on, passed to its activities
+    /// so the worker's logs name it.
+    request_id: Option<String>,
 }
 
 #[workflow_methods]
@@ -102,6 +105,7 @@ impl Booking {
             attempts: 0,
             last_error: None,
             failure_reason: None,
+            request_id: None,
         }
     }
 
@@ -166,7 +170,10 @@ impl Booking {
         if ctx.state(|s| s.refused) {
             return Err(format!("{ORDER_NOT_MODIFIABLE}: the order was never created").into());
         }
-        ctx.state_mut(|s| s.busy = true);
+        ctx.state_mut(|s| {
+            s.busy = true;
+            s.request_id = req.request_id.clone();
+        });
         let creating = ctx.state(|s| s.status == OrderStatus::Created);
         let late = req.deadline_ms.is_some_and(|d| now > d);
         let result = if late {
@@ -211,6 +218,7 @@ impl Booking {
             .into());
         }
         ctx.state(|s| s.modifiable(Some(now)))?;
+        ctx.state_mut(|s| s.request_id = req.request_id.clone());
         if ctx.patched(PAY_RECHECK) {
             // Two payments accepted together: the second waits for the
             // first, then finds the order no longer modifiable.
@@ -439,6 +447,7 @@ impl Booking {
                 lock,
                 order,
                 dropped: dropped.clone(),
+                request_id: ctx.state(|s| s.request_id.clone()),
             };
             let opts = Retry::Lock.local();
             ctx.execute_local_activity(Acts::hold_seats, req, opts)
@@ -567,6 +576,7 @@ impl Booking {
             },
             order,
             dropped: Vec::new(),
+            request_id: ctx.state(|s| s.request_id.clone()),
         };
         let outcome = ctx
             .execute_local_activity(Acts::hold_seats, req, Retry::Lock.local())
@@ -594,7 +604,12 @@ impl Booking {
         if ctx.state(|s| s.secured) {
             // Extended and saved when the payment was accepted.
         } else if ctx.patched(LOCAL_STORE_CALLS) {
-            let req = StartPayment { extend, order };
+            let request_id = ctx.state(|s| s.request_id.clone());
+            let req = StartPayment {
+                extend,
+                order,
+                request_id,
+            };
             let opts = Retry::Durable.local();
             ctx.execute_local_activity(Acts::start_payment, req, opts)
                 .await?;
@@ -640,6 +655,7 @@ impl Booking {
                 .clone()
                 .expect("pay sets the code before PAYMENT_PROCESSING"),
             timeout_ms: timeout.as_millis() as u64,
+            request_id: s.request_id.clone(),
         });
         let opts = ActivityOptions::with_start_to_close_timeout(timeout)
             .retry_policy(RetryPolicy::builder().maximum_attempts(1).build())
@@ -673,6 +689,7 @@ impl Booking {
             let req = SellSeats {
                 held: held.clone(),
                 attempt,
+                request_id: ctx.state(|s| s.request_id.clone()),
             };
             let opts = Retry::Durable.local();
             ctx.execute_local_activity(Acts::sell_seats, req, opts)
@@ -732,6 +749,7 @@ impl Booking {
             let req = EndOrder {
                 release,
                 order: saved.then_some(record),
+                request_id: ctx.state(|s| s.request_id.clone()),
             };
             let opts = Retry::Cleanup.local();
             ctx.execute_local_activity(Acts::end_order, req, opts)
