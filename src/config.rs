@@ -44,6 +44,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub temporal: TemporalSettings,
     pub booking: BookingSettings,
+    pub worker: WorkerSettings,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -106,6 +107,13 @@ pub struct BookingSettings {
     pub payment_validation_timeout: Duration,
     pub payment_max_retries: u32,
     pub payment_failure_rate: f64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct WorkerSettings {
+    /// Port of the worker's Prometheus endpoint (`/metrics`, ours and the
+    /// Temporal SDK's); 0 picks a free one (logged at start).
+    pub metrics_port: u16,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -184,6 +192,7 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
         "booking.payment_failure_rate",
         Kind::Rate,
     ),
+    ("WORKER_METRICS_PORT", "worker.metrics_port", Kind::Port),
 ];
 
 const DEFAULTS: &[(&str, &str)] = &[
@@ -216,6 +225,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("booking.payment_validation_timeout", "10s"),
     ("booking.payment_max_retries", "3"),
     ("booking.payment_failure_rate", "0.15"),
+    ("worker.metrics_port", "9091"),
 ];
 
 /// Looks up an environment variable.
