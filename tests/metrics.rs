@@ -284,6 +284,20 @@ async fn metrics_show_the_named_series_after_a_booking() {
     );
     at_least(
         &text,
+        "temporal_workflow_task_schedule_to_start_latency_count",
+        &[],
+        1.0,
+    );
+    assert!(
+        sample(
+            &text,
+            "temporal_worker_task_slots_used",
+            &[("worker_type", "WorkflowWorker")]
+        )
+        .is_some()
+    );
+    at_least(
+        &text,
         "temporal_num_pollers",
         &[("poller_type", "workflow_task")],
         1.0,
