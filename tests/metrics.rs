@@ -303,3 +303,79 @@ async fn metrics_show_the_named_series_after_a_booking() {
         1.0,
     );
 }
+
+/// The worker's counts come from the store, once per change however often
+/// an activity retries it: a save that finds the ending there already, a
+/// confirm of a confirmed order, an attempt recorded again.
+#[tokio::test]
+async fn endings_and_attempts_are_counted_once_however_often_retried() {
+    use flightctl::domain::OrderStatus;
+    use flightctl::store::orders::{self, AttemptOutcome, Order};
+    use uuid::Uuid;
+
+    let settings = support::isolated_settings(false).await;
+    let pool = support::prepare_database(&settings).await;
+    // This process's counters, on an exporter of its own.
+    let exporter = flightctl::metrics::start_worker_exporter(0).unwrap();
+    let url = format!("http://127.0.0.1:{}/metrics", exporter.address.port());
+    let http = reqwest::Client::new();
+    let count = |text: &str, name: &str, label: (&str, &str)| {
+        sample(text, name, &[label]).expect("the series exists from the start")
+    };
+    let ended = "flightctl_orders_ended_total";
+    let attempts = "flightctl_payment_attempts_total";
+    let before = scrape(&http, &url).await;
+
+    let flight = Uuid::parse_str(FL101).unwrap();
+    let row = |id: Uuid, status: OrderStatus, at: i64| Order {
+        id,
+        flight_id: flight,
+        workflow_id: format!("booking-{id}"),
+        status,
+        seats: vec!["7A".to_string()],
+        total_price_cents: 35000,
+        expires_at: None,
+        confirmed_at: None,
+        failure_reason: None,
+        payment_attempts: 0,
+        last_payment_error: None,
+        saved_at_event: at,
+        version: 0,
+    };
+    let (expiring, buying) = (Uuid::new_v4(), Uuid::new_v4());
+    for (id, status, at) in [
+        (expiring, OrderStatus::SeatsReserved, 5),
+        (expiring, OrderStatus::Expired, 9),
+        (expiring, OrderStatus::Expired, 9),
+        (expiring, OrderStatus::Expired, 7),
+        (buying, OrderStatus::PaymentProcessing, 5),
+    ] {
+        orders::save(&pool, &row(id, status, at)).await.unwrap();
+    }
+    for _ in 0..2 {
+        orders::record_attempt(&pool, buying, 1, AttemptOutcome::Declined, Some("no"))
+            .await
+            .unwrap();
+        orders::record_attempt(&pool, buying, 2, AttemptOutcome::Succeeded, None)
+            .await
+            .unwrap();
+        orders::confirm(&pool, buying, flight, &["7A".to_string()])
+            .await
+            .unwrap();
+    }
+
+    let after = scrape(&http, &url).await;
+    for (name, label, added) in [
+        (ended, ("status", "expired"), 1.0),
+        (ended, ("status", "confirmed"), 1.0),
+        (ended, ("status", "cancelled"), 0.0),
+        (attempts, ("outcome", "declined"), 1.0),
+        (attempts, ("outcome", "succeeded"), 1.0),
+    ] {
+        assert_eq!(
+            count(&after, name, label) - count(&before, name, label),
+            added,
+            "{name}{label:?}"
+        );
+    }
+}
