@@ -75,6 +75,7 @@ flightctl is up:
   web UI       http://localhost:${SERVER_PORT:-8080}/
   flights      http://localhost:${SERVER_PORT:-8080}/api/flights
   Temporal UI  http://localhost:$ui_port/
+  metrics      http://localhost:${SERVER_PORT:-8080}/metrics (API), http://localhost:${WORKER_METRICS_PORT:-9091}/metrics (worker)
 stop with: ./dev down
 MSG
 }

@@ -44,6 +44,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub temporal: TemporalSettings,
     pub booking: BookingSettings,
+    pub worker: WorkerSettings,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -110,6 +111,13 @@ pub struct BookingSettings {
     /// worker keeps); 0 turns it off and removes the schedule.
     #[serde(deserialize_with = "human_duration")]
     pub reconcile_interval: Duration,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct WorkerSettings {
+    /// Port of the worker's Prometheus endpoint (`/metrics`, ours and the
+    /// Temporal SDK's); 0 picks a free one (logged at start).
+    pub metrics_port: u16,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +201,7 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
         "booking.reconcile_interval",
         Kind::Duration,
     ),
+    ("WORKER_METRICS_PORT", "worker.metrics_port", Kind::Port),
 ];
 
 const DEFAULTS: &[(&str, &str)] = &[
@@ -226,6 +235,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("booking.payment_max_retries", "3"),
     ("booking.payment_failure_rate", "0.15"),
     ("booking.reconcile_interval", "1m"),
+    ("worker.metrics_port", "9091"),
 ];
 
 /// Looks up an environment variable.

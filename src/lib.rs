@@ -6,6 +6,7 @@ pub mod booking;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod metrics;
 pub mod store;
 pub mod temporal;
 pub mod worker;

@@ -3,14 +3,24 @@
 
 use std::time::Duration;
 
+use temporalio_common::telemetry::TelemetryOptions;
+use temporalio_sdk::runtime::RuntimeOptions;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 use crate::booking::reconcile::{self, Reconciler, Reconciliation};
 use crate::booking::{Booking, BookingActivities};
 use crate::config::Settings;
-use crate::store;
+use crate::{metrics, store};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let port = settings.worker.metrics_port;
+    let exporter = metrics::start_worker_exporter(port)
+        .map_err(|e| anyhow::anyhow!("cannot serve worker metrics on port {port}: {e:#}"))?;
+    tracing::info!(
+        port = exporter.address.port(),
+        "worker metrics on http://{}/metrics",
+        exporter.address
+    );
     let (pool, holds) = store::connect(&settings).await?;
     let client = crate::temporal::connect(
         &settings.temporal,
@@ -35,7 +45,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         settings.temporal.task_queue.clone(),
         settings.booking.reconcile_interval,
     ));
-    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let runtime = Runtime::from_current_tokio(runtime_options(&exporter)?)?;
     let mut worker = Worker::new(&runtime, client, options)?;
     let shutdown = worker.shutdown_handle();
     tracing::info!(
@@ -71,4 +81,15 @@ async fn keep_schedule(client: temporalio_client::Client, task_queue: String, ev
             }
         }
     }
+}
+
+/// The Temporal runtime, recording its worker metrics on our exporter's meter.
+fn runtime_options(exporter: &metrics::WorkerExporter) -> anyhow::Result<RuntimeOptions> {
+    let telemetry = TelemetryOptions::builder()
+        .metrics(exporter.meter.clone())
+        .build();
+    RuntimeOptions::builder()
+        .telemetry_options(telemetry)
+        .build()
+        .map_err(anyhow::Error::msg)
 }

@@ -39,6 +39,7 @@ impl Admission {
             .try_acquire_owned()
             .map(|slot| Ticket { _slot: slot })
             .map_err(|_| {
+                crate::metrics::api().admission_rejections.inc();
                 let mut busy = ApiError::busy(format!(
                     "{} bookings are already in progress on this server; try again shortly",
                     self.limit

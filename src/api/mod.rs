@@ -9,6 +9,7 @@ mod flights;
 mod health;
 mod idempotency;
 mod live;
+mod metrics;
 mod orders;
 mod request_id;
 mod sse;
@@ -96,6 +97,7 @@ impl Application {
                         .error_handler(|e, _| errors::json_error(e).into()),
                 )
                 .wrap(actix_web::middleware::from_fn(request_id::assign))
+                .wrap(actix_web::middleware::from_fn(metrics::track))
                 .configure(routes)
                 .default_service(aw::to(errors::not_found))
         })
@@ -149,6 +151,7 @@ fn routes(cfg: &mut aw::ServiceConfig) {
         aw::resource(path.to_string()).default_service(aw::to(errors::method_not_allowed))
     };
     cfg.service(route("/health").get(health::health))
+        .service(route("/metrics").get(metrics::render))
         .service(route("/api/config").get(web::client_config))
         .service(route("/api/flights").get(flights::list))
         .service(route("/api/events").get(events::page))

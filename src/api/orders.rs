@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::idempotency::{Answer, Found, Key, Keyed};
 use super::live::{Live, OrderWatch};
+use super::metrics::{self, Selection as Counted};
 use super::request_id;
 use super::{ApiError, AppState, sse};
 use crate::booking::Booking;
@@ -494,15 +495,23 @@ pub async fn create(
             attach: false,
             fresh: true,
         };
-        refuse_taken(&state, &new, call.order_id).await?;
-        return Ok(create_order(&state, &new, call).await?.respond());
+        let outcome = async {
+            refuse_taken(&state, &new, call.order_id).await?;
+            create_order(&state, &new, call).await
+        }
+        .await;
+        metrics::selection(Counted::Create, outcome.as_ref().map(|_| ()));
+        return Ok(outcome?.respond());
     };
     let parts = new.fingerprint_parts();
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     let keyed = Keyed::new(&state, "create".into(), key, &parts);
     let (order_id, attach, fresh) = match bind_create(&state, &keyed, &new).await? {
         Bound::Answered(answer) => return Ok(answer.respond()),
-        Bound::Refused(e) => return Err(e),
+        Bound::Refused(e) => {
+            metrics::selection(Counted::Create, Err(&e));
+            return Err(e);
+        }
         Bound::Try {
             order_id,
             attach,
@@ -524,6 +533,7 @@ pub async fn create(
         create_order(&state, &new, call).await
     }
     .await;
+    metrics::selection(Counted::Create, outcome.as_ref().map(|_| ()));
     keyed.remember(&outcome).await;
     Ok(outcome?.respond())
 }
@@ -595,23 +605,30 @@ pub async fn change_seats(
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
     let seats = selection(&body.seats)?;
-    let order = live_order(&state, id).await?;
+    let outcome = change(&state, id, seats).await;
+    metrics::selection(Counted::Change, outcome.as_ref().map(|_| ()));
+    Ok(HttpResponse::Ok().json(outcome?))
+}
+
+/// A selection change of a live order, through its workflow.
+async fn change(state: &AppState, id: Uuid, seats: SeatSelection) -> Result<Held, ApiError> {
+    let order = live_order(state, id).await?;
     let wanted = SeatRequest {
         flight_id: order.flight_id,
         seats,
     };
-    refuse_taken(&state, &wanted, id).await?;
+    refuse_taken(state, &wanted, id).await?;
     let _ticket = state.admission.enter()?;
     let client = state.temporal().await?;
     let select = SelectSeats {
         seats: wanted.seats,
-        deadline_ms: Some(deadline(&state)),
+        deadline_ms: Some(deadline(state)),
         request_id: request_id::current(),
     };
     let handle = handle(client, id);
     let update = handle.execute_update(Booking::select_seats, select, update_options(None));
-    let selection = answered(&state, id, update).await?;
-    Ok(HttpResponse::Ok().json(held(id, selection)?))
+    let selection = answered(state, id, update).await?;
+    held(id, selection)
 }
 
 pub async fn status(

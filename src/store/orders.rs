@@ -59,10 +59,15 @@ fn order(row: &Row) -> Order {
 /// Insert or update the order row. A confirmed order is never overwritten
 /// (only `confirm` sells seats), nor a state saved later in the workflow's
 /// history than this one (a late retry, a worker that lost its task).
+///
+/// An ending (expired, cancelled, failed) is counted once, by the save that
+/// changes the row's status to it: a retried save finds it there already.
 pub async fn save(pool: &Pool, o: &Order) -> Result<(), StoreError> {
     let conn = pool.get().await?;
-    conn.execute(
-        "INSERT INTO orders (id, flight_id, workflow_id, status, seats, total_price_cents,
+    let saved = conn
+        .query_opt(
+            "WITH before AS (SELECT status FROM orders WHERE id = $1)
+         INSERT INTO orders (id, flight_id, workflow_id, status, seats, total_price_cents,
                 expires_at, failure_reason, payment_attempts, last_payment_error, saved_at_event)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (id) DO UPDATE SET
@@ -73,22 +78,29 @@ pub async fn save(pool: &Pool, o: &Order) -> Result<(), StoreError> {
             last_payment_error = EXCLUDED.last_payment_error,
             saved_at_event = EXCLUDED.saved_at_event, updated_at = NOW()
          WHERE orders.status <> 'CONFIRMED'
-           AND orders.saved_at_event <= EXCLUDED.saved_at_event",
-        &[
-            &o.id,
-            &o.flight_id,
-            &o.workflow_id,
-            &o.status.as_str(),
-            &o.seats,
-            &o.total_price_cents,
-            &o.expires_at,
-            &o.failure_reason,
-            &o.payment_attempts,
-            &o.last_payment_error,
-            &o.saved_at_event,
-        ],
-    )
-    .await?;
+           AND orders.saved_at_event <= EXCLUDED.saved_at_event
+         RETURNING (SELECT status FROM before)",
+            &[
+                &o.id,
+                &o.flight_id,
+                &o.workflow_id,
+                &o.status.as_str(),
+                &o.seats,
+                &o.total_price_cents,
+                &o.expires_at,
+                &o.failure_reason,
+                &o.payment_attempts,
+                &o.last_payment_error,
+                &o.saved_at_event,
+            ],
+        )
+        .await?;
+    if let Some(row) = saved {
+        let before: Option<String> = row.get(0);
+        if o.status.is_terminal() && before.as_deref() != Some(o.status.as_str()) {
+            crate::metrics::order_ended(o.status);
+        }
+    }
     Ok(())
 }
 
@@ -131,19 +143,20 @@ pub async fn record_attempt(
 ) -> Result<(), StoreError> {
     let mut conn = pool.get().await?;
     let tx = conn.transaction().await?;
-    tx.execute(
-        "INSERT INTO payment_attempts (order_id, attempt, outcome, error)
+    let recorded = tx
+        .execute(
+            "INSERT INTO payment_attempts (order_id, attempt, outcome, error)
          VALUES ($1, $2, $3, $4) ON CONFLICT (order_id, attempt) DO NOTHING",
-        &[&order_id, &attempt, &outcome.as_str(), &error],
-    )
-    .await
-    .map_err(|e| match e.code() {
-        // The attempt's order row is gone.
-        Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) => {
-            StoreError::OrderNotFound(order_id)
-        }
-        _ => e.into(),
-    })?;
+            &[&order_id, &attempt, &outcome.as_str(), &error],
+        )
+        .await
+        .map_err(|e| match e.code() {
+            // The attempt's order row is gone.
+            Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) => {
+                StoreError::OrderNotFound(order_id)
+            }
+            _ => e.into(),
+        })?;
     tx.execute(
         "UPDATE orders SET payment_attempts = GREATEST(payment_attempts, $2),
                 last_payment_error = $3, updated_at = NOW()
@@ -152,6 +165,9 @@ pub async fn record_attempt(
     )
     .await?;
     tx.commit().await?;
+    if recorded == 1 {
+        crate::metrics::payment_attempt(outcome);
+    }
     Ok(())
 }
 
@@ -221,5 +237,6 @@ pub async fn confirm(
     )
     .await?;
     tx.commit().await?;
+    crate::metrics::order_ended(OrderStatus::Confirmed);
     Ok(Confirm::Confirmed)
 }

@@ -48,7 +48,11 @@ pub async fn end_orphan(pool: &Pool, id: Uuid, reason: &str) -> Result<bool, Sto
         "UPDATE orders SET status = 'FAILED', failure_reason = $2, updated_at = NOW()
          WHERE id = $1 AND status IN {LIVE}"
     );
-    Ok(conn.execute(&sql, &[&id, &reason]).await? == 1)
+    let ended = conn.execute(&sql, &[&id, &reason]).await? == 1;
+    if ended {
+        crate::metrics::order_ended(OrderStatus::Failed);
+    }
+    Ok(ended)
 }
 
 /// The status of each of `ids` that has a row.

@@ -112,6 +112,11 @@ impl TestApp {
 
     /// Start a `flightctl worker` process configured like this app.
     pub fn start_worker(&mut self) {
+        self.start_worker_with(&[]);
+    }
+
+    /// Start a worker with more environment (`env` wins).
+    pub fn start_worker_with(&mut self, env: &[(&str, String)]) {
         let n = self.workers.len();
         let log = std::fs::File::create(self.log_dir.join(format!("worker-{n}.log"))).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_flightctl"));
@@ -120,6 +125,7 @@ impl TestApp {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .envs(worker_env(&self.settings))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .stderr(log);
         self.workers.push(Proc::spawn("worker", cmd, libc::SIGTERM));
@@ -238,6 +244,8 @@ pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
             format!("{}ms", s.booking.reconcile_interval.as_millis()),
         ),
         ("RUST_LOG", "warn,flightctl=info".into()),
+        // Several workers per test: each its own free metrics port.
+        ("WORKER_METRICS_PORT", "0".into()),
     ]
 }
 

@@ -1,0 +1,381 @@
+//! Metrics after real bookings: `serve`'s `GET /metrics` (in-process) and a
+//! `flightctl worker` process's metrics port, scraped over HTTP.
+
+mod support;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::json;
+use support::{FL101, TestApp};
+
+/// A sample's value: the line of `name` whose labels include all of
+/// `labels`.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric, rest) = match series.split_once('{') {
+                Some((metric, rest)) => (metric, rest),
+                None => (series, ""),
+            };
+            let matches = metric == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+            matches.then(|| value.parse().ok()).flatten()
+        })
+}
+
+fn at_least(text: &str, name: &str, labels: &[(&str, &str)], min: f64) {
+    let value =
+        sample(text, name, labels).unwrap_or_else(|| panic!("no {name}{labels:?} in:\n{text}"));
+    assert!(
+        value >= min,
+        "{name}{labels:?} is {value}, expected at least {min}"
+    );
+}
+
+async fn scrape(http: &reqwest::Client, url: &str) -> String {
+    let resp = http.get(url).send().await.expect("scrape");
+    assert_eq!(resp.status(), 200, "{url}");
+    let kind = resp.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(kind.starts_with("text/plain"), "{url}: {kind}");
+    resp.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn metrics_show_the_named_series_after_a_booking() {
+    let mut settings = support::isolated_settings(true).await;
+    settings.booking.payment_validation_timeout = Duration::from_secs(1);
+    settings.booking.payment_failure_rate = 0.0;
+    let mut app = TestApp::spawn(settings).await;
+    let worker_port = support::procs::free_port();
+    app.start_worker_with(&[("WORKER_METRICS_PORT", worker_port.to_string())]);
+    let worker_metrics = format!("http://127.0.0.1:{worker_port}/metrics");
+    let serve_metrics = app.url("/metrics");
+
+    // A seat map stream stays open while the booking happens.
+    let stream = app
+        .http
+        .get(app.url(&format!("/api/flights/{FL101}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut stream = stream.bytes_stream();
+    stream.next().await.expect("the seat map").unwrap();
+
+    let (code, body) = app
+        .post(
+            "/api/orders",
+            json!({"flightId": FL101, "seats": ["1A", "1B"]}),
+        )
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let order = body["orderId"].as_str().unwrap().to_string();
+    let (code, body) = app
+        .post(
+            "/api/orders",
+            json!({"flightId": FL101, "seats": ["1B", "1C"]}),
+        )
+        .await;
+    assert_eq!(code, 409, "{body}");
+    let (code, _) = app.get("/no/such/route").await;
+    assert_eq!(code, 404);
+
+    let text = scrape(&app.http, &serve_metrics).await;
+    assert_eq!(sample(&text, "flightctl_live_holds", &[]), Some(2.0));
+    at_least(
+        &text,
+        "flightctl_open_event_streams",
+        &[("route", "/api/flights/{id}/events")],
+        1.0,
+    );
+
+    let (code, body) = app
+        .post(
+            &format!("/api/orders/{order}/pay"),
+            json!({"paymentCode": "00000"}),
+        )
+        .await;
+    assert_eq!(code, 202, "{body}");
+    support::eventually("the order confirmed", Duration::from_secs(30), || async {
+        let (_, s) = app.get(&format!("/api/orders/{order}/status")).await;
+        (s["status"] == "CONFIRMED").then_some(())
+    })
+    .await;
+    let (code, body) = app
+        .post("/api/orders", json!({"flightId": FL101, "seats": ["2A"]}))
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let cancelled = body["orderId"].as_str().unwrap().to_string();
+    let (code, body) = app.delete(&format!("/api/orders/{cancelled}")).await;
+    assert_eq!(code, 200, "{body}");
+
+    // serve: HTTP by route pattern, method and status; holds; streams.
+    let text = scrape(&app.http, &serve_metrics).await;
+    let create = [("method", "POST"), ("route", "/api/orders")];
+    let created = [create[0], create[1], ("status", "201")];
+    at_least(&text, "flightctl_http_requests_total", &created, 2.0);
+    at_least(
+        &text,
+        "flightctl_http_requests_total",
+        &[create[0], create[1], ("status", "409")],
+        1.0,
+    );
+    at_least(
+        &text,
+        "flightctl_http_request_duration_seconds_count",
+        &created,
+        2.0,
+    );
+    at_least(
+        &text,
+        "flightctl_http_request_duration_seconds_bucket",
+        &[created[0], created[1], created[2], ("le", "+Inf")],
+        2.0,
+    );
+    at_least(
+        &text,
+        "flightctl_http_requests_total",
+        &[
+            ("method", "POST"),
+            ("route", "/api/orders/{id}/pay"),
+            ("status", "202"),
+        ],
+        1.0,
+    );
+    at_least(
+        &text,
+        "flightctl_http_requests_total",
+        &[("route", "unmatched"), ("status", "404")],
+        1.0,
+    );
+    assert!(
+        !text.contains(&order) && !text.contains("/no/such/route"),
+        "raw paths are never labels:\n{text}"
+    );
+    // The open stream is counted, not timed.
+    at_least(
+        &text,
+        "flightctl_http_requests_total",
+        &[("route", "/api/flights/{id}/events"), ("status", "200")],
+        1.0,
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "flightctl_http_request_duration_seconds_count",
+            &[("route", "/api/flights/{id}/events")]
+        ),
+        None,
+        "event streams stay out of the latency histogram"
+    );
+    at_least(
+        &text,
+        "flightctl_holds_taken_total",
+        &[("request", "create")],
+        2.0,
+    );
+    at_least(
+        &text,
+        "flightctl_holds_refused_total",
+        &[("request", "create")],
+        1.0,
+    );
+    assert!(
+        sample(
+            &text,
+            "flightctl_holds_taken_total",
+            &[("request", "change")]
+        )
+        .is_some()
+    );
+    assert_eq!(
+        sample(&text, "flightctl_admission_rejections_total", &[]),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, "flightctl_live_holds", &[]),
+        Some(0.0),
+        "sold and cancelled seats are held no more"
+    );
+
+    // The stream, closed, is no longer counted open (the server notices
+    // when it next writes to it: a change of the seat map).
+    drop(stream);
+    support::eventually(
+        "the stream counted closed",
+        Duration::from_secs(20),
+        || async {
+            let (code, body) = app
+                .post("/api/orders", json!({"flightId": FL101, "seats": ["3A"]}))
+                .await;
+            assert_eq!(code, 201, "{body}");
+            let id = body["orderId"].as_str().unwrap().to_string();
+            app.delete(&format!("/api/orders/{id}")).await;
+            let text = scrape(&app.http, &serve_metrics).await;
+            let open = sample(
+                &text,
+                "flightctl_open_event_streams",
+                &[("route", "/api/flights/{id}/events")],
+            );
+            (open == Some(0.0)).then_some(())
+        },
+    )
+    .await;
+
+    // worker: endings and payment attempts, and the Temporal SDK's own.
+    let text = support::eventually("the worker's counts", Duration::from_secs(20), || async {
+        let text = scrape(&app.http, &worker_metrics).await;
+        let done = sample(
+            &text,
+            "flightctl_orders_ended_total",
+            &[("status", "cancelled")],
+        )
+        .is_some_and(|n| n >= 1.0);
+        done.then_some(text)
+    })
+    .await;
+    at_least(
+        &text,
+        "flightctl_orders_ended_total",
+        &[("status", "confirmed")],
+        1.0,
+    );
+    for status in ["expired", "failed"] {
+        assert!(
+            sample(&text, "flightctl_orders_ended_total", &[("status", status)]).is_some(),
+            "{status} from the start"
+        );
+    }
+    at_least(
+        &text,
+        "flightctl_payment_attempts_total",
+        &[("outcome", "succeeded")],
+        1.0,
+    );
+    for outcome in ["declined", "timed_out", "error"] {
+        assert!(
+            sample(
+                &text,
+                "flightctl_payment_attempts_total",
+                &[("outcome", outcome)]
+            )
+            .is_some(),
+            "{outcome} from the start"
+        );
+    }
+    // The SDK's names carry its `temporal_` prefix.
+    at_least(
+        &text,
+        "temporal_workflow_completed",
+        &[("workflow_type", "Booking")],
+        2.0,
+    );
+    at_least(&text, "temporal_worker_start", &[], 1.0);
+    at_least(
+        &text,
+        "temporal_workflow_task_execution_latency_count",
+        &[("workflow_type", "Booking")],
+        1.0,
+    );
+    at_least(
+        &text,
+        "temporal_workflow_task_schedule_to_start_latency_count",
+        &[],
+        1.0,
+    );
+    assert!(
+        sample(
+            &text,
+            "temporal_worker_task_slots_used",
+            &[("worker_type", "WorkflowWorker")]
+        )
+        .is_some()
+    );
+    at_least(
+        &text,
+        "temporal_num_pollers",
+        &[("poller_type", "workflow_task")],
+        1.0,
+    );
+}
+
+/// The worker's counts come from the store, once per change however often
+/// an activity retries it: a save that finds the ending there already, a
+/// confirm of a confirmed order, an attempt recorded again.
+#[tokio::test]
+async fn endings_and_attempts_are_counted_once_however_often_retried() {
+    use flightctl::domain::OrderStatus;
+    use flightctl::store::orders::{self, AttemptOutcome, Order};
+    use uuid::Uuid;
+
+    let settings = support::isolated_settings(false).await;
+    let pool = support::prepare_database(&settings).await;
+    // This process's counters, on an exporter of its own.
+    let exporter = flightctl::metrics::start_worker_exporter(0).unwrap();
+    let url = format!("http://127.0.0.1:{}/metrics", exporter.address.port());
+    let http = reqwest::Client::new();
+    let count = |text: &str, name: &str, label: (&str, &str)| {
+        sample(text, name, &[label]).expect("the series exists from the start")
+    };
+    let ended = "flightctl_orders_ended_total";
+    let attempts = "flightctl_payment_attempts_total";
+    let before = scrape(&http, &url).await;
+
+    let flight = Uuid::parse_str(FL101).unwrap();
+    let row = |id: Uuid, status: OrderStatus, at: i64| Order {
+        id,
+        flight_id: flight,
+        workflow_id: format!("booking-{id}"),
+        status,
+        seats: vec!["7A".to_string()],
+        total_price_cents: 35000,
+        expires_at: None,
+        confirmed_at: None,
+        failure_reason: None,
+        payment_attempts: 0,
+        last_payment_error: None,
+        saved_at_event: at,
+        version: 0,
+    };
+    let (expiring, buying) = (Uuid::new_v4(), Uuid::new_v4());
+    for (id, status, at) in [
+        (expiring, OrderStatus::SeatsReserved, 5),
+        (expiring, OrderStatus::Expired, 9),
+        (expiring, OrderStatus::Expired, 9),
+        (expiring, OrderStatus::Expired, 7),
+        (buying, OrderStatus::PaymentProcessing, 5),
+    ] {
+        orders::save(&pool, &row(id, status, at)).await.unwrap();
+    }
+    for _ in 0..2 {
+        orders::record_attempt(&pool, buying, 1, AttemptOutcome::Declined, Some("no"))
+            .await
+            .unwrap();
+        orders::record_attempt(&pool, buying, 2, AttemptOutcome::Succeeded, None)
+            .await
+            .unwrap();
+        orders::confirm(&pool, buying, flight, &["7A".to_string()])
+            .await
+            .unwrap();
+    }
+
+    let after = scrape(&http, &url).await;
+    for (name, label, added) in [
+        (ended, ("status", "expired"), 1.0),
+        (ended, ("status", "confirmed"), 1.0),
+        (ended, ("status", "cancelled"), 0.0),
+        (attempts, ("outcome", "declined"), 1.0),
+        (attempts, ("outcome", "succeeded"), 1.0),
+    ] {
+        assert_eq!(
+            count(&after, name, label) - count(&before, name, label),
+            added,
+            "{name}{label:?}"
+        );
+    }
+}
