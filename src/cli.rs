@@ -57,6 +57,18 @@ pub enum Migrate {
     Status,
 }
 
+impl Cli {
+    /// The mode's name, for logs and the trace exporter's service name.
+    pub fn mode(&self) -> &'static str {
+        match self.command {
+            Command::Serve => "serve",
+            Command::Worker => "worker",
+            Command::Migrate(_) => "migrate",
+            Command::Seed => "seed",
+        }
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config)?;
     match cli.command {

@@ -8,5 +8,6 @@ pub mod config;
 pub mod domain;
 pub mod metrics;
 pub mod store;
+pub mod telemetry;
 pub mod temporal;
 pub mod worker;

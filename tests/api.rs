@@ -520,3 +520,79 @@ async fn request_ids_reach_the_worker_logs_of_the_same_order() {
         assert_eq!(entry["span"]["workflow_id"], workflow, "{entry}");
     }
 }
+
+/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, `serve` exports its request
+/// spans over OTLP/HTTP: a stand-in collector on a free port receives
+/// `POST /v1/traces` (protobuf) naming the service and the request id.
+#[tokio::test]
+async fn traces_are_exported_over_otlp_when_an_endpoint_is_set() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let settings = support::isolated_settings(false).await;
+    support::prepare_database(&settings).await;
+    let collector = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", collector.local_addr().unwrap());
+    let (got, mut received) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = collector.accept().await {
+            let got = got.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    let n = conn.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf);
+                    let Some(head_end) = text.find("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= head_end + 4 + length {
+                        let _ = got.send(buf.clone());
+                        let _ = conn
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                            .await;
+                        buf.clear();
+                    }
+                }
+            });
+        }
+    });
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("RUST_LOG", "info"),
+    ];
+    let (mut serve, port, _log) = support::serve_process(&settings, &env);
+    let resp = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/api/flights"))
+        .header("X-Request-Id", "otel-trace-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // Stopping flushes the batch at once.
+    serve.stop();
+    let request = tokio::time::timeout(Duration::from_secs(15), received.recv())
+        .await
+        .expect("the collector received traces")
+        .unwrap();
+    let text = String::from_utf8_lossy(&request);
+    assert!(text.starts_with("POST /v1/traces "), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("content-type: application/x-protobuf"),
+        "{text}"
+    );
+    for expected in ["flightctl-serve", "otel-trace-7", "request"] {
+        assert!(text.contains(expected), "{expected} missing in {text}");
+    }
+}

@@ -1,0 +1,74 @@
+//! Logs and traces: the `tracing` subscriber every mode installs.
+//!
+//! - Logs go to stderr, as text or, with `LOG_FORMAT=json`, one JSON object
+//!   per line with the fields of every open span (request, order and
+//!   workflow ids) flattened in.
+//! - Traces: when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (e.g.
+//!   `http://collector:4318`), spans — a request's, an activity's — are also
+//!   exported over OTLP/HTTP (protobuf) in batches, as service
+//!   `flightctl-<mode>`. The exporter reads the standard `OTEL_*` variables
+//!   (headers, timeout, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`). Unset: no
+//!   exporter, nothing is sent anywhere.
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// Keeps the trace exporter alive; `shutdown` flushes what is buffered.
+pub struct Telemetry {
+    traces: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    pub fn shutdown(self) {
+        if let Some(provider) = self.traces
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("flightctl: flushing traces failed: {e}");
+        }
+    }
+}
+
+/// Install the subscriber for `mode` (`serve`, `worker`, ...). Fails on a
+/// `LOG_FORMAT` other than `text` or `json`, or an unusable OTLP setting.
+pub fn init(mode: &str) -> anyhow::Result<Telemetry> {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,temporalio_sdk_core=warn,temporalio_client=warn".into());
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match std::env::var("LOG_FORMAT").as_deref() {
+        Err(_) | Ok("" | "text") => fmt.boxed(),
+        Ok("json") => fmt.json().flatten_event(true).boxed(),
+        Ok(other) => anyhow::bail!("LOG_FORMAT must be `text` or `json`, not {other:?}"),
+    };
+    let traces = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        Ok(endpoint) if !endpoint.trim().is_empty() => Some(tracer_provider(mode)?),
+        _ => None,
+    };
+    let otel = traces.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("flightctl"))
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
+    });
+    tracing_subscriber::registry()
+        .with(logs.with_filter(filter))
+        .with(otel)
+        .init();
+    Ok(Telemetry { traces })
+}
+
+fn tracer_provider(mode: &str) -> anyhow::Result<SdkTracerProvider> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+        .map_err(|e| anyhow::anyhow!("OTEL_EXPORTER_OTLP_ENDPOINT: cannot export traces: {e}"))?;
+    let resource = Resource::builder()
+        .with_service_name(format!("flightctl-{mode}"))
+        .build();
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build())
+}
