@@ -101,7 +101,8 @@ pub struct TemporalSettings {
     pub payload_encryption_key: Secret,
     pub payload_encryption_key_id: String,
     pub payload_decryption_keys: Secret,
-    /// Further browser origins allowed to call `/codec/*`, comma-separated.
+    /// Browser origins allowed to call `/codec/*` besides `ui_url`'s,
+    /// comma-separated.
     pub codec_cors_origins: String,
 }
 
@@ -242,7 +243,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("temporal.payload_encryption_key", ""),
     ("temporal.payload_encryption_key_id", "default"),
     ("temporal.payload_decryption_keys", ""),
-    ("temporal.codec_cors_origins", ""),
+    ("temporal.codec_cors_origins", "http://127.0.0.1:8233"),
     ("booking.seat_reservation_timeout", "15m"),
     ("booking.payment_validation_timeout", "10s"),
     ("booking.payment_max_retries", "3"),

@@ -420,3 +420,83 @@ async fn the_temporal_ui_origin_may_call_the_codec_from_a_browser() {
     let body: Value = stranger.json().await.unwrap();
     assert_eq!(body["error"], "ORIGIN_NOT_ALLOWED");
 }
+
+fn load(env: &[(&str, &str)]) -> Result<Settings, flightctl::config::ConfigError> {
+    let env: std::collections::HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Settings::load_from(&flightctl::config::Sources {
+        config_dir: support::repo_root().join("config"),
+        file: None,
+        env: Box::new(move |k| env.get(k).cloned()),
+    })
+}
+
+#[test]
+fn payload_keys_come_from_the_environment_and_never_show_in_debug() {
+    let current = B64.encode([1u8; 32]);
+    let old = format!(
+        "2025-q4:{},2025-q3:{}",
+        B64.encode([2u8; 32]),
+        B64.encode([3u8; 32])
+    );
+    let s = load(&[
+        ("PAYLOAD_ENCRYPTION_KEY", &current),
+        ("PAYLOAD_ENCRYPTION_KEY_ID", "2026-q1"),
+        ("PAYLOAD_DECRYPTION_KEYS", &old),
+    ])
+    .unwrap();
+    let keys = s.temporal.payload_keys().unwrap();
+    assert_eq!(keys.encrypt.as_ref().unwrap().id, "2026-q1");
+    assert_eq!(keys.encrypt.as_ref().unwrap().key, [1u8; 32]);
+    let ids: Vec<&str> = keys.decrypt.iter().map(|k| k.id.as_str()).collect();
+    assert_eq!(ids, ["2026-q1", "2025-q4", "2025-q3"]);
+    let debug = format!("{s:?} {keys:?}");
+    for secret in [current.as_str(), &B64.encode([2u8; 32])] {
+        assert!(!debug.contains(secret), "{debug}");
+    }
+    assert!(!debug.contains("[1, 1, 1"), "{debug}");
+
+    let none = load(&[]).unwrap().temporal.payload_keys().unwrap();
+    assert!(none.encrypt.is_none() && none.decrypt.is_empty());
+}
+
+#[test]
+fn a_bad_payload_key_stops_loading_and_names_the_variable() {
+    let short = B64.encode([1u8; 16]);
+    let good = B64.encode([1u8; 32]);
+    let other = B64.encode([2u8; 32]);
+    let twice = format!("k:{other}");
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (
+            &[("PAYLOAD_ENCRYPTION_KEY", "not base64!")],
+            "PAYLOAD_ENCRYPTION_KEY",
+        ),
+        (&[("PAYLOAD_ENCRYPTION_KEY", &short)], "32 bytes"),
+        (
+            &[
+                ("PAYLOAD_ENCRYPTION_KEY", &good),
+                ("PAYLOAD_ENCRYPTION_KEY_ID", "a:b"),
+            ],
+            "PAYLOAD_ENCRYPTION_KEY_ID",
+        ),
+        (
+            &[("PAYLOAD_DECRYPTION_KEYS", "no-colon")],
+            "PAYLOAD_DECRYPTION_KEYS",
+        ),
+        (
+            &[
+                ("PAYLOAD_ENCRYPTION_KEY", &good),
+                ("PAYLOAD_ENCRYPTION_KEY_ID", "k"),
+                ("PAYLOAD_DECRYPTION_KEYS", &twice),
+            ],
+            "twice",
+        ),
+    ];
+    for (env, wanted) in cases {
+        let err = load(env).unwrap_err().to_string();
+        assert!(err.contains(wanted), "{env:?}: {err}");
+        assert!(!err.contains(&good) && !err.contains(&short), "{err}");
+    }
+}
