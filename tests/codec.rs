@@ -83,75 +83,91 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
-/// Book two seats and pay with `CODE`; the order's id once CONFIRMED.
-async fn book_and_pay(app: &TestApp) -> String {
-    let (code, body) = app
-        .post(
-            "/api/orders",
-            json!({"flightId": FL101, "seats": ["7C", "7D"]}),
-        )
-        .await;
+/// Hold two seats; the order's id.
+async fn create(app: &TestApp) -> String {
+    let body = json!({"flightId": FL101, "seats": ["7C", "7D"]});
+    let (code, body) = app.post("/api/orders", body).await;
     assert_eq!(code, 201, "{body}");
-    let order = body["orderId"].as_str().unwrap().to_string();
-    let (code, body) = app
-        .post(
-            &format!("/api/orders/{order}/pay"),
-            json!({"paymentCode": CODE}),
-        )
-        .await;
+    body["orderId"].as_str().unwrap().to_string()
+}
+
+/// Pay with `CODE` and wait for the order to be CONFIRMED.
+async fn pay(app: &TestApp, order: &str) {
+    let body = json!({"paymentCode": CODE});
+    let (code, body) = app.post(&format!("/api/orders/{order}/pay"), body).await;
     assert_eq!(code, 202, "{body}");
-    support::eventually("the order to be CONFIRMED", Duration::from_secs(60), || {
-        let app = &app;
-        let order = order.clone();
-        async move {
+    support::eventually(
+        "the order to be CONFIRMED",
+        Duration::from_secs(60),
+        || async {
             let (_, s) = app.get(&format!("/api/orders/{order}/status")).await;
             (s["status"] == "CONFIRMED").then_some(())
-        }
-    })
+        },
+    )
     .await;
+}
+
+async fn book_and_pay(app: &TestApp) -> String {
+    let order = create(app).await;
+    pay(app, &order).await;
     order
+}
+
+/// `temporal workflow show -o json` of an order's completed workflow: the
+/// text and its payloads with their paths.
+fn show(app: &TestApp, order: &str) -> (String, Vec<(String, Value)>) {
+    let workflow = format!("booking-{order}");
+    let shown = temporal_cli(
+        &app.settings,
+        &["workflow", "show", "-w", &workflow, "-o", "json"],
+    );
+    assert!(
+        shown.contains("EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"),
+        "the workflow completed: {shown}"
+    );
+    let history: Value = serde_json::from_str(&shown).expect("JSON history");
+    let mut found = Vec::new();
+    payloads(&history, "", &mut found);
+    let found = found.into_iter().map(|(k, p)| (k, p.clone())).collect();
+    (shown, found)
+}
+
+fn key_id_of(p: &Value) -> Option<String> {
+    (metadata(p, "encoding").as_deref() == Some("binary/encrypted"))
+        .then(|| metadata(p, "encryption-key-id").unwrap_or_default())
+}
+
+/// Nothing private is readable in any payload: not the code, the order id or
+/// the seats.
+fn assert_private(found: &[(String, Value)], order: &str) {
+    for (path, p) in found {
+        let bytes = data(p);
+        for secret in [CODE, order, "\"7C\"", "\"7D\""] {
+            assert!(!contains(&bytes, secret), "{secret} readable at {path}");
+        }
+    }
 }
 
 #[tokio::test]
 async fn a_payment_code_is_not_readable_in_temporal_history_but_an_operator_can_decode_it() {
     let app = TestApp::with_worker(booking_settings().await).await;
     let order = book_and_pay(&app).await;
-    let workflow = format!("booking-{order}");
-    let shown = temporal_cli(
-        &app.settings,
-        &["workflow", "show", "-w", &workflow, "-o", "json"],
-    );
-
-    assert!(
-        shown.contains("EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED"),
-        "the workflow completed: {shown}"
-    );
+    let (shown, found) = show(&app, &order);
     assert!(
         !shown.contains(CODE),
         "payment code in the history: {shown}"
     );
-    let history: Value = serde_json::from_str(&shown).expect("JSON history");
-    let mut found = Vec::new();
-    payloads(&history, "", &mut found);
+    assert_private(&found, &order);
     let encrypted: Vec<&Value> = found
         .iter()
-        .filter(|(_, p)| metadata(p, "encoding").as_deref() == Some("binary/encrypted"))
-        .map(|(_, p)| *p)
+        .filter(|(_, p)| key_id_of(p).is_some())
+        .map(|(_, p)| p)
         .collect();
     // Workflow input, both updates' arguments and answers, the validation's
     // input and result, local activity results, the workflow result.
     assert!(encrypted.len() >= 8, "few encrypted payloads: {shown}");
     for p in &encrypted {
-        assert_eq!(
-            metadata(p, "encryption-key-id").as_deref(),
-            Some(support::PAYLOAD_KEY_ID)
-        );
-    }
-    for (path, p) in &found {
-        let bytes = data(p);
-        for secret in [CODE, order.as_str(), "\"7C\"", "\"7D\""] {
-            assert!(!contains(&bytes, secret), "{secret} readable at {path}");
-        }
+        assert_eq!(key_id_of(p).as_deref(), Some(support::PAYLOAD_KEY_ID));
     }
 
     // The operator's view: the codec endpoint opens the same payloads.
@@ -178,6 +194,7 @@ async fn a_payment_code_is_not_readable_in_temporal_history_but_an_operator_can_
 
     // And the real CLI, pointed at the endpoint as the Temporal UI would be
     // (its text view: `-o json` does not apply a codec endpoint, CLI 1.x).
+    let workflow = format!("booking-{order}");
     let endpoint = format!("{}/codec", app.address);
     let args = [
         "workflow",
@@ -193,6 +210,54 @@ async fn a_payment_code_is_not_readable_in_temporal_history_but_an_operator_can_
         through_codec.contains(&format!("code: {CODE}")),
         "{through_codec}"
     );
+}
+
+#[tokio::test]
+async fn without_a_key_payloads_are_plain_and_the_processes_say_so() {
+    let mut settings = booking_settings().await;
+    settings.temporal.payload_encryption_key = Secret::new("");
+    let app = TestApp::with_worker(settings).await;
+    let order = book_and_pay(&app).await;
+    let (_, found) = show(&app, &order);
+    assert!(found.iter().all(|(_, p)| key_id_of(p).is_none()));
+    let code_field = format!("\"code\":\"{CODE}\"");
+    assert!(
+        found.iter().any(|(_, p)| contains(&data(p), &code_field)),
+        "the check above would see a readable code"
+    );
+    assert!(
+        app.worker_log(0).contains("payload encryption is OFF"),
+        "{}",
+        app.worker_log(0)
+    );
+}
+
+/// The rotation of README: every process reads both keys, the writer's key
+/// changes while an order is in flight, the order completes.
+#[tokio::test]
+async fn an_order_in_flight_completes_across_a_key_rotation() {
+    let (old, new) = (B64.encode([1u8; 32]), B64.encode([2u8; 32]));
+    let mut settings = booking_settings().await;
+    settings.temporal.payload_encryption_key = Secret::new(old.clone());
+    settings.temporal.payload_encryption_key_id = "old".into();
+    settings.temporal.payload_decryption_keys = Secret::new(format!("new:{new}"));
+    let mut app = TestApp::with_worker(settings).await;
+    let order = create(&app).await;
+
+    // The worker now writes with the new key; the API still with the old.
+    app.worker().stop();
+    let temporal = &mut app.settings.temporal;
+    temporal.payload_encryption_key = Secret::new(new);
+    temporal.payload_encryption_key_id = "new".into();
+    temporal.payload_decryption_keys = Secret::new(format!("old:{old}"));
+    app.start_worker();
+    pay(&app, &order).await;
+
+    let (_, found) = show(&app, &order);
+    assert_private(&found, &order);
+    let ids: std::collections::BTreeSet<String> =
+        found.iter().filter_map(|(_, p)| key_id_of(p)).collect();
+    assert_eq!(ids, ["new".to_string(), "old".to_string()].into());
 }
 
 /// An app that needs no Temporal: the codec endpoints only.
