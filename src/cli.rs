@@ -74,23 +74,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// Without a key the booking still works, but Temporal stores payment codes
 /// and orders readable: say so at every start (see README, "Payload encryption").
 fn warn_if_payloads_are_plain(settings: &Settings) {
-    if settings
-        .temporal
-        .payload_encryption_key
-        .expose()
-        .trim()
-        .is_empty()
-    {
-        tracing::warn!(
+    let keys = settings.temporal.payload_keys().unwrap_or_default();
+    match keys.encrypt {
+        Some(key) => tracing::info!(
+            key_id = %key.id,
+            "Temporal payloads are encrypted (AES-256-GCM)"
+        ),
+        None => tracing::warn!(
             "payload encryption is OFF: PAYLOAD_ENCRYPTION_KEY is not set, so payment codes \
              and orders are stored readable in Temporal's history; set a key \
              (`openssl rand -base64 32`) on every serve and worker"
-        );
-    } else {
-        tracing::info!(
-            key_id = %settings.temporal.payload_encryption_key_id,
-            "Temporal payloads are encrypted (AES-256-GCM)"
-        );
+        ),
     }
 }
 

@@ -303,6 +303,12 @@ async fn encode_then_decode_gives_the_payloads_back_and_plain_ones_pass_through(
     assert_eq!(status, 200, "{decoded}");
     assert_eq!(decoded["payloads"], json!(original));
 
+    // An event's payloads come in one request: more than the booking API's
+    // 16 KiB body limit is fine here.
+    let many = vec![json_payload(&"x".repeat(1000)); 40];
+    let (status, body) = app.post("/codec/encode", json!({"payloads": many})).await;
+    assert_eq!(status, 200, "{body}");
+
     let mixed = json!({"payloads": [original[1], encoded[0], {"metadata": {}}]});
     let (status, decoded) = app.post("/codec/decode", mixed).await;
     assert_eq!(status, 200, "{decoded}");
@@ -564,4 +570,22 @@ fn a_bad_payload_key_stops_loading_and_names_the_variable() {
         assert!(err.contains(wanted), "{env:?}: {err}");
         assert!(!err.contains(&good) && !err.contains(&short), "{err}");
     }
+}
+
+#[test]
+fn a_worker_with_a_malformed_key_stops_with_one_line_naming_the_variable() {
+    let secret = B64.encode([5u8; 20]);
+    let out = Command::new(env!("CARGO_BIN_EXE_flightctl"))
+        .arg("worker")
+        .current_dir(support::repo_root())
+        .env_clear()
+        .env("PAYLOAD_ENCRYPTION_KEY", &secret)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("PAYLOAD_ENCRYPTION_KEY"), "{stderr}");
+    assert!(stderr.contains("32 bytes"), "{stderr}");
+    assert!(!stderr.contains(&secret), "{stderr}");
 }
