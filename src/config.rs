@@ -104,6 +104,9 @@ pub struct TemporalSettings {
     /// Browser origins allowed to call `/codec/*` besides `ui_url`'s,
     /// comma-separated.
     pub codec_cors_origins: String,
+    /// Whether `serve` answers `/codec/*` (it decrypts for whoever reaches
+    /// it: turn it off where customers reach the API).
+    pub codec_endpoint_enabled: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -142,6 +145,7 @@ enum Kind {
     Duration,
     Rate,
     Positive,
+    Bool,
 }
 
 /// The environment contract: variable name, settings key, kind.
@@ -191,6 +195,11 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
         "CODEC_CORS_ORIGINS",
         "temporal.codec_cors_origins",
         Kind::Text,
+    ),
+    (
+        "CODEC_ENDPOINT_ENABLED",
+        "temporal.codec_endpoint_enabled",
+        Kind::Bool,
     ),
     (
         "SEAT_RESERVATION_TIMEOUT",
@@ -244,6 +253,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("temporal.payload_encryption_key_id", "default"),
     ("temporal.payload_decryption_keys", ""),
     ("temporal.codec_cors_origins", "http://127.0.0.1:8233"),
+    ("temporal.codec_endpoint_enabled", "true"),
     ("booking.seat_reservation_timeout", "15m"),
     ("booking.payment_validation_timeout", "10s"),
     ("booking.payment_max_retries", "3"),
@@ -489,6 +499,10 @@ fn check_env(var: &'static str, value: &str, kind: Kind) -> Result<(), ConfigErr
             Err(e) => Some(format!("not a whole number ({e})")),
         },
         Kind::Duration => parse_duration(value).err(),
+        Kind::Bool => value
+            .parse::<bool>()
+            .err()
+            .map(|_| "must be true or false".to_string()),
         Kind::Rate => match value.parse::<f64>() {
             Ok(r) if (0.0..=1.0).contains(&r) => None,
             Ok(_) => Some("must be between 0 and 1".to_string()),

@@ -504,6 +504,37 @@ fn load(env: &[(&str, &str)]) -> Result<Settings, flightctl::config::ConfigError
     })
 }
 
+#[tokio::test]
+async fn with_the_endpoint_turned_off_the_codec_routes_are_not_there() {
+    let app = codec_app(|s| s.temporal.codec_endpoint_enabled = false).await;
+    let (status, body) = app.post("/codec/decode", json!({"payloads": []})).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("NOT_FOUND")));
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/codec/encode"))
+        .header("origin", UI_ORIGIN)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 404);
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+#[test]
+fn the_codec_endpoint_is_turned_off_with_false_and_nothing_else() {
+    assert!(load(&[]).unwrap().temporal.codec_endpoint_enabled);
+    let off = load(&[("CODEC_ENDPOINT_ENABLED", "false")]).unwrap();
+    assert!(!off.temporal.codec_endpoint_enabled);
+    let err = load(&[("CODEC_ENDPOINT_ENABLED", "no")]).unwrap_err();
+    assert!(err.to_string().contains("CODEC_ENDPOINT_ENABLED"), "{err}");
+}
+
 #[test]
 fn payload_keys_come_from_the_environment_and_never_show_in_debug() {
     let current = B64.encode([1u8; 32]);

@@ -30,9 +30,10 @@ use crate::config::TemporalSettings;
 /// and Temporal accepts payloads of up to 2 MB.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;
 
-/// The codec and who may call it from a browser.
+/// The codec, whether it is served, and who may call it from a browser.
 pub struct Codec {
     cipher: Cipher,
+    enabled: bool,
     origins: Vec<String>,
 }
 
@@ -46,6 +47,7 @@ impl Codec {
             .collect();
         Ok(Self {
             cipher: Cipher::new(&settings.payload_keys()?),
+            enabled: settings.codec_endpoint_enabled,
             origins,
         })
     }
@@ -163,9 +165,10 @@ fn to_json(p: Payload) -> JsonPayload {
     }
 }
 
-/// CORS for the codec routes: a preflight from an allowed origin is answered
-/// here; a request from any other browser origin is refused (403); requests
-/// without `Origin` (curl, the CLI) pass.
+/// Guards the codec routes: with `CODEC_ENDPOINT_ENABLED=false` they are not
+/// there (404). CORS: a preflight from an allowed origin is answered here; a
+/// request from any other browser origin is refused (403); requests without
+/// `Origin` (curl, the CLI) pass.
 pub async fn cors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -175,11 +178,14 @@ pub async fn cors(
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
         .map(str::to_owned);
-    let allowed = match (&origin, req.app_data::<aw::Data<AppState>>()) {
-        (Some(o), Some(state)) => state.codec.allows(o),
+    let codec = req.app_data::<aw::Data<AppState>>().map(|s| &s.codec);
+    let enabled = codec.is_some_and(|c| c.enabled);
+    let allowed = match (&origin, codec) {
+        (Some(o), Some(codec)) => codec.allows(o),
         _ => false,
     };
     let refuse = match &origin {
+        _ if !enabled => Some(ApiError::not_found("NOT_FOUND", "no such route").error_response()),
         Some(o) if !allowed => Some(not_allowed(o)),
         None if req.method() == Method::OPTIONS => Some(HttpResponse::NoContent().finish()),
         _ => None,
