@@ -57,13 +57,27 @@ postgres_up() {
 infra_up() {
   postgres_up
   start_bg redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$data" --appendonly yes --save ""
+  # The UI shows decrypted payloads through the API's codec endpoint.
   start_bg temporal temporal server start-dev --ip 127.0.0.1 --port "$temporal_port" \
-    --ui-port "$ui_port" --db-filename "$data/temporal.db" --log-level warn
+    --ui-port "$ui_port" --db-filename "$data/temporal.db" --log-level warn \
+    --ui-codec-endpoint "http://localhost:${SERVER_PORT:-8080}/codec"
   wait_port redis "$redis_port" 15; wait_port temporal "$temporal_port" 60; wait_port temporal-ui "$ui_port" 60
+}
+
+# Temporal payloads are encrypted. Without PAYLOAD_ENCRYPTION_KEY (e.g. from
+# .env), a key is generated once and kept with the data: the histories in
+# .data/temporal.db need it as long as they exist.
+payload_key() {
+  [ -n "${PAYLOAD_ENCRYPTION_KEY:-}" ] && return
+  local file="$data/payload.key"
+  [ -s "$file" ] || (umask 077 && head -c 32 /dev/urandom | base64 >"$file")
+  PAYLOAD_ENCRYPTION_KEY=$(cat "$file")
+  export PAYLOAD_ENCRYPTION_KEY PAYLOAD_ENCRYPTION_KEY_ID=${PAYLOAD_ENCRYPTION_KEY_ID:-local}
 }
 
 up() {
   infra_up
+  payload_key
   "$bin" migrate up
   "$bin" seed
   start_bg worker "$bin" worker

@@ -71,12 +71,32 @@ impl Cli {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config)?;
+    if matches!(cli.command, Command::Serve | Command::Worker) {
+        warn_if_payloads_are_plain(&settings);
+    }
     match cli.command {
         Command::Serve => crate::api::serve(settings).await,
         Command::Worker => crate::worker::run(settings).await,
         Command::Migrate(Migrate::Up) => migrate_up(&settings).await,
         Command::Migrate(Migrate::Status) => migrate_status(&settings).await,
         Command::Seed => seed(&settings).await,
+    }
+}
+
+/// Without a key the booking still works, but Temporal stores payment codes
+/// and orders readable: say so at every start (see README, "Payload encryption").
+fn warn_if_payloads_are_plain(settings: &Settings) {
+    let keys = settings.temporal.payload_keys().unwrap_or_default();
+    match keys.encrypt {
+        Some(key) => tracing::info!(
+            key_id = %key.id,
+            "Temporal payloads are encrypted (AES-256-GCM)"
+        ),
+        None => tracing::warn!(
+            "payload encryption is OFF: PAYLOAD_ENCRYPTION_KEY is not set, so payment codes \
+             and orders are stored readable in Temporal's history; set a key \
+             (`openssl rand -base64 32`) on every serve and worker"
+        ),
     }
 }
 

@@ -95,8 +95,19 @@ pub struct TemporalSettings {
     pub host: String,
     pub namespace: String,
     pub task_queue: String,
-    /// Base URL of the Temporal web UI, for links to a workflow.
+    /// Base URL of the Temporal web UI, for links to a workflow (its origin
+    /// may call the codec endpoint).
     pub ui_url: String,
+    /// Payload encryption: see [`PayloadKeys`] and `TemporalSettings::payload_keys`.
+    pub payload_encryption_key: Secret,
+    pub payload_encryption_key_id: String,
+    pub payload_decryption_keys: Secret,
+    /// Browser origins allowed to call `/codec/*` besides `ui_url`'s,
+    /// comma-separated.
+    pub codec_cors_origins: String,
+    /// Whether `serve` answers `/codec/*` (it decrypts for whoever reaches
+    /// it: turn it off where customers reach the API).
+    pub codec_endpoint_enabled: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -146,6 +157,7 @@ enum Kind {
     Duration,
     Rate,
     Positive,
+    Bool,
 }
 
 /// The environment contract: variable name, settings key, kind.
@@ -176,6 +188,31 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
     ("TEMPORAL_NAMESPACE", "temporal.namespace", Kind::Text),
     ("TEMPORAL_TASK_QUEUE", "temporal.task_queue", Kind::Text),
     ("TEMPORAL_UI_URL", "temporal.ui_url", Kind::Text),
+    (
+        "PAYLOAD_ENCRYPTION_KEY",
+        "temporal.payload_encryption_key",
+        Kind::Text,
+    ),
+    (
+        "PAYLOAD_ENCRYPTION_KEY_ID",
+        "temporal.payload_encryption_key_id",
+        Kind::Text,
+    ),
+    (
+        "PAYLOAD_DECRYPTION_KEYS",
+        "temporal.payload_decryption_keys",
+        Kind::Text,
+    ),
+    (
+        "CODEC_CORS_ORIGINS",
+        "temporal.codec_cors_origins",
+        Kind::Text,
+    ),
+    (
+        "CODEC_ENDPOINT_ENABLED",
+        "temporal.codec_endpoint_enabled",
+        Kind::Bool,
+    ),
     (
         "SEAT_RESERVATION_TIMEOUT",
         "booking.seat_reservation_timeout",
@@ -230,6 +267,11 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("temporal.namespace", "default"),
     ("temporal.task_queue", "booking-queue"),
     ("temporal.ui_url", "http://localhost:8233"),
+    ("temporal.payload_encryption_key", ""),
+    ("temporal.payload_encryption_key_id", "default"),
+    ("temporal.payload_decryption_keys", ""),
+    ("temporal.codec_cors_origins", "http://127.0.0.1:8233"),
+    ("temporal.codec_endpoint_enabled", "true"),
     ("booking.seat_reservation_timeout", "15m"),
     ("booking.payment_validation_timeout", "10s"),
     ("booking.payment_max_retries", "3"),
@@ -319,8 +361,101 @@ impl Settings {
                 "timeouts must be greater than zero".into(),
             ));
         }
+        self.temporal.payload_keys()?;
         Ok(())
     }
+}
+
+/// An AES-256 key for Temporal payloads and the id written next to what it
+/// encrypts, so a payload names the key that opens it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PayloadKey {
+    pub id: String,
+    pub key: [u8; 32],
+}
+
+impl fmt::Debug for PayloadKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PayloadKey({:?}, [redacted])", self.id)
+    }
+}
+
+/// The keys of the payload codec: `encrypt` (`PAYLOAD_ENCRYPTION_KEY` under
+/// `PAYLOAD_ENCRYPTION_KEY_ID`) encrypts what this process sends and, with
+/// every key of `PAYLOAD_DECRYPTION_KEYS` (`id:key,...`, keys kept after a
+/// rotation), decrypts what it reads. No key: payloads are sent plain.
+#[derive(Clone, Debug, Default)]
+pub struct PayloadKeys {
+    pub encrypt: Option<PayloadKey>,
+    pub decrypt: Vec<PayloadKey>,
+}
+
+impl TemporalSettings {
+    /// The payload keys, checked: base64 of 32 bytes, ids without `,` `:`
+    /// or spaces, one key per id.
+    pub fn payload_keys(&self) -> Result<PayloadKeys, ConfigError> {
+        let id = self.payload_encryption_key_id.trim();
+        let encrypt = match self.payload_encryption_key.expose().trim() {
+            "" => None,
+            key => Some(payload_key(id, key, "PAYLOAD_ENCRYPTION_KEY")?),
+        };
+        let mut decrypt: Vec<PayloadKey> = encrypt.iter().cloned().collect();
+        let listed = self.payload_decryption_keys.expose().split(',');
+        for entry in listed.map(str::trim).filter(|e| !e.is_empty()) {
+            let (id, key) = entry.split_once(':').ok_or_else(|| {
+                ConfigError::Invalid(
+                    "PAYLOAD_DECRYPTION_KEYS must be a list of id:base64key, comma-separated"
+                        .into(),
+                )
+            })?;
+            let key = payload_key(id.trim(), key.trim(), "PAYLOAD_DECRYPTION_KEYS")?;
+            match decrypt.iter().find(|k| k.id == key.id) {
+                Some(known) if known.key != key.key => {
+                    return Err(ConfigError::Invalid(format!(
+                        "payload key id {:?} is given twice with different keys",
+                        key.id
+                    )));
+                }
+                Some(_) => {}
+                None => decrypt.push(key),
+            }
+        }
+        Ok(PayloadKeys { encrypt, decrypt })
+    }
+}
+
+fn payload_key(id: &str, key: &str, var: &str) -> Result<PayloadKey, ConfigError> {
+    use base64::Engine;
+    let id_ok = (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b',' | b':'));
+    if !id_ok {
+        let id_var = match var {
+            "PAYLOAD_ENCRYPTION_KEY" => "PAYLOAD_ENCRYPTION_KEY_ID",
+            other => other,
+        };
+        return Err(ConfigError::Invalid(format!(
+            "payload key id {id:?} ({id_var}) must be 1-64 printable characters without ',' or ':'"
+        )));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .map_err(|_| {
+            ConfigError::Invalid(format!(
+                "{var} (key id {id:?}) is not base64; make one with `openssl rand -base64 32`"
+            ))
+        })?;
+    let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+        ConfigError::Invalid(format!(
+            "{var} (key id {id:?}) must be 32 bytes (AES-256), base64-encoded; it is {} bytes",
+            b.len()
+        ))
+    })?;
+    Ok(PayloadKey {
+        id: id.to_string(),
+        key,
+    })
 }
 
 impl DatabaseSettings {
@@ -384,6 +519,10 @@ fn check_env(var: &'static str, value: &str, kind: Kind) -> Result<(), ConfigErr
             Err(e) => Some(format!("not a whole number ({e})")),
         },
         Kind::Duration => parse_duration(value).err(),
+        Kind::Bool => value
+            .parse::<bool>()
+            .err()
+            .map(|_| "must be true or false".to_string()),
         Kind::Rate => match value.parse::<f64>() {
             Ok(r) if (0.0..=1.0).contains(&r) => None,
             Ok(_) => Some("must be between 0 and 1".to_string()),

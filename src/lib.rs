@@ -4,6 +4,7 @@
 pub mod api;
 pub mod booking;
 pub mod cli;
+pub mod codec;
 pub mod config;
 pub mod domain;
 pub mod metrics;

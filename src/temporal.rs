@@ -3,8 +3,23 @@
 use std::time::Duration;
 
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions, RetryOptions};
+use temporalio_common::data_converters::{
+    DataConverter, DefaultFailureConverter, PayloadConverter,
+};
 
+use crate::codec::Cipher;
 use crate::config::TemporalSettings;
+
+/// The data converter of every client, worker and replayer: the SDK's JSON
+/// payloads, encrypted by the payload codec (`codec`) when a key is set.
+pub fn data_converter(settings: &TemporalSettings) -> anyhow::Result<DataConverter> {
+    let cipher = Cipher::new(&settings.payload_keys()?);
+    Ok(DataConverter::new(
+        PayloadConverter::default(),
+        DefaultFailureConverter::default(),
+        cipher,
+    ))
+}
 
 /// Connect to the Temporal frontend; fails within seconds when it is down.
 /// `retry_for` bounds how long one request retries a transient failure.
@@ -29,9 +44,9 @@ pub async fn connect(
         .await
         .map_err(|_| anyhow::anyhow!("temporal at {} did not answer within 10s", settings.host))?
         .map_err(|e| anyhow::anyhow!("temporal at {} is unreachable: {e}", settings.host))?;
-    let client = Client::new(
-        connection,
-        ClientOptions::new(settings.namespace.clone()).build(),
-    )?;
+    let options = ClientOptions::new(settings.namespace.clone())
+        .data_converter(data_converter(settings)?)
+        .build();
+    let client = Client::new(connection, options)?;
     Ok(client)
 }

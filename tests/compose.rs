@@ -537,6 +537,29 @@ fn temporal_runs_on_its_own_database_with_the_app_namespace() {
 }
 
 #[test]
+fn temporal_payloads_are_encrypted_and_the_ui_decodes_them_through_the_api() {
+    let compose = compose();
+    let api = service(&compose, "api");
+    let key = env_var(api, "PAYLOAD_ENCRYPTION_KEY");
+    assert!(!key.is_empty(), "the stack encrypts Temporal payloads");
+    for name in ["api", "worker"] {
+        let svc = service(&compose, name);
+        assert_eq!(env_var(svc, "PAYLOAD_ENCRYPTION_KEY"), key, "{name}");
+        assert_eq!(
+            env_var(svc, "PAYLOAD_ENCRYPTION_KEY_ID"),
+            env_var(api, "PAYLOAD_ENCRYPTION_KEY_ID"),
+            "{name}"
+        );
+    }
+    // The browser calls the codec, so it is the API's address on the host.
+    let (api_host_port, _) = published_ports(api)[0];
+    assert_eq!(
+        env_var(service(&compose, "temporal-ui"), "TEMPORAL_CODEC_ENDPOINT"),
+        format!("http://localhost:{api_host_port}/codec")
+    );
+}
+
+#[test]
 fn compose_environment_passes_the_config_loader() {
     let compose = compose();
     let env = environment(service(&compose, "api"));
@@ -557,6 +580,11 @@ fn compose_environment_passes_the_config_loader() {
     assert_eq!(settings.temporal.namespace, "default");
     assert_eq!(settings.temporal.task_queue, "booking-queue");
     assert_eq!(settings.temporal.ui_url, "http://localhost:8233");
+    let keys = settings
+        .temporal
+        .payload_keys()
+        .expect("valid payload keys");
+    assert!(keys.encrypt.is_some(), "payloads are encrypted");
     let booking = &settings.booking;
     assert_eq!(
         booking.seat_reservation_timeout,

@@ -3,6 +3,7 @@
 //! map errors once (`errors`).
 
 mod admission;
+mod codec;
 mod errors;
 mod events;
 mod flights;
@@ -35,6 +36,7 @@ pub struct AppState {
     pub holds: Holds,
     pub live: live::Live,
     admission: admission::Admission,
+    codec: codec::Codec,
     temporal: OnceCell<temporalio_client::Client>,
 }
 
@@ -83,6 +85,7 @@ impl Application {
         let state = aw::Data::new(AppState {
             live: live.clone(),
             admission: admission::Admission::new(settings.server.max_in_flight),
+            codec: codec::Codec::new(&settings.temporal)?,
             settings,
             pool,
             holds,
@@ -168,6 +171,13 @@ fn routes(cfg: &mut aw::ServiceConfig) {
         .service(route("/api/orders/{id}/status").get(orders::status))
         .service(route("/api/orders/{id}/pay").post(orders::pay))
         .service(route("/api/orders/{id}/events").get(orders::events))
+        .service(
+            aw::scope("/codec")
+                .app_data(codec::json_config())
+                .wrap(actix_web::middleware::from_fn(codec::cors))
+                .service(route("/encode").post(codec::encode))
+                .service(route("/decode").post(codec::decode)),
+        )
         .service(route("/").get(web::index))
         .service(route("/assets/{file}").get(web::asset));
 }

@@ -24,6 +24,12 @@ pub const FL101: &str = "550e8400-e29b-41d4-a716-446655440001";
 pub const FL102: &str = "550e8400-e29b-41d4-a716-446655440002";
 pub const FL201: &str = "550e8400-e29b-41d4-a716-446655440003";
 
+/// The payload key of every test process (client, workers, replayer), so
+/// tests run with payloads encrypted as a deployment does. Test-only: never
+/// use it for real payloads.
+pub const PAYLOAD_KEY: &str = "bVcuR9zN6JlBiL1JaQ9X7LqLQYAAr+CRsZWzT4zmEgg=";
+pub const PAYLOAD_KEY_ID: &str = "test-key-1";
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -57,7 +63,14 @@ pub async fn isolated_settings(temporal: bool) -> Settings {
     if temporal {
         s.temporal.host = servers::temporal().host();
     }
+    encrypt_payloads(&mut s);
     s
+}
+
+/// Encrypt Temporal payloads with the tests' key.
+pub fn encrypt_payloads(s: &mut Settings) {
+    s.temporal.payload_encryption_key = Secret::new(PAYLOAD_KEY);
+    s.temporal.payload_encryption_key_id = PAYLOAD_KEY_ID.into();
 }
 
 /// Migrate and seed the settings' database.
@@ -197,9 +210,15 @@ impl TestApp {
 }
 
 /// A replayer for the booking workflow: checks histories against today's code.
+/// It decodes payloads as the worker does: encrypted with the tests' key, or
+/// plain (histories from before encryption).
 pub fn replayer() -> temporalio_sdk::workflow_replayer::WorkflowReplayer {
     use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
+    let mut settings = base_settings();
+    encrypt_payloads(&mut settings);
+    let converter = flightctl::temporal::data_converter(&settings.temporal).expect("test key");
     let options = WorkflowReplayerOptions::new()
+        .data_converter(converter)
         .register_workflow::<flightctl::booking::Booking>()
         .expect("the booking workflow registers")
         .build();
@@ -235,6 +254,18 @@ pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
         ("TEMPORAL_HOST", s.temporal.host.clone()),
         ("TEMPORAL_NAMESPACE", s.temporal.namespace.clone()),
         ("TEMPORAL_TASK_QUEUE", s.temporal.task_queue.clone()),
+        (
+            "PAYLOAD_ENCRYPTION_KEY",
+            s.temporal.payload_encryption_key.expose().to_string(),
+        ),
+        (
+            "PAYLOAD_ENCRYPTION_KEY_ID",
+            s.temporal.payload_encryption_key_id.clone(),
+        ),
+        (
+            "PAYLOAD_DECRYPTION_KEYS",
+            s.temporal.payload_decryption_keys.expose().to_string(),
+        ),
         (
             "PAYMENT_FAILURE_RATE",
             s.booking.payment_failure_rate.to_string(),

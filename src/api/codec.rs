@@ -1,0 +1,251 @@
+//! `POST /codec/encode` and `POST /codec/decode`: the payload codec over
+//! HTTP, in the Temporal codec-server convention, so the Temporal UI (or
+//! `temporal --codec-endpoint`) shows an operator decrypted payloads. Body
+//! and answer: `{"payloads": [{"metadata": {"k": "<base64>"}, "data":
+//! "<base64>"}]}`. The UI calls it from the browser, so the UI's origin
+//! (`TEMPORAL_UI_URL`, plus `CODEC_CORS_ORIGINS`) is allowed by CORS.
+//!
+//! Whoever reaches this endpoint can read every payload: expose it only where
+//! the Temporal UI's operators are (see README, "Payload encryption").
+
+use std::collections::{BTreeMap, HashMap};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, ResponseError, web as aw};
+use base64::Engine;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use serde::{Deserialize, Serialize};
+use temporalio_common::protos::temporal::api::common::v1::Payload;
+
+use super::{ApiError, AppState, errors};
+use crate::codec::{Cipher, CodecError};
+use crate::config::TemporalSettings;
+
+/// Largest request body: the UI sends an event's payloads in one request,
+/// and Temporal accepts payloads of up to 2 MB.
+const BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// The codec, whether it is served, and who may call it from a browser.
+pub struct Codec {
+    cipher: Cipher,
+    enabled: bool,
+    origins: Vec<String>,
+}
+
+impl Codec {
+    pub fn new(settings: &TemporalSettings) -> anyhow::Result<Self> {
+        let listed = settings.codec_cors_origins.split(',');
+        let origins = std::iter::once(settings.ui_url.as_str())
+            .chain(listed)
+            .map(origin_of)
+            .filter(|o| !o.is_empty())
+            .collect();
+        Ok(Self {
+            cipher: Cipher::new(&settings.payload_keys()?),
+            enabled: settings.codec_endpoint_enabled,
+            origins,
+        })
+    }
+
+    fn allows(&self, origin: &str) -> bool {
+        self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
+    }
+}
+
+/// `scheme://host[:port]` of a URL: what a browser sends as `Origin`.
+fn origin_of(url: &str) -> String {
+    let url = url.trim();
+    let path_at = url.find("://").map_or(0, |i| i + 3);
+    let end = url[path_at..].find('/').map_or(url.len(), |i| path_at + i);
+    url[..end].to_string()
+}
+
+/// JSON settings of the codec routes: a larger body than the booking API's.
+pub fn json_config() -> aw::JsonConfig {
+    aw::JsonConfig::default()
+        .limit(BODY_LIMIT)
+        .error_handler(|e, _| errors::json_error(e).into())
+}
+
+#[derive(Deserialize, Serialize)]
+pub struct Payloads {
+    payloads: Vec<JsonPayload>,
+}
+
+/// A payload as protobuf JSON writes it: bytes in base64.
+#[derive(Deserialize, Serialize)]
+struct JsonPayload {
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    data: String,
+}
+
+pub async fn encode(
+    state: aw::Data<AppState>,
+    body: aw::Json<Payloads>,
+) -> Result<HttpResponse, ApiError> {
+    convert(body.into_inner(), |p| state.codec.cipher.encode_one(p))
+}
+
+pub async fn decode(
+    state: aw::Data<AppState>,
+    body: aw::Json<Payloads>,
+) -> Result<HttpResponse, ApiError> {
+    convert(body.into_inner(), |p| state.codec.cipher.decode_one(p))
+}
+
+fn convert(
+    body: Payloads,
+    apply: impl Fn(Payload) -> Result<Payload, CodecError>,
+) -> Result<HttpResponse, ApiError> {
+    let payloads = body
+        .payloads
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let payload = from_json(i, p)?;
+            apply(payload).map(to_json).map_err(|e| rejected(i, e))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(HttpResponse::Ok().json(Payloads { payloads }))
+}
+
+fn rejected(index: usize, e: CodecError) -> ApiError {
+    let code = match e {
+        CodecError::UnknownKey(_) => "UNKNOWN_KEY_ID",
+        _ => "INVALID_PAYLOAD",
+    };
+    ApiError::bad_request(code, format!("payloads[{index}]: {e}"))
+}
+
+/// Protobuf JSON accepts standard and URL-safe base64, padded or not.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let lenient =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    GeneralPurpose::new(&base64::alphabet::STANDARD, lenient)
+        .decode(text)
+        .or_else(|_| GeneralPurpose::new(&base64::alphabet::URL_SAFE, lenient).decode(text))
+        .ok()
+}
+
+fn from_json(index: usize, p: JsonPayload) -> Result<Payload, ApiError> {
+    let not_base64 = |field: String| {
+        ApiError::bad_request(
+            "INVALID_PAYLOAD",
+            format!("payloads[{index}].{field} is not base64"),
+        )
+    };
+    let mut metadata = HashMap::with_capacity(p.metadata.len());
+    for (key, value) in p.metadata {
+        let bytes = base64_decode(&value).ok_or_else(|| not_base64(format!("metadata.{key}")))?;
+        metadata.insert(key, bytes);
+    }
+    let data = base64_decode(&p.data).ok_or_else(|| not_base64("data".into()))?;
+    Ok(Payload {
+        metadata,
+        data,
+        ..Default::default()
+    })
+}
+
+fn to_json(p: Payload) -> JsonPayload {
+    JsonPayload {
+        metadata: p
+            .metadata
+            .into_iter()
+            .map(|(k, v)| (k, STANDARD.encode(v)))
+            .collect(),
+        data: STANDARD.encode(p.data),
+    }
+}
+
+/// Guards the codec routes: with `CODEC_ENDPOINT_ENABLED=false` they are not
+/// there (404). CORS: a preflight from an allowed origin is answered here; a
+/// request from any other browser origin is refused (403); requests without
+/// `Origin` (curl, the CLI) pass.
+pub async fn cors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_owned);
+    let codec = req.app_data::<aw::Data<AppState>>().map(|s| &s.codec);
+    let enabled = codec.is_some_and(|c| c.enabled);
+    let allowed = match (&origin, codec) {
+        (Some(o), Some(codec)) => codec.allows(o),
+        _ => false,
+    };
+    let refuse = match &origin {
+        _ if !enabled => Some(ApiError::not_found("NOT_FOUND", "no such route").error_response()),
+        Some(o) if !allowed => Some(not_allowed(o)),
+        None if req.method() == Method::OPTIONS => Some(HttpResponse::NoContent().finish()),
+        _ => None,
+    };
+    if let Some(response) = refuse {
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    if req.method() == Method::OPTIONS {
+        let mut response = HttpResponse::NoContent();
+        response
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "POST, OPTIONS"))
+            .insert_header((
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "content-type, x-namespace, authorization",
+            ))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"));
+        let mut res = req.into_response(response.finish());
+        allow(&mut res, origin.as_deref());
+        return Ok(res.map_into_right_body());
+    }
+    let mut res = next.call(req).await?;
+    allow(&mut res, origin.as_deref());
+    Ok(res.map_into_left_body())
+}
+
+fn not_allowed(origin: &str) -> HttpResponse {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "ORIGIN_NOT_ALLOWED",
+        format!(
+            "origin {origin:?} may not call the codec; allow it with TEMPORAL_UI_URL or CODEC_CORS_ORIGINS"
+        ),
+    )
+    .error_response()
+}
+
+fn allow<B>(res: &mut ServiceResponse<B>, origin: Option<&str>) {
+    let Some(value) = origin.and_then(|o| HeaderValue::from_str(o).ok()) else {
+        return;
+    };
+    let headers = res.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+        HeaderValue::from_static("true"),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_of;
+
+    #[test]
+    fn an_origin_is_scheme_host_and_port() {
+        assert_eq!(origin_of("http://localhost:8233"), "http://localhost:8233");
+        assert_eq!(
+            origin_of(" https://temporal.example.com/namespaces/x "),
+            "https://temporal.example.com"
+        );
+        assert_eq!(origin_of(""), "");
+    }
+}

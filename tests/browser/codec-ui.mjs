@@ -1,0 +1,43 @@
+// The Temporal UI shows an operator decrypted payloads through flightctl's
+// codec endpoint (driven from tests/codec_browser.rs).
+//
+//   WORKFLOW_URL    the order's workflow page in the Temporal UI
+//   CODE            the payment code the order was paid with
+//   SCREENSHOT_DIR  where the final screen is saved
+//   CHROMIUM        the browser binary (default /usr/bin/chromium)
+
+import { chromium } from 'playwright-core';
+import path from 'node:path';
+
+const { WORKFLOW_URL, CODE, SCREENSHOT_DIR } = process.env;
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+const page = await browser.newPage({ viewport: { width: 1400, height: 2400 } });
+const failed = [];
+page.on('response', (r) => {
+  if (r.url().includes('/codec/') && r.status() !== 200) failed.push(`${r.status()} ${r.url()}`);
+});
+const shows = (text) =>
+  page.waitForFunction((t) => document.body.innerText.includes(t), text, { timeout: 30000 });
+
+try {
+  await page.goto(WORKFLOW_URL);
+  // The workflow input, decrypted: its field names are readable.
+  await shows('"flight_id"');
+  await page.getByText('Event History').first().click();
+  await shows('Activity Task Scheduled');
+  for (const row of await page.getByText('Activity Task Scheduled').all()) await row.click();
+  // The validation activity's input, decrypted: the payment code.
+  await shows(`"code": "${CODE}"`);
+  const text = await page.innerText('body');
+  if (text.includes('binary/encrypted')) throw new Error('an encrypted payload is shown undecoded');
+  if (failed.length) throw new Error(`codec calls failed: ${failed.join(', ')}`);
+  console.log('the Temporal UI shows the decrypted payment code');
+} catch (e) {
+  console.error(`FAILED: ${e.message}`);
+  process.exitCode = 1;
+} finally {
+  await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'temporal-ui-decoded.png'), fullPage: true });
+  await browser.close();
+}
