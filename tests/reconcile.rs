@@ -17,6 +17,7 @@ async fn a_terminated_workflows_seats_come_back_by_themselves() {
     s.booking.seat_reservation_timeout = Duration::from_secs(600);
     s.booking.payment_failure_rate = 0.0;
     s.booking.reconcile_interval = Duration::from_secs(10);
+    s.server.call_timeout = Duration::from_secs(10);
     let mut app = TestApp::with_worker(s).await;
     let flight = Uuid::parse_str(FL102).unwrap();
 
