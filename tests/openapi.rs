@@ -75,7 +75,12 @@ fn the_document_has_exactly_the_registered_routes() {
 fn the_document_describes_errors_headers_and_streams() {
     let doc = document();
     assert_eq!(doc["openapi"], "3.1.0");
-    let codes: Vec<&str> = doc["components"]["schemas"]["Error"]["properties"]["error"]["enum"]
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["Error"]["properties"]["error"]["$ref"],
+        "#/components/schemas/ErrorCode"
+    );
+    let codes: Vec<&str> = schemas["ErrorCode"]["enum"]
         .as_array()
         .expect("the error codes are enumerated")
         .iter()

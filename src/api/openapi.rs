@@ -31,7 +31,14 @@ enumerated in `ErrorCode`). Every response carries `X-Request-Id`, echoed when t
 sent a sane one. Test payment codes: `00000` always succeeds, `99999` is always declined, \
 `88888` always times out."
     ),
-    components(schemas(super::errors::ErrorBody)),
+    components(schemas(
+        super::errors::ErrorBody,
+        super::flights::FlightsSnapshot,
+        super::flights::FlightAvailability,
+        super::flights::SeatsSnapshot,
+        super::flights::SeatChange,
+        super::orders::StatusView,
+    )),
     tags(
         (name = "flights", description = "Flights and their seat maps"),
         (name = "orders", description = "Orders: hold seats, change them, pay, cancel; each order is a Temporal workflow `booking-<orderId>`"),
@@ -67,6 +74,19 @@ pub fn document() -> &'static serde_json::Value {
         }
         let mut json = serde_json::to_value(&doc).expect("the OpenAPI document serializes");
         fix_json(&mut json);
+        for route in super::ROUTES {
+            let events = streams(route.operation_id);
+            let pointer = format!(
+                "/paths/{}/{}/responses/200/content/text~1event-stream",
+                route.path.replace('~', "~0").replace('/', "~1"),
+                route.method
+            );
+            if let (false, Some(stream)) = (events.is_empty(), json.pointer_mut(&pointer)) {
+                stream["schema"] = serde_json::json!({
+                    "oneOf": events.iter().map(Event::schema).collect::<Vec<_>>()
+                });
+            }
+        }
         json
     })
 }
@@ -91,6 +111,80 @@ fn fix_json(value: &mut serde_json::Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(fix_json),
         _ => {}
+    }
+}
+
+/// One kind of server-sent event: its `event:` name (none: `message`), the
+/// schema of its JSON `data:`, and whether it carries an `id:`.
+struct Event {
+    name: Option<&'static str>,
+    data: &'static str,
+    id: bool,
+}
+
+const fn event(name: &'static str, data: &'static str) -> Event {
+    Event {
+        name: Some(name),
+        data,
+        id: false,
+    }
+}
+
+/// The events of each stream (`sse.rs` frames them; `flights.rs`,
+/// `orders.rs` and `events.rs` name them).
+fn streams(operation_id: &str) -> &'static [Event] {
+    const FLIGHTS: Event = event("flights", "FlightsSnapshot");
+    const FLIGHT: Event = event("flight", "FlightAvailability");
+    const SEATS: Event = event("seats", "SeatsSnapshot");
+    const SEAT: Event = event("seat", "SeatChange");
+    const ERROR: Event = event("error", "Error");
+    const STATUS: Event = Event {
+        name: None,
+        data: "StatusView",
+        id: true,
+    };
+    const ORDER: Event = Event {
+        name: Some("order"),
+        data: "StatusView",
+        id: true,
+    };
+    match operation_id {
+        "flights_list_events" => &[FLIGHTS, FLIGHT],
+        "flights_events" => &[SEATS, SEAT],
+        "orders_events" => &[STATUS, ERROR],
+        "events_page" => &[FLIGHTS, FLIGHT, SEATS, SEAT, ORDER, ERROR],
+        _ => &[],
+    }
+}
+
+impl Event {
+    /// An event as OpenAPI 3.1 describes one of a `text/event-stream`: its
+    /// fields, `data` being JSON of a schema.
+    fn schema(&self) -> serde_json::Value {
+        use serde_json::json;
+        let mut properties = json!({
+            "event": {"const": self.name.unwrap_or("message")},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": {"$ref": format!("#/components/schemas/{}", self.data)},
+            },
+        });
+        let mut required = vec!["data"];
+        if self.name.is_some() {
+            required.push("event");
+        }
+        if self.id {
+            properties["id"] = json!({"type": "string", "pattern": "^[0-9]+$",
+                "description": "The order row's version: send it back as `Last-Event-ID`"});
+            required.push("id");
+        }
+        json!({
+            "title": self.name.unwrap_or("message"),
+            "type": "object",
+            "properties": properties,
+            "required": required,
+        })
     }
 }
 

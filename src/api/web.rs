@@ -64,7 +64,7 @@ pub async fn index() -> HttpResponse {
     path = "/assets/{file}",
     tag = "ui",
     summary = "A module or stylesheet of the web UI or of the reference page",
-    params(("file" = String, Path, description = "The file's name, e.g. `app.js`")),
+    params(("file" = String, Path, description = "The file's name", example = "app.js")),
     responses(
         (status = 200, description = "The file", content(
             (String = "text/javascript"),
