@@ -55,6 +55,7 @@ pub fn document() -> &'static serde_json::Value {
     DOC.get_or_init(|| {
         let mut doc = ApiDoc::openapi().merge_from(RouteDocs::openapi());
         doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+        doc.info.license = None;
         for route in super::ROUTES {
             let Some(item) = doc.paths.paths.get_mut(route.path) else {
                 continue; // tests/openapi.rs names it
