@@ -71,6 +71,54 @@ fn the_document_has_exactly_the_registered_routes() {
     }
 }
 
+/// `ROUTES` holds only if routes are registered through the table: no
+/// `.service(`, `.route(`, `resource(` or route macro elsewhere in
+/// `src/api/` (a route added the usual actix way would be served without
+/// being documented).
+#[test]
+fn routes_are_registered_only_through_the_route_table() {
+    let dir = support::repo_root().join("src/api");
+    let needles = [
+        ".service(",
+        ".route(",
+        "resource(",
+        "#[get(",
+        "#[post(",
+        "#[put(",
+        "#[delete(",
+        "#[route(",
+    ];
+    let mut elsewhere = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // The table's own macro is where registration happens.
+        let table = lines
+            .iter()
+            .position(|l| l.starts_with("macro_rules! route_table"))
+            .map(|start| {
+                let end = start + lines[start..].iter().position(|l| *l == "}").unwrap();
+                start..=end
+            });
+        for (n, line) in lines.iter().enumerate() {
+            let in_table = table.as_ref().is_some_and(|t| t.contains(&n));
+            if !in_table && needles.iter().any(|needle| line.contains(needle)) {
+                elsewhere.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        elsewhere.is_empty(),
+        "register routes in `route_table!` (src/api/mod.rs), with #[utoipa::path] on the \
+         handler:\n{}",
+        elsewhere.join("\n")
+    );
+}
+
 #[test]
 fn the_document_describes_errors_headers_and_streams() {
     let doc = document();
