@@ -40,9 +40,29 @@ fn schemathesis() -> PathBuf {
         })
 }
 
+/// The version `scripts/install-prereqs.sh` pins.
+fn pinned_version() -> String {
+    let script = std::fs::read_to_string(support::repo_root().join("scripts/install-prereqs.sh"))
+        .expect("scripts/install-prereqs.sh");
+    script
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("schemathesis_version="))
+        .expect("install-prereqs.sh pins schemathesis")
+        .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn schemathesis_finds_nothing_outside_the_document() {
     let exe = schemathesis();
+    let version = Command::new(&exe).arg("--version").output().unwrap();
+    let version = String::from_utf8_lossy(&version.stdout);
+    let pinned = pinned_version();
+    assert!(
+        version.trim().ends_with(&pinned),
+        "{} is {}, not the pinned {pinned}: run scripts/install-prereqs.sh",
+        exe.display(),
+        version.trim()
+    );
     let mut settings = support::isolated_settings(true).await;
     // Orders' holds outlive the run; nothing here waits for an expiry.
     settings.booking.payment_failure_rate = 0.0;
