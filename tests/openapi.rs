@@ -221,6 +221,35 @@ async fn the_document_and_its_reference_page_are_served() {
     assert!(!page.contains("http://") && !page.contains("https://"));
 }
 
+/// The reference page in a real browser (Playwright, as `tests/browser.rs`):
+/// it lists every operation and sends requests from its forms.
+#[tokio::test]
+async fn the_reference_page_sends_requests_from_a_browser() {
+    let node = support::procs::find_bin("node", "FLIGHTCTL_TEST_NODE", &["/usr/bin/node"]);
+    let chromium = support::procs::find_bin("chromium", "CHROMIUM", &["/usr/bin/chromium"]);
+    let scripts = support::repo_root().join("tests/browser");
+    assert!(
+        scripts.join("node_modules/playwright-core").is_dir(),
+        "run scripts/install-prereqs.sh (npm install in tests/browser)"
+    );
+    let app = TestApp::spawn(support::isolated_settings(false).await).await;
+    let run = tokio::process::Command::new(node)
+        .arg("docs.mjs")
+        .current_dir(&scripts)
+        .env("BASE_URL", &app.address)
+        .env("CHROMIUM", chromium)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), run)
+        .await
+        .expect("the page test finishes within 2 minutes")
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+}
+
 #[tokio::test]
 async fn another_method_is_405_naming_the_allowed_ones() {
     let app = TestApp::spawn(support::isolated_settings(false).await).await;
