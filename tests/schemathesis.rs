@@ -88,7 +88,9 @@ async fn schemathesis_finds_nothing_outside_the_document() {
             .arg("--config-file")
             .arg(&config)
             .args(["run", &format!("{base}/api/openapi.json")])
-            .args(["--url", &base, "--checks", "all"])
+            // Every check is on in the config file (`--checks all` would
+            // turn on again the one it turns off, with its reason).
+            .args(["--url", &base])
             // Hypothesis keeps its example database in the working directory.
             .current_dir(workdir.path())
             .output()
