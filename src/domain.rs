@@ -12,6 +12,10 @@ pub const COLUMNS: [char; 6] = ['A', 'B', 'C', 'D', 'E', 'F'];
 /// Most seats one order may hold.
 pub const MAX_SEATS_PER_ORDER: usize = 9;
 
+/// What a seat id looks like: the row (1–999, no leading zero), then the
+/// column (A–F, either case). `SeatId::parse` accepts exactly these.
+pub const SEAT_ID_PATTERN: &str = "^[1-9][0-9]{0,2}[A-Fa-f]$";
+
 /// A seat id such as `12A`: a row number from 1 and a column letter A–F.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -22,17 +26,18 @@ pub struct SeatId {
 
 impl SeatId {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let text = text.trim();
         let bad = || format!("{text:?} is not a seat id like 12A");
         let column = text.chars().last().ok_or_else(bad)?.to_ascii_uppercase();
+        if !COLUMNS.contains(&column) {
+            return Err(bad());
+        }
+        // The column is one ASCII byte: the rest is the row.
         let digits = &text[..text.len() - 1];
-        if !COLUMNS.contains(&column) || digits.is_empty() || digits.starts_with('0') {
+        let canonical = digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+        if digits.is_empty() || digits.len() > 3 || !canonical {
             return Err(bad());
         }
         let row = digits.parse::<u16>().map_err(|_| bad())?;
-        if row > 999 {
-            return Err(bad());
-        }
         Ok(Self { row, column })
     }
 
@@ -169,7 +174,8 @@ pub fn workflow_id(order_id: Uuid) -> String {
     format!("booking-{order_id}")
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The status of an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
     Created,
@@ -234,7 +240,10 @@ mod tests {
         let seat = SeatId::parse("12a").unwrap();
         assert_eq!((seat.row(), seat.column()), (12, 'A'));
         assert_eq!(seat.to_string(), "12A");
-        for bad in ["", "A", "12", "0A", "01A", "12G", "12AA", "-1A", "1000A"] {
+        for bad in [
+            "", "A", "12", "0A", "01A", "12G", "12AA", "-1A", "+1A", "1000A", " 1A", "1A ", "1é",
+            "é", "1\u{0}A",
+        ] {
             assert!(SeatId::parse(bad).is_err(), "{bad} should not parse");
         }
     }

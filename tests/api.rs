@@ -191,6 +191,13 @@ async fn bad_requests_get_json_errors() {
         .await;
     assert_eq!(code, 400, "FL201 has 15 rows");
     assert_error(&body, "INVALID_SEATS");
+    for seat in ["1é", " 1A", "+1A"] {
+        let (code, body) = app
+            .post("/api/orders", json!({"flightId": FL101, "seats": [seat]}))
+            .await;
+        assert_eq!(code, 400, "{seat:?}: {body}");
+        assert_error(&body, "INVALID_SEATS");
+    }
 }
 
 #[tokio::test]

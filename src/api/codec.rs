@@ -22,7 +22,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STAN
 use serde::{Deserialize, Serialize};
 use temporalio_common::protos::temporal::api::common::v1::Payload;
 
-use super::{ApiError, AppState, errors};
+use super::{ApiError, AppState};
 use crate::codec::{Cipher, CodecError};
 use crate::config::TemporalSettings;
 
@@ -65,39 +65,95 @@ fn origin_of(url: &str) -> String {
     url[..end].to_string()
 }
 
-/// JSON settings of the codec routes: a larger body than the booking API's.
-pub fn json_config() -> aw::JsonConfig {
-    aw::JsonConfig::default()
-        .limit(BODY_LIMIT)
-        .error_handler(|e, _| errors::json_error(e).into())
+/// The body of a codec request: read here, not by the API's JSON extractor,
+/// whose 16 KiB limit suits orders, not a history event's payloads.
+async fn payloads(mut body: aw::Payload) -> Result<Payloads, ApiError> {
+    use futures::StreamExt;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request(
+                "INVALID_REQUEST",
+                format!("the body could not be read: {e}"),
+            )
+        })?;
+        if bytes.len() + chunk.len() > BODY_LIMIT {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("the body is over {} MiB", BODY_LIMIT / (1024 * 1024)),
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| match e.is_data() {
+        true => ApiError::bad_request(
+            "INVALID_REQUEST",
+            format!("the body is not {{\"payloads\": [...]}}: {e}"),
+        ),
+        false => ApiError::bad_request("INVALID_JSON", format!("the body is not valid JSON: {e}")),
+    })
 }
 
-#[derive(Deserialize, Serialize)]
+/// Payloads in the codec-server convention.
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = CodecPayloads, example = json!({"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "eyJjb2RlIjoiMTIzNDUifQ=="}]}))]
 pub struct Payloads {
     payloads: Vec<JsonPayload>,
 }
 
 /// A payload as protobuf JSON writes it: bytes in base64.
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+#[schema(as = CodecPayload)]
 struct JsonPayload {
+    /// Metadata values, base64.
     #[serde(default)]
     metadata: BTreeMap<String, String>,
+    /// The payload's bytes, base64.
     #[serde(default)]
     data: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/codec/encode",
+    tag = "operations",
+    summary = "Encrypt payloads with the current key (Temporal codec-server convention)",
+    request_body(content = Payloads, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The payloads, encrypted", body = Payloads),
+        (status = 400, description = "`INVALID_JSON`, `INVALID_REQUEST` or `INVALID_PAYLOAD` (not base64)", body = super::errors::ErrorBody),
+        (status = 403, description = "`ORIGIN_NOT_ALLOWED`: a browser origin the codec does not allow", body = super::errors::ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: the codec endpoint is switched off", body = super::errors::ErrorBody),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`: over 4 MiB", body = super::errors::ErrorBody),
+    ),
+)]
 pub async fn encode(
     state: aw::Data<AppState>,
-    body: aw::Json<Payloads>,
+    body: aw::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    convert(body.into_inner(), |p| state.codec.cipher.encode_one(p))
+    convert(payloads(body).await?, |p| state.codec.cipher.encode_one(p))
 }
 
+#[utoipa::path(
+    post,
+    path = "/codec/decode",
+    tag = "operations",
+    summary = "Decrypt payloads (Temporal codec-server convention); plain ones pass through",
+    request_body(content = Payloads, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The payloads, decrypted", body = Payloads),
+        (status = 400, description = "`INVALID_JSON`, `INVALID_REQUEST`, `INVALID_PAYLOAD` (not base64, or encrypted data that does not open) or `UNKNOWN_KEY_ID`", body = super::errors::ErrorBody),
+        (status = 403, description = "`ORIGIN_NOT_ALLOWED`: a browser origin the codec does not allow", body = super::errors::ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: the codec endpoint is switched off", body = super::errors::ErrorBody),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`: over 4 MiB", body = super::errors::ErrorBody),
+    ),
+)]
 pub async fn decode(
     state: aw::Data<AppState>,
-    body: aw::Json<Payloads>,
+    body: aw::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    convert(body.into_inner(), |p| state.codec.cipher.decode_one(p))
+    convert(payloads(body).await?, |p| state.codec.cipher.decode_one(p))
 }
 
 fn convert(
@@ -173,6 +229,9 @@ pub async fn cors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if !req.path().starts_with("/codec/") {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
     let origin = req
         .headers()
         .get(header::ORIGIN)

@@ -17,12 +17,39 @@ use serde::Deserialize;
 
 use super::{ApiError, AppState, flights, orders, sse};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// A flight whose seat map to follow.
+    #[param(value_type = Option<uuid::Uuid>)]
     flight: Option<String>,
+    /// An order whose status to follow.
+    #[param(value_type = Option<uuid::Uuid>)]
     order: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    tag = "events",
+    summary = "Everything a page shows, in one stream of server-sent events",
+    description = "A browser keeps at most six HTTP/1.1 connections per server, so a page holds \
+one stream: `event: flights` (`FlightsSnapshot`), then `event: flight` (`FlightAvailability`) \
+per change; with `flight`: `event: seats` (`SeatsSnapshot`), then `event: seat` (`SeatChange`); \
+with `order`: `event: order` (`StatusView`) per change, its `id:` the row's version \
+(`Last-Event-ID` resumes), none after a terminal status. A `: keep-alive` comment every 15 s; \
+the stream does not end by itself.",
+    params(
+        Page,
+        ("Last-Event-ID" = Option<String>, Header, description = "The last `order` event id seen: only newer changes of the order are sent"),
+    ),
+    responses(
+        (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`INVALID_FLIGHT_ID`, `INVALID_ORDER_ID`: not a UUID; `INVALID_QUERY`: the query string has the wrong shape", body = super::errors::ErrorBody),
+        (status = 404, description = "`FLIGHT_NOT_FOUND`, `ORDER_NOT_FOUND`", body = super::errors::ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: Postgres or Redis is down", body = super::errors::ErrorBody),
+    ),
+)]
 pub async fn page(
     state: web::Data<AppState>,
     req: HttpRequest,

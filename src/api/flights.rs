@@ -3,6 +3,7 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use deadpool_postgres::Pool;
 use uuid::Uuid;
@@ -13,33 +14,50 @@ use crate::domain;
 use crate::store::flights::{self, Flight};
 use crate::store::{Holds, StoreError};
 
-#[derive(Serialize)]
-struct FlightList {
+#[derive(Serialize, ToSchema)]
+pub struct FlightList {
     flights: Vec<Flight>,
 }
 
-#[derive(Serialize)]
+/// A flight with its seat map.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct FlightDetail {
+pub struct FlightDetail {
     #[serde(flatten)]
     flight: Flight,
     seat_map: SeatMap,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SeatMap {
+pub struct SeatMap {
     rows: i32,
     seats_per_row: usize,
     seats: Vec<SeatView>,
 }
 
-#[derive(Serialize)]
-struct SeatView {
+#[derive(Serialize, ToSchema)]
+pub struct SeatView {
+    /// Row and column, e.g. `12A`.
+    #[schema(example = "12A")]
     id: String,
+    #[schema(minimum = 1)]
     row: i32,
+    #[schema(example = "A")]
     column: String,
+    #[schema(value_type = SeatStatus)]
     status: &'static str,
+}
+
+/// `booked`: sold (Postgres); `reserved`: held by a live order (Redis);
+/// `available`: neither.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum SeatStatus {
+    Booked,
+    Reserved,
+    Available,
 }
 
 /// Every flight, its availability net of live holds.
@@ -87,6 +105,17 @@ pub async fn seat_states(pool: &Pool, holds: &Holds, id: Uuid) -> Result<SeatSta
     Ok(seats.into_iter().map(|s| (s.id, s.status)).collect())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/flights",
+    tag = "flights",
+    summary = "Every flight, earliest departure first",
+    description = "`availableSeats` counts seats neither sold nor held by a live order.",
+    responses(
+        (status = 200, description = "The flights", body = FlightList),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: Postgres or Redis is down", body = super::errors::ErrorBody),
+    ),
+)]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let flights = with_availability(&state.pool, &state.holds).await?;
     Ok(HttpResponse::Ok().json(FlightList { flights }))
@@ -101,6 +130,19 @@ pub fn flight_id(path: &str) -> Result<Uuid, ApiError> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/flights/{id}",
+    tag = "flights",
+    summary = "A flight and its seat map",
+    params(("id" = Uuid, Path, description = "The flight's id", example = "550e8400-e29b-41d4-a716-446655440001")),
+    responses(
+        (status = 200, description = "The flight with its seat map", body = FlightDetail),
+        (status = 400, description = "`INVALID_FLIGHT_ID`: the id is not a UUID", body = super::errors::ErrorBody),
+        (status = 404, description = "`FLIGHT_NOT_FOUND`", body = super::errors::ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: Postgres or Redis is down", body = super::errors::ErrorBody),
+    ),
+)]
 pub async fn show(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -120,14 +162,18 @@ pub async fn show(
     }))
 }
 
-#[derive(Serialize)]
-struct SeatChange {
+/// Event `seat`: one seat's new status.
+#[derive(Serialize, ToSchema)]
+pub struct SeatChange {
+    #[schema(example = "12A")]
     seat: String,
+    #[schema(value_type = SeatStatus)]
     status: &'static str,
 }
 
-#[derive(Serialize)]
-struct SeatsSnapshot {
+/// Event `seats`: every seat's status.
+#[derive(Serialize, ToSchema)]
+pub struct SeatsSnapshot {
     seats: Vec<SeatChange>,
 }
 
@@ -160,6 +206,20 @@ impl Feedable for SeatStates {
 /// `GET /api/flights/{id}/events`: `event: seats` with the whole seat map,
 /// then `event: seat` `{seat, status}` for each seat that changes (held,
 /// released, sold).
+#[utoipa::path(
+    get,
+    path = "/api/flights/{id}/events",
+    tag = "events",
+    summary = "A flight's seat changes, as server-sent events",
+    description = "First `event: seats` with every seat's status (`SeatsSnapshot`), then `event: seat` with `{seat, status}` (`SeatChange`) for each seat that is held, released or sold, within 500 ms. A `: keep-alive` comment every 15 s; the stream does not end by itself (it ends when the server shuts down: reconnect).",
+    params(("id" = Uuid, Path, description = "The flight's id")),
+    responses(
+        (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`INVALID_FLIGHT_ID`: the id is not a UUID", body = super::errors::ErrorBody),
+        (status = 404, description = "`FLIGHT_NOT_FOUND`", body = super::errors::ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: Postgres or Redis is down", body = super::errors::ErrorBody),
+    ),
+)]
 pub async fn events(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -169,15 +229,17 @@ pub async fn events(
     sse::feed(state.live.clone(), state.live.flight(id)).await
 }
 
-#[derive(Serialize)]
+/// Event `flight`: one flight's availability.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct FlightAvailability {
+pub struct FlightAvailability {
     flight_id: Uuid,
     available_seats: i32,
 }
 
-#[derive(Serialize)]
-struct FlightsSnapshot {
+/// Event `flights`: every flight's availability.
+#[derive(Serialize, ToSchema)]
+pub struct FlightsSnapshot {
     flights: Vec<FlightAvailability>,
 }
 
@@ -215,6 +277,17 @@ impl Feedable for Availability {
 /// `GET /api/flights/events`: `event: flights` with every flight's
 /// availability, then `event: flight` `{flightId, availableSeats}` for each
 /// change.
+#[utoipa::path(
+    get,
+    path = "/api/flights/events",
+    tag = "events",
+    summary = "Every flight's availability changes, as server-sent events",
+    description = "First `event: flights` with every flight's availability (`FlightsSnapshot`), then `event: flight` with `{flightId, availableSeats}` (`FlightAvailability`) for each change. A `: keep-alive` comment every 15 s; the stream does not end by itself.",
+    responses(
+        (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: Postgres or Redis is down", body = super::errors::ErrorBody),
+    ),
+)]
 pub async fn list_events(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     sse::feed(state.live.clone(), state.live.flights()).await
 }

@@ -19,14 +19,25 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// poll lasts up to about a minute, so a live worker is always within it.
 const WORKER_SEEN_WITHIN: Duration = Duration::from_secs(90);
 
-#[derive(Serialize)]
-struct Health {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` when every check is `ok`, else `unavailable`.
+    #[schema(value_type = HealthStatus)]
     status: &'static str,
     checks: Checks,
 }
 
-#[derive(Serialize)]
-struct Checks {
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum HealthStatus {
+    Ok,
+    Unavailable,
+}
+
+/// Each check: `ok`, or why it failed.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Checks {
     postgres: String,
     redis: String,
     temporal: String,
@@ -94,6 +105,17 @@ async fn worker(state: &AppState) -> Result<(), String> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    summary = "Postgres, Redis, Temporal, and a worker polling the task queue",
+    responses(
+        (status = 200, description = "Every check is `ok`", body = Health,
+         example = json!({"status": "ok", "checks": {"postgres": "ok", "redis": "ok", "temporal": "ok", "worker": "ok"}})),
+        (status = 503, description = "A check failed: it says why", body = Health),
+    ),
+)]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let (pg, redis, temporal, worker) = tokio::join!(
         check("postgres", store::check_postgres(&state.pool)),

@@ -147,6 +147,13 @@ async fn live_holds(state: &AppState) -> Result<i64, StoreError> {
     Ok(held.iter().map(|h| h.len() as i64).sum())
 }
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    summary = "Metrics in the Prometheus text format (`flightctl_*`)",
+    responses((status = 200, description = "HTTP, hold, admission and stream series; see README", content_type = "text/plain; version=0.0.4", body = String)),
+)]
 /// `GET /metrics`: the Prometheus text format. The live holds are read when
 /// scraped; should Redis or Postgres not answer, that one series is left
 /// out and the rest still served.

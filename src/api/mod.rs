@@ -11,6 +11,7 @@ mod health;
 mod idempotency;
 mod live;
 mod metrics;
+mod openapi;
 mod orders;
 mod request_id;
 mod sse;
@@ -25,6 +26,7 @@ use deadpool_postgres::Pool;
 use tokio::sync::OnceCell;
 
 pub use errors::ApiError;
+pub use openapi::document as openapi_document;
 
 use crate::config::Settings;
 use crate::store::{self, Holds};
@@ -95,11 +97,15 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(
+                    aw::QueryConfig::default().error_handler(|e, _| errors::query_error(e).into()),
+                )
+                .app_data(
                     aw::JsonConfig::default()
                         .limit(16 * 1024)
                         .error_handler(|e, _| errors::json_error(e).into()),
                 )
                 .wrap(actix_web::middleware::from_fn(request_id::assign))
+                .wrap(actix_web::middleware::from_fn(codec::cors))
                 .wrap(actix_web::middleware::from_fn(metrics::track))
                 .configure(routes)
                 .default_service(aw::to(errors::not_found))
@@ -149,37 +155,69 @@ async fn shutdown_signal() {
     }
 }
 
-fn routes(cfg: &mut aw::ServiceConfig) {
-    let route = |path: &str| {
-        aw::resource(path.to_string()).default_service(aw::to(errors::method_not_allowed))
+/// A route `serve` registers.
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    /// Lower case, as in the OpenAPI document: `get`, `post`, ...
+    pub method: &'static str,
+    /// As actix matches it, which is as OpenAPI writes it: `/api/orders/{id}`.
+    pub path: &'static str,
+    /// `<module>_<handler>`: unique, and what links in the document name.
+    pub operation_id: &'static str,
+}
+
+/// The route table: every route `serve` has, registered (`routes`) and
+/// documented (`RouteDocs`, each handler's `#[utoipa::path]`) from this one
+/// list, so no route can be served without being in the OpenAPI document.
+/// A path's other methods answer 405 with `Allow`. `ROUTES` is what
+/// `tests/openapi.rs` checks the document against.
+macro_rules! route_table {
+    ($($path:literal => [$($method:ident $module:ident::$handler:ident),+ $(,)?]),* $(,)?) => {
+        fn routes(cfg: &mut aw::ServiceConfig) {
+            $(cfg.service(
+                aw::resource($path)
+                    $(.$method($module::$handler))+
+                    .default_service(aw::to(|| async {
+                        errors::method_not_allowed(&[$(stringify!($method)),+])
+                    })),
+            );)*
+        }
+
+        /// Every registered route, in registration order.
+        pub const ROUTES: &[Route] = &[$($(Route {
+            method: stringify!($method),
+            path: $path,
+            operation_id: concat!(stringify!($module), "_", stringify!($handler)),
+        }),+),*];
+
+        /// The operations of the route table, from the handlers' annotations.
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths($($($module::$handler),+),*))]
+        struct RouteDocs;
     };
-    cfg.service(route("/health").get(health::health))
-        .service(route("/metrics").get(metrics::render))
-        .service(route("/api/config").get(web::client_config))
-        .service(route("/api/flights").get(flights::list))
-        .service(route("/api/events").get(events::page))
-        .service(route("/api/flights/events").get(flights::list_events))
-        .service(route("/api/flights/{id}").get(flights::show))
-        .service(route("/api/flights/{id}/events").get(flights::events))
-        .service(route("/api/orders").post(orders::create))
-        .service(
-            route("/api/orders/{id}")
-                .get(orders::show)
-                .delete(orders::cancel),
-        )
-        .service(route("/api/orders/{id}/seats").put(orders::change_seats))
-        .service(route("/api/orders/{id}/status").get(orders::status))
-        .service(route("/api/orders/{id}/pay").post(orders::pay))
-        .service(route("/api/orders/{id}/events").get(orders::events))
-        .service(
-            aw::scope("/codec")
-                .app_data(codec::json_config())
-                .wrap(actix_web::middleware::from_fn(codec::cors))
-                .service(route("/encode").post(codec::encode))
-                .service(route("/decode").post(codec::decode)),
-        )
-        .service(route("/").get(web::index))
-        .service(route("/assets/{file}").get(web::asset));
+}
+
+route_table! {
+    "/health" => [get health::health],
+    "/metrics" => [get metrics::render],
+    "/api/config" => [get web::client_config],
+    "/api/openapi.json" => [get openapi::document_json],
+    "/api/docs" => [get openapi::docs],
+    "/api/flights" => [get flights::list],
+    "/api/events" => [get events::page],
+    "/api/flights/events" => [get flights::list_events],
+    "/api/flights/{id}" => [get flights::show],
+    "/api/flights/{id}/events" => [get flights::events],
+    "/api/orders" => [post orders::create],
+    "/api/orders/{id}" => [get orders::show, delete orders::cancel],
+    "/api/orders/{id}/seats" => [put orders::change_seats],
+    "/api/orders/{id}/status" => [get orders::status],
+    "/api/orders/{id}/pay" => [post orders::pay],
+    "/api/orders/{id}/events" => [get orders::events],
+    "/codec/encode" => [post codec::encode],
+    "/codec/decode" => [post codec::decode],
+    "/" => [get web::index],
+    "/assets/{file}" => [get web::asset],
 }
 
 /// `flightctl serve`: run until SIGINT/SIGTERM.

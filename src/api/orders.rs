@@ -16,8 +16,10 @@ use temporalio_client::{
     Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowIdConflictPolicy,
     WorkflowUpdateWithStartOptions,
 };
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::errors::ErrorBody;
 use super::idempotency::{Answer, Found, Key, Keyed};
 use super::live::{Live, OrderWatch};
 use super::metrics::{self, Selection as Counted};
@@ -37,44 +39,79 @@ const ANSWER_GRACE: Duration = Duration::from_secs(2);
 /// How long an up-front claim outlives the longest wait for its workflow.
 const CLAIM_MARGIN: Duration = Duration::from_secs(3);
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"flightId": "550e8400-e29b-41d4-a716-446655440001", "seats": ["1A", "1B"]}))]
 pub struct CreateOrder {
+    #[schema(value_type = Uuid)]
     flight_id: String,
+    #[schema(value_type = SeatList)]
     seats: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"seats": ["1A", "2C"]}))]
 pub struct ChangeSeats {
+    #[schema(value_type = SeatList)]
     seats: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PayBody {
+    /// 5 digits. `00000` always succeeds, `99999` is always declined,
+    /// `88888` always times out; other codes fail at the configured rate.
+    #[schema(value_type = String, pattern = "^[0-9]{5}$", example = "00000")]
     payment_code: serde_json::Value,
 }
 
-#[derive(Serialize)]
+/// 1 to 9 distinct seat ids of one flight, e.g. `["1A", "12F"]` (a lowercase
+/// column letter is accepted; the answer names the seat in capitals).
+pub struct SeatList;
+
+impl utoipa::PartialSchema for SeatList {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        let seat = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(domain::SEAT_ID_PATTERN))
+            .examples(["12A"]);
+        ArrayBuilder::new()
+            .items(seat)
+            .min_items(Some(1))
+            .max_items(Some(domain::MAX_SEATS_PER_ORDER))
+            .unique_items(true)
+            .into()
+    }
+}
+
+impl ToSchema for SeatList {}
+
+/// The seats an order holds.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Held {
+pub struct Held {
     order_id: Uuid,
+    /// `booking-<orderId>` (on creation only).
     #[serde(skip_serializing_if = "Option::is_none")]
     workflow_id: Option<String>,
+    /// `SEATS_RESERVED`.
     status: OrderStatus,
     seats: Vec<String>,
+    /// When the hold ends unless paid or changed (RFC 3339, UTC).
     expires_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Serialize)]
+/// An accepted change of the order's status.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Ack {
+pub struct Ack {
     order_id: Uuid,
     status: OrderStatus,
 }
 
 /// The order's status, from its row.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusView {
     order_id: Uuid,
@@ -82,10 +119,14 @@ pub struct StatusView {
     flight_id: Uuid,
     status: OrderStatus,
     seats: Vec<String>,
+    /// When the hold ends (RFC 3339, UTC); none before seats are held.
     expires_at: Option<DateTime<Utc>>,
+    /// Whole seconds left on the hold; 0 when none is running.
     timer_remaining: u64,
+    /// Payment validation attempts made so far.
     payment_attempts: u32,
     max_payment_attempts: u32,
+    /// Why the last payment attempt failed, or why the order failed.
     last_error: Option<String>,
     total_price_cents: i64,
 }
@@ -480,6 +521,34 @@ async fn give_up_create(state: &AppState, call: &CreateCall<'_>) -> ApiError {
     gave_up()
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/orders",
+    tag = "orders",
+    summary = "Hold seats: create an order",
+    description = "Takes every seat or none. A seat already held or sold is refused (409) \
+without starting a workflow; any answer but 201 leaves nothing held. With `Idempotency-Key`, \
+the same key and body return the same answer for 24 h (one order), another body is 422.",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[\\x20-\\x7E]+$",
+         description = "1–255 printable ASCII characters: retry with the same key and body to get the same order"),
+    ),
+    request_body = CreateOrder,
+    responses(
+        (status = 201, description = "The seats are held for the new order", body = Held,
+         links(
+            ("status" = (operation_id = "orders_status", parameters(("id" = "$response.body#/orderId")))),
+            ("changeSeats" = (operation_id = "orders_change_seats", parameters(("id" = "$response.body#/orderId")))),
+            ("pay" = (operation_id = "orders_pay", parameters(("id" = "$response.body#/orderId")))),
+            ("cancel" = (operation_id = "orders_cancel", parameters(("id" = "$response.body#/orderId")))),
+         )),
+        (status = 400, description = "`INVALID_FLIGHT_ID`: not a UUID; `INVALID_SEATS`: not 1–9 distinct seat ids, or a seat the flight does not have; `INVALID_IDEMPOTENCY_KEY`", body = ErrorBody),
+        (status = 404, description = "`FLIGHT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`SEATS_UNAVAILABLE`: a seat is sold or held by another order (the message names them)", body = ErrorBody),
+        (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the key was used with another body", body = ErrorBody),
+        (status = 503, description = "`SERVICE_BUSY`: too many booking calls in flight, or the engine did not answer in time (nothing was changed); `SERVICE_UNAVAILABLE`: a dependency is down", body = ErrorBody),
+    ),
+)]
 pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -598,6 +667,23 @@ async fn bind_create(
     })
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/orders/{id}/seats",
+    tag = "orders",
+    summary = "Change the order's seats; the hold restarts in full",
+    description = "All or nothing: a refused change leaves the previous seats, their holds and \
+the timer as they were.",
+    params(("id" = Uuid, Path, description = "The order's id")),
+    request_body = ChangeSeats,
+    responses(
+        (status = 200, description = "The new seats, held until `expiresAt`", body = Held),
+        (status = 400, description = "`INVALID_ORDER_ID`: not a UUID; `INVALID_SEATS`: not 1–9 distinct seat ids, or a seat the flight does not have", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`SEATS_UNAVAILABLE` (names the seats), `ORDER_EXPIRED`, `ORDER_NOT_MODIFIABLE` (paid, failed or cancelled)", body = ErrorBody),
+        (status = 503, description = "`SERVICE_BUSY` or `SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
+    ),
+)]
 pub async fn change_seats(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -631,6 +717,20 @@ async fn change(state: &AppState, id: Uuid, seats: SeatSelection) -> Result<Held
     held(id, selection)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}/status",
+    tag = "orders",
+    summary = "The order's status",
+    description = "Works while the workflow runs and after it has ended.",
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The status", body = StatusView),
+        (status = 400, description = "`INVALID_ORDER_ID`: not a UUID", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: Postgres is down", body = ErrorBody),
+    ),
+)]
 pub async fn status(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -640,15 +740,29 @@ pub async fn status(
     Ok(HttpResponse::Ok().json(status_of(&state, order)))
 }
 
-#[derive(Serialize)]
+/// The order's status with its flight.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct OrderDetail {
+pub struct OrderDetail {
     #[serde(flatten)]
     status: StatusView,
     confirmed_at: Option<DateTime<Utc>>,
     flight: flights::Flight,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}",
+    tag = "orders",
+    summary = "The order: its status, when it was confirmed, and its flight",
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The order", body = OrderDetail),
+        (status = 400, description = "`INVALID_ORDER_ID`: not a UUID", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: Postgres is down", body = ErrorBody),
+    ),
+)]
 pub async fn show(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -701,6 +815,30 @@ async fn pay_order(
     Ok(accepted(answered(state, id, update).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/orders/{id}/pay",
+    tag = "orders",
+    summary = "Pay: start validating the payment code",
+    description = "Accepted only while the hold is live; from then on the order ends \
+`CONFIRMED` or `FAILED` (follow `/status` or `/events`). The holds are checked again first: a \
+seat lost to another order is 409 `SEATS_UNAVAILABLE` with no payment attempt. With \
+`Idempotency-Key`, the same key and code return the same answer for 24 h (one payment).",
+    params(
+        ("id" = Uuid, Path, description = "The order's id"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[\\x20-\\x7E]+$",
+         description = "1–255 printable ASCII characters: retry with the same key and code to get the same answer"),
+    ),
+    request_body = PayBody,
+    responses(
+        (status = 202, description = "The payment is being validated", body = Ack),
+        (status = 400, description = "`INVALID_PAYMENT_CODE`: not 5 digits; `INVALID_ORDER_ID`: not a UUID; `INVALID_IDEMPOTENCY_KEY`", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`ORDER_EXPIRED`, `ORDER_NOT_MODIFIABLE` (already paid, failed or cancelled), `SEATS_UNAVAILABLE` (a seat lost to another order)", body = ErrorBody),
+        (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the key was used with another code", body = ErrorBody),
+        (status = 503, description = "`SERVICE_BUSY` or `SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
+    ),
+)]
 pub async fn pay(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -732,6 +870,21 @@ pub async fn pay(
     Ok(outcome?.respond())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/orders/{id}",
+    tag = "orders",
+    summary = "Cancel the order: its seats go back on sale",
+    description = "The order stays readable (`CANCELLED`).",
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "Cancelled", body = Ack),
+        (status = 400, description = "`INVALID_ORDER_ID`: not a UUID", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`ORDER_EXPIRED`, `ORDER_NOT_MODIFIABLE` (paid, failed or already cancelled)", body = ErrorBody),
+        (status = 503, description = "`SERVICE_BUSY` or `SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
+    ),
+)]
 pub async fn cancel(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -860,6 +1013,27 @@ pub fn last_event_id(req: &HttpRequest) -> i64 {
 /// closed after a terminal status. A reconnect with `Last-Event-ID` gets
 /// only what it has not seen; `204` (which stops an `EventSource`) once it
 /// has seen the last status.
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}/events",
+    tag = "events",
+    summary = "The order's status changes, as server-sent events",
+    description = "One unnamed event (`message`) per change of the order, its data the status \
+object (`StatusView`), its `id:` the order row's version. A `: keep-alive` comment every 15 s; \
+the stream ends after a terminal status (`CONFIRMED`, `FAILED`, `EXPIRED`, `CANCELLED`). \
+`event: error` (`Error`) when a read failed (it is retried).",
+    params(
+        ("id" = Uuid, Path, description = "The order's id"),
+        ("Last-Event-ID" = Option<String>, Header, description = "The last event id seen: only newer changes are sent (a value that is not a number counts as none)"),
+    ),
+    responses(
+        (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
+        (status = 204, description = "The client has seen the order's last status already (stops an `EventSource`)"),
+        (status = 400, description = "`INVALID_ORDER_ID`: not a UUID", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: Postgres is down", body = ErrorBody),
+    ),
+)]
 pub async fn events(
     state: web::Data<AppState>,
     req: HttpRequest,

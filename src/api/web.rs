@@ -25,6 +25,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     js!("booking.js"),
     js!("clock.js"),
     js!("countdown.js"),
+    js!("docs.js"),
     js!("dom.js"),
     js!("flights.js"),
     js!("format.js"),
@@ -33,12 +34,24 @@ const ASSETS: &[(&str, &str, &str)] = &[
     js!("payment.js"),
     js!("seatmap.js"),
     (
+        "docs.css",
+        "text/css; charset=utf-8",
+        include_str!("web/docs.css"),
+    ),
+    (
         "style.css",
         "text/css; charset=utf-8",
         include_str!("web/style.css"),
     ),
 ];
 
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "ui",
+    summary = "The web UI",
+    responses((status = 200, description = "The page", content_type = "text/html", body = String)),
+)]
 pub async fn index() -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::html())
@@ -46,6 +59,20 @@ pub async fn index() -> HttpResponse {
         .body(INDEX)
 }
 
+#[utoipa::path(
+    get,
+    path = "/assets/{file}",
+    tag = "ui",
+    summary = "A module or stylesheet of the web UI or of the reference page",
+    params(("file" = String, Path, description = "The file's name", example = "app.js")),
+    responses(
+        (status = 200, description = "The file", content(
+            (String = "text/javascript"),
+            (String = "text/css"),
+        )),
+        (status = 404, description = "`NOT_FOUND`: no such file", body = super::errors::ErrorBody),
+    ),
+)]
 pub async fn asset(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (_, mime, body) = ASSETS
         .iter()
@@ -57,9 +84,10 @@ pub async fn asset(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
         .body(*body))
 }
 
-#[derive(Serialize)]
+/// What the web UI shows about this deployment.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ClientConfig {
+pub struct ClientConfig {
     temporal_ui_url: String,
     temporal_namespace: String,
     payment_failure_rate: f64,
@@ -68,6 +96,13 @@ struct ClientConfig {
 }
 
 /// `GET /api/config`: what the UI shows about this deployment.
+#[utoipa::path(
+    get,
+    path = "/api/config",
+    tag = "operations",
+    summary = "What the web UI shows about this deployment",
+    responses((status = 200, description = "The settings", body = ClientConfig)),
+)]
 pub async fn client_config(state: web::Data<AppState>) -> HttpResponse {
     let s = &state.settings;
     HttpResponse::Ok().json(ClientConfig {

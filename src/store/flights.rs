@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Flight {
     pub id: Uuid,

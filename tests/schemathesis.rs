@@ -1,0 +1,122 @@
+//! schemathesis against a running `flightctl serve` + worker (real Postgres,
+//! Redis and Temporal), with the document the server serves and every
+//! check on: no 5xx, no answer outside the document. Its settings, each
+//! with its reason, are in `schemathesis.toml`. schemathesis comes from
+//! PyPI (`scripts/install-prereqs.sh`); without it this test fails, it
+//! does not skip.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::TestApp;
+
+/// `schemathesis` on PATH, or in Python's scripts directory (where
+/// `install-prereqs.sh` puts it, and `./dev` puts on PATH).
+fn schemathesis() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let scripts = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .ok()
+        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+    on_path
+        .into_iter()
+        .chain(scripts)
+        .map(|dir| dir.join("schemathesis"))
+        .find(|exe| exe.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "schemathesis is not installed: run scripts/install-prereqs.sh (or \
+                 `python3 -m pip install schemathesis==4.32.5`); this test needs it"
+            )
+        })
+}
+
+/// The version `scripts/install-prereqs.sh` pins.
+fn pinned_version() -> String {
+    let script = std::fs::read_to_string(support::repo_root().join("scripts/install-prereqs.sh"))
+        .expect("scripts/install-prereqs.sh");
+    script
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("schemathesis_version="))
+        .expect("install-prereqs.sh pins schemathesis")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn schemathesis_finds_nothing_outside_the_document() {
+    let exe = schemathesis();
+    let version = Command::new(&exe).arg("--version").output().unwrap();
+    let version = String::from_utf8_lossy(&version.stdout);
+    let pinned = pinned_version();
+    assert!(
+        version.trim().ends_with(&pinned),
+        "{} is {}, not the pinned {pinned}: run scripts/install-prereqs.sh",
+        exe.display(),
+        version.trim()
+    );
+    let mut settings = support::isolated_settings(true).await;
+    // Orders' holds outlive the run; nothing here waits for an expiry.
+    settings.booking.payment_failure_rate = 0.0;
+    let app = TestApp::with_worker(settings).await;
+    let (_serve, port, log) = support::serve_process(&app.settings, &[("RUST_LOG", "warn")]);
+    let base = format!("http://127.0.0.1:{port}");
+    support::eventually(
+        "serve healthy, with a worker polling",
+        Duration::from_secs(60),
+        || async {
+            let resp = app.http.get(format!("{base}/health")).send().await.ok()?;
+            (resp.status() == 200).then_some(())
+        },
+    )
+    .await;
+
+    let workdir = tempfile::tempdir().unwrap();
+    let config = support::repo_root().join("schemathesis.toml");
+    let started = Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(exe)
+            .arg("--no-color")
+            .arg("--config-file")
+            .arg(&config)
+            .args(["run", &format!("{base}/api/openapi.json")])
+            // Every check is on in the config file (`--checks all` would
+            // turn on again the one it turns off, with its reason).
+            .args(["--url", &base])
+            // Hypothesis keeps its example database in the working directory.
+            .current_dir(workdir.path())
+            .output()
+            .expect("schemathesis runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    println!("schemathesis took {:.0?}", started.elapsed());
+    let serve_log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !serve_log.contains("panicked"),
+        "serve panicked:\n{serve_log}"
+    );
+    assert!(
+        out.status.success(),
+        "schemathesis found failures (exit {:?}); serve's log:\n{}",
+        out.status.code(),
+        serve_log
+            .lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
