@@ -86,13 +86,25 @@ async fn payloads(mut body: aw::Payload) -> Result<Payloads, ApiError> {
         }
         bytes.extend_from_slice(&chunk);
     }
-    serde_json::from_slice(&bytes).map_err(|e| match e.is_data() {
-        true => ApiError::bad_request(
+    let shape = |e: serde_json::Error| {
+        ApiError::bad_request(
             "INVALID_REQUEST",
-            format!("the body is not {{\"payloads\": [...]}}: {e}"),
-        ),
-        false => ApiError::bad_request("INVALID_JSON", format!("the body is not valid JSON: {e}")),
-    })
+            format!(
+                "the body is not {{\"payloads\": [{{\"metadata\": {{...}}, \"data\": \"...\"}}]}}: {e}"
+            ),
+        )
+    };
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request("INVALID_JSON", format!("the body is not valid JSON: {e}"))
+    })?;
+    // serde would take `[]` for a payload with every field defaulted.
+    let objects = value["payloads"]
+        .as_array()
+        .is_none_or(|items| items.iter().all(serde_json::Value::is_object));
+    if !value.is_object() || !objects {
+        return Err(shape(serde::de::Error::custom("payloads must be objects")));
+    }
+    serde_json::from_value(value).map_err(shape)
 }
 
 /// Payloads in the codec-server convention.
@@ -108,11 +120,30 @@ pub struct Payloads {
 struct JsonPayload {
     /// Metadata values, base64.
     #[serde(default)]
+    #[schema(value_type = BTreeMap<String, Base64>)]
     metadata: BTreeMap<String, String>,
     /// The payload's bytes, base64.
     #[serde(default)]
+    #[schema(value_type = Base64)]
     data: String,
 }
+
+/// Bytes in standard base64 (URL-safe and unpadded are accepted too).
+struct Base64;
+
+impl utoipa::PartialSchema for Base64 {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .content_encoding("base64")
+            .pattern(Some(
+                "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Base64 {}
 
 #[utoipa::path(
     post,
@@ -180,10 +211,19 @@ fn rejected(index: usize, e: CodecError) -> ApiError {
     ApiError::bad_request(code, format!("payloads[{index}]: {e}"))
 }
 
-/// Protobuf JSON accepts standard and URL-safe base64, padded or not.
+/// Protobuf JSON accepts standard and URL-safe base64, padded or not;
+/// line breaks (MIME style) are ignored.
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let lenient =
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let compact: String;
+    let text = if text.contains(|c: char| c.is_ascii_whitespace()) {
+        compact = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        &compact
+    } else {
+        text
+    };
+    let lenient = GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true);
     GeneralPurpose::new(&base64::alphabet::STANDARD, lenient)
         .decode(text)
         .or_else(|_| GeneralPurpose::new(&base64::alphabet::URL_SAFE, lenient).decode(text))
