@@ -135,6 +135,25 @@ impl Proc {
         }
     }
 
+    /// Send `signal` (SIGQUIT to Postgres is an immediate shutdown, say)
+    /// and wait for it to exit; SIGKILL if it has not within `within`.
+    pub fn signal_and_wait(&mut self, signal: libc::c_int, within: Duration) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, signal) };
+            let deadline = Instant::now() + within;
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    forget_pid(child.id());
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            forget_pid(child.id());
+        }
+    }
+
     /// Wait for it to exit by itself (with a deadline) and return its status.
     pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let child = self.child.as_mut()?;
