@@ -182,6 +182,38 @@ impl BookingActivities {
         Ok(())
     }
 
+    /// A creation that never became an order (refused, or its workflow
+    /// cancelled before it held seats): an attempt lost with its worker may
+    /// still have locked seats and saved a live row the workflow never saw.
+    /// Release the order's holds on the seats that row lists and on
+    /// `req.seats`, then delete the row if it is still live.
+    #[activity]
+    pub async fn forget_order(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        req: HeldSeats,
+    ) -> Result<(), ActivityError> {
+        let mut held = req;
+        match orders::find(&self.pool, held.order_id).await {
+            Ok(row) if !row.status.is_terminal() => {
+                for seat in row.seats {
+                    if !held.seats.contains(&seat) {
+                        held.seats.push(seat);
+                    }
+                }
+            }
+            Ok(_) | Err(StoreError::OrderNotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if !held.seats.is_empty() {
+            self.release(&held).await?;
+        }
+        if orders::forget_unsold(&self.pool, held.order_id).await? {
+            tracing::warn!(order = %held.order_id, "deleted the live row of an order that never held seats");
+        }
+        Ok(())
+    }
+
     /// Release the order's holds on the given seats.
     #[activity]
     pub async fn release_seats(
