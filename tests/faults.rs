@@ -74,6 +74,8 @@ struct Journal {
     pay_unresolved: HashSet<Uuid>,
     /// Creates that got no final answer within `RETRY_FOR`.
     create_unresolved: usize,
+    /// Why requests got no final answer: `"<call>: <last 503 message>"`.
+    unresolved: BTreeMap<String, usize>,
     /// Orders answered 200 to DELETE.
     cancelled: HashSet<Uuid>,
     /// Orders created by the recovery probe.
@@ -114,6 +116,7 @@ impl Shared {
         key: Option<&str>,
     ) -> Option<(u16, Value)> {
         let start = Instant::now();
+        let mut last: String;
         loop {
             let mut req = self.http.request(method.clone(), self.url(path));
             if let Some(body) = &body {
@@ -131,18 +134,27 @@ impl Shared {
                         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
                     let text = resp.text().await.unwrap_or_default();
                     self.note(call, &code.to_string());
+                    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
                     if code != 503 {
-                        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
                         return Some((code, body));
                     }
+                    last = body["message"].as_str().unwrap_or_default().to_string();
                     Duration::from_secs(retry_after.unwrap_or(1).min(2))
                 }
                 Err(_) => {
                     self.note(call, "conn");
+                    last = "no answer".into();
                     Duration::from_millis(500)
                 }
             };
             if start.elapsed() > RETRY_FOR {
+                *self
+                    .journal
+                    .lock()
+                    .unwrap()
+                    .unresolved
+                    .entry(format!("{call}: {last}"))
+                    .or_default() += 1;
                 return None;
             }
             tokio::time::sleep(wait).await;
@@ -825,6 +837,9 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
         RETRY_FOR.as_secs(),
         journal.create_unresolved
     );
+    for (why, n) in &journal.unresolved {
+        println!("  {n} × {why}");
+    }
     println!(
         "rows of orders never answered 201: {unanswered}; probe orders: {}; booked seats: {booked}; redis holds left: {holds}",
         journal.probes.len()
