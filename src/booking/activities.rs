@@ -74,6 +74,22 @@ impl BookingActivities {
         Ok(released)
     }
 
+    /// The order ends (sold or not): release every hold it has on the
+    /// flight — the seats the workflow knows and any other the flight's
+    /// hold index lists for it. A lock taken by an attempt the workflow never
+    /// recorded (a selection change whose task was lost with a killed worker
+    /// or Temporal server) is not in the workflow's state, and would
+    /// otherwise outlive the order until its TTL (hold + 1 min).
+    async fn release_all(&self, h: &HeldSeats) -> Result<u32, ActivityError> {
+        let mut all = h.clone();
+        for (seat, order) in self.holds.list(h.flight_id).await? {
+            if order == h.order_id && !all.seats.contains(&seat) {
+                all.seats.push(seat);
+            }
+        }
+        self.release(&all).await
+    }
+
     async fn record(&self, rec: &AttemptRecord) -> Result<(), StoreError> {
         let attempt = rec.attempt as i32;
         orders::record_attempt(
@@ -163,7 +179,7 @@ impl BookingActivities {
             outcome => outcome?,
         };
         if outcome == Confirm::Confirmed {
-            self.release(&req.held).await?;
+            self.release_all(&req.held).await?;
         }
         Ok(outcome)
     }
@@ -175,7 +191,7 @@ impl BookingActivities {
         _ctx: ActivityContext,
         req: EndOrder,
     ) -> Result<(), ActivityError> {
-        self.release(&req.release).await?;
+        self.release_all(&req.release).await?;
         if let Some(order) = &req.order {
             orders::save(&self.pool, order).await?;
         }
@@ -205,9 +221,7 @@ impl BookingActivities {
             Ok(_) | Err(StoreError::OrderNotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        if !held.seats.is_empty() {
-            self.release(&held).await?;
-        }
+        self.release_all(&held).await?;
         if orders::forget_unsold(&self.pool, held.order_id).await? {
             tracing::warn!(order = %held.order_id, "deleted the live row of an order that never held seats");
         }
