@@ -947,3 +947,48 @@ async fn a_creation_lost_with_its_worker_leaves_no_live_row_and_no_hold() {
     )
     .await;
 }
+
+/// A lock taken by a selection change the workflow never recorded (its task
+/// lost with a killed worker or Temporal server) is released when the order
+/// ends. Found by the fault suite: such holds of EXPIRED orders outlived
+/// them by their TTL (hold + 1 min).
+#[tokio::test]
+async fn an_ending_order_releases_holds_its_workflow_never_recorded() {
+    let mut settings = support::isolated_settings(true).await;
+    settings.booking.seat_reservation_timeout = Duration::from_secs(60);
+    let app = support::TestApp::with_worker(settings).await;
+    let flight: Uuid = FL201.parse().unwrap();
+    for end in ["cancel", "pay"] {
+        let (code, body) = app
+            .post("/api/orders", json!({"flightId": FL201, "seats": ["9A"]}))
+            .await;
+        assert_eq!(code, 201, "{body}");
+        let order: Uuid = body["orderId"].as_str().unwrap().parse().unwrap();
+        // The lost attempt's lock: the workflow knows only 9A.
+        let stray = vec!["9B".to_string()];
+        app.holds
+            .lock(flight, order, &stray, Duration::from_secs(120))
+            .await
+            .unwrap();
+        let (code, body) = match end {
+            "cancel" => app.delete(&format!("/api/orders/{order}")).await,
+            _ => {
+                app.post(
+                    &format!("/api/orders/{order}/pay"),
+                    json!({"paymentCode": "00000"}),
+                )
+                .await
+            }
+        };
+        assert!(code == 200 || code == 202, "{end}: {code} {body}");
+        support::eventually(
+            "every hold of the ended order to go",
+            Duration::from_secs(30),
+            || async {
+                let holds = app.holds.list(flight).await.unwrap();
+                (!holds.values().any(|o| *o == order)).then_some(())
+            },
+        )
+        .await;
+    }
+}
