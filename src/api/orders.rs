@@ -13,8 +13,8 @@ use temporalio_client::errors::{
     WorkflowStartError, WorkflowUpdateError, WorkflowUpdateWithStartError,
 };
 use temporalio_client::{
-    Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowIdConflictPolicy,
-    WorkflowUpdateWithStartOptions,
+    Client, WorkflowCancelOptions, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions,
+    WorkflowIdConflictPolicy, WorkflowUpdateWithStartOptions,
 };
 use uuid::Uuid;
 
@@ -25,10 +25,10 @@ use super::{ApiError, AppState, sse};
 use crate::booking::Booking;
 use crate::booking::messages::{BookingInput, Pay, SelectSeats, Selection};
 use crate::domain::{self, OrderStatus, PaymentCode, SeatSelection, workflow_id};
-use crate::store::flights;
 use crate::store::holds::Lock;
 use crate::store::idempotency::Entry;
 use crate::store::orders::{self, Order};
+use crate::store::{StoreError, flights};
 
 /// After a booking call's deadline, how long an answer the workflow decided
 /// before it may still take to arrive.
@@ -353,11 +353,16 @@ async fn claim(state: &AppState, new: &SeatRequest, order_id: Uuid) -> Result<()
 async fn create_order(
     state: &AppState,
     new: &SeatRequest,
-    call: CreateCall<'_>,
+    mut call: CreateCall<'_>,
 ) -> Result<Answer, ApiError> {
     request_id::order(call.order_id);
     let _ticket = state.admission.enter()?;
     claim(state, new, call.order_id).await?;
+    if !call.fresh
+        && let Some(base) = call.update_id.take()
+    {
+        call.update_id = Some(retry_update_id(state, call.order_id, base).await);
+    }
     let outcome = match flights::find(&state.pool, new.flight_id).await {
         Ok(flight) => start(state, new, &call, flight.price_cents).await,
         Err(e) => Err(e.into()),
@@ -377,6 +382,30 @@ async fn create_order(
         }
     }
     outcome
+}
+
+/// The update id of a retried keyed create. Temporal answers an update id
+/// once: when the key's run has ended without the order ever holding seats
+/// (it refused the creation — it came too late, or the seat store failed —
+/// or was withdrawn), reusing the key's id would replay that non-answer
+/// (503) for as long as the key lives. Such a retry gets an id of its own
+/// run, the same for every retry that finds the same ended run. A run still
+/// going, or an order that held seats, keeps the key's id: its answer is
+/// replayed.
+async fn retry_update_id(state: &AppState, order_id: Uuid, base: String) -> String {
+    let Ok(client) = state.temporal().await else {
+        return base;
+    };
+    let described = handle(client, order_id)
+        .describe(WorkflowDescribeOptions::default())
+        .await;
+    match described {
+        Ok(run) if run.close_time().is_some() => match orders::find(&state.pool, order_id).await {
+            Err(StoreError::OrderNotFound(_)) => format!("{base}-{}", run.run_id()),
+            _ => base,
+        },
+        _ => base,
+    }
 }
 
 /// Update-with-start of the order's workflow, the selection carrying its
