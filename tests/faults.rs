@@ -992,3 +992,37 @@ async fn an_ending_order_releases_holds_its_workflow_never_recorded() {
         .await;
     }
 }
+
+/// A keyed create answered 503 because no worker was there in time goes
+/// through on a retry with the same key once a worker is back.
+#[tokio::test]
+async fn a_create_answered_503_while_no_worker_ran_succeeds_on_retry_with_its_key() {
+    let mut app = support::TestApp::spawn(support::isolated_settings(true).await).await;
+    let (code, body) = keyed_create(&app).await;
+    assert_eq!(code, 503, "{body}");
+    app.start_worker();
+    let start = Instant::now();
+    let mut answers = Vec::new();
+    let (code, body) = loop {
+        let (code, body) = keyed_create(&app).await;
+        answers.push(code);
+        if code != 503 || start.elapsed() > Duration::from_secs(40) {
+            break (code, body);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    assert_eq!(code, 201, "{body}; answers {answers:?}");
+}
+
+async fn keyed_create(app: &support::TestApp) -> (u16, String) {
+    let resp = app
+        .http
+        .post(app.url("/api/orders"))
+        .header("Idempotency-Key", "retry-after-503")
+        .json(&json!({"flightId": FL201, "seats": ["11C"]}))
+        .send()
+        .await
+        .unwrap();
+    let code = resp.status().as_u16();
+    (code, resp.text().await.unwrap_or_default())
+}
