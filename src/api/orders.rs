@@ -23,7 +23,9 @@ use super::live::{Live, OrderWatch};
 use super::request_id;
 use super::{ApiError, AppState, sse};
 use crate::booking::Booking;
-use crate::booking::messages::{BookingInput, Pay, SelectSeats, Selection};
+use crate::booking::messages::{
+    BookingInput, Pay, SERVICE_BUSY, SERVICE_UNAVAILABLE, SelectSeats, Selection,
+};
 use crate::domain::{self, OrderStatus, PaymentCode, SeatSelection, workflow_id};
 use crate::store::holds::Lock;
 use crate::store::idempotency::Entry;
@@ -709,6 +711,41 @@ async fn pay_order(
     Ok(accepted(answered(state, id, update).await?))
 }
 
+/// The update id of a retried keyed payment. Temporal answers an update id
+/// once, and the workflow refuses a payment that reaches it after the
+/// caller stopped waiting (or meets a store outage) with a 503 kept for that
+/// id: a retry reusing it would get that 503 until the hold ran out. So a
+/// retry walks the key's ids (`<id>`, `<id>-1`, `<id>-2`, ...) past those
+/// that ended in such a refusal, and uses the first that did not: still
+/// running, accepted (its answer is replayed), or never sent. Every retry
+/// of the key walks to the same id.
+async fn retry_pay_update_id(state: &AppState, order_id: Uuid, base: String) -> String {
+    const MAX_TRIES: usize = 10;
+    let Ok(client) = state.temporal().await else {
+        return base;
+    };
+    let handle = handle(client, order_id);
+    for n in 0..MAX_TRIES {
+        let id = match n {
+            0 => base.clone(),
+            n => format!("{base}-{n}"),
+        };
+        let update = handle.get_update_handle(Booking::pay, id.clone());
+        let outcome = tokio::time::timeout(
+            Duration::from_millis(500),
+            update.get_result(temporalio_client::RpcOptions::default()),
+        )
+        .await;
+        match outcome {
+            Ok(Err(WorkflowUpdateError::Failed(failure)))
+                if failure.message.starts_with(SERVICE_BUSY)
+                    || failure.message.starts_with(SERVICE_UNAVAILABLE) => {}
+            _ => return id,
+        }
+    }
+    format!("{base}-{MAX_TRIES}")
+}
+
 pub async fn pay(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -735,7 +772,11 @@ pub async fn pay(
             Found::New => false,
         },
     };
-    let outcome = pay_order(&state, id, code, Some(keyed.update_id("pay")), retry).await;
+    let mut update_id = keyed.update_id("pay");
+    if retry {
+        update_id = retry_pay_update_id(&state, id, update_id).await;
+    }
+    let outcome = pay_order(&state, id, code, Some(update_id), retry).await;
     keyed.remember(&outcome).await;
     Ok(outcome?.respond())
 }
