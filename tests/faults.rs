@@ -1028,17 +1028,9 @@ async fn keyed_create(app: &support::TestApp) -> (u16, String) {
 }
 
 /// A keyed payment answered 503 because no worker was there in time is
-/// accepted on a retry with the same key once a worker is back.
-///
-/// Known bug, not fixed here: the workflow refuses the late `pay` in its
-/// handler (SERVICE_BUSY), Temporal keeps that outcome for the key's fixed
-/// update id, and every retry with the key replays the 503 until the hold
-/// expires. The create has the same shape and is fixed (`retry_update_id`:
-/// its run has ended); a payment's run is still going, so the fix needs the
-/// outcome of the earlier update (or a per-attempt update id kept with the
-/// key) and is left to the payment path's owners.
+/// accepted on a retry with the same key once a worker is back (the late
+/// refusal used to be replayed for every retry, until the hold ran out).
 #[tokio::test]
-#[ignore = "known bug: a keyed pay refused late replays its 503 on every retry"]
 async fn a_payment_answered_503_while_no_worker_ran_is_accepted_on_retry_with_its_key() {
     let mut settings = support::isolated_settings(true).await;
     settings.booking.seat_reservation_timeout = Duration::from_secs(120);
