@@ -35,6 +35,9 @@ use uuid::Uuid;
 
 /// Concurrent virtual customers.
 const CUSTOMERS: usize = 6;
+/// Rows (of six seats) of the flight the customers book: enough that a fast
+/// run does not sell it out.
+const FLIGHT_ROWS: i32 = 200;
 /// Seats a customer chooses from: the first available ones of the flight,
 /// so customers collide.
 const WINDOW: usize = 24;
@@ -83,7 +86,8 @@ struct Journal {
 }
 
 struct Shared {
-    base: Mutex<String>,
+    /// `serve`'s address: a restarted `serve` takes the same port.
+    base: String,
     http: reqwest::Client,
     flight: String,
     stop: AtomicBool,
@@ -92,7 +96,7 @@ struct Shared {
 
 impl Shared {
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base.lock().unwrap())
+        format!("{}{path}", self.base)
     }
 
     fn note(&self, call: &str, answer: &str) {
@@ -525,9 +529,9 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
         stack.logs.display()
     );
     let pool = flightctl::store::pg_pool(&stack.settings.database).unwrap();
-    let flight = support::burst::insert_flight(&pool, 100).await;
+    let flight = support::burst::insert_flight(&pool, FLIGHT_ROWS).await;
     let sh = Arc::new(Shared {
-        base: Mutex::new(format!("http://127.0.0.1:{}", stack.serve_port)),
+        base: format!("http://127.0.0.1:{}", stack.serve_port),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -859,6 +863,8 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
         violations.len(),
         stack.logs.display()
     );
+    // Kept only for a failed run.
+    let _ = std::fs::remove_dir_all(&stack.logs);
 }
 
 /// What a `hold_seats` attempt lost with a killed worker leaves behind — a
