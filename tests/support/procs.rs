@@ -199,8 +199,24 @@ pub fn temp_dir(prefix: &str) -> PathBuf {
     dir
 }
 
-/// A TCP port that was free a moment ago.
+/// A TCP port that was free a moment ago, below the kernel's ephemeral
+/// range: a server restarted on its port (a fault test) never finds it
+/// taken by the local end of some client's connection meanwhile.
 pub fn free_port() -> u16 {
+    use rand::Rng;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    if ephemeral_low > 11000 {
+        let mut rng = rand::rng();
+        for _ in 0..200 {
+            let port = rng.random_range(10000..ephemeral_low);
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

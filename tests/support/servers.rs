@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::procs::{Proc, find_bin, free_port, temp_dir, wait_for_port};
 
@@ -240,20 +240,45 @@ impl Temporal {
     }
 
     /// Start (again) on the same ports and the same SQLite file, so
-    /// workflows survive.
+    /// workflows survive. A start that exits at once (one of its ports
+    /// briefly taken by a client socket, say) is tried again; its output is
+    /// in `temporal.log` beside the database, and in the panic if it never
+    /// listens.
     pub fn restart(&mut self) {
         let bin = find_bin("temporal", "FLIGHTCTL_TEST_TEMPORAL", &[]);
-        let mut cmd = Command::new(bin);
-        cmd.args(["server", "start-dev", "--headless", "--ip", "127.0.0.1"])
-            .args(["--port", &self.port.to_string()])
-            .args(["--http-port", &self.ports[0].to_string()])
-            .args(["--metrics-port", &self.ports[1].to_string()])
-            .args(["--log-level", "error", "--db-filename"])
-            .arg(self.dir.join("temporal.db"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        self.proc = Some(Proc::spawn("temporal", cmd, libc::SIGTERM));
-        wait_for_port("temporal", self.port, Duration::from_secs(60));
+        let log = self.dir.join("temporal.log");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let out = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .expect("temporal log");
+            let mut cmd = Command::new(&bin);
+            cmd.args(["server", "start-dev", "--headless", "--ip", "127.0.0.1"])
+                .args(["--port", &self.port.to_string()])
+                .args(["--http-port", &self.ports[0].to_string()])
+                .args(["--metrics-port", &self.ports[1].to_string()])
+                .args(["--log-level", "error", "--db-filename"])
+                .arg(self.dir.join("temporal.db"))
+                .stdout(out.try_clone().expect("temporal log"))
+                .stderr(out);
+            let mut proc = Proc::spawn("temporal", cmd, libc::SIGTERM);
+            while Instant::now() < deadline && proc.is_running() {
+                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    self.proc = Some(proc);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: String = text.lines().rev().take(20).collect::<Vec<_>>().join("\n");
+        panic!(
+            "temporal did not listen on port {} within 60s; its last lines (newest first):\n{tail}",
+            self.port
+        );
     }
 
     pub fn stop(&mut self) {
