@@ -13,8 +13,8 @@ use temporalio_client::errors::{
     WorkflowStartError, WorkflowUpdateError, WorkflowUpdateWithStartError,
 };
 use temporalio_client::{
-    Client, WorkflowCancelOptions, WorkflowExecuteUpdateOptions, WorkflowIdConflictPolicy,
-    WorkflowUpdateWithStartOptions,
+    Client, WorkflowCancelOptions, WorkflowDescribeOptions, WorkflowExecuteUpdateOptions,
+    WorkflowIdConflictPolicy, WorkflowUpdateWithStartOptions,
 };
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -26,12 +26,14 @@ use super::metrics::{self, Selection as Counted};
 use super::request_id;
 use super::{ApiError, AppState, sse};
 use crate::booking::Booking;
-use crate::booking::messages::{BookingInput, Pay, SelectSeats, Selection};
+use crate::booking::messages::{
+    BookingInput, Pay, SERVICE_BUSY, SERVICE_UNAVAILABLE, SelectSeats, Selection,
+};
 use crate::domain::{self, OrderStatus, PaymentCode, SeatSelection, workflow_id};
-use crate::store::flights;
 use crate::store::holds::Lock;
 use crate::store::idempotency::Entry;
 use crate::store::orders::{self, Order};
+use crate::store::{StoreError, flights};
 
 /// After a booking call's deadline, how long an answer the workflow decided
 /// before it may still take to arrive.
@@ -395,11 +397,16 @@ async fn claim(state: &AppState, new: &SeatRequest, order_id: Uuid) -> Result<()
 async fn create_order(
     state: &AppState,
     new: &SeatRequest,
-    call: CreateCall<'_>,
+    mut call: CreateCall<'_>,
 ) -> Result<Answer, ApiError> {
     request_id::order(call.order_id);
     let _ticket = state.admission.enter()?;
     claim(state, new, call.order_id).await?;
+    if !call.fresh
+        && let Some(base) = call.update_id.take()
+    {
+        call.update_id = Some(retry_update_id(state, call.order_id, base).await);
+    }
     let outcome = match flights::find(&state.pool, new.flight_id).await {
         Ok(flight) => start(state, new, &call, flight.price_cents).await,
         Err(e) => Err(e.into()),
@@ -419,6 +426,30 @@ async fn create_order(
         }
     }
     outcome
+}
+
+/// The update id of a retried keyed create. Temporal answers an update id
+/// once: when the key's run has ended without the order ever holding seats
+/// (it refused the creation — it came too late, or the seat store failed —
+/// or was withdrawn), reusing the key's id would replay that non-answer
+/// (503) for as long as the key lives. Such a retry gets an id of its own
+/// run, the same for every retry that finds the same ended run. A run still
+/// going, or an order that held seats, keeps the key's id: its answer is
+/// replayed.
+async fn retry_update_id(state: &AppState, order_id: Uuid, base: String) -> String {
+    let Ok(client) = state.temporal().await else {
+        return base;
+    };
+    let described = handle(client, order_id)
+        .describe(WorkflowDescribeOptions::default())
+        .await;
+    match described {
+        Ok(run) if run.close_time().is_some() => match orders::find(&state.pool, order_id).await {
+            Err(StoreError::OrderNotFound(_)) => format!("{base}-{}", run.run_id()),
+            _ => base,
+        },
+        _ => base,
+    }
 }
 
 /// Update-with-start of the order's workflow, the selection carrying its
@@ -815,6 +846,41 @@ async fn pay_order(
     Ok(accepted(answered(state, id, update).await?))
 }
 
+/// The update id of a retried keyed payment. Temporal answers an update id
+/// once, and the workflow refuses a payment that reaches it after the
+/// caller stopped waiting (or meets a store outage) with a 503 kept for that
+/// id: a retry reusing it would get that 503 until the hold ran out. So a
+/// retry walks the key's ids (`<id>`, `<id>-1`, `<id>-2`, ...) past those
+/// that ended in such a refusal, and uses the first that did not: still
+/// running, accepted (its answer is replayed), or never sent. Every retry
+/// of the key walks to the same id.
+async fn retry_pay_update_id(state: &AppState, order_id: Uuid, base: String) -> String {
+    const MAX_TRIES: usize = 10;
+    let Ok(client) = state.temporal().await else {
+        return base;
+    };
+    let handle = handle(client, order_id);
+    for n in 0..MAX_TRIES {
+        let id = match n {
+            0 => base.clone(),
+            n => format!("{base}-{n}"),
+        };
+        let update = handle.get_update_handle(Booking::pay, id.clone());
+        let outcome = tokio::time::timeout(
+            Duration::from_millis(500),
+            update.get_result(temporalio_client::RpcOptions::default()),
+        )
+        .await;
+        match outcome {
+            Ok(Err(WorkflowUpdateError::Failed(failure)))
+                if failure.message.starts_with(SERVICE_BUSY)
+                    || failure.message.starts_with(SERVICE_UNAVAILABLE) => {}
+            _ => return id,
+        }
+    }
+    format!("{base}-{MAX_TRIES}")
+}
+
 #[utoipa::path(
     post,
     path = "/api/orders/{id}/pay",
@@ -865,7 +931,11 @@ pub async fn pay(
             Found::New => false,
         },
     };
-    let outcome = pay_order(&state, id, code, Some(keyed.update_id("pay")), retry).await;
+    let mut update_id = keyed.update_id("pay");
+    if retry {
+        update_id = retry_pay_update_id(&state, id, update_id).await;
+    }
+    let outcome = pay_order(&state, id, code, Some(update_id), retry).await;
     keyed.remember(&outcome).await;
     Ok(outcome?.respond())
 }

@@ -131,6 +131,22 @@ impl BookingActivities {
         Ok(released)
     }
 
+    /// The order ends (sold or not): release every hold it has on the
+    /// flight — the seats the workflow knows and any other the flight's
+    /// hold index lists for it. A lock taken by an attempt the workflow never
+    /// recorded (a selection change whose task was lost with a killed worker
+    /// or Temporal server) is not in the workflow's state, and would
+    /// otherwise outlive the order until its TTL (hold + 1 min).
+    async fn release_all(&self, h: &HeldSeats) -> Result<u32, ActivityError> {
+        let mut all = h.clone();
+        for (seat, order) in self.holds.list(h.flight_id).await? {
+            if order == h.order_id && !all.seats.contains(&seat) {
+                all.seats.push(seat);
+            }
+        }
+        self.release(&all).await
+    }
+
     async fn record(&self, rec: &AttemptRecord) -> Result<(), StoreError> {
         let attempt = rec.attempt as i32;
         orders::record_attempt(
@@ -237,7 +253,7 @@ impl BookingActivities {
                 outcome => outcome?,
             };
             if outcome == Confirm::Confirmed {
-                self.release(&req.held).await?;
+                self.release_all(&req.held).await?;
             }
             tracing::info!(seats = ?req.held.seats, outcome = ?outcome, "sale");
             Ok(outcome)
@@ -255,7 +271,7 @@ impl BookingActivities {
     ) -> Result<(), ActivityError> {
         let span = span("end_order", req.release.order_id, req.request_id.as_deref());
         async {
-            let released = self.release(&req.release).await?;
+            let released = self.release_all(&req.release).await?;
             if let Some(order) = &req.order {
                 orders::save(&self.pool, order).await?;
                 tracing::info!(status = %order.status, released, "order ended");
@@ -266,6 +282,36 @@ impl BookingActivities {
         }
         .instrument(span)
         .await
+    }
+
+    /// A creation that never became an order (refused, or its workflow
+    /// cancelled before it held seats): an attempt lost with its worker may
+    /// still have locked seats and saved a live row the workflow never saw.
+    /// Release the order's holds on the seats that row lists and on
+    /// `req.seats`, then delete the row if it is still live.
+    #[activity]
+    pub async fn forget_order(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        req: HeldSeats,
+    ) -> Result<(), ActivityError> {
+        let mut held = req;
+        match orders::find(&self.pool, held.order_id).await {
+            Ok(row) if !row.status.is_terminal() => {
+                for seat in row.seats {
+                    if !held.seats.contains(&seat) {
+                        held.seats.push(seat);
+                    }
+                }
+            }
+            Ok(_) | Err(StoreError::OrderNotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.release_all(&held).await?;
+        if orders::forget_unsold(&self.pool, held.order_id).await? {
+            tracing::warn!(order = %held.order_id, "deleted the live row of an order that never held seats");
+        }
+        Ok(())
     }
 
     /// Release the order's holds on the given seats.

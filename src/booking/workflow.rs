@@ -51,6 +51,12 @@ const PAY_RECHECK: &str = "pay-recheck";
 /// never arrives ([`CREATION_WAIT_MS`]).
 const SETTLE_FAILED_LOCKS: &str = "settle-failed-locks";
 
+/// Workflows that pass this patch end a creation that never became an
+/// order (refused, or cancelled before it held seats) by releasing what an
+/// attempt lost with its worker may have locked and deleting the live row it
+/// may have saved: without it such a row stayed SEATS_RESERVED for ever.
+const FORGET_LOST_CREATION: &str = "forget-lost-creation";
+
 type UpdateResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
 #[workflow]
@@ -133,6 +139,12 @@ impl Booking {
             };
             let reason = outcome.as_ref().err().map(|e| e.to_string());
             Self::finish(ctx, end, reason).await?;
+        }
+        if status == OrderStatus::Created && ctx.patched(FORGET_LOST_CREATION) {
+            // No hold of this run became the order's, but a hold_seats
+            // attempt lost with a killed worker may have locked and saved.
+            let held = ctx.state(|s| s.held_or_pending());
+            Self::store(ctx, Acts::forget_order, held, Retry::Cleanup).await?;
         }
         outcome
     }

@@ -113,6 +113,21 @@ pub async fn find(pool: &Pool, id: Uuid) -> Result<Order, StoreError> {
         .ok_or(StoreError::OrderNotFound(id))
 }
 
+/// Delete the row of an order that never became one, if it is live: a row
+/// saved by an attempt its workflow never recorded (lost with its worker).
+/// An ended row is kept. Returns whether a row was deleted.
+pub async fn forget_unsold(pool: &Pool, id: Uuid) -> Result<bool, StoreError> {
+    let conn = pool.get().await?;
+    let deleted = conn
+        .execute(
+            "DELETE FROM orders WHERE id = $1 AND status IN
+                ('CREATED', 'SEATS_RESERVED', 'PAYMENT_PENDING', 'PAYMENT_PROCESSING')",
+            &[&id],
+        )
+        .await?;
+    Ok(deleted > 0)
+}
+
 /// Outcome of one payment attempt, as recorded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AttemptOutcome {

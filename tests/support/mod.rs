@@ -230,6 +230,18 @@ pub fn replayer() -> temporalio_sdk::workflow_replayer::WorkflowReplayer {
 pub fn serve_process(settings: &Settings, env: &[(&str, &str)]) -> (Proc, u16, PathBuf) {
     let port = procs::free_port();
     let log = procs::temp_dir("serve-log").join("serve.log");
+    let serve = serve_process_at(settings, env, port, &log);
+    (serve, port, log)
+}
+
+/// A `flightctl serve` process on `port` (a restarted one takes its
+/// predecessor's), appending its log to `log`; returns it once it listens.
+pub fn serve_process_at(
+    settings: &Settings,
+    env: &[(&str, &str)],
+    port: u16,
+    log: &std::path::Path,
+) -> Proc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_flightctl"));
     cmd.arg("serve")
         .current_dir(repo_root())
@@ -239,10 +251,32 @@ pub fn serve_process(settings: &Settings, env: &[(&str, &str)]) -> (Proc, u16, P
         .env("SERVER_PORT", port.to_string())
         .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap());
+        .stderr(append(log));
     let serve = Proc::spawn("serve", cmd, libc::SIGTERM);
     procs::wait_for_port("serve", port, Duration::from_secs(20));
-    (serve, port, log)
+    serve
+}
+
+/// A `flightctl worker` process configured like `settings`, appending its
+/// log to `log` (a restarted worker continues its predecessor's file).
+pub fn worker_process(settings: &Settings, log: &std::path::Path) -> Proc {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flightctl"));
+    cmd.arg("worker")
+        .current_dir(repo_root())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(worker_env(settings))
+        .stdout(Stdio::null())
+        .stderr(append(log));
+    Proc::spawn("worker", cmd, libc::SIGTERM)
+}
+
+fn append(path: &std::path::Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("a log file")
 }
 
 /// The environment a worker process needs to match `settings`.

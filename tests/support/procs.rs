@@ -135,6 +135,25 @@ impl Proc {
         }
     }
 
+    /// Send `signal` (SIGQUIT to Postgres is an immediate shutdown, say)
+    /// and wait for it to exit; SIGKILL if it has not within `within`.
+    pub fn signal_and_wait(&mut self, signal: libc::c_int, within: Duration) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, signal) };
+            let deadline = Instant::now() + within;
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    forget_pid(child.id());
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            forget_pid(child.id());
+        }
+    }
+
     /// Wait for it to exit by itself (with a deadline) and return its status.
     pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let child = self.child.as_mut()?;
@@ -180,8 +199,24 @@ pub fn temp_dir(prefix: &str) -> PathBuf {
     dir
 }
 
-/// A TCP port that was free a moment ago.
+/// A TCP port that was free a moment ago, below the kernel's ephemeral
+/// range: a server restarted on its port (a fault test) never finds it
+/// taken by the local end of some client's connection meanwhile.
 pub fn free_port() -> u16 {
+    use rand::Rng;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    if ephemeral_low > 11000 {
+        let mut rng = rand::rng();
+        for _ in 0..200 {
+            let port = rng.random_range(10000..ephemeral_low);
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

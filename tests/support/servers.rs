@@ -7,7 +7,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::procs::{Proc, find_bin, free_port, temp_dir, wait_for_port};
 
@@ -43,11 +43,27 @@ fn pg_bin_dir() -> PathBuf {
 
 pub struct Postgres {
     pub port: u16,
-    _proc: Mutex<Proc>,
+    bin: PathBuf,
+    root: PathBuf,
+    /// Commits wait for their WAL write (`synchronous_commit=on`), so a
+    /// crash of Postgres alone loses nothing it acknowledged.
+    durable: bool,
+    proc: Mutex<Option<Proc>>,
 }
 
 impl Postgres {
     fn start() -> Postgres {
+        Postgres::init(false)
+    }
+
+    /// A private server for a test that crashes and restarts it: commits it
+    /// acknowledged survive an immediate shutdown, as they do in production
+    /// (`fsync` stays off: the machine itself does not crash).
+    pub fn start_durable() -> Postgres {
+        Postgres::init(true)
+    }
+
+    fn init(durable: bool) -> Postgres {
         let bin = pg_bin_dir();
         let root = temp_dir("pg");
         let data = root.join("data");
@@ -57,11 +73,6 @@ impl Postgres {
             chown(&root, uid, gid);
             chown(&data, uid, gid);
         }
-        let as_user = |cmd: &mut Command| {
-            if let Some((uid, gid)) = user {
-                cmd.uid(uid).gid(gid);
-            }
-        };
         let mut initdb = Command::new(bin.join("initdb"));
         initdb
             .args([
@@ -76,30 +87,48 @@ impl Postgres {
             ])
             .arg(&data)
             .stdout(Stdio::null());
-        as_user(&mut initdb);
+        as_postgres_user(&mut initdb);
         let out = initdb.output().expect("run initdb");
         assert!(
             out.status.success(),
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let port = free_port();
-        let mut cmd = Command::new(bin.join("postgres"));
+        let pg = Postgres {
+            port: free_port(),
+            bin,
+            root,
+            durable,
+            proc: Mutex::new(None),
+        };
+        pg.restart();
+        pg
+    }
+
+    /// Start (again) on the same port and data directory.
+    pub fn restart(&self) {
+        let sync = if self.durable { "on" } else { "off" };
+        let mut cmd = Command::new(self.bin.join("postgres"));
         cmd.arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(&root)
+            .arg(self.root.join("data"))
+            .args(["-p", &self.port.to_string(), "-k"])
+            .arg(&self.root)
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .args(["-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
-            .args(["-c", "max_connections=300"])
+            .args(["-c", &format!("synchronous_commit={sync}")])
+            .args(["-c", "full_page_writes=off", "-c", "max_connections=300"])
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        as_user(&mut cmd);
+        as_postgres_user(&mut cmd);
         let proc = Proc::spawn("postgres", cmd, libc::SIGINT);
-        wait_for_port("postgres", port, Duration::from_secs(30));
-        Postgres {
-            port,
-            _proc: Mutex::new(proc),
+        *self.proc.lock().unwrap() = Some(proc);
+        wait_for_port("postgres", self.port, Duration::from_secs(30));
+    }
+
+    /// Immediate shutdown (SIGQUIT): every backend dies at once, nothing is
+    /// checkpointed, the next start runs crash recovery.
+    pub fn crash(&self) {
+        if let Some(mut p) = self.proc.lock().unwrap().take() {
+            p.signal_and_wait(libc::SIGQUIT, Duration::from_secs(10));
         }
     }
 
@@ -125,6 +154,12 @@ impl Postgres {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("postgres never accepted connections: {last:?}");
+    }
+}
+
+fn as_postgres_user(cmd: &mut Command) {
+    if let Some((uid, gid)) = postgres_user() {
+        cmd.uid(uid).gid(gid);
     }
 }
 
@@ -175,6 +210,13 @@ impl Redis {
             p.stop();
         }
     }
+
+    /// Kill it (SIGKILL): a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill();
+        }
+    }
 }
 
 /// A Temporal dev server; tests that stop and restart it get their own.
@@ -198,25 +240,57 @@ impl Temporal {
     }
 
     /// Start (again) on the same ports and the same SQLite file, so
-    /// workflows survive.
+    /// workflows survive. A start that exits at once (one of its ports
+    /// briefly taken by a client socket, say) is tried again; its output is
+    /// in `temporal.log` beside the database, and in the panic if it never
+    /// listens.
     pub fn restart(&mut self) {
         let bin = find_bin("temporal", "FLIGHTCTL_TEST_TEMPORAL", &[]);
-        let mut cmd = Command::new(bin);
-        cmd.args(["server", "start-dev", "--headless", "--ip", "127.0.0.1"])
-            .args(["--port", &self.port.to_string()])
-            .args(["--http-port", &self.ports[0].to_string()])
-            .args(["--metrics-port", &self.ports[1].to_string()])
-            .args(["--log-level", "error", "--db-filename"])
-            .arg(self.dir.join("temporal.db"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        self.proc = Some(Proc::spawn("temporal", cmd, libc::SIGTERM));
-        wait_for_port("temporal", self.port, Duration::from_secs(60));
+        let log = self.dir.join("temporal.log");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let out = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .expect("temporal log");
+            let mut cmd = Command::new(&bin);
+            cmd.args(["server", "start-dev", "--headless", "--ip", "127.0.0.1"])
+                .args(["--port", &self.port.to_string()])
+                .args(["--http-port", &self.ports[0].to_string()])
+                .args(["--metrics-port", &self.ports[1].to_string()])
+                .args(["--log-level", "error", "--db-filename"])
+                .arg(self.dir.join("temporal.db"))
+                .stdout(out.try_clone().expect("temporal log"))
+                .stderr(out);
+            let mut proc = Proc::spawn("temporal", cmd, libc::SIGTERM);
+            while Instant::now() < deadline && proc.is_running() {
+                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                    self.proc = Some(proc);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: String = text.lines().rev().take(20).collect::<Vec<_>>().join("\n");
+        panic!(
+            "temporal did not listen on port {} within 60s; its last lines (newest first):\n{tail}",
+            self.port
+        );
     }
 
     pub fn stop(&mut self) {
         if let Some(mut p) = self.proc.take() {
             p.stop();
+        }
+    }
+
+    /// Kill it (SIGKILL): a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill();
         }
     }
 
