@@ -871,6 +871,20 @@ async fn a_workflow_whose_creating_selection_never_arrives_ends_by_itself() {
     assert!(events.iter().any(|e| e == "TimerFired"), "{events:?}");
     let (code, _) = app.get(&format!("/api/orders/{order}/status")).await;
     assert_eq!(code, 404, "no order was recorded");
+    // This ending replays too (a fixture with FLIGHTCTL_RECORD_HISTORIES).
+    let json = handle
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .to_json()
+        .await
+        .unwrap();
+    if let Some(dir) = std::env::var_os("FLIGHTCTL_RECORD_HISTORIES") {
+        std::fs::write(std::path::Path::new(&dir).join("never-created.json"), &json).unwrap();
+    }
+    let recorded = temporalio_client::WorkflowHistory::from_json(&json).unwrap();
+    support::replayer()
+        .replay_workflow(recorded)
+        .await
+        .expect("the history replays");
 }
 
 #[tokio::test]

@@ -22,6 +22,7 @@ async fn committed_histories_still_replay() {
         "expired",
         "failed-payment",
         "failed-timeout",
+        "never-created",
     ] {
         let fixture = dir.join(format!("{ending}.json"));
         assert!(

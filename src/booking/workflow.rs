@@ -540,16 +540,21 @@ impl Booking {
 
     /// A lock whose outcome is unknown (its retries ran out) may hold seats
     /// the order does not want: give back every seat pending that is not
-    /// in the selection. Should that fail too, they stay pending: the next
-    /// selection or the ending releases them.
+    /// in the selection.
     async fn settle_failed_lock(ctx: &mut WorkflowContext<Self>) {
+        let unwanted = ctx.state(|s| {
+            let pending = s.pending.iter().filter(|p| !s.seats.contains(p));
+            pending.cloned().collect()
+        });
+        Self::give_back(ctx, unwanted).await;
+    }
+
+    /// Release seats this order may hold but does not want; then nothing is
+    /// pending and the order holds only its selection. Should it fail, the
+    /// seats stay pending: the next selection or the ending releases them.
+    async fn give_back(ctx: &mut WorkflowContext<Self>, seats: Vec<String>) {
         let release = ctx.state(|s| HeldSeats {
-            seats: s
-                .pending
-                .iter()
-                .filter(|p| !s.seats.contains(p))
-                .cloned()
-                .collect(),
+            seats,
             ..s.held(Duration::ZERO)
         });
         if Self::store(ctx, Acts::release_seats, release, Retry::Lock)
@@ -789,20 +794,7 @@ impl Booking {
     /// an attempt that crashed before it was recorded), so nothing lingers
     /// until its TTL.
     async fn drop_refused_creation(ctx: &mut WorkflowContext<Self>, seats: Vec<String>) {
-        let release = ctx.state(|s| HeldSeats {
-            seats,
-            ..s.held(Duration::ZERO)
-        });
-        // Should this fail, the seats stay pending and compensation retries.
-        if Self::store(ctx, Acts::release_seats, release, Retry::Lock)
-            .await
-            .is_ok()
-        {
-            ctx.state_mut(|s| {
-                s.pending.clear();
-                s.released = true;
-            });
-        }
+        Self::give_back(ctx, seats).await;
     }
 
     /// Run a short store call: a local activity in workflows started since
