@@ -35,8 +35,6 @@ impl Telemetry {
 /// Install the subscriber for `mode` (`serve`, `worker`, ...). Fails on a
 /// `LOG_FORMAT` other than `text` or `json`, or an unusable OTLP setting.
 pub fn init(mode: &str) -> anyhow::Result<Telemetry> {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,temporalio_sdk_core=warn,temporalio_client=warn".into());
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let logs = match std::env::var("LOG_FORMAT").as_deref() {
         Err(_) | Ok("" | "text") => fmt.boxed(),
@@ -44,19 +42,30 @@ pub fn init(mode: &str) -> anyhow::Result<Telemetry> {
         Ok(other) => anyhow::bail!("LOG_FORMAT must be `text` or `json`, not {other:?}"),
     };
     let traces = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        Ok(endpoint) if endpoint.trim().starts_with("https://") => anyhow::bail!(
+            "OTEL_EXPORTER_OTLP_ENDPOINT: this build exports over plain http only; \
+             put a collector (or a TLS-terminating proxy) on http"
+        ),
         Ok(endpoint) if !endpoint.trim().is_empty() => Some(tracer_provider(mode)?),
         _ => None,
     };
+    // Spans are exported as `RUST_LOG` selects them, like log lines.
     let otel = traces.as_ref().map(|provider| {
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("flightctl"))
-            .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
+            .with_filter(filter())
     });
     tracing_subscriber::registry()
-        .with(logs.with_filter(filter))
+        .with(logs.with_filter(filter()))
         .with(otel)
         .init();
     Ok(Telemetry { traces })
+}
+
+/// `RUST_LOG`, or our default: info, the Temporal SDK's chatter at warn.
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,temporalio_sdk_core=warn,temporalio_client=warn".into())
 }
 
 fn tracer_provider(mode: &str) -> anyhow::Result<SdkTracerProvider> {

@@ -14,8 +14,21 @@ use crate::{metrics, store};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let port = settings.worker.metrics_port;
-    let exporter = metrics::start_worker_exporter(port)
-        .map_err(|e| anyhow::anyhow!("cannot serve worker metrics on port {port}: {e:#}"))?;
+    let exporter = match metrics::start_worker_exporter(port) {
+        Ok(exporter) => exporter,
+        // Another worker on this host has the port: serve on a free one
+        // rather than refuse to work (give each worker its own port).
+        Err(e) if port != 0 => {
+            tracing::warn!(
+                port,
+                error = format!("{e:#}"),
+                "worker metrics port unavailable; using a free port instead (set WORKER_METRICS_PORT per worker)"
+            );
+            metrics::start_worker_exporter(0)
+                .map_err(|e| anyhow::anyhow!("cannot serve worker metrics: {e:#}"))?
+        }
+        Err(e) => anyhow::bail!("cannot serve worker metrics on port {port}: {e:#}"),
+    };
     tracing::info!(
         port = exporter.address.port(),
         "worker metrics on http://{}/metrics",

@@ -509,6 +509,19 @@ async fn with_the_endpoint_turned_off_the_codec_routes_are_not_there() {
     let app = codec_app(|s| s.temporal.codec_endpoint_enabled = false).await;
     let (status, body) = app.post("/codec/decode", json!({"payloads": []})).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("NOT_FOUND")));
+    // Nor by a percent-encoded path the router decodes to the same route;
+    // the guard's answers carry a request id like every other.
+    for path in ["/%63odec/decode", "/c%6Fdec/encode"] {
+        let resp = app
+            .http
+            .post(app.url(path))
+            .json(&json!({"payloads": []}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404, "{path}");
+        assert!(resp.headers().contains_key("x-request-id"), "{path}");
+    }
     let preflight = app
         .http
         .request(reqwest::Method::OPTIONS, app.url("/codec/encode"))

@@ -38,6 +38,15 @@ pub struct Codec {
 }
 
 impl Codec {
+    /// Switched off (`CODEC_ENDPOINT_ENABLED=false`), the routes are not
+    /// there: checked by the handlers as well as by the guard.
+    fn served(&self) -> Result<(), ApiError> {
+        match self.enabled {
+            true => Ok(()),
+            false => Err(ApiError::not_found("NOT_FOUND", "no such route")),
+        }
+    }
+
     pub fn new(settings: &TemporalSettings) -> anyhow::Result<Self> {
         let listed = settings.codec_cors_origins.split(',');
         let origins = std::iter::once(settings.ui_url.as_str())
@@ -163,6 +172,7 @@ pub async fn encode(
     state: aw::Data<AppState>,
     body: aw::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    state.codec.served()?;
     convert(payloads(body).await?, |p| state.codec.cipher.encode_one(p))
 }
 
@@ -184,6 +194,7 @@ pub async fn decode(
     state: aw::Data<AppState>,
     body: aw::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    state.codec.served()?;
     convert(payloads(body).await?, |p| state.codec.cipher.decode_one(p))
 }
 
@@ -269,7 +280,9 @@ pub async fn cors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    if !req.path().starts_with("/codec/") {
+    // The path as routed (percent-decoded), not as sent: `/%63odec/...`
+    // reaches the codec too.
+    if !req.match_info().as_str().starts_with("/codec/") {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let origin = req

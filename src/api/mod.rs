@@ -104,8 +104,10 @@ impl Application {
                         .limit(16 * 1024)
                         .error_handler(|e, _| errors::json_error(e).into()),
                 )
-                .wrap(actix_web::middleware::from_fn(request_id::assign))
+                // The last wrapped runs first: metrics see every answer,
+                // then every answer gets its request id, the codec guard's too.
                 .wrap(actix_web::middleware::from_fn(codec::cors))
+                .wrap(actix_web::middleware::from_fn(request_id::assign))
                 .wrap(actix_web::middleware::from_fn(metrics::track))
                 .configure(routes)
                 .default_service(aw::to(errors::not_found))

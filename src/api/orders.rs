@@ -440,14 +440,17 @@ async fn retry_update_id(state: &AppState, order_id: Uuid, base: String) -> Stri
     let Ok(client) = state.temporal().await else {
         return base;
     };
-    let described = handle(client, order_id)
-        .describe(WorkflowDescribeOptions::default())
-        .await;
+    // Bounded: the caller holds an admission slot and a short seat claim.
+    let workflow = handle(client, order_id);
+    let describe = workflow.describe(WorkflowDescribeOptions::default());
+    let described = tokio::time::timeout(Duration::from_secs(1), describe).await;
     match described {
-        Ok(run) if run.close_time().is_some() => match orders::find(&state.pool, order_id).await {
-            Err(StoreError::OrderNotFound(_)) => format!("{base}-{}", run.run_id()),
-            _ => base,
-        },
+        Ok(Ok(run)) if run.close_time().is_some() => {
+            match orders::find(&state.pool, order_id).await {
+                Err(StoreError::OrderNotFound(_)) => format!("{base}-{}", run.run_id()),
+                _ => base,
+            }
+        }
         _ => base,
     }
 }
