@@ -46,7 +46,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         holds.clone(),
         settings.booking.payment_failure_rate,
     );
-    let reconciler = Reconciler::new(pool, holds, client.clone());
+    let claim_ttl = crate::api::claim_ttl(&settings.server);
+    let reconciler = Reconciler::new(pool, holds, client.clone(), claim_ttl);
     let options = WorkerOptions::new(settings.temporal.task_queue.clone())
         .register_workflow::<Booking>()?
         .register_workflow::<Reconciliation>()?

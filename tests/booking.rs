@@ -932,7 +932,7 @@ async fn a_lock_never_keeps_a_seat_sold_meanwhile() {
         flight_id: flight,
         seats: seats(wanted),
         ttl_ms: 60_000,
-        held: seats(held),
+        held: Some(seats(held)),
     };
     let mine = || async {
         let mut held: Vec<String> = app

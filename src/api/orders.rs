@@ -379,12 +379,19 @@ async fn refuse_sold(state: &AppState, new: &SeatRequest) -> Result<(), ApiError
     Ok(())
 }
 
+/// How long a create's up-front claim lives: past the longest wait for its
+/// workflow (the reconciliation sweep leaves an unknown order's hold alone
+/// that long).
+pub fn claim_ttl(server: &crate::config::ServerSettings) -> Duration {
+    server.call_timeout + ANSWER_GRACE + CLAIM_MARGIN
+}
+
 /// Claim the seats for the order in Redis before the workflow runs, so
 /// simultaneous buyers of a seat are told apart here. The workflow adopts the
 /// claim (its lock is re-entrant for the same order); otherwise it lapses by
 /// itself shortly after the call's deadline.
 async fn claim(state: &AppState, new: &SeatRequest, order_id: Uuid) -> Result<(), ApiError> {
-    let ttl = state.settings.server.call_timeout + ANSWER_GRACE + CLAIM_MARGIN;
+    let ttl = claim_ttl(&state.settings.server);
     let ids = new.seats.ids();
     match state.holds.lock(new.flight_id, order_id, &ids, ttl).await? {
         Lock::Locked => Ok(()),

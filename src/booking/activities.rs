@@ -71,7 +71,8 @@ impl BookingActivities {
         let check = match flights::check_seats(&self.pool, req.flight_id, &req.seats).await {
             Ok(check) => check,
             Err(e) => {
-                let taken = req.seats.iter().filter(|s| !req.held.contains(s));
+                let held = req.held.as_deref().unwrap_or(&req.seats);
+                let taken = req.seats.iter().filter(|s| !held.contains(s));
                 self.undo_lock(req, taken.cloned().collect()).await;
                 return Err(e.into());
             }
@@ -82,10 +83,8 @@ impl BookingActivities {
         // Seats sold or unknown are never the order's; the others it took
         // now go back, those it held before stay held.
         let refused = |s: &&String| check.sold.contains(s) || check.unknown.contains(s);
-        let undo = req
-            .seats
-            .iter()
-            .filter(|s| refused(s) || !req.held.contains(s));
+        let held = req.held.as_deref().unwrap_or(&req.seats);
+        let undo = req.seats.iter().filter(|s| refused(s) || !held.contains(s));
         let release = HeldSeats {
             order_id: req.order_id,
             flight_id: req.flight_id,

@@ -97,9 +97,10 @@ pub struct LockSeats {
     pub seats: Vec<String>,
     pub ttl_ms: u64,
     /// Of `seats`, those the order held before this lock: a refused lock
-    /// releases every other seat it took, and keeps these.
-    #[serde(default)]
-    pub held: Vec<String>,
+    /// releases every other seat it took, and keeps these. Absent in
+    /// requests from before it existed: then only refused seats go back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<Vec<String>>,
 }
 
 /// Activity output: what became of a lock request.

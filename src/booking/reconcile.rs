@@ -52,6 +52,9 @@ pub struct Report {
     pub holds_released: u32,
     /// Flights whose `available_seats` was corrected.
     pub flights_corrected: Vec<Uuid>,
+    /// Orders whose workflow could not be described (left for a later run).
+    #[serde(default)]
+    pub errors: u32,
 }
 
 impl Report {
@@ -67,6 +70,8 @@ pub struct Reconciler {
     pool: Pool,
     holds: Holds,
     temporal: Client,
+    /// How long a create's up-front claim lives (`api::claim_ttl`).
+    claim_ttl: Duration,
 }
 
 /// What became of an order's workflow.
@@ -77,11 +82,12 @@ enum Run {
 }
 
 impl Reconciler {
-    pub fn new(pool: Pool, holds: Holds, temporal: Client) -> Self {
+    pub fn new(pool: Pool, holds: Holds, temporal: Client, claim_ttl: Duration) -> Self {
         Self {
             pool,
             holds,
             temporal,
+            claim_ttl,
         }
     }
 
@@ -124,7 +130,13 @@ impl Reconciler {
                 WorkflowExecutionStatus::Running => Run::Running,
                 other => Run::Gone(Some(other)),
             }),
-            Err(WorkflowInteractionError::NotFound(_)) => Ok(Run::Gone(None)),
+            // A namespace that is not found (a Temporal restart, a cache
+            // miss) says nothing about the order: an error, not "gone".
+            Err(WorkflowInteractionError::NotFound(status))
+                if !status.message().to_lowercase().contains("namespace") =>
+            {
+                Ok(Run::Gone(None))
+            }
             Err(e) => Err(anyhow::anyhow!("describing {workflow_id}: {e}")),
         }
     }
@@ -142,10 +154,19 @@ impl Reconciler {
             .collect()
             .await;
         for (order, run) in runs {
-            let closed = match run? {
-                Run::Running => continue,
-                Run::Gone(Some(status)) => format!("{status:?}").to_lowercase(),
-                Run::Gone(None) => "not found".to_string(),
+            let closed = match run {
+                Ok(Run::Running) => continue,
+                Ok(Run::Gone(Some(status))) => format!("{status:?}").to_lowercase(),
+                // A row saved moments ago may be ahead of its workflow's
+                // visibility: only a quiet one is an orphan.
+                Ok(Run::Gone(None)) if order.quiet => "not found".to_string(),
+                Ok(Run::Gone(None)) => continue,
+                Err(e) => {
+                    // One order's trouble does not stop the others' repair.
+                    tracing::warn!(order_id = %order.id, error = format!("{e:#}"), "reconcile: cannot tell whether the order's workflow runs; next run");
+                    report.errors += 1;
+                    continue;
+                }
             };
             let released = self
                 .release(order.flight_id, order.id, &order.seats)
@@ -163,37 +184,84 @@ impl Reconciler {
     }
 
     /// Step 2: holds of ended orders, or of orders with neither a row nor a
-    /// running workflow.
+    /// running workflow. A create's claim has neither for a moment (the API
+    /// claims the seats before it starts the workflow), so an unknown
+    /// order's hold is released only if it is still there, still unknown
+    /// and still without a workflow once every claim taken before the first
+    /// look has lapsed or been adopted.
     async fn release_strays(&self, report: &mut Report) -> anyhow::Result<()> {
+        let mut unknown = Vec::new();
         for flight in flights::list(&self.pool).await? {
-            let mut by_order: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
-            for (seat, order) in self.holds.list(flight.id).await? {
-                by_order.entry(order).or_default().push(seat);
-            }
-            if by_order.is_empty() {
-                continue;
-            }
-            let ids: Vec<Uuid> = by_order.keys().copied().collect();
-            let statuses: HashMap<_, _> = reconcile::statuses(&self.pool, &ids).await?;
-            for (order, seats) in by_order {
-                let stray = match statuses.get(&order) {
-                    Some(status) => status.is_terminal(),
-                    // No row yet: a creation in flight has a running workflow.
-                    None => matches!(
-                        self.workflow(&crate::domain::workflow_id(order)).await?,
-                        Run::Gone(_)
-                    ),
-                };
-                if stray {
-                    let released = self.release(flight.id, order, &seats).await?;
-                    if released > 0 {
-                        tracing::warn!(order_id = %order, flight_id = %flight.id, seats = ?seats, "reconcile: released holds of an ended or unknown order");
+            for (order, seats, status) in self.holders(flight.id).await? {
+                match status {
+                    Some(status) if status.is_terminal() => {
+                        report.holds_released +=
+                            self.release_stray(flight.id, order, &seats).await?;
                     }
-                    report.holds_released += released;
+                    Some(_) => {}
+                    None => unknown.push((flight.id, order, seats)),
+                }
+            }
+        }
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        tokio::time::sleep(self.claim_ttl).await;
+        for (flight, order, seats) in unknown {
+            let now = self.holders(flight).await?;
+            let Some((_, held, None)) = now.into_iter().find(|(o, _, _)| *o == order) else {
+                continue;
+            };
+            let held: Vec<String> = held.into_iter().filter(|s| seats.contains(s)).collect();
+            match self.workflow(&crate::domain::workflow_id(order)).await {
+                Ok(Run::Gone(_)) => {
+                    report.holds_released += self.release_stray(flight, order, &held).await?;
+                }
+                Ok(Run::Running) => {}
+                Err(e) => {
+                    tracing::warn!(order_id = %order, error = format!("{e:#}"), "reconcile: cannot tell whether the order's workflow runs; next run");
+                    report.errors += 1;
                 }
             }
         }
         Ok(())
+    }
+
+    /// A flight's holds by order, with each order's status (none: no row).
+    #[allow(clippy::type_complexity)]
+    async fn holders(
+        &self,
+        flight: Uuid,
+    ) -> anyhow::Result<Vec<(Uuid, Vec<String>, Option<crate::domain::OrderStatus>)>> {
+        let mut by_order: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+        for (seat, order) in self.holds.list(flight).await? {
+            by_order.entry(order).or_default().push(seat);
+        }
+        if by_order.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = by_order.keys().copied().collect();
+        let statuses: HashMap<_, _> = reconcile::statuses(&self.pool, &ids).await?;
+        Ok(by_order
+            .into_iter()
+            .map(|(order, seats)| {
+                let status = statuses.get(&order).copied();
+                (order, seats, status)
+            })
+            .collect())
+    }
+
+    async fn release_stray(
+        &self,
+        flight: Uuid,
+        order: Uuid,
+        seats: &[String],
+    ) -> anyhow::Result<u32> {
+        let released = self.release(flight, order, seats).await?;
+        if released > 0 {
+            tracing::warn!(order_id = %order, flight_id = %flight, seats = ?seats, "reconcile: released holds of an ended or unknown order");
+        }
+        Ok(released)
     }
 
     async fn release(
@@ -203,8 +271,11 @@ impl Reconciler {
         seats: &[String],
     ) -> Result<u32, StoreError> {
         let released = self.holds.release(flight, order, seats).await?;
-        if released > 0 {
-            flights::announce(&self.pool, flight).await?;
+        // Best effort: seat maps re-read every few seconds anyway.
+        if released > 0
+            && let Err(e) = flights::announce(&self.pool, flight).await
+        {
+            tracing::warn!(error = %e, flight_id = %flight, "reconcile: announcing released seats failed");
         }
         Ok(released)
     }

@@ -56,6 +56,9 @@ const SETTLE_FAILED_LOCKS: &str = "settle-failed-locks";
 /// attempt lost with its worker may have locked and deleting the live row it
 /// may have saved: without it such a row stayed SEATS_RESERVED for ever.
 const FORGET_LOST_CREATION: &str = "forget-lost-creation";
+/// Workflows that pass this patch refuse a selection that reaches them
+/// after their creation was refused or never came: the run is ending.
+const REFUSE_AFTER_REFUSAL: &str = "refuse-after-refusal";
 
 type UpdateResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -143,7 +146,11 @@ impl Booking {
         if status == OrderStatus::Created && ctx.patched(FORGET_LOST_CREATION) {
             // No hold of this run became the order's, but a hold_seats
             // attempt lost with a killed worker may have locked and saved.
-            let held = ctx.state(|s| s.held_or_pending());
+            // No selection may slip in while the run ends.
+            let held = ctx.state_mut(|s| {
+                s.refused = true;
+                s.held_or_pending()
+            });
             Self::store(ctx, Acts::forget_order, held, Retry::Cleanup).await?;
         }
         outcome
@@ -179,7 +186,8 @@ impl Booking {
         ctx.wait_condition(|s| !s.busy).await?;
         let now = now_ms(ctx.workflow_time());
         ctx.state(|s| s.modifiable(Some(now)))?;
-        if ctx.state(|s| s.refused) {
+        // Histories from before the patch let such a selection through.
+        if ctx.state(|s| s.refused) && ctx.patched(REFUSE_AFTER_REFUSAL) {
             return Err(format!("{ORDER_NOT_MODIFIABLE}: the order was never created").into());
         }
         ctx.state_mut(|s| {
@@ -423,7 +431,7 @@ impl Booking {
             flight_id: input.flight_id,
             seats: wanted.clone(),
             ttl_ms: (hold + TTL_MARGIN).as_millis() as u64,
-            held: old.clone(),
+            held: Some(old.clone()),
         };
         // Seats no longer wanted, and any an earlier lock may have left.
         let earlier = ctx.state(|s| s.pending.clone());
@@ -587,7 +595,7 @@ impl Booking {
             lock: LockSeats {
                 order_id: held.order_id,
                 flight_id: held.flight_id,
-                held: held.seats.clone(),
+                held: Some(held.seats.clone()),
                 seats: held.seats,
                 ttl_ms: held.ttl_ms,
             },

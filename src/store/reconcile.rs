@@ -18,13 +18,16 @@ pub struct LiveOrder {
     pub flight_id: Uuid,
     pub workflow_id: String,
     pub seats: Vec<String>,
+    /// Unchanged for two minutes or more.
+    pub quiet: bool,
 }
 
 /// Up to `limit` live orders, least recently changed first.
 pub async fn live_orders(pool: &Pool, limit: i64) -> Result<Vec<LiveOrder>, StoreError> {
     let conn = pool.get().await?;
     let sql = format!(
-        "SELECT id, flight_id, workflow_id, seats FROM orders
+        "SELECT id, flight_id, workflow_id, seats, updated_at < NOW() - INTERVAL '2 minutes'
+         FROM orders
          WHERE status IN {LIVE} ORDER BY updated_at LIMIT $1"
     );
     Ok(conn
@@ -36,6 +39,7 @@ pub async fn live_orders(pool: &Pool, limit: i64) -> Result<Vec<LiveOrder>, Stor
             flight_id: r.get(1),
             workflow_id: r.get(2),
             seats: r.get(3),
+            quiet: r.get(4),
         })
         .collect())
 }
