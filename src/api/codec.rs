@@ -38,15 +38,6 @@ pub struct Codec {
 }
 
 impl Codec {
-    /// Switched off (`CODEC_ENDPOINT_ENABLED=false`), the routes are not
-    /// there: checked by the handlers as well as by the guard.
-    fn served(&self) -> Result<(), ApiError> {
-        match self.enabled {
-            true => Ok(()),
-            false => Err(ApiError::not_found("NOT_FOUND", "no such route")),
-        }
-    }
-
     pub fn new(settings: &TemporalSettings) -> anyhow::Result<Self> {
         let listed = settings.codec_cors_origins.split(',');
         let origins = std::iter::once(settings.ui_url.as_str())
@@ -172,7 +163,6 @@ pub async fn encode(
     state: aw::Data<AppState>,
     body: aw::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    state.codec.served()?;
     convert(payloads(body).await?, |p| state.codec.cipher.encode_one(p))
 }
 
@@ -194,7 +184,6 @@ pub async fn decode(
     state: aw::Data<AppState>,
     body: aw::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    state.codec.served()?;
     convert(payloads(body).await?, |p| state.codec.cipher.decode_one(p))
 }
 

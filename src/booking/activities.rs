@@ -68,12 +68,16 @@ impl BookingActivities {
         if let Lock::Taken(seats) = lock.await? {
             return Ok(Locked::Unavailable(seats));
         }
+        let held = req.held_before();
         let check = match flights::check_seats(&self.pool, req.flight_id, &req.seats).await {
             Ok(check) => check,
             Err(e) => {
-                let held = req.held.as_deref().unwrap_or(&req.seats);
-                let taken = req.seats.iter().filter(|s| !held.contains(s));
-                self.undo_lock(req, taken.cloned().collect()).await;
+                // Best effort: the lock is failing anyway, and the workflow
+                // keeps these seats pending until a release succeeds.
+                let taken = req.releasing(req.seats.iter().filter(|s| !held.contains(s)));
+                if let Err(r) = self.release(&taken).await {
+                    tracing::warn!(error = ?r, order_id = %req.order_id, "releasing an unchecked lock failed; the workflow releases it later");
+                }
                 return Err(e.into());
             }
         };
@@ -83,34 +87,13 @@ impl BookingActivities {
         // Seats sold or unknown are never the order's; the others it took
         // now go back, those it held before stay held.
         let refused = |s: &&String| check.sold.contains(s) || check.unknown.contains(s);
-        let held = req.held.as_deref().unwrap_or(&req.seats);
         let undo = req.seats.iter().filter(|s| refused(s) || !held.contains(s));
-        let release = HeldSeats {
-            order_id: req.order_id,
-            flight_id: req.flight_id,
-            seats: undo.cloned().collect(),
-            ttl_ms: 0,
-        };
-        self.release(&release).await?;
+        self.release(&req.releasing(undo)).await?;
         Ok(if check.unknown.is_empty() {
             Locked::Unavailable(check.sold)
         } else {
             Locked::Unknown(check.unknown)
         })
-    }
-
-    /// Best effort: the caller is failing anyway, and the workflow keeps
-    /// these seats pending until a release succeeds.
-    async fn undo_lock(&self, req: &LockSeats, seats: Vec<String>) {
-        let undo = HeldSeats {
-            order_id: req.order_id,
-            flight_id: req.flight_id,
-            seats,
-            ttl_ms: 0,
-        };
-        if let Err(e) = self.release(&undo).await {
-            tracing::warn!(error = ?e, order_id = %req.order_id, "releasing an unchecked lock failed; the workflow releases it later");
-        }
     }
 
     /// Release the order's holds on these seats; a release that freed any

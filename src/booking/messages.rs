@@ -103,6 +103,23 @@ pub struct LockSeats {
     pub held: Option<Vec<String>>,
 }
 
+impl LockSeats {
+    /// Seats the order held before this lock (all of them if not known).
+    pub fn held_before(&self) -> &[String] {
+        self.held.as_deref().unwrap_or(&self.seats)
+    }
+
+    /// The order's holds on `seats`, to release.
+    pub fn releasing<'a>(&self, seats: impl Iterator<Item = &'a String>) -> HeldSeats {
+        HeldSeats {
+            order_id: self.order_id,
+            flight_id: self.flight_id,
+            seats: seats.cloned().collect(),
+            ttl_ms: 0,
+        }
+    }
+}
+
 /// Activity output: what became of a lock request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Locked {

@@ -203,7 +203,10 @@ impl Booking {
         };
         let held = matches!(result, Ok(Selection::Held { .. }));
         if creating && !held && ctx.patched(LOCAL_STORE_CALLS) {
-            Self::drop_refused_creation(ctx, req.seats.ids()).await;
+            // Drop whatever this order id may hold of the requested seats
+            // (the API's claim, or a lock from an attempt that crashed before
+            // it was recorded), so nothing lingers until its TTL.
+            Self::give_back(ctx, req.seats.ids()).await;
         }
         ctx.state_mut(|s| {
             s.busy = false;
@@ -326,11 +329,7 @@ impl Booking {
     /// Every seat the order may hold: its selection and any unsettled lock.
     fn held_or_pending(&self) -> HeldSeats {
         let mut held = self.held(Duration::ZERO);
-        for seat in &self.pending {
-            if !held.seats.contains(seat) {
-                held.seats.push(seat.clone());
-            }
-        }
+        add_missing(&mut held.seats, &self.pending);
         held
     }
 
@@ -435,21 +434,14 @@ impl Booking {
         };
         // Seats no longer wanted, and any an earlier lock may have left.
         let earlier = ctx.state(|s| s.pending.clone());
-        let mut dropped: Vec<String> = old.into_iter().filter(|s| !wanted.contains(s)).collect();
-        for seat in earlier.iter().filter(|s| !wanted.contains(s)) {
-            if !dropped.contains(seat) {
-                dropped.push(seat.clone());
-            }
-        }
+        let mut dropped = old;
+        add_missing(&mut dropped, &earlier);
+        dropped.retain(|s| !wanted.contains(s));
         let local = ctx.patched(LOCAL_STORE_CALLS);
         let expires_at_ms = now_ms(ctx.workflow_time()) + input.hold_ms;
         let was_released = ctx.state_mut(|s| {
             s.locking = true;
-            for seat in &wanted {
-                if !s.pending.contains(seat) {
-                    s.pending.push(seat.clone());
-                }
-            }
+            add_missing(&mut s.pending, &wanted);
             std::mem::replace(&mut s.released, false)
         });
         let outcome = if local {
@@ -494,7 +486,7 @@ impl Booking {
                 }
             }
         });
-        // (A failed creation is undone whole by `drop_refused_creation`.)
+        // (A failed creation is undone whole by the selection's `give_back`.)
         let changing = ctx.state(|s| s.status != OrderStatus::Created);
         if outcome.is_err() && local && changing && ctx.patched(SETTLE_FAILED_LOCKS) {
             Self::settle_failed_lock(ctx).await;
@@ -797,14 +789,6 @@ impl Booking {
         Ok(())
     }
 
-    /// A creation that did not end in a hold: drop whatever this order id may
-    /// hold of the requested seats (the API's up-front claim, or a lock from
-    /// an attempt that crashed before it was recorded), so nothing lingers
-    /// until its TTL.
-    async fn drop_refused_creation(ctx: &mut WorkflowContext<Self>, seats: Vec<String>) {
-        Self::give_back(ctx, seats).await;
-    }
-
     /// Run a short store call: a local activity in workflows started since
     /// [`LOCAL_STORE_CALLS`], a normal activity in older histories.
     async fn store<AD>(
@@ -822,6 +806,15 @@ impl Booking {
                 .await
         } else {
             ctx.execute_activity(activity, input, retry.remote()).await
+        }
+    }
+}
+
+/// Append the seats of `more` that `seats` lacks, keeping its order.
+fn add_missing(seats: &mut Vec<String>, more: &[String]) {
+    for seat in more {
+        if !seats.contains(seat) {
+            seats.push(seat.clone());
         }
     }
 }

@@ -119,20 +119,7 @@ impl Proc {
 
     /// Ask it to stop and wait for it.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            unsafe { libc::kill(child.id() as i32, self.stop_signal) };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    forget_pid(child.id());
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            forget_pid(child.id());
-        }
+        self.signal_and_wait(self.stop_signal, Duration::from_secs(10));
     }
 
     /// Send `signal` (SIGQUIT to Postgres is an immediate shutdown, say)
