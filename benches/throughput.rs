@@ -230,7 +230,7 @@ async fn order_pages(app: &TestApp, n: usize) -> Vec<String> {
             saved_at_event: 0,
             version: 0,
         };
-        let saved = flightctl::store::orders::save(&app.pool, &order).await;
+        let saved = flightctl::store::orders::save(&app.pool, &order, None).await;
         saved.unwrap();
         urls.push(app.url(&format!("/api/orders/{id}/events")));
     }

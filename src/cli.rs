@@ -43,6 +43,30 @@ pub enum Command {
     /// Insert the demo flights and their seats (safe to re-run).
     #[command(after_help = "Example:\n  flightctl seed")]
     Seed,
+    /// Worker Versioning: show or set the current version of the worker deployment.
+    #[command(subcommand)]
+    Deployment(Deployment),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Deployment {
+    /// Make a build current: new bookings run on it, running ones finish on theirs.
+    #[command(
+        after_help = "Start the new build's workers first; Temporal refuses a version nobody polls.\n\
+        Example:\n  flightctl deployment set-current            # this binary's build id\n  \
+        flightctl deployment set-current --build-id 2026-12-01.1"
+    )]
+    SetCurrent {
+        /// The build id to make current (default: WORKER_BUILD_ID, or this binary's).
+        #[arg(long)]
+        build_id: Option<String>,
+        /// How long to wait for the build's workers to poll.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        wait: std::time::Duration,
+    },
+    /// Print the deployment's current build id and this binary's.
+    #[command(after_help = "Example:\n  flightctl deployment show")]
+    Show,
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +89,7 @@ impl Cli {
             Command::Worker => "worker",
             Command::Migrate(_) => "migrate",
             Command::Seed => "seed",
+            Command::Deployment(_) => "deployment",
         }
     }
 }
@@ -80,7 +105,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(Migrate::Up) => migrate_up(&settings).await,
         Command::Migrate(Migrate::Status) => migrate_status(&settings).await,
         Command::Seed => seed(&settings).await,
+        Command::Deployment(cmd) => deployment(&settings, cmd).await,
     }
+}
+
+async fn deployment(settings: &Settings, cmd: Deployment) -> anyhow::Result<()> {
+    let client = crate::temporal::connect(
+        &settings.temporal,
+        "flightctl-deployment",
+        std::time::Duration::from_secs(10),
+    )
+    .await?;
+    let name = &settings.worker.deployment_name;
+    match cmd {
+        Deployment::SetCurrent { build_id, wait } => {
+            let build_id = build_id.unwrap_or_else(|| settings.worker.build_id());
+            crate::deployment::set_current(&client, name, &build_id, wait).await?;
+            println!("deployment {name}: build {build_id} is current");
+        }
+        Deployment::Show => {
+            let current = crate::deployment::current(&client, name).await?;
+            println!("deployment {name}");
+            println!("current build: {}", current.as_deref().unwrap_or("(none)"));
+            println!("this binary:   {}", settings.worker.build_id());
+        }
+    }
+    Ok(())
 }
 
 /// Without a key the booking still works, but Temporal stores payment codes

@@ -129,6 +129,20 @@ pub struct WorkerSettings {
     /// Port of the worker's Prometheus endpoint (`/metrics`, ours and the
     /// Temporal SDK's); 0 picks a free one (logged at start).
     pub metrics_port: u16,
+    /// The Temporal worker deployment this worker is a version of.
+    pub deployment_name: String,
+    /// This worker's build id; empty: derived from the binary.
+    pub build_id: String,
+}
+
+impl WorkerSettings {
+    /// The build id workers of this binary run as.
+    pub fn build_id(&self) -> String {
+        match self.build_id.trim() {
+            "" => temporalio_common::worker::build_id_from_current_exe().to_string(),
+            id => id.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -239,6 +253,12 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
         Kind::Duration,
     ),
     ("WORKER_METRICS_PORT", "worker.metrics_port", Kind::Port),
+    (
+        "WORKER_DEPLOYMENT_NAME",
+        "worker.deployment_name",
+        Kind::Text,
+    ),
+    ("WORKER_BUILD_ID", "worker.build_id", Kind::Text),
 ];
 
 const DEFAULTS: &[(&str, &str)] = &[
@@ -278,6 +298,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("booking.payment_failure_rate", "0.15"),
     ("booking.reconcile_interval", "1m"),
     ("worker.metrics_port", "9091"),
+    ("worker.deployment_name", "flightctl"),
+    ("worker.build_id", ""),
 ];
 
 /// Looks up an environment variable.

@@ -217,6 +217,14 @@ impl OrderStatus {
         .find(|s| s.as_str() == text)
     }
 
+    /// Holding or paying: the order can still be sold.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            Self::SeatsReserved | Self::PaymentPending | Self::PaymentProcessing
+        )
+    }
+
     pub fn is_terminal(self) -> bool {
         matches!(
             self,

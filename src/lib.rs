@@ -6,6 +6,7 @@ pub mod booking;
 pub mod cli;
 pub mod codec;
 pub mod config;
+pub mod deployment;
 pub mod domain;
 pub mod metrics;
 pub mod store;

@@ -53,6 +53,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .register_workflow::<Reconciliation>()?
         .register_activities(activities)
         .register_activities(reconciler)
+        .deployment_options(crate::deployment::options(&settings.worker))
         .build();
     tokio::spawn(keep_schedule(
         client.clone(),
@@ -65,6 +66,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(
         task_queue = %settings.temporal.task_queue,
         temporal = %settings.temporal.host,
+        deployment = %settings.worker.deployment_name,
+        build_id = %settings.worker.build_id(),
         "worker polling"
     );
     let run = worker.run();

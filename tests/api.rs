@@ -251,7 +251,7 @@ async fn health_names_the_worker_while_none_polls_the_task_queue() {
     let worker = body["checks"]["worker"].as_str().unwrap();
     assert!(worker.contains("no worker has polled"), "{body}");
     assert!(worker.contains(&app.settings.temporal.task_queue), "{body}");
-    app.start_worker();
+    app.start_worker().await;
     support::eventually("health with a worker", Duration::from_secs(30), || async {
         let (code, body) = app.get("/health").await;
         (code == 200 && body["checks"]["worker"] == "ok").then_some(())
@@ -342,7 +342,7 @@ async fn the_worker_exits_with_a_clear_message_when_temporal_is_unreachable() {
 async fn the_worker_polls_and_stops_gracefully_on_sigterm() {
     let settings = support::isolated_settings(true).await;
     let mut app = TestApp::spawn(settings).await;
-    app.start_worker();
+    app.start_worker().await;
     support::eventually("the worker to poll", Duration::from_secs(30), || async {
         app.worker_log(0).contains("worker polling").then_some(())
     })

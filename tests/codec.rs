@@ -250,7 +250,7 @@ async fn an_order_in_flight_completes_across_a_key_rotation() {
     temporal.payload_encryption_key = Secret::new(new);
     temporal.payload_encryption_key_id = "new".into();
     temporal.payload_decryption_keys = Secret::new(format!("old:{old}"));
-    app.start_worker();
+    app.start_worker().await;
     pay(&app, &order).await;
 
     let (_, found) = show(&app, &order);

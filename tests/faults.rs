@@ -422,6 +422,8 @@ impl Stack {
         s.redis.key_prefix = "faults".into();
         s.temporal.host = temporal.host();
         s.temporal.task_queue = "faults".into();
+        s.worker.deployment_name = "faults".into();
+        s.worker.build_id = "faults-build".into();
         s.booking.payment_failure_rate = 0.15;
         support::prepare_database(&s).await;
         let logs = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -429,6 +431,7 @@ impl Stack {
         std::fs::create_dir_all(&logs).unwrap();
         let serve_port = procs::free_port();
         let worker = support::worker_process(&s, &logs.join("worker.log"));
+        support::make_current(&s).await;
         let settings = s.clone();
         let log = logs.join("serve.log");
         let serve = tokio::task::spawn_blocking(move || {
@@ -875,7 +878,7 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
 #[tokio::test]
 async fn a_creation_lost_with_its_worker_leaves_no_live_row_and_no_hold() {
     use flightctl::booking::Booking;
-    use flightctl::booking::messages::{BookingInput, SelectSeats, Selection};
+    use flightctl::booking::messages::{BookingInput, Refusal, SelectSeats};
     use flightctl::domain::{OrderStatus, SeatSelection};
     use flightctl::store::orders::{self, Order};
     use temporalio_client::{WorkflowIdConflictPolicy, WorkflowUpdateWithStartOptions};
@@ -903,7 +906,7 @@ async fn a_creation_lost_with_its_worker_leaves_no_live_row_and_no_hold() {
         saved_at_event: 5,
         version: 0,
     };
-    orders::save(&app.pool, &row).await.unwrap();
+    orders::save(&app.pool, &row, None).await.unwrap();
 
     let s = &app.settings;
     let client = flightctl::temporal::connect(&s.temporal, "test", Duration::from_secs(10))
@@ -920,7 +923,7 @@ async fn a_creation_lost_with_its_worker_leaves_no_live_row_and_no_hold() {
     };
     let late = SelectSeats {
         seats: SeatSelection::parse(&["7B"]).unwrap(),
-        deadline_ms: Some(1),
+        deadline_ms: 1,
         request_id: None,
     };
     let options = WorkflowUpdateWithStartOptions::new(
@@ -939,7 +942,7 @@ async fn a_creation_lost_with_its_worker_leaves_no_live_row_and_no_hold() {
         )
         .await
         .unwrap();
-    assert_eq!(selection, Selection::Late);
+    assert_eq!(selection, Err(Refusal::Late));
 
     support::eventually(
         "the lost attempt's row and lock to go",
@@ -1008,7 +1011,7 @@ async fn a_create_answered_503_while_no_worker_ran_succeeds_on_retry_with_its_ke
     let mut app = support::TestApp::spawn(support::isolated_settings(true).await).await;
     let (code, body) = keyed_create(&app).await;
     assert_eq!(code, 503, "{body}");
-    app.start_worker();
+    app.start_worker().await;
     let start = Instant::now();
     let mut answers = Vec::new();
     let (code, body) = loop {
@@ -1058,7 +1061,7 @@ async fn a_payment_answered_503_while_no_worker_ran_is_accepted_on_retry_with_it
     };
     let first = pay(&app).await.unwrap().status().as_u16();
     assert_eq!(first, 503);
-    app.start_worker();
+    app.start_worker().await;
     let start = Instant::now();
     let mut answers = Vec::new();
     let code = loop {

@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use flightctl::booking::Booking;
-use flightctl::booking::messages::{BookingInput, SelectSeats, Selection};
+use flightctl::booking::messages::{BookingInput, Refusal, SelectSeats};
 use flightctl::config::Settings;
 use flightctl::domain::SeatSelection;
 use reqwest::header::HeaderMap;
@@ -228,7 +228,7 @@ async fn a_create_retried_after_a_forced_503_returns_the_same_order() {
         "the 503 holds nothing"
     );
 
-    app.start_worker();
+    app.start_worker().await;
     let (code, body) = support::eventually("the retry to succeed", LONG, || async {
         let (code, body) = create(&app, Some("retry-me"), FL201, &["6A", "6B"]).await;
         (code != 503).then_some((code, body))
@@ -271,7 +271,7 @@ async fn a_creation_processed_after_its_deadline_holds_nothing() {
     let past = chrono::Utc::now().timestamp_millis() as u64 - 1_000;
     let select = SelectSeats {
         seats,
-        deadline_ms: Some(past),
+        deadline_ms: past,
         request_id: None,
     };
     let options = WorkflowUpdateWithStartOptions::new(
@@ -290,7 +290,7 @@ async fn a_creation_processed_after_its_deadline_holds_nothing() {
         )
         .await
         .unwrap();
-    assert_eq!(outcome, Selection::Late);
+    assert_eq!(outcome, Err(Refusal::Late));
     assert!(
         holders(&app, FL101).await.is_empty(),
         "the claim is dropped"

@@ -123,7 +123,7 @@ async fn a_terminated_workflows_seats_come_back_by_themselves() {
         "the worker keeps the schedule and logs what the sweep fixed:\n{log}"
     );
     // Another worker finds the schedule and keeps it as it is (idempotent).
-    app.start_worker();
+    app.start_worker().await;
     support::eventually(
         "the second worker to keep the schedule",
         Duration::from_secs(30),

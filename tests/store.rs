@@ -31,10 +31,10 @@ async fn migrate_twice_and_seed_twice_gives_four_flights_and_420_seats() {
         status.iter().all(|m| !m.applied),
         "fresh database: all pending"
     );
-    assert_eq!(migrate::up(&pool).await.unwrap(), vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(migrate::up(&pool).await.unwrap(), vec![1, 2, 3, 4, 5, 6, 7]);
     assert_eq!(migrate::up(&pool).await.unwrap(), Vec::<i32>::new());
     let status = migrate::status(&pool).await.unwrap();
-    assert_eq!(status.len(), 6);
+    assert_eq!(status.len(), 7);
     assert!(status.iter().all(|m| m.applied));
 
     let first = seed::run(&pool).await.unwrap();
@@ -76,7 +76,7 @@ async fn the_migrate_and_seed_commands_are_idempotent() {
     let status = String::from_utf8(run(&["migrate", "status"]).stdout).unwrap();
     assert_eq!(
         status.lines().filter(|l| l.ends_with("applied")).count(),
-        6,
+        7,
         "{status}"
     );
     let seed = String::from_utf8(run(&["seed"]).stdout).unwrap();
@@ -180,7 +180,7 @@ async fn holds_expire_with_their_ttl() {
 }
 
 #[tokio::test]
-async fn only_the_owner_can_release_or_extend() {
+async fn only_the_owner_can_release_or_relock() {
     let settings = support::isolated_settings(false).await;
     let holds = holds(&settings).await;
     let (flight, owner, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
@@ -190,32 +190,61 @@ async fn only_the_owner_can_release_or_extend() {
         .await
         .unwrap();
     assert_eq!(holds.release(flight, other, &held).await.unwrap(), 0);
-    assert_eq!(
-        holds
-            .extend(flight, other, &held, Duration::from_secs(60))
-            .await
-            .unwrap(),
-        held
-    );
-    assert_eq!(
-        holds.list(flight).await.unwrap().len(),
-        2,
-        "untouched by another order"
-    );
-
-    let lost = holds
-        .extend(flight, owner, &held, Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert!(lost.is_empty());
+    let taken = holds.lock(flight, other, &held, Duration::from_secs(60));
+    assert_eq!(taken.await.unwrap(), Lock::Taken(held.clone()));
+    let relocked = holds.lock(flight, owner, &held, Duration::from_secs(60));
+    assert_eq!(relocked.await.unwrap(), Lock::Locked);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(
         holds.list(flight).await.unwrap().len(),
         2,
-        "the extension outlived the first TTL"
+        "the relock outlived the first TTL"
     );
     assert_eq!(holds.release(flight, owner, &held).await.unwrap(), 2);
     assert!(holds.list(flight).await.unwrap().is_empty());
+}
+
+/// Defect: a keyed create retried before its answer was stored claimed the
+/// seats again with the claim's TTL and cut the workflow's hold to seconds.
+#[tokio::test]
+async fn a_hold_never_gets_shorter_when_its_order_locks_it_again() {
+    let settings = support::isolated_settings(false).await;
+    let holds = holds(&settings).await;
+    let (flight, order) = (Uuid::new_v4(), Uuid::new_v4());
+    let held = seats(&["6A"]);
+    let hold = Duration::from_secs(960);
+    holds.lock(flight, order, &held, hold).await.unwrap();
+    let claim = Duration::from_secs(8);
+    holds.lock(flight, order, &held, claim).await.unwrap();
+    let pttl = pttl(&settings, &holds, flight, "6A").await;
+    assert!(pttl > 950_000, "the hold was cut to {pttl} ms");
+    // Nor does a lock of the seats the order holds drop it from the index.
+    assert_eq!(holds.list(flight).await.unwrap().get("6A"), Some(&order));
+}
+
+#[tokio::test]
+async fn dropping_a_claim_leaves_a_hold_the_workflow_adopted() {
+    let settings = support::isolated_settings(false).await;
+    let holds = holds(&settings).await;
+    let (flight, order) = (Uuid::new_v4(), Uuid::new_v4());
+    let claim = Duration::from_secs(8);
+    holds.lock(flight, order, &seats(&["7A", "7B"]), claim).await.unwrap();
+    // The workflow adopted 7A (its lock stretched it to the full hold).
+    let hold = Duration::from_secs(960);
+    holds.lock(flight, order, &seats(&["7A"]), hold).await.unwrap();
+    let both = seats(&["7A", "7B"]);
+    let dropped = holds.drop_claim(flight, order, &both, claim);
+    assert_eq!(dropped.await.unwrap(), 1);
+    let left = holds.list(flight).await.unwrap();
+    assert_eq!(left.get("7A"), Some(&order));
+    assert!(!left.contains_key("7B"), "{left:?}");
+}
+
+/// Milliseconds left on a seat's hold key.
+async fn pttl(settings: &flightctl::config::Settings, holds: &Holds, flight: Uuid, seat: &str) -> i64 {
+    use fred::prelude::KeysInterface;
+    let key = format!("{}:hold:{{{flight}}}:{seat}", settings.redis.key_prefix);
+    holds.client().pttl(key).await.unwrap()
 }
 
 #[tokio::test]
@@ -272,10 +301,10 @@ async fn confirm_books_every_seat_once_or_nothing() {
     let pool = support::prepare_database(&settings).await;
     let flight = Uuid::parse_str(support::FL101).unwrap();
     let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
-    orders::save(&pool, &order(first, flight, &["6A"]))
+    orders::save(&pool, &order(first, flight, &["6A"]), None)
         .await
         .unwrap();
-    orders::save(&pool, &order(second, flight, &["6A", "6B"]))
+    orders::save(&pool, &order(second, flight, &["6A", "6B"]), None)
         .await
         .unwrap();
 
@@ -336,7 +365,7 @@ async fn concurrent_confirms_of_one_seat_sell_it_once() {
     let flight = Uuid::parse_str(support::FL201).unwrap();
     let ids: Vec<Uuid> = (0..10).map(|_| Uuid::new_v4()).collect();
     for id in &ids {
-        orders::save(&pool, &order(*id, flight, &["7C"]))
+        orders::save(&pool, &order(*id, flight, &["7C"]), None)
             .await
             .unwrap();
     }
@@ -367,10 +396,10 @@ async fn saving_never_overwrites_a_confirmed_order() {
     let flight = Uuid::parse_str(support::FL102).unwrap();
     let id = Uuid::new_v4();
     let mut o = order(id, flight, &["8A"]);
-    orders::save(&pool, &o).await.unwrap();
+    orders::save(&pool, &o, None).await.unwrap();
     orders::confirm(&pool, id, flight, &o.seats).await.unwrap();
     o.status = OrderStatus::Failed;
-    orders::save(&pool, &o).await.unwrap();
+    orders::save(&pool, &o, None).await.unwrap();
     assert_eq!(
         orders::find(&pool, id).await.unwrap().status,
         OrderStatus::Confirmed
@@ -407,7 +436,7 @@ async fn every_change_raises_the_version_and_is_announced_in_its_transaction() {
     let flight = Uuid::parse_str(support::FL201).unwrap();
     let id = Uuid::new_v4();
     let o = order(id, flight, &["9A"]);
-    orders::save(&pool, &o).await.unwrap();
+    orders::save(&pool, &o, None).await.unwrap();
     assert_eq!(orders::find(&pool, id).await.unwrap().version, 1);
     assert_eq!(next().await, format!("o:{id}:1"));
     assert_eq!(next().await, format!("f:{flight}"));
@@ -422,7 +451,7 @@ async fn every_change_raises_the_version_and_is_announced_in_its_transaction() {
     assert_eq!(seen, [format!("f:{flight}"), format!("o:{id}:3")]);
     assert_eq!(orders::find(&pool, id).await.unwrap().version, 3);
     // A save refused on a confirmed order changes nothing and says nothing.
-    orders::save(&pool, &o).await.unwrap();
+    orders::save(&pool, &o, None).await.unwrap();
     flightctl::store::flights::announce(&pool, flight)
         .await
         .unwrap();
@@ -440,14 +469,14 @@ async fn a_save_from_earlier_in_the_history_never_overwrites_a_later_one() {
         saved_at_event: 20,
         ..order(id, flight, &["10A"])
     };
-    orders::save(&pool, &later).await.unwrap();
+    orders::save(&pool, &later, None).await.unwrap();
     let earlier = Order {
         status: OrderStatus::SeatsReserved,
         seats: seats(&["10A", "10B"]),
         saved_at_event: 12,
         ..later.clone()
     };
-    orders::save(&pool, &earlier).await.unwrap();
+    orders::save(&pool, &earlier, None).await.unwrap();
     let row = orders::find(&pool, id).await.unwrap();
     assert_eq!(
         (row.status, row.seats.len(), row.version),
@@ -460,7 +489,7 @@ async fn a_save_from_earlier_in_the_history_never_overwrites_a_later_one() {
         status: OrderStatus::Failed,
         ..later.clone()
     };
-    orders::save(&pool, &same).await.unwrap();
+    orders::save(&pool, &same, None).await.unwrap();
     assert_eq!(
         orders::find(&pool, id).await.unwrap().status,
         OrderStatus::Failed

@@ -14,6 +14,14 @@ use super::ApiError;
 /// The longest `Retry-After` (seconds) a turned-away call is given.
 const MAX_RETRY_AFTER: u32 = 5;
 
+/// What a booking call is: a new create, or the checkout of a live order
+/// (change, pay, cancel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    Create,
+    Checkout,
+}
+
 pub struct Admission {
     slots: Arc<Semaphore>,
     limit: usize,
@@ -33,7 +41,7 @@ impl Admission {
     }
 
     /// A slot for one booking call, or `SERVICE_BUSY` when all are taken.
-    pub fn enter(&self) -> Result<Ticket, ApiError> {
+    pub fn enter(&self, _call: Call) -> Result<Ticket, ApiError> {
         self.slots
             .clone()
             .try_acquire_owned()

@@ -4,10 +4,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::booking::messages::{
-    ORDER_EXPIRED, ORDER_NOT_MODIFIABLE, SEATS_UNAVAILABLE, SERVICE_BUSY, SERVICE_UNAVAILABLE,
-};
 use crate::store::StoreError;
+
+pub const ORDER_EXPIRED: &str = "ORDER_EXPIRED";
+pub const ORDER_NOT_MODIFIABLE: &str = "ORDER_NOT_MODIFIABLE";
+pub const SEATS_UNAVAILABLE: &str = "SEATS_UNAVAILABLE";
+pub const SERVICE_BUSY: &str = "SERVICE_BUSY";
+pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
 
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {message}")]
@@ -57,6 +60,7 @@ pub const CODES: &[&str] = &[
     "IDEMPOTENCY_KEY_REUSED",
     SERVICE_BUSY,
     SERVICE_UNAVAILABLE,
+    "OUTCOME_UNKNOWN",
     "INTERNAL",
 ];
 
@@ -139,19 +143,6 @@ impl ApiError {
         Self {
             retry_after: Some(BUSY_RETRY_AFTER),
             ..Self::new(StatusCode::SERVICE_UNAVAILABLE, SERVICE_BUSY, message)
-        }
-    }
-
-    /// An update the workflow refused: its message starts with the error code.
-    pub fn from_rejection(message: &str) -> Self {
-        let (code, text) = message.split_once(": ").unwrap_or(("", message));
-        match code {
-            ORDER_EXPIRED => Self::conflict(ORDER_EXPIRED, text),
-            ORDER_NOT_MODIFIABLE => Self::conflict(ORDER_NOT_MODIFIABLE, text),
-            SEATS_UNAVAILABLE => Self::conflict(SEATS_UNAVAILABLE, text),
-            SERVICE_UNAVAILABLE => Self::unavailable(text),
-            SERVICE_BUSY => Self::busy(text),
-            _ => Self::unavailable(format!("the booking workflow failed: {message}")),
         }
     }
 }

@@ -14,6 +14,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{ApiError, AppState};
+use crate::booking::keys::{self, Outcome};
 use crate::store::idempotency::{self, Binding, Entry};
 
 pub const HEADER: &str = "Idempotency-Key";
@@ -56,6 +57,7 @@ pub fn fingerprint(secret: &str, parts: &[&str]) -> String {
 }
 
 /// An answer as stored and replayed.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Answer {
     pub status: StatusCode,
     pub body: Value,
@@ -74,7 +76,7 @@ impl Answer {
     }
 
     /// The answer to replay for `outcome`, if it is final (not a 5xx).
-    fn of(outcome: &Result<Answer, ApiError>) -> Option<Answer> {
+    pub fn of(outcome: &Result<Answer, ApiError>) -> Option<Answer> {
         match outcome {
             Ok(a) => Some(Answer::new(a.status, &a.body)),
             Err(e) if e.status.is_client_error() => Some(Answer::new(e.status, e.body())),
@@ -83,7 +85,8 @@ impl Answer {
     }
 }
 
-/// One keyed request: where its key lives and what the request was.
+/// One keyed request: where its key lives and what the request was. Its
+/// state is `booking::keys::KeyState`; this is where it is read and moved.
 pub struct Keyed<'a> {
     state: &'a AppState,
     scope: String,
@@ -91,21 +94,15 @@ pub struct Keyed<'a> {
     fingerprint: String,
 }
 
-/// What a keyed request found when it arrived.
-pub enum Found {
-    /// First use of the key.
-    New,
-    /// The stored final answer: return it as it is.
-    Answered(Answer),
-    /// An earlier request with this key got no final answer (a 503, a
-    /// timeout): run again for the same order.
-    Unanswered(Entry),
-}
+/// A key's state, with answers as the API replays them.
+pub type KeyState = keys::KeyState<Answer>;
 
 impl<'a> Keyed<'a> {
     pub fn new(state: &'a AppState, scope: String, key: Key, request: &[&str]) -> Self {
         let secret = state.settings.server.idempotency_secret.expose();
-        let fingerprint = fingerprint(secret, request);
+        let mut parts = vec![scope.as_str()];
+        parts.extend_from_slice(request);
+        let fingerprint = fingerprint(secret, &parts);
         Self {
             state,
             scope,
@@ -114,18 +111,23 @@ impl<'a> Keyed<'a> {
         }
     }
 
-    /// The workflow update id for this key: a retry lands on the same update.
-    pub fn update_id(&self, what: &str) -> String {
+    /// The workflow update id of the key's attempt `attempt`: every retry
+    /// of one attempt lands on the same update.
+    pub fn update_id(&self, what: &str, attempt: u32) -> String {
         let secret = self.state.settings.server.idempotency_secret.expose();
         let id = fingerprint(secret, &[&self.scope, &self.key.0]);
-        format!("{what}-{}", &id[..32])
+        keys::update_id(&format!("{what}-{}", &id[..32]), attempt)
     }
 
     fn retention(&self) -> std::time::Duration {
         self.state.settings.server.idempotency_ttl
     }
 
-    fn check(&self, entry: Entry) -> Result<Found, ApiError> {
+    fn names(&self) -> (&str, &str) {
+        (&self.scope, &self.key.0)
+    }
+
+    fn check(&self, entry: Entry) -> Result<KeyState, ApiError> {
         if entry.fingerprint != self.fingerprint {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -133,30 +135,37 @@ impl<'a> Keyed<'a> {
                 "this Idempotency-Key was used with a different request; use a new key",
             ));
         }
-        Ok(match &entry.answer {
-            Some((code, body)) => Found::Answered(Answer {
-                status: StatusCode::from_u16(*code).unwrap_or(StatusCode::OK),
-                body: body.clone(),
+        Ok(match entry.state {
+            keys::KeyState::New => KeyState::New,
+            keys::KeyState::Running { order_id, attempt } => {
+                KeyState::Running { order_id, attempt }
+            }
+            keys::KeyState::Abandoned { order_id, attempt } => {
+                KeyState::Abandoned { order_id, attempt }
+            }
+            keys::KeyState::Answered((code, body)) => KeyState::Answered(Answer {
+                status: StatusCode::from_u16(code).unwrap_or(StatusCode::OK),
+                body,
             }),
-            None => Found::Unanswered(entry),
         })
     }
 
-    pub async fn find(&self) -> Result<Found, ApiError> {
+    /// The key's state now (New if unused or past its retention).
+    pub async fn find(&self) -> Result<KeyState, ApiError> {
         let pool = &self.state.pool;
         match idempotency::find(pool, &self.scope, &self.key.0, self.retention()).await? {
             Some(entry) => self.check(entry),
-            None => Ok(Found::New),
+            None => Ok(KeyState::New),
         }
     }
 
     /// Bind the key to `order_id`, with `outcome` as its answer when final.
-    /// Returns what holds if another request bound it first.
+    /// Returns the state that holds (another request may have bound it first).
     pub async fn bind(
         &self,
         order_id: Uuid,
         outcome: Option<&Result<Answer, ApiError>>,
-    ) -> Result<Found, ApiError> {
+    ) -> Result<KeyState, ApiError> {
         let binding = Binding {
             scope: &self.scope,
             key: &self.key.0,
@@ -166,36 +175,32 @@ impl<'a> Keyed<'a> {
         let answer = outcome.and_then(Answer::of);
         let stored = answer.as_ref().map(|a| (a.status.as_u16(), &a.body));
         let entry = idempotency::bind(&self.state.pool, &binding, stored, self.retention()).await?;
-        if entry.order_id == order_id && entry.fingerprint == self.fingerprint {
-            return Ok(Found::New);
-        }
         self.check(entry)
     }
 
-    /// Store the outcome if it is final. A failure to store only costs a
-    /// retry the replay: the work itself is deduplicated by Temporal.
-    pub async fn remember(&self, outcome: &Result<Answer, ApiError>) {
-        let Some(answer) = Answer::of(outcome) else {
-            return;
-        };
-        let code = answer.status.as_u16();
-        let stored = idempotency::answer(
-            &self.state.pool,
-            &self.scope,
-            &self.key.0,
-            code,
-            &answer.body,
-        );
-        if let Err(e) = stored.await {
-            tracing::warn!(error = %e, "could not store the answer of an idempotent request");
-        }
+    /// Start the attempt after the abandoned `attempt`, for `order_id`.
+    pub async fn renew(&self, attempt: u32, order_id: Uuid) -> Result<KeyState, ApiError> {
+        let entry = idempotency::renew(&self.state.pool, self.names(), attempt, order_id).await?;
+        self.check(entry)
     }
 
-    /// Record that the API gave up on this key's workflow run.
-    pub async fn abandon(&self) {
+    /// Record what attempt `attempt` came to. A failure to store costs a
+    /// retry only the replay: the work itself is deduplicated by Temporal.
+    pub async fn settle(&self, attempt: u32, outcome: Outcome<&Result<Answer, ApiError>>) {
         let pool = &self.state.pool;
-        if let Err(e) = idempotency::abandon(pool, &self.scope, &self.key.0).await {
-            tracing::warn!(error = %e, "could not mark an idempotent request abandoned");
+        let stored = match outcome {
+            Outcome::Final(result) => match Answer::of(result) {
+                Some(a) => {
+                    let answer = (a.status.as_u16(), &a.body);
+                    idempotency::answer(pool, self.names(), attempt, answer).await
+                }
+                None => Ok(()),
+            },
+            Outcome::NothingHappened => idempotency::abandon(pool, self.names(), attempt).await,
+            Outcome::Unknown => Ok(()),
+        };
+        if let Err(e) = stored {
+            tracing::warn!(error = %e, "could not store the state of an Idempotency-Key");
         }
     }
 }

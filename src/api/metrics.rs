@@ -18,7 +18,7 @@ use actix_web::{HttpResponse, web};
 use prometheus::{Encoder, IntGauge, TextEncoder};
 
 use super::{ApiError, AppState};
-use crate::booking::messages::SEATS_UNAVAILABLE;
+use super::errors::SEATS_UNAVAILABLE;
 use crate::metrics::{self, LIVE_HOLDS};
 use crate::store::{StoreError, flights};
 

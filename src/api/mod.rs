@@ -18,17 +18,16 @@ mod sse;
 mod web;
 
 use std::net::TcpListener;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web as aw};
 use deadpool_postgres::Pool;
-use tokio::sync::OnceCell;
 
 pub use errors::ApiError;
 pub use openapi::document as openapi_document;
 pub use orders::claim_ttl;
 
+use crate::booking::service::Engine;
 use crate::config::Settings;
 use crate::store::{self, Holds};
 
@@ -40,29 +39,18 @@ pub struct AppState {
     pub live: live::Live,
     admission: admission::Admission,
     codec: codec::Codec,
-    temporal: OnceCell<temporalio_client::Client>,
+    /// The booking engine: the order workflows, through Temporal.
+    pub engine: Engine,
 }
 
 impl AppState {
     /// The Temporal client, connecting on first use so the API starts (and
     /// serves flights) while Temporal is still coming up.
     pub async fn temporal(&self) -> Result<&temporalio_client::Client, ApiError> {
-        self.temporal
-            .get_or_try_init(|| async {
-                tokio::time::timeout(
-                    Duration::from_secs(5),
-                    // A caller is waiting: retry a blip, answer 503 on an outage.
-                    crate::temporal::connect(
-                        &self.settings.temporal,
-                        "flightctl-api",
-                        Duration::from_secs(3),
-                    ),
-                )
-                .await
-                .map_err(|_| anyhow::anyhow!("temporal did not answer within 5s"))?
-            })
+        self.engine
+            .client()
             .await
-            .map_err(|e| ApiError::unavailable(format!("temporal unavailable: {e:#}")))
+            .map_err(|e| ApiError::unavailable(e.to_string()))
     }
 }
 
@@ -89,10 +77,10 @@ impl Application {
             live: live.clone(),
             admission: admission::Admission::new(settings.server.max_in_flight),
             codec: codec::Codec::new(&settings.temporal)?,
+            engine: Engine::new(settings.temporal.clone(), settings.server.call_timeout),
             settings,
             pool,
             holds,
-            temporal: OnceCell::new(),
         });
         let server = HttpServer::new(move || {
             App::new()

@@ -14,8 +14,8 @@ use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use super::messages::{
-    AttemptRecord, EndOrder, HeldSeats, HoldSeats, LockSeats, Locked, PaymentAttempt, SellSeats,
-    StartPayment, Verdict,
+    AttemptRecord, EndOrder, Ended, HoldSeats, LockSeats, Locked, OrderState, PaymentAttempt,
+    Release, Sale, SellSeats, Verdict,
 };
 use super::payment::{self, Behaviour};
 use crate::domain::workflow_id;
@@ -68,7 +68,7 @@ impl BookingActivities {
         if let Lock::Taken(seats) = lock.await? {
             return Ok(Locked::Unavailable(seats));
         }
-        let held = req.held_before();
+        let held = &req.held;
         let check = match flights::check_seats(&self.pool, req.flight_id, &req.seats).await {
             Ok(check) => check,
             Err(e) => {
@@ -100,7 +100,7 @@ impl BookingActivities {
     /// is announced to the seat maps. An announcement that fails is only
     /// logged: a retry would free nothing more, and seat maps re-read every
     /// few seconds anyway.
-    async fn release(&self, h: &HeldSeats) -> Result<u32, ActivityError> {
+    async fn release(&self, h: &Release) -> Result<u32, ActivityError> {
         let released = self
             .holds
             .release(h.flight_id, h.order_id, &h.seats)
@@ -119,7 +119,7 @@ impl BookingActivities {
     /// recorded (a selection change whose task was lost with a killed worker
     /// or Temporal server) is not in the workflow's state, and would
     /// otherwise outlive the order until its TTL (hold + 1 min).
-    async fn release_all(&self, h: &HeldSeats) -> Result<u32, ActivityError> {
+    async fn release_all(&self, h: &Release) -> Result<u32, ActivityError> {
         let mut all = h.clone();
         for (seat, order) in self.holds.list(h.flight_id).await? {
             if order == h.order_id && !all.seats.contains(&seat) {
@@ -127,6 +127,28 @@ impl BookingActivities {
             }
         }
         self.release(&all).await
+    }
+
+    /// A creation that never became an order: an attempt lost with its
+    /// worker may still have locked seats and saved a live row the workflow
+    /// never saw. Add the seats that row lists to `release`, then delete
+    /// the row if it is still live.
+    async fn forget(&self, release: &mut Release) -> Result<(), ActivityError> {
+        match orders::find(&self.pool, release.order_id).await {
+            Ok(row) if !row.status.is_terminal() => {
+                for seat in row.seats {
+                    if !release.seats.contains(&seat) {
+                        release.seats.push(seat);
+                    }
+                }
+            }
+            Ok(_) | Err(StoreError::OrderNotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if orders::forget_unsold(&self.pool, release.order_id).await? {
+            tracing::warn!("deleted the live row of an order that never held seats");
+        }
+        Ok(())
     }
 
     async fn record(&self, rec: &AttemptRecord) -> Result<(), StoreError> {
@@ -144,19 +166,10 @@ impl BookingActivities {
 
 #[activities]
 impl BookingActivities {
-    /// Check the seats exist and are unsold, then hold all of them or none.
-    #[activity]
-    pub async fn lock_seats(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        req: LockSeats,
-    ) -> Result<Locked, ActivityError> {
-        self.lock(&req).await
-    }
-
-    /// A new selection in one step: lock, save the order, release the seats
-    /// no longer wanted (and announce it). Each step is idempotent, so a
-    /// retry is safe; a save that fails leaves the old selection held.
+    /// A step that takes seats: lock, save the order unless its deadline
+    /// has passed, release the seats no longer wanted (and announce it).
+    /// Each part is idempotent, so a retry is safe; a lock that cannot be
+    /// saved gives back what it took, so a refusal holds nothing new.
     #[activity]
     pub async fn hold_seats(
         self: Arc<Self>,
@@ -166,44 +179,21 @@ impl BookingActivities {
         let span = span("hold_seats", req.lock.order_id, req.request_id.as_deref());
         async move {
             let outcome = self.lock(&req.lock).await?;
-            if outcome == Locked::All {
-                orders::save(&self.pool, &req.order).await?;
-                let dropped = HeldSeats {
-                    order_id: req.lock.order_id,
-                    flight_id: req.lock.flight_id,
-                    seats: req.dropped,
-                    ttl_ms: 0,
-                };
-                self.release(&dropped).await?;
-                tracing::info!(seats = ?req.lock.seats, status = %req.order.status, "seats held");
-            } else {
+            if outcome != Locked::All {
                 tracing::info!(seats = ?req.lock.seats, outcome = ?outcome, "seats refused");
+                return Ok(outcome);
             }
-            Ok(outcome)
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// Payment accepted: extend the holds, save the order; returns the
-    /// seats no longer held.
-    #[activity]
-    pub async fn start_payment(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        req: StartPayment,
-    ) -> Result<Vec<String>, ActivityError> {
-        let e = &req.extend;
-        let span = span("start_payment", e.order_id, req.request_id.as_deref());
-        async {
-            let ttl = Duration::from_millis(e.ttl_ms);
-            let lost = self
-                .holds
-                .extend(e.flight_id, e.order_id, &e.seats, ttl)
-                .await?;
-            orders::save(&self.pool, &req.order).await?;
-            tracing::info!(lost = ?lost, "payment window secured");
-            Ok(lost)
+            let deadline = req.deadline_ms.and_then(to_time);
+            if !orders::save(&self.pool, &row(&req.order), deadline).await? {
+                let held = &req.lock.held;
+                let taken = req.lock.seats.iter().filter(|s| !held.contains(s));
+                self.release(&req.lock.releasing(taken)).await?;
+                tracing::info!(seats = ?req.lock.seats, "seats refused: past the caller's deadline");
+                return Ok(Locked::Late);
+            }
+            self.release(&req.lock.releasing(req.dropped.iter())).await?;
+            tracing::info!(seats = ?req.lock.seats, status = %req.order.status, "seats held");
+            Ok(Locked::All)
         }
         .instrument(span)
         .await
@@ -217,7 +207,7 @@ impl BookingActivities {
         self: Arc<Self>,
         _ctx: ActivityContext,
         req: SellSeats,
-    ) -> Result<Confirm, ActivityError> {
+    ) -> Result<Sale, ActivityError> {
         let span = span("sell_seats", req.held.order_id, req.request_id.as_deref());
         async {
             let sold = async {
@@ -225,75 +215,61 @@ impl BookingActivities {
                 let h = &req.held;
                 orders::confirm(&self.pool, h.order_id, h.flight_id, &h.seats).await
             };
-            let outcome = match sold.await {
+            let sale = match sold.await {
                 Err(e @ StoreError::OrderNotFound(_)) => {
                     tracing::warn!("the order's row is gone: nothing to sell");
                     return Err(ActivityError::application(
                         ApplicationFailure::non_retryable(e),
                     ));
                 }
-                outcome => outcome?,
+                Ok(Confirm::Confirmed) => Sale::Sold,
+                Ok(Confirm::SeatsTaken(seats)) => Sale::SeatsTaken(seats),
+                Ok(Confirm::NotLive(status)) => Sale::NotLive(status),
+                Err(e) => return Err(e.into()),
             };
-            if outcome == Confirm::Confirmed {
+            if sale == Sale::Sold {
                 self.release_all(&req.held).await?;
             }
-            tracing::info!(seats = ?req.held.seats, outcome = ?outcome, "sale");
-            Ok(outcome)
+            tracing::info!(seats = ?req.held.seats, sale = ?sale, "sale");
+            Ok(sale)
         }
         .instrument(span)
         .await
     }
 
-    /// The order ends without a sale: release its holds, save its last row.
+    /// The order ends without a sale: save its last row unless the
+    /// deadline has passed, then release every hold it has. A creation
+    /// that never became an order (`order: None`) deletes instead the live
+    /// row an attempt lost with its worker may have saved, and releases
+    /// the seats that row lists too.
     #[activity]
     pub async fn end_order(
         self: Arc<Self>,
         _ctx: ActivityContext,
         req: EndOrder,
-    ) -> Result<(), ActivityError> {
+    ) -> Result<Ended, ActivityError> {
         let span = span("end_order", req.release.order_id, req.request_id.as_deref());
         async {
-            let released = self.release_all(&req.release).await?;
-            if let Some(order) = &req.order {
-                orders::save(&self.pool, order).await?;
-                tracing::info!(status = %order.status, released, "order ended");
-            } else {
-                tracing::info!(released, "creation undone");
+            let mut release = req.release.clone();
+            match &req.order {
+                Some(order) => {
+                    let deadline = req.deadline_ms.and_then(to_time);
+                    if !orders::save(&self.pool, &row(order), deadline).await? {
+                        tracing::info!("ending refused: past the caller's deadline");
+                        return Ok(Ended::Late);
+                    }
+                }
+                None => self.forget(&mut release).await?,
             }
-            Ok(())
+            let released = self.release_all(&release).await?;
+            match &req.order {
+                Some(order) => tracing::info!(status = %order.status, released, "order ended"),
+                None => tracing::info!(released, "creation undone"),
+            }
+            Ok(Ended::Ended)
         }
         .instrument(span)
         .await
-    }
-
-    /// A creation that never became an order (refused, or its workflow
-    /// cancelled before it held seats): an attempt lost with its worker may
-    /// still have locked seats and saved a live row the workflow never saw.
-    /// Release the order's holds on the seats that row lists and on
-    /// `req.seats`, then delete the row if it is still live.
-    #[activity]
-    pub async fn forget_order(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        req: HeldSeats,
-    ) -> Result<(), ActivityError> {
-        let mut held = req;
-        match orders::find(&self.pool, held.order_id).await {
-            Ok(row) if !row.status.is_terminal() => {
-                for seat in row.seats {
-                    if !held.seats.contains(&seat) {
-                        held.seats.push(seat);
-                    }
-                }
-            }
-            Ok(_) | Err(StoreError::OrderNotFound(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-        self.release_all(&held).await?;
-        if orders::forget_unsold(&self.pool, held.order_id).await? {
-            tracing::warn!(order = %held.order_id, "deleted the live row of an order that never held seats");
-        }
-        Ok(())
     }
 
     /// Release the order's holds on the given seats.
@@ -301,33 +277,9 @@ impl BookingActivities {
     pub async fn release_seats(
         self: Arc<Self>,
         _ctx: ActivityContext,
-        req: HeldSeats,
+        req: Release,
     ) -> Result<u32, ActivityError> {
         self.release(&req).await
-    }
-
-    /// Reset the TTL of the order's holds; returns seats it no longer holds.
-    #[activity]
-    pub async fn extend_holds(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        req: HeldSeats,
-    ) -> Result<Vec<String>, ActivityError> {
-        let ttl = Duration::from_millis(req.ttl_ms);
-        Ok(self
-            .holds
-            .extend(req.flight_id, req.order_id, &req.seats, ttl)
-            .await?)
-    }
-
-    /// Upsert the order row.
-    #[activity]
-    pub async fn save_order(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        order: Order,
-    ) -> Result<(), ActivityError> {
-        Ok(orders::save(&self.pool, &order).await?)
     }
 
     /// Record a finished payment attempt.
@@ -338,16 +290,6 @@ impl BookingActivities {
         rec: AttemptRecord,
     ) -> Result<(), ActivityError> {
         Ok(self.record(&rec).await?)
-    }
-
-    /// Sell the seats in one transaction.
-    #[activity]
-    pub async fn confirm_order(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        req: HeldSeats,
-    ) -> Result<Confirm, ActivityError> {
-        Ok(orders::confirm(&self.pool, req.order_id, req.flight_id, &req.seats).await?)
     }
 
     /// The simulated payment provider: one validation attempt.
@@ -365,6 +307,29 @@ impl BookingActivities {
         });
         verdict
     }
+}
+
+/// The store's row of the workflow's order state.
+fn row(o: &OrderState) -> Order {
+    Order {
+        id: o.order_id,
+        flight_id: o.flight_id,
+        workflow_id: workflow_id(o.order_id),
+        status: o.status,
+        seats: o.seats.clone(),
+        total_price_cents: o.total_price_cents,
+        expires_at: o.expires_at_ms.and_then(to_time),
+        confirmed_at: None,
+        failure_reason: o.failure_reason.clone(),
+        payment_attempts: o.payment_attempts as i32,
+        last_payment_error: o.last_payment_error.clone(),
+        saved_at_event: o.seq as i64,
+        version: 0,
+    }
+}
+
+fn to_time(ms: u64) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
 }
 
 impl BookingActivities {

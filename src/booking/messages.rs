@@ -1,17 +1,13 @@
-//! Inputs and outputs of the booking workflow, its updates, its query and its
-//! activities. Everything here crosses a serialization boundary.
+//! What crosses the booking workflow's boundary: its input, its updates and
+//! their answers, its query, and its activities' inputs and outputs. These
+//! are the workflow's own types, not store rows, so a new column never
+//! changes what Temporal records.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{OrderStatus, PaymentCode, SeatSelection};
-
-/// Prefixes of update rejections, so the API can map them to error codes.
-pub const ORDER_EXPIRED: &str = "ORDER_EXPIRED";
-pub const ORDER_NOT_MODIFIABLE: &str = "ORDER_NOT_MODIFIABLE";
-pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
-pub const SERVICE_BUSY: &str = "SERVICE_BUSY";
-pub const SEATS_UNAVAILABLE: &str = "SEATS_UNAVAILABLE";
+use crate::store::orders::AttemptOutcome;
 
 /// Input of the booking workflow: the order and the timing policy it runs
 /// under (fixed at start, so it is part of the workflow's history).
@@ -32,46 +28,60 @@ pub struct BookingInput {
 /// A workflow whose creating selection never arrives ends after this long.
 pub const CREATION_WAIT_MS: u64 = 30_000;
 
+/// When the caller stops waiting for an update's answer (Unix ms). The
+/// workflow refuses work it would commit later ([`Refusal::Late`]): an
+/// answer the caller never saw changed nothing.
+pub type Deadline = u64;
+
 /// The `select_seats` update: the complete new selection.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SelectSeats {
     pub seats: SeatSelection,
-    /// Unix ms after which the caller no longer waits for the answer: a
-    /// selection the workflow processes later is refused and holds nothing.
-    /// Absent in histories recorded before deadlines existed.
-    #[serde(default)]
-    pub deadline_ms: Option<u64>,
+    pub deadline_ms: Deadline,
     /// The API request that sent it, for the worker's logs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-}
-
-/// Result of a selection change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Selection {
-    /// The seats are held until `expires_at_ms` (Unix ms).
-    Held {
-        seats: Vec<String>,
-        expires_at_ms: u64,
-    },
-    /// Seats booked or held by another order; the previous selection stands.
-    Unavailable { seats: Vec<String> },
-    /// Seats that do not exist on this flight; nothing changed.
-    Unknown { seats: Vec<String> },
-    /// The selection reached the workflow after its deadline; nothing changed.
-    Late,
 }
 
 /// The `pay` update.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Pay {
     pub code: PaymentCode,
-    /// As for [`SelectSeats::deadline_ms`]: a payment processed later is refused.
-    #[serde(default)]
-    pub deadline_ms: Option<u64>,
-    /// The API request that sent it, for the worker's logs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Deadline,
     pub request_id: Option<String>,
+}
+
+/// The `cancel` update.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Cancel {
+    pub deadline_ms: Deadline,
+    pub request_id: Option<String>,
+}
+
+/// What an update answers: what it did, or why it did nothing.
+pub type Answer<T> = Result<T, Refusal>;
+
+/// A selection taken: the seats are held until `expires_at_ms` (Unix ms).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    pub seats: Vec<String>,
+    pub expires_at_ms: u64,
+}
+
+/// Why the workflow refused an update. Every refusal changed nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    /// Seats sold or held by another order.
+    SeatsUnavailable(Vec<String>),
+    /// Seats the flight does not have.
+    UnknownSeats(Vec<String>),
+    /// The hold ran out.
+    Expired,
+    /// The order can no longer change: paid, ended, or never created.
+    NotModifiable(OrderStatus),
+    /// The work would have been committed after the caller's deadline.
+    Late,
+    /// The seat store did not answer.
+    StoreUnavailable,
 }
 
 /// What the `status` query returns: the order as the workflow sees it now.
@@ -89,7 +99,23 @@ pub struct Snapshot {
     pub total_price_cents: i64,
 }
 
-/// Activity input: hold `seats` for the order for `ttl_ms`.
+/// The order row as the workflow saves it. `seq` numbers the saves of one
+/// run: a save with a lower one arrives late and changes nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderState {
+    pub order_id: Uuid,
+    pub flight_id: Uuid,
+    pub status: OrderStatus,
+    pub seats: Vec<String>,
+    pub total_price_cents: i64,
+    pub expires_at_ms: Option<u64>,
+    pub failure_reason: Option<String>,
+    pub payment_attempts: u32,
+    pub last_payment_error: Option<String>,
+    pub seq: u64,
+}
+
+/// Hold `seats` for the order for `ttl_ms` (a hold never gets shorter).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LockSeats {
     pub order_id: Uuid,
@@ -97,48 +123,52 @@ pub struct LockSeats {
     pub seats: Vec<String>,
     pub ttl_ms: u64,
     /// Of `seats`, those the order held before this lock: a refused lock
-    /// releases every other seat it took, and keeps these. Absent in
-    /// requests from before it existed: then only refused seats go back.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub held: Option<Vec<String>>,
+    /// gives back every other seat it took, and keeps these.
+    pub held: Vec<String>,
 }
 
 impl LockSeats {
-    /// Seats the order held before this lock (all of them if not known).
-    pub fn held_before(&self) -> &[String] {
-        self.held.as_deref().unwrap_or(&self.seats)
-    }
-
     /// The order's holds on `seats`, to release.
-    pub fn releasing<'a>(&self, seats: impl Iterator<Item = &'a String>) -> HeldSeats {
-        HeldSeats {
+    pub fn releasing<'a>(&self, seats: impl Iterator<Item = &'a String>) -> Release {
+        Release {
             order_id: self.order_id,
             flight_id: self.flight_id,
             seats: seats.cloned().collect(),
-            ttl_ms: 0,
         }
     }
 }
 
-/// Activity output: what became of a lock request.
+/// What became of a lock.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Locked {
-    /// Every seat is held for the order.
+    /// Every seat is held for the order and the order saved.
     All,
     /// Seats sold or held by another order; nothing was taken.
     Unavailable(Vec<String>),
     /// Seats that do not exist on the flight; nothing was taken.
     Unknown(Vec<String>),
+    /// The deadline passed before the order was saved; nothing was taken.
+    Late,
 }
 
-/// Activity input: release or extend the order's holds on `seats`.
+/// Local activity: a step that takes seats — lock `lock` all-or-nothing,
+/// save `order` (the order as it is if the lock succeeds) unless
+/// `deadline_ms` has passed, then release the seats no longer wanted.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct HeldSeats {
+pub struct HoldSeats {
+    pub lock: LockSeats,
+    pub order: OrderState,
+    pub dropped: Vec<String>,
+    pub deadline_ms: Option<Deadline>,
+    pub request_id: Option<String>,
+}
+
+/// The order's holds on `seats`, to release.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Release {
     pub order_id: Uuid,
     pub flight_id: Uuid,
     pub seats: Vec<String>,
-    /// New TTL, for an extension.
-    pub ttl_ms: u64,
 }
 
 /// Activity input: one payment attempt.
@@ -148,8 +178,6 @@ pub struct PaymentAttempt {
     pub attempt: u32,
     pub code: PaymentCode,
     pub timeout_ms: u64,
-    /// The API request the workflow last acted on, for the worker's logs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
 }
 
@@ -160,57 +188,50 @@ pub enum Verdict {
     Declined(String),
 }
 
-/// Activity input: record a finished payment attempt.
+/// Local activity input: record a finished payment attempt.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AttemptRecord {
     pub order_id: Uuid,
     pub attempt: u32,
-    pub outcome: crate::store::orders::AttemptOutcome,
+    pub outcome: AttemptOutcome,
     pub error: Option<String>,
-}
-
-/// Local activity input: take a new selection in one step — lock `lock`
-/// all-or-nothing, then save `order` (the order as it is if the lock
-/// succeeds), then release the seats no longer wanted.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct HoldSeats {
-    pub lock: LockSeats,
-    pub order: crate::store::orders::Order,
-    pub dropped: Vec<String>,
-    /// The API request the workflow last acted on, for the worker's logs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
-}
-
-/// Local activity input: payment accepted — stretch the holds over the
-/// payment window and save the order.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct StartPayment {
-    pub extend: HeldSeats,
-    pub order: crate::store::orders::Order,
-    /// The API request the workflow last acted on, for the worker's logs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request_id: Option<String>,
 }
 
 /// Local activity input: the payment succeeded — record the attempt, sell
 /// the seats in one transaction, and release the holds once sold.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SellSeats {
-    pub held: HeldSeats,
+    pub held: Release,
     pub attempt: AttemptRecord,
-    /// The API request the workflow last acted on, for the worker's logs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
 }
 
-/// Local activity input: the order ends without a sale — release `release`
-/// and save the final row (`None`: the order was never saved).
+/// What became of a sale.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Sale {
+    Sold,
+    /// Seats sold to another order meanwhile; nothing was sold.
+    SeatsTaken(Vec<String>),
+    /// The order's row is no longer live (the sweep ended it); nothing sold.
+    NotLive(OrderStatus),
+}
+
+/// Local activity input: the order ends without a sale. Save its last row
+/// (unless `deadline_ms` has passed), then release every hold it has.
+/// `order: None` is a creation that never became an order: a live row an
+/// attempt lost with its worker may have saved is deleted instead.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EndOrder {
-    pub release: HeldSeats,
-    pub order: Option<crate::store::orders::Order>,
-    /// The API request the workflow last acted on, for the worker's logs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Release,
+    pub order: Option<OrderState>,
+    pub deadline_ms: Option<Deadline>,
     pub request_id: Option<String>,
+}
+
+/// What became of an ending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ended {
+    Ended,
+    /// The deadline passed before the row was saved; nothing changed.
+    Late,
 }

@@ -3,9 +3,11 @@
 //! the API exchange (`messages`).
 
 pub mod activities;
+pub mod keys;
 pub mod messages;
 pub mod payment;
 pub mod reconcile;
+pub mod service;
 pub mod workflow;
 
 pub use activities::BookingActivities;

@@ -19,7 +19,9 @@ use uuid::Uuid;
 use super::StoreError;
 
 /// Lock every seat or none. Re-entrant: seats already held by the same order
-/// are refreshed. Returns the seats held by other orders (empty = locked).
+/// are kept, and their hold never gets shorter (a retried claim of the API
+/// must not cut the workflow's hold down to the claim's few seconds).
+/// Returns the seats held by other orders (empty = locked).
 static LOCK: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
@@ -33,11 +35,17 @@ for i = 2, #KEYS do
 end
 if #taken > 0 then return taken end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local longest = ttl
 for i = 2, #KEYS do
-  redis.call('SET', KEYS[i], order, 'PX', ttl)
-  redis.call('ZADD', KEYS[1], now + ttl, ARGV[i + 1] .. ':' .. order)
+  local keep = ttl
+  if redis.call('GET', KEYS[i]) == order then
+    keep = math.max(ttl, redis.call('PTTL', KEYS[i]))
+  end
+  longest = math.max(longest, keep)
+  redis.call('SET', KEYS[i], order, 'PX', keep)
+  redis.call('ZADD', KEYS[1], now + keep, ARGV[i + 1] .. ':' .. order)
 end
-if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+if redis.call('PTTL', KEYS[1]) < longest then redis.call('PEXPIRE', KEYS[1], longest) end
 return {}
 "#,
     )
@@ -61,25 +69,22 @@ return released
     )
 });
 
-/// Reset the TTL of the seats this order holds; returns the seats it no
-/// longer holds.
-static EXTEND: LazyLock<Script> = LazyLock::new(|| {
+/// Delete the seats this order holds whose hold ends within ARGV[2] ms:
+/// a create's claim no workflow adopted (adopting stretches it to the full
+/// hold). Returns how many were released.
+static DROP_CLAIM: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local order, ttl = ARGV[1], tonumber(ARGV[2])
-local lost = {}
+local order, within = ARGV[1], tonumber(ARGV[2])
+local released = 0
 for i = 2, #KEYS do
-  if redis.call('GET', KEYS[i]) == order then
-    redis.call('PEXPIRE', KEYS[i], ttl)
-    redis.call('ZADD', KEYS[1], now + ttl, ARGV[i + 1] .. ':' .. order)
-  else
-    lost[#lost + 1] = ARGV[i + 1]
+  if redis.call('GET', KEYS[i]) == order and redis.call('PTTL', KEYS[i]) <= within then
+    redis.call('DEL', KEYS[i])
+    redis.call('ZREM', KEYS[1], ARGV[i + 1] .. ':' .. order)
+    released = released + 1
   end
 end
-if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
-return lost
+return released
 "#,
     )
 });
@@ -202,19 +207,20 @@ impl Holds {
             .await?)
     }
 
-    /// Reset the TTL of the seats `order` holds; returns those it no longer holds.
-    pub async fn extend(
+    /// Release `order`'s claim on `seats` unless a workflow adopted it: a
+    /// hold of the seat that ends within `claim_ttl` is still the claim.
+    pub async fn drop_claim(
         &self,
         flight: Uuid,
         order: Uuid,
         seats: &[String],
-        ttl: Duration,
-    ) -> Result<Vec<String>, StoreError> {
-        Ok(EXTEND
+        claim_ttl: Duration,
+    ) -> Result<u32, StoreError> {
+        Ok(DROP_CLAIM
             .evalsha_with_reload(
                 &self.client,
                 self.keys(flight, seats),
-                Self::args(order, Some(ttl), seats),
+                Self::args(order, Some(claim_ttl), seats),
             )
             .await?)
     }

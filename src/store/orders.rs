@@ -56,20 +56,30 @@ fn order(row: &Row) -> Order {
     }
 }
 
-/// Insert or update the order row. A confirmed order is never overwritten
-/// (only `confirm` sells seats), nor a state saved later in the workflow's
-/// history than this one (a late retry, a worker that lost its task).
+/// Insert or update the order row, unless `deadline` has passed by the time
+/// the database commits it: the row is then as before and `false` comes
+/// back (a save already committed by an earlier try of the same step counts
+/// as committed). A confirmed order is never overwritten (only `confirm`
+/// sells seats), nor a state saved later in the workflow than this one (a
+/// late retry, a worker that lost its task).
 ///
 /// An ending (expired, cancelled, failed) is counted once, by the save that
 /// changes the row's status to it: a retried save finds it there already.
-pub async fn save(pool: &Pool, o: &Order) -> Result<(), StoreError> {
+pub async fn save(
+    pool: &Pool,
+    o: &Order,
+    deadline: Option<DateTime<Utc>>,
+) -> Result<bool, StoreError> {
     let conn = pool.get().await?;
+    // The deadline is checked by the statement itself, after any row lock
+    // it waited for: a save stalled past the deadline never commits.
     let saved = conn
         .query_opt(
             "WITH before AS (SELECT status FROM orders WHERE id = $1)
          INSERT INTO orders (id, flight_id, workflow_id, status, seats, total_price_cents,
                 expires_at, failure_reason, payment_attempts, last_payment_error, saved_at_event)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
+         WHERE $12::timestamptz IS NULL OR clock_timestamp() <= $12::timestamptz
          ON CONFLICT (id) DO UPDATE SET
             status = EXCLUDED.status, seats = EXCLUDED.seats,
             total_price_cents = EXCLUDED.total_price_cents, expires_at = EXCLUDED.expires_at,
@@ -79,6 +89,7 @@ pub async fn save(pool: &Pool, o: &Order) -> Result<(), StoreError> {
             saved_at_event = EXCLUDED.saved_at_event, updated_at = NOW()
          WHERE orders.status <> 'CONFIRMED'
            AND orders.saved_at_event <= EXCLUDED.saved_at_event
+           AND ($12::timestamptz IS NULL OR clock_timestamp() <= $12::timestamptz)
          RETURNING (SELECT status FROM before)",
             &[
                 &o.id,
@@ -92,16 +103,31 @@ pub async fn save(pool: &Pool, o: &Order) -> Result<(), StoreError> {
                 &o.payment_attempts,
                 &o.last_payment_error,
                 &o.saved_at_event,
+                &deadline,
             ],
         )
         .await?;
-    if let Some(row) = saved {
-        let before: Option<String> = row.get(0);
-        if o.status.is_terminal() && before.as_deref() != Some(o.status.as_str()) {
-            crate::metrics::order_ended(o.status);
-        }
+    let Some(row) = saved else {
+        // Not written: a newer save (or a sale) is there, this one was
+        // committed before, or the deadline passed.
+        let current = conn
+            .query_opt(
+                "SELECT saved_at_event, status FROM orders WHERE id = $1",
+                &[&o.id],
+            )
+            .await?;
+        let committed = current.is_some_and(|r| {
+            let at: i64 = r.get(0);
+            let status: &str = r.get(1);
+            at >= o.saved_at_event || status == "CONFIRMED"
+        });
+        return Ok(committed || deadline.is_none());
+    };
+    let before: Option<String> = row.get(0);
+    if o.status.is_terminal() && before.as_deref() != Some(o.status.as_str()) {
+        crate::metrics::order_ended(o.status);
     }
-    Ok(())
+    Ok(true)
 }
 
 pub async fn find(pool: &Pool, id: Uuid) -> Result<Order, StoreError> {
@@ -193,6 +219,8 @@ pub enum Confirm {
     Confirmed,
     /// These seats were sold meanwhile; nothing was booked.
     SeatsTaken(Vec<String>),
+    /// The order is no longer live (the sweep ended it); nothing was booked.
+    NotLive(OrderStatus),
 }
 
 /// Sell every seat of the order in one transaction, only if all are unsold.
@@ -215,7 +243,10 @@ pub async fn confirm(
     match status.as_deref() {
         None => return Err(StoreError::OrderNotFound(order_id)),
         Some("CONFIRMED") => return Ok(Confirm::Confirmed),
-        Some(_) => {}
+        Some(status) => match OrderStatus::parse(status) {
+            Some(s) if s.is_live() => {}
+            other => return Ok(Confirm::NotLive(other.unwrap_or(OrderStatus::Failed))),
+        },
     }
     let sold: Vec<String> = tx
         .query(

@@ -58,6 +58,9 @@ pub async fn isolated_settings(temporal: bool) -> Settings {
     s.redis.addr = servers::redis().addr();
     s.redis.key_prefix = format!("t{id}");
     s.temporal.task_queue = format!("tq-{id}");
+    // Each test its own worker deployment, made current by its first worker.
+    s.worker.deployment_name = format!("flightctl-{id}");
+    s.worker.build_id = "test-build".into();
     // No reconciliation schedule per test unless a test asks for one.
     s.booking.reconcile_interval = Duration::ZERO;
     if temporal {
@@ -119,17 +122,27 @@ impl TestApp {
     /// The app with a worker process polling its task queue.
     pub async fn with_worker(settings: Settings) -> TestApp {
         let mut app = TestApp::spawn(settings).await;
-        app.start_worker();
+        app.start_worker().await;
         app
     }
 
-    /// Start a `flightctl worker` process configured like this app.
-    pub fn start_worker(&mut self) {
-        self.start_worker_with(&[]);
+    /// Start a `flightctl worker` process configured like this app; the
+    /// first makes its build the deployment's current version.
+    pub async fn start_worker(&mut self) {
+        self.start_worker_with(&[]).await;
     }
 
     /// Start a worker with more environment (`env` wins).
-    pub fn start_worker_with(&mut self, env: &[(&str, String)]) {
+    pub async fn start_worker_with(&mut self, env: &[(&str, String)]) {
+        let first = self.workers.is_empty();
+        self.spawn_worker(env);
+        if first {
+            make_current(&self.settings).await;
+        }
+    }
+
+    /// Start a worker process without waiting for anything.
+    pub fn spawn_worker(&mut self, env: &[(&str, String)]) {
         let n = self.workers.len();
         let log = std::fs::File::create(self.log_dir.join(format!("worker-{n}.log"))).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_flightctl"));
@@ -207,6 +220,19 @@ impl TestApp {
             })
             .collect()
     }
+}
+
+/// Make the settings' build the current version of their worker
+/// deployment, once its first worker polls (Worker Versioning: until then
+/// no workflow task is handed to it).
+pub async fn make_current(settings: &Settings) {
+    let client = flightctl::temporal::connect(&settings.temporal, "test", Duration::from_secs(10))
+        .await
+        .expect("temporal client");
+    let w = &settings.worker;
+    flightctl::deployment::set_current(&client, &w.deployment_name, &w.build_id, Duration::from_secs(60))
+        .await
+        .expect("the test build becomes current");
 }
 
 /// A replayer for the booking workflow: checks histories against today's code.
@@ -311,6 +337,8 @@ pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
         ("RUST_LOG", "warn,flightctl=info".into()),
         // Several workers per test: each its own free metrics port.
         ("WORKER_METRICS_PORT", "0".into()),
+        ("WORKER_DEPLOYMENT_NAME", s.worker.deployment_name.clone()),
+        ("WORKER_BUILD_ID", s.worker.build_id.clone()),
     ]
 }
 

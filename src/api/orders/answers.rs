@@ -1,0 +1,143 @@
+//! The one mapping from what the booking engine said to HTTP, and what
+//! each answer means for an `Idempotency-Key` (`booking::keys::Outcome`).
+
+use actix_web::http::StatusCode;
+use uuid::Uuid;
+
+use super::super::ApiError;
+use super::super::idempotency::Answer;
+use super::views::{unavailable_seats, unknown_seats};
+use crate::booking::keys::Outcome;
+use crate::booking::messages::Refusal;
+use crate::booking::service::CallError;
+use crate::domain::OrderStatus;
+use crate::store::orders::{self, Order};
+
+/// One try of a booking call: the HTTP answer, and what it came to.
+pub struct Tried {
+    pub result: Result<Answer, ApiError>,
+    pub outcome: Outcome<()>,
+}
+
+impl Tried {
+    pub fn done(answer: Answer) -> Self {
+        Self {
+            result: Ok(answer),
+            outcome: Outcome::Final(()),
+        }
+    }
+
+    /// Refused by the workflow: final, unless it did nothing for a reason a
+    /// retry may not meet (late, the store down).
+    pub fn refused(refusal: Refusal) -> Self {
+        let outcome = match refusal {
+            Refusal::Late | Refusal::StoreUnavailable => Outcome::NothingHappened,
+            _ => Outcome::Final(()),
+        };
+        Self {
+            result: Err(refusal_error(refusal)),
+            outcome,
+        }
+    }
+
+    /// An error before or around the call: final if it is a 4xx; a 5xx
+    /// changes nothing the key knows (a retry sends the same work).
+    pub fn failed(error: ApiError) -> Self {
+        let outcome = match error.status.is_client_error() {
+            true => Outcome::Final(()),
+            false => Outcome::Unknown,
+        };
+        Self {
+            result: Err(error),
+            outcome,
+        }
+    }
+
+    /// The workflow gave no answer.
+    pub fn unanswered(order_id: Uuid, e: CallError) -> Self {
+        Self::failed(call_error(order_id, e))
+    }
+
+    /// What the key stores: the answer of a final outcome.
+    pub fn settled(&self) -> Outcome<&Result<Answer, ApiError>> {
+        match self.outcome {
+            Outcome::Final(()) => Outcome::Final(&self.result),
+            Outcome::NothingHappened => Outcome::NothingHappened,
+            Outcome::Unknown => Outcome::Unknown,
+        }
+    }
+}
+
+/// A call the workflow did not answer, as HTTP.
+pub fn call_error(order_id: Uuid, e: CallError) -> ApiError {
+    match e {
+        CallError::Unknown => outcome_unknown(order_id),
+        CallError::NotRunning => ApiError::conflict(
+            "ORDER_NOT_MODIFIABLE",
+            "the order's booking process has ended",
+        ),
+        CallError::Unavailable(message) => ApiError::unavailable(message),
+    }
+}
+
+/// A refusal of the workflow as HTTP. Every refusal changed nothing.
+pub fn refusal_error(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::SeatsUnavailable(seats) => unavailable_seats(&seats),
+        Refusal::UnknownSeats(seats) => unknown_seats(&seats),
+        Refusal::Expired => expired(),
+        Refusal::NotModifiable(OrderStatus::Created) => ApiError::conflict(
+            "ORDER_NOT_MODIFIABLE",
+            "the order was never created",
+        ),
+        Refusal::NotModifiable(status) => not_modifiable(status),
+        Refusal::Late => {
+            ApiError::busy("the booking engine did not answer in time; nothing was changed")
+        }
+        Refusal::StoreUnavailable => {
+            ApiError::unavailable("the seat store did not answer; nothing was changed")
+        }
+    }
+}
+
+/// The call's outcome is not known yet: the order's status will tell, and
+/// a retry with the same `Idempotency-Key` answers it.
+pub fn outcome_unknown(order_id: Uuid) -> ApiError {
+    ApiError {
+        retry_after: Some(1),
+        ..ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "OUTCOME_UNKNOWN",
+            format!(
+                "the booking engine did not answer in time, so whether the request took \
+                 effect is not known yet: see /api/orders/{order_id}/status, or retry with \
+                 the same Idempotency-Key to get the outcome"
+            ),
+        )
+    }
+}
+
+fn expired() -> ApiError {
+    ApiError::conflict("ORDER_EXPIRED", "the hold on this order has expired")
+}
+
+fn not_modifiable(status: OrderStatus) -> ApiError {
+    ApiError::conflict("ORDER_NOT_MODIFIABLE", format!("the order is {status}"))
+}
+
+/// Why an ended order refuses a change.
+pub fn closed(order: &Order) -> ApiError {
+    match order.status {
+        OrderStatus::Expired => expired(),
+        status => not_modifiable(status),
+    }
+}
+
+/// The order row of a live order, or why it cannot change.
+pub async fn live_order(pool: &deadpool_postgres::Pool, id: Uuid) -> Result<Order, ApiError> {
+    let order = orders::find(pool, id).await?;
+    if order.status.is_terminal() {
+        return Err(closed(&order));
+    }
+    Ok(order)
+}

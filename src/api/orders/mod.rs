@@ -1,0 +1,270 @@
+//! The order endpoints: parse at the edge, call the booking flow, map its
+//! result once. The API never writes booking state: it starts the order's
+//! workflow and talks to it (`booking::service`). Status and its event
+//! stream are read from the order row the workflow saves at every
+//! transition, so watching an order costs the engine nothing.
+//!
+//! - `create.rs` — a create under a flash sale, keyed or not;
+//! - `checkout.rs` — change seats, pay (keyed or not), cancel;
+//! - `answers.rs` — the engine's answers as HTTP, and for the key;
+//! - `views.rs` — bodies, answers, the status view;
+//! - `stream.rs` — an order's event stream.
+
+mod answers;
+mod checkout;
+mod create;
+mod stream;
+mod views;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::errors::ErrorBody;
+use super::idempotency::{Key, Keyed};
+use super::{ApiError, AppState, sse};
+use crate::domain::PaymentCode;
+use crate::store::{flights, orders};
+
+pub use create::claim_ttl;
+pub use stream::{last_event_id, order_events};
+pub use views::{
+    Ack, ChangeSeats, CreateOrder, Held, OrderDetail, PayBody, StatusView, order_id,
+};
+use views::{SeatRequest, selection, status_of};
+
+#[utoipa::path(
+    post,
+    path = "/api/orders",
+    tag = "orders",
+    summary = "Hold seats: create an order",
+    description = "Takes every seat or none. A seat already held or sold is refused (409) \
+without starting a workflow; any answer but 201 leaves nothing held. With `Idempotency-Key`, \
+the same key and body return the same answer for 24 h (one order), another body is 422.",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[\\x20-\\x7E]+$",
+         description = "1–255 printable ASCII characters: retry with the same key and body to get the same order"),
+    ),
+    request_body = CreateOrder,
+    responses(
+        (status = 201, description = "The seats are held for the new order", body = Held,
+         links(
+            ("status" = (operation_id = "orders_status", parameters(("id" = "$response.body#/orderId")))),
+            ("changeSeats" = (operation_id = "orders_change_seats", parameters(("id" = "$response.body#/orderId")))),
+            ("pay" = (operation_id = "orders_pay", parameters(("id" = "$response.body#/orderId")))),
+            ("cancel" = (operation_id = "orders_cancel", parameters(("id" = "$response.body#/orderId")))),
+         )),
+        (status = 400, description = "`INVALID_FLIGHT_ID`: not a UUID; `INVALID_SEATS`: not 1–9 distinct seat ids, or a seat the flight does not have; `INVALID_IDEMPOTENCY_KEY`", body = ErrorBody),
+        (status = 404, description = "`FLIGHT_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`SEATS_UNAVAILABLE`: a seat is sold or held by another order (the message names them)", body = ErrorBody),
+        (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the key was used with another body", body = ErrorBody),
+        (status = 503, description = "`SERVICE_BUSY`: too many booking calls in flight, or the order was refused as too late (nothing was changed); `SERVICE_UNAVAILABLE`: a dependency is down (nothing was changed)", body = ErrorBody),
+        (status = 504, description = "`OUTCOME_UNKNOWN`: the engine did not answer in time; the message names the status URL, and a retry with the same `Idempotency-Key` answers the outcome", body = ErrorBody),
+    ),
+)]
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<CreateOrder>,
+) -> Result<HttpResponse, ApiError> {
+    let key = Key::from_request(&req)?;
+    let new = SeatRequest::parse(&body)?;
+    let answer = match key {
+        None => create::unkeyed(&state, &new).await?,
+        Some(key) => {
+            let parts = new.fingerprint_parts();
+            let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+            let keyed = Keyed::new(&state, "create".into(), key, &parts);
+            create::keyed(&state, &new, &keyed).await?
+        }
+    };
+    Ok(answer.respond())
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/orders/{id}/seats",
+    tag = "orders",
+    summary = "Change the order's seats; the hold restarts in full",
+    description = "All or nothing: a refused change leaves the previous seats, their holds and \
+the timer as they were.",
+    params(("id" = Uuid, Path, description = "The order's id")),
+    request_body = ChangeSeats,
+    responses(
+        (status = 200, description = "The new seats, held until `expiresAt`", body = Held),
+        (status = 400, description = "`INVALID_ORDER_ID`: not a UUID; `INVALID_SEATS`: not 1–9 distinct seat ids, or a seat the flight does not have", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`SEATS_UNAVAILABLE` (names the seats), `ORDER_EXPIRED`, `ORDER_NOT_MODIFIABLE` (paid, failed or cancelled)", body = ErrorBody),
+        (status = 503, description = "`SERVICE_BUSY` or `SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
+        (status = 504, description = "`OUTCOME_UNKNOWN`: the engine did not answer in time; the message names the status URL, and a retry with the same `Idempotency-Key` answers the outcome", body = ErrorBody),
+    ),
+)]
+pub async fn change_seats(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<ChangeSeats>,
+) -> Result<HttpResponse, ApiError> {
+    let id = order_id(&path)?;
+    let seats = selection(&body.seats)?;
+    Ok(HttpResponse::Ok().json(checkout::change(&state, id, seats).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}/status",
+    tag = "orders",
+    summary = "The order's status",
+    description = "Works while the workflow runs and after it has ended.",
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The status", body = StatusView),
+        (status = 400, description = "`INVALID_ORDER_ID`: not a UUID", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: Postgres is down", body = ErrorBody),
+    ),
+)]
+pub async fn status(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = order_id(&path)?;
+    let order = orders::find(&state.pool, id).await?;
+    Ok(HttpResponse::Ok().json(status_of(&state, order)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}",
+    tag = "orders",
+    summary = "The order: its status, when it was confirmed, and its flight",
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The order", body = OrderDetail),
+        (status = 400, description = "`INVALID_ORDER_ID`: not a UUID", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: Postgres is down", body = ErrorBody),
+    ),
+)]
+pub async fn show(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = order_id(&path)?;
+    let order = orders::find(&state.pool, id).await?;
+    let flight = flights::find(&state.pool, order.flight_id).await?;
+    Ok(HttpResponse::Ok().json(OrderDetail {
+        confirmed_at: order.confirmed_at,
+        status: status_of(&state, order),
+        flight,
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/orders/{id}/pay",
+    tag = "orders",
+    summary = "Pay: start validating the payment code",
+    description = "Accepted only while the hold is live; from then on the order ends \
+`CONFIRMED` or `FAILED` (follow `/status` or `/events`). The holds are checked again first: a \
+seat lost to another order is 409 `SEATS_UNAVAILABLE` with no payment attempt. With \
+`Idempotency-Key`, the same key and code return the same answer for 24 h (one payment).",
+    params(
+        ("id" = Uuid, Path, description = "The order's id"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[\\x20-\\x7E]+$",
+         description = "1–255 printable ASCII characters: retry with the same key and code to get the same answer"),
+    ),
+    request_body = PayBody,
+    responses(
+        (status = 202, description = "The payment is being validated", body = Ack),
+        (status = 400, description = "`INVALID_PAYMENT_CODE`: not 5 digits; `INVALID_ORDER_ID`: not a UUID; `INVALID_IDEMPOTENCY_KEY`", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`ORDER_EXPIRED`, `ORDER_NOT_MODIFIABLE` (already paid, failed or cancelled), `SEATS_UNAVAILABLE` (a seat lost to another order)", body = ErrorBody),
+        (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the key was used with another code", body = ErrorBody),
+        (status = 503, description = "`SERVICE_BUSY` or `SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
+        (status = 504, description = "`OUTCOME_UNKNOWN`: the engine did not answer in time; the message names the status URL, and a retry with the same `Idempotency-Key` answers the outcome", body = ErrorBody),
+    ),
+)]
+pub async fn pay(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<PayBody>,
+) -> Result<HttpResponse, ApiError> {
+    let code = body
+        .payment_code
+        .as_str()
+        .ok_or_else(|| "the payment code must be a string of 5 digits".to_string())
+        .and_then(PaymentCode::parse)
+        .map_err(|e| ApiError::bad_request("INVALID_PAYMENT_CODE", e))?;
+    let id = order_id(&path)?;
+    let answer = match Key::from_request(&req)? {
+        None => checkout::pay(&state, id, code).await?,
+        Some(key) => {
+            let keyed = Keyed::new(&state, format!("pay:{id}"), key, &[code.as_str()]);
+            checkout::pay_keyed(&state, id, code, &keyed).await?
+        }
+    };
+    Ok(answer.respond())
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/orders/{id}",
+    tag = "orders",
+    summary = "Cancel the order: its seats go back on sale",
+    description = "The order stays readable (`CANCELLED`).",
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "Cancelled", body = Ack),
+        (status = 400, description = "`INVALID_ORDER_ID`: not a UUID", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`ORDER_EXPIRED`, `ORDER_NOT_MODIFIABLE` (paid, failed or already cancelled)", body = ErrorBody),
+        (status = 503, description = "`SERVICE_BUSY` or `SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
+        (status = 504, description = "`OUTCOME_UNKNOWN`: the engine did not answer in time; the message names the status URL, and a retry with the same `Idempotency-Key` answers the outcome", body = ErrorBody),
+    ),
+)]
+pub async fn cancel(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = order_id(&path)?;
+    Ok(HttpResponse::Ok().json(checkout::cancel(&state, id).await?))
+}
+
+/// Server-sent events: the status object each time the order's row
+/// changes, its version as the event id, a keep-alive comment every 15 s;
+/// closed after a terminal status. A reconnect with `Last-Event-ID` gets
+/// only what it has not seen; `204` (which stops an `EventSource`) once it
+/// has seen the last status.
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}/events",
+    tag = "events",
+    summary = "The order's status changes, as server-sent events",
+    description = "One unnamed event (`message`) per change of the order, its data the status \
+object (`StatusView`), its `id:` the order row's version. A `: keep-alive` comment every 15 s; \
+the stream ends after a terminal status (`CONFIRMED`, `FAILED`, `EXPIRED`, `CANCELLED`). \
+`event: error` (`Error`) when a read failed (it is retried).",
+    params(
+        ("id" = Uuid, Path, description = "The order's id"),
+        ("Last-Event-ID" = Option<String>, Header, description = "The last event id seen: only newer changes are sent (a value that is not a number counts as none)"),
+    ),
+    responses(
+        (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
+        (status = 204, description = "The client has seen the order's last status already (stops an `EventSource`)"),
+        (status = 400, description = "`INVALID_ORDER_ID`: not a UUID", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: Postgres is down", body = ErrorBody),
+    ),
+)]
+pub async fn events(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = order_id(&path)?;
+    Ok(
+        match order_events(&state, id, last_event_id(&req), None).await? {
+            Some(stream) => sse::respond(stream),
+            None => HttpResponse::NoContent().finish(),
+        },
+    )
+}

@@ -1,0 +1,220 @@
+//! What the order endpoints read and answer: request bodies, answers, the
+//! status view of an order row, and parsing at the edge.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::super::request_id;
+use super::super::{ApiError, AppState};
+use crate::domain::{self, OrderStatus, SeatSelection};
+use crate::store::flights;
+use crate::store::orders::Order;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"flightId": "550e8400-e29b-41d4-a716-446655440001", "seats": ["1A", "1B"]}))]
+pub struct CreateOrder {
+    #[schema(value_type = Uuid)]
+    pub flight_id: String,
+    #[schema(value_type = SeatList)]
+    pub seats: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"seats": ["1A", "2C"]}))]
+pub struct ChangeSeats {
+    #[schema(value_type = SeatList)]
+    pub seats: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PayBody {
+    /// 5 digits. `00000` always succeeds, `99999` is always declined,
+    /// `88888` always times out; other codes fail at the configured rate.
+    #[schema(value_type = String, pattern = "^[0-9]{5}$", example = "00000")]
+    pub payment_code: serde_json::Value,
+}
+
+/// 1 to 9 distinct seat ids of one flight, e.g. `["1A", "12F"]` (a lowercase
+/// column letter is accepted; the answer names the seat in capitals).
+pub struct SeatList;
+
+impl utoipa::PartialSchema for SeatList {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+        let seat = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(domain::SEAT_ID_PATTERN))
+            .examples(["12A"]);
+        ArrayBuilder::new()
+            .items(seat)
+            .min_items(Some(1))
+            .max_items(Some(domain::MAX_SEATS_PER_ORDER))
+            .unique_items(true)
+            .into()
+    }
+}
+
+impl ToSchema for SeatList {}
+
+/// Seats of one flight, as a create asks for them, parsed.
+pub struct SeatRequest {
+    pub flight_id: Uuid,
+    pub seats: SeatSelection,
+}
+
+impl SeatRequest {
+    pub fn parse(body: &CreateOrder) -> Result<Self, ApiError> {
+        let flight_id = domain::parse_id(&body.flight_id).ok_or_else(|| {
+            ApiError::bad_request(
+                "INVALID_FLIGHT_ID",
+                format!("{:?} is not a flight id (a UUID)", body.flight_id),
+            )
+        })?;
+        let seats = selection(&body.seats)?;
+        Ok(Self { flight_id, seats })
+    }
+
+    /// What makes two creates the same request.
+    pub fn fingerprint_parts(&self) -> Vec<String> {
+        let mut parts = vec![self.flight_id.to_string()];
+        parts.extend(self.seats.ids());
+        parts
+    }
+}
+
+/// The seats an order holds.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Held {
+    pub order_id: Uuid,
+    /// `booking-<orderId>` (on creation only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow_id: Option<String>,
+    /// `SEATS_RESERVED`.
+    pub status: OrderStatus,
+    pub seats: Vec<String>,
+    /// When the hold ends unless paid or changed (RFC 3339, UTC).
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// An accepted change of the order's status.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Ack {
+    pub order_id: Uuid,
+    pub status: OrderStatus,
+}
+
+/// The order's status, from its row.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView {
+    pub order_id: Uuid,
+    pub workflow_id: String,
+    pub flight_id: Uuid,
+    pub status: OrderStatus,
+    pub seats: Vec<String>,
+    /// When the hold ends (RFC 3339, UTC); none before seats are held.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Whole seconds left on the hold; 0 when none is running.
+    pub timer_remaining: u64,
+    /// Payment validation attempts made so far.
+    pub payment_attempts: u32,
+    pub max_payment_attempts: u32,
+    /// Why the last payment attempt failed, or why the order failed.
+    pub last_error: Option<String>,
+    pub total_price_cents: i64,
+}
+
+/// The order id of a path, parsed, and named on the request's span.
+pub fn order_id(path: &str) -> Result<Uuid, ApiError> {
+    let id = domain::parse_id(path).ok_or_else(|| {
+        ApiError::bad_request(
+            "INVALID_ORDER_ID",
+            format!("{path:?} is not an order id (a UUID)"),
+        )
+    })?;
+    request_id::order(id);
+    Ok(id)
+}
+
+pub fn selection(items: &[String]) -> Result<SeatSelection, ApiError> {
+    SeatSelection::parse(items).map_err(|e| ApiError::bad_request("INVALID_SEATS", e))
+}
+
+pub fn unknown_seats(seats: &[String]) -> ApiError {
+    ApiError::bad_request(
+        "INVALID_SEATS",
+        format!("no such seat on this flight: {}", seats.join(", ")),
+    )
+}
+
+pub fn unavailable_seats(seats: &[String]) -> ApiError {
+    ApiError::conflict(
+        "SEATS_UNAVAILABLE",
+        format!(
+            "already booked or held by another order: {}",
+            seats.join(", ")
+        ),
+    )
+}
+
+pub fn to_time(ms: u64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms as i64)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Whole seconds left on a live hold, from the absolute deadline and the
+/// server's clock now.
+fn remaining(status: OrderStatus, deadline_ms: Option<u64>) -> u64 {
+    match (status, deadline_ms) {
+        (OrderStatus::SeatsReserved, Some(d)) => d.saturating_sub(now_ms()).div_ceil(1000),
+        _ => 0,
+    }
+}
+
+impl StatusView {
+    pub fn from_row(o: Order, max_attempts: u32) -> Self {
+        let deadline = o.expires_at.map(|t| t.timestamp_millis() as u64);
+        Self {
+            order_id: o.id,
+            workflow_id: o.workflow_id,
+            flight_id: o.flight_id,
+            status: o.status,
+            timer_remaining: remaining(o.status, deadline),
+            seats: o.seats,
+            expires_at: o.expires_at,
+            payment_attempts: o.payment_attempts as u32,
+            max_payment_attempts: max_attempts,
+            last_error: o.failure_reason.or(o.last_payment_error),
+            total_price_cents: o.total_price_cents,
+        }
+    }
+}
+
+/// The order's status now, from its row.
+pub fn status_of(state: &AppState, order: Order) -> StatusView {
+    StatusView::from_row(order, state.settings.booking.payment_max_retries)
+}
+
+/// The order's status with its flight.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderDetail {
+    #[serde(flatten)]
+    pub status: StatusView,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub flight: flights::Flight,
+}
+

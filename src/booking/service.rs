@@ -1,0 +1,176 @@
+//! What the API calls to talk to an order's workflow: start it with its
+//! creating selection, change seats, pay, cancel. Every call carries a
+//! deadline the workflow enforces where it commits, and waits for the
+//! answer until that deadline plus a grace period; an answer that does not
+//! come by then is [`CallError::Unknown`], never "nothing happened".
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use temporalio_client::errors::{
+    WorkflowStartError, WorkflowUpdateError, WorkflowUpdateWithStartError,
+};
+use temporalio_client::{
+    Client, WorkflowExecuteUpdateOptions, WorkflowHandle, WorkflowIdConflictPolicy,
+    WorkflowIdReusePolicy, WorkflowUpdateWithStartOptions,
+};
+use tokio::sync::OnceCell;
+use uuid::Uuid;
+
+use super::Booking;
+use super::messages::{Answer, BookingInput, Cancel, Deadline, Held, Pay, SelectSeats};
+use crate::config::TemporalSettings;
+use crate::domain::{OrderStatus, workflow_id};
+
+/// After a call's deadline, how long an answer the workflow decided before
+/// it may still take to arrive.
+pub const ANSWER_GRACE: Duration = Duration::from_secs(2);
+
+/// Why a call got no answer from the workflow.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No answer by the deadline (plus grace): the workflow decided, or
+    /// will refuse as late; the order's status tells which.
+    #[error("the booking engine did not answer in time")]
+    Unknown,
+    /// The order's workflow is not running (it ended, or never started).
+    #[error("the order's workflow is not running")]
+    NotRunning,
+    /// Temporal could not be reached; the call was not taken.
+    #[error("temporal unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The booking engine as the API sees it: the Temporal client (connected on
+/// first use, so `serve` starts while Temporal is still coming up) and the
+/// timing every call follows.
+pub struct Engine {
+    settings: TemporalSettings,
+    call_timeout: Duration,
+    client: OnceCell<Client>,
+}
+
+impl Engine {
+    pub fn new(settings: TemporalSettings, call_timeout: Duration) -> Self {
+        Self {
+            settings,
+            call_timeout,
+            client: OnceCell::new(),
+        }
+    }
+
+    /// The Temporal client, connecting on first use.
+    pub async fn client(&self) -> Result<&Client, CallError> {
+        self.client
+            .get_or_try_init(|| async {
+                let connect = crate::temporal::connect(
+                    &self.settings,
+                    "flightctl-api",
+                    Duration::from_secs(3),
+                );
+                tokio::time::timeout(Duration::from_secs(5), connect)
+                    .await
+                    .map_err(|_| anyhow::anyhow!("temporal did not answer within 5s"))?
+            })
+            .await
+            .map_err(|e| CallError::Unavailable(format!("{e:#}")))
+    }
+
+    /// The deadline of a call made now (Unix ms).
+    pub fn deadline(&self) -> Deadline {
+        now_ms() + self.call_timeout.as_millis() as u64
+    }
+
+    /// Start the order's workflow with its creating selection, or send the
+    /// selection to the run an earlier try started (the same `update_id` is
+    /// answered once). A workflow id is never reused: a run that ended is
+    /// [`CallError::NotRunning`].
+    pub async fn create(
+        &self,
+        input: BookingInput,
+        select: SelectSeats,
+        update_id: Option<String>,
+    ) -> Result<Answer<Held>, CallError> {
+        let mut options = WorkflowUpdateWithStartOptions::new(
+            self.settings.task_queue.clone(),
+            workflow_id(input.order_id),
+            WorkflowIdConflictPolicy::UseExisting,
+        )
+        .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+        .build();
+        options.update_id = update_id;
+        let client = self.client().await?;
+        let started = client.execute_update_with_start_workflow(
+            Booking::run,
+            input,
+            Booking::select_seats,
+            select,
+            options,
+        );
+        match self.within(started).await? {
+            Ok(answer) => Ok(answer),
+            Err(WorkflowUpdateWithStartError::Start(WorkflowStartError::AlreadyStarted {
+                ..
+            })) => Err(CallError::NotRunning),
+            Err(WorkflowUpdateWithStartError::Update(e)) => Err(update_error(e)),
+            Err(e) => Err(CallError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Change the order's seats.
+    pub async fn select(&self, order_id: Uuid, select: SelectSeats) -> Result<Answer<Held>, CallError> {
+        let handle = self.handle(order_id).await?;
+        let options = WorkflowExecuteUpdateOptions::default();
+        let update = handle.execute_update(Booking::select_seats, select, options);
+        self.within(update).await?.map_err(update_error)
+    }
+
+    /// Pay; `update_id` makes a retried payment the same update.
+    pub async fn pay(
+        &self,
+        order_id: Uuid,
+        pay: Pay,
+        update_id: Option<String>,
+    ) -> Result<Answer<OrderStatus>, CallError> {
+        let handle = self.handle(order_id).await?;
+        let mut options = WorkflowExecuteUpdateOptions::default();
+        options.update_id = update_id;
+        let update = handle.execute_update(Booking::pay, pay, options);
+        self.within(update).await?.map_err(update_error)
+    }
+
+    /// Cancel the order.
+    pub async fn cancel(&self, order_id: Uuid, cancel: Cancel) -> Result<Answer<OrderStatus>, CallError> {
+        let handle = self.handle(order_id).await?;
+        let options = WorkflowExecuteUpdateOptions::default();
+        let update = handle.execute_update(Booking::cancel, cancel, options);
+        self.within(update).await?.map_err(update_error)
+    }
+
+    async fn handle(&self, order_id: Uuid) -> Result<WorkflowHandle<Client, Booking>, CallError> {
+        let client = self.client().await?;
+        Ok(client.get_workflow_handle::<Booking>(workflow_id(order_id)))
+    }
+
+    /// Wait for a call until its deadline plus the grace period.
+    async fn within<T>(&self, call: impl Future<Output = T>) -> Result<T, CallError> {
+        let wait = self.call_timeout + ANSWER_GRACE;
+        tokio::time::timeout(wait, call)
+            .await
+            .map_err(|_| CallError::Unknown)
+    }
+}
+
+/// An update that failed: the workflow is gone (told by the status code),
+/// or Temporal did not take it.
+fn update_error(e: WorkflowUpdateError) -> CallError {
+    match e {
+        WorkflowUpdateError::NotFound(_) => CallError::NotRunning,
+        other => CallError::Unavailable(other.to_string()),
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,261 @@
+//! The booking workflow: one per order, id `booking-<orderId>`.
+//!
+//! It owns the order. Its state is one [`Phase`] (`phase.rs`, the state
+//! machine and its diagram) plus the record of a lock whose outcome is
+//! unknown. Seat changes arrive as the `select_seats` update (the caller
+//! learns synchronously whether the seats were taken), payment as `pay`,
+//! cancellation as `cancel`; `status` is a query. Every update carries the
+//! caller's deadline, and the step that commits it (the row's save) refuses
+//! to commit after it, so an answer the caller never saw changed nothing.
+//! The run loop keeps the hold timer, collects payment and ends the order;
+//! every ending other than CONFIRMED releases every hold.
+//!
+//! One path: changes ship as new worker deployment versions (Pinned), never
+//! as `ctx.patched` branches. Deterministic: time, timers and waiting only
+//! through `ctx`; all I/O in activities.
+
+mod phase;
+mod steps;
+
+use std::error::Error;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{
+    WaitConditionOptions, WorkflowCancellationToken, WorkflowContext, WorkflowContextView,
+    WorkflowResult, WorkflowTermination,
+};
+
+pub use phase::{Ending, Hold, Phase};
+
+use super::messages::{
+    Answer, BookingInput, CREATION_WAIT_MS, Cancel, Held, OrderState, Pay, SelectSeats, Snapshot,
+};
+use crate::domain::OrderStatus;
+
+/// Seats a lock may have taken though its outcome is unknown (its retries
+/// ran out): released at once, else with the next selection or the ending.
+#[derive(Clone, Debug, Default)]
+struct Unsettled {
+    seats: Vec<String>,
+}
+
+#[workflow]
+pub struct Booking {
+    input: BookingInput,
+    phase: Phase,
+    unsettled: Unsettled,
+    /// Numbers the row's saves, so a late one never overwrites a newer one.
+    saves: u64,
+    /// Payment attempts made and why the last one failed.
+    attempts: u32,
+    last_error: Option<String>,
+    /// Why the order failed, once it has.
+    failure_reason: Option<String>,
+    /// The API request the workflow last acted on, for the worker's logs.
+    request_id: Option<String>,
+}
+
+#[workflow_methods]
+impl Booking {
+    #[init]
+    pub fn new(_ctx: &WorkflowContextView, input: BookingInput) -> Self {
+        Self {
+            input,
+            phase: Phase::AwaitingCreation,
+            unsettled: Unsettled::default(),
+            saves: 0,
+            attempts: 0,
+            last_error: None,
+            failure_reason: None,
+            request_id: None,
+        }
+    }
+
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<OrderStatus> {
+        let outcome = Self::drive(ctx).await;
+        if let Err(e @ (WorkflowTermination::Evicted | WorkflowTermination::ContinueAsNew(_))) =
+            outcome
+        {
+            return Err(e);
+        }
+        if !ctx.state(|s| s.phase.is_done()) {
+            // Cancelled, or a step failed: a message committing settles
+            // first, then the order ends and its holds go back on sale.
+            let detached = WaitConditionOptions::builder()
+                .cancellation_token(WorkflowCancellationToken::new())
+                .build();
+            let _ = ctx
+                .wait_condition_with_options(|s| !s.phase.is_committing(), detached)
+                .await;
+            let status = match &outcome {
+                Err(WorkflowTermination::Cancelled { .. }) => OrderStatus::Cancelled,
+                _ => OrderStatus::Failed,
+            };
+            let reason = outcome.as_ref().err().map(|e| e.to_string());
+            ctx.state_mut(|s| s.phase.end(Ending::Unsold { status, reason }));
+            Self::end(ctx).await?;
+        }
+        outcome.map(|_| ctx.state(|s| s.phase.status()))
+    }
+
+    #[query]
+    pub fn status(&self, _ctx: &WorkflowContextView) -> Snapshot {
+        Snapshot {
+            order_id: self.input.order_id,
+            flight_id: self.input.flight_id,
+            status: self.phase.status(),
+            seats: self.phase.seats().to_vec(),
+            deadline_ms: self.phase.expires_at_ms(),
+            payment_attempts: self.attempts,
+            max_payment_attempts: self.input.payment_max_attempts,
+            last_error: self.failure_reason.clone().or(self.last_error.clone()),
+            total_price_cents: self.total_price_cents(self.phase.seats()),
+        }
+    }
+
+    /// Replace the selection: lock the new set all-or-nothing, release the
+    /// seats no longer wanted, restart the hold. A refused change (or one
+    /// that would commit after the deadline) changes nothing.
+    #[update]
+    pub async fn select_seats(ctx: &mut WorkflowContext<Self>, req: SelectSeats) -> Result<Answer<Held>, Box<dyn Error + Send + Sync>> {
+        ctx.wait_condition(|s| !s.phase.is_committing()).await?;
+        let now = now_ms(ctx.workflow_time());
+        if let Err(refusal) = ctx.state(|s| s.phase.may_select(now)) {
+            return Ok(Err(refusal));
+        }
+        Ok(steps::select(ctx, req, now).await)
+    }
+
+    /// Accept payment while the hold is live, once every seat is held for
+    /// the whole payment window and the row is saved PAYMENT_PROCESSING.
+    /// From here the order cannot expire.
+    #[update]
+    pub async fn pay(ctx: &mut WorkflowContext<Self>, req: Pay) -> Result<Answer<OrderStatus>, Box<dyn Error + Send + Sync>> {
+        ctx.wait_condition(|s| !s.phase.is_committing()).await?;
+        let now = now_ms(ctx.workflow_time());
+        if let Err(refusal) = ctx.state(|s| s.phase.live_hold(now).map(|_| ())) {
+            return Ok(Err(refusal));
+        }
+        Ok(steps::accept_payment(ctx, req, now).await)
+    }
+
+    /// Cancel before payment: save the row CANCELLED, release the holds.
+    #[update]
+    pub async fn cancel(ctx: &mut WorkflowContext<Self>, req: Cancel) -> Result<Answer<OrderStatus>, Box<dyn Error + Send + Sync>> {
+        ctx.wait_condition(|s| !s.phase.is_committing()).await?;
+        let now = now_ms(ctx.workflow_time());
+        if let Err(refusal) = ctx.state(|s| s.phase.live_hold(now).map(|_| ())) {
+            return Ok(Err(refusal));
+        }
+        Ok(steps::cancel(ctx, req, now).await)
+    }
+}
+
+impl Booking {
+    fn total_price_cents(&self, seats: &[String]) -> i64 {
+        self.input.seat_price_cents * seats.len() as i64
+    }
+
+    /// The row as the order is now, with the next save number.
+    fn next_save(&mut self) -> OrderState {
+        self.saves += 1;
+        OrderState {
+            order_id: self.input.order_id,
+            flight_id: self.input.flight_id,
+            status: self.phase.status(),
+            seats: self.phase.seats().to_vec(),
+            total_price_cents: self.total_price_cents(self.phase.seats()),
+            expires_at_ms: self.phase.expires_at_ms(),
+            failure_reason: self.failure_reason.clone(),
+            payment_attempts: self.attempts,
+            last_payment_error: self.last_error.clone(),
+            seq: self.saves,
+        }
+    }
+
+    /// The run loop: each phase waits for what moves it on.
+    async fn drive(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
+        Self::await_creation(ctx).await?;
+        loop {
+            let phase = ctx.state(|s| s.phase.clone());
+            match phase {
+                Phase::AwaitingCreation | Phase::Committing(_) => {
+                    ctx.wait_condition(|s| !s.phase.is_committing()).await?;
+                }
+                Phase::Holding(hold) => Self::hold(ctx, hold).await?,
+                Phase::Paying { .. } => steps::collect_payment(ctx).await?,
+                Phase::Ending { .. } => Self::end(ctx).await?,
+                Phase::Done { .. } => return Ok(()),
+            }
+        }
+    }
+
+    /// A workflow started without its creating selection (or whose
+    /// selection was lost) ends without an order after a while instead of
+    /// waiting forever. The usual start brings the selection with it, so
+    /// its history records no timer.
+    async fn await_creation(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
+        let arrived = |s: &Self| s.phase != Phase::AwaitingCreation;
+        if ctx.state(arrived) {
+            return Ok(());
+        }
+        let wait = ctx.state(|s| s.input.creation_wait_ms.unwrap_or(CREATION_WAIT_MS));
+        let mut timer = ctx.timer(Duration::from_millis(wait));
+        let mut started = ctx.wait_condition(arrived);
+        temporalio_sdk::workflows::select! {
+            _ = timer => {}
+            res = started => return Ok(res?),
+        }
+        ctx.state_mut(|s| {
+            if s.phase == Phase::AwaitingCreation {
+                s.phase.end(Ending::NeverCreated);
+            }
+        });
+        Ok(())
+    }
+
+    /// Wait for the hold to run out, or for a message to move the order on.
+    async fn hold(ctx: &mut WorkflowContext<Self>, hold: Hold) -> WorkflowResult<()> {
+        let now = now_ms(ctx.workflow_time());
+        if now < hold.expires_at_ms {
+            let mut timer = ctx.timer(Duration::from_millis(hold.expires_at_ms - now));
+            let current = Phase::Holding(hold.clone());
+            let mut moved = ctx.wait_condition(move |s: &Self| s.phase != current);
+            temporalio_sdk::workflows::select! {
+                _ = timer => {}
+                res = moved => return Ok(res?),
+            }
+        }
+        ctx.wait_condition(|s| !s.phase.is_committing()).await?;
+        ctx.state_mut(|s| s.phase.expire(hold.version));
+        Ok(())
+    }
+
+    /// End the order without a sale: save its last row, release every hold
+    /// it has, then show the ending. Runs even when the workflow is being
+    /// cancelled.
+    async fn end(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
+        let Phase::Ending { ending, .. } = ctx.state(|s| s.phase.clone()) else {
+            return Ok(());
+        };
+        let status = match &ending {
+            Ending::Unsold { status, reason } => {
+                let reason = reason.clone();
+                ctx.state_mut(|s| s.failure_reason = reason);
+                *status
+            }
+            Ending::NeverCreated => OrderStatus::Created,
+        };
+        steps::end_order(ctx, ending, None).await?;
+        ctx.state_mut(|s| s.phase.finish(status));
+        Ok(())
+    }
+}
+
+/// Workflow time as Unix ms.
+fn now_ms(time: Option<SystemTime>) -> u64 {
+    time.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64)
+}

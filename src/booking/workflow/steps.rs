@@ -1,0 +1,421 @@
+//! The workflow's steps: each runs its I/O as one activity and applies the
+//! result to the [`Phase`](super::Phase) as a transition. The store calls
+//! are local activities (a marker in the workflow task that asked, no
+//! server round trip); the payment validation is a normal activity with its
+//! own timeout and retries, visible in history.
+
+use std::time::Duration;
+
+use temporalio_common::RetryPolicy;
+use temporalio_common::error::IncomingError;
+use temporalio_sdk::{
+    ActivityExecutionError, ActivityOptions, LocalActivityOptions, WorkflowCancellationToken,
+    WorkflowContext, WorkflowResult,
+};
+
+use super::{Booking, Ending};
+use crate::booking::activities::BookingActivities as Acts;
+use crate::booking::messages::{
+    Answer, AttemptRecord, Cancel, Deadline, EndOrder, Ended, Held, HoldSeats, LockSeats, Locked,
+    OrderState, Pay, PaymentAttempt, Refusal, Release, Sale, SelectSeats, SellSeats, Verdict,
+};
+use crate::booking::payment;
+use crate::domain::OrderStatus;
+use crate::store::orders::AttemptOutcome;
+
+/// Redis keeps a hold this much longer than the workflow timer: a safety net
+/// should the workflow be late to release it.
+pub const TTL_MARGIN: Duration = Duration::from_secs(60);
+
+/// Take a selection (the creating one or a change) before `deadline`.
+pub async fn select(ctx: &mut WorkflowContext<Booking>, req: SelectSeats, now: u64) -> Answer<Held> {
+    ctx.state_mut(|s| s.request_id = req.request_id.clone());
+    let before = ctx.state_mut(|s| s.phase.begin());
+    let wanted = req.seats.ids();
+    let hold_ms = ctx.state(|s| s.input.hold_ms);
+    let expires_at_ms = now + hold_ms;
+    let order = ctx.state_mut(|s| OrderState {
+        status: OrderStatus::SeatsReserved,
+        total_price_cents: s.total_price_cents(&wanted),
+        seats: wanted.clone(),
+        expires_at_ms: Some(expires_at_ms),
+        ..s.next_save()
+    });
+    let ttl = Duration::from_millis(hold_ms) + TTL_MARGIN;
+    let held = before.as_ref().map(|h| h.seats.clone()).unwrap_or_default();
+    let outcome = lock(ctx, order, ttl, held, Some(req.deadline_ms), now).await;
+    match outcome {
+        Ok(()) => {
+            let hold = ctx.state_mut(|s| s.phase.hold(wanted, expires_at_ms));
+            Ok(Held {
+                seats: hold.seats,
+                expires_at_ms: hold.expires_at_ms,
+            })
+        }
+        Err(refusal) => {
+            ctx.state_mut(|s| s.phase.restore(before));
+            Err(refusal)
+        }
+    }
+}
+
+/// Before a payment is accepted: lock every seat of the order again for
+/// the whole payment window (re-entrant: a hold lost but still free is
+/// taken back) and save the row PAYMENT_PROCESSING, before `deadline`. A
+/// seat sold or held by another order refuses the payment, naming it; the
+/// order keeps what it holds and stays changeable.
+pub async fn accept_payment(ctx: &mut WorkflowContext<Booking>, req: Pay, now: u64) -> Answer<OrderStatus> {
+    ctx.state_mut(|s| s.request_id = req.request_id.clone());
+    let before = ctx.state_mut(|s| s.phase.begin());
+    let seats = before.as_ref().map(|h| h.seats.clone()).unwrap_or_default();
+    let order = ctx.state_mut(|s| OrderState {
+        status: OrderStatus::PaymentProcessing,
+        expires_at_ms: None,
+        ..s.next_save()
+    });
+    let input = ctx.state(|s| s.input.clone());
+    let timeout = Duration::from_millis(input.payment_timeout_ms);
+    let cover = payment::window(timeout, input.payment_max_attempts) + TTL_MARGIN;
+    match lock(ctx, order, cover, seats, Some(req.deadline_ms), now).await {
+        Ok(()) => {
+            ctx.state_mut(|s| s.phase.pay(req.code));
+            Ok(OrderStatus::PaymentProcessing)
+        }
+        Err(refusal) => {
+            ctx.state_mut(|s| s.phase.restore(before));
+            Err(refusal)
+        }
+    }
+}
+
+/// Cancel a live order before `deadline`: the row is saved CANCELLED and
+/// every hold released, or nothing changes.
+pub async fn cancel(ctx: &mut WorkflowContext<Booking>, req: Cancel, now: u64) -> Answer<OrderStatus> {
+    ctx.state_mut(|s| s.request_id = req.request_id.clone());
+    let before = ctx.state_mut(|s| s.phase.begin());
+    let ending = Ending::Unsold {
+        status: OrderStatus::Cancelled,
+        reason: None,
+    };
+    let seats = before.as_ref().map(|h| h.seats.clone()).unwrap_or_default();
+    let order = ctx.state_mut(|s| OrderState {
+        status: OrderStatus::Cancelled,
+        seats: seats.clone(),
+        total_price_cents: s.total_price_cents(&seats),
+        expires_at_ms: None,
+        ..s.next_save()
+    });
+    let opts = Retry::Lock.local(Some((req.deadline_ms, now)));
+    let req = ctx.state(|s| EndOrder {
+        release: s.release(seats.clone()),
+        order: Some(order),
+        deadline_ms: Some(req.deadline_ms),
+        request_id: s.request_id.clone(),
+    });
+    match ctx.execute_local_activity(Acts::end_order, req, opts).await {
+        Ok(Ended::Ended) => {
+            ctx.state_mut(|s| {
+                s.unsettled.seats.clear();
+                s.phase.restore(before);
+                s.phase.end(ending);
+                s.phase.finish(OrderStatus::Cancelled);
+            });
+            Ok(OrderStatus::Cancelled)
+        }
+        Ok(Ended::Late) => {
+            ctx.state_mut(|s| s.phase.restore(before));
+            Err(Refusal::Late)
+        }
+        Err(_) => {
+            ctx.state_mut(|s| s.phase.restore(before));
+            Err(Refusal::StoreUnavailable)
+        }
+    }
+}
+
+/// Lock `order.seats` for `ttl` and save `order`, releasing what the order
+/// held or may have taken and no longer wants; `held` are the seats the
+/// order holds now. A lock whose outcome stays unknown leaves its seats
+/// unsettled and gives them back at once.
+async fn lock(
+    ctx: &mut WorkflowContext<Booking>,
+    order: OrderState,
+    ttl: Duration,
+    held: Vec<String>,
+    deadline: Option<Deadline>,
+    now: u64,
+) -> Result<(), Refusal> {
+    let wanted = order.seats.clone();
+    let mut dropped = held.clone();
+    add_missing(&mut dropped, &ctx.state(|s| s.unsettled.seats.clone()));
+    dropped.retain(|s| !wanted.contains(s));
+    let req = ctx.state(|s| HoldSeats {
+        lock: LockSeats {
+            order_id: s.input.order_id,
+            flight_id: s.input.flight_id,
+            seats: wanted.clone(),
+            ttl_ms: ttl.as_millis() as u64,
+            held: held.clone(),
+        },
+        order,
+        dropped,
+        deadline_ms: deadline,
+        request_id: s.request_id.clone(),
+    });
+    let opts = Retry::Lock.local(deadline.map(|d| (d, now)));
+    match ctx.execute_local_activity(Acts::hold_seats, req, opts).await {
+        Ok(Locked::All) => {
+            ctx.state_mut(|s| s.unsettled.seats.clear());
+            Ok(())
+        }
+        Ok(Locked::Unavailable(seats)) => Err(Refusal::SeatsUnavailable(seats)),
+        Ok(Locked::Unknown(seats)) => Err(Refusal::UnknownSeats(seats)),
+        Ok(Locked::Late) => Err(Refusal::Late),
+        Err(_) => {
+            let taken: Vec<String> = wanted.into_iter().filter(|s| !held.contains(s)).collect();
+            ctx.state_mut(|s| add_missing(&mut s.unsettled.seats, &taken));
+            give_back(ctx).await;
+            Err(Refusal::StoreUnavailable)
+        }
+    }
+}
+
+/// Release the unsettled seats the order does not hold; should it fail,
+/// they stay unsettled and the next selection or the ending releases them.
+async fn give_back(ctx: &mut WorkflowContext<Booking>) {
+    let seats = ctx.state(|s| {
+        let held = s.phase.seats();
+        let unsettled = s.unsettled.seats.iter().filter(|p| !held.contains(p));
+        unsettled.cloned().collect::<Vec<_>>()
+    });
+    if seats.is_empty() {
+        return;
+    }
+    let release = ctx.state(|s| s.release(seats));
+    let opts = Retry::Lock.local(None);
+    if ctx
+        .execute_local_activity(Acts::release_seats, release, opts)
+        .await
+        .is_ok()
+    {
+        ctx.state_mut(|s| s.unsettled.seats.clear());
+    }
+}
+
+/// Validate the payment, attempt by attempt; sell the seats on success,
+/// end the order FAILED after the last attempt.
+pub async fn collect_payment(ctx: &mut WorkflowContext<Booking>) -> WorkflowResult<()> {
+    let input = ctx.state(|s| s.input.clone());
+    let timeout = Duration::from_millis(input.payment_timeout_ms);
+    let max = input.payment_max_attempts;
+    for attempt in 1..=max {
+        ctx.state_mut(|s| s.attempts = attempt);
+        let (outcome, error) = attempt_payment(ctx, attempt, timeout).await;
+        ctx.state_mut(|s| s.last_error = error.clone());
+        let rec = AttemptRecord {
+            order_id: input.order_id,
+            attempt,
+            outcome,
+            error,
+        };
+        if outcome == AttemptOutcome::Succeeded {
+            return sell(ctx, rec).await;
+        }
+        let opts = Retry::Durable.local(None);
+        ctx.execute_local_activity(Acts::record_attempt, rec, opts)
+            .await?;
+        if attempt < max {
+            ctx.timer(payment::backoff(attempt)).await;
+        }
+    }
+    let last = ctx.state(|s| s.last_error.clone()).unwrap_or_default();
+    let reason = format!("payment failed after {max} attempts: {last}");
+    fail(ctx, reason);
+    Ok(())
+}
+
+async fn attempt_payment(
+    ctx: &mut WorkflowContext<Booking>,
+    attempt: u32,
+    timeout: Duration,
+) -> (AttemptOutcome, Option<String>) {
+    let Some(req) = ctx.state(|s| {
+        let code = match &s.phase {
+            super::Phase::Paying { code, .. } => code.clone(),
+            _ => return None,
+        };
+        Some(PaymentAttempt {
+            order_id: s.input.order_id,
+            attempt,
+            code,
+            timeout_ms: timeout.as_millis() as u64,
+            request_id: s.request_id.clone(),
+        })
+    }) else {
+        return (AttemptOutcome::Error, Some("no payment to validate".into()));
+    };
+    let opts = ActivityOptions::with_start_to_close_timeout(timeout)
+        .retry_policy(RetryPolicy::builder().maximum_attempts(1).build())
+        .build();
+    match ctx
+        .execute_activity(Acts::validate_payment, req, opts)
+        .await
+    {
+        Ok(Verdict::Approved) => (AttemptOutcome::Succeeded, None),
+        Ok(Verdict::Declined(reason)) => (AttemptOutcome::Declined, Some(reason)),
+        Err(e) if is_timeout(&e) => (
+            AttemptOutcome::TimedOut,
+            Some(format!(
+                "payment validation timed out after {}",
+                humantime::format_duration(timeout)
+            )),
+        ),
+        Err(e) => (AttemptOutcome::Error, Some(e.to_string())),
+    }
+}
+
+/// Record the attempt, sell the seats, release the holds: one local
+/// activity. Seats sold meanwhile fail the order whole.
+async fn sell(ctx: &mut WorkflowContext<Booking>, attempt: AttemptRecord) -> WorkflowResult<()> {
+    let req = ctx.state(|s| SellSeats {
+        held: s.release(s.phase.seats().to_vec()),
+        attempt,
+        request_id: s.request_id.clone(),
+    });
+    let opts = Retry::Durable.local(None);
+    match ctx.execute_local_activity(Acts::sell_seats, req, opts).await? {
+        Sale::Sold => ctx.state_mut(|s| {
+            s.last_error = None;
+            s.phase.finish(OrderStatus::Confirmed);
+        }),
+        Sale::SeatsTaken(seats) => fail(
+            ctx,
+            format!(
+                "seats {} were sold to another order; nothing was booked",
+                seats.join(", ")
+            ),
+        ),
+        Sale::NotLive(status) => fail(
+            ctx,
+            format!("the order was ended ({status}) before it could be sold; nothing was booked"),
+        ),
+    }
+    Ok(())
+}
+
+fn fail(ctx: &mut WorkflowContext<Booking>, reason: String) {
+    ctx.state_mut(|s| {
+        s.phase.end(Ending::Unsold {
+            status: OrderStatus::Failed,
+            reason: Some(reason),
+        })
+    });
+}
+
+/// Release every hold of the order and save its last row (none for a
+/// creation that never became an order). Not cancelled with the workflow:
+/// compensation runs.
+pub async fn end_order(
+    ctx: &mut WorkflowContext<Booking>,
+    ending: Ending,
+    deadline: Option<(Deadline, u64)>,
+) -> WorkflowResult<Ended> {
+    let order = match ending {
+        Ending::NeverCreated => None,
+        Ending::Unsold { status, reason } => Some(ctx.state_mut(|s| OrderState {
+            status,
+            failure_reason: reason,
+            expires_at_ms: None,
+            ..s.next_save()
+        })),
+    };
+    let req = ctx.state(|s| {
+        let mut seats = s.phase.seats().to_vec();
+        add_missing(&mut seats, &s.unsettled.seats);
+        EndOrder {
+            release: s.release(seats),
+            order,
+            deadline_ms: deadline.map(|d| d.0),
+            request_id: s.request_id.clone(),
+        }
+    });
+    let opts = Retry::Cleanup.local(deadline);
+    let ended = ctx
+        .execute_local_activity(Acts::end_order, req, opts)
+        .await?;
+    ctx.state_mut(|s| s.unsettled.seats.clear());
+    Ok(ended)
+}
+
+impl Booking {
+    /// The order's holds on `seats`.
+    fn release(&self, seats: Vec<String>) -> Release {
+        Release {
+            order_id: self.input.order_id,
+            flight_id: self.input.flight_id,
+            seats,
+        }
+    }
+}
+
+/// Append the seats of `more` that `seats` lacks, keeping its order.
+fn add_missing(seats: &mut Vec<String>, more: &[String]) {
+    for seat in more {
+        if !seats.contains(seat) {
+            seats.push(seat.clone());
+        }
+    }
+}
+
+fn is_timeout(e: &ActivityExecutionError) -> bool {
+    matches!(e.cause(), Some(IncomingError::Timeout(_)))
+}
+
+/// How a store call is retried.
+#[derive(Clone, Copy)]
+enum Retry {
+    /// A caller waits on it: quick tries until its deadline (or three).
+    /// Not cancelled with the workflow, so compensation knows its outcome.
+    Lock,
+    /// Must eventually happen: retried until the store is back.
+    Durable,
+    /// Like `Durable`, and not cancelled with the workflow: compensation runs.
+    Cleanup,
+}
+
+impl Retry {
+    fn policy(self) -> RetryPolicy {
+        match self {
+            Retry::Lock => RetryPolicy::builder()
+                .initial_interval(Duration::from_millis(200))
+                .maximum_attempts(3)
+                .build(),
+            Retry::Durable | Retry::Cleanup => RetryPolicy::builder()
+                .initial_interval(Duration::from_millis(500))
+                .maximum_interval(Duration::from_secs(10))
+                .build(),
+        }
+    }
+
+    /// `deadline`: the caller's deadline and the time now (Unix ms); the
+    /// activity is given up on at the deadline (its commit refuses later).
+    fn local(self, deadline: Option<(Deadline, u64)>) -> LocalActivityOptions {
+        let attempt = match self {
+            Retry::Lock => Duration::from_secs(5),
+            Retry::Durable | Retry::Cleanup => Duration::from_secs(10),
+        };
+        let mut opts = LocalActivityOptions::builder()
+            .start_to_close_timeout(attempt)
+            .retry_policy(self.policy())
+            .build();
+        if let Some((deadline, now)) = deadline {
+            let left = Duration::from_millis(deadline.saturating_sub(now));
+            opts.schedule_to_close_timeout = Some(left.max(Duration::from_secs(1)));
+        }
+        opts.cancellation_token = match self {
+            Retry::Lock | Retry::Cleanup => Some(WorkflowCancellationToken::new()),
+            Retry::Durable => None,
+        };
+        opts
+    }
+}
