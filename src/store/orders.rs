@@ -108,8 +108,8 @@ pub async fn save(
         )
         .await?;
     let Some(row) = saved else {
-        // Not written: a newer save (or a sale) is there, this one was
-        // committed before, or the deadline passed.
+        // Not written: a newer save (or a sale) is there, an earlier try
+        // of this very save committed it, or the deadline passed.
         let current = conn
             .query_opt(
                 "SELECT saved_at_event, status FROM orders WHERE id = $1",
@@ -117,9 +117,8 @@ pub async fn save(
             )
             .await?;
         let committed = current.is_some_and(|r| {
-            let at: i64 = r.get(0);
-            let status: &str = r.get(1);
-            at >= o.saved_at_event || status == "CONFIRMED"
+            let (at, status): (i64, &str) = (r.get(0), r.get(1));
+            at == o.saved_at_event && status == o.status.as_str()
         });
         return Ok(committed || deadline.is_none());
     };

@@ -14,7 +14,7 @@ use super::super::{ApiError, AppState, request_id};
 use super::answers::{Tried, call_error, closed, live_order, refusal_error};
 use super::create::refuse_taken;
 use super::views::{Ack, Held, SeatRequest, to_time};
-use crate::booking::keys::Next;
+use crate::booking::keys::{Next, Outcome};
 use crate::booking::messages::{Cancel, Pay, SelectSeats};
 use crate::booking::service::CallError;
 use crate::domain::{OrderStatus, PaymentCode, SeatSelection};
@@ -90,6 +90,10 @@ pub async fn pay(state: &AppState, id: Uuid, code: PaymentCode) -> Result<Answer
 /// A payment with a key: walk the key's state machine until an answer.
 pub async fn pay_keyed(state: &AppState, id: Uuid, code: PaymentCode, keyed: &Keyed<'_>) -> Result<Answer, ApiError> {
     let mut key = keyed.find().await?;
+    // An attempt an earlier request sent may be the payment the order went
+    // through; one it sent that was refused without effect is stale, and
+    // the next attempt starts at once (bounded: one renewal).
+    let mut resend = matches!(key, KeyState::Running { .. });
     for _ in 0..3 {
         key = match key.next() {
             Next::Replay(answer) => return Ok(answer),
@@ -97,10 +101,13 @@ pub async fn pay_keyed(state: &AppState, id: Uuid, code: PaymentCode, keyed: &Ke
             Next::Renew { attempt, .. } => keyed.renew(attempt, id).await?,
             Next::Send { attempt, .. } => {
                 let update_id = keyed.update_id("pay", attempt);
-                let retry = matches!(key, KeyState::Running { .. });
-                let tried = try_pay(state, id, code.clone(), Some((update_id, retry))).await;
+                let tried = try_pay(state, id, code.clone(), Some((update_id, resend))).await;
                 keyed.settle(attempt, tried.settled()).await;
-                return tried.result;
+                if !(resend && tried.outcome == Outcome::NothingHappened) {
+                    return tried.result;
+                }
+                resend = false;
+                KeyState::Abandoned { order_id: id, attempt }
             }
         };
     }

@@ -31,6 +31,10 @@ pub const TTL_MARGIN: Duration = Duration::from_secs(60);
 pub async fn select(ctx: &mut WorkflowContext<Booking>, req: SelectSeats, now: u64) -> Answer<Held> {
     ctx.state_mut(|s| s.request_id = req.request_id.clone());
     let before = ctx.state_mut(|s| s.phase.begin());
+    if now > req.deadline_ms {
+        ctx.state_mut(|s| s.phase.restore(before));
+        return Err(Refusal::Late);
+    }
     let wanted = req.seats.ids();
     let hold_ms = ctx.state(|s| s.input.hold_ms);
     let expires_at_ms = now + hold_ms;
@@ -65,6 +69,9 @@ pub async fn select(ctx: &mut WorkflowContext<Booking>, req: SelectSeats, now: u
 /// seat sold or held by another order refuses the payment, naming it; the
 /// order keeps what it holds and stays changeable.
 pub async fn accept_payment(ctx: &mut WorkflowContext<Booking>, req: Pay, now: u64) -> Answer<OrderStatus> {
+    if now > req.deadline_ms {
+        return Err(Refusal::Late);
+    }
     ctx.state_mut(|s| s.request_id = req.request_id.clone());
     let before = ctx.state_mut(|s| s.phase.begin());
     let seats = before.as_ref().map(|h| h.seats.clone()).unwrap_or_default();
@@ -91,6 +98,9 @@ pub async fn accept_payment(ctx: &mut WorkflowContext<Booking>, req: Pay, now: u
 /// Cancel a live order before `deadline`: the row is saved CANCELLED and
 /// every hold released, or nothing changes.
 pub async fn cancel(ctx: &mut WorkflowContext<Booking>, req: Cancel, now: u64) -> Answer<OrderStatus> {
+    if now > req.deadline_ms {
+        return Err(Refusal::Late);
+    }
     ctx.state_mut(|s| s.request_id = req.request_id.clone());
     let before = ctx.state_mut(|s| s.phase.begin());
     let ending = Ending::Unsold {
