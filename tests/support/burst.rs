@@ -70,7 +70,9 @@ pub struct BurstReport {
     pub busy: usize,
     /// 503s that did not say when to come back (each is also a violation).
     pub busy_without_retry_after: usize,
-    /// Answers other than 201, 409 and 503 (transport errors included).
+    /// 504 OUTCOME_UNKNOWN: retried with the same key.
+    pub unknown: usize,
+    /// Answers other than 201, 409, 503 and 504 (transport errors included).
     pub other: usize,
     /// Over every HTTP answer to a create.
     pub create_p50: Duration,
@@ -108,7 +110,7 @@ impl BurstReport {
     }
 
     pub fn creates(&self) -> usize {
-        self.created + self.conflicts + self.busy + self.other
+        self.created + self.conflicts + self.busy + self.unknown + self.other
     }
 
     /// One aligned block of figures.
@@ -122,6 +124,7 @@ impl BurstReport {
             "  503 busy (without Retry-After)",
             format!("{} ({})", self.busy, self.busy_without_retry_after),
         );
+        line("  504 outcome unknown", self.unknown.to_string());
         line("  other", self.other.to_string());
         line(
             "create latency p50 / p99",
@@ -311,7 +314,8 @@ fn summarize(logs: &[BuyerLog]) -> BurstReport {
             .iter()
             .filter(|a| a.code == 503 && !a.retry_after)
             .count(),
-        other: answers.len() - count(201) - count(409) - count(503),
+        unknown: count(504),
+        other: answers.len() - count(201) - count(409) - count(503) - count(504),
         create_p50: percentile(&all, 0.50),
         create_p99: percentile(&all, 0.99),
         conflict_p50: (!conflicts.is_empty()).then(|| percentile(&conflicts, 0.50)),
@@ -502,7 +506,9 @@ impl Buyer {
             match reply.code {
                 201 => return Created::Order(text(&reply.body["orderId"])),
                 409 => return Created::ChooseAgain,
-                503 => self.busy("create", &reply).await,
+                // Busy, or the outcome not known in time: the same key
+                // again tells the real outcome.
+                503 | 504 => self.busy("create", &reply).await,
                 _ if reply.code >= 500 => {
                     self.violation("create", &reply);
                     self.pause(None).await;
@@ -527,7 +533,9 @@ impl Buyer {
                     self.log.paid = true;
                     return;
                 }
-                Ok(reply) if reply.code == 503 => self.busy("pay", &reply).await,
+                Ok(reply) if reply.code == 503 || reply.code == 504 => {
+                    self.busy("pay", &reply).await
+                }
                 Ok(reply) => {
                     self.violation("pay", &reply);
                     return;
