@@ -29,19 +29,28 @@ pub const FL201: &str = "550e8400-e29b-41d4-a716-446655440003";
 /// use it for real payloads.
 pub const PAYLOAD_KEY: &str = "bVcuR9zN6JlBiL1JaQ9X7LqLQYAAr+CRsZWzT4zmEgg=";
 pub const PAYLOAD_KEY_ID: &str = "test-key-1";
+/// The idempotency secret of every test process (serve refuses the
+/// development default outside development). Test-only.
+pub const IDEMPOTENCY_SECRET: &str = "flightctl-test-idempotency-secret";
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The repository's settings with nothing from this process's environment.
+/// The repository's settings with nothing from this process's environment,
+/// and the tests' secrets: payloads encrypted with the tests' key, as a
+/// deployment does, and an idempotency secret of their own.
 pub fn base_settings() -> Settings {
-    Settings::load_from(&Sources {
+    let mut s = Settings::load_from(&Sources {
         config_dir: repo_root().join("config"),
         file: None,
         env: Box::new(|_| None),
     })
-    .expect("repository config loads")
+    .expect("repository config loads");
+    s.server.idempotency_secret = Secret::new(IDEMPOTENCY_SECRET);
+    s.temporal.payload_encryption_key = Secret::new(PAYLOAD_KEY);
+    s.temporal.payload_encryption_key_id = PAYLOAD_KEY_ID.into();
+    s
 }
 
 /// Settings pointing at a fresh database, key prefix and task queue.
@@ -63,14 +72,7 @@ pub async fn isolated_settings(temporal: bool) -> Settings {
     if temporal {
         s.temporal.host = servers::temporal().host();
     }
-    encrypt_payloads(&mut s);
     s
-}
-
-/// Encrypt Temporal payloads with the tests' key.
-pub fn encrypt_payloads(s: &mut Settings) {
-    s.temporal.payload_encryption_key = Secret::new(PAYLOAD_KEY);
-    s.temporal.payload_encryption_key_id = PAYLOAD_KEY_ID.into();
 }
 
 /// Migrate and seed the settings' database.
@@ -214,8 +216,7 @@ impl TestApp {
 /// plain (histories from before encryption).
 pub fn replayer() -> temporalio_sdk::workflow_replayer::WorkflowReplayer {
     use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
-    let mut settings = base_settings();
-    encrypt_payloads(&mut settings);
+    let settings = base_settings();
     let converter = flightctl::temporal::data_converter(&settings.temporal).expect("test key");
     let options = WorkflowReplayerOptions::new()
         .data_converter(converter)
@@ -288,6 +289,14 @@ pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
         ("TEMPORAL_HOST", s.temporal.host.clone()),
         ("TEMPORAL_NAMESPACE", s.temporal.namespace.clone()),
         ("TEMPORAL_TASK_QUEUE", s.temporal.task_queue.clone()),
+        (
+            "IDEMPOTENCY_SECRET",
+            s.server.idempotency_secret.expose().to_string(),
+        ),
+        (
+            "PAYLOAD_ENCRYPTION",
+            s.temporal.payload_encryption.to_string(),
+        ),
         (
             "PAYLOAD_ENCRYPTION_KEY",
             s.temporal.payload_encryption_key.expose().to_string(),
