@@ -77,6 +77,21 @@ pub struct ServerSettings {
     pub idempotency_ttl: Duration,
 }
 
+/// How long a create's up-front seat claim outlives its call's deadline:
+/// the API's wait for an answer decided just before the deadline (2 s) and
+/// a margin (3 s).
+const CLAIM_OUTLIVES_CALL: Duration = Duration::from_secs(5);
+
+impl ServerSettings {
+    /// How long a create's up-front seat claim lives: past the longest wait
+    /// for its workflow. One setting for `serve`, which claims with it, and
+    /// the worker's reconciliation sweep, which waits that long before it
+    /// takes a hold without an order for a stray.
+    pub fn claim_ttl(&self) -> Duration {
+        self.call_timeout + CLAIM_OUTLIVES_CALL
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct DatabaseSettings {
     pub host: String,

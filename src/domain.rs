@@ -223,6 +223,15 @@ impl OrderStatus {
             Self::Confirmed | Self::Failed | Self::Expired | Self::Cancelled
         )
     }
+
+    /// A live order that holds its seats (or pays for them): the only kind
+    /// whose seats may be sold to it.
+    pub fn holds_seats(self) -> bool {
+        matches!(
+            self,
+            Self::SeatsReserved | Self::PaymentPending | Self::PaymentProcessing
+        )
+    }
 }
 
 impl fmt::Display for OrderStatus {
@@ -277,5 +286,13 @@ mod tests {
         }
         assert!(OrderStatus::Expired.is_terminal());
         assert!(!OrderStatus::SeatsReserved.is_terminal());
+        assert!(OrderStatus::PaymentProcessing.holds_seats());
+        for other in [
+            OrderStatus::Created,
+            OrderStatus::Failed,
+            OrderStatus::Confirmed,
+        ] {
+            assert!(!other.holds_seats(), "{other}");
+        }
     }
 }

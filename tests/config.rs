@@ -320,3 +320,8 @@ fn the_cli_refuses_to_serve_on_development_secrets_with_one_line() {
     }
 }
 
+#[test]
+fn the_claim_wait_is_one_setting_that_outlives_the_call() {
+    let s = load_env(&[("API_CALL_TIMEOUT", "7s")]);
+    assert_eq!(s.server.claim_ttl(), Duration::from_secs(12));
+}

@@ -250,20 +250,18 @@ async fn holds_of_one_flight_share_a_hash_tag() {
 
 fn order(id: Uuid, flight: Uuid, seat_ids: &[&str]) -> Order {
     Order {
-        id,
-        flight_id: flight,
-        workflow_id: format!("booking-{id}"),
         status: OrderStatus::PaymentProcessing,
-        seats: seats(seat_ids),
-        total_price_cents: 35000 * seat_ids.len() as i64,
-        expires_at: None,
-        confirmed_at: None,
-        failure_reason: None,
         payment_attempts: 1,
-        last_payment_error: None,
-        saved_at_event: 0,
-        version: 0,
+        ..support::order_row(id, flight, seat_ids)
     }
+}
+
+/// The flight's seats sold in Postgres.
+async fn booked(pool: &deadpool_postgres::Pool, flight: Uuid) -> Vec<String> {
+    let sql = "SELECT id FROM seats WHERE flight_id = $1 AND status = 'booked' ORDER BY id";
+    let conn = pool.get().await.unwrap();
+    let rows = conn.query(sql, &[&flight]).await.unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
 }
 
 #[tokio::test]
@@ -299,18 +297,8 @@ async fn confirm_books_every_seat_once_or_nothing() {
             .unwrap(),
         Confirm::SeatsTaken(seats(&["6A"]))
     );
+    assert_eq!(booked(&pool, flight).await, seats(&["6A"]));
     let conn = pool.get().await.unwrap();
-    let booked: Vec<String> = conn
-        .query(
-            "SELECT id FROM seats WHERE flight_id = $1 AND status = 'booked'",
-            &[&flight],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(booked, seats(&["6A"]));
     let available: i32 = conn
         .query_one(
             "SELECT available_seats FROM flights WHERE id = $1",
@@ -326,6 +314,50 @@ async fn confirm_books_every_seat_once_or_nothing() {
     assert_eq!(
         orders::find(&pool, second).await.unwrap().status,
         OrderStatus::PaymentProcessing
+    );
+}
+
+#[tokio::test]
+async fn confirm_sells_only_a_live_order() {
+    let settings = support::isolated_settings(false).await;
+    let pool = support::prepare_database(&settings).await;
+    let flight = Uuid::parse_str(support::FL102).unwrap();
+    let save = async |seat: &str, status: OrderStatus| {
+        let id = Uuid::new_v4();
+        let row = Order {
+            status,
+            ..support::order_row(id, flight, &[seat])
+        };
+        orders::save(&pool, &row).await.unwrap();
+        id
+    };
+    let not_live = [
+        ("10A", OrderStatus::Failed),
+        ("10B", OrderStatus::Expired),
+        ("10C", OrderStatus::Cancelled),
+        ("10D", OrderStatus::Created),
+    ];
+    for (seat, status) in not_live {
+        let id = save(seat, status).await;
+        let refused = orders::confirm(&pool, id, flight, &seats(&[seat])).await;
+        assert!(
+            matches!(refused, Err(store::StoreError::OrderNotFound(o)) if o == id),
+            "{status}: {refused:?}"
+        );
+        assert_eq!(orders::find(&pool, id).await.unwrap().status, status);
+    }
+    for (seat, status) in [
+        ("11A", OrderStatus::SeatsReserved),
+        ("11B", OrderStatus::PaymentPending),
+    ] {
+        let id = save(seat, status).await;
+        let sold = orders::confirm(&pool, id, flight, &seats(&[seat])).await;
+        assert_eq!(sold.unwrap(), Confirm::Confirmed, "{status}");
+    }
+    assert_eq!(
+        booked(&pool, flight).await,
+        seats(&["11A", "11B"]),
+        "no order that was not live bought a seat"
     );
 }
 

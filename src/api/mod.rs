@@ -27,7 +27,6 @@ use tokio::sync::OnceCell;
 
 pub use errors::ApiError;
 pub use openapi::document as openapi_document;
-pub use orders::claim_ttl;
 
 use crate::config::Settings;
 use crate::store::{self, Holds};

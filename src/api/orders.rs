@@ -38,8 +38,6 @@ use crate::store::{StoreError, flights};
 /// After a booking call's deadline, how long an answer the workflow decided
 /// before it may still take to arrive.
 const ANSWER_GRACE: Duration = Duration::from_secs(2);
-/// How long an up-front claim outlives the longest wait for its workflow.
-const CLAIM_MARGIN: Duration = Duration::from_secs(3);
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -379,11 +377,10 @@ async fn refuse_sold(state: &AppState, new: &SeatRequest) -> Result<(), ApiError
     Ok(())
 }
 
-/// How long a create's up-front claim lives: past the longest wait for its
-/// workflow (the reconciliation sweep leaves an unknown order's hold alone
-/// that long).
+/// How long a create's up-front claim lives: the shared setting
+/// ([`crate::config::ServerSettings::claim_ttl`]) the sweep waits out too.
 pub fn claim_ttl(server: &crate::config::ServerSettings) -> Duration {
-    server.call_timeout + ANSWER_GRACE + CLAIM_MARGIN
+    server.claim_ttl()
 }
 
 /// Claim the seats for the order in Redis before the workflow runs, so

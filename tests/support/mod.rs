@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use flightctl::api::Application;
 use flightctl::config::{Secret, Settings, Sources};
+use flightctl::domain::OrderStatus;
+use flightctl::store::orders::Order;
 use flightctl::store::{self, Holds};
 use serde_json::Value;
 use uuid::Uuid;
@@ -51,6 +53,26 @@ pub fn base_settings() -> Settings {
     s.temporal.payload_encryption_key = Secret::new(PAYLOAD_KEY);
     s.temporal.payload_encryption_key_id = PAYLOAD_KEY_ID.into();
     s
+}
+
+/// An order row as a workflow saves it while holding `seats` (35,000 cents
+/// each), with no workflow behind it: for tests below the API.
+pub fn order_row(id: Uuid, flight: Uuid, seats: &[&str]) -> Order {
+    Order {
+        id,
+        flight_id: flight,
+        workflow_id: format!("booking-{id}"),
+        status: OrderStatus::SeatsReserved,
+        seats: seats.iter().map(|s| s.to_string()).collect(),
+        total_price_cents: 35_000 * seats.len() as i64,
+        expires_at: None,
+        confirmed_at: None,
+        failure_reason: None,
+        payment_attempts: 0,
+        last_payment_error: None,
+        saved_at_event: 0,
+        version: 0,
+    }
 }
 
 /// Settings pointing at a fresh database, key prefix and task queue.
