@@ -19,6 +19,7 @@ use temporalio_client::{
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::admission::Call;
 use super::errors::ErrorBody;
 use super::idempotency::{Answer, Found, Key, Keyed};
 use super::live::{Live, OrderWatch};
@@ -404,7 +405,7 @@ async fn create_order(
     mut call: CreateCall<'_>,
 ) -> Result<Answer, ApiError> {
     request_id::order(call.order_id);
-    let _ticket = state.admission.enter()?;
+    let _ticket = state.admission.enter(Call::Create)?;
     claim(state, new, call.order_id).await?;
     if !call.fresh
         && let Some(base) = call.update_id.take()
@@ -742,7 +743,7 @@ async fn change(state: &AppState, id: Uuid, seats: SeatSelection) -> Result<Held
         seats,
     };
     refuse_taken(state, &wanted, id).await?;
-    let _ticket = state.admission.enter()?;
+    let _ticket = state.admission.enter(Call::Checkout)?;
     let client = state.temporal().await?;
     let select = SelectSeats {
         seats: wanted.seats,
@@ -841,7 +842,7 @@ async fn pay_order(
             false => Err(closed(&order)),
         };
     }
-    let _ticket = state.admission.enter()?;
+    let _ticket = state.admission.enter(Call::Checkout)?;
     let client = state.temporal().await?;
     let pay = Pay {
         code,
@@ -968,7 +969,7 @@ pub async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
     live_order(&state, id).await?;
-    let _ticket = state.admission.enter()?;
+    let _ticket = state.admission.enter(Call::Checkout)?;
     let client = state.temporal().await?;
     let handle = handle(client, id);
     let update = handle.execute_update(Booking::cancel, (), update_options(None));

@@ -72,6 +72,9 @@ pub struct BurstReport {
     pub busy_without_retry_after: usize,
     /// Answers other than 201, 409 and 503 (transport errors included).
     pub other: usize,
+    /// Checkout calls (pay, change, cancel) of buyers holding seats
+    /// answered 503: admission keeps room for them, so this stays 0.
+    pub checkout_busy: usize,
     /// Over every HTTP answer to a create.
     pub create_p50: Duration,
     pub create_p99: Duration,
@@ -123,6 +126,10 @@ impl BurstReport {
             format!("{} ({})", self.busy, self.busy_without_retry_after),
         );
         line("  other", self.other.to_string());
+        line(
+            "checkout 503s (pay, change, cancel)",
+            self.checkout_busy.to_string(),
+        );
         line(
             "create latency p50 / p99",
             format!("{:.2?} / {:.2?}", self.create_p50, self.create_p99),
@@ -283,6 +290,8 @@ struct Answer {
 struct BuyerLog {
     answers: Vec<Answer>,
     violations: Vec<String>,
+    /// Checkout calls answered 503.
+    checkout_busy: usize,
     paid: bool,
     gave_up: bool,
 }
@@ -320,6 +329,7 @@ fn summarize(logs: &[BuyerLog]) -> BurstReport {
         later_conflict_p99: (!later.is_empty()).then(|| percentile(&later, 0.99)),
         violations: violations.len(),
         violation_examples: violations.into_iter().take(EXAMPLES).cloned().collect(),
+        checkout_busy: logs.iter().map(|l| l.checkout_busy).sum(),
         paid: logs.iter().filter(|l| l.paid).count(),
         gave_up: logs.iter().filter(|l| l.gave_up).count(),
         ..BurstReport::default()
@@ -527,7 +537,10 @@ impl Buyer {
                     self.log.paid = true;
                     return;
                 }
-                Ok(reply) if reply.code == 503 => self.busy("pay", &reply).await,
+                Ok(reply) if reply.code == 503 => {
+                    self.log.checkout_busy += 1;
+                    self.busy("pay", &reply).await;
+                }
                 Ok(reply) => {
                     self.violation("pay", &reply);
                     return;
