@@ -64,13 +64,14 @@ fn summary(report: &BurstReport, share: f64) -> String {
         .map_or_else(|| "not sold out".into(), |d| format!("sold out in {d:.2?}"));
     format!(
         "summary: {} buyers / {} seats: {sold}, 201 {} / 409 {} / 503 {} / other {}, \
-         violations {}, ghosts {}, double sales {}; engine share {:.1} %",
+         checkout 503 {}, violations {}, ghosts {}, double sales {}; engine share {:.1} %",
         report.buyers,
         report.seats,
         report.created,
         report.conflicts,
         report.busy,
         report.other,
+        report.checkout_busy,
         report.violations,
         report.ghosts(),
         report.double_sales,

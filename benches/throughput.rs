@@ -215,20 +215,10 @@ async fn order_pages(app: &TestApp, n: usize) -> Vec<String> {
     let mut urls = Vec::new();
     for i in 0..n {
         let id = Uuid::new_v4();
+        let seat = format!("{}A", i % 20 + 1);
         let order = flightctl::store::orders::Order {
-            id,
-            flight_id: flight,
-            workflow_id: format!("booking-{id}"),
-            status: flightctl::domain::OrderStatus::SeatsReserved,
-            seats: vec![format!("{}A", i % 20 + 1)],
-            total_price_cents: 35_000,
             expires_at: Some(chrono::Utc::now() + chrono::Duration::minutes(15)),
-            confirmed_at: None,
-            failure_reason: None,
-            payment_attempts: 0,
-            last_payment_error: None,
-            saved_at_event: 0,
-            version: 0,
+            ..support::order_row(id, flight, &[&seat])
         };
         let saved = flightctl::store::orders::save(&app.pool, &order, None).await;
         saved.unwrap();

@@ -64,20 +64,27 @@ infra_up() {
   wait_port redis "$redis_port" 15; wait_port temporal "$temporal_port" 60; wait_port temporal-ui "$ui_port" 60
 }
 
-# Temporal payloads are encrypted. Without PAYLOAD_ENCRYPTION_KEY (e.g. from
-# .env), a key is generated once and kept with the data: the histories in
-# .data/temporal.db need it as long as they exist.
-payload_key() {
-  [ -n "${PAYLOAD_ENCRYPTION_KEY:-}" ] && return
-  local file="$data/payload.key"
+# serve and worker refuse to start without their secrets. Each one not given
+# (e.g. in .env) is generated once and kept with the data: the histories in
+# .data/temporal.db need the payload key as long as they exist, and stored
+# Idempotency-Key answers need the same secret for as long as they live.
+secret() { # variable file
+  [ -n "${!1:-}" ] && return
+  local file="$data/$2"
   [ -s "$file" ] || (umask 077 && head -c 32 /dev/urandom | base64 >"$file")
-  PAYLOAD_ENCRYPTION_KEY=$(cat "$file")
-  export PAYLOAD_ENCRYPTION_KEY PAYLOAD_ENCRYPTION_KEY_ID=${PAYLOAD_ENCRYPTION_KEY_ID:-local}
+  export "$1=$(cat "$file")"
+}
+secrets() {
+  if [ -z "${PAYLOAD_ENCRYPTION_KEY:-}" ]; then
+    secret PAYLOAD_ENCRYPTION_KEY payload.key
+    export PAYLOAD_ENCRYPTION_KEY_ID=${PAYLOAD_ENCRYPTION_KEY_ID:-local}
+  fi
+  secret IDEMPOTENCY_SECRET idempotency.secret
 }
 
 up() {
   infra_up
-  payload_key
+  secrets
   "$bin" migrate up
   "$bin" seed
   start_bg worker "$bin" worker

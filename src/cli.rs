@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Settings;
+use crate::config::{Service, Settings};
 use crate::store;
 
 #[derive(Debug, Parser)]
@@ -92,12 +92,23 @@ impl Cli {
             Command::Deployment(_) => "deployment",
         }
     }
+
+    /// The long-running process this command starts, if any.
+    fn service(&self) -> Option<Service> {
+        match self.command {
+            Command::Serve => Some(Service::Serve),
+            Command::Worker => Some(Service::Worker),
+            Command::Migrate(_) | Command::Seed | Command::Deployment(_) => None,
+        }
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let service = cli.service();
     let settings = Settings::load(cli.config)?;
-    if matches!(cli.command, Command::Serve | Command::Worker) {
-        warn_if_payloads_are_plain(&settings);
+    if let Some(service) = service {
+        settings.check_secrets(service)?;
+        log_payload_encryption(&settings);
     }
     match cli.command {
         Command::Serve => crate::api::serve(settings).await,
@@ -133,9 +144,10 @@ async fn deployment(settings: &Settings, cmd: Deployment) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Without a key the booking still works, but Temporal stores payment codes
-/// and orders readable: say so at every start (see README, "Payload encryption").
-fn warn_if_payloads_are_plain(settings: &Settings) {
+/// Say at every start whether Temporal stores payloads encrypted: switched
+/// off, payment codes and orders are readable there (see README, "Payload
+/// encryption").
+fn log_payload_encryption(settings: &Settings) {
     let keys = settings.temporal.payload_keys().unwrap_or_default();
     match keys.encrypt {
         Some(key) => tracing::info!(
@@ -143,9 +155,8 @@ fn warn_if_payloads_are_plain(settings: &Settings) {
             "Temporal payloads are encrypted (AES-256-GCM)"
         ),
         None => tracing::warn!(
-            "payload encryption is OFF: PAYLOAD_ENCRYPTION_KEY is not set, so payment codes \
-             and orders are stored readable in Temporal's history; set a key \
-             (`openssl rand -base64 32`) on every serve and worker"
+            "payload encryption is OFF (PAYLOAD_ENCRYPTION=false): payment codes and orders \
+             are stored readable in Temporal's history"
         ),
     }
 }

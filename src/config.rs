@@ -11,6 +11,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod secrets;
+
+pub use secrets::{DEV_IDEMPOTENCY_SECRET, DEVELOPMENT, Service};
+
 /// A string that never shows up in logs or `Debug` output.
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -45,6 +49,11 @@ pub struct Settings {
     pub temporal: TemporalSettings,
     pub booking: BookingSettings,
     pub worker: WorkerSettings,
+    /// `FLIGHTCTL_ENV`, empty when unset: which `config/<name>.toml` was
+    /// layered in, and whether development secrets are accepted
+    /// ([`DEVELOPMENT`]).
+    #[serde(skip)]
+    pub environment: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -60,11 +69,27 @@ pub struct ServerSettings {
     #[serde(deserialize_with = "human_duration")]
     pub call_timeout: Duration,
     /// Keys the fingerprints of idempotent requests (a payment code is never
-    /// stored in a readable or guessable form).
+    /// stored in a readable or guessable form). `serve` refuses its
+    /// development default outside development.
     pub idempotency_secret: Secret,
     /// How long an `Idempotency-Key` answer is kept.
     #[serde(deserialize_with = "human_duration")]
     pub idempotency_ttl: Duration,
+}
+
+/// How long a create's up-front seat claim outlives its call's deadline:
+/// the API's wait for an answer decided just before the deadline (2 s) and
+/// a margin (3 s).
+const CLAIM_OUTLIVES_CALL: Duration = Duration::from_secs(5);
+
+impl ServerSettings {
+    /// How long a create's up-front seat claim lives: past the longest wait
+    /// for its workflow. One setting for `serve`, which claims with it, and
+    /// the worker's reconciliation sweep, which waits that long before it
+    /// takes a hold without an order for a stray.
+    pub fn claim_ttl(&self) -> Duration {
+        self.call_timeout + CLAIM_OUTLIVES_CALL
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -98,6 +123,10 @@ pub struct TemporalSettings {
     /// Base URL of the Temporal web UI, for links to a workflow (its origin
     /// may call the codec endpoint).
     pub ui_url: String,
+    /// Whether payloads are encrypted. On (the default), `serve` and
+    /// `worker` refuse to start without `payload_encryption_key`; off, they
+    /// send payloads plain (a key given only decrypts).
+    pub payload_encryption: bool,
     /// Payload encryption: see [`PayloadKeys`] and `TemporalSettings::payload_keys`.
     pub payload_encryption_key: Secret,
     pub payload_encryption_key_id: String,
@@ -203,6 +232,11 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
     ("TEMPORAL_TASK_QUEUE", "temporal.task_queue", Kind::Text),
     ("TEMPORAL_UI_URL", "temporal.ui_url", Kind::Text),
     (
+        "PAYLOAD_ENCRYPTION",
+        "temporal.payload_encryption",
+        Kind::Bool,
+    ),
+    (
         "PAYLOAD_ENCRYPTION_KEY",
         "temporal.payload_encryption_key",
         Kind::Text,
@@ -266,10 +300,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("server.port", "8080"),
     ("server.max_in_flight", "16"),
     ("server.call_timeout", "3s"),
-    (
-        "server.idempotency_secret",
-        "flightctl-dev-idempotency-secret",
-    ),
+    ("server.idempotency_secret", DEV_IDEMPOTENCY_SECRET),
     ("server.idempotency_ttl", "24h"),
     ("database.host", "localhost"),
     ("database.port", "5433"),
@@ -287,6 +318,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("temporal.namespace", "default"),
     ("temporal.task_queue", "booking-queue"),
     ("temporal.ui_url", "http://localhost:8233"),
+    ("temporal.payload_encryption", "true"),
     ("temporal.payload_encryption_key", ""),
     ("temporal.payload_encryption_key_id", "default"),
     ("temporal.payload_decryption_keys", ""),
@@ -338,8 +370,9 @@ impl Settings {
             builder = builder.set_default(*key, *value)?;
         }
         builder = builder.add_source(toml_file(&sources.config_dir.join("default.toml"), false)?);
-        if let Some(env) = (sources.env)("FLIGHTCTL_ENV").filter(|e| !e.is_empty()) {
-            let path = sources.config_dir.join(format!("{env}.toml"));
+        let environment = (sources.env)("FLIGHTCTL_ENV").unwrap_or_default();
+        if !environment.is_empty() {
+            let path = sources.config_dir.join(format!("{environment}.toml"));
             builder = builder.add_source(toml_file(&path, false)?);
         }
         if let Some(file) = &sources.file {
@@ -351,7 +384,8 @@ impl Settings {
                 builder = builder.set_override(*key, value)?;
             }
         }
-        let settings: Settings = builder.build()?.try_deserialize()?;
+        let mut settings: Settings = builder.build()?.try_deserialize()?;
+        settings.environment = environment;
         settings.validate()?;
         Ok(settings)
     }
@@ -405,7 +439,8 @@ impl fmt::Debug for PayloadKey {
 /// The keys of the payload codec: `encrypt` (`PAYLOAD_ENCRYPTION_KEY` under
 /// `PAYLOAD_ENCRYPTION_KEY_ID`) encrypts what this process sends and, with
 /// every key of `PAYLOAD_DECRYPTION_KEYS` (`id:key,...`, keys kept after a
-/// rotation), decrypts what it reads. No key: payloads are sent plain.
+/// rotation), decrypts what it reads. No key, or encryption switched off
+/// (`PAYLOAD_ENCRYPTION=false`): payloads are sent plain.
 #[derive(Clone, Debug, Default)]
 pub struct PayloadKeys {
     pub encrypt: Option<PayloadKey>,
@@ -422,6 +457,8 @@ impl TemporalSettings {
             key => Some(payload_key(id, key, "PAYLOAD_ENCRYPTION_KEY")?),
         };
         let mut decrypt: Vec<PayloadKey> = encrypt.iter().cloned().collect();
+        // Switched off, the key still opens what it encrypted before.
+        let encrypt = encrypt.filter(|_| self.payload_encryption);
         let listed = self.payload_decryption_keys.expose().split(',');
         for entry in listed.map(str::trim).filter(|e| !e.is_empty()) {
             let (id, key) = entry.split_once(':').ok_or_else(|| {

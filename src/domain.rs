@@ -217,18 +217,19 @@ impl OrderStatus {
         .find(|s| s.as_str() == text)
     }
 
-    /// Holding or paying: the order can still be sold.
-    pub fn is_live(self) -> bool {
-        matches!(
-            self,
-            Self::SeatsReserved | Self::PaymentPending | Self::PaymentProcessing
-        )
-    }
-
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
             Self::Confirmed | Self::Failed | Self::Expired | Self::Cancelled
+        )
+    }
+
+    /// A live order that holds its seats (or pays for them): the only kind
+    /// whose seats may be sold to it.
+    pub fn holds_seats(self) -> bool {
+        matches!(
+            self,
+            Self::SeatsReserved | Self::PaymentPending | Self::PaymentProcessing
         )
     }
 }
@@ -285,5 +286,13 @@ mod tests {
         }
         assert!(OrderStatus::Expired.is_terminal());
         assert!(!OrderStatus::SeatsReserved.is_terminal());
+        assert!(OrderStatus::PaymentProcessing.holds_seats());
+        for other in [
+            OrderStatus::Created,
+            OrderStatus::Failed,
+            OrderStatus::Confirmed,
+        ] {
+            assert!(!other.holds_seats(), "{other}");
+        }
     }
 }

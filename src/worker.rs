@@ -46,7 +46,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         holds.clone(),
         settings.booking.payment_failure_rate,
     );
-    let claim_ttl = crate::api::claim_ttl(&settings.server);
+    let claim_ttl = settings.server.claim_ttl();
     let reconciler = Reconciler::new(pool, holds, client.clone(), claim_ttl);
     let options = WorkerOptions::new(settings.temporal.task_queue.clone())
         .register_workflow::<Booking>()?

@@ -213,8 +213,9 @@ async fn a_payment_code_is_not_readable_in_temporal_history_but_an_operator_can_
 }
 
 #[tokio::test]
-async fn without_a_key_payloads_are_plain_and_the_processes_say_so() {
+async fn with_encryption_switched_off_payloads_are_plain_and_the_processes_say_so() {
     let mut settings = booking_settings().await;
+    settings.temporal.payload_encryption = false;
     settings.temporal.payload_encryption_key = Secret::new("");
     let app = TestApp::with_worker(settings).await;
     let order = book_and_pay(&app).await;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use flightctl::config::{Settings, Sources};
+use flightctl::config::{Service, Settings, Sources};
 use serde_yaml::Value;
 
 /// The services that run the flightctl image, with their commands.
@@ -593,6 +593,24 @@ fn compose_environment_passes_the_config_loader() {
     assert_eq!(booking.payment_validation_timeout, Duration::from_secs(10));
     assert_eq!(booking.payment_max_retries, 3);
     assert_eq!(booking.payment_failure_rate, 0.15);
+}
+
+#[test]
+fn serve_and_worker_start_on_the_stacks_secrets() {
+    let compose = compose();
+    for (name, role) in [("api", Service::Serve), ("worker", Service::Worker)] {
+        let env = environment(service(&compose, name));
+        let settings = Settings::load_from(&Sources {
+            config_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("config"),
+            file: None,
+            env: Box::new(move |name| env.get(name).cloned()),
+        })
+        .expect("the compose environment is a valid configuration");
+        assert!(settings.is_development(), "its development secrets say so");
+        settings
+            .check_secrets(role)
+            .unwrap_or_else(|e| panic!("{name} would refuse to start: {e}"));
+    }
 }
 
 // ------------------------------------------------------------------ metrics

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use flightctl::config::{Settings, Sources};
+use flightctl::config::{Service, Settings, Sources};
 
 fn sources(dir: &Path, file: Option<&Path>, env: &[(&str, &str)]) -> Sources {
     let env: HashMap<String, String> = env
@@ -235,4 +235,93 @@ fn help_explains_each_command_with_an_example() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("Example"), "{args:?}: {text}");
     }
+}
+
+/// A well-formed payload key (test-only).
+const KEY: &str = "bVcuR9zN6JlBiL1JaQ9X7LqLQYAAr+CRsZWzT4zmEgg=";
+
+fn load_env(env: &[(&str, &str)]) -> Settings {
+    let dir = tempfile::tempdir().unwrap();
+    Settings::load_from(&sources(dir.path(), None, env)).unwrap()
+}
+
+#[test]
+fn the_development_idempotency_secret_is_refused_outside_development() {
+    let key = ("PAYLOAD_ENCRYPTION_KEY", KEY);
+    for env in [&[key][..], &[key, ("FLIGHTCTL_ENV", "production")]] {
+        let err = load_env(env).check_secrets(Service::Serve).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("IDEMPOTENCY_SECRET"), "{env:?}: {text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+    }
+    let empty = load_env(&[key, ("IDEMPOTENCY_SECRET", "")]);
+    assert!(empty.check_secrets(Service::Serve).is_err(), "empty");
+    let dev = load_env(&[key, ("FLIGHTCTL_ENV", "development")]);
+    assert!(dev.check_secrets(Service::Serve).is_ok());
+    let own = load_env(&[key, ("IDEMPOTENCY_SECRET", "an-operator's-own-secret")]);
+    assert!(own.check_secrets(Service::Serve).is_ok());
+    // The worker never keys a fingerprint: the secret is not its concern.
+    assert!(load_env(&[key]).check_secrets(Service::Worker).is_ok());
+}
+
+#[test]
+fn serve_and_worker_refuse_to_run_without_a_payload_key_unless_encryption_is_off() {
+    let own = ("IDEMPOTENCY_SECRET", "an-operator's-own-secret");
+    for service in [Service::Serve, Service::Worker] {
+        for env in [&[own][..], &[own, ("FLIGHTCTL_ENV", "development")]] {
+            let err = load_env(env).check_secrets(service).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("PAYLOAD_ENCRYPTION_KEY"),
+                "{service:?}: {text}"
+            );
+            assert!(text.contains("PAYLOAD_ENCRYPTION=false"), "{text}");
+            assert_eq!(text.lines().count(), 1, "{text}");
+        }
+        let off = load_env(&[own, ("PAYLOAD_ENCRYPTION", "false")]);
+        off.check_secrets(service).unwrap();
+        assert!(off.temporal.payload_keys().unwrap().encrypt.is_none());
+    }
+    let err = Settings::load_from(&sources(
+        tempfile::tempdir().unwrap().path(),
+        None,
+        &[("PAYLOAD_ENCRYPTION", "off")],
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("PAYLOAD_ENCRYPTION"), "{err}");
+}
+
+#[test]
+fn with_encryption_off_a_given_key_only_decrypts() {
+    let s = load_env(&[
+        ("PAYLOAD_ENCRYPTION", "false"),
+        ("PAYLOAD_ENCRYPTION_KEY", KEY),
+        ("PAYLOAD_ENCRYPTION_KEY_ID", "old"),
+    ]);
+    let keys = s.temporal.payload_keys().unwrap();
+    assert!(keys.encrypt.is_none(), "nothing is encrypted");
+    assert_eq!(keys.decrypt.len(), 1, "older payloads still open");
+}
+
+#[test]
+fn the_cli_refuses_to_serve_on_development_secrets_with_one_line() {
+    let key = [("PAYLOAD_ENCRYPTION_KEY", KEY)];
+    let development = [("FLIGHTCTL_ENV", "development")];
+    for (command, env, named) in [
+        ("serve", &key[..], "IDEMPOTENCY_SECRET"),
+        ("worker", &[], "PAYLOAD_ENCRYPTION_KEY"),
+        ("serve", &development, "PAYLOAD_ENCRYPTION_KEY"),
+    ] {
+        let out = flightctl(&[command], env);
+        assert_eq!(out.status.code(), Some(1), "{command} {env:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(named), "{command} {env:?}: {stderr}");
+    }
+}
+
+#[test]
+fn the_claim_wait_is_one_setting_that_outlives_the_call() {
+    let s = load_env(&[("API_CALL_TIMEOUT", "7s")]);
+    assert_eq!(s.server.claim_ttl(), Duration::from_secs(12));
 }

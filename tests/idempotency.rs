@@ -205,7 +205,11 @@ async fn beyond_the_in_flight_limit_the_api_answers_503_busy_at_once() {
     );
     // No worker: the engine never answers, and the API says it cannot
     // know the outcome; the claim no workflow adopted is dropped.
-    assert_eq!(first.0, 504, "no worker: the outcome is unknown: {}", first.1);
+    assert_eq!(
+        first.0, 504,
+        "no worker: the outcome is unknown: {}",
+        first.1
+    );
     assert_eq!(first.1["error"], "OUTCOME_UNKNOWN");
     assert!(holders(&app, FL102).await.is_empty(), "nothing stays held");
 }
@@ -223,7 +227,10 @@ async fn a_create_retried_after_an_unknown_outcome_gets_the_real_one() {
         json!({"flightId": FL201, "seats": ["6A", "6B"]}),
     )
     .await;
-    assert_eq!((code, body["error"].as_str()), (504, Some("OUTCOME_UNKNOWN")));
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (504, Some("OUTCOME_UNKNOWN"))
+    );
     assert!(headers.contains_key("retry-after"));
     assert!(
         holders(&app, FL201).await.is_empty(),

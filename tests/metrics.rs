@@ -52,7 +52,8 @@ async fn metrics_show_the_named_series_after_a_booking() {
     settings.booking.payment_failure_rate = 0.0;
     let mut app = TestApp::spawn(settings).await;
     let worker_port = support::procs::free_port();
-    app.start_worker_with(&[("WORKER_METRICS_PORT", worker_port.to_string())]).await;
+    app.start_worker_with(&[("WORKER_METRICS_PORT", worker_port.to_string())])
+        .await;
     let worker_metrics = format!("http://127.0.0.1:{worker_port}/metrics");
     let serve_metrics = app.url("/metrics");
 
@@ -350,7 +351,9 @@ async fn endings_and_attempts_are_counted_once_however_often_retried() {
         (expiring, OrderStatus::Expired, 7),
         (buying, OrderStatus::PaymentProcessing, 5),
     ] {
-        orders::save(&pool, &row(id, status, at), None).await.unwrap();
+        orders::save(&pool, &row(id, status, at), None)
+            .await
+            .unwrap();
     }
     for _ in 0..2 {
         orders::record_attempt(&pool, buying, 1, AttemptOutcome::Declined, Some("no"))

@@ -7,6 +7,10 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use flightctl::booking::reconcile::{Reconciler, Report};
+use flightctl::domain::OrderStatus;
+use flightctl::store::orders;
+use flightctl::store::{self, Holds};
 use serde_json::json;
 use support::{FL102, TestApp};
 use uuid::Uuid;
@@ -134,4 +138,50 @@ async fn a_terminated_workflows_seats_come_back_by_themselves() {
         },
     )
     .await;
+}
+
+/// A live row, quiet for five minutes, whose workflow never existed.
+async fn quiet_orphan(pool: &deadpool_postgres::Pool) -> Uuid {
+    let id = Uuid::new_v4();
+    let flight = Uuid::parse_str(FL102).unwrap();
+    orders::save(pool, &support::order_row(id, flight, &["19A"]), None)
+        .await
+        .unwrap();
+    let quiet = "UPDATE orders SET updated_at = NOW() - INTERVAL '5 minutes' WHERE id = $1";
+    let conn = pool.get().await.unwrap();
+    conn.execute(quiet, &[&id]).await.unwrap();
+    id
+}
+
+/// Temporal's typed answers as the server sends them: a workflow that is not
+/// found ends its quiet live row, a namespace that is not found never does.
+#[tokio::test]
+async fn a_missing_namespace_is_never_taken_for_gone_workflows() {
+    let s = support::isolated_settings(true).await;
+    let pool = support::prepare_database(&s).await;
+    let redis = store::redis_client(&s.redis).await.unwrap();
+    let holds = Holds::new(redis, s.redis.key_prefix.clone());
+    let order = quiet_orphan(&pool).await;
+    let sweep = async |namespace: &str| -> Report {
+        let mut temporal = s.temporal.clone();
+        temporal.namespace = namespace.into();
+        let client = flightctl::temporal::connect(&temporal, "test", Duration::from_secs(3))
+            .await
+            .unwrap();
+        Reconciler::new(pool.clone(), holds.clone(), client, Duration::ZERO)
+            .sweep()
+            .await
+            .unwrap()
+    };
+
+    let report = sweep("flightctl-no-such-namespace").await;
+    assert!(report.orders_ended.is_empty(), "{report:?}");
+    assert_eq!(report.errors, 1, "{report:?}");
+    let row = orders::find(&pool, order).await.unwrap();
+    assert_eq!(row.status, OrderStatus::SeatsReserved);
+
+    let report = sweep(&s.temporal.namespace).await;
+    assert_eq!(report.orders_ended, vec![order], "{report:?}");
+    let row = orders::find(&pool, order).await.unwrap();
+    assert_eq!(row.status, OrderStatus::Failed);
 }

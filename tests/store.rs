@@ -228,10 +228,16 @@ async fn dropping_a_claim_leaves_a_hold_the_workflow_adopted() {
     let holds = holds(&settings).await;
     let (flight, order) = (Uuid::new_v4(), Uuid::new_v4());
     let claim = Duration::from_secs(8);
-    holds.lock(flight, order, &seats(&["7A", "7B"]), claim).await.unwrap();
+    holds
+        .lock(flight, order, &seats(&["7A", "7B"]), claim)
+        .await
+        .unwrap();
     // The workflow adopted 7A (its lock stretched it to the full hold).
     let hold = Duration::from_secs(960);
-    holds.lock(flight, order, &seats(&["7A"]), hold).await.unwrap();
+    holds
+        .lock(flight, order, &seats(&["7A"]), hold)
+        .await
+        .unwrap();
     let both = seats(&["7A", "7B"]);
     let dropped = holds.drop_claim(flight, order, &both, claim);
     assert_eq!(dropped.await.unwrap(), 1);
@@ -241,7 +247,12 @@ async fn dropping_a_claim_leaves_a_hold_the_workflow_adopted() {
 }
 
 /// Milliseconds left on a seat's hold key.
-async fn pttl(settings: &flightctl::config::Settings, holds: &Holds, flight: Uuid, seat: &str) -> i64 {
+async fn pttl(
+    settings: &flightctl::config::Settings,
+    holds: &Holds,
+    flight: Uuid,
+    seat: &str,
+) -> i64 {
     use fred::prelude::KeysInterface;
     let key = format!("{}:hold:{{{flight}}}:{seat}", settings.redis.key_prefix);
     holds.client().pttl(key).await.unwrap()
@@ -279,20 +290,18 @@ async fn holds_of_one_flight_share_a_hash_tag() {
 
 fn order(id: Uuid, flight: Uuid, seat_ids: &[&str]) -> Order {
     Order {
-        id,
-        flight_id: flight,
-        workflow_id: format!("booking-{id}"),
         status: OrderStatus::PaymentProcessing,
-        seats: seats(seat_ids),
-        total_price_cents: 35000 * seat_ids.len() as i64,
-        expires_at: None,
-        confirmed_at: None,
-        failure_reason: None,
         payment_attempts: 1,
-        last_payment_error: None,
-        saved_at_event: 0,
-        version: 0,
+        ..support::order_row(id, flight, seat_ids)
     }
+}
+
+/// The flight's seats sold in Postgres.
+async fn booked(pool: &deadpool_postgres::Pool, flight: Uuid) -> Vec<String> {
+    let sql = "SELECT id FROM seats WHERE flight_id = $1 AND status = 'booked' ORDER BY id";
+    let conn = pool.get().await.unwrap();
+    let rows = conn.query(sql, &[&flight]).await.unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
 }
 
 #[tokio::test]
@@ -328,18 +337,8 @@ async fn confirm_books_every_seat_once_or_nothing() {
             .unwrap(),
         Confirm::SeatsTaken(seats(&["6A"]))
     );
+    assert_eq!(booked(&pool, flight).await, seats(&["6A"]));
     let conn = pool.get().await.unwrap();
-    let booked: Vec<String> = conn
-        .query(
-            "SELECT id FROM seats WHERE flight_id = $1 AND status = 'booked'",
-            &[&flight],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(booked, seats(&["6A"]));
     let available: i32 = conn
         .query_one(
             "SELECT available_seats FROM flights WHERE id = $1",
@@ -355,6 +354,47 @@ async fn confirm_books_every_seat_once_or_nothing() {
     assert_eq!(
         orders::find(&pool, second).await.unwrap().status,
         OrderStatus::PaymentProcessing
+    );
+}
+
+#[tokio::test]
+async fn confirm_sells_only_a_live_order() {
+    let settings = support::isolated_settings(false).await;
+    let pool = support::prepare_database(&settings).await;
+    let flight = Uuid::parse_str(support::FL102).unwrap();
+    let save = async |seat: &str, status: OrderStatus| {
+        let id = Uuid::new_v4();
+        let row = Order {
+            status,
+            ..support::order_row(id, flight, &[seat])
+        };
+        orders::save(&pool, &row, None).await.unwrap();
+        id
+    };
+    let not_live = [
+        ("10A", OrderStatus::Failed),
+        ("10B", OrderStatus::Expired),
+        ("10C", OrderStatus::Cancelled),
+        ("10D", OrderStatus::Created),
+    ];
+    for (seat, status) in not_live {
+        let id = save(seat, status).await;
+        let refused = orders::confirm(&pool, id, flight, &seats(&[seat])).await;
+        assert_eq!(refused.unwrap(), Confirm::NotLive(status), "{status}");
+        assert_eq!(orders::find(&pool, id).await.unwrap().status, status);
+    }
+    for (seat, status) in [
+        ("11A", OrderStatus::SeatsReserved),
+        ("11B", OrderStatus::PaymentPending),
+    ] {
+        let id = save(seat, status).await;
+        let sold = orders::confirm(&pool, id, flight, &seats(&[seat])).await;
+        assert_eq!(sold.unwrap(), Confirm::Confirmed, "{status}");
+    }
+    assert_eq!(
+        booked(&pool, flight).await,
+        seats(&["11A", "11B"]),
+        "no order that was not live bought a seat"
     );
 }
 

@@ -40,12 +40,16 @@ impl Key {
     }
 }
 
-/// A keyed HMAC-SHA256 of the parts, hex: equal requests give equal
-/// fingerprints, and a payment code cannot be read back or guessed from it.
-pub fn fingerprint(secret: &str, parts: &[&str]) -> String {
+/// A keyed HMAC-SHA256 of the scope and the parts, hex: equal requests in
+/// one scope give equal fingerprints, and a payment code cannot be read back
+/// or guessed from it. The scope is always hashed in, so the same code paid
+/// on two orders (`pay:<orderId>`) gives two unrelated fingerprints, and one
+/// recovered fingerprint says nothing about another order's.
+pub fn fingerprint(secret: &str, scope: &str, parts: &[&str]) -> String {
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
         .expect("HMAC takes a key of any length");
-    for part in parts {
+    // Each part is length-prefixed, so no two lists of parts run together.
+    for part in std::iter::once(scope).chain(parts.iter().copied()) {
         mac.update(&(part.len() as u64).to_be_bytes());
         mac.update(part.as_bytes());
     }
@@ -98,11 +102,11 @@ pub struct Keyed<'a> {
 pub type KeyState = keys::KeyState<Answer>;
 
 impl<'a> Keyed<'a> {
+    /// A request under `key` in `scope` (`create`, `pay:<orderId>`), told
+    /// apart from others by `request`, fingerprinted with the scope.
     pub fn new(state: &'a AppState, scope: String, key: Key, request: &[&str]) -> Self {
         let secret = state.settings.server.idempotency_secret.expose();
-        let mut parts = vec![scope.as_str()];
-        parts.extend_from_slice(request);
-        let fingerprint = fingerprint(secret, &parts);
+        let fingerprint = fingerprint(secret, &scope, request);
         Self {
             state,
             scope,
@@ -115,7 +119,7 @@ impl<'a> Keyed<'a> {
     /// of one attempt lands on the same update.
     pub fn update_id(&self, what: &str, attempt: u32) -> String {
         let secret = self.state.settings.server.idempotency_secret.expose();
-        let id = fingerprint(secret, &[&self.scope, &self.key.0]);
+        let id = fingerprint(secret, &self.scope, &[&self.key.0]);
         keys::update_id(&format!("{what}-{}", &id[..32]), attempt)
     }
 
@@ -217,5 +221,41 @@ pub async fn purge_expired(pool: deadpool_postgres::Pool, retention: std::time::
             Ok(n) => tracing::info!(deleted = n, "expired idempotency keys purged"),
             Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "a-test-secret";
+
+    #[test]
+    fn equal_codes_on_two_orders_give_different_fingerprints() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let pay = |order: Uuid| fingerprint(SECRET, &format!("pay:{order}"), &["12345"]);
+        assert_ne!(pay(a), pay(b));
+        assert_eq!(pay(a), pay(a), "a retry on the same order matches");
+        let other = fingerprint("another-secret", &format!("pay:{a}"), &["12345"]);
+        assert_ne!(pay(a), other, "the secret keys it");
+    }
+
+    /// Update ids hash the scope and the key as before the scope became a
+    /// parameter: a retry across the upgrade lands on the same update.
+    #[test]
+    fn update_ids_keep_their_value() {
+        let id = fingerprint(SECRET, "create", &["key-1"]);
+        assert_eq!(
+            id,
+            "ebcddeec808d5f3adce72c210900745e23ee1cbdf6b816e753764019f4ca94a4"
+        );
+    }
+
+    #[test]
+    fn the_scope_and_the_parts_never_run_together() {
+        assert_ne!(
+            fingerprint(SECRET, "pay:1", &["2345"]),
+            fingerprint(SECRET, "pay:12", &["345"])
+        );
     }
 }

@@ -187,9 +187,11 @@ impl Live {
             .or_insert_with(|| watch::Sender::new(()))
             .subscribe();
         OrderWatch {
-            live: self.clone(),
-            id,
             rx,
+            _forget: ForgetOrder {
+                live: self.clone(),
+                id,
+            },
         }
     }
 
@@ -301,9 +303,10 @@ impl<K: std::hash::Hash + Eq, T> Drop for Forget<K, T> {
 /// A subscription to one order's changes; forgets the order when the last
 /// one is dropped.
 pub struct OrderWatch {
-    live: Live,
-    id: Uuid,
+    // Fields drop in order: the receiver is gone before `_forget` counts
+    // the receivers left.
     rx: watch::Receiver<()>,
+    _forget: ForgetOrder,
 }
 
 impl OrderWatch {
@@ -314,13 +317,22 @@ impl OrderWatch {
     }
 }
 
-impl Drop for OrderWatch {
+/// Removes an order's entry once no receiver of it is left. It runs after
+/// its watch's receiver is dropped, so it never counts its own: of two
+/// watches dropped at once, the later check sees zero, whichever it is. A
+/// watch opened meanwhile keeps the entry, and forgets it when it ends.
+struct ForgetOrder {
+    live: Live,
+    id: Uuid,
+}
+
+impl Drop for ForgetOrder {
     fn drop(&mut self) {
         let mut registry = self.live.registry();
         if registry
             .orders
             .get(&self.id)
-            .is_some_and(|tx| tx.receiver_count() <= 1)
+            .is_some_and(|tx| tx.receiver_count() == 0)
         {
             registry.orders.remove(&self.id);
         }
@@ -420,5 +432,91 @@ async fn heartbeat(client: &tokio_postgres::Client, driver: &mut tokio::task::Jo
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hub that never connects: the order registry needs no server.
+    fn live() -> Live {
+        let manager =
+            deadpool_postgres::Manager::new(tokio_postgres::Config::new(), tokio_postgres::NoTls);
+        let pool = Pool::builder(manager).build().expect("a lazy pool");
+        let redis = fred::prelude::Builder::default_centralized()
+            .build()
+            .expect("an unconnected client");
+        Live(Arc::new(Inner {
+            pool,
+            holds: Holds::new(redis, "test"),
+            registry: Mutex::default(),
+            runtime: tokio::runtime::Handle::current(),
+            closing: watch::Sender::new(false),
+            reads: Semaphore::new(READS_AT_ONCE),
+        }))
+    }
+
+    fn watched(live: &Live, id: Uuid) -> bool {
+        live.registry().orders.contains_key(&id)
+    }
+
+    #[tokio::test]
+    async fn the_last_of_two_order_watches_forgets_the_order_in_either_order() {
+        let live = live();
+        let id = Uuid::new_v4();
+        for first_dropped in [0, 1] {
+            let mut watches = vec![live.order(id), live.order(id)];
+            drop(watches.remove(first_dropped));
+            assert!(watched(&live, id), "one watch is still open");
+            drop(watches);
+            assert!(!watched(&live, id), "no watch is open");
+        }
+    }
+
+    /// Two streams of one order ending together. The registry is held
+    /// while both drops start, so both wait for it and run back to back: a
+    /// drop that counted its own receiver saw the other's still open, and
+    /// each left the entry to the other.
+    #[tokio::test]
+    async fn order_watches_dropped_together_leave_no_entry() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        let live = live();
+        for _ in 0..50 {
+            let id = Uuid::new_v4();
+            let (a, b) = (live.order(id), live.order(id));
+            let started = AtomicUsize::new(0);
+            let held = live.registry();
+            std::thread::scope(|s| {
+                for watch in [a, b] {
+                    let started = &started;
+                    s.spawn(move || {
+                        started.fetch_add(1, SeqCst);
+                        drop(watch);
+                    });
+                }
+                while started.load(SeqCst) < 2 {
+                    std::thread::yield_now();
+                }
+                // Let both drops reach the lock and wait for it.
+                std::thread::sleep(Duration::from_millis(2));
+                drop(held);
+            });
+            assert!(!watched(&live, id), "the registry leaked order {id}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_watch_opened_while_another_closes_keeps_the_order_watched() {
+        let live = live();
+        let id = Uuid::new_v4();
+        let first = live.order(id);
+        let second = live.order(id);
+        drop(first);
+        let third = live.order(id);
+        drop(second);
+        assert!(watched(&live, id), "the third watch is open");
+        drop(third);
+        assert!(!watched(&live, id));
     }
 }

@@ -17,8 +17,8 @@ use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use prometheus::{Encoder, IntGauge, TextEncoder};
 
-use super::{ApiError, AppState};
 use super::errors::SEATS_UNAVAILABLE;
+use super::{ApiError, AppState};
 use crate::metrics::{self, LIVE_HOLDS};
 use crate::store::{StoreError, flights};
 

@@ -25,7 +25,6 @@ use deadpool_postgres::Pool;
 
 pub use errors::ApiError;
 pub use openapi::document as openapi_document;
-pub use orders::claim_ttl;
 
 use crate::booking::service::Engine;
 use crate::config::Settings;

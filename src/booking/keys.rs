@@ -24,11 +24,17 @@ use uuid::Uuid;
 pub enum KeyState<A> {
     New,
     /// Work was sent for `order_id` as attempt `attempt`; no final answer.
-    Running { order_id: Uuid, attempt: u32 },
+    Running {
+        order_id: Uuid,
+        attempt: u32,
+    },
     /// The final answer, replayed to every retry.
     Answered(A),
     /// Attempt `attempt` changed nothing; the next retry starts another.
-    Abandoned { order_id: Uuid, attempt: u32 },
+    Abandoned {
+        order_id: Uuid,
+        attempt: u32,
+    },
 }
 
 /// What a request carrying the key does.

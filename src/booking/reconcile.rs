@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use futures::StreamExt;
+use prost::{Message, Name};
 use serde::{Deserialize, Serialize};
 use temporalio_client::errors::WorkflowInteractionError;
 use temporalio_client::schedules::{
@@ -26,6 +27,8 @@ use temporalio_client::schedules::{
 };
 use temporalio_client::{Client, WorkflowDescribeOptions, WorkflowExecutionStatus};
 use temporalio_common::RetryPolicy;
+use temporalio_common::protos::google::rpc::Status as RpcStatus;
+use temporalio_common::protos::temporal::api::errordetails::v1::NotFoundFailure;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
@@ -70,7 +73,7 @@ pub struct Reconciler {
     pool: Pool,
     holds: Holds,
     temporal: Client,
-    /// How long a create's up-front claim lives (`api::claim_ttl`).
+    /// How long a create's up-front claim lives (`ServerSettings::claim_ttl`).
     claim_ttl: Duration,
 }
 
@@ -130,11 +133,7 @@ impl Reconciler {
                 WorkflowExecutionStatus::Running => Run::Running,
                 other => Run::Gone(Some(other)),
             }),
-            // A namespace that is not found (a Temporal restart, a cache
-            // miss) says nothing about the order: an error, not "gone".
-            Err(WorkflowInteractionError::NotFound(status))
-                if !status.message().to_lowercase().contains("namespace") =>
-            {
+            Err(WorkflowInteractionError::NotFound(status)) if workflow_is_missing(&status) => {
                 Ok(Run::Gone(None))
             }
             Err(e) => Err(anyhow::anyhow!("describing {workflow_id}: {e}")),
@@ -281,6 +280,23 @@ impl Reconciler {
     }
 }
 
+/// Whether a NotFound answer says the workflow does not exist: Temporal
+/// then details it with a `NotFoundFailure`. A namespace that is not found
+/// (a Temporal restart, a cache miss) is NotFound too, with a
+/// `NamespaceNotFoundFailure`, and says nothing about the order; nor does a
+/// NotFound without a detail (from a proxy): errors, not "gone".
+fn workflow_is_missing(status: &tonic::Status) -> bool {
+    status.code() == tonic::Code::NotFound
+        && detail_type(status).is_some_and(|name| name == NotFoundFailure::full_name())
+}
+
+/// The full protobuf name of a gRPC error's first typed detail.
+fn detail_type(status: &tonic::Status) -> Option<String> {
+    let details = RpcStatus::decode(status.details()).ok()?;
+    let type_url = &details.details.first()?.type_url;
+    type_url.rsplit('/').next().map(str::to_string)
+}
+
 #[activities]
 impl Reconciler {
     /// One reconciliation sweep.
@@ -378,4 +394,54 @@ pub async fn ensure_schedule(
         Err(e) => return Err(e.into()),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use temporalio_common::protos::temporal::api::errordetails::v1::NamespaceNotFoundFailure;
+    use temporalio_common::protos::utilities::{encode_status_details, pack_any};
+
+    use super::*;
+
+    /// A NotFound as the Temporal server sends it: its typed detail first.
+    fn not_found<T: Name>(message: &str, detail: &T) -> tonic::Status {
+        let any = pack_any(format!("type.googleapis.com/{}", T::full_name()), detail).unwrap();
+        let details = encode_status_details(&RpcStatus {
+            code: tonic::Code::NotFound as i32,
+            message: message.into(),
+            details: vec![any],
+        });
+        tonic::Status::with_details(tonic::Code::NotFound, message, details.into())
+    }
+
+    #[test]
+    fn a_missing_workflow_is_told_by_its_detail_not_its_words() {
+        let gone = not_found(
+            "workflow not found for namespace default",
+            &NotFoundFailure::default(),
+        );
+        assert!(workflow_is_missing(&gone));
+    }
+
+    #[test]
+    fn a_missing_namespace_is_never_a_missing_workflow() {
+        let detail = NamespaceNotFoundFailure {
+            namespace: "default".into(),
+        };
+        for message in ["Namespace default is not found.", "not found", ""] {
+            assert!(
+                !workflow_is_missing(&not_found(message, &detail)),
+                "{message:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_not_found_without_a_detail_says_nothing() {
+        let bare = tonic::Status::not_found("workflow not found");
+        assert!(
+            !workflow_is_missing(&bare),
+            "a proxy's answer, not Temporal's"
+        );
+    }
 }

@@ -117,7 +117,11 @@ impl Engine {
     }
 
     /// Change the order's seats.
-    pub async fn select(&self, order_id: Uuid, select: SelectSeats) -> Result<Answer<Held>, CallError> {
+    pub async fn select(
+        &self,
+        order_id: Uuid,
+        select: SelectSeats,
+    ) -> Result<Answer<Held>, CallError> {
         let handle = self.handle(order_id).await?;
         let options = WorkflowExecuteUpdateOptions::default();
         let update = handle.execute_update(Booking::select_seats, select, options);
@@ -139,7 +143,11 @@ impl Engine {
     }
 
     /// Cancel the order.
-    pub async fn cancel(&self, order_id: Uuid, cancel: Cancel) -> Result<Answer<OrderStatus>, CallError> {
+    pub async fn cancel(
+        &self,
+        order_id: Uuid,
+        cancel: Cancel,
+    ) -> Result<Answer<OrderStatus>, CallError> {
         let handle = self.handle(order_id).await?;
         let options = WorkflowExecuteUpdateOptions::default();
         let update = handle.execute_update(Booking::cancel, cancel, options);

@@ -130,7 +130,11 @@ pub async fn answer(
 }
 
 /// The key's running attempt `attempt` changed nothing and never will.
-pub async fn abandon(pool: &Pool, (scope, key): (&str, &str), attempt: u32) -> Result<(), StoreError> {
+pub async fn abandon(
+    pool: &Pool,
+    (scope, key): (&str, &str),
+    attempt: u32,
+) -> Result<(), StoreError> {
     let conn = pool.get().await?;
     conn.execute(
         "UPDATE idempotency_keys SET abandoned = TRUE

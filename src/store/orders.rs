@@ -222,8 +222,13 @@ pub enum Confirm {
     NotLive(OrderStatus),
 }
 
-/// Sell every seat of the order in one transaction, only if all are unsold.
+/// Sell every seat of the order in one transaction, only if all are unsold
+/// and the order is live (holding seats or paying for them).
 /// Idempotent: confirming a confirmed order changes nothing.
+///
+/// An order that is not live (ended meanwhile, e.g. FAILED by the
+/// reconciliation sweep, or not yet holding seats) sells nothing:
+/// [`Confirm::NotLive`], and the workflow ends the order without a sale.
 pub async fn confirm(
     pool: &Pool,
     order_id: Uuid,
@@ -232,20 +237,11 @@ pub async fn confirm(
 ) -> Result<Confirm, StoreError> {
     let mut conn = pool.get().await?;
     let tx = conn.transaction().await?;
-    let status: Option<String> = tx
-        .query_opt(
-            "SELECT status FROM orders WHERE id = $1 FOR UPDATE",
-            &[&order_id],
-        )
-        .await?
-        .map(|r| r.get(0));
-    match status.as_deref() {
+    match locked_status(&tx, order_id).await? {
         None => return Err(StoreError::OrderNotFound(order_id)),
-        Some("CONFIRMED") => return Ok(Confirm::Confirmed),
-        Some(status) => match OrderStatus::parse(status) {
-            Some(s) if s.is_live() => {}
-            other => return Ok(Confirm::NotLive(other.unwrap_or(OrderStatus::Failed))),
-        },
+        Some(OrderStatus::Confirmed) => return Ok(Confirm::Confirmed),
+        Some(status) if status.holds_seats() => {}
+        Some(status) => return Ok(Confirm::NotLive(status)),
     }
     let sold: Vec<String> = tx
         .query(
@@ -284,4 +280,19 @@ pub async fn confirm(
     tx.commit().await?;
     crate::metrics::order_ended(OrderStatus::Confirmed);
     Ok(Confirm::Confirmed)
+}
+
+/// The order's status, its row locked until the transaction ends; `None`
+/// without a row.
+async fn locked_status(
+    tx: &tokio_postgres::Transaction<'_>,
+    order_id: Uuid,
+) -> Result<Option<OrderStatus>, StoreError> {
+    let row = tx
+        .query_opt(
+            "SELECT status FROM orders WHERE id = $1 FOR UPDATE",
+            &[&order_id],
+        )
+        .await?;
+    Ok(row.and_then(|r| OrderStatus::parse(r.get(0))))
 }

@@ -74,6 +74,9 @@ pub struct BurstReport {
     pub unknown: usize,
     /// Answers other than 201, 409, 503 and 504 (transport errors included).
     pub other: usize,
+    /// Checkout calls (pay, change, cancel) of buyers holding seats
+    /// answered 503: admission keeps room for them, so this stays 0.
+    pub checkout_busy: usize,
     /// Over every HTTP answer to a create.
     pub create_p50: Duration,
     pub create_p99: Duration,
@@ -126,6 +129,10 @@ impl BurstReport {
         );
         line("  504 outcome unknown", self.unknown.to_string());
         line("  other", self.other.to_string());
+        line(
+            "checkout 503s (pay, change, cancel)",
+            self.checkout_busy.to_string(),
+        );
         line(
             "create latency p50 / p99",
             format!("{:.2?} / {:.2?}", self.create_p50, self.create_p99),
@@ -286,6 +293,8 @@ struct Answer {
 struct BuyerLog {
     answers: Vec<Answer>,
     violations: Vec<String>,
+    /// Checkout calls answered 503.
+    checkout_busy: usize,
     paid: bool,
     gave_up: bool,
 }
@@ -324,6 +333,7 @@ fn summarize(logs: &[BuyerLog]) -> BurstReport {
         later_conflict_p99: (!later.is_empty()).then(|| percentile(&later, 0.99)),
         violations: violations.len(),
         violation_examples: violations.into_iter().take(EXAMPLES).cloned().collect(),
+        checkout_busy: logs.iter().map(|l| l.checkout_busy).sum(),
         paid: logs.iter().filter(|l| l.paid).count(),
         gave_up: logs.iter().filter(|l| l.gave_up).count(),
         ..BurstReport::default()
@@ -534,7 +544,8 @@ impl Buyer {
                     return;
                 }
                 Ok(reply) if reply.code == 503 || reply.code == 504 => {
-                    self.busy("pay", &reply).await
+                    self.log.checkout_busy += usize::from(reply.code == 503);
+                    self.busy("pay", &reply).await;
                 }
                 Ok(reply) => {
                     self.violation("pay", &reply);

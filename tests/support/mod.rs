@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use flightctl::api::Application;
 use flightctl::config::{Secret, Settings, Sources};
+use flightctl::domain::OrderStatus;
+use flightctl::store::orders::Order;
 use flightctl::store::{self, Holds};
 use serde_json::Value;
 use uuid::Uuid;
@@ -29,19 +31,48 @@ pub const FL201: &str = "550e8400-e29b-41d4-a716-446655440003";
 /// use it for real payloads.
 pub const PAYLOAD_KEY: &str = "bVcuR9zN6JlBiL1JaQ9X7LqLQYAAr+CRsZWzT4zmEgg=";
 pub const PAYLOAD_KEY_ID: &str = "test-key-1";
+/// The idempotency secret of every test process (serve refuses the
+/// development default outside development). Test-only.
+pub const IDEMPOTENCY_SECRET: &str = "flightctl-test-idempotency-secret";
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The repository's settings with nothing from this process's environment.
+/// The repository's settings with nothing from this process's environment,
+/// and the tests' secrets: payloads encrypted with the tests' key, as a
+/// deployment does, and an idempotency secret of their own.
 pub fn base_settings() -> Settings {
-    Settings::load_from(&Sources {
+    let mut s = Settings::load_from(&Sources {
         config_dir: repo_root().join("config"),
         file: None,
         env: Box::new(|_| None),
     })
-    .expect("repository config loads")
+    .expect("repository config loads");
+    s.server.idempotency_secret = Secret::new(IDEMPOTENCY_SECRET);
+    s.temporal.payload_encryption_key = Secret::new(PAYLOAD_KEY);
+    s.temporal.payload_encryption_key_id = PAYLOAD_KEY_ID.into();
+    s
+}
+
+/// An order row as a workflow saves it while holding `seats` (35,000 cents
+/// each), with no workflow behind it: for tests below the API.
+pub fn order_row(id: Uuid, flight: Uuid, seats: &[&str]) -> Order {
+    Order {
+        id,
+        flight_id: flight,
+        workflow_id: format!("booking-{id}"),
+        status: OrderStatus::SeatsReserved,
+        seats: seats.iter().map(|s| s.to_string()).collect(),
+        total_price_cents: 35_000 * seats.len() as i64,
+        expires_at: None,
+        confirmed_at: None,
+        failure_reason: None,
+        payment_attempts: 0,
+        last_payment_error: None,
+        saved_at_event: 0,
+        version: 0,
+    }
 }
 
 /// Settings pointing at a fresh database, key prefix and task queue.
@@ -66,14 +97,7 @@ pub async fn isolated_settings(temporal: bool) -> Settings {
     if temporal {
         s.temporal.host = servers::temporal().host();
     }
-    encrypt_payloads(&mut s);
     s
-}
-
-/// Encrypt Temporal payloads with the tests' key.
-pub fn encrypt_payloads(s: &mut Settings) {
-    s.temporal.payload_encryption_key = Secret::new(PAYLOAD_KEY);
-    s.temporal.payload_encryption_key_id = PAYLOAD_KEY_ID.into();
 }
 
 /// Migrate and seed the settings' database.
@@ -230,9 +254,14 @@ pub async fn make_current(settings: &Settings) {
         .await
         .expect("temporal client");
     let w = &settings.worker;
-    flightctl::deployment::set_current(&client, &w.deployment_name, &w.build_id, Duration::from_secs(60))
-        .await
-        .expect("the test build becomes current");
+    flightctl::deployment::set_current(
+        &client,
+        &w.deployment_name,
+        &w.build_id,
+        Duration::from_secs(60),
+    )
+    .await
+    .expect("the test build becomes current");
 }
 
 /// A replayer for the booking workflow: checks histories against today's code.
@@ -240,8 +269,7 @@ pub async fn make_current(settings: &Settings) {
 /// plain (histories from before encryption).
 pub fn replayer() -> temporalio_sdk::workflow_replayer::WorkflowReplayer {
     use temporalio_sdk::workflow_replayer::{WorkflowReplayer, WorkflowReplayerOptions};
-    let mut settings = base_settings();
-    encrypt_payloads(&mut settings);
+    let settings = base_settings();
     let converter = flightctl::temporal::data_converter(&settings.temporal).expect("test key");
     let options = WorkflowReplayerOptions::new()
         .data_converter(converter)
@@ -314,6 +342,14 @@ pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
         ("TEMPORAL_HOST", s.temporal.host.clone()),
         ("TEMPORAL_NAMESPACE", s.temporal.namespace.clone()),
         ("TEMPORAL_TASK_QUEUE", s.temporal.task_queue.clone()),
+        (
+            "IDEMPOTENCY_SECRET",
+            s.server.idempotency_secret.expose().to_string(),
+        ),
+        (
+            "PAYLOAD_ENCRYPTION",
+            s.temporal.payload_encryption.to_string(),
+        ),
         (
             "PAYLOAD_ENCRYPTION_KEY",
             s.temporal.payload_encryption_key.expose().to_string(),

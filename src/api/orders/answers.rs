@@ -86,10 +86,9 @@ pub fn refusal_error(refusal: Refusal) -> ApiError {
         Refusal::SeatsUnavailable(seats) => unavailable_seats(&seats),
         Refusal::UnknownSeats(seats) => unknown_seats(&seats),
         Refusal::Expired => expired(),
-        Refusal::NotModifiable(OrderStatus::Created) => ApiError::conflict(
-            "ORDER_NOT_MODIFIABLE",
-            "the order was never created",
-        ),
+        Refusal::NotModifiable(OrderStatus::Created) => {
+            ApiError::conflict("ORDER_NOT_MODIFIABLE", "the order was never created")
+        }
         Refusal::NotModifiable(status) => not_modifiable(status),
         Refusal::Late => {
             ApiError::busy("the booking engine did not answer in time; nothing was changed")

@@ -88,7 +88,12 @@ pub async fn pay(state: &AppState, id: Uuid, code: PaymentCode) -> Result<Answer
 }
 
 /// A payment with a key: walk the key's state machine until an answer.
-pub async fn pay_keyed(state: &AppState, id: Uuid, code: PaymentCode, keyed: &Keyed<'_>) -> Result<Answer, ApiError> {
+pub async fn pay_keyed(
+    state: &AppState,
+    id: Uuid,
+    code: PaymentCode,
+    keyed: &Keyed<'_>,
+) -> Result<Answer, ApiError> {
     let mut key = keyed.find().await?;
     // An attempt an earlier request sent may be the payment the order went
     // through; one it sent that was refused without effect is stale, and
@@ -107,7 +112,10 @@ pub async fn pay_keyed(state: &AppState, id: Uuid, code: PaymentCode, keyed: &Ke
                     return tried.result;
                 }
                 resend = false;
-                KeyState::Abandoned { order_id: id, attempt }
+                KeyState::Abandoned {
+                    order_id: id,
+                    attempt,
+                }
             }
         };
     }
@@ -116,11 +124,21 @@ pub async fn pay_keyed(state: &AppState, id: Uuid, code: PaymentCode, keyed: &Ke
 
 /// One try of a payment. `update_id`: the keyed attempt's update, and
 /// whether an earlier request may have sent it already.
-async fn try_pay(state: &AppState, id: Uuid, code: PaymentCode, update_id: Option<(String, bool)>) -> Tried {
-    let accepted = || Tried::done(Answer::new(StatusCode::ACCEPTED, Ack {
-        order_id: id,
-        status: OrderStatus::PaymentProcessing,
-    }));
+async fn try_pay(
+    state: &AppState,
+    id: Uuid,
+    code: PaymentCode,
+    update_id: Option<(String, bool)>,
+) -> Tried {
+    let accepted = || {
+        Tried::done(Answer::new(
+            StatusCode::ACCEPTED,
+            Ack {
+                order_id: id,
+                status: OrderStatus::PaymentProcessing,
+            },
+        ))
+    };
     let sent_before = update_id.as_ref().is_some_and(|(_, retry)| *retry);
     let order = match orders::find(&state.pool, id).await {
         Ok(order) => order,

@@ -18,19 +18,16 @@ use super::answers::Tried;
 use super::views::{Held, SeatRequest, to_time, unavailable_seats, unknown_seats};
 use crate::booking::keys::{Next, Outcome};
 use crate::booking::messages::{BookingInput, SelectSeats};
-use crate::booking::service::{ANSWER_GRACE, CallError};
+use crate::booking::service::CallError;
 use crate::domain::workflow_id;
 use crate::store::holds::Lock;
 use crate::store::{StoreError, flights, orders};
 
-/// How long an up-front claim outlives the longest wait for its workflow.
-const CLAIM_MARGIN: Duration = Duration::from_secs(3);
-
-/// How long a create's up-front claim lives: past the longest wait for its
-/// workflow (the reconciliation sweep leaves an unknown order's hold alone
-/// that long).
-pub fn claim_ttl(server: &crate::config::ServerSettings) -> Duration {
-    server.call_timeout + ANSWER_GRACE + CLAIM_MARGIN
+/// How long a create's up-front claim lives (one setting, shared with the
+/// reconciliation sweep, which leaves an unknown order's hold alone that
+/// long).
+fn claim_ttl(server: &crate::config::ServerSettings) -> Duration {
+    server.claim_ttl()
 }
 
 /// A create without a key: one try, for a fresh order.
@@ -45,7 +42,11 @@ pub async fn unkeyed(state: &AppState, new: &SeatRequest) -> Result<Answer, ApiE
 }
 
 /// A create with a key: walk the key's state machine until an answer.
-pub async fn keyed(state: &AppState, new: &SeatRequest, keyed: &Keyed<'_>) -> Result<Answer, ApiError> {
+pub async fn keyed(
+    state: &AppState,
+    new: &SeatRequest,
+    keyed: &Keyed<'_>,
+) -> Result<Answer, ApiError> {
     let mut key = keyed.find().await?;
     // An attempt an earlier request sent, refused without effect (it came
     // late, or its run ended without an order): that refusal is stale, and
@@ -73,7 +74,13 @@ pub async fn keyed(state: &AppState, new: &SeatRequest, keyed: &Keyed<'_>) -> Re
 
 /// The running attempt's try. A retry of it meets the seats it may hold
 /// already (its claim and locks are the order's own).
-async fn send(state: &AppState, new: &SeatRequest, keyed: &Keyed<'_>, order_id: Uuid, attempt: u32) -> Tried {
+async fn send(
+    state: &AppState,
+    new: &SeatRequest,
+    keyed: &Keyed<'_>,
+    order_id: Uuid,
+    attempt: u32,
+) -> Tried {
     if let Err(e) = refuse_taken(state, new, order_id).await {
         return Tried::failed(e);
     }
@@ -84,7 +91,11 @@ async fn send(state: &AppState, new: &SeatRequest, keyed: &Keyed<'_>, order_id: 
 /// Run the up-front refusals for a fresh order id and bind the key to it,
 /// or to the refusal, in one write; returns the state that holds (another
 /// request may have bound the key first).
-async fn bind(state: &AppState, new: &SeatRequest, keyed: &Keyed<'_>) -> Result<KeyState, ApiError> {
+async fn bind(
+    state: &AppState,
+    new: &SeatRequest,
+    keyed: &Keyed<'_>,
+) -> Result<KeyState, ApiError> {
     let order_id = Uuid::new_v4();
     let refusal = match refuse_taken(state, new, order_id).await {
         Ok(()) => None,
@@ -107,7 +118,11 @@ fn count(tried: &Tried) {
 /// Redis read, first: the common loser of a flash sale), sold, unknown, or
 /// on a flight that does not exist. Postgres stays the authority: the
 /// workflow checks again.
-pub async fn refuse_taken(state: &AppState, new: &SeatRequest, order_id: Uuid) -> Result<(), ApiError> {
+pub async fn refuse_taken(
+    state: &AppState,
+    new: &SeatRequest,
+    order_id: Uuid,
+) -> Result<(), ApiError> {
     let ids = new.seats.ids();
     let held = state
         .holds
@@ -134,7 +149,12 @@ pub async fn refuse_taken(state: &AppState, new: &SeatRequest, order_id: Uuid) -
 /// The workflow adopts the claim (stretching it to the full hold), or drops
 /// it when it refuses the creation; with no answer, the API drops it only
 /// if it is still a claim, so a hold the workflow took is never released.
-async fn try_create(state: &AppState, new: &SeatRequest, order_id: Uuid, update_id: Option<String>) -> Tried {
+async fn try_create(
+    state: &AppState,
+    new: &SeatRequest,
+    order_id: Uuid,
+    update_id: Option<String>,
+) -> Tried {
     request_id::order(order_id);
     let _ticket = match state.admission.enter(Call::Create) {
         Ok(ticket) => ticket,
@@ -229,7 +249,11 @@ async fn claim(state: &AppState, new: &SeatRequest, order_id: Uuid) -> Result<()
 /// No answer came: the claim goes now unless the workflow adopted it.
 async fn drop_claim(state: &AppState, new: &SeatRequest, order_id: Uuid) {
     let (ids, ttl) = (new.seats.ids(), claim_ttl(&state.settings.server));
-    let dropped = match state.holds.drop_claim(new.flight_id, order_id, &ids, ttl).await {
+    let dropped = match state
+        .holds
+        .drop_claim(new.flight_id, order_id, &ids, ttl)
+        .await
+    {
         Ok(0) => Ok(()),
         Ok(_) => flights::announce(&state.pool, new.flight_id).await,
         Err(e) => Err(e),

@@ -24,11 +24,8 @@ use super::{ApiError, AppState, sse};
 use crate::domain::PaymentCode;
 use crate::store::{flights, orders};
 
-pub use create::claim_ttl;
 pub use stream::{last_event_id, order_events};
-pub use views::{
-    Ack, ChangeSeats, CreateOrder, Held, OrderDetail, PayBody, StatusView, order_id,
-};
+pub use views::{Ack, ChangeSeats, CreateOrder, Held, OrderDetail, PayBody, StatusView, order_id};
 use views::{SeatRequest, selection, status_of};
 
 #[utoipa::path(

@@ -217,4 +217,3 @@ pub struct OrderDetail {
     pub confirmed_at: Option<DateTime<Utc>>,
     pub flight: flights::Flight,
 }
-

@@ -119,7 +119,10 @@ impl Booking {
     /// seats no longer wanted, restart the hold. A refused change (or one
     /// that would commit after the deadline) changes nothing.
     #[update]
-    pub async fn select_seats(ctx: &mut WorkflowContext<Self>, req: SelectSeats) -> Result<Answer<Held>, Box<dyn Error + Send + Sync>> {
+    pub async fn select_seats(
+        ctx: &mut WorkflowContext<Self>,
+        req: SelectSeats,
+    ) -> Result<Answer<Held>, Box<dyn Error + Send + Sync>> {
         ctx.wait_condition(|s| !s.phase.is_committing()).await?;
         let now = now_ms(ctx.workflow_time());
         if let Err(refusal) = ctx.state(|s| s.phase.may_select(now)) {
@@ -132,7 +135,10 @@ impl Booking {
     /// the whole payment window and the row is saved PAYMENT_PROCESSING.
     /// From here the order cannot expire.
     #[update]
-    pub async fn pay(ctx: &mut WorkflowContext<Self>, req: Pay) -> Result<Answer<OrderStatus>, Box<dyn Error + Send + Sync>> {
+    pub async fn pay(
+        ctx: &mut WorkflowContext<Self>,
+        req: Pay,
+    ) -> Result<Answer<OrderStatus>, Box<dyn Error + Send + Sync>> {
         ctx.wait_condition(|s| !s.phase.is_committing()).await?;
         let now = now_ms(ctx.workflow_time());
         if let Err(refusal) = ctx.state(|s| s.phase.live_hold(now).map(|_| ())) {
@@ -143,7 +149,10 @@ impl Booking {
 
     /// Cancel before payment: save the row CANCELLED, release the holds.
     #[update]
-    pub async fn cancel(ctx: &mut WorkflowContext<Self>, req: Cancel) -> Result<Answer<OrderStatus>, Box<dyn Error + Send + Sync>> {
+    pub async fn cancel(
+        ctx: &mut WorkflowContext<Self>,
+        req: Cancel,
+    ) -> Result<Answer<OrderStatus>, Box<dyn Error + Send + Sync>> {
         ctx.wait_condition(|s| !s.phase.is_committing()).await?;
         let now = now_ms(ctx.workflow_time());
         if let Err(refusal) = ctx.state(|s| s.phase.live_hold(now).map(|_| ())) {

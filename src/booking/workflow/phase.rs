@@ -53,7 +53,10 @@ pub enum Phase {
     /// meanwhile; `None` while it is being created.
     Committing(Option<Hold>),
     /// A payment was accepted: the seats are held for the payment window.
-    Paying { seats: Vec<String>, code: PaymentCode },
+    Paying {
+        seats: Vec<String>,
+        code: PaymentCode,
+    },
     /// Ending without a sale: the holds go back, the last row is saved.
     Ending { ending: Ending, seats: Vec<String> },
     /// Nothing more happens.
@@ -84,9 +87,9 @@ impl Phase {
         match self {
             Phase::AwaitingCreation | Phase::Committing(None) => &[],
             Phase::Holding(h) | Phase::Committing(Some(h)) => &h.seats,
-            Phase::Paying { seats, .. } | Phase::Ending { seats, .. } | Phase::Done { seats, .. } => {
-                seats
-            }
+            Phase::Paying { seats, .. }
+            | Phase::Ending { seats, .. }
+            | Phase::Done { seats, .. } => seats,
         }
     }
 

@@ -28,7 +28,11 @@ use crate::store::orders::AttemptOutcome;
 pub const TTL_MARGIN: Duration = Duration::from_secs(60);
 
 /// Take a selection (the creating one or a change) before `deadline`.
-pub async fn select(ctx: &mut WorkflowContext<Booking>, req: SelectSeats, now: u64) -> Answer<Held> {
+pub async fn select(
+    ctx: &mut WorkflowContext<Booking>,
+    req: SelectSeats,
+    now: u64,
+) -> Answer<Held> {
     ctx.state_mut(|s| s.request_id = req.request_id.clone());
     let before = ctx.state_mut(|s| s.phase.begin());
     if now > req.deadline_ms {
@@ -68,7 +72,11 @@ pub async fn select(ctx: &mut WorkflowContext<Booking>, req: SelectSeats, now: u
 /// taken back) and save the row PAYMENT_PROCESSING, before `deadline`. A
 /// seat sold or held by another order refuses the payment, naming it; the
 /// order keeps what it holds and stays changeable.
-pub async fn accept_payment(ctx: &mut WorkflowContext<Booking>, req: Pay, now: u64) -> Answer<OrderStatus> {
+pub async fn accept_payment(
+    ctx: &mut WorkflowContext<Booking>,
+    req: Pay,
+    now: u64,
+) -> Answer<OrderStatus> {
     if now > req.deadline_ms {
         return Err(Refusal::Late);
     }
@@ -97,7 +105,11 @@ pub async fn accept_payment(ctx: &mut WorkflowContext<Booking>, req: Pay, now: u
 
 /// Cancel a live order before `deadline`: the row is saved CANCELLED and
 /// every hold released, or nothing changes.
-pub async fn cancel(ctx: &mut WorkflowContext<Booking>, req: Cancel, now: u64) -> Answer<OrderStatus> {
+pub async fn cancel(
+    ctx: &mut WorkflowContext<Booking>,
+    req: Cancel,
+    now: u64,
+) -> Answer<OrderStatus> {
     if now > req.deadline_ms {
         return Err(Refusal::Late);
     }
@@ -173,7 +185,10 @@ async fn lock(
         request_id: s.request_id.clone(),
     });
     let opts = Retry::Lock.local(deadline.map(|d| (d, now)));
-    match ctx.execute_local_activity(Acts::hold_seats, req, opts).await {
+    match ctx
+        .execute_local_activity(Acts::hold_seats, req, opts)
+        .await
+    {
         Ok(Locked::All) => {
             ctx.state_mut(|s| s.unsettled.seats.clear());
             Ok(())
@@ -293,7 +308,10 @@ async fn sell(ctx: &mut WorkflowContext<Booking>, attempt: AttemptRecord) -> Wor
         request_id: s.request_id.clone(),
     });
     let opts = Retry::Durable.local(None);
-    match ctx.execute_local_activity(Acts::sell_seats, req, opts).await? {
+    match ctx
+        .execute_local_activity(Acts::sell_seats, req, opts)
+        .await?
+    {
         Sale::Sold => ctx.state_mut(|s| {
             s.last_error = None;
             s.phase.finish(OrderStatus::Confirmed);
