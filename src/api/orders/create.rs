@@ -175,7 +175,13 @@ async fn try_create(
         deadline_ms: state.engine.deadline(),
         request_id: request_id::current(),
     };
-    match state.engine.create(input, select, update_id).await {
+    let outcome = state.engine.create(input, select, update_id).await;
+    if !matches!(outcome, Ok(Ok(_))) {
+        // No order holds the seats for this try: a claim the workflow has
+        // not adopted goes now (one it adopted is never touched).
+        drop_claim(state, new, order_id).await;
+    }
+    match outcome {
         Ok(Ok(held)) => Tried::done(Answer::new(
             StatusCode::CREATED,
             Held {
@@ -188,10 +194,7 @@ async fn try_create(
         )),
         Ok(Err(refusal)) => Tried::refused(refusal),
         Err(CallError::NotRunning) => ended(state, order_id).await,
-        Err(e) => {
-            drop_claim(state, new, order_id).await;
-            Tried::unanswered(order_id, e)
-        }
+        Err(e) => Tried::unanswered(order_id, e),
     }
 }
 
@@ -246,7 +249,7 @@ async fn claim(state: &AppState, new: &SeatRequest, order_id: Uuid) -> Result<()
     }
 }
 
-/// No answer came: the claim goes now unless the workflow adopted it.
+/// The claim goes now unless the workflow adopted it.
 async fn drop_claim(state: &AppState, new: &SeatRequest, order_id: Uuid) {
     let (ids, ttl) = (new.seats.ids(), claim_ttl(&state.settings.server));
     let dropped = match state
