@@ -88,6 +88,10 @@ up() {
   "$bin" migrate up
   "$bin" seed
   start_bg worker "$bin" worker
+  # Worker Versioning: this build becomes the deployment's current version
+  # once its worker polls; bookings still running on an earlier build
+  # finish there (README, "Rolling out a new build").
+  "$bin" deployment set-current --wait 60s
   start_bg api "$bin" serve
   wait_port api "${SERVER_PORT:-8080}" 30
   cat <<MSG
