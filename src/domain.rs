@@ -234,6 +234,15 @@ impl OrderStatus {
     }
 }
 
+/// How one payment attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttemptOutcome {
+    Succeeded,
+    Declined,
+    TimedOut,
+    Error,
+}
+
 impl fmt::Display for OrderStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

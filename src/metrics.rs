@@ -26,8 +26,8 @@ use temporalio_common::telemetry::metrics::{
 };
 use temporalio_common::telemetry::{PrometheusExporterOptions, start_prometheus_metric_exporter};
 
+use crate::domain::AttemptOutcome;
 use crate::domain::OrderStatus;
-use crate::store::orders::AttemptOutcome;
 
 pub const HTTP_REQUESTS: &str = "flightctl_http_requests_total";
 pub const HTTP_DURATION: &str = "flightctl_http_request_duration_seconds";

@@ -321,7 +321,7 @@ async fn confirm_books_every_seat_once_or_nothing() {
         orders::confirm(&pool, first, flight, &seats(&["6A"]))
             .await
             .unwrap(),
-        Confirm::Confirmed
+        Confirm::Sold
     );
     // A retried confirm changes nothing (no double decrement).
     assert_eq!(
@@ -389,7 +389,7 @@ async fn confirm_sells_only_a_live_order() {
     ] {
         let id = save(seat, status).await;
         let sold = orders::confirm(&pool, id, flight, &seats(&[seat])).await;
-        assert_eq!(sold.unwrap(), Confirm::Confirmed, "{status}");
+        assert_eq!(sold.unwrap(), Confirm::Sold, "{status}");
     }
     assert_eq!(
         booked(&pool, flight).await,
@@ -422,7 +422,7 @@ async fn concurrent_confirms_of_one_seat_sell_it_once() {
         .collect();
     let mut sold = 0;
     for t in tasks {
-        if t.await.unwrap() == Confirm::Confirmed {
+        if t.await.unwrap() == Confirm::Sold {
             sold += 1;
         }
     }
@@ -534,4 +534,49 @@ async fn a_save_from_earlier_in_the_history_never_overwrites_a_later_one() {
         orders::find(&pool, id).await.unwrap().status,
         OrderStatus::Failed
     );
+}
+
+/// The worker counts endings, payment attempts and sales from what the
+/// store reports, once per change however often an activity retries it: a
+/// save that finds the ending there already, an attempt recorded again, a
+/// confirm of a confirmed order report nothing new.
+#[tokio::test]
+async fn a_retried_change_is_reported_once() {
+    use flightctl::store::orders::AttemptOutcome;
+
+    let settings = support::isolated_settings(false).await;
+    let pool = support::prepare_database(&settings).await;
+    let flight = Uuid::parse_str(support::FL101).unwrap();
+    let row = |id: Uuid, status: OrderStatus, at: i64| Order {
+        status,
+        saved_at_event: at,
+        ..support::order_row(id, flight, &["7A"])
+    };
+    let (expiring, buying) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut ended = Vec::new();
+    for (id, status, at) in [
+        (expiring, OrderStatus::SeatsReserved, 5),
+        (expiring, OrderStatus::Expired, 9),
+        (expiring, OrderStatus::Expired, 9),
+        (expiring, OrderStatus::Expired, 7),
+        (buying, OrderStatus::PaymentProcessing, 5),
+    ] {
+        let saved = orders::save(&pool, &row(id, status, at), None)
+            .await
+            .unwrap();
+        ended.extend(saved.ended);
+    }
+    assert_eq!(ended, [OrderStatus::Expired], "one ending, once");
+    let mut recorded = 0;
+    let mut sales = Vec::new();
+    for _ in 0..2 {
+        let declined = orders::record_attempt(&pool, buying, 1, AttemptOutcome::Declined, None);
+        recorded += usize::from(declined.await.unwrap());
+        let approved = orders::record_attempt(&pool, buying, 2, AttemptOutcome::Succeeded, None);
+        recorded += usize::from(approved.await.unwrap());
+        let sold = seats(&["7A"]);
+        sales.push(orders::confirm(&pool, buying, flight, &sold).await.unwrap());
+    }
+    assert_eq!(recorded, 2, "two attempts, each once");
+    assert_eq!(sales, [Confirm::Sold, Confirm::Confirmed], "one sale");
 }

@@ -17,7 +17,8 @@ async fn version(app: &TestApp, order: &str) -> (String, bool) {
     let client = flightctl::temporal::connect(&app.settings.temporal, "test", LONG)
         .await
         .unwrap();
-    let handle = client.get_workflow_handle::<flightctl::booking::Booking>(format!("booking-{order}"));
+    let handle =
+        client.get_workflow_handle::<flightctl::booking::Booking>(format!("booking-{order}"));
     let described = handle.describe(Default::default()).await.unwrap();
     let info = described
         .raw_description
@@ -26,7 +27,10 @@ async fn version(app: &TestApp, order: &str) -> (String, bool) {
         .expect("a versioned workflow");
     let pinned = info.behavior
         == temporalio_common::protos::temporal::api::enums::v1::VersioningBehavior::Pinned as i32;
-    let build = info.deployment_version.map(|v| v.build_id).unwrap_or_default();
+    let build = info
+        .deployment_version
+        .map(|v| v.build_id)
+        .unwrap_or_default();
     (build, pinned)
 }
 

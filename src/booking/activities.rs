@@ -18,7 +18,8 @@ use super::messages::{
     Release, Sale, SellSeats, Verdict,
 };
 use super::payment::{self, Behaviour};
-use crate::domain::workflow_id;
+use crate::domain::{OrderStatus, workflow_id};
+use crate::metrics;
 use crate::store::holds::{Holds, Lock};
 use crate::store::orders::{self, Confirm, Order};
 use crate::store::{StoreError, flights};
@@ -151,16 +152,20 @@ impl BookingActivities {
         Ok(())
     }
 
+    /// Record a payment attempt; counted once, when its row is inserted.
     async fn record(&self, rec: &AttemptRecord) -> Result<(), StoreError> {
         let attempt = rec.attempt as i32;
-        orders::record_attempt(
+        let recorded = orders::record_attempt(
             &self.pool,
             rec.order_id,
             attempt,
             rec.outcome,
             rec.error.as_deref(),
-        )
-        .await
+        );
+        if recorded.await? {
+            metrics::payment_attempt(rec.outcome);
+        }
+        Ok(())
     }
 }
 
@@ -184,7 +189,7 @@ impl BookingActivities {
                 return Ok(outcome);
             }
             let deadline = req.deadline_ms.and_then(to_time);
-            if !orders::save(&self.pool, &row(&req.order), deadline).await? {
+            if !orders::save(&self.pool, &row(&req.order), deadline).await?.committed {
                 let held = &req.lock.held;
                 let taken = req.lock.seats.iter().filter(|s| !held.contains(s));
                 self.release(&req.lock.releasing(taken)).await?;
@@ -222,6 +227,10 @@ impl BookingActivities {
                         ApplicationFailure::non_retryable(e),
                     ));
                 }
+                Ok(Confirm::Sold) => {
+                    metrics::order_ended(OrderStatus::Confirmed);
+                    Sale::Sold
+                }
                 Ok(Confirm::Confirmed) => Sale::Sold,
                 Ok(Confirm::SeatsTaken(seats)) => Sale::SeatsTaken(seats),
                 Ok(Confirm::NotLive(status)) => Sale::NotLive(status),
@@ -254,9 +263,15 @@ impl BookingActivities {
             match &req.order {
                 Some(order) => {
                     let deadline = req.deadline_ms.and_then(to_time);
-                    if !orders::save(&self.pool, &row(order), deadline).await? {
+                    let saved = orders::save(&self.pool, &row(order), deadline).await?;
+                    if !saved.committed {
                         tracing::info!("ending refused: past the caller's deadline");
                         return Ok(Ended::Late);
+                    }
+                    // Counted where the change commits, once (a retry finds
+                    // the row ended already), never in replaying workflow code.
+                    if let Some(status) = saved.ended {
+                        metrics::order_ended(status);
                     }
                 }
                 None => self.forget(&mut release).await?,

@@ -6,8 +6,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{OrderStatus, PaymentCode, SeatSelection};
-use crate::store::orders::AttemptOutcome;
+use crate::domain::{AttemptOutcome, OrderStatus, PaymentCode, SeatSelection};
 
 /// Input of the booking workflow: the order and the timing policy it runs
 /// under (fixed at start, so it is part of the workflow's history).

@@ -175,6 +175,7 @@ impl Reconciler {
                 "the order's workflow is {closed}; ended by reconciliation, its seats released"
             );
             if reconcile::end_orphan(&self.pool, order.id, &reason).await? {
+                crate::metrics::order_ended(crate::domain::OrderStatus::Failed);
                 tracing::warn!(order_id = %order.id, workflow_id = %order.workflow_id, workflow = %closed, released, "reconcile: ended an order whose workflow is gone");
                 report.orders_ended.push(order.id);
             }

@@ -8,6 +8,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::StoreError;
+pub use crate::domain::AttemptOutcome;
 use crate::domain::OrderStatus;
 
 /// An order as the workflow last saved it.
@@ -63,13 +64,23 @@ fn order(row: &Row) -> Order {
 /// sells seats), nor a state saved later in the workflow than this one (a
 /// late retry, a worker that lost its task).
 ///
-/// An ending (expired, cancelled, failed) is counted once, by the save that
-/// changes the row's status to it: a retried save finds it there already.
+/// What a save did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Saved {
+    /// The row holds this save (or a later one): false only when the
+    /// deadline passed first.
+    pub committed: bool,
+    /// The ending (expired, cancelled, failed) this save changed the row's
+    /// status to; a retried save finds it there already, so an ending is
+    /// reported once.
+    pub ended: Option<OrderStatus>,
+}
+
 pub async fn save(
     pool: &Pool,
     o: &Order,
     deadline: Option<DateTime<Utc>>,
-) -> Result<bool, StoreError> {
+) -> Result<Saved, StoreError> {
     let conn = pool.get().await?;
     // The deadline is checked by the statement itself, after any row lock
     // it waited for: a save stalled past the deadline never commits.
@@ -120,13 +131,18 @@ pub async fn save(
             let (at, status): (i64, &str) = (r.get(0), r.get(1));
             at == o.saved_at_event && status == o.status.as_str()
         });
-        return Ok(committed || deadline.is_none());
+        let committed = committed || deadline.is_none();
+        return Ok(Saved {
+            committed,
+            ended: None,
+        });
     };
     let before: Option<String> = row.get(0);
-    if o.status.is_terminal() && before.as_deref() != Some(o.status.as_str()) {
-        crate::metrics::order_ended(o.status);
-    }
-    Ok(true)
+    let ended = o.status.is_terminal() && before.as_deref() != Some(o.status.as_str());
+    Ok(Saved {
+        committed: true,
+        ended: ended.then_some(o.status),
+    })
 }
 
 pub async fn find(pool: &Pool, id: Uuid) -> Result<Order, StoreError> {
@@ -153,41 +169,32 @@ pub async fn forget_unsold(pool: &Pool, id: Uuid) -> Result<bool, StoreError> {
     Ok(deleted > 0)
 }
 
-/// Outcome of one payment attempt, as recorded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AttemptOutcome {
-    Succeeded,
-    Declined,
-    TimedOut,
-    Error,
-}
-
-impl AttemptOutcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Succeeded => "SUCCEEDED",
-            Self::Declined => "DECLINED",
-            Self::TimedOut => "TIMED_OUT",
-            Self::Error => "ERROR",
-        }
+/// An attempt's outcome as the `payment_attempts` table stores it.
+fn outcome_text(outcome: AttemptOutcome) -> &'static str {
+    match outcome {
+        AttemptOutcome::Succeeded => "SUCCEEDED",
+        AttemptOutcome::Declined => "DECLINED",
+        AttemptOutcome::TimedOut => "TIMED_OUT",
+        AttemptOutcome::Error => "ERROR",
     }
 }
 
-/// Record one payment attempt (never the code) and mirror it on the order.
+/// Record one payment attempt (never the code) and mirror it on the order;
+/// returns whether it was recorded now (a retry finds it there).
 pub async fn record_attempt(
     pool: &Pool,
     order_id: Uuid,
     attempt: i32,
     outcome: AttemptOutcome,
     error: Option<&str>,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let mut conn = pool.get().await?;
     let tx = conn.transaction().await?;
     let recorded = tx
         .execute(
             "INSERT INTO payment_attempts (order_id, attempt, outcome, error)
          VALUES ($1, $2, $3, $4) ON CONFLICT (order_id, attempt) DO NOTHING",
-            &[&order_id, &attempt, &outcome.as_str(), &error],
+            &[&order_id, &attempt, &outcome_text(outcome), &error],
         )
         .await
         .map_err(|e| match e.code() {
@@ -205,16 +212,15 @@ pub async fn record_attempt(
     )
     .await?;
     tx.commit().await?;
-    if recorded == 1 {
-        crate::metrics::payment_attempt(outcome);
-    }
-    Ok(())
+    Ok(recorded == 1)
 }
 
 /// The outcome of the confirming transaction.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Confirm {
-    /// Every seat is now sold to this order.
+    /// Every seat was sold to this order now.
+    Sold,
+    /// The order was confirmed already (a retry): nothing changed.
     Confirmed,
     /// These seats were sold meanwhile; nothing was booked.
     SeatsTaken(Vec<String>),
@@ -278,8 +284,7 @@ pub async fn confirm(
     )
     .await?;
     tx.commit().await?;
-    crate::metrics::order_ended(OrderStatus::Confirmed);
-    Ok(Confirm::Confirmed)
+    Ok(Confirm::Sold)
 }
 
 /// The order's status, its row locked until the transaction ends; `None`

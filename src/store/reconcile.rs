@@ -52,11 +52,7 @@ pub async fn end_orphan(pool: &Pool, id: Uuid, reason: &str) -> Result<bool, Sto
         "UPDATE orders SET status = 'FAILED', failure_reason = $2, updated_at = NOW()
          WHERE id = $1 AND status IN {LIVE}"
     );
-    let ended = conn.execute(&sql, &[&id, &reason]).await? == 1;
-    if ended {
-        crate::metrics::order_ended(OrderStatus::Failed);
-    }
-    Ok(ended)
+    Ok(conn.execute(&sql, &[&id, &reason]).await? == 1)
 }
 
 /// The status of each of `ids` that has a row.
