@@ -8,8 +8,9 @@
 //!   (computed when scraped: right across restarts, the same in every
 //!   `serve`, so a dashboard takes its `max`, not its `sum`).
 //! - `worker` (`WORKER_METRICS_PORT`, [`start_worker_exporter`]): order
-//!   endings and payment attempts, counted by the store where the change
-//!   commits (never in workflow code, which replays), next to the Temporal
+//!   endings and payment attempts, counted by the activities from what the
+//!   store reports the change did when it committed (once, however often an
+//!   activity retries; never in workflow code, which replays), next to the Temporal
 //!   SDK's own `temporal_*` worker metrics on the same endpoint: ours are
 //!   instruments of the SDK's Prometheus meter.
 //!
