@@ -48,14 +48,17 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // A booking call (hold, change, pay, cancel). A 503 changed nothing, so it is
 // retried after the server's Retry-After. A create or a payment carries one
 // Idempotency-Key for all its tries: a try that did reach the engine is
-// answered once, never run twice.
+// answered once, never run twice, so a 504 (the outcome was not known in
+// time) is retried too and answers the real outcome. A change or a
+// cancellation answered 504 is left to the order's live status.
 export async function bookingCall(method, path, body, { idempotent = false } = {}) {
   const headers = idempotent ? { 'Idempotency-Key': newKey() } : {};
   for (let attempt = 1; ; attempt++) {
     try {
       return await api(method, path, body, headers);
     } catch (err) {
-      if (err.status !== 503 || attempt >= BUSY_RETRIES) throw err;
+      const retry = err.status === 503 || (err.status === 504 && idempotent);
+      if (!retry || attempt >= BUSY_RETRIES) throw err;
       const wait = Math.min(Math.max(err.retryAfter, 1), 5) * 1000;
       await sleep(wait + Math.random() * 250);
     }
