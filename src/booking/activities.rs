@@ -15,7 +15,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use super::messages::{
     AttemptRecord, EndOrder, Ended, HoldSeats, LockSeats, Locked, OrderState, PaymentAttempt,
-    Release, Sale, SellSeats, Verdict,
+    Release, Sale, SaveQuery, SellSeats, Verdict,
 };
 use super::payment::{self, Behaviour};
 use crate::domain::{OrderStatus, workflow_id};
@@ -285,6 +285,18 @@ impl BookingActivities {
         }
         .instrument(span)
         .await
+    }
+
+    /// Whether the order's row holds save `seq` or a later one: a step
+    /// whose outcome was lost asks, once its deadline has passed.
+    #[activity]
+    pub async fn was_saved(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        query: SaveQuery,
+    ) -> Result<bool, ActivityError> {
+        let saved = orders::saved_at(&self.pool, query.order_id).await?;
+        Ok(saved.is_some_and(|at| at >= query.seq as i64))
     }
 
     /// Release the order's holds on the given seats.

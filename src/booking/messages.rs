@@ -227,6 +227,14 @@ pub struct EndOrder {
     pub request_id: Option<String>,
 }
 
+/// Local activity input: does the order's row hold save `seq` (or a later
+/// one)? Asked after a step's outcome was lost.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SaveQuery {
+    pub order_id: Uuid,
+    pub seq: u64,
+}
+
 /// What became of an ending.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Ended {

@@ -145,6 +145,15 @@ pub async fn save(
     })
 }
 
+/// The save number the order's row holds, if it has a row.
+pub async fn saved_at(pool: &Pool, id: Uuid) -> Result<Option<i64>, StoreError> {
+    let conn = pool.get().await?;
+    let row = conn
+        .query_opt("SELECT saved_at_event FROM orders WHERE id = $1", &[&id])
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
 pub async fn find(pool: &Pool, id: Uuid) -> Result<Order, StoreError> {
     let conn = pool.get().await?;
     let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = $1");

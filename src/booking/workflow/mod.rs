@@ -264,7 +264,7 @@ impl Booking {
 }
 
 /// Workflow time as Unix ms.
-fn now_ms(time: Option<SystemTime>) -> u64 {
+pub(super) fn now_ms(time: Option<SystemTime>) -> u64 {
     time.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_millis() as u64)
 }

@@ -17,7 +17,8 @@ use super::{Booking, Ending};
 use crate::booking::activities::BookingActivities as Acts;
 use crate::booking::messages::{
     Answer, AttemptRecord, Cancel, Deadline, EndOrder, Ended, Held, HoldSeats, LockSeats, Locked,
-    OrderState, Pay, PaymentAttempt, Refusal, Release, Sale, SelectSeats, SellSeats, Verdict,
+    OrderState, Pay, PaymentAttempt, Refusal, Release, Sale, SaveQuery, SelectSeats, SellSeats,
+    Verdict,
 };
 use crate::booking::payment;
 use crate::domain::OrderStatus;
@@ -55,6 +56,7 @@ pub async fn select(
     match outcome {
         Ok(()) => {
             let hold = ctx.state_mut(|s| s.phase.hold(wanted, expires_at_ms));
+            give_back(ctx).await;
             Ok(Held {
                 seats: hold.seats,
                 expires_at_ms: hold.expires_at_ms,
@@ -94,6 +96,7 @@ pub async fn accept_payment(
     match lock(ctx, order, cover, seats, Some(req.deadline_ms), now).await {
         Ok(()) => {
             ctx.state_mut(|s| s.phase.pay(req.code));
+            give_back(ctx).await;
             Ok(OrderStatus::PaymentProcessing)
         }
         Err(refusal) => {
@@ -127,11 +130,12 @@ pub async fn cancel(
         expires_at_ms: None,
         ..s.next_save()
     });
-    let opts = Retry::Lock.local(Some((req.deadline_ms, now)));
+    let (seq, deadline) = (order.seq, req.deadline_ms);
+    let opts = Retry::Lock.local(Some((deadline, now)));
     let req = ctx.state(|s| EndOrder {
         release: s.release(seats.clone()),
         order: Some(order),
-        deadline_ms: Some(req.deadline_ms),
+        deadline_ms: Some(deadline),
         request_id: s.request_id.clone(),
     });
     match ctx.execute_local_activity(Acts::end_order, req, opts).await {
@@ -148,12 +152,51 @@ pub async fn cancel(
             ctx.state_mut(|s| s.phase.restore(before));
             Err(Refusal::Late)
         }
+        Err(_) if committed(ctx, seq, Some(deadline)).await => {
+            // Saved CANCELLED, the holds perhaps not released: the run
+            // loop ends the order (saved again, every hold released).
+            ctx.state_mut(|s| {
+                s.phase.restore(before);
+                s.phase.end(ending);
+            });
+            Ok(OrderStatus::Cancelled)
+        }
         Err(_) => {
             ctx.state_mut(|s| s.phase.restore(before));
             Err(Refusal::StoreUnavailable)
         }
     }
 }
+
+/// A step whose activity gave no outcome (its retries ran out, or its
+/// deadline came): once the deadline has passed its save can no longer
+/// commit, so wait for it, then read whether the save `seq` did commit.
+/// The caller's answer is late by then; a keyed retry gets this one.
+async fn committed(
+    ctx: &mut WorkflowContext<Booking>,
+    seq: u64,
+    deadline: Option<Deadline>,
+) -> bool {
+    if let Some(deadline) = deadline {
+        let now = super::now_ms(ctx.workflow_time());
+        if now <= deadline {
+            ctx.timer(Duration::from_millis(deadline - now) + SETTLE_AFTER)
+                .await;
+        }
+    }
+    let query = ctx.state(|s| SaveQuery {
+        order_id: s.input.order_id,
+        seq,
+    });
+    let opts = Retry::Durable.local(None);
+    ctx.execute_local_activity(Acts::was_saved, query, opts)
+        .await
+        .unwrap_or(false)
+}
+
+/// How long after a deadline a step's outcome is read: past the database's
+/// clock skew.
+const SETTLE_AFTER: Duration = Duration::from_secs(1);
 
 /// Lock `order.seats` for `ttl` and save `order`, releasing what the order
 /// held or may have taken and no longer wants; `held` are the seats the
@@ -167,7 +210,7 @@ async fn lock(
     deadline: Option<Deadline>,
     now: u64,
 ) -> Result<(), Refusal> {
-    let wanted = order.seats.clone();
+    let (wanted, seq) = (order.seats.clone(), order.seq);
     let mut dropped = held.clone();
     add_missing(&mut dropped, &ctx.state(|s| s.unsettled.seats.clone()));
     dropped.retain(|s| !wanted.contains(s));
@@ -180,7 +223,7 @@ async fn lock(
             held: held.clone(),
         },
         order,
-        dropped,
+        dropped: dropped.clone(),
         deadline_ms: deadline,
         request_id: s.request_id.clone(),
     });
@@ -199,6 +242,12 @@ async fn lock(
         Err(_) => {
             let taken: Vec<String> = wanted.into_iter().filter(|s| !held.contains(s)).collect();
             ctx.state_mut(|s| add_missing(&mut s.unsettled.seats, &taken));
+            if committed(ctx, seq, deadline).await {
+                // It took effect: the seats it no longer wants go back
+                // once the caller has moved the order on.
+                ctx.state_mut(|s| add_missing(&mut s.unsettled.seats, &dropped));
+                return Ok(());
+            }
             give_back(ctx).await;
             Err(Refusal::StoreUnavailable)
         }
