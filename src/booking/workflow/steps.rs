@@ -13,7 +13,7 @@ use temporalio_sdk::{
     WorkflowContext, WorkflowResult,
 };
 
-use super::{Booking, Ending};
+use super::{Booking, Ending, Hold};
 use crate::booking::activities::BookingActivities as Acts;
 use crate::booking::messages::{
     Answer, AttemptRecord, Cancel, Deadline, EndOrder, Ended, Held, HoldSeats, LockSeats, Locked,
@@ -51,22 +51,14 @@ pub async fn select(
         ..s.next_save()
     });
     let ttl = Duration::from_millis(hold_ms) + TTL_MARGIN;
-    let held = before.as_ref().map(|h| h.seats.clone()).unwrap_or_default();
-    let outcome = lock(ctx, order, ttl, held, Some(req.deadline_ms), now).await;
-    match outcome {
-        Ok(()) => {
-            let hold = ctx.state_mut(|s| s.phase.hold(wanted, expires_at_ms));
-            give_back(ctx).await;
-            Ok(Held {
-                seats: hold.seats,
-                expires_at_ms: hold.expires_at_ms,
-            })
+    take(ctx, before, order, ttl, (req.deadline_ms, now), |s| {
+        let hold = s.phase.hold(wanted, expires_at_ms);
+        Held {
+            seats: hold.seats,
+            expires_at_ms: hold.expires_at_ms,
         }
-        Err(refusal) => {
-            ctx.state_mut(|s| s.phase.restore(before));
-            Err(refusal)
-        }
-    }
+    })
+    .await
 }
 
 /// Before a payment is accepted: lock every seat of the order again for
@@ -84,7 +76,6 @@ pub async fn accept_payment(
     }
     ctx.state_mut(|s| s.request_id = req.request_id.clone());
     let before = ctx.state_mut(|s| s.phase.begin());
-    let seats = before.as_ref().map(|h| h.seats.clone()).unwrap_or_default();
     let order = ctx.state_mut(|s| OrderState {
         status: OrderStatus::PaymentProcessing,
         expires_at_ms: None,
@@ -93,11 +84,30 @@ pub async fn accept_payment(
     let input = ctx.state(|s| s.input.clone());
     let timeout = Duration::from_millis(input.payment_timeout_ms);
     let cover = payment::window(timeout, input.payment_max_attempts) + TTL_MARGIN;
-    match lock(ctx, order, cover, seats, Some(req.deadline_ms), now).await {
+    take(ctx, before, order, cover, (req.deadline_ms, now), |s| {
+        s.phase.pay(req.code);
+        OrderStatus::PaymentProcessing
+    })
+    .await
+}
+
+/// A step that takes seats before its deadline: lock `order.seats` for
+/// `ttl` and save `order`. Taken: `then` moves the order on, and what it
+/// no longer wants goes back. Refused: the order is as it was `before`.
+async fn take<T>(
+    ctx: &mut WorkflowContext<Booking>,
+    before: Option<Hold>,
+    order: OrderState,
+    ttl: Duration,
+    (deadline, now): (Deadline, u64),
+    then: impl FnOnce(&mut Booking) -> T,
+) -> Answer<T> {
+    let held = before.as_ref().map(|h| h.seats.clone()).unwrap_or_default();
+    match lock(ctx, order, ttl, held, Some(deadline), now).await {
         Ok(()) => {
-            ctx.state_mut(|s| s.phase.pay(req.code));
+            let taken = ctx.state_mut(then);
             give_back(ctx).await;
-            Ok(OrderStatus::PaymentProcessing)
+            Ok(taken)
         }
         Err(refusal) => {
             ctx.state_mut(|s| s.phase.restore(before));
