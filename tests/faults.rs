@@ -1,18 +1,35 @@
 //! The fault suite: mixed customer traffic (hold, change, pay with random
 //! codes, cancel, abandon) while the worker, `serve`, Redis (its data lost),
-//! Temporal and Postgres are killed and restarted one after another; then
-//! every order must settle and the books must balance:
+//! Temporal and Postgres are killed and restarted one after another, and
+//! Postgres and Temporal are stalled (every process stopped with SIGSTOP for
+//! seconds, then continued); then every order must settle and the books
+//! must balance:
 //!
 //! - every booked seat belongs to exactly one CONFIRMED order listing it;
 //! - no order is left in a live state;
 //! - no Redis hold belongs to an ended (or unknown) order;
-//! - no order whose payment was accepted (202) ended EXPIRED or CANCELLED;
-//! - `available_seats` equals the count of available seats.
+//! - `available_seats` equals the count of available seats;
+//! - no order was changed by a request answered non-2xx (other than 504
+//!   `OUTCOME_UNKNOWN`): any other non-2xx changed nothing, now or later;
+//! - every live order's holds outlive its `expiresAt` plus the one-minute
+//!   margin (sampled during the traffic and right after each recovery);
+//! - every final answer matches the order's real state: a 201 has its row,
+//!   an accepted payment (202) ended CONFIRMED or FAILED after an attempt,
+//!   a cancel answered 200 ended CANCELLED, and a keyed request's final
+//!   refusal (after its retries) changed nothing.
+//!
+//! Two kinds of customers: those that retry as the API asks (an
+//! `Idempotency-Key` on every create and payment, a 503, a 504 or no answer
+//! retried after `Retry-After`, as the web UI retries a 503), and those
+//! that never retry (one try, half
+//! of them with a key; on any non-2xx they record the answer and leave the
+//! order alone).
 //!
 //! Everything runs on servers of its own (Postgres, Redis, a file-backed
 //! Temporal dev server) and real `flightctl serve` / `flightctl worker`
 //! processes, so killing them touches no other test. It prints what it
-//! injected, each fault's recovery time and the orders' outcome.
+//! injected, each fault's recovery time, the orders' outcome and what each
+//! invariant checked.
 
 mod support;
 
@@ -23,6 +40,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use fred::prelude::{ClientLike, KeysInterface};
 use fred::types::{ClusterHash, CustomCommand};
 use rand::Rng;
@@ -33,8 +51,10 @@ use support::{FL201, Proc, procs};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-/// Concurrent virtual customers.
-const CUSTOMERS: usize = 6;
+/// Concurrent virtual customers that retry with their key, and that never
+/// retry.
+const RETRYING: usize = 4;
+const ONE_SHOT: usize = 3;
 /// Rows (of six seats) of the flight the customers book: enough that a fast
 /// run does not sell it out.
 const FLIGHT_ROWS: i32 = 200;
@@ -44,7 +64,8 @@ const WINDOW: usize = 24;
 /// Traffic before the first fault, and between a recovery and the next fault.
 const WARMUP: Duration = Duration::from_secs(8);
 const GAP: Duration = Duration::from_secs(10);
-/// A request answered 503 or not at all is retried (same key) this long.
+/// A retrying customer's request answered 503, 504 or not at all is
+/// retried (same key) this long.
 const RETRY_FOR: Duration = Duration::from_secs(30);
 /// A fault must be recovered from within this.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(60);
@@ -55,7 +76,18 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(90);
 const CLAIM_LAPSE: Duration = Duration::from_secs(10);
 /// Short hold and payment window, so abandoned orders expire in the test.
 const HOLD: &str = "8s";
+const HOLD_MS: i64 = 8_000;
 const PAYMENT_TIMEOUT: &str = "2s";
+/// How long a stall keeps a server's processes stopped.
+const STALL: Duration = Duration::from_secs(7);
+/// Live orders' holds are sampled this often during the traffic.
+const SAMPLE_EVERY: Duration = Duration::from_secs(2);
+/// A hold outlives its order's `expiresAt` by this margin (hold + 1 min),
+/// less this slack for clocks and the time the sample takes.
+const TTL_MARGIN_MS: i64 = 60_000;
+const TTL_SLACK_MS: i64 = 3_000;
+/// Violations quoted per invariant in the failure message.
+const EXAMPLES: usize = 5;
 
 const LIVE: &[&str] = &[
     "CREATED",
@@ -64,11 +96,109 @@ const LIVE: &[&str] = &[
     "PAYMENT_PROCESSING",
 ];
 
+/// How a customer treats an answer other than 2xx.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Creates and payments carry an `Idempotency-Key`; a 503, a 504 or no
+    /// answer is retried (the same key) after `Retry-After`, as the web UI
+    /// retries a 503, for at most `RETRY_FOR`.
+    Retrying,
+    /// One try (creates and payments with a key half of the time): on any
+    /// non-2xx, or no answer, it records the answer and leaves the order.
+    OneShot,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Retrying => "retry",
+            Kind::OneShot => "once",
+        }
+    }
+}
+
+/// An answer that says nothing was changed, nor will be: every non-2xx
+/// but 504 `OUTCOME_UNKNOWN` (no answer at all is code 0, not one).
+fn refusal(code: u16) -> bool {
+    code >= 300 && code != 504
+}
+
+/// One customer request and every answer it got.
+struct Request {
+    kind: Kind,
+    call: &'static str,
+    keyed: bool,
+    /// The order it targets (change, pay, cancel), or the one its 201 named
+    /// (create).
+    order: Option<Uuid>,
+    /// Orders named by its 504 answers (a create's order is known only so).
+    named: Vec<Uuid>,
+    /// Each try's answer: status code (0: no answer) and error code.
+    answers: Vec<(u16, String)>,
+    /// The answer it ended on, unless that left the outcome open: none
+    /// when a retrying customer's retries ran out, or a one-shot request
+    /// was answered 504 or not at all.
+    settled: Option<u16>,
+    /// The order's seats before the request (change).
+    seats_before: Vec<String>,
+}
+
+impl Request {
+    /// Every answer was a refusal: nothing was changed, nor will be.
+    fn refused(&self) -> bool {
+        !self.answers.is_empty() && self.answers.iter().all(|(code, _)| refusal(*code))
+    }
+
+    /// A try that was answered 504 or not at all.
+    fn unknown(&self) -> bool {
+        self.answers
+            .iter()
+            .any(|(code, _)| *code == 0 || *code == 504)
+    }
+
+    fn describe(&self) -> String {
+        let answers: Vec<String> = self
+            .answers
+            .iter()
+            .map(|(code, error)| match code {
+                0 => "no answer".to_string(),
+                _ if error.is_empty() => code.to_string(),
+                _ => format!("{code} {error}"),
+            })
+            .collect();
+        format!(
+            "{} {}{} answered [{}]",
+            self.kind.label(),
+            self.call,
+            if self.keyed { " (keyed)" } else { "" },
+            answers.join(", ")
+        )
+    }
+}
+
+/// What a request got.
+struct Reply {
+    answers: Vec<(u16, String)>,
+    named: Vec<Uuid>,
+    /// The last answer, unless it left the outcome open (see `Request`).
+    settled: Option<(u16, Value)>,
+}
+
+/// The order a 504's message names (`/api/orders/<id>/status`).
+fn named_order(body: &Value) -> Option<Uuid> {
+    let message = body["message"].as_str()?;
+    let at = message.find("/api/orders/")? + "/api/orders/".len();
+    message.get(at..at + 36)?.parse().ok()
+}
+
 /// What the customers saw.
 #[derive(Default)]
 struct Journal {
-    /// `"<call> <answer>"` (answer: status code or `conn`) → count.
+    /// `"<kind> <call> <answer>"` (answer: status code and error code, or
+    /// `conn`) → count.
     answers: BTreeMap<String, usize>,
+    /// Every request, with its answers.
+    requests: Vec<Request>,
     /// Orders answered 201.
     created: Vec<Uuid>,
     /// Orders whose payment was answered 202.
@@ -85,6 +215,63 @@ struct Journal {
     probes: Vec<Uuid>,
 }
 
+/// The hold-lifetime samples: every live order's holds against its
+/// `expiresAt`.
+#[derive(Default)]
+struct HoldSamples {
+    /// Samples taken, and those a store did not answer in time.
+    samples: usize,
+    failed: usize,
+    /// Samples skipped while Redis was down.
+    redis_down: usize,
+    /// What the answered samples found, together.
+    found: Sample,
+}
+
+/// What one sample (or all of them) found.
+#[derive(Default)]
+struct Sample {
+    /// Live orders and seat holds checked.
+    orders: usize,
+    holds: usize,
+    /// Orders left out: selected before Redis came back empty.
+    lost_with_redis: usize,
+    /// Orders that changed while sampled (a short or missing hold of theirs
+    /// is not counted).
+    moved: usize,
+    /// The least a hold outlived its order's `expiresAt` + margin (ms).
+    least_spare_ms: Option<i64>,
+    violations: Vec<String>,
+}
+
+impl Sample {
+    fn spare(&mut self, ms: i64) {
+        self.least_spare_ms = Some(self.least_spare_ms.map_or(ms, |least| least.min(ms)));
+    }
+
+    /// Add another sample's findings, its violations marked `when`.
+    fn add(&mut self, other: Sample, when: &str) {
+        self.orders += other.orders;
+        self.holds += other.holds;
+        self.lost_with_redis += other.lost_with_redis;
+        self.moved += other.moved;
+        if let Some(ms) = other.least_spare_ms {
+            self.spare(ms);
+        }
+        self.violations
+            .extend(other.violations.into_iter().map(|v| format!("{when}: {v}")));
+    }
+}
+
+/// Redis's data is lost when it is killed: holds of orders selected before
+/// it came back are gone until the order pays (the re-check takes them
+/// again), changes or ends.
+#[derive(Default)]
+struct RedisOutage {
+    down: bool,
+    back_at: Option<DateTime<Utc>>,
+}
+
 struct Shared {
     /// `serve`'s address: a restarted `serve` takes the same port.
     base: String,
@@ -92,6 +279,11 @@ struct Shared {
     flight: String,
     stop: AtomicBool,
     journal: Mutex<Journal>,
+    pool: deadpool_postgres::Pool,
+    redis: fred::prelude::Client,
+    prefix: String,
+    outage: Mutex<RedisOutage>,
+    holds: Mutex<HoldSamples>,
 }
 
 impl Shared {
@@ -99,27 +291,35 @@ impl Shared {
         format!("{}{path}", self.base)
     }
 
-    fn note(&self, call: &str, answer: &str) {
+    fn note(&self, kind: Kind, call: &str, answer: &str) {
         *self
             .journal
             .lock()
             .unwrap()
             .answers
-            .entry(format!("{call} {answer}"))
+            .entry(format!("{} {call} {answer}", kind.label()))
             .or_default() += 1;
     }
 
-    /// One request, retried (with the same `Idempotency-Key`) after a 503
-    /// or no answer, for at most `RETRY_FOR`. None: no final answer.
+    /// One request. A retrying customer retries it (with the same
+    /// `Idempotency-Key`) after a 503, a 504 or no answer, waiting what
+    /// `Retry-After` says, for at most `RETRY_FOR`; a one-shot customer
+    /// tries once.
     async fn call(
         &self,
+        kind: Kind,
         call: &str,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
         key: Option<&str>,
-    ) -> Option<(u16, Value)> {
+    ) -> Reply {
         let start = Instant::now();
+        let mut reply = Reply {
+            answers: Vec::new(),
+            named: Vec::new(),
+            settled: None,
+        };
         let mut last: String;
         loop {
             let mut req = self.http.request(method.clone(), self.url(path));
@@ -137,16 +337,35 @@ impl Shared {
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
                     let text = resp.text().await.unwrap_or_default();
-                    self.note(call, &code.to_string());
                     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-                    if code != 503 {
-                        return Some((code, body));
+                    let error = body["error"].as_str().unwrap_or_default().to_string();
+                    self.note(kind, call, format!("{code} {error}").trim_end());
+                    reply.answers.push((code, error));
+                    if code == 504
+                        && let Some(order) = named_order(&body)
+                        && !reply.named.contains(&order)
+                    {
+                        reply.named.push(order);
+                    }
+                    let again = code == 503 || code == 504;
+                    if kind == Kind::OneShot || !again {
+                        if code != 504 {
+                            reply.settled = Some((code, body));
+                        }
+                        return reply;
                     }
                     last = body["message"].as_str().unwrap_or_default().to_string();
-                    Duration::from_secs(retry_after.unwrap_or(1).min(2))
+                    // As the web UI: Retry-After, 1 to 5 s, a little jitter.
+                    let jitter = rand::rng().random_range(0..250);
+                    Duration::from_secs(retry_after.unwrap_or(1).clamp(1, 5))
+                        + Duration::from_millis(jitter)
                 }
                 Err(_) => {
-                    self.note(call, "conn");
+                    self.note(kind, call, "conn");
+                    reply.answers.push((0, String::new()));
+                    if kind == Kind::OneShot {
+                        return reply;
+                    }
                     last = "no answer".into();
                     Duration::from_millis(500)
                 }
@@ -159,10 +378,32 @@ impl Shared {
                     .unresolved
                     .entry(format!("{call}: {last}"))
                     .or_default() += 1;
-                return None;
+                return reply;
             }
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Journal a request: what it targets and every answer it got.
+    fn record(
+        &self,
+        kind: Kind,
+        call: &'static str,
+        keyed: bool,
+        order: Option<Uuid>,
+        reply: &Reply,
+        seats_before: Vec<String>,
+    ) {
+        self.journal.lock().unwrap().requests.push(Request {
+            kind,
+            call,
+            keyed,
+            order,
+            named: reply.named.clone(),
+            answers: reply.answers.clone(),
+            settled: reply.settled.as_ref().map(|(code, _)| *code),
+            seats_before,
+        });
     }
 
     /// Up to `n` seats among the first available ones (all seats when the
@@ -206,11 +447,24 @@ impl Shared {
     }
 }
 
+/// The seats of an answer's body.
+fn seats_of(body: &Value) -> Vec<String> {
+    body["seats"]
+        .as_array()
+        .map(|seats| {
+            seats
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// One customer: create, then sometimes change seats, then pay, cancel or
 /// abandon, until told to stop.
-async fn customer(sh: Arc<Shared>) {
+async fn customer(sh: Arc<Shared>, kind: Kind) {
     while !sh.stop.load(Ordering::Relaxed) {
-        let (n, change, action, code, think) = {
+        let (n, change, action, code, think, keyed) = {
             let mut rng = rand::rng();
             (
                 rng.random_range(1..=3),
@@ -224,87 +478,112 @@ async fn customer(sh: Arc<Shared>) {
                     _ => format!("{:05}", rng.random_range(0..100_000)),
                 },
                 rng.random_range(100..500),
+                kind == Kind::Retrying || rng.random_bool(0.5),
             )
         };
         let seats = sh.choose(n).await;
-        let key = Uuid::new_v4().to_string();
-        let created = sh
+        let key = keyed.then(|| Uuid::new_v4().to_string());
+        let reply = sh
             .call(
+                kind,
                 "create",
                 reqwest::Method::POST,
                 "/api/orders",
                 Some(json!({"flightId": sh.flight, "seats": seats})),
-                Some(&key),
+                key.as_deref(),
             )
             .await;
-        let order = match created {
-            Some((201, body)) => body["orderId"].as_str().and_then(|s| s.parse().ok()),
-            None => {
-                sh.journal.lock().unwrap().create_unresolved += 1;
-                None
-            }
+        let created = match &reply.settled {
+            Some((201, body)) => body["orderId"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .map(|order: Uuid| (order, seats_of(body))),
             _ => None,
         };
-        if let Some(order) = order {
+        let order = created.as_ref().map(|c| c.0);
+        sh.record(kind, "create", keyed, order, &reply, Vec::new());
+        if kind == Kind::Retrying && reply.settled.is_none() {
+            sh.journal.lock().unwrap().create_unresolved += 1;
+        }
+        if let Some((order, held)) = created {
             sh.journal.lock().unwrap().created.push(order);
-            drive(&sh, order, change, action, &code).await;
+            drive(&sh, kind, order, held, change, action, &code).await;
         }
         tokio::time::sleep(Duration::from_millis(think)).await;
     }
 }
 
-async fn drive(sh: &Shared, order: Uuid, change: bool, action: u32, code: &str) {
+/// A customer looks at the order before the next step, so orders are
+/// between steps when a fault strikes (well within the 8 s hold).
+async fn step() {
+    let think = rand::rng().random_range(200..1200);
+    tokio::time::sleep(Duration::from_millis(think)).await;
+}
+
+async fn drive(
+    sh: &Shared,
+    kind: Kind,
+    order: Uuid,
+    held: Vec<String>,
+    change: bool,
+    action: u32,
+    code: &str,
+) {
+    let success = |reply: &Reply| matches!(reply.settled, Some((200..300, _)));
     if change {
+        step().await;
         let n = rand::rng().random_range(1..=3);
         let seats = sh.choose(n).await;
-        sh.call(
-            "change",
-            reqwest::Method::PUT,
-            &format!("/api/orders/{order}/seats"),
-            Some(json!({"seats": seats})),
-            None,
-        )
-        .await;
+        let reply = sh
+            .call(
+                kind,
+                "change",
+                reqwest::Method::PUT,
+                &format!("/api/orders/{order}/seats"),
+                Some(json!({"seats": seats})),
+                None,
+            )
+            .await;
+        sh.record(kind, "change", false, Some(order), &reply, held);
+        if kind == Kind::OneShot && !success(&reply) {
+            return;
+        }
     }
-    match action {
+    let (call, method, path, body) = match action {
         // Pay with a random code: the simulated validator fails ~15 %.
-        0..60 => {
-            let key = Uuid::new_v4().to_string();
-            let answer = sh
-                .call(
-                    "pay",
-                    reqwest::Method::POST,
-                    &format!("/api/orders/{order}/pay"),
-                    Some(json!({"paymentCode": code})),
-                    Some(&key),
-                )
-                .await;
-            let mut journal = sh.journal.lock().unwrap();
-            match answer {
-                Some((202, _)) => {
-                    journal.paid.insert(order);
-                }
-                None => {
-                    journal.pay_unresolved.insert(order);
-                }
-                Some(_) => {}
-            }
-        }
-        60..80 => {
-            let answer = sh
-                .call(
-                    "cancel",
-                    reqwest::Method::DELETE,
-                    &format!("/api/orders/{order}"),
-                    None,
-                    None,
-                )
-                .await;
-            if let Some((200, _)) = answer {
-                sh.journal.lock().unwrap().cancelled.insert(order);
-            }
-        }
+        0..60 => (
+            "pay",
+            reqwest::Method::POST,
+            format!("/api/orders/{order}/pay"),
+            Some(json!({"paymentCode": code})),
+        ),
+        60..80 => (
+            "cancel",
+            reqwest::Method::DELETE,
+            format!("/api/orders/{order}"),
+            None,
+        ),
         // Abandon: the hold expires.
+        _ => return,
+    };
+    step().await;
+    let keyed = call == "pay" && (kind == Kind::Retrying || rand::rng().random_bool(0.5));
+    let key = keyed.then(|| Uuid::new_v4().to_string());
+    let reply = sh
+        .call(kind, call, method, &path, body, key.as_deref())
+        .await;
+    sh.record(kind, call, keyed, Some(order), &reply, Vec::new());
+    let mut journal = sh.journal.lock().unwrap();
+    match (call, &reply.settled) {
+        ("pay", Some((202, _))) => {
+            journal.paid.insert(order);
+        }
+        ("pay", None) if kind == Kind::Retrying => {
+            journal.pay_unresolved.insert(order);
+        }
+        ("cancel", Some((200, _))) => {
+            journal.cancelled.insert(order);
+        }
         _ => {}
     }
 }
@@ -340,6 +619,7 @@ async fn recovery(sh: &Shared, probe_flight: &str) -> Option<Duration> {
             if let Some(id) = body["orderId"].as_str().and_then(|s| s.parse().ok()) {
                 sh.journal.lock().unwrap().probes.push(id);
                 sh.call(
+                    Kind::Retrying,
                     "probe-cancel",
                     reqwest::Method::DELETE,
                     &format!("/api/orders/{id}"),
@@ -355,6 +635,124 @@ async fn recovery(sh: &Shared, probe_flight: &str) -> Option<Duration> {
     None
 }
 
+/// One sample of every live order's holds: each seat of an order that is
+/// SEATS_RESERVED with `expiresAt` ahead must be held by it in Redis for at
+/// least the time left plus the margin. An order that changed meanwhile
+/// (its row's version moved) is not judged; nor one selected before Redis
+/// came back empty.
+async fn sample_holds(sh: &Shared, when: &str) {
+    let back_at = {
+        let outage = sh.outage.lock().unwrap();
+        if outage.down {
+            sh.holds.lock().unwrap().redis_down += 1;
+            return;
+        }
+        outage.back_at
+    };
+    let sample = tokio::time::timeout(Duration::from_secs(5), sample_once(sh, back_at)).await;
+    let mut holds = sh.holds.lock().unwrap();
+    holds.samples += 1;
+    match sample {
+        Ok(Ok(found)) => {
+            let at = Utc::now().format("%H:%M:%S%.3f");
+            holds.found.add(found, &format!("{when} (at {at})"));
+        }
+        Ok(Err(_)) | Err(_) => holds.failed += 1,
+    }
+}
+
+async fn sample_once(sh: &Shared, back_at: Option<DateTime<Utc>>) -> Result<Sample, String> {
+    let db = sh.pool.get().await.map_err(|e| e.to_string())?;
+    let rows = db
+        .query(
+            "SELECT id, flight_id::text, seats, expires_at, version,
+                    (extract(epoch FROM expires_at - clock_timestamp()) * 1000)::bigint
+             FROM orders WHERE status = 'SEATS_RESERVED' AND expires_at > clock_timestamp()",
+            &[],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let read = Instant::now();
+    let mut sample = Sample::default();
+    // Order → (its row's version, what looked wrong).
+    let mut suspects: HashMap<Uuid, (i64, Vec<String>)> = HashMap::new();
+    for r in &rows {
+        let (id, flight, seats, expires_at, version, left_ms): (
+            Uuid,
+            String,
+            Vec<String>,
+            DateTime<Utc>,
+            i64,
+            i64,
+        ) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5));
+        let selected_at = expires_at - chrono::Duration::milliseconds(HOLD_MS);
+        if back_at.is_some_and(|back| selected_at < back + chrono::Duration::seconds(1)) {
+            sample.lost_with_redis += 1;
+            continue;
+        }
+        sample.orders += 1;
+        let me = id.to_string();
+        for seat in &seats {
+            let key = format!("{}:hold:{{{flight}}}:{seat}", sh.prefix);
+            let owner: Option<String> = sh.redis.get(&key).await.map_err(|e| e.to_string())?;
+            let pttl: i64 = sh.redis.pttl(&key).await.map_err(|e| e.to_string())?;
+            sample.holds += 1;
+            let needed = left_ms - read.elapsed().as_millis() as i64 + TTL_MARGIN_MS;
+            let wrong = if owner.as_deref() != Some(me.as_str()) {
+                Some(format!("held by {owner:?} (PTTL {pttl} ms)"))
+            } else if pttl >= 0 && pttl < needed - TTL_SLACK_MS {
+                Some(format!("PTTL {pttl} ms, needs {needed} ms"))
+            } else {
+                None
+            };
+            if owner.as_deref() == Some(me.as_str()) && pttl >= 0 {
+                sample.spare(pttl - needed);
+            }
+            if let Some(wrong) = wrong {
+                suspects
+                    .entry(id)
+                    .or_insert_with(|| (version, Vec::new()))
+                    .1
+                    .push(format!("{seat} {wrong}"));
+            }
+        }
+    }
+    if suspects.is_empty() {
+        return Ok(sample);
+    }
+    // Judge only orders whose row did not move while they were sampled (a
+    // change, payment, cancel or ending releases or retakes holds).
+    let ids: Vec<Uuid> = suspects.keys().copied().collect();
+    let now: HashMap<Uuid, i64> = db
+        .query(
+            "SELECT id, version FROM orders WHERE id = ANY($1) AND status = 'SEATS_RESERVED'",
+            &[&ids],
+        )
+        .await
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    for (id, (version, wrong)) in suspects {
+        if now.get(&id) == Some(&version) {
+            sample.violations.push(format!(
+                "order {id} SEATS_RESERVED (row version {version}): {}",
+                wrong.join("; ")
+            ));
+        } else {
+            sample.moved += 1;
+        }
+    }
+    Ok(sample)
+}
+
+/// Sample the holds every `SAMPLE_EVERY` until told to stop.
+async fn hold_sampler(sh: Arc<Shared>) {
+    while !sh.stop.load(Ordering::Relaxed) {
+        sample_holds(&sh, "during traffic").await;
+        tokio::time::sleep(SAMPLE_EVERY).await;
+    }
+}
 /// `temporal workflow show` of an order's workflow (every run), for a report.
 fn workflow_history(address: &str, order: &str) -> String {
     let bin = procs::find_bin("temporal", "FLIGHTCTL_TEST_TEMPORAL", &[]);
@@ -394,6 +792,8 @@ struct Stack {
     serve_port: u16,
     worker: Proc,
     logs: PathBuf,
+    /// The processes a stall stopped, until it ends.
+    frozen: Option<procs::Frozen>,
 }
 
 const SERVE_ENV: &[(&str, &str)] = &[
@@ -448,6 +848,7 @@ impl Stack {
             serve_port,
             worker,
             logs,
+            frozen: None,
         }
     }
 
@@ -471,7 +872,9 @@ enum Fault {
     Serve,
     Redis,
     Temporal,
+    TemporalStall,
     Postgres,
+    PostgresStall,
 }
 
 impl Fault {
@@ -481,15 +884,18 @@ impl Fault {
             Fault::Serve => "serve: SIGKILL, restart (same port)",
             Fault::Redis => "redis: SIGKILL, restart empty (holds lost)",
             Fault::Temporal => "temporal: SIGKILL, restart (same db file)",
+            Fault::TemporalStall => "temporal: stall (SIGSTOP 7s, SIGCONT)",
             Fault::Postgres => "postgres: immediate shutdown, restart",
+            Fault::PostgresStall => "postgres: stall (SIGSTOP all 7s, SIGCONT)",
         }
     }
 
-    /// How long the component stays down.
+    /// How long the component stays down (or stopped).
     fn down_for(self) -> Duration {
         match self {
             Fault::Worker | Fault::Serve | Fault::Redis => Duration::from_secs(1),
             Fault::Temporal | Fault::Postgres => Duration::from_secs(2),
+            Fault::TemporalStall | Fault::PostgresStall => STALL,
         }
     }
 }
@@ -502,14 +908,27 @@ struct Injected {
     notes: Vec<String>,
 }
 
-fn inject(stack: &mut Stack, fault: Fault) {
+/// Inject the fault; returns what is worth noting.
+fn inject(stack: &mut Stack, fault: Fault) -> Option<String> {
     match fault {
         Fault::Worker => stack.worker.kill(),
         Fault::Serve => stack.serve.kill(),
         Fault::Redis => stack.redis.kill(),
         Fault::Temporal => stack.temporal.kill(),
         Fault::Postgres => stack.pg.crash(),
+        Fault::TemporalStall | Fault::PostgresStall => {
+            let (name, pid) = match fault {
+                Fault::TemporalStall => ("temporal", stack.temporal.pid()),
+                _ => ("postgres", stack.pg.pid()),
+            };
+            let pid = pid.unwrap_or_else(|| panic!("{name} is not running"));
+            let frozen = procs::freeze_tree(pid);
+            let note = format!("{} {name} processes stopped", frozen.pids().len());
+            stack.frozen = Some(frozen);
+            return Some(note);
+        }
     }
+    None
 }
 
 fn restore(stack: &mut Stack, fault: Fault) {
@@ -519,6 +938,234 @@ fn restore(stack: &mut Stack, fault: Fault) {
         Fault::Redis => stack.redis.restart(),
         Fault::Temporal => stack.temporal.restart(),
         Fault::Postgres => stack.pg.restart(),
+        Fault::TemporalStall | Fault::PostgresStall => {
+            if let Some(frozen) = stack.frozen.take() {
+                frozen.thaw();
+            }
+        }
+    }
+}
+
+/// What one invariant checked, and where it failed.
+struct Invariant {
+    name: &'static str,
+    checked: String,
+    violations: Vec<String>,
+}
+
+/// An order's final row.
+struct Row {
+    status: String,
+    flight: String,
+    seats: Vec<String>,
+    /// Payment attempts: the row's counter, and the recorded attempts.
+    attempts: i32,
+    attempt_rows: i64,
+}
+
+/// A request that changed nothing left `order` as it was: its seats
+/// (change), no payment (pay), not cancelled (cancel).
+fn unchanged(req: &Request, order: Uuid, row: Option<&Row>) -> Option<String> {
+    let Some(row) = row else {
+        return Some(format!("{}: order {order} has no row", req.describe()));
+    };
+    let wrong = match req.call {
+        "change" => {
+            let mut before = req.seats_before.clone();
+            let mut after = row.seats.clone();
+            before.sort();
+            after.sort();
+            (before != after).then(|| format!("seats {before:?} before, {after:?} now"))
+        }
+        "pay" => {
+            (row.attempts > 0 || row.attempt_rows > 0 || row.status == "CONFIRMED").then(|| {
+                format!(
+                    "{} with {} payment attempts ({} recorded)",
+                    row.status, row.attempts, row.attempt_rows
+                )
+            })
+        }
+        "cancel" => (row.status == "CANCELLED").then(|| "CANCELLED".to_string()),
+        _ => None,
+    };
+    wrong.map(|w| format!("{}: order {order} changed: {w}", req.describe()))
+}
+
+/// No order changed by a request answered non-2xx (other than 504 or no
+/// answer): each such request left its order as it was, and a create so
+/// answered left no order behind. A create's order is known only from a
+/// 201 or a 504 naming it, so rows of orders nobody was told about are
+/// bounded by the creates that got no answer at all.
+fn check_refusals(journal: &Journal, rows: &HashMap<Uuid, Row>, flight: &str) -> Invariant {
+    let mut violations = Vec::new();
+    let mut checked: BTreeMap<String, usize> = BTreeMap::new();
+    for req in journal.requests.iter().filter(|r| r.refused()) {
+        *checked
+            .entry(format!("{} {}", req.kind.label(), req.call))
+            .or_default() += 1;
+        if let Some(order) = req.order
+            && req.call != "create"
+        {
+            violations.extend(unchanged(req, order, rows.get(&order)));
+        }
+    }
+    // A create answered 504 that was never retried: its order may exist,
+    // but nobody paid it.
+    let mut unknown_creates = 0;
+    for req in journal.requests.iter().filter(|r| r.call == "create") {
+        if req.settled.is_none() {
+            for order in &req.named {
+                unknown_creates += 1;
+                if let Some(row) = rows.get(order)
+                    && row.status == "CONFIRMED"
+                {
+                    violations.push(format!(
+                        "{}: order {order} named by its 504 is CONFIRMED",
+                        req.describe()
+                    ));
+                }
+            }
+        }
+    }
+    let told: HashSet<Uuid> = journal
+        .requests
+        .iter()
+        .filter(|r| r.call == "create")
+        .flat_map(|r| r.order.iter().chain(&r.named))
+        .copied()
+        .collect();
+    let untold: Vec<(&Uuid, &Row)> = rows
+        .iter()
+        .filter(|(id, row)| row.flight == flight && !told.contains(id))
+        .collect();
+    let unanswered = journal
+        .requests
+        .iter()
+        .filter(|r| r.call == "create" && r.settled.is_none())
+        .filter(|r| r.answers.iter().any(|(code, _)| *code == 0))
+        .count();
+    let listed = |rows: &[(&Uuid, &Row)]| -> String {
+        let shown: Vec<String> = rows
+            .iter()
+            .take(EXAMPLES)
+            .map(|(id, row)| format!("{id} {} {:?}", row.status, row.seats))
+            .collect();
+        shown.join(", ")
+    };
+    if untold.len() > unanswered {
+        violations.push(format!(
+            "{} orders exist that no create was answered 201 or 504 for, but only {unanswered} creates got no answer at all: {}",
+            untold.len(),
+            listed(&untold)
+        ));
+    }
+    let sold: Vec<(&Uuid, &Row)> = untold
+        .iter()
+        .filter(|(_, row)| row.status == "CONFIRMED")
+        .copied()
+        .collect();
+    if !sold.is_empty() {
+        violations.push(format!(
+            "orders nobody was told about are CONFIRMED: {}",
+            listed(&sold)
+        ));
+    }
+    let checked: Vec<String> = checked.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    Invariant {
+        name: "no order changed by a request answered non-2xx",
+        checked: format!(
+            "refused requests: {}; creates answered 504 or not at all, never retried or retried in vain: {unknown_creates} named, {unanswered} unnamed; rows nobody was told about: {}",
+            if checked.is_empty() {
+                "none".to_string()
+            } else {
+                checked.join(", ")
+            },
+            untold.len()
+        ),
+        violations,
+    }
+}
+
+/// Every final answer matches the order: a 201 has its row, a 202 ended
+/// CONFIRMED or FAILED after an attempt, a cancel answered 200 ended
+/// CANCELLED; a keyed request's final refusal (after its retries) changed
+/// nothing, and the orders its 504s named and its final answer did not
+/// are not orders.
+fn check_answers(journal: &Journal, rows: &HashMap<Uuid, Row>) -> Invariant {
+    let mut violations = Vec::new();
+    let (mut created, mut paid, mut cancelled, mut refused, mut superseded) = (0, 0, 0, 0, 0);
+    for req in &journal.requests {
+        let row = req.order.and_then(|o| rows.get(&o));
+        match (req.call, req.settled, req.order) {
+            ("create", Some(201), Some(order)) => {
+                created += 1;
+                if row.is_none() {
+                    violations.push(format!("{}: order {order} has no row", req.describe()));
+                }
+            }
+            ("pay", Some(202), Some(order)) => {
+                paid += 1;
+                match row {
+                    Some(r)
+                        if (r.status == "CONFIRMED" || r.status == "FAILED")
+                            && r.attempt_rows > 0 => {}
+                    Some(r) => violations.push(format!(
+                        "{}: order {order} is {} with {} recorded payment attempts",
+                        req.describe(),
+                        r.status,
+                        r.attempt_rows
+                    )),
+                    None => {
+                        violations.push(format!("{}: order {order} has no row", req.describe()))
+                    }
+                }
+            }
+            ("cancel", Some(200), Some(order)) => {
+                cancelled += 1;
+                if row.map(|r| r.status.as_str()) != Some("CANCELLED") {
+                    violations.push(format!(
+                        "{}: order {order} is {:?}",
+                        req.describe(),
+                        row.map(|r| &r.status)
+                    ));
+                }
+            }
+            ("pay", Some(code), Some(order)) if req.keyed && req.unknown() && refusal(code) => {
+                refused += 1;
+                violations.extend(unchanged(req, order, row));
+            }
+            _ => {}
+        }
+        // A keyed create that settled: the orders its 504s named, other
+        // than the one it was answered with, never became orders.
+        if req.call == "create" && req.keyed && req.settled.is_some() {
+            for named in req.named.iter().filter(|n| Some(**n) != req.order) {
+                superseded += 1;
+                if let Some(r) = rows.get(named) {
+                    violations.push(format!(
+                        "{}: order {named} its 504 named, not the one it ended on ({:?}), is {} {:?}",
+                        req.describe(),
+                        req.order,
+                        r.status,
+                        r.seats
+                    ));
+                }
+            }
+        }
+    }
+    for order in &journal.probes {
+        if !rows.contains_key(order) {
+            violations.push(format!(
+                "probe order {order} was created (201) but has no row"
+            ));
+        }
+    }
+    Invariant {
+        name: "every final answer matches the order's state",
+        checked: format!(
+            "201 creates {created}, 202 payments {paid}, 200 cancels {cancelled}, keyed payments refused after a 504 or no answer {refused}, orders named by a keyed create's 504 and superseded {superseded}"
+        ),
+        violations,
     }
 }
 
@@ -533,6 +1180,10 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
     );
     let pool = flightctl::store::pg_pool(&stack.settings.database).unwrap();
     let flight = support::burst::insert_flight(&pool, FLIGHT_ROWS).await;
+    let redis = flightctl::store::redis_client(&stack.settings.redis)
+        .await
+        .unwrap();
+    let prefix = stack.settings.redis.key_prefix.clone();
     let sh = Arc::new(Shared {
         base: format!("http://127.0.0.1:{}", stack.serve_port),
         http: reqwest::Client::builder()
@@ -542,15 +1193,23 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
         flight: flight.clone(),
         stop: AtomicBool::new(false),
         journal: Mutex::new(Journal::default()),
+        pool: pool.clone(),
+        redis: redis.clone(),
+        prefix: prefix.clone(),
+        outage: Mutex::new(RedisOutage::default()),
+        holds: Mutex::new(HoldSamples::default()),
     });
     // The system answers before the traffic starts.
     let ready = recovery(&sh, FL201).await;
     assert!(ready.is_some(), "the stack never booked a seat");
 
     let start = Instant::now();
-    let customers: Vec<_> = (0..CUSTOMERS)
-        .map(|_| tokio::spawn(customer(sh.clone())))
+    let kinds = std::iter::repeat_n(Kind::Retrying, RETRYING)
+        .chain(std::iter::repeat_n(Kind::OneShot, ONE_SHOT));
+    let customers: Vec<_> = kinds
+        .map(|kind| tokio::spawn(customer(sh.clone(), kind)))
         .collect();
+    let sampler = tokio::spawn(hold_sampler(sh.clone()));
     tokio::time::sleep(WARMUP).await;
     let mut injected = Vec::new();
     for fault in [
@@ -558,15 +1217,29 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
         Fault::Serve,
         Fault::Redis,
         Fault::Temporal,
+        Fault::TemporalStall,
         Fault::Postgres,
+        Fault::PostgresStall,
     ] {
         let at = start.elapsed();
-        tokio::task::block_in_place(|| inject(&mut stack, fault));
+        let redis_fault = matches!(fault, Fault::Redis);
+        if redis_fault {
+            sh.outage.lock().unwrap().down = true;
+        }
+        let mut notes: Vec<String> = tokio::task::block_in_place(|| inject(&mut stack, fault))
+            .into_iter()
+            .collect();
         tokio::time::sleep(fault.down_for()).await;
         tokio::task::block_in_place(|| restore(&mut stack, fault));
+        if redis_fault {
+            *sh.outage.lock().unwrap() = RedisOutage {
+                down: false,
+                back_at: Some(Utc::now()),
+            };
+        }
         let down = start.elapsed() - at;
         let recovered = recovery(&sh, FL201).await;
-        let mut notes = Vec::new();
+        sample_holds(&sh, &format!("after {}", fault.describe())).await;
         if !stack.worker.is_running() {
             notes.push("the worker had exited; restarted".to_string());
             tokio::task::block_in_place(|| stack.restart_worker());
@@ -595,8 +1268,8 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
     for c in customers {
         c.await.unwrap();
     }
+    sampler.await.unwrap();
     let traffic = start.elapsed();
-
     // Every order reaches an ending.
     let settle_start = Instant::now();
     let db = pool.get().await.unwrap();
@@ -613,7 +1286,7 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let settled = settle_start.elapsed();
-    // Claims of creates answered 503 lapse by design within seconds.
+    // Claims of creates answered non-2xx lapse by design within seconds.
     tokio::time::sleep(CLAIM_LAPSE.saturating_sub(settled)).await;
 
     let mut violations = Vec::new();
@@ -639,11 +1312,31 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
     }
 
     // Final state of every order.
-    let rows = db
-        .query("SELECT id, status, flight_id FROM orders", &[])
+    let orders: HashMap<Uuid, Row> = db
+        .query(
+            "SELECT o.id, o.status, o.flight_id::text, o.seats, o.payment_attempts,
+                    (SELECT count(*) FROM payment_attempts p WHERE p.order_id = o.id)
+             FROM orders o",
+            &[],
+        )
         .await
-        .unwrap();
-    let status: HashMap<Uuid, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let row = Row {
+                status: r.get(1),
+                flight: r.get(2),
+                seats: r.get(3),
+                attempts: r.get(4),
+                attempt_rows: r.get(5),
+            };
+            (r.get(0), row)
+        })
+        .collect();
+    let status: HashMap<Uuid, String> = orders
+        .iter()
+        .map(|(id, row)| (*id, row.status.clone()))
+        .collect();
 
     // Every booked seat belongs to exactly one CONFIRMED order listing it.
     let rows = db
@@ -721,10 +1414,6 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
     }
 
     // No Redis hold of an ended (or unknown) order.
-    let redis = flightctl::store::redis_client(&stack.settings.redis)
-        .await
-        .unwrap();
-    let prefix = &stack.settings.redis.key_prefix;
     let keys: Vec<String> = redis
         .custom(
             CustomCommand::new("KEYS", ClusterHash::FirstKey, false),
@@ -758,29 +1447,49 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
         }
     }
 
-    // No accepted payment ended EXPIRED or CANCELLED; answers match rows.
+    // The invariants.
     let journal = sh.journal.lock().unwrap();
-    for order in &journal.paid {
-        match status.get(order).map(String::as_str) {
-            Some("CONFIRMED" | "FAILED") => {}
-            st => violations.push(format!("order {order} was paid (202) but is {st:?}")),
-        }
+    let sampled = sh.holds.lock().unwrap();
+    let found = &sampled.found;
+    let mut outlive = found.violations.clone();
+    if found.holds == 0 {
+        outlive.push("no live order's hold was ever sampled".to_string());
     }
-    for order in &journal.cancelled {
-        match status.get(order).map(String::as_str) {
-            Some("CANCELLED") => {}
-            st => violations.push(format!("order {order} was cancelled (200) but is {st:?}")),
-        }
-    }
-    for order in journal.created.iter().chain(&journal.probes) {
-        if !status.contains_key(order) {
-            violations.push(format!("order {order} was created (201) but has no row"));
-        }
-    }
+    let invariants = [
+        Invariant {
+            name: "the books balance",
+            checked: format!(
+                "{} orders, {booked} booked seats, {holds} redis holds left",
+                orders.len()
+            ),
+            violations,
+        },
+        check_refusals(&journal, &orders, &flight),
+        Invariant {
+            name: "every live order's holds outlive its expiresAt + 60 s",
+            checked: format!(
+                "{} samples ({} unanswered within 5 s, {} skipped while Redis was down): {} live orders, {} holds; not judged: {} orders selected before Redis came back empty, {} that changed while sampled; least spare {}",
+                sampled.samples,
+                sampled.failed,
+                sampled.redis_down,
+                found.orders,
+                found.holds,
+                found.lost_with_redis,
+                found.moved,
+                found
+                    .least_spare_ms
+                    .map_or("-".to_string(), |ms| format!("{ms} ms")),
+            ),
+            violations: outlive,
+        },
+        check_answers(&journal, &orders),
+    ];
 
     // The report.
     println!();
-    println!("== faults injected ({} customers) ==", CUSTOMERS);
+    println!(
+        "== faults injected ({RETRYING} customers retrying with their key, {ONE_SHOT} never retrying) =="
+    );
     println!(
         "{:<45} {:>11} {:>8} {:>13}",
         "fault", "injected at", "down", "recovered in"
@@ -801,7 +1510,7 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
         );
     }
     println!(
-        "recovered in: from the restart until a create is answered 201 (a probe order, then cancelled)"
+        "recovered in: from the restart (or SIGCONT) until a create is answered 201 (a probe order, then cancelled)"
     );
     println!();
     println!(
@@ -809,8 +1518,9 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
         traffic.as_secs_f64(),
         settled.as_secs_f64()
     );
+    println!("answers per try (retry: retrying customer, once: never retrying):");
     for (answer, n) in &journal.answers {
-        println!("  {answer:<20} {n}");
+        println!("  {answer:<40} {n}");
     }
     let created: HashSet<&Uuid> = journal.created.iter().collect();
     let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
@@ -829,18 +1539,31 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
         .filter(|o| status.get(*o).map(String::as_str) == Some("CONFIRMED"))
         .count();
     println!(
-        "payments accepted (202): {} ({} CONFIRMED, {} FAILED); pay without a final answer: {}",
+        "payments accepted (202): {} ({} CONFIRMED, {} FAILED); retried pay without a final answer: {}",
         journal.paid.len(),
         paid_confirmed,
         journal.paid.len() - paid_confirmed,
         journal.pay_unresolved.len()
     );
+    for kind in [Kind::Retrying, Kind::OneShot] {
+        let mine: Vec<&Request> = journal.requests.iter().filter(|r| r.kind == kind).collect();
+        let count = |f: &dyn Fn(&Request) -> bool| mine.iter().filter(|r| f(r)).count();
+        println!(
+            "{} requests: {} ({} keyed); ended 2xx {}, refused (every answer non-2xx, not 504) {}, outcome left open (504 or no answer, not settled) {}",
+            kind.label(),
+            mine.len(),
+            count(&|r| r.keyed),
+            count(&|r| matches!(r.settled, Some(200..300))),
+            count(&|r| r.refused()),
+            count(&|r| r.settled.is_none()),
+        );
+    }
     let unanswered = status
         .keys()
         .filter(|id| !created.contains(id) && !journal.probes.contains(id))
         .count();
     println!(
-        "creates without a final answer after {}s of retries (same key): {}",
+        "retried creates without a final answer after {}s of retries (same key): {}",
         RETRY_FOR.as_secs(),
         journal.create_unresolved
     );
@@ -853,18 +1576,45 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
     );
     println!("total {:.0}s", t0.elapsed().as_secs_f64());
     println!();
-    for v in &violations {
-        println!("VIOLATION: {v}");
+    println!("== invariants ==");
+    for inv in &invariants {
+        let verdict = if inv.violations.is_empty() {
+            "ok".to_string()
+        } else {
+            format!("{} VIOLATIONS", inv.violations.len())
+        };
+        println!("{}: {verdict}; checked: {}", inv.name, inv.checked);
+        for v in &inv.violations {
+            println!("  VIOLATION: {v}");
+        }
     }
     assert!(
         injected.iter().all(|i| i.recovered.is_some()),
         "a fault was never recovered from"
     );
+    let failed: Vec<String> = invariants
+        .iter()
+        .filter(|inv| !inv.violations.is_empty())
+        .map(|inv| {
+            let examples: Vec<&str> = inv
+                .violations
+                .iter()
+                .take(EXAMPLES)
+                .map(String::as_str)
+                .collect();
+            format!(
+                "{}: {} violations, for example:\n    {}",
+                inv.name,
+                inv.violations.len(),
+                examples.join("\n    ")
+            )
+        })
+        .collect();
     assert!(
-        violations.is_empty(),
-        "{} violations (above); logs in {}",
-        violations.len(),
-        stack.logs.display()
+        failed.is_empty(),
+        "invariants violated (all listed above); logs in {}:\n{}",
+        stack.logs.display(),
+        failed.join("\n")
     );
     // Kept only for a failed run.
     let _ = std::fs::remove_dir_all(&stack.logs);

@@ -238,3 +238,94 @@ pub fn find_bin(name: &str, env_var: &str, fallbacks: &[&str]) -> PathBuf {
             panic!("{name} not found: install it (scripts/install-prereqs.sh) or set {env_var}")
         })
 }
+
+/// `root` and every process descending from it, parents before children
+/// (read from `/proc`; processes that exit meanwhile are simply missing).
+pub fn process_tree(root: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+                continue;
+            };
+            // `pid (comm) state ppid ...`: comm may hold spaces and parens.
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let ppid = stat
+                .rfind(')')
+                .and_then(|end| stat[end + 1..].split_whitespace().nth(1)?.parse().ok());
+            if let Some(ppid) = ppid {
+                parents.push((pid, ppid));
+            }
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, ppid)| *ppid == parent)
+                .map(|(pid, _)| *pid),
+        );
+        i += 1;
+    }
+    tree
+}
+
+/// Processes stopped with SIGSTOP (a stall: alive, sockets open, answering
+/// nothing). Continued with SIGCONT by `thaw`, or when dropped, so a failed
+/// test never leaves them stopped.
+pub struct Frozen {
+    pids: Vec<u32>,
+}
+
+impl Frozen {
+    /// The processes stopped.
+    pub fn pids(&self) -> &[u32] {
+        &self.pids
+    }
+
+    /// Continue every stopped process (SIGCONT).
+    pub fn thaw(mut self) {
+        self.cont();
+    }
+
+    fn cont(&mut self) {
+        for pid in self.pids.drain(..) {
+            unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+        }
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        self.cont();
+    }
+}
+
+/// Stop `root` and all its descendants with SIGSTOP. Parents are stopped
+/// before their children and the tree is read again until nothing new
+/// appears, so a child forked meanwhile is stopped too.
+pub fn freeze_tree(root: u32) -> Frozen {
+    let mut frozen = Frozen { pids: Vec::new() };
+    let mut seen: Vec<u32> = Vec::new();
+    for _ in 0..10 {
+        let new: Vec<u32> = process_tree(root)
+            .into_iter()
+            .filter(|p| !seen.contains(p))
+            .collect();
+        if new.is_empty() {
+            break;
+        }
+        for pid in new {
+            seen.push(pid);
+            if unsafe { libc::kill(pid as i32, libc::SIGSTOP) } == 0 {
+                frozen.pids.push(pid);
+            }
+        }
+    }
+    frozen
+}

@@ -132,6 +132,11 @@ impl Postgres {
         }
     }
 
+    /// The postmaster's pid while it runs (its backends are its children).
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.lock().unwrap().as_ref().map(Proc::pid)
+    }
+
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }
@@ -296,6 +301,11 @@ impl Temporal {
 
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The server's pid while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().map(Proc::pid)
     }
 }
 
