@@ -5,9 +5,9 @@ use actix_web::http::StatusCode;
 use uuid::Uuid;
 
 use super::super::ApiError;
-use super::super::idempotency::Answer;
+use super::super::idempotency::{Answer, KeyState, Keyed};
 use super::views::{unavailable_seats, unknown_seats};
-use crate::booking::keys::Outcome;
+use crate::booking::keys::{Next, Outcome};
 use crate::booking::messages::Refusal;
 use crate::booking::service::CallError;
 use crate::domain::OrderStatus;
@@ -139,4 +139,55 @@ pub async fn live_order(pool: &deadpool_postgres::Pool, id: Uuid) -> Result<Orde
         return Err(closed(&order));
     }
     Ok(order)
+}
+
+/// How a keyed request ended: a stored answer replayed, or a try.
+pub enum Walked {
+    Replayed(Answer),
+    Tried(Tried),
+}
+
+/// What a keyed request does in each state of its key.
+pub trait KeyedCall {
+    /// Bind a new key (after any up-front refusal).
+    async fn bind(&mut self, keyed: &Keyed<'_>) -> Result<KeyState, ApiError>;
+    /// The order the attempt after an abandoned one is for.
+    fn renewed(&self, order_id: Uuid) -> Uuid;
+    /// Send attempt `attempt` for `order_id`; `resend`: an earlier request
+    /// may have sent it already.
+    async fn send(&mut self, order_id: Uuid, update_id: String, resend: bool) -> Tried;
+}
+
+/// Walk a key's state machine (`booking::keys`) until an answer: replay
+/// it, bind the key, renew it, or send its running attempt. An attempt an
+/// earlier request sent that comes back refused without effect is stale
+/// (it came late, or its run ended without an order): the next attempt
+/// starts at once, once.
+pub async fn walk(
+    keyed: &Keyed<'_>,
+    what: &str,
+    call: &mut impl KeyedCall,
+) -> Result<Walked, ApiError> {
+    let mut key = keyed.find().await?;
+    let mut resend = matches!(key, KeyState::Running { .. });
+    for _ in 0..3 {
+        key = match key.next() {
+            Next::Replay(answer) => return Ok(Walked::Replayed(answer)),
+            Next::Bind => call.bind(keyed).await?,
+            Next::Renew { order_id, attempt } => {
+                keyed.renew(attempt, call.renewed(order_id)).await?
+            }
+            Next::Send { order_id, attempt } => {
+                let update_id = keyed.update_id(what, attempt);
+                let tried = call.send(order_id, update_id, resend).await;
+                keyed.settle(attempt, tried.settled()).await;
+                if !(resend && tried.outcome == Outcome::NothingHappened) {
+                    return Ok(Walked::Tried(tried));
+                }
+                resend = false;
+                KeyState::Abandoned { order_id, attempt }
+            }
+        };
+    }
+    Err(ApiError::busy("the request could not be sent; try again"))
 }

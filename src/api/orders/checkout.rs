@@ -11,10 +11,11 @@ use super::super::admission::Call;
 use super::super::idempotency::{Answer, KeyState, Keyed};
 use super::super::metrics::{self, Selection as Counted};
 use super::super::{ApiError, AppState, request_id};
-use super::answers::{Tried, call_error, closed, live_order, refusal_error};
+use super::answers::{
+    KeyedCall, Tried, Walked, call_error, closed, live_order, refusal_error, walk,
+};
 use super::create::refuse_taken;
 use super::views::{Ack, Held, SeatRequest, to_time};
-use crate::booking::keys::{Next, Outcome};
 use crate::booking::messages::{Cancel, Pay, SelectSeats};
 use crate::booking::service::CallError;
 use crate::domain::{OrderStatus, PaymentCode, SeatSelection};
@@ -94,32 +95,33 @@ pub async fn pay_keyed(
     code: PaymentCode,
     keyed: &Keyed<'_>,
 ) -> Result<Answer, ApiError> {
-    let mut key = keyed.find().await?;
-    // An attempt an earlier request sent may be the payment the order went
-    // through; one it sent that was refused without effect is stale, and
-    // the next attempt starts at once (bounded: one renewal).
-    let mut resend = matches!(key, KeyState::Running { .. });
-    for _ in 0..3 {
-        key = match key.next() {
-            Next::Replay(answer) => return Ok(answer),
-            Next::Bind => keyed.bind(id, None).await?,
-            Next::Renew { attempt, .. } => keyed.renew(attempt, id).await?,
-            Next::Send { attempt, .. } => {
-                let update_id = keyed.update_id("pay", attempt);
-                let tried = try_pay(state, id, code.clone(), Some((update_id, resend))).await;
-                keyed.settle(attempt, tried.settled()).await;
-                if !(resend && tried.outcome == Outcome::NothingHappened) {
-                    return tried.result;
-                }
-                resend = false;
-                KeyState::Abandoned {
-                    order_id: id,
-                    attempt,
-                }
-            }
-        };
+    let mut call = KeyedPay { state, id, code };
+    Ok(match walk(keyed, "pay", &mut call).await? {
+        Walked::Replayed(answer) => answer,
+        Walked::Tried(tried) => tried.result?,
+    })
+}
+
+/// A keyed payment: every attempt is for the same order.
+struct KeyedPay<'a> {
+    state: &'a AppState,
+    id: Uuid,
+    code: PaymentCode,
+}
+
+impl KeyedCall for KeyedPay<'_> {
+    async fn bind(&mut self, keyed: &Keyed<'_>) -> Result<KeyState, ApiError> {
+        keyed.bind(self.id, None).await
     }
-    Err(ApiError::busy("the payment could not be sent; try again"))
+
+    fn renewed(&self, order_id: Uuid) -> Uuid {
+        order_id
+    }
+
+    async fn send(&mut self, _order_id: Uuid, update_id: String, resend: bool) -> Tried {
+        let code = self.code.clone();
+        try_pay(self.state, self.id, code, Some((update_id, resend))).await
+    }
 }
 
 /// One try of a payment. `update_id`: the keyed attempt's update, and

@@ -14,9 +14,9 @@ use super::super::admission::Call;
 use super::super::idempotency::{Answer, KeyState, Keyed};
 use super::super::metrics::{self, Selection as Counted};
 use super::super::{ApiError, AppState, request_id};
-use super::answers::Tried;
+use super::answers::{KeyedCall, Tried, Walked, walk};
 use super::views::{Held, SeatRequest, to_time, unavailable_seats, unknown_seats};
-use crate::booking::keys::{Next, Outcome};
+use crate::booking::keys::Outcome;
 use crate::booking::messages::{BookingInput, SelectSeats};
 use crate::booking::service::CallError;
 use crate::domain::workflow_id;
@@ -47,45 +47,39 @@ pub async fn keyed(
     new: &SeatRequest,
     keyed: &Keyed<'_>,
 ) -> Result<Answer, ApiError> {
-    let mut key = keyed.find().await?;
-    // An attempt an earlier request sent, refused without effect (it came
-    // late, or its run ended without an order): that refusal is stale, and
-    // the next attempt starts at once. Bounded: one renewal.
-    let mut resend = matches!(key, KeyState::Running { .. });
-    for _ in 0..3 {
-        key = match key.next() {
-            Next::Replay(answer) => return Ok(answer),
-            Next::Bind => bind(state, new, keyed).await?,
-            Next::Renew { attempt, .. } => keyed.renew(attempt, Uuid::new_v4()).await?,
-            Next::Send { order_id, attempt } => {
-                let tried = send(state, new, keyed, order_id, attempt).await;
-                keyed.settle(attempt, tried.settled()).await;
-                if !(resend && tried.outcome == Outcome::NothingHappened) {
-                    count(&tried);
-                    return tried.result;
-                }
-                resend = false;
-                KeyState::Abandoned { order_id, attempt }
-            }
-        };
-    }
-    Err(ApiError::busy("the order could not be created; try again"))
+    let mut call = KeyedCreate { state, new };
+    Ok(match walk(keyed, "create", &mut call).await? {
+        Walked::Replayed(answer) => answer,
+        Walked::Tried(tried) => {
+            count(&tried);
+            tried.result?
+        }
+    })
 }
 
-/// The running attempt's try. A retry of it meets the seats it may hold
-/// already (its claim and locks are the order's own).
-async fn send(
-    state: &AppState,
-    new: &SeatRequest,
-    keyed: &Keyed<'_>,
-    order_id: Uuid,
-    attempt: u32,
-) -> Tried {
-    if let Err(e) = refuse_taken(state, new, order_id).await {
-        return Tried::failed(e);
+/// A keyed create: each attempt after an abandoned one is a fresh order.
+struct KeyedCreate<'a> {
+    state: &'a AppState,
+    new: &'a SeatRequest,
+}
+
+impl KeyedCall for KeyedCreate<'_> {
+    async fn bind(&mut self, keyed: &Keyed<'_>) -> Result<KeyState, ApiError> {
+        bind(self.state, self.new, keyed).await
     }
-    let update_id = keyed.update_id("create", attempt);
-    try_create(state, new, order_id, Some(update_id)).await
+
+    fn renewed(&self, _order_id: Uuid) -> Uuid {
+        Uuid::new_v4()
+    }
+
+    /// A retry of the running attempt meets the seats it may hold already
+    /// (its claim and locks are the order's own).
+    async fn send(&mut self, order_id: Uuid, update_id: String, _resend: bool) -> Tried {
+        if let Err(e) = refuse_taken(self.state, self.new, order_id).await {
+            return Tried::failed(e);
+        }
+        try_create(self.state, self.new, order_id, Some(update_id)).await
+    }
 }
 
 /// Run the up-front refusals for a fresh order id and bind the key to it,
