@@ -1,11 +1,15 @@
 //! `Idempotency-Key` for `POST /api/orders` and `POST /api/orders/{id}/pay`.
 //!
-//! The first request with a key binds it to a fingerprint of the request and
-//! an order id; its final answer (any 2xx or 4xx) is stored and returned to
-//! every later request with the same key and body. A 5xx is not an answer: a
-//! retry runs again, for the same order id and with the same workflow update
-//! id, so Temporal itself deduplicates the work. The same key with another
-//! body is `422 IDEMPOTENCY_KEY_REUSED`.
+//! A key's state is the state machine of `booking::keys` (New → Running →
+//! Answered | Abandoned), kept in Postgres (`store::idempotency`). The first
+//! request with a key binds it to a fingerprint of the request (an HMAC of
+//! the key's scope and the request: a payment's binds its order and code)
+//! and an order id; its final answer (any 2xx or 4xx) is stored and returned
+//! to every later request with the same key and body. A 5xx is not an
+//! answer: a retry sends the running attempt again, for the same order and
+//! with the same workflow update id, so Temporal itself answers it once; an
+//! attempt that changed nothing gives way to the next. The same key with
+//! another body is `422 IDEMPOTENCY_KEY_REUSED`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
