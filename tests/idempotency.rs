@@ -236,6 +236,14 @@ async fn a_create_retried_after_an_unknown_outcome_gets_the_real_one() {
         holders(&app, FL201).await.is_empty(),
         "no claim stays without a workflow that adopted it"
     );
+    // The answer names the order whose outcome is unknown.
+    let message = body["message"].as_str().unwrap();
+    let first = message
+        .split("/api/orders/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("the status URL")
+        .to_string();
 
     // The worker comes: the first attempt reaches its workflow after its
     // deadline and is refused, so the retry starts a fresh order at once.
@@ -247,6 +255,11 @@ async fn a_create_retried_after_an_unknown_outcome_gets_the_real_one() {
     .await;
     assert_eq!(code, 201, "{body}");
     let order = body["orderId"].as_str().unwrap().to_string();
+    // Never a stale answer of the first attempt's run, which ended without
+    // an order (its workflow id is never run again): a fresh order.
+    assert_ne!(order, first, "a fresh order, not the abandoned one");
+    let (code, _) = app.get(&format!("/api/orders/{first}/status")).await;
+    assert_eq!(code, 404, "the abandoned attempt left no order");
     let (code, again) = create(&app, Some("retry-me"), FL201, &["6A", "6B"]).await;
     assert_eq!((code, &again["orderId"]), (201, &body["orderId"]));
     let me = Uuid::parse_str(&order).unwrap();
