@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{FL101, TestApp};
+use support::{FL101, TestApp, procs, servers};
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
@@ -60,6 +60,11 @@ async fn attempts(app: &TestApp, order: &str) -> i64 {
 /// Another session holds the order's row `FOR UPDATE` for [`STALL`], as a
 /// stalled database would; resolves once it has the lock.
 async fn lock_row(app: &TestApp, order: &str) -> tokio::task::JoinHandle<()> {
+    lock_row_for(app, order, STALL).await
+}
+
+/// The row held `FOR UPDATE` for `stall`.
+async fn lock_row_for(app: &TestApp, order: &str, stall: Duration) -> tokio::task::JoinHandle<()> {
     let url = app.settings.database.url.expose().to_string();
     let id = Uuid::parse_str(order).unwrap();
     let (mut client, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
@@ -71,7 +76,7 @@ async fn lock_row(app: &TestApp, order: &str) -> tokio::task::JoinHandle<()> {
             .await
             .unwrap();
         locked_tx.send(()).unwrap();
-        tokio::time::sleep(STALL).await;
+        tokio::time::sleep(stall).await;
         tx.rollback().await.unwrap();
     });
     locked.await.unwrap();
@@ -215,4 +220,72 @@ async fn pttl(app: &TestApp, seat: &str) -> i64 {
     let prefix = &app.settings.redis.key_prefix;
     let key = format!("{prefix}:hold:{{{FL101}}}:{seat}");
     app.holds.client().pttl(key).await.unwrap()
+}
+
+/// A step whose activity lost its outcome after its save committed (Redis
+/// stalls between the save and the release of the seat the change drops):
+/// the workflow reads its save back, so it never answers "nothing changed"
+/// for a change the row holds, and it sells what the row says.
+#[tokio::test]
+async fn a_change_whose_outcome_was_lost_after_its_save_is_told_as_it_is() {
+    let redis = tokio::task::spawn_blocking(servers::Redis::start)
+        .await
+        .unwrap();
+    let mut s = support::isolated_settings(true).await;
+    s.redis.addr = redis.addr();
+    s.booking.payment_failure_rate = 0.0;
+    let app = TestApp::with_worker(s).await;
+    let order = create(&app, &["6A"]).await;
+    // The change's save waits on the row while Redis stops; the save then
+    // commits before the deadline, and the release of 6A meets a stopped
+    // Redis until after the API stopped waiting.
+    let holder = lock_row_for(&app, &order, Duration::from_millis(1500)).await;
+    let change = {
+        let (http, url) = (
+            app.http.clone(),
+            app.url(&format!("/api/orders/{order}/seats")),
+        );
+        tokio::spawn(async move {
+            let resp = http
+                .put(url)
+                .json(&json!({"seats": ["6B"]}))
+                .send()
+                .await
+                .unwrap();
+            let code = resp.status().as_u16();
+            (code, resp.json::<Value>().await.unwrap_or_default())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let frozen = procs::freeze_tree(redis.pid().unwrap());
+    holder.await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    frozen.thaw();
+    let (code, body) = change.await.unwrap();
+    assert!(
+        code == 200 || code == 504,
+        "the change took effect: never a refusal: {code} {body}"
+    );
+    support::eventually("the change settled", LONG, || async {
+        let flight = Uuid::parse_str(FL101).unwrap();
+        let holds = app.holds.list(flight).await.ok()?;
+        let me = Uuid::parse_str(&order).unwrap();
+        let row = row(&app, &order).await;
+        (row.seats == ["6B"] && holds.get("6B") == Some(&me) && !holds.contains_key("6A"))
+            .then_some(())
+    })
+    .await;
+    // The workflow holds what the row says: paying sells 6B, not 6A.
+    let path = format!("/api/orders/{order}/pay");
+    let (code, body) = app.post(&path, json!({"paymentCode": "00000"})).await;
+    assert_eq!(code, 202, "{body}");
+    support::eventually("the sale", LONG, || async {
+        (row(&app, &order).await.status.as_str() == "CONFIRMED").then_some(())
+    })
+    .await;
+    let seats = app.seat_statuses(FL101).await;
+    assert_eq!(
+        (seats["6A"].as_str(), seats["6B"].as_str()),
+        ("available", "booked")
+    );
 }

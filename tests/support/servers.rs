@@ -222,6 +222,11 @@ impl Redis {
             p.kill();
         }
     }
+
+    /// The server's pid while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().map(Proc::pid)
+    }
 }
 
 /// A Temporal dev server; tests that stop and restart it get their own.
