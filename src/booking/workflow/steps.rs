@@ -251,17 +251,27 @@ async fn lock(
         Ok(Locked::Late) => Err(Refusal::Late),
         Err(_) => {
             let taken: Vec<String> = wanted.into_iter().filter(|s| !held.contains(s)).collect();
-            ctx.state_mut(|s| add_missing(&mut s.unsettled.seats, &taken));
-            if committed(ctx, seq, deadline).await {
-                // It took effect: the seats it no longer wants go back
-                // once the caller has moved the order on.
-                ctx.state_mut(|s| add_missing(&mut s.unsettled.seats, &dropped));
-                return Ok(());
-            }
-            give_back(ctx).await;
-            Err(Refusal::StoreUnavailable)
+            lost(ctx, taken, dropped, (seq, deadline)).await
         }
     }
+}
+
+/// A lock whose outcome was lost: it may have `taken` seats. If its save
+/// committed it took effect, and the `dropped` seats go back once the
+/// caller has moved the order on; if not, what it took goes back now.
+async fn lost(
+    ctx: &mut WorkflowContext<Booking>,
+    taken: Vec<String>,
+    dropped: Vec<String>,
+    (seq, deadline): (u64, Option<Deadline>),
+) -> Result<(), Refusal> {
+    ctx.state_mut(|s| add_missing(&mut s.unsettled.seats, &taken));
+    if committed(ctx, seq, deadline).await {
+        ctx.state_mut(|s| add_missing(&mut s.unsettled.seats, &dropped));
+        return Ok(());
+    }
+    give_back(ctx).await;
+    Err(Refusal::StoreUnavailable)
 }
 
 /// Release the unsettled seats the order does not hold; should it fail,
