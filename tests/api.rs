@@ -278,6 +278,35 @@ async fn health_reports_temporal_when_it_is_unreachable() {
     assert_eq!(code, 200, "flights do not need Temporal");
 }
 
+/// Liveness checks only the process: with Temporal unreachable, readiness
+/// (and `/health`, its older name) is 503 while `/livez` answers 200 at once.
+#[tokio::test]
+async fn livez_answers_while_readiness_fails_on_an_unreachable_temporal() {
+    let mut settings = support::isolated_settings(false).await;
+    settings.temporal.host = format!("127.0.0.1:{}", support::procs::free_port());
+    let app = TestApp::spawn(settings).await;
+    for path in ["/readyz", "/health"] {
+        let (code, body) = app.get(path).await;
+        assert_eq!(code, 503, "{path}: {body}");
+        assert_eq!(body["status"], "unavailable", "{path}: {body}");
+        assert!(
+            body["checks"]["temporal"]
+                .as_str()
+                .unwrap()
+                .contains("temporal"),
+            "{path}: {body}"
+        );
+    }
+    let started = std::time::Instant::now();
+    let (code, body) = app.get("/livez").await;
+    assert_eq!((code, body), (200, json!({"status": "ok"})));
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "/livez waited on something: {:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn orders_get_503_while_temporal_is_down_and_work_when_it_returns() {
     let mut temporal = servers::Temporal::start();
