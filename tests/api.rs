@@ -278,6 +278,35 @@ async fn health_reports_temporal_when_it_is_unreachable() {
     assert_eq!(code, 200, "flights do not need Temporal");
 }
 
+/// Liveness checks only the process: with Temporal unreachable, readiness
+/// (and `/health`, its older name) is 503 while `/livez` answers 200 at once.
+#[tokio::test]
+async fn livez_answers_while_readiness_fails_on_an_unreachable_temporal() {
+    let mut settings = support::isolated_settings(false).await;
+    settings.temporal.host = format!("127.0.0.1:{}", support::procs::free_port());
+    let app = TestApp::spawn(settings).await;
+    for path in ["/readyz", "/health"] {
+        let (code, body) = app.get(path).await;
+        assert_eq!(code, 503, "{path}: {body}");
+        assert_eq!(body["status"], "unavailable", "{path}: {body}");
+        assert!(
+            body["checks"]["temporal"]
+                .as_str()
+                .unwrap()
+                .contains("temporal"),
+            "{path}: {body}"
+        );
+    }
+    let started = std::time::Instant::now();
+    let (code, body) = app.get("/livez").await;
+    assert_eq!((code, body), (200, json!({"status": "ok"})));
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "/livez waited on something: {:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn orders_get_503_while_temporal_is_down_and_work_when_it_returns() {
     let mut temporal = servers::Temporal::start();
@@ -338,23 +367,69 @@ async fn the_worker_exits_with_a_clear_message_when_temporal_is_unreachable() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// The worker drains on SIGTERM (what Kubernetes sends before a pod goes):
+/// it stops polling, finishes the payment attempt it holds and exits 0
+/// within the grace period; a new worker settles the order, nothing stuck.
 #[tokio::test]
-async fn the_worker_polls_and_stops_gracefully_on_sigterm() {
-    let settings = support::isolated_settings(true).await;
+async fn the_worker_drains_on_sigterm_and_a_new_one_settles_the_order() {
+    let mut settings = support::isolated_settings(true).await;
+    settings.booking.payment_validation_timeout = Duration::from_secs(2);
+    settings.booking.payment_max_retries = 2;
+    settings.booking.payment_failure_rate = 0.0;
     let mut app = TestApp::spawn(settings).await;
     app.start_worker().await;
     support::eventually("the worker to poll", Duration::from_secs(30), || async {
         app.worker_log(0).contains("worker polling").then_some(())
     })
     .await;
+    let (code, body) = app
+        .post("/api/orders", json!({"flightId": FL101, "seats": ["4C"]}))
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let order = body["orderId"].as_str().unwrap().to_string();
+    let status = format!("/api/orders/{order}/status");
+    // `88888` hangs each attempt until the validation timeout.
+    let (code, body) = app
+        .post(
+            &format!("/api/orders/{order}/pay"),
+            json!({"paymentCode": "88888"}),
+        )
+        .await;
+    assert_eq!(code, 202, "{body}");
+    support::eventually(
+        "a payment attempt in flight",
+        Duration::from_secs(20),
+        || async {
+            let (_, s) = app.get(&status).await;
+            (s["status"] == "PAYMENT_PROCESSING").then_some(())
+        },
+    )
+    .await;
+
+    let grace = Duration::from_secs(30);
     let pid = app.worker().pid();
+    let signalled = std::time::Instant::now();
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-    let status = app
-        .worker()
-        .wait_exit(Duration::from_secs(30))
-        .expect("worker exits");
-    assert!(status.success(), "{status:?}: {}", app.worker_log(0));
-    assert!(app.worker_log(0).contains("worker stopped"));
+    let exit = app.worker().wait_exit(grace);
+    let log = app.worker_log(0);
+    let exit = exit.unwrap_or_else(|| panic!("worker still running after {grace:?}: {log}"));
+    assert!(exit.success(), "{exit:?}: {log}");
+    let drained = log
+        .find("stopped polling")
+        .zip(log.find("worker stopped"))
+        .is_some_and(|(stopping, stopped)| stopping < stopped);
+    assert!(drained, "stopped polling, then finished: {log}");
+    eprintln!("worker drained in {:?}", signalled.elapsed());
+
+    app.start_worker().await;
+    let settled = support::eventually("the order to settle", Duration::from_secs(40), || async {
+        let (_, s) = app.get(&status).await;
+        (s["status"] == "FAILED").then_some(s)
+    })
+    .await;
+    assert_eq!(settled["paymentAttempts"], 2, "{settled}");
+    let seats = app.seat_statuses(FL101).await;
+    assert_eq!(seats["4C"], "available", "the hold is released");
 }
 
 #[tokio::test]

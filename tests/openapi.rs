@@ -53,6 +53,8 @@ fn the_document_has_exactly_the_registered_routes() {
     );
     for spec_route in [
         ("get", "/health"),
+        ("get", "/livez"),
+        ("get", "/readyz"),
         ("get", "/api/flights"),
         ("get", "/api/flights/{id}"),
         ("post", "/api/orders"),

@@ -13,31 +13,12 @@ use std::time::{Duration, Instant};
 
 use support::TestApp;
 
-/// `schemathesis` on PATH, or in Python's scripts directory (where
-/// `install-prereqs.sh` puts it, and `./dev` puts on PATH).
+/// `schemathesis` on PATH, or where `install-prereqs.sh` puts it.
 fn schemathesis() -> PathBuf {
-    let on_path = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .unwrap_or_default();
-    let scripts = Command::new("python3")
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_path('scripts'))",
-        ])
-        .output()
-        .ok()
-        .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
-    on_path
-        .into_iter()
-        .chain(scripts)
-        .map(|dir| dir.join("schemathesis"))
-        .find(|exe| exe.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "schemathesis is not installed: run scripts/install-prereqs.sh (or \
-                 `python3 -m pip install schemathesis==4.32.5`); this test needs it"
-            )
-        })
+    support::tools::tool(
+        "schemathesis",
+        "python3 -m pip install schemathesis==4.32.5",
+    )
 }
 
 /// The version `scripts/install-prereqs.sh` pins.

@@ -1,5 +1,9 @@
-//! `GET /health`: each dependency checked with a short timeout, and whether
-//! a worker polls the booking task queue.
+//! Health for people and for orchestrators.
+//!
+//! `GET /readyz` (and `GET /health`, its older name): each dependency checked
+//! with a short timeout, and whether a worker polls the booking task queue.
+//! `GET /livez`: only that this process answers; no Postgres, Redis or
+//! Temporal I/O, so an outage of a dependency never restarts every pod.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -105,23 +109,70 @@ async fn worker(state: &AppState) -> Result<(), String> {
     }
 }
 
+/// What `/readyz` and `/health` answer.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+enum Readiness {
+    /// Every check is `ok`
+    #[response(status = 200,
+        example = json!({"status": "ok", "checks": {"postgres": "ok", "redis": "ok", "temporal": "ok", "worker": "ok"}}))]
+    Ready(Health),
+    /// A check failed: it says why
+    #[response(status = 503)]
+    Unavailable(Health),
+}
+
+/// What `/livez` answers: the process serves requests.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Live {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+#[utoipa::path(
+    get,
+    path = "/livez",
+    tag = "operations",
+    summary = "Liveness: the process answers (no dependency is checked)",
+    responses(
+        (status = 200, description = "The process serves requests", body = Live,
+         example = json!({"status": "ok"})),
+    ),
+)]
+pub async fn livez() -> HttpResponse {
+    HttpResponse::Ok().json(Live { status: "ok" })
+}
+
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    summary = "Readiness: Postgres, Redis, Temporal, and a worker polling the task queue",
+    responses(Readiness)
+)]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    readiness(&state).await
+}
+
 #[utoipa::path(
     get,
     path = "/health",
     tag = "operations",
-    summary = "Postgres, Redis, Temporal, and a worker polling the task queue",
-    responses(
-        (status = 200, description = "Every check is `ok`", body = Health,
-         example = json!({"status": "ok", "checks": {"postgres": "ok", "redis": "ok", "temporal": "ok", "worker": "ok"}})),
-        (status = 503, description = "A check failed: it says why", body = Health),
-    ),
+    summary = "Postgres, Redis, Temporal, and a worker polling the task queue (as `/readyz`)",
+    description = "The older name of `/readyz`, kept for the health checks that call it.",
+    responses(Readiness)
 )]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    readiness(&state).await
+}
+
+async fn readiness(state: &AppState) -> HttpResponse {
     let (pg, redis, temporal, worker) = tokio::join!(
         check("postgres", store::check_postgres(&state.pool)),
         check("redis", store::check_redis(state.holds.client())),
-        check("temporal", temporal(&state)),
-        check("worker", worker(&state)),
+        check("temporal", temporal(state)),
+        check("worker", worker(state)),
     );
     let healthy = pg.is_ok() && redis.is_ok() && temporal.is_ok() && worker.is_ok();
     let show = |r: Result<(), String>| r.err().unwrap_or_else(|| "ok".into());

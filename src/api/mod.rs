@@ -189,6 +189,8 @@ macro_rules! route_table {
 
 route_table! {
     "/health" => [get health::health],
+    "/livez" => [get health::livez],
+    "/readyz" => [get health::readyz],
     "/metrics" => [get metrics::render],
     "/api/config" => [get web::client_config],
     "/api/openapi.json" => [get openapi::document_json],

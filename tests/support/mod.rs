@@ -7,6 +7,7 @@ pub mod engine;
 pub mod procs;
 pub mod servers;
 pub mod sse;
+pub mod tools;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
