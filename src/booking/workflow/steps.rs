@@ -34,12 +34,7 @@ pub async fn select(
     req: SelectSeats,
     now: u64,
 ) -> Answer<Held> {
-    ctx.state_mut(|s| s.request_id = req.request_id.clone());
-    let before = ctx.state_mut(|s| s.phase.begin());
-    if now > req.deadline_ms {
-        ctx.state_mut(|s| s.phase.restore(before));
-        return Err(Refusal::Late);
-    }
+    let before = begin(ctx, req.deadline_ms, now, &req.request_id)?;
     let wanted = req.seats.ids();
     let hold_ms = ctx.state(|s| s.input.hold_ms);
     let expires_at_ms = now + hold_ms;
@@ -71,11 +66,7 @@ pub async fn accept_payment(
     req: Pay,
     now: u64,
 ) -> Answer<OrderStatus> {
-    if now > req.deadline_ms {
-        return Err(Refusal::Late);
-    }
-    ctx.state_mut(|s| s.request_id = req.request_id.clone());
-    let before = ctx.state_mut(|s| s.phase.begin());
+    let before = begin(ctx, req.deadline_ms, now, &req.request_id)?;
     let order = ctx.state_mut(|s| OrderState {
         status: OrderStatus::PaymentProcessing,
         expires_at_ms: None,
@@ -89,6 +80,26 @@ pub async fn accept_payment(
         OrderStatus::PaymentProcessing
     })
     .await
+}
+
+/// A message starts committing, unless its deadline has passed: then it
+/// changes nothing (a refused creation ends the run without an order).
+/// Returns the hold the order has meanwhile.
+fn begin(
+    ctx: &mut WorkflowContext<Booking>,
+    deadline: Deadline,
+    now: u64,
+    request_id: &Option<String>,
+) -> Result<Option<Hold>, Refusal> {
+    let before = ctx.state_mut(|s| {
+        s.request_id = request_id.clone();
+        s.phase.begin()
+    });
+    if now > deadline {
+        ctx.state_mut(|s| s.phase.restore(before));
+        return Err(Refusal::Late);
+    }
+    Ok(before)
 }
 
 /// A step that takes seats before its deadline: lock `order.seats` for
@@ -123,11 +134,7 @@ pub async fn cancel(
     req: Cancel,
     now: u64,
 ) -> Answer<OrderStatus> {
-    if now > req.deadline_ms {
-        return Err(Refusal::Late);
-    }
-    ctx.state_mut(|s| s.request_id = req.request_id.clone());
-    let before = ctx.state_mut(|s| s.phase.begin());
+    let before = begin(ctx, req.deadline_ms, now, &req.request_id)?;
     let ending = Ending::Unsold {
         status: OrderStatus::Cancelled,
         reason: None,
