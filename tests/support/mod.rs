@@ -253,7 +253,12 @@ impl TestApp {
 pub async fn make_current(settings: &Settings) {
     let client = flightctl::temporal::connect(&settings.temporal, "test", Duration::from_secs(10))
         .await
-        .expect("temporal client");
+        .unwrap_or_else(|e| {
+            panic!(
+                "temporal client: {e:#}; the server's log, newest first:\n{}",
+                servers::temporal_log(&settings.temporal.host)
+            )
+        });
     let w = &settings.worker;
     flightctl::deployment::set_current(
         &client,

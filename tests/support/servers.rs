@@ -274,21 +274,34 @@ impl Temporal {
                 .stdout(out.try_clone().expect("temporal log"))
                 .stderr(out);
             let mut proc = Proc::spawn("temporal", cmd, libc::SIGTERM);
+            let listens = |port: u16| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
             while Instant::now() < deadline && proc.is_running() {
-                if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                    self.proc = Some(proc);
-                    return;
+                // The frontend's gRPC port opens before the HTTP and metrics
+                // ports; a server that fails on one of those exits after
+                // its gRPC port answered. Ready is all three, and still
+                // running a moment later.
+                if listens(self.port) && self.ports.iter().all(|&p| listens(p)) {
+                    std::thread::sleep(Duration::from_millis(200));
+                    if proc.is_running() && listens(self.port) {
+                        self.proc = Some(proc);
+                        return;
+                    }
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
             std::thread::sleep(Duration::from_millis(500));
         }
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let tail: String = text.lines().rev().take(20).collect::<Vec<_>>().join("\n");
         panic!(
-            "temporal did not listen on port {} within 60s; its last lines (newest first):\n{tail}",
-            self.port
+            "temporal did not listen on port {} within 60s; its last lines (newest first):\n{}",
+            self.port,
+            self.log_tail()
         );
+    }
+
+    /// The newest lines of the server's log (all its starts), newest first.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.join("temporal.log")).unwrap_or_default();
+        text.lines().rev().take(20).collect::<Vec<_>>().join("\n")
     }
 
     pub fn stop(&mut self) {
@@ -324,7 +337,16 @@ pub fn redis() -> &'static Redis {
     REDIS.get_or_init(Redis::start)
 }
 
+static TEMPORAL: OnceLock<Temporal> = OnceLock::new();
+
 pub fn temporal() -> &'static Temporal {
-    static TEMPORAL: OnceLock<Temporal> = OnceLock::new();
     TEMPORAL.get_or_init(Temporal::start)
+}
+
+/// The shared server's log tail, if `host` is the shared server.
+pub fn temporal_log(host: &str) -> String {
+    match TEMPORAL.get() {
+        Some(t) if t.host() == host => t.log_tail(),
+        _ => "(a server of the test's own)".into(),
+    }
 }
