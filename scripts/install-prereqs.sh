@@ -75,8 +75,8 @@ if [ "$(readlink "$py_scripts/checkov" 2>/dev/null)" != "$checkov_venv/bin/check
   if have pyenv; then pyenv rehash; fi
 fi
 
-if [ ! -d tests/browser/node_modules/playwright-core ]; then
-  echo "installing playwright-core for the browser tests"
+if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
+  echo "installing playwright-core and axe-core for the browser tests"
   (cd tests/browser && npm install --no-audit --no-fund --silent)
 fi
 

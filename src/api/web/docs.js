@@ -20,6 +20,17 @@ function refName(ref) {
   return ref.split('/').pop();
 }
 
+// A block of code that scrolls can be reached with the keyboard to scroll
+// it; one that fits is no stop on the way. Its content is fixed, so whether
+// it scrolls changes only with its box: shown, hidden, resized.
+const scrollers = new ResizeObserver((entries) => {
+  for (const { target: pre } of entries) {
+    const scrolls = pre.scrollHeight > pre.clientHeight || pre.scrollWidth > pre.clientWidth;
+    if (scrolls) pre.setAttribute('tabindex', '0');
+    else pre.removeAttribute('tabindex');
+  }
+});
+
 // The schema as JSON, with every `$ref` a link to its entry below.
 function schemaBlock(schema) {
   if (schema?.$ref && Object.keys(schema).length === 1) {
@@ -33,6 +44,7 @@ function schemaBlock(schema) {
     const m = part.match(/^"#\/components\/schemas\/([^"]+)"$/);
     pre.append(m ? el('a', { href: `#schema-${m[1]}`, text: part }) : part);
   }
+  scrollers.observe(pre);
   return pre;
 }
 
@@ -122,7 +134,7 @@ function tryIt(doc, method, path, op) {
   }
   const send = el('button', { type: 'submit', text: 'Send' });
   const stop = el('button', { type: 'button', text: 'Stop', hidden: true });
-  const out = el('pre', { hidden: true });
+  const out = el('pre', { hidden: true, tabindex: '0' }); // its answer grows: always reachable
   form.append(send, stop, out);
   let controller = null;
   stop.addEventListener('click', () => controller?.abort());

@@ -1,5 +1,7 @@
 // The flight list: one button per flight, kept in the server's order and
-// updated in place.
+// updated in place. A button's name is its text, so what a screen reader
+// says (and what voice control answers to) is what is seen; spaces between
+// its parts keep their words apart in that name.
 
 import { $, el, setAttr, setText } from '/assets/dom.js';
 import { fmtClock, fmtDate, fmtDuration, fmtMoney } from '/assets/format.js';
@@ -12,9 +14,10 @@ function buildItem(f) {
     el(
       'button',
       { type: 'button', class: 'flight', 'data-testid': `flight-${f.flightNumber}`, dataset: { flightId: f.id } },
-      el('span', { class: 'flight__top' }, field('number', 'flight__num'), field('price', 'flight__price')),
-      el('span', { class: 'flight__route' }, field('route'), field('duration', 'flight__dur')),
+      el('span', { class: 'flight__top' }, field('number', 'flight__num'), ' ', field('price', 'flight__price'), ' '),
+      el('span', { class: 'flight__route' }, field('route'), ' ', field('duration', 'flight__dur'), ' '),
       field('when', 'flight__when'),
+      ' ',
       el('span', { class: 'flight__seats', 'data-field': 'seats', 'data-testid': 'seats-left' }),
     ),
   );
@@ -27,17 +30,11 @@ function updateItem(li, f, selected) {
   setText(field('price'), fmtMoney(f.priceCents));
   setText(field('route'), `${f.origin} → ${f.destination}`);
   setText(field('duration'), fmtDuration(f.departureTime, f.arrivalTime));
-  setText(field('when'), fmtDate(f.departureTime));
+  setText(field('when'), `Departs ${fmtDate(f.departureTime)}`);
   setAttr(field('when'), 'title', `Departure ${f.departureTime} (UTC)`);
   setText(field('seats'), left === 0 ? 'Sold out' : `${left} of ${f.totalSeats} seats left`);
   setAttr(field('seats'), 'data-level', left === 0 ? 'none' : left <= 10 ? 'low' : 'ok');
-  const btn = li.querySelector('button');
-  setAttr(btn, 'aria-pressed', String(selected));
-  setAttr(
-    btn,
-    'aria-label',
-    `${f.flightNumber}, ${f.origin} to ${f.destination}, departs ${fmtDate(f.departureTime)}, ${fmtMoney(f.priceCents)} per seat, ${left === 0 ? 'sold out' : `${left} seats left`}`,
-  );
+  setAttr(li.querySelector('button'), 'aria-pressed', String(selected));
 }
 
 function renderList(list, flights, selectedId) {
