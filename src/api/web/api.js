@@ -5,12 +5,16 @@ import { observeServerTime } from '/assets/clock.js';
 
 const BUSY_RETRIES = 6;
 
+// `body` is the whole error answer: some name what they are about (the
+// `seat` and `field` of INVALID_PASSENGERS, the `seats` of
+// PASSENGERS_REQUIRED).
 class ApiError extends Error {
-  constructor(status, code, message, retryAfter = 0) {
+  constructor(status, code, message, retryAfter = 0, body = null) {
     super(message);
     this.status = status;
     this.code = code;
     this.retryAfter = retryAfter;
+    this.body = body;
   }
 }
 
@@ -32,13 +36,14 @@ export async function api(method, path, body, extraHeaders = {}) {
   const data = await res.json().catch(() => null);
   if (!res.ok) {
     const retryAfter = Number(res.headers.get('retry-after')) || 0;
-    throw new ApiError(res.status, data?.error ?? `HTTP_${res.status}`, data?.message ?? res.statusText, retryAfter);
+    throw new ApiError(res.status, data?.error ?? `HTTP_${res.status}`, data?.message ?? res.statusText, retryAfter, data);
   }
   return data;
 }
 
-// 128 random bits as hex. (crypto.randomUUID exists only on https/localhost.)
-function newKey() {
+// 128 random bits as hex, for an Idempotency-Key. (crypto.randomUUID
+// exists only on https/localhost.)
+export function newKey() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
@@ -50,14 +55,17 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // Idempotency-Key for all its tries: a try that did reach the engine is
 // answered once, never run twice, so a 504 (the outcome was not known in
 // time) is retried too and answers the real outcome. A change or a
-// cancellation answered 504 is left to the order's live status.
-export async function bookingCall(method, path, body, { idempotent = false } = {}) {
-  const headers = idempotent ? { 'Idempotency-Key': newKey() } : {};
+// cancellation answered 504 is left to the order's live status. `key`
+// gives the Idempotency-Key to send (one the caller keeps across its own
+// retries), instead of a new one.
+export async function bookingCall(method, path, body, { idempotent = false, key = null } = {}) {
+  const sent = key ?? (idempotent ? newKey() : null);
+  const headers = sent ? { 'Idempotency-Key': sent } : {};
   for (let attempt = 1; ; attempt++) {
     try {
       return await api(method, path, body, headers);
     } catch (err) {
-      const retry = err.status === 503 || (err.status === 504 && idempotent);
+      const retry = err.status === 503 || (err.status === 504 && sent !== null);
       if (!retry || attempt >= BUSY_RETRIES) throw err;
       const wait = Math.min(Math.max(err.retryAfter, 1), 5) * 1000;
       await sleep(wait + Math.random() * 250);

@@ -7,14 +7,31 @@
 // down), and the countdown runs on the server's clock.
 
 import { api, bookingCall } from '/assets/api.js';
-import { TERMINAL, busy, canPay, heldSeats, idleBooking, liveOrder, orderFrom, selectionLocked } from '/assets/booking.js';
+import {
+  TERMINAL,
+  busy,
+  canEditPassengers,
+  canPay,
+  fillRows,
+  heldSeats,
+  idleBooking,
+  liveOrder,
+  orderFrom,
+  passengersBody,
+  passengersUnsaved,
+  passengersValid,
+  paxRow,
+  selectionLocked,
+} from '/assets/booking.js';
 import { observeStatus } from '/assets/clock.js';
 import { endFlash, keepTicking, remainingMs } from '/assets/countdown.js';
 import { $, focusHeading, setAttr, setText, show } from '/assets/dom.js';
 import { renderFlights } from '/assets/flights.js';
 import { capitalise, flightLabel, fmtMoney, plural, sameSet } from '/assets/format.js';
 import { openStream } from '/assets/live.js';
+import { FIELDS } from '/assets/names.js';
 import { renderBooking } from '/assets/panels.js';
+import { firstInvalid, paxKey } from '/assets/passengers.js';
 import { buildSeatMap, onSeatKey, renderSeats } from '/assets/seatmap.js';
 
 const MAX_SEATS = 9;
@@ -22,6 +39,7 @@ const FLIGHTS_POLL_MS = 5000;
 const SEATMAP_POLL_MS = 2500;
 const STATUS_POLL_MS = 2000;
 const OVERDUE_MS = 3000;
+const REFERENCE_RETRY_MS = 1000;
 const STORE_KEY = 'flightctl.order';
 
 const state = {
@@ -300,6 +318,7 @@ function applyStatus(s) {
     if (TERMINAL.has(s.status)) onTerminal();
     else b.phase = 'paying';
   }
+  fillRows(b);
   render(state);
 }
 
@@ -327,6 +346,20 @@ function onTerminal() {
   b.phase = 'done';
   remember();
   focusHeading({ CONFIRMED: 'confirmed-title', FAILED: 'failed-title', EXPIRED: 'expired-title' }[b.order.status]);
+  if (b.order.status === 'CONFIRMED') awaitReference(b.order);
+}
+
+// A confirmation read before its reference was issued: ask again, a few
+// times, until the reference is there.
+async function awaitReference(order, tries = 10) {
+  for (let i = 0; i < tries && !order.reference && state.booking.order === order; i++) {
+    await new Promise((resolve) => setTimeout(resolve, REFERENCE_RETRY_MS));
+    const s = await api('GET', `/api/orders/${encodeURIComponent(order.orderId)}/status`).catch(() => null);
+    if (s && state.booking.order === order) {
+      Object.assign(order, orderFrom(s, order));
+      render(state);
+    }
+  }
 }
 
 // Each tick of a hold's countdown.
@@ -396,6 +429,7 @@ async function changeSeats(seats) {
   if (state.booking.order !== o) return;
   release(o.seats.filter((s) => !r.seats.includes(s)));
   Object.assign(o, { seats: r.seats, status: r.status, expiresAt: Date.parse(r.expiresAt), holds: o.holds + 1 });
+  for (const key of state.booking.pax.errors.keys()) if (!r.seats.includes(key.split('|')[0])) state.booking.pax.errors.delete(key);
 }
 
 async function cancelOrder() {
@@ -476,11 +510,17 @@ async function onPay(e) {
   e.preventDefault();
   const b = state.booking;
   b.pay.touched = true;
+  if (!passengersValid(b)) {
+    checkPassengers();
+    return;
+  }
   if (!canPay(b)) {
     render(state);
     return;
   }
   const o = b.order;
+  if (passengersUnsaved(b) && !(await savePassengers())) return;
+  if (state.booking !== b || !canPay(b)) return;
   b.phase = 'paying';
   render(state);
   try {
@@ -491,9 +531,91 @@ async function onPay(e) {
     if (state.booking !== b || b.phase !== 'paying') return;
     b.phase = 'holding';
     if (err.code === 'ORDER_EXPIRED' || err.code === 'ORDER_NOT_MODIFIABLE') await refreshStatus();
+    else if (err.code === 'PASSENGERS_REQUIRED') passengersMissing(err);
     else b.pay.error = err.code === 'INVALID_PAYMENT_CODE' ? capitalise(err.message) : `Payment could not be started: ${err.message}`;
   }
   render(state);
+}
+
+// ---------------------------------------------------------------- passengers
+
+function onPassengerInput(e) {
+  const { seat, field } = e.target.dataset;
+  if (!seat || !field) return;
+  const { pax } = state.booking;
+  pax.rows.set(seat, { ...paxRow(pax, seat), [field]: e.target.value });
+  pax.errors.delete(paxKey(seat, field));
+  pax.errors.delete(paxKey(seat, 'seat'));
+  pax.error = '';
+  render(state);
+}
+
+function onPassengerLeave(e) {
+  const { seat, field } = e.target.dataset;
+  if (!seat || !field || !e.target.value.trim()) return;
+  state.booking.pax.touched.add(paxKey(seat, field));
+  render(state);
+}
+
+// Every rule broken is shown, and the first field at fault takes the focus.
+function checkPassengers() {
+  const b = state.booking;
+  for (const seat of b.order?.seats ?? []) for (const f of FIELDS) b.pax.touched.add(paxKey(seat, f));
+  render(state);
+  firstInvalid()?.focus();
+}
+
+// The pay answered 409 PASSENGERS_REQUIRED: the seats it names have none.
+function passengersMissing(err) {
+  const seats = err.body?.seats ?? [];
+  for (const seat of seats) state.booking.pax.errors.set(paxKey(seat, 'seat'), `Seat ${seat} needs a passenger before you pay.`);
+  state.booking.pax.error = capitalise(err.message);
+  refreshStatus();
+}
+
+// What the API said about the passengers, next to the field it names.
+function passengersRefused(err) {
+  const { pax } = state.booking;
+  const { seat, field } = err.body ?? {};
+  if (err.code === 'INVALID_PASSENGERS' && seat && field) pax.errors.set(paxKey(seat, field), capitalise(err.message));
+  else if (err.code === 'PASSENGERS_REQUIRED') passengersMissing(err);
+  else pax.error = `The passengers could not be saved: ${err.message}`;
+}
+
+// PUT the passengers of the seats held. The answer is the order's status,
+// whose hold has restarted. True when saved.
+async function savePassengers() {
+  const b = state.booking;
+  const o = b.order;
+  if (!passengersValid(b)) {
+    checkPassengers();
+    return false;
+  }
+  if (!canEditPassengers(b)) return false;
+  Object.assign(b.pax, { saving: true, error: '' });
+  render(state);
+  try {
+    const s = await bookingCall('PUT', `/api/orders/${encodeURIComponent(o.orderId)}/passengers`, { passengers: passengersBody(b) });
+    if (state.booking.order !== o) return false;
+    observeStatus(s);
+    const expiresAt = Date.parse(s.expiresAt);
+    Object.assign(o, orderFrom(s, o), expiresAt > o.expiresAt ? { holds: o.holds + 1 } : {});
+    return true;
+  } catch (err) {
+    if (state.booking.order !== o) return false;
+    passengersRefused(err);
+    if (['ORDER_EXPIRED', 'ORDER_NOT_MODIFIABLE', 'ORDER_NOT_FOUND'].includes(err.code)) await refreshStatus();
+    return false;
+  } finally {
+    b.pax.saving = false;
+    render(state);
+    if (state.booking === b && b.phase === 'holding' && (b.pax.errors.size || b.pax.error)) firstInvalid()?.focus();
+  }
+}
+
+function onPassengersSubmit(e) {
+  e.preventDefault();
+  savePassengers();
 }
 
 // ---------------------------------------------------------------- start
@@ -515,6 +637,7 @@ async function resume() {
   observeStatus(s);
   const phase = s.status === 'SEATS_RESERVED' ? 'holding' : 'paying';
   Object.assign(state.booking, { phase, order: orderFrom(s, saved) });
+  fillRows(state.booking);
   remember();
   await openFlight(s.flightId);
 }
@@ -536,6 +659,10 @@ async function main() {
     if (btn) selectFlight(btn.dataset.flightId);
   });
   $('pay-form').addEventListener('submit', onPay);
+  $('pax-form').addEventListener('submit', onPassengersSubmit);
+  $('pax-form').addEventListener('input', onPassengerInput);
+  $('pax-form').addEventListener('focusout', onPassengerLeave);
+  $('print-ticket').addEventListener('click', () => window.print());
   $('pay-code').addEventListener('input', onCodeInput);
   $('pay-code').addEventListener('blur', onCodeBlur);
   $('cancel-button').addEventListener('click', onCancel);

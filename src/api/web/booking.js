@@ -9,14 +9,25 @@
 //
 // A cancelled order goes back to idle. `want` is not null exactly while the
 // selection is being sent; an order the server ends meanwhile leaves it
-// empty, so nothing more is sent. `pay` is the payment form.
+// empty, so nothing more is sent. `pay` is the payment form, `pax` the
+// passenger form: what was typed for each seat (kept by seat, so a seat
+// change keeps the rows of the seats kept), the fields the customer has
+// left, the API's complaints by `seat|field`, and whether a save is out.
 
 import { remainingMs } from '/assets/countdown.js';
+import { FIELDS, fieldProblem, passengerBody } from '/assets/names.js';
 
 export const TERMINAL = new Set(['CONFIRMED', 'FAILED', 'EXPIRED', 'CANCELLED']);
 
 export function idleBooking() {
-  return { phase: 'idle', order: null, want: null, cancelling: false, pay: { code: '', touched: false, error: '' } };
+  return {
+    phase: 'idle',
+    order: null,
+    want: null,
+    cancelling: false,
+    pay: { code: '', touched: false, error: '' },
+    pax: { rows: new Map(), touched: new Set(), errors: new Map(), saving: false, error: '' },
+  };
 }
 
 // An order from an API answer or a status, keeping what the answer omits.
@@ -33,6 +44,8 @@ export function orderFrom(s, previous = {}) {
     maxPaymentAttempts: s.maxPaymentAttempts ?? previous.maxPaymentAttempts ?? null,
     lastError: s.lastError !== undefined ? s.lastError : previous.lastError ?? null,
     totalPriceCents: s.totalPriceCents ?? previous.totalPriceCents ?? null,
+    passengers: s.passengers ?? previous.passengers ?? [],
+    reference: s.reference ?? s.bookingReference ?? previous.reference ?? null,
     holds: previous.holds ?? 1,
   };
 }
@@ -59,4 +72,36 @@ export const selectionLocked = (b) => b.phase === 'paying' || (b.phase === 'hold
 
 const codeValid = (code) => /^\d{5}$/.test(code);
 
-export const canPay = (b) => b.phase === 'holding' && b.want === null && !holdEnded(b.order) && codeValid(b.pay.code);
+// What was typed for `seat`, blank if nothing.
+export const paxRow = (pax, seat) => pax.rows.get(seat) ?? { givenName: '', familyName: '', email: '' };
+
+// A seat whose row breaks a rule, as typed.
+const rowValid = (pax, seat) => FIELDS.every((f) => !fieldProblem(f, paxRow(pax, seat)[f]));
+
+// Every seat held has a valid passenger, as typed.
+export const passengersValid = (b) => b.order !== null && b.order.seats.every((seat) => rowValid(b.pax, seat));
+
+const bySeat = (a, b) => a.seat.localeCompare(b.seat);
+
+// The passengers to send for the seats held, as the API takes them.
+export const passengersBody = (b) => b.order.seats.map((seat) => passengerBody(seat, paxRow(b.pax, seat))).sort(bySeat);
+
+// The form says something the server has not been told.
+export function passengersUnsaved(b) {
+  const saved = b.order.passengers
+    .filter((p) => b.order.seats.includes(p.seat))
+    .map((p) => passengerBody(p.seat, { givenName: p.givenName, familyName: p.familyName, email: p.email ?? '' }))
+    .sort(bySeat);
+  return JSON.stringify(saved) !== JSON.stringify(passengersBody(b));
+}
+
+// Rows for seats held that have none yet, from what the server knows.
+export function fillRows(b) {
+  for (const p of b.order?.passengers ?? []) {
+    if (!b.pax.rows.has(p.seat)) b.pax.rows.set(p.seat, { givenName: p.givenName, familyName: p.familyName, email: p.email ?? '' });
+  }
+}
+
+export const canEditPassengers = (b) => b.phase === 'holding' && b.want === null && !b.pax.saving && !holdEnded(b.order);
+
+export const canPay = (b) => canEditPassengers(b) && codeValid(b.pay.code) && passengersValid(b);

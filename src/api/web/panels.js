@@ -5,7 +5,9 @@ import { $, el, setAttr, setText, show } from '/assets/dom.js';
 import { selectionLocked } from '/assets/booking.js';
 import { renderCountdown } from '/assets/countdown.js';
 import { capitalise, flightLabel, fmtDate, fmtMoney, plural, sortSeats } from '/assets/format.js';
+import { renderPassengers } from '/assets/passengers.js';
 import { renderPayForm, renderPaying } from '/assets/payment.js';
+import { renderTicket } from '/assets/ticket.js';
 
 function flightLines(box, f) {
   const key = f ? `${f.id}|${f.departureTime}` : '';
@@ -42,16 +44,15 @@ function renderHold(s, f, seats, price) {
   fillChips($('hold-seats'), seats);
   setText($('hold-total'), `${fmtMoney(total)}${seats.length > 1 ? ` (${seats.length} × ${fmtMoney(price)})` : ''}`);
   renderCountdown(b.order, Math.max(1, config.seatReservationSeconds) * 1000);
+  renderPassengers(b, seats);
   renderPayForm(b, total);
   $('cancel-button').disabled = selectionLocked(b);
 }
 
 function renderOutcome(o, f, price) {
   if (o.status === 'CONFIRMED') {
-    setText($('confirm-order'), o.orderId);
     flightLines($('confirm-flight'), f);
-    fillChips($('confirm-seats'), sortSeats(o.seats));
-    setText($('confirm-total'), fmtMoney(o.totalPriceCents ?? o.seats.length * price));
+    renderTicket(o, price);
   } else if (o.status === 'FAILED') {
     setText($('failed-reason'), o.lastError ? `Reason: ${capitalise(o.lastError)}.`.replace(/\.\.$/, '.') : '');
   }
