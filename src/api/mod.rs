@@ -209,6 +209,7 @@ route_table! {
     "/codec/encode" => [post codec::encode],
     "/codec/decode" => [post codec::decode],
     "/" => [get web::index],
+    "/manage" => [get web::manage],
     "/assets/{file}" => [get web::asset],
 }
 

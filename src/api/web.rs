@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::{ApiError, AppState};
 
 const INDEX: &str = include_str!("web/index.html");
+const MANAGE: &str = include_str!("web/manage.html");
 
 /// A module of the UI, by file name.
 macro_rules! js {
@@ -30,9 +31,20 @@ const ASSETS: &[(&str, &str, &str)] = &[
     js!("flights.js"),
     js!("format.js"),
     js!("live.js"),
+    js!("manage.js"),
+    js!("names.js"),
     js!("panels.js"),
+    js!("passengers.js"),
     js!("payment.js"),
+    // npm `qrcode-generator` 2.0.4's `dist/qrcode.mjs`, unchanged (MIT,
+    // its licence in its header; sha256 ea91d711…4911b7c0).
+    (
+        "qrcode-generator.mjs",
+        "text/javascript; charset=utf-8",
+        include_str!("web/vendor/qrcode-generator.mjs"),
+    ),
     js!("seatmap.js"),
+    js!("ticket.js"),
     (
         "docs.css",
         "text/css; charset=utf-8",
@@ -53,10 +65,25 @@ const ASSETS: &[(&str, &str, &str)] = &[
     responses((status = 200, description = "The page", content_type = "text/html", body = String)),
 )]
 pub async fn index() -> HttpResponse {
+    page(INDEX)
+}
+
+#[utoipa::path(
+    get,
+    path = "/manage",
+    tag = "ui",
+    summary = "Manage a booking: look it up by reference and last name, cancel it for a refund",
+    responses((status = 200, description = "The page", content_type = "text/html", body = String)),
+)]
+pub async fn manage() -> HttpResponse {
+    page(MANAGE)
+}
+
+fn page(html: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType::html())
         .insert_header((CACHE_CONTROL, "no-cache"))
-        .body(INDEX)
+        .body(html)
 }
 
 #[utoipa::path(
