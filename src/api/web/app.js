@@ -573,11 +573,18 @@ function passengersMissing(err) {
   refreshStatus();
 }
 
+// What the API said about a passenger's field, said next to it: "seat 12A
+// givenName: may hold only letters…" reads "This may hold only letters…".
+function fieldMessage(message, field) {
+  const said = message.replace(/^seat \S+ \w+: /, '').replace(/\.?$/, '.');
+  return field === 'seat' ? capitalise(said) : `This ${said}`;
+}
+
 // What the API said about the passengers, next to the field it names.
 function passengersRefused(err) {
   const { pax } = state.booking;
   const { seat, field } = err.body ?? {};
-  if (err.code === 'INVALID_PASSENGERS' && seat && field) pax.errors.set(paxKey(seat, field), capitalise(err.message));
+  if (err.code === 'INVALID_PASSENGERS' && seat && field) pax.errors.set(paxKey(seat, field), fieldMessage(err.message, field));
   else if (err.code === 'PASSENGERS_REQUIRED') passengersMissing(err);
   else pax.error = `The passengers could not be saved: ${err.message}`;
 }

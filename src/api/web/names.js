@@ -3,11 +3,13 @@
 // customer is told at once, next to the field. The API stays the judge: its
 // answer is shown the same way.
 
-const NAME_MAX = 64;
-// Letters of any script (with their combining marks), spaces, hyphens,
-// apostrophes and dots.
-const NAME_CHARS = /^[\p{L}\p{M} '’.-]+$/u;
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const NAME_MAX = 64; // characters, trimmed and NFC-normalised
+const EMAIL_MAX = 254;
+// Letters of any script (Unicode's Alphabetic, as the API's Rust
+// `is_alphabetic`) and combining marks, spaces, hyphens, apostrophes and
+// dots; at least one letter.
+const NAME_CHARS = /^[\p{Alphabetic}\p{M} '’.-]+$/u;
+const LETTER = /\p{Alphabetic}/u;
 
 export const FIELDS = ['givenName', 'familyName', 'email'];
 
@@ -15,18 +17,32 @@ const WHAT = { givenName: 'the given name', familyName: 'the family name', lastN
 
 // What is wrong with a name, or ''. `field` names it in the message.
 export function nameProblem(value, field) {
-  const name = value.trim();
+  const name = value.trim().normalize('NFC');
   if (!name) return `Enter ${WHAT[field]}.`;
   if ([...name].length > NAME_MAX) return `Use at most ${NAME_MAX} characters.`;
-  if (!NAME_CHARS.test(name)) return 'Use letters, spaces, hyphens, apostrophes and dots only.';
+  if (!NAME_CHARS.test(name) || !LETTER.test(name)) return 'Use letters, spaces, hyphens, apostrophes and dots only.';
   return '';
 }
 
-// An email is optional; one that is given must look like one.
+// An email is optional; one that is given must look like one: no spaces,
+// one @ with something before it, a domain with a dot inside it.
+function emailValid(email) {
+  const at = email.indexOf('@');
+  const domain = email.slice(at + 1);
+  return (
+    [...email].length <= EMAIL_MAX &&
+    !/[\s\p{Cc}]/u.test(email) &&
+    at > 0 &&
+    !domain.includes('@') &&
+    domain.includes('.') &&
+    !domain.startsWith('.') &&
+    !domain.endsWith('.')
+  );
+}
+
 export function emailProblem(value) {
   const email = value.trim();
-  if (!email || (email.length <= 254 && EMAIL.test(email))) return '';
-  return 'Enter an email address like name@example.com, or leave it empty.';
+  return !email || emailValid(email) ? '' : 'Enter an email address like name@example.com, or leave it empty.';
 }
 
 export const fieldProblem = (field, value) => (field === 'email' ? emailProblem(value) : nameProblem(value, field));
