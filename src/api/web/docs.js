@@ -115,7 +115,7 @@ function responsesList(responses) {
 
 // The form that sends this operation's request and shows the answer.
 function tryIt(doc, method, path, op) {
-  const form = el('form', { class: 'try' }, el('h4', { text: 'Try it' }));
+  const form = el('form', { class: 'try' }, el('h3', { text: 'Try it' }));
   const inputs = (op.parameters ?? []).map((p) => {
     const input = el('input', {
       name: p.name,
@@ -198,11 +198,11 @@ function operation(doc, method, path, op) {
       el('span', { class: 'summary', text: op.summary ?? '' })));
   const body = el('div', { class: 'op-body' });
   if (op.description) body.append(prose(op.description));
-  if (op.parameters?.length) body.append(el('h4', { text: 'Parameters' }), parametersTable(op.parameters));
+  if (op.parameters?.length) body.append(el('h3', { text: 'Parameters' }), parametersTable(op.parameters));
   for (const [type, media] of Object.entries(op.requestBody?.content ?? {})) {
-    body.append(el('h4', { text: `Request body (${type})` }), schemaBlock(media.schema));
+    body.append(el('h3', { text: `Request body (${type})` }), schemaBlock(media.schema));
   }
-  body.append(el('h4', { text: 'Responses' }), responsesList(op.responses ?? {}));
+  body.append(el('h3', { text: 'Responses' }), responsesList(op.responses ?? {}));
   body.append(tryIt(doc, method, path, op));
   details.append(body);
   return details;
