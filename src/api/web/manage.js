@@ -40,6 +40,9 @@ let blockTimer = 0;
 
 const normalise = (ref) => ref.replace(/[\s-]+/g, '').toUpperCase();
 
+// A wait in seconds, as said to the customer.
+const waitText = (secs) => (secs > 90 ? plural(Math.ceil(secs / 60), 'minute') : plural(secs, 'second'));
+
 function referenceProblem(value) {
   const ref = normalise(value);
   if (!ref) return 'Enter your booking reference.';
@@ -69,7 +72,7 @@ function renderForm(s) {
   const wait = Math.ceil((s.blockedUntil - performance.now()) / 1000);
   const button = $('lookup-button');
   button.disabled = s.looking || wait > 0;
-  setText(button, s.looking ? 'Finding…' : wait > 0 ? `Try again in ${plural(wait, 'second')}` : 'Find booking');
+  setText(button, s.looking ? 'Finding…' : wait > 0 ? `Try again in ${waitText(wait)}` : 'Find booking');
   setText($('lookup-error'), s.error);
   show($('lookup-error'), Boolean(s.error));
 }
@@ -177,7 +180,7 @@ function lookupFailed(e) {
   if (e.code === 'BOOKING_NOT_FOUND') return 'No booking matches that reference and last name. Check both and try again.';
   if (e.code === 'TOO_MANY_LOOKUPS') {
     blockFor(e.retryAfter || 60);
-    return `Too many attempts. For your security, please wait ${plural(e.retryAfter || 60, 'second')} before trying again.`;
+    return `Too many attempts. For your security, please wait ${waitText(e.retryAfter || 60)} before trying again.`;
   }
   return `Your booking could not be looked up: ${e.message}`;
 }
@@ -202,7 +205,6 @@ function followRefund() {
       else if (e.status && e.status < 500) state.error = lookupFailed(e);
     }
     render(state);
-    if (FINAL.has(state.booking.status)) focusHeading('booking-title');
     followRefund();
   }, POLL_MS);
 }
