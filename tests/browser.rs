@@ -1,6 +1,8 @@
 //! The web UI in a real browser: Playwright (`tests/browser/run.mjs`, npm
 //! `playwright-core`) drives Debian's headless Chromium against the real
-//! stack. Screenshots of each final screen land under the build directory.
+//! stack, and axe-core (npm) audits each state a customer sees for
+//! accessibility. Screenshots of each final screen land under the build
+//! directory.
 
 mod support;
 
@@ -21,10 +23,12 @@ async fn a_customer_books_pays_fails_and_expires_in_the_browser() {
     let node = find_bin("node", "FLIGHTCTL_TEST_NODE", &["/usr/bin/node"]);
     let chromium = find_bin("chromium", "CHROMIUM", &["/usr/bin/chromium"]);
     let scripts = support::repo_root().join("tests/browser");
-    assert!(
-        scripts.join("node_modules/playwright-core").is_dir(),
-        "run scripts/install-prereqs.sh (npm install in tests/browser)"
-    );
+    for module in ["playwright-core", "axe-core"] {
+        assert!(
+            scripts.join("node_modules").join(module).is_dir(),
+            "{module} is missing: run scripts/install-prereqs.sh (npm install in tests/browser)"
+        );
+    }
 
     let mut settings = support::isolated_settings(true).await;
     settings.booking.payment_validation_timeout = Duration::from_secs(2);
@@ -66,6 +70,7 @@ async fn a_customer_books_pays_fails_and_expires_in_the_browser() {
         "clock-behind",
         "fallback",
         "two-tabs",
+        "manage",
     ] {
         let path = shots.join(format!("{shot}.png"));
         assert!(path.is_file(), "missing screenshot {}", path.display());

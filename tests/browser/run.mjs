@@ -13,13 +13,19 @@
 // is 15 minutes behind, sees the right countdown and pays; (6) with the event
 // stream refused, polling keeps the seat map current, and stops once the
 // stream is back; (7) two tabs of one browser, both holding seats, still
-// book at once. A page holds one event stream (/api/events), never more:
-// (1) checks it. Each runs in a fresh browser context and fails on any
-// console error or page error.
+// book at once; (8) two seats with two passengers, the booking reference,
+// looked up on /manage, cancelled, refunded, the seats free again; (9) the
+// API reference page. A page holds one event stream (/api/events), never
+// more: (1) checks it. Each runs in a fresh browser context and fails on any
+// console error or page error. Every state a customer sees — the flight
+// list, a seat map with a hold, the passenger form, the confirmation, the
+// manage page with a booking, the API reference — is audited with axe-core
+// (a11y.mjs): a serious or critical violation fails the scenario.
 
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { audit } from './a11y.mjs';
 
 const trim = (u) => (u ? u.replace(/\/+$/, '') : u);
 const BASE_URL = trim(process.env.BASE_URL || 'http://localhost:8080');
@@ -234,14 +240,76 @@ const pageStream = (page, flightId, options) =>
     return url.pathname === '/api/events' && url.searchParams.get('flight') === flightId && r.status() === 200;
   }, options);
 
+// Audits run, for the summary: "what: minor violations" (serious ones fail).
+const audits = [];
+async function accessible(page, what) {
+  const { other } = await step(`audit ${what}`, () => audit(page, what));
+  audits.push(`${what}${other.length ? ` (minor: ${other.join('; ')})` : ''}`);
+}
+
+// The passenger form: one row per seat, found by its labels. `people` are
+// [givenName, familyName, email?] in the order of `seats`.
+async function fillPassengers(page, seats, people) {
+  for (const [i, seat] of seats.entries()) {
+    const [given, family, email] = people[i % people.length];
+    await step(`passenger for seat ${seat}`, async () => {
+      await page.getByLabel(`Given name, seat ${seat}`, { exact: true }).fill(given);
+      await page.getByLabel(`Family name, seat ${seat}`, { exact: true }).fill(family);
+      if (email) await page.getByLabel(`Email (optional), seat ${seat}`, { exact: true }).fill(email);
+    });
+  }
+}
+
+const PEOPLE = [
+  ['Ada', 'Lovelace', 'ada@example.com'],
+  ['Zoë', "O'Neill-Ōta"],
+];
+
+// The payment form of a hold whose passengers are filled: pay `code`.
+async function pay(page, code) {
+  await page.getByTestId('payment-code').fill(code);
+  const button = page.getByTestId('pay-button');
+  await step('the pay button is enabled', () => page.waitForFunction(() => !document.querySelector('[data-testid="pay-button"]').disabled, null, { timeout: 5000 }));
+  await button.click();
+}
+
 async function screenshot(page, name) {
   await page.evaluate(() => window.scrollTo(0, 0));
   await sleep(400); // let colour transitions settle
   await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage: true });
 }
 
-// (1) Hold two seats, change one (the hold restarts), pay 00000, see the
-// confirmation; a second visitor sees the seats sold.
+const REFERENCE = /^[ABCDEFGHJKMNPQRSTUVWXYZ23456789]{6}$/;
+
+// The e-ticket of a confirmed booking: its reference (returned), a QR code
+// of it, and each seat with its passenger. Printed, it is all there is.
+async function checkTicket(page, seats, people) {
+  await waitText(page, 'confirmation', 'Booking confirmed', 40_000);
+  const ref = page.getByTestId('booking-reference');
+  await step('the booking reference is shown', () =>
+    page.waitForFunction((re) => new RegExp(re).test(document.querySelector('[data-testid="booking-reference"]')?.textContent.trim()), REFERENCE.source, { timeout: 10_000 }),
+  );
+  const reference = (await ref.textContent()).trim();
+  await step('the QR code of the reference', () => page.getByRole('img', { name: `QR code of booking reference ${reference}` }).waitFor());
+  const ticket = (await page.getByTestId('ticket').textContent()).replace(/\s+/g, ' ');
+  for (const [i, seat] of seats.entries()) {
+    const [given, family] = people[i % people.length];
+    if (!ticket.includes(`${seat} ${given} ${family}`)) fail(`the e-ticket should list seat ${seat} for ${given} ${family}: "${ticket.trim()}"`);
+  }
+  await page.emulateMedia({ media: 'print' });
+  const printed = await page.evaluate(() => {
+    const seen = (sel) => [...document.querySelectorAll(sel)].some((n) => n.checkVisibility());
+    return { ticket: seen('[data-testid="ticket"]'), map: seen('[data-testid="seat-map"]'), buttons: seen('button'), header: seen('header.topbar') };
+  });
+  await page.emulateMedia({ media: 'screen' });
+  if (!printed.ticket || printed.map || printed.buttons || printed.header) fail(`printed, only the e-ticket should show: ${JSON.stringify(printed)}`);
+  return reference;
+}
+
+// (1) Hold two seats, change one (the hold restarts), name the passengers
+// (the form's rules, a seat change keeps the rows of seats kept), pay
+// 00000, see the confirmation and its e-ticket; a second visitor sees the
+// seats sold.
 async function scenarioPay(browser, config) {
   const hold = config.seatReservationSeconds;
   const { context, page, check } = await openPage(browser, BASE_URL);
@@ -250,6 +318,8 @@ async function scenarioPay(browser, config) {
   const pct = `${Number((config.paymentFailureRate * 100).toFixed(1))}%`;
   await waitText(page, 'demo-note', `fail at random ${pct} of the time`);
   for (const want of ['00000 always succeeds', '99999 always fails']) await waitText(page, 'demo-note', want);
+  await page.getByTestId('flight-FL101').waitFor();
+  await accessible(page, 'the flight list');
   await openFlight(page, 'FL101');
   const [a, b, c] = await pickAvailable(page, 3);
 
@@ -283,6 +353,7 @@ async function scenarioPay(browser, config) {
   if (!(afterAdd >= hold - 2)) fail(`countdown should reset to ~${hold}s after adding a seat, shows ${afterAdd}s`);
   const chips = (await page.getByTestId('hold-seats').textContent()).replace(/\s+/g, '');
   for (const s of [a, c]) if (!chips.includes(s)) fail(`held seats should list ${s}: "${chips}"`);
+  await accessible(page, 'a seat map with a hold');
 
   // The payment field refuses anything but 5 digits.
   const code = page.getByTestId('payment-code');
@@ -293,10 +364,43 @@ async function scenarioPay(browser, config) {
   await code.fill('1234');
   if (!(await pay.isDisabled())) fail('the pay button should be disabled for 4 digits');
   await code.fill('00000');
-  if (await pay.isDisabled()) fail('the pay button should be enabled for 00000');
+  if (!(await pay.isDisabled())) fail('the pay button should stay disabled until every seat has a passenger');
+
+  // The passenger form: a name breaking the rules is flagged next to its
+  // field, and payment waits for every seat's passenger.
+  const seats = [a, c].sort();
+  const given = page.getByLabel(`Given name, seat ${seats[0]}`, { exact: true });
+  await given.fill('R2-D2');
+  await step('the given name is flagged next to it', () => page.waitForFunction((id) => {
+    const input = document.getElementById(id);
+    const error = document.getElementById(input.getAttribute('aria-describedby') ?? '');
+    return input.getAttribute('aria-invalid') === 'true' && error && !error.hidden && /letters/.test(error.textContent);
+  }, `pax-${seats[0]}-givenName`, { timeout: 5000 }));
+  await accessible(page, 'the passenger form with an error');
+  await fillPassengers(page, seats, PEOPLE);
+  if (await pay.isDisabled()) fail('the pay button should be enabled once every seat has a passenger and the code is 00000');
+
+  // Saved, the hold restarts; a seat added gets an empty row, the rows of
+  // the seats kept keep their names.
+  const beforeSave = await countdownSeconds(page);
+  await page.getByRole('button', { name: 'Save passengers' }).click();
+  await waitText(page, 'passenger-state', 'Passengers saved');
+  const afterSave = await countdownSeconds(page);
+  if (!(afterSave >= hold - 2)) fail(`saving the passengers should restart the hold: ${beforeSave}s, then ${afterSave}s`);
+  await page.getByTestId(`seat-${b}`).click();
+  await waitLabel(page, b, 'selected');
+  if ((await page.getByLabel(`Given name, seat ${b}`, { exact: true }).inputValue()) !== '') fail(`the row of seat ${b}, just added, should be empty`);
+  if (!(await pay.isDisabled())) fail(`the pay button should be disabled while seat ${b} has no passenger`);
+  for (const [i, seat] of seats.entries()) {
+    const kept = await page.getByLabel(`Given name, seat ${seat}`, { exact: true }).inputValue();
+    if (kept !== PEOPLE[i][0]) fail(`seat ${seat} was kept, its passenger should be too: "${kept}"`);
+  }
+  await page.getByTestId(`seat-${b}`).click();
+  await waitLabel(page, b, 'available');
+  await accessible(page, 'the passenger form, filled');
   await pay.click();
 
-  await waitText(page, 'confirmation', 'Booking confirmed', 40_000);
+  const reference = await checkTicket(page, seats, PEOPLE);
   const conf = (await page.getByTestId('confirmation').textContent()).replace(/\s+/g, ' ');
   const flight = (await getJson(BASE_URL, '/api/flights')).flights.find((f) => f.flightNumber === 'FL101');
   for (const want of [orderId, a, c, money(2 * flight.priceCents)]) {
@@ -304,6 +408,7 @@ async function scenarioPay(browser, config) {
   }
   await waitLabel(page, a, 'yours');
   await oneStream(streams, 'once confirmed');
+  await accessible(page, 'the confirmation');
   check();
   await screenshot(page, 'pay');
 
@@ -318,7 +423,7 @@ async function scenarioPay(browser, config) {
   await other.context.close();
   await context.close();
   const opened = streams.paths.get('/api/events');
-  return `order ${orderId}, seats ${a} ${c}; one event stream at a time (${opened} opened in turn)`;
+  return `order ${orderId}, reference ${reference}, seats ${a} ${c}; one event stream at a time (${opened} opened in turn)`;
 }
 
 // (2) Pay 99999: retries with progress, then failure and the seats released.
@@ -333,8 +438,8 @@ async function scenarioDecline(browser, config) {
     await page.getByTestId(`seat-${s}`).click();
     await waitLabel(page, s, 'selected');
   }
-  await page.getByTestId('payment-code').fill('99999');
-  await page.getByTestId('pay-button').click();
+  await fillPassengers(page, seats, PEOPLE);
+  await pay(page, '99999');
   await waitText(page, 'payment-status', 'Validating payment', 10_000);
   await waitText(page, 'payment-status', `Payment failed — retrying (attempt 2 of ${max})`, 20_000);
   await waitText(page, 'payment-last-error', 'declined', 5_000);
@@ -452,8 +557,8 @@ async function scenarioSkewedClock(browser, config, minutes) {
   const later = await countdownSeconds(page);
   if (!(later <= shown - 1 && later >= shown - 4)) fail(`countdown should run down by ~2 s: ${shown}s, then ${later}s 2.3 s later`);
 
-  await page.getByTestId('payment-code').fill('00000');
-  await page.getByTestId('pay-button').click();
+  await fillPassengers(page, [seat], PEOPLE);
+  await pay(page, '00000');
   await waitText(page, 'confirmation', 'Booking confirmed', 40_000);
   await waitLabel(page, seat, 'yours');
   check();
@@ -553,6 +658,106 @@ async function scenarioTwoTabs(browser) {
   return `both tabs holding seats, each on one stream; answered: ${took.join(', ')}`;
 }
 
+// (8) Book two seats for two passengers, see the reference; on /manage (the
+// header's link) a wrong last name finds nothing, the right one finds the
+// booking; cancel it (a confirmation step first), see the refund go from
+// pending to done; too many wrong names are refused for a while; the seats
+// are free again on the seat map.
+async function scenarioManage(browser) {
+  const lookupMiss = /status of (404|429) .*\/api\/bookings\//;
+  const { context, page, check } = await openPage(browser, BASE_URL, { allowErrors: lookupMiss });
+  await openFlight(page, 'FL101');
+  const seats = (await pickAvailable(page, 2)).sort();
+  for (const s of seats) {
+    await page.getByTestId(`seat-${s}`).click();
+    await waitLabel(page, s, 'selected');
+  }
+  await fillPassengers(page, seats, PEOPLE);
+  await pay(page, '00000');
+  const reference = await checkTicket(page, seats, PEOPLE);
+  const flight = await flightByNumber('FL101');
+  const paid = money(seats.length * flight.priceCents);
+
+  await page.getByRole('link', { name: 'Manage booking', exact: true }).click();
+  await step('the manage page', () => page.getByRole('heading', { level: 1, name: 'Manage your booking' }).waitFor());
+  await accessible(page, 'the manage page');
+  await page.getByLabel('Booking reference').fill(reference.toLowerCase());
+  await page.getByLabel('Last name').fill('Babbage');
+  await page.getByRole('button', { name: 'Find booking' }).click();
+  await waitText(page, 'lookup-error', 'No booking matches');
+  await accessible(page, 'the manage page, no booking found');
+
+  await page.getByLabel('Last name').fill(PEOPLE[0][1]);
+  await page.getByRole('button', { name: 'Find booking' }).click();
+  await waitText(page, 'booking-status', 'Confirmed');
+  const shown = (await page.getByTestId('booking-view').textContent()).replace(/\s+/g, ' ');
+  for (const want of [reference, 'FL101', paid, ...seats.map((seat, i) => `${seat} ${PEOPLE[i][0]} ${PEOPLE[i][1]}`)]) {
+    if (!shown.includes(want)) fail(`the booking should show ${want}: "${shown.trim()}"`);
+  }
+  await accessible(page, 'the manage page with a booking');
+
+  await page.getByRole('button', { name: 'Cancel booking…' }).click();
+  const confirm = page.getByRole('group', { name: 'Cancel this booking?' });
+  await step('the cancellation asks first', () => confirm.waitFor());
+  const facts = (await confirm.textContent()).replace(/\s+/g, ' ');
+  for (const want of [paid, ...seats, 'released', 'cannot be undone']) {
+    if (!facts.includes(want)) fail(`the cancellation step should say ${want}: "${facts.trim()}"`);
+  }
+  await accessible(page, 'the cancellation step');
+  await page.evaluate(() => {
+    const badge = document.querySelector('[data-testid="booking-status"]');
+    window.statusSeen = [];
+    new MutationObserver(() => window.statusSeen.push(badge.textContent)).observe(badge, { childList: true, characterData: true, subtree: true });
+  });
+  const keyed = page.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === `/api/bookings/${reference}/cancel`);
+  await confirm.getByRole('button', { name: `Yes, cancel and refund ${paid}` }).click();
+  const sent = await step('the cancellation is sent', () => keyed);
+  if (!sent.headers()['idempotency-key']) fail('the cancellation should carry an Idempotency-Key');
+  const pending = Date.now();
+  await waitText(page, 'booking-status', 'refunded', 60_000);
+  await waitText(page, 'refund-title', `Refunded ${paid}`);
+  const statuses = await page.evaluate(() => window.statusSeen);
+  if (!statuses.some((t) => /refund in progress/.test(t))) fail(`the refund should show as in progress before it is done: ${statuses.join(' → ')}`);
+  await accessible(page, 'the manage page, refunded');
+  const refunded = Date.now() - pending;
+  await screenshot(page, 'manage');
+
+  // Guessing names: after some failures the page is told to wait, and says so.
+  let tries = 0;
+  await page.getByLabel('Last name').fill('Babbage');
+  for (; tries < 15 && !(await page.getByTestId('lookup-error').textContent()).includes('Too many attempts'); tries++) {
+    const answered = page.waitForResponse((r) => new URL(r.url()).pathname.startsWith('/api/bookings/'));
+    await page.getByRole('button', { name: 'Find booking' }).click();
+    await answered;
+  }
+  await waitText(page, 'lookup-error', 'Too many attempts');
+  await step('the lookup button waits', () => page.getByRole('button', { name: /^Try again in \d+ (minutes?|seconds?)$/ }).waitFor());
+  if (!(await page.getByTestId('lookup-button').isDisabled())) fail('the lookup button should be disabled while lookups are refused');
+
+  await page.getByRole('link', { name: 'Book seats' }).click();
+  await openFlight(page, 'FL101');
+  for (const s of seats) await waitLabel(page, s, 'available', 10_000);
+  check();
+  await context.close();
+  return `reference ${reference}, seats ${seats.join(' ')}; ${statuses.join(' → ')} ${refunded} ms after the cancel was sent; refused after ${tries} more wrong names; seats on sale again`;
+}
+
+// (9) The API reference page, an operation open and a request sent.
+async function scenarioDocs(browser) {
+  const { context, page, check } = await openPage(browser, BASE_URL);
+  await step('load /api/docs', () => page.goto('/api/docs'));
+  await step('the operations are listed', () => page.locator('details.op').first().waitFor());
+  await accessible(page, 'the API reference');
+  const show = page.locator('#op-flights_show');
+  await show.locator('summary').click();
+  await show.getByRole('button', { name: 'Send' }).click();
+  await step('the answer is shown', () => show.locator('form pre').filter({ hasText: '"seatMap"' }).waitFor());
+  await accessible(page, 'the API reference, a request sent');
+  check();
+  await context.close();
+  return 'audited as loaded and with an answer shown';
+}
+
 async function main() {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const config = await getJson(BASE_URL, '/api/config');
@@ -569,6 +774,8 @@ async function main() {
     ['clock-behind', 'clock 15 min behind: right countdown, pays', () => scenarioSkewedClock(browser, config, -15)],
     ['fallback', 'stream refused: polling keeps the map current, stops when the stream is back', () => scenarioFallback(browser)],
     ['two-tabs', 'two tabs holding seats: bookings still answered at once, changes seen live', () => scenarioTwoTabs(browser)],
+    ['manage', 'two passengers, the reference, looked up on /manage, cancelled, refunded, seats free', () => scenarioManage(browser)],
+    ['docs', 'the API reference page, audited', () => scenarioDocs(browser)],
   ];
   let failed = false;
   try {
@@ -587,6 +794,7 @@ async function main() {
   } finally {
     await browser.close();
   }
+  console.log(`accessibility (axe-core): ${audits.length} states audited without a serious or critical violation:\n  ${audits.join('\n  ')}`);
   if (failed) process.exit(1);
   console.log(`all scenarios passed; screenshots in ${SCREENSHOT_DIR}`);
 }
