@@ -530,11 +530,12 @@ async function onPay(e) {
   } catch (err) {
     if (state.booking !== b || b.phase !== 'paying') return;
     b.phase = 'holding';
-    if (err.code === 'ORDER_EXPIRED' || err.code === 'ORDER_NOT_MODIFIABLE') await refreshStatus();
-    else if (err.code === 'PASSENGERS_REQUIRED') passengersMissing(err);
+    if (err.code === 'PASSENGERS_REQUIRED') passengersMissing(err);
+    else if (err.code === 'ORDER_EXPIRED' || err.code === 'ORDER_NOT_MODIFIABLE') await refreshStatus();
     else b.pay.error = err.code === 'INVALID_PAYMENT_CODE' ? capitalise(err.message) : `Payment could not be started: ${err.message}`;
   }
   render(state);
+  if (b.pax.errors.size) firstInvalid()?.focus();
 }
 
 // ---------------------------------------------------------------- passengers
@@ -580,12 +581,17 @@ function fieldMessage(message, field) {
   return field === 'seat' ? capitalise(said) : `This ${said}`;
 }
 
-// What the API said about the passengers, next to the field it names.
+// What the API said about the passengers, next to the field it names; about
+// a seat the form has no row for (the order changed in another tab), above
+// the button, and the order is read afresh.
 function passengersRefused(err) {
-  const { pax } = state.booking;
+  const { pax, order } = state.booking;
   const { seat, field } = err.body ?? {};
-  if (err.code === 'INVALID_PASSENGERS' && seat && field) pax.errors.set(paxKey(seat, field), fieldMessage(err.message, field));
-  else if (err.code === 'PASSENGERS_REQUIRED') passengersMissing(err);
+  if (err.code === 'INVALID_PASSENGERS' && order.seats.includes(seat) && field) pax.errors.set(paxKey(seat, field), fieldMessage(err.message, field));
+  else if (err.code === 'INVALID_PASSENGERS') {
+    pax.error = capitalise(err.message.replace(/\.?$/, '.'));
+    refreshStatus();
+  } else if (err.code === 'PASSENGERS_REQUIRED') passengersMissing(err);
   else pax.error = `The passengers could not be saved: ${err.message}`;
 }
 

@@ -84,7 +84,9 @@ function placeRows(box, seats) {
 function stateText(b) {
   if (b.pax.saving) return 'Saving passengers…';
   if (!b.order || !passengersValid(b)) return '';
-  return passengersUnsaved(b) ? 'Not saved yet: they are saved when you pay.' : 'Passengers saved.';
+  const one = b.order.seats.length === 1;
+  if (passengersUnsaved(b)) return `Not saved yet: ${one ? 'it is' : 'they are'} saved when you pay.`;
+  return one ? 'Passenger saved.' : 'Passengers saved.';
 }
 
 // `seats`: the seats shown (those held, or being held).
