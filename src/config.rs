@@ -51,6 +51,7 @@ pub struct Settings {
     pub temporal: TemporalSettings,
     pub booking: BookingSettings,
     pub worker: WorkerSettings,
+    pub mail: MailSettings,
     /// `FLIGHTCTL_ENV`, empty when unset: which `config/<name>.toml` was
     /// layered in, and whether development secrets are accepted
     /// ([`DEVELOPMENT`]).
@@ -153,6 +154,18 @@ pub struct BookingSettings {
     /// worker keeps); 0 turns it off and removes the schedule.
     #[serde(deserialize_with = "human_duration")]
     pub reconcile_interval: Duration,
+    /// No cancellation (and refund) this close to departure.
+    #[serde(deserialize_with = "human_duration")]
+    pub refund_cutoff: Duration,
+    /// How often the simulated provider declines a refund call.
+    pub refund_failure_rate: f64,
+    /// Provider calls before a refund is left to an operator (REFUND_FAILED).
+    pub refund_max_attempts: u32,
+    /// Failed booking look-ups one client may make per `lookup_window`
+    /// before it is refused (429).
+    pub lookup_max_failures: u32,
+    #[serde(deserialize_with = "human_duration")]
+    pub lookup_window: Duration,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -164,6 +177,38 @@ pub struct WorkerSettings {
     pub deployment_name: String,
     /// This worker's build id; empty: derived from the binary.
     pub build_id: String,
+}
+
+/// Booking mails (`crate::mail`): where they are sent from and through.
+#[derive(Clone, Debug, Deserialize)]
+pub struct MailSettings {
+    /// `SMTP_URL`: `smtp://host:25` (plain, for a local relay),
+    /// `smtp://user:password@host:587?tls=required` (STARTTLS) or
+    /// `smtps://user:password@host:465`. A secret: it may hold a password.
+    /// Unset or empty: no mail is sent (`mail::Sent::Skipped`).
+    #[serde(default, deserialize_with = "optional_secret")]
+    pub smtp_url: Option<Secret>,
+    /// `MAIL_FROM`: the sender of every booking mail, `Name <address>`.
+    pub from: String,
+}
+
+impl MailSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "MAIL_FROM={:?} is not a mail address like \"flightctl <bookings@example.com>\"",
+                self.from
+            )));
+        }
+        let url = self.smtp_url.as_ref().map(Secret::expose);
+        if url.is_some_and(|u| !(u.starts_with("smtp://") || u.starts_with("smtps://"))) {
+            // The value is not shown: it may hold a password.
+            return Err(ConfigError::Invalid(
+                "SMTP_URL must start with smtp:// or smtps://".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl WorkerSettings {
@@ -288,6 +333,23 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
         "booking.reconcile_interval",
         Kind::Duration,
     ),
+    ("REFUND_CUTOFF", "booking.refund_cutoff", Kind::Duration),
+    (
+        "REFUND_FAILURE_RATE",
+        "booking.refund_failure_rate",
+        Kind::Rate,
+    ),
+    (
+        "REFUND_MAX_ATTEMPTS",
+        "booking.refund_max_attempts",
+        Kind::Count,
+    ),
+    (
+        "LOOKUP_MAX_FAILURES",
+        "booking.lookup_max_failures",
+        Kind::Count,
+    ),
+    ("LOOKUP_WINDOW", "booking.lookup_window", Kind::Duration),
     ("WORKER_METRICS_PORT", "worker.metrics_port", Kind::Port),
     (
         "WORKER_DEPLOYMENT_NAME",
@@ -295,6 +357,8 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
         Kind::Text,
     ),
     ("WORKER_BUILD_ID", "worker.build_id", Kind::Text),
+    ("SMTP_URL", "mail.smtp_url", Kind::Text),
+    ("MAIL_FROM", "mail.from", Kind::Text),
 ];
 
 const DEFAULTS: &[(&str, &str)] = &[
@@ -331,9 +395,15 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("booking.payment_max_retries", "3"),
     ("booking.payment_failure_rate", "0.15"),
     ("booking.reconcile_interval", "1m"),
+    ("booking.refund_cutoff", "24h"),
+    ("booking.refund_failure_rate", "0.15"),
+    ("booking.refund_max_attempts", "5"),
+    ("booking.lookup_max_failures", "10"),
+    ("booking.lookup_window", "15m"),
     ("worker.metrics_port", "9091"),
     ("worker.deployment_name", "flightctl"),
     ("worker.build_id", ""),
+    ("mail.from", "flightctl <bookings@flightctl.invalid>"),
 ];
 
 /// Looks up an environment variable.
@@ -409,6 +479,19 @@ impl Settings {
                 "booking.payment_failure_rate must be between 0 and 1".into(),
             ));
         }
+        if !(0.0..=1.0).contains(&b.refund_failure_rate) {
+            return Err(ConfigError::Invalid(
+                "booking.refund_failure_rate must be between 0 and 1".into(),
+            ));
+        }
+        if b.refund_max_attempts == 0 || b.lookup_max_failures == 0 || b.lookup_window.is_zero()
+        {
+            return Err(ConfigError::Invalid(
+                "booking.refund_max_attempts, lookup_max_failures and lookup_window must be \
+                 greater than zero"
+                    .into(),
+            ));
+        }
         if b.payment_max_retries == 0 {
             return Err(ConfigError::Invalid(
                 "booking.payment_max_retries must be at least 1".into(),
@@ -420,7 +503,7 @@ impl Settings {
             ));
         }
         self.temporal.payload_keys()?;
-        Ok(())
+        self.mail.validate()
     }
 }
 
@@ -509,6 +592,12 @@ fn check_env(var: &'static str, value: &str, kind: Kind) -> Result<(), ConfigErr
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value.trim())
         .map_err(|e| format!("not a duration like 500ms, 10s, 15m or 1h ({e})"))
+}
+
+/// An optional secret: unset and empty are both `None`.
+fn optional_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    let text = Option::<String>::deserialize(d)?;
+    Ok(text.filter(|t| !t.trim().is_empty()).map(Secret::new))
 }
 
 fn human_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

@@ -186,6 +186,13 @@ pub enum OrderStatus {
     Failed,
     Expired,
     Cancelled,
+    /// A confirmed booking the customer cancelled: its refund is running.
+    RefundPending,
+    /// Refunded; its seats are back on sale.
+    Refunded,
+    /// The refund's last attempt failed: an operator must act. The seats
+    /// stay sold.
+    RefundFailed,
 }
 
 impl OrderStatus {
@@ -199,6 +206,9 @@ impl OrderStatus {
             Self::Failed => "FAILED",
             Self::Expired => "EXPIRED",
             Self::Cancelled => "CANCELLED",
+            Self::RefundPending => "REFUND_PENDING",
+            Self::Refunded => "REFUNDED",
+            Self::RefundFailed => "REFUND_FAILED",
         }
     }
 
@@ -212,6 +222,9 @@ impl OrderStatus {
             Self::Failed,
             Self::Expired,
             Self::Cancelled,
+            Self::RefundPending,
+            Self::Refunded,
+            Self::RefundFailed,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
@@ -220,7 +233,21 @@ impl OrderStatus {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Self::Confirmed | Self::Failed | Self::Expired | Self::Cancelled
+            Self::Confirmed
+                | Self::Failed
+                | Self::Expired
+                | Self::Cancelled
+                | Self::RefundPending
+                | Self::Refunded
+                | Self::RefundFailed
+        )
+    }
+
+    /// Paid for: confirmed, and whatever its refund did since.
+    pub fn was_sold(self) -> bool {
+        matches!(
+            self,
+            Self::Confirmed | Self::RefundPending | Self::Refunded | Self::RefundFailed
         )
     }
 

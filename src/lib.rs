@@ -9,6 +9,7 @@ pub mod config;
 pub mod deployment;
 pub mod domain;
 pub mod metrics;
+pub mod passengers;
 pub mod store;
 pub mod telemetry;
 pub mod temporal;

@@ -38,6 +38,7 @@ pub const HOLDS_REFUSED: &str = "flightctl_holds_refused_total";
 pub const ADMISSION_REJECTIONS: &str = "flightctl_admission_rejections_total";
 pub const LIVE_HOLDS: &str = "flightctl_live_holds";
 pub const ORDERS_ENDED: &str = "flightctl_orders_ended_total";
+pub const REFUNDS_ENDED: &str = "flightctl_refunds_ended_total";
 pub const PAYMENT_ATTEMPTS: &str = "flightctl_payment_attempts_total";
 
 /// Request latency buckets (seconds): reads take milliseconds, booking
@@ -142,12 +143,16 @@ struct Booking {
     attempts: Counter,
     /// Attributes per attempt outcome, in [`AttemptOutcome`] order.
     outcomes: [MetricAttributes; 4],
+    refunds: Counter,
+    /// Attributes per refund ending: refunded, failed.
+    refund_endings: [MetricAttributes; 2],
 }
 
 static BOOKING: OnceLock<Booking> = OnceLock::new();
 
 const ENDINGS: [&str; 4] = ["confirmed", "expired", "cancelled", "failed"];
 const OUTCOMES: [&str; 4] = ["succeeded", "declined", "timed_out", "error"];
+const REFUND_ENDINGS: [&str; 2] = ["refunded", "failed"];
 
 impl Booking {
     fn new(meter: &dyn CoreMeter) -> Self {
@@ -173,6 +178,11 @@ impl Booking {
                 "Payment validation attempts recorded, by outcome",
             ),
             outcomes: OUTCOMES.map(|o| label("outcome", o)),
+            refunds: counter(
+                REFUNDS_ENDED,
+                "Refunds ended, by outcome (refunded, failed: an operator must act)",
+            ),
+            refund_endings: REFUND_ENDINGS.map(|o| label("outcome", o)),
         };
         // Every series from the start, so rates work from the first event.
         for attrs in &booking.endings {
@@ -180,6 +190,9 @@ impl Booking {
         }
         for attrs in &booking.outcomes {
             booking.attempts.add(0, attrs);
+        }
+        for attrs in &booking.refund_endings {
+            booking.refunds.add(0, attrs);
         }
         booking
     }
@@ -215,6 +228,14 @@ pub fn start_worker_exporter(port: u16) -> anyhow::Result<WorkerExporter> {
         address: started.bound_addr,
         abort: started.abort_handle,
     })
+}
+
+/// A refund ended: paid back, or failed after its last attempt (counted
+/// where the change commits, once).
+pub fn refund_ended(refunded: bool) {
+    if let Some(m) = BOOKING.get() {
+        m.refunds.add(1, &m.refund_endings[usize::from(!refunded)]);
+    }
 }
 
 /// An order reached a final status (counted where the change commits).

@@ -8,7 +8,10 @@ use temporalio_sdk::runtime::RuntimeOptions;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
 use crate::booking::reconcile::{self, Reconciler, Reconciliation};
+use crate::booking::refund::{AfterSale, Refund};
+use crate::booking::reconcile::RefundPolicy;
 use crate::booking::{Booking, BookingActivities};
+use crate::mail::Mailer;
 use crate::config::Settings;
 use crate::{metrics, store};
 
@@ -46,12 +49,20 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         holds.clone(),
         settings.booking.payment_failure_rate,
     );
+    let mailer = Mailer::new(&settings.mail)?;
+    let after_sale = AfterSale::new(pool.clone(), mailer, settings.booking.refund_failure_rate);
     let claim_ttl = settings.server.claim_ttl();
-    let reconciler = Reconciler::new(pool, holds, client.clone(), claim_ttl);
+    let refunds = RefundPolicy {
+        task_queue: settings.temporal.task_queue.clone(),
+        max_attempts: settings.booking.refund_max_attempts,
+    };
+    let reconciler = Reconciler::new(pool, holds, client.clone(), claim_ttl).restarting(refunds);
     let options = WorkerOptions::new(settings.temporal.task_queue.clone())
         .register_workflow::<Booking>()?
+        .register_workflow::<Refund>()?
         .register_workflow::<Reconciliation>()?
         .register_activities(activities)
+        .register_activities(after_sale)
         .register_activities(reconciler)
         .deployment_options(crate::deployment::options(&settings.worker))
         .build();

@@ -388,6 +388,7 @@ async fn the_worker_drains_on_sigterm_and_a_new_one_settles_the_order() {
     assert_eq!(code, 201, "{body}");
     let order = body["orderId"].as_str().unwrap().to_string();
     let status = format!("/api/orders/{order}/status");
+    app.name_passengers(&order).await;
     // `88888` hangs each attempt until the validation timeout.
     let (code, body) = app
         .post(
@@ -567,6 +568,7 @@ async fn request_ids_reach_the_worker_logs_of_the_same_order() {
         .as_str()
         .unwrap()
         .to_string();
+    app.name_passengers(&order).await;
     let resp = http
         .post(format!("{base}/api/orders/{order}/pay"))
         .header("X-Request-Id", "trace-pay-2")

@@ -56,6 +56,7 @@ async fn wait_for(app: &TestApp, order: &str, wanted: &str, within: Duration) ->
 }
 
 async fn pay(app: &TestApp, order: &str, code: &str) -> (u16, Value) {
+    app.name_passengers(order).await;
     app.post(
         &format!("/api/orders/{order}/pay"),
         json!({"paymentCode": code}),
@@ -65,6 +66,7 @@ async fn pay(app: &TestApp, order: &str, code: &str) -> (u16, Value) {
 
 /// Pay with an `Idempotency-Key`, as the web UI does.
 async fn pay_keyed(app: &TestApp, order: &str, code: &str, key: &str) -> (u16, Value) {
+    app.name_passengers(order).await;
     let resp = app
         .http
         .post(app.url(&format!("/api/orders/{order}/pay")))

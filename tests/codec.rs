@@ -93,6 +93,7 @@ async fn create(app: &TestApp) -> String {
 
 /// Pay with `CODE` and wait for the order to be CONFIRMED.
 async fn pay(app: &TestApp, order: &str) {
+    app.name_passengers(order).await;
     let body = json!({"paymentCode": CODE});
     let (code, body) = app.post(&format!("/api/orders/{order}/pay"), body).await;
     assert_eq!(code, 202, "{body}");

@@ -65,6 +65,7 @@ async fn the_temporal_ui_shows_decrypted_payloads_through_the_codec_endpoint() {
     let (status, body) = app.post("/api/orders", body).await;
     assert_eq!(status, 201, "{body}");
     let order = body["orderId"].as_str().unwrap().to_string();
+    app.name_passengers(&order).await;
     let body = json!({"paymentCode": CODE});
     let (status, body) = app.post(&format!("/api/orders/{order}/pay"), body).await;
     assert_eq!(status, 202, "{body}");

@@ -530,6 +530,7 @@ async fn drive(
     code: &str,
 ) {
     let success = |reply: &Reply| matches!(reply.settled, Some((200..300, _)));
+    let mut holding = held.clone();
     if change {
         step().await;
         let n = rand::rng().random_range(1..=3);
@@ -544,7 +545,30 @@ async fn drive(
                 None,
             )
             .await;
+        if let Some((200, body)) = &reply.settled {
+            holding = seats_of(body);
+        }
         sh.record(kind, "change", false, Some(order), &reply, held);
+        if kind == Kind::OneShot && !success(&reply) {
+            return;
+        }
+    }
+    if action < 60 {
+        // A passenger per seat, as every payment needs.
+        let passengers: Vec<Value> = (holding.iter())
+            .map(|seat| json!({"seat": seat, "givenName": "Fault", "familyName": "Tester"}))
+            .collect();
+        let reply = sh
+            .call(
+                kind,
+                "passengers",
+                reqwest::Method::PUT,
+                &format!("/api/orders/{order}/passengers"),
+                Some(json!({ "passengers": passengers })),
+                None,
+            )
+            .await;
+        sh.record(kind, "passengers", false, Some(order), &reply, holding);
         if kind == Kind::OneShot && !success(&reply) {
             return;
         }
@@ -1654,6 +1678,8 @@ async fn a_creation_lost_with_its_worker_leaves_no_live_row_and_no_hold() {
         payment_attempts: 0,
         last_payment_error: None,
         saved_at_event: 5,
+        passengers: Vec::new(),
+        reference: None,
         version: 0,
     };
     orders::save(&app.pool, &row, None).await.unwrap();
@@ -1734,6 +1760,7 @@ async fn an_ending_order_releases_holds_its_workflow_never_recorded() {
         let (code, body) = match end {
             "cancel" => app.delete(&format!("/api/orders/{order}")).await,
             _ => {
+                app.name_passengers(&order.to_string()).await;
                 app.post(
                     &format!("/api/orders/{order}/pay"),
                     json!({"paymentCode": "00000"}),
@@ -1803,6 +1830,7 @@ async fn a_payment_answered_504_while_no_worker_ran_is_accepted_on_retry_with_it
         .await;
     assert_eq!(code, 201, "{body}");
     let order = body["orderId"].as_str().unwrap().to_string();
+    app.name_passengers(&order).await;
     app.worker().stop();
     let pay = |app: &support::TestApp| {
         app.http

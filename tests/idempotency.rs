@@ -57,6 +57,7 @@ async fn create(app: &TestApp, key: Option<&str>, flight: &str, seats: &[&str]) 
 }
 
 async fn pay(app: &TestApp, key: Option<&str>, order: &str) -> (u16, Value) {
+    app.name_passengers(order).await;
     let path = format!("/api/orders/{order}/pay");
     let body = json!({"paymentCode": "00000"});
     let (code, _, body) = call(app, reqwest::Method::POST, &path, key, body).await;

@@ -165,6 +165,7 @@ async fn seat_map_and_flight_list_streams_push_holds_releases_and_sales() {
     let (released, _) = wait_event(&mut seats, SEAT_PUSH, |e| seat_status(e, "9C")).await;
     assert_eq!(released.data["status"], "available");
 
+    app.name_passengers(&order).await;
     let (code, _) = app
         .post(
             &format!("/api/orders/{order}/pay"),

@@ -95,6 +95,7 @@ async fn metrics_show_the_named_series_after_a_booking() {
         1.0,
     );
 
+    app.name_passengers(&order).await;
     let (code, body) = app
         .post(
             &format!("/api/orders/{order}/pay"),

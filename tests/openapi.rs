@@ -67,6 +67,9 @@ fn the_document_has_exactly_the_registered_routes() {
         ("get", "/api/flights/events"),
         ("get", "/api/openapi.json"),
         ("get", "/api/docs"),
+        ("put", "/api/orders/{id}/passengers"),
+        ("get", "/api/bookings/{reference}"),
+        ("post", "/api/bookings/{reference}/cancel"),
     ] {
         let op = (spec_route.0.to_string(), spec_route.1.to_string());
         assert!(documented.contains(&op), "SPEC §6 route missing: {op:?}");

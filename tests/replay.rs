@@ -1,7 +1,8 @@
 //! Committed workflow histories (tests/histories/*.json) must replay against
 //! today's workflow code: a change that would break running orders fails
 //! here, without any server. Refresh them on purpose with
-//! `FLIGHTCTL_RECORD_HISTORIES=$PWD/tests/histories cargo test --test booking recorded`.
+//! `FLIGHTCTL_RECORD_HISTORIES=$PWD/tests/histories cargo test --test booking recorded`
+//! (and `--test bookings recorded` for the refund's).
 
 mod support;
 
@@ -23,6 +24,8 @@ async fn committed_histories_still_replay() {
         "failed-payment",
         "failed-timeout",
         "never-created",
+        "refunded",
+        "refund-failed",
     ] {
         let fixture = dir.join(format!("{ending}.json"));
         assert!(

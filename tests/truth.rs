@@ -96,6 +96,7 @@ async fn after_the_stall(holder: tokio::task::JoinHandle<()>) {
 async fn a_payment_answered_non_2xx_during_a_stall_is_never_charged() {
     let app = app().await;
     let order = create(&app, &["1A"]).await;
+    app.name_passengers(&order).await;
     let holder = lock_row(&app, &order).await;
     let path = format!("/api/orders/{order}/pay");
     let (code, body) = app.post(&path, json!({"paymentCode": "00000"})).await;
@@ -157,6 +158,7 @@ async fn a_cancellation_answered_non_2xx_during_a_stall_changes_nothing() {
 async fn a_keyed_payment_retried_after_a_stall_gets_the_real_outcome() {
     let app = app().await;
     let order = create(&app, &["4A"]).await;
+    app.name_passengers(&order).await;
     let holder = lock_row(&app, &order).await;
     let path = format!("/api/orders/{order}/pay");
     let body = json!({"paymentCode": "00000"});
@@ -276,6 +278,7 @@ async fn a_change_whose_outcome_was_lost_after_its_save_is_told_as_it_is() {
     })
     .await;
     // The workflow holds what the row says: paying sells 6B, not 6A.
+    app.name_passengers(&order).await;
     let path = format!("/api/orders/{order}/pay");
     let (code, body) = app.post(&path, json!({"paymentCode": "00000"})).await;
     assert_eq!(code, 202, "{body}");

@@ -60,6 +60,7 @@ async fn a_booking_started_on_one_build_finishes_on_it_after_the_next_becomes_cu
     let new = create(&app, "1B").await;
     assert_eq!(version(&app, &new).await, ("build-b".into(), true));
     for order in [&old, &new] {
+        app.name_passengers(order).await;
         let (code, body) = app
             .post(
                 &format!("/api/orders/{order}/pay"),

@@ -20,6 +20,20 @@ pub struct ApiError {
     pub message: String,
     /// Seconds a client should wait before retrying (every 503 has one).
     pub retry_after: Option<u32>,
+    /// What the error is about, for a client to point at: `seat` and
+    /// `field` (INVALID_PASSENGERS), `seats` (PASSENGERS_REQUIRED).
+    pub detail: Detail,
+}
+
+/// The optional members of an error body.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Detail {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seat: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seats: Option<Vec<String>>,
 }
 
 /// Seconds to wait before retrying when the API is at its in-flight limit.
@@ -31,6 +45,8 @@ const UNAVAILABLE_RETRY_AFTER: u32 = 2;
 struct Body<'a> {
     error: &'a str,
     message: &'a str,
+    #[serde(flatten)]
+    detail: &'a Detail,
 }
 
 /// Every code an error body can carry. The document's `ErrorCode` enum is
@@ -61,6 +77,12 @@ pub const CODES: &[&str] = &[
     SERVICE_BUSY,
     SERVICE_UNAVAILABLE,
     "OUTCOME_UNKNOWN",
+    "INVALID_PASSENGERS",
+    "PASSENGERS_REQUIRED",
+    "BOOKING_NOT_FOUND",
+    "TOO_MANY_LOOKUPS",
+    "REFUND_WINDOW_CLOSED",
+    "BOOKING_NOT_CANCELLABLE",
     "INTERNAL",
 ];
 
@@ -75,6 +97,13 @@ pub struct ErrorBody {
     error: ErrorCode,
     /// A human sentence; never driver or stack text.
     message: String,
+    /// `INVALID_PASSENGERS`: the seat at fault.
+    seat: Option<String>,
+    /// `INVALID_PASSENGERS`: `seat`, `givenName`, `familyName`, `email` or
+    /// `passengers`.
+    field: Option<String>,
+    /// `PASSENGERS_REQUIRED`: the seats without a passenger.
+    seats: Option<Vec<String>>,
 }
 
 /// A machine-readable error code (`CODES`).
@@ -98,6 +127,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            detail: Detail::default(),
         }
     }
 
@@ -148,11 +178,25 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// The same error, about this seat and field.
+    pub fn about(mut self, seat: Option<String>, field: &'static str) -> Self {
+        self.detail.seat = seat.filter(|s| !s.is_empty());
+        self.detail.field = Some(field);
+        self
+    }
+
+    /// The same error, naming these seats.
+    pub fn naming(mut self, seats: Vec<String>) -> Self {
+        self.detail.seats = Some(seats);
+        self
+    }
+
     /// The JSON body of this error.
     pub fn body(&self) -> serde_json::Value {
         serde_json::to_value(Body {
             error: self.code,
             message: &self.message,
+            detail: &self.detail,
         })
         .unwrap_or_default()
     }

@@ -42,6 +42,10 @@ impl Key {
         }
         Ok(Some(Key(text.to_string())))
     }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// A keyed HMAC-SHA256 of the scope and the parts, hex: equal requests in

@@ -3,6 +3,7 @@
 //! map errors once (`errors`).
 
 mod admission;
+mod bookings;
 mod codec;
 mod errors;
 mod events;
@@ -28,6 +29,7 @@ pub use openapi::document as openapi_document;
 
 use crate::booking::service::Engine;
 use crate::config::Settings;
+use crate::store::lookups::Lookups;
 use crate::store::{self, Holds};
 
 /// Shared by every request.
@@ -40,6 +42,8 @@ pub struct AppState {
     codec: codec::Codec,
     /// The booking engine: the order workflows, through Temporal.
     pub engine: Engine,
+    /// Failed booking look-ups per client.
+    pub lookups: Lookups,
 }
 
 impl AppState {
@@ -77,6 +81,12 @@ impl Application {
             admission: admission::Admission::new(settings.server.max_in_flight),
             codec: codec::Codec::new(&settings.temporal)?,
             engine: Engine::new(settings.temporal.clone(), settings.server.call_timeout),
+            lookups: Lookups::new(
+                holds.client().clone(),
+                &settings.redis.key_prefix,
+                settings.booking.lookup_max_failures,
+                settings.booking.lookup_window,
+            ),
             settings,
             pool,
             holds,
@@ -204,8 +214,11 @@ route_table! {
     "/api/orders/{id}" => [get orders::show, delete orders::cancel],
     "/api/orders/{id}/seats" => [put orders::change_seats],
     "/api/orders/{id}/status" => [get orders::status],
+    "/api/orders/{id}/passengers" => [put orders::set_passengers],
     "/api/orders/{id}/pay" => [post orders::pay],
     "/api/orders/{id}/events" => [get orders::events],
+    "/api/bookings/{reference}" => [get bookings::show],
+    "/api/bookings/{reference}/cancel" => [post bookings::cancel],
     "/codec/encode" => [post codec::encode],
     "/codec/decode" => [post codec::decode],
     "/" => [get web::index],

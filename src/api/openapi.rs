@@ -42,6 +42,7 @@ sent a sane one. Test payment codes: `00000` always succeeds, `99999` is always 
     tags(
         (name = "flights", description = "Flights and their seat maps"),
         (name = "orders", description = "Orders: hold seats, change them, pay, cancel; each order is a Temporal workflow `booking-<orderId>`"),
+        (name = "bookings", description = "Manage a booking: find it by reference and last name, cancel it for a refund"),
         (name = "events", description = "Server-sent event streams (`text/event-stream`), pushed on every change"),
         (name = "operations", description = "Health and client settings"),
         (name = "ui", description = "The embedded web UI and this reference"),

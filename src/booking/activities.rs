@@ -351,6 +351,8 @@ fn row(o: &OrderState) -> Order {
         payment_attempts: o.payment_attempts as i32,
         last_payment_error: o.last_payment_error.clone(),
         saved_at_event: o.seq as i64,
+        passengers: o.passengers.clone(),
+        reference: None,
         version: 0,
     }
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::{AttemptOutcome, OrderStatus, PaymentCode, SeatSelection};
+use crate::passengers::Passenger;
 
 /// Input of the booking workflow: the order and the timing policy it runs
 /// under (fixed at start, so it is part of the workflow's history).
@@ -38,6 +39,15 @@ pub struct SelectSeats {
     pub seats: SeatSelection,
     pub deadline_ms: Deadline,
     /// The API request that sent it, for the worker's logs.
+    pub request_id: Option<String>,
+}
+
+/// The `set_passengers` update: the order's complete passenger list (one
+/// per held seat at most; checked at the edge).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SetPassengers {
+    pub passengers: Vec<Passenger>,
+    pub deadline_ms: Deadline,
     pub request_id: Option<String>,
 }
 
@@ -81,6 +91,10 @@ pub enum Refusal {
     Late,
     /// The seat store did not answer.
     StoreUnavailable,
+    /// Passengers named for seats the order does not hold.
+    NotHeld(Vec<String>),
+    /// A payment for seats without a passenger.
+    PassengersRequired(Vec<String>),
 }
 
 /// What the `status` query returns: the order as the workflow sees it now.
@@ -112,6 +126,8 @@ pub struct OrderState {
     pub payment_attempts: u32,
     pub last_payment_error: Option<String>,
     pub seq: u64,
+    #[serde(default)]
+    pub passengers: Vec<Passenger>,
 }
 
 /// Hold `seats` for the order for `ttl_ms` (a hold never gets shorter).

@@ -7,6 +7,7 @@ pub mod keys;
 pub mod messages;
 pub mod payment;
 pub mod reconcile;
+pub mod refund;
 pub mod service;
 pub mod workflow;
 

@@ -7,7 +7,9 @@
 //!    with the reason;
 //! 2. a hold in Redis whose order has ended, or has no row and no running
 //!    workflow: released;
-//! 3. a flight whose `available_seats` disagrees with its seats: corrected.
+//! 3. a flight whose `available_seats` disagrees with its seats: corrected;
+//! 4. a refund pending for over a minute: its workflow is started, should
+//!    the API's start have failed (a start that finds it is a no-op).
 //!
 //! Each run logs what it fixed and returns it (the workflow's result, so the
 //! schedule's recent runs in the Temporal UI show it too). Every step is
@@ -58,6 +60,9 @@ pub struct Report {
     /// Orders whose workflow could not be described (left for a later run).
     #[serde(default)]
     pub errors: u32,
+    /// Pending refunds whose workflow this run started.
+    #[serde(default)]
+    pub refunds_started: Vec<Uuid>,
 }
 
 impl Report {
@@ -65,6 +70,7 @@ impl Report {
         !self.orders_ended.is_empty()
             || self.holds_released > 0
             || !self.flights_corrected.is_empty()
+            || !self.refunds_started.is_empty()
     }
 }
 
@@ -75,7 +81,19 @@ pub struct Reconciler {
     temporal: Client,
     /// How long a create's up-front claim lives (`ServerSettings::claim_ttl`).
     claim_ttl: Duration,
+    /// How refund workflows are started; none: step 4 is skipped.
+    refunds: Option<RefundPolicy>,
 }
+
+/// Where and how the sweep starts a pending refund's workflow.
+#[derive(Clone, Debug)]
+pub struct RefundPolicy {
+    pub task_queue: String,
+    pub max_attempts: u32,
+}
+
+/// A refund pending this long without its workflow is started by the sweep.
+const REFUND_START_GRACE: Duration = Duration::from_secs(60);
 
 /// What became of an order's workflow.
 enum Run {
@@ -91,7 +109,41 @@ impl Reconciler {
             holds,
             temporal,
             claim_ttl,
+            refunds: None,
         }
+    }
+
+    /// Also start the workflows of pending refunds (step 4).
+    pub fn restarting(mut self, refunds: RefundPolicy) -> Self {
+        self.refunds = Some(refunds);
+        self
+    }
+
+    /// Step 4: every refund pending for a while has its workflow.
+    async fn start_refunds(&self, report: &mut Report) -> anyhow::Result<()> {
+        let Some(policy) = &self.refunds else {
+            return Ok(());
+        };
+        let pending =
+            crate::store::refunds::pending(&self.pool, REFUND_START_GRACE, ORDERS_PER_RUN).await?;
+        for order_id in pending {
+            let input = super::refund::RefundInput {
+                order_id,
+                max_attempts: policy.max_attempts,
+            };
+            match super::refund::start(&self.temporal, &policy.task_queue, input).await {
+                Ok(true) => {
+                    tracing::warn!(order_id = %order_id, "reconcile: started a pending refund's workflow");
+                    report.refunds_started.push(order_id);
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(order_id = %order_id, error = %e, "reconcile: cannot start a pending refund; next run");
+                    report.errors += 1;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One sweep; each step's failure fails the run (the activity retries).
@@ -109,12 +161,14 @@ impl Reconciler {
             tracing::info!(flight_id = %flight_id, was, now, "reconcile: corrected available_seats");
         }
         report.flights_corrected = drift.into_iter().map(|d| d.flight_id).collect();
+        self.start_refunds(&mut report).await?;
         if report.fixed_anything() {
             tracing::info!(
                 orders_checked = report.orders_checked,
                 orders_ended = report.orders_ended.len(),
                 holds_released = report.holds_released,
                 flights_corrected = report.flights_corrected.len(),
+                refunds_started = report.refunds_started.len(),
                 "reconcile: run fixed things"
             );
         } else {

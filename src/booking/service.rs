@@ -17,7 +17,9 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::Booking;
-use super::messages::{Answer, BookingInput, Cancel, Deadline, Held, Pay, SelectSeats};
+use super::messages::{
+    Answer, BookingInput, Cancel, Deadline, Held, Pay, SelectSeats, SetPassengers,
+};
 use crate::config::TemporalSettings;
 use crate::domain::{OrderStatus, workflow_id};
 
@@ -125,6 +127,18 @@ impl Engine {
         let handle = self.handle(order_id).await?;
         let options = WorkflowExecuteUpdateOptions::default();
         let update = handle.execute_update(Booking::select_seats, select, options);
+        self.within(update).await?.map_err(update_error)
+    }
+
+    /// Name the order's passengers.
+    pub async fn set_passengers(
+        &self,
+        order_id: Uuid,
+        req: SetPassengers,
+    ) -> Result<Answer<Held>, CallError> {
+        let handle = self.handle(order_id).await?;
+        let options = WorkflowExecuteUpdateOptions::default();
+        let update = handle.execute_update(Booking::set_passengers, req, options);
         self.within(update).await?.map_err(update_error)
     }
 

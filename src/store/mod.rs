@@ -4,9 +4,11 @@
 pub mod flights;
 pub mod holds;
 pub mod idempotency;
+pub mod lookups;
 pub mod migrate;
 pub mod orders;
 pub mod reconcile;
+pub mod refunds;
 pub mod seed;
 
 use std::time::Duration;

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::StoreError;
 pub use crate::domain::AttemptOutcome;
 use crate::domain::OrderStatus;
+use crate::passengers::Passenger;
 
 /// An order as the workflow last saved it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,13 +31,20 @@ pub struct Order {
     /// before there was one).
     #[serde(default)]
     pub saved_at_event: i64,
+    /// One per seat that has one (personal data: see `passengers.rs`).
+    #[serde(default)]
+    pub passengers: Vec<Passenger>,
+    /// Given by the sale; read only.
+    #[serde(default)]
+    pub reference: Option<String>,
     /// Raised by one on every change of the row (by a trigger); read only.
     #[serde(skip)]
     pub version: i64,
 }
 
 const COLUMNS: &str = "id, flight_id, workflow_id, status, seats, total_price_cents, expires_at,
-    confirmed_at, failure_reason, payment_attempts, last_payment_error, version, saved_at_event";
+    confirmed_at, failure_reason, payment_attempts, last_payment_error, version, saved_at_event,
+    passengers, reference";
 
 fn order(row: &Row) -> Order {
     let status: &str = row.get(3);
@@ -54,6 +62,8 @@ fn order(row: &Row) -> Order {
         last_payment_error: row.get(10),
         version: row.get(11),
         saved_at_event: row.get(12),
+        passengers: serde_json::from_value(row.get(13)).unwrap_or_default(),
+        reference: row.get(14),
     }
 }
 
@@ -88,8 +98,9 @@ pub async fn save(
         .query_opt(
             "WITH before AS (SELECT status FROM orders WHERE id = $1)
          INSERT INTO orders (id, flight_id, workflow_id, status, seats, total_price_cents,
-                expires_at, failure_reason, payment_attempts, last_payment_error, saved_at_event)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
+                expires_at, failure_reason, payment_attempts, last_payment_error, saved_at_event,
+                passengers)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13
          WHERE $12::timestamptz IS NULL OR clock_timestamp() <= $12::timestamptz
          ON CONFLICT (id) DO UPDATE SET
             status = EXCLUDED.status, seats = EXCLUDED.seats,
@@ -97,8 +108,9 @@ pub async fn save(
             failure_reason = EXCLUDED.failure_reason,
             payment_attempts = EXCLUDED.payment_attempts,
             last_payment_error = EXCLUDED.last_payment_error,
-            saved_at_event = EXCLUDED.saved_at_event, updated_at = NOW()
-         WHERE orders.status <> 'CONFIRMED'
+            saved_at_event = EXCLUDED.saved_at_event, passengers = EXCLUDED.passengers,
+            updated_at = NOW()
+         WHERE orders.confirmed_at IS NULL
            AND orders.saved_at_event <= EXCLUDED.saved_at_event
            AND ($12::timestamptz IS NULL OR clock_timestamp() <= $12::timestamptz)
          RETURNING (SELECT status FROM before)",
@@ -115,6 +127,7 @@ pub async fn save(
                 &o.last_payment_error,
                 &o.saved_at_event,
                 &deadline,
+                &serde_json::to_value(&o.passengers).unwrap_or_default(),
             ],
         )
         .await?;
@@ -216,7 +229,7 @@ pub async fn record_attempt(
     tx.execute(
         "UPDATE orders SET payment_attempts = GREATEST(payment_attempts, $2),
                 last_payment_error = $3, updated_at = NOW()
-         WHERE id = $1 AND status <> 'CONFIRMED'",
+         WHERE id = $1 AND confirmed_at IS NULL",
         &[&order_id, &attempt, &error],
     )
     .await?;
@@ -251,10 +264,10 @@ pub async fn confirm(
     seats: &[String],
 ) -> Result<Confirm, StoreError> {
     let mut conn = pool.get().await?;
-    let tx = conn.transaction().await?;
+    let mut tx = conn.transaction().await?;
     match locked_status(&tx, order_id).await? {
         None => return Err(StoreError::OrderNotFound(order_id)),
-        Some(OrderStatus::Confirmed) => return Ok(Confirm::Confirmed),
+        Some(status) if status.was_sold() => return Ok(Confirm::Confirmed),
         Some(status) if status.holds_seats() => {}
         Some(status) => return Ok(Confirm::NotLive(status)),
     }
@@ -285,15 +298,42 @@ pub async fn confirm(
         &[&flight_id, &count],
     )
     .await?;
-    tx.execute(
-        "UPDATE orders SET status = 'CONFIRMED', seats = $2, confirmed_at = NOW(),
-                failure_reason = NULL, updated_at = NOW()
-         WHERE id = $1",
-        &[&order_id, &seats],
-    )
-    .await?;
+    give_reference(&mut tx, order_id, seats).await?;
     tx.commit().await?;
     Ok(Confirm::Sold)
+}
+
+/// Confirm the order with a new booking reference, drawing again should
+/// one be taken (the unique constraint decides).
+async fn give_reference(
+    tx: &mut tokio_postgres::Transaction<'_>,
+    order_id: Uuid,
+    seats: &[String],
+) -> Result<(), StoreError> {
+    const DRAWS: usize = 8;
+    for draw in 1..=DRAWS {
+        let reference = crate::passengers::new_reference();
+        let sp = tx.savepoint("reference").await?;
+        let done = sp
+            .execute(
+                "UPDATE orders SET status = 'CONFIRMED', seats = $2, confirmed_at = NOW(),
+                        failure_reason = NULL, reference = $3, updated_at = NOW()
+                 WHERE id = $1",
+                &[&order_id, &seats, &reference],
+            )
+            .await;
+        match done {
+            Ok(_) => return Ok(sp.commit().await?),
+            Err(e)
+                if draw < DRAWS
+                    && e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) =>
+            {
+                sp.rollback().await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    unreachable!("the last draw returns")
 }
 
 /// The order's status, its row locked until the transaction ends; `None`

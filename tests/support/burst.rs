@@ -433,7 +433,9 @@ impl Buyer {
             let seats = self.pick(&available);
             match self.create(&seats).await {
                 Created::Order(order) => {
-                    self.pay(&order).await;
+                    if self.name(&order, &seats).await {
+                        self.pay(&order).await;
+                    }
                     break;
                 }
                 Created::OutOfTime => break,
@@ -531,6 +533,35 @@ impl Buyer {
         }
     }
 
+    /// Name a passenger per seat of an order just created, as a buyer must
+    /// before paying; a refusal here is a violation, as the buyer holds its
+    /// seats. Whether the passengers were named.
+    async fn name(&mut self, order: &str, seats: &[String]) -> bool {
+        let url = format!("{}/api/orders/{order}/passengers", self.base);
+        let passengers: Vec<Value> = (seats.iter())
+            .map(|seat| json!({"seat": seat, "givenName": "Flash", "familyName": "Buyer"}))
+            .collect();
+        let body = json!({ "passengers": passengers });
+        while !self.out_of_time() {
+            match send_as(&self.http, reqwest::Method::PUT, &url, None, &body).await {
+                Ok(reply) if reply.code == 200 => return true,
+                Ok(reply) if reply.code == 503 || reply.code == 504 => {
+                    self.log.checkout_busy += usize::from(reply.code == 503);
+                    self.busy("passengers", &reply).await;
+                }
+                Ok(reply) => {
+                    self.violation("passengers", &reply);
+                    return false;
+                }
+                Err(e) => {
+                    self.log.violations.push(format!("passengers: {e}"));
+                    self.pause(None).await;
+                }
+            }
+        }
+        false
+    }
+
     /// Pay an order just created; a refusal here is a violation, as the
     /// buyer holds its seats.
     async fn pay(&mut self, order: &str) {
@@ -592,13 +623,22 @@ struct Reply {
 
 /// POST `body` with an `Idempotency-Key`; the whole answer, body included.
 async fn send(http: &reqwest::Client, url: &str, key: &str, body: &Value) -> Result<Reply, String> {
-    let resp = http
-        .post(url)
-        .header("Idempotency-Key", key)
-        .json(body)
-        .send()
-        .await
-        .map_err(transport)?;
+    send_as(http, reqwest::Method::POST, url, Some(key), body).await
+}
+
+/// Send `body` (with an `Idempotency-Key`, if any); the whole answer.
+async fn send_as(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> Result<Reply, String> {
+    let mut req = http.request(method, url).json(body);
+    if let Some(key) = key {
+        req = req.header("Idempotency-Key", key);
+    }
+    let resp = req.send().await.map_err(transport)?;
     let code = resp.status().as_u16();
     let retry_after = resp
         .headers()

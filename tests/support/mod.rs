@@ -18,7 +18,7 @@ use flightctl::config::{Secret, Settings, Sources};
 use flightctl::domain::OrderStatus;
 use flightctl::store::orders::Order;
 use flightctl::store::{self, Holds};
-use serde_json::Value;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 pub use procs::Proc;
@@ -72,6 +72,8 @@ pub fn order_row(id: Uuid, flight: Uuid, seats: &[&str]) -> Order {
         payment_attempts: 0,
         last_payment_error: None,
         saved_at_event: 0,
+        passengers: Vec::new(),
+        reference: None,
         version: 0,
     }
 }
@@ -229,6 +231,31 @@ impl TestApp {
         read(resp).await
     }
 
+    /// Name a passenger for every seat the order holds, as a customer must
+    /// before paying; the answer of the PUT (a test of an order that can no
+    /// longer change gets its refusal).
+    pub async fn name_passengers(&self, order: &str) -> (u16, Value) {
+        let (code, status) = self.get(&format!("/api/orders/{order}/status")).await;
+        if code != 200 {
+            return (code, status);
+        }
+        let passengers: Vec<Value> = status["seats"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|seat| json!({"seat": seat, "givenName": "Test", "familyName": "Passenger"}))
+            .collect();
+        if passengers.is_empty() {
+            return (code, status);
+        }
+        self.put(
+            &format!("/api/orders/{order}/passengers"),
+            json!({ "passengers": passengers }),
+        )
+        .await
+    }
+
     /// Seat statuses of a flight's seat map, by seat id.
     pub async fn seat_statuses(&self, flight: &str) -> std::collections::HashMap<String, String> {
         let (code, body) = self.get(&format!("/api/flights/{flight}")).await;
@@ -281,6 +308,8 @@ pub fn replayer() -> temporalio_sdk::workflow_replayer::WorkflowReplayer {
         .data_converter(converter)
         .register_workflow::<flightctl::booking::Booking>()
         .expect("the booking workflow registers")
+        .register_workflow::<flightctl::booking::refund::Refund>()
+        .expect("the refund workflow registers")
         .build();
     WorkflowReplayer::new(options).expect("a replayer")
 }

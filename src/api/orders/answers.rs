@@ -96,6 +96,22 @@ pub fn refusal_error(refusal: Refusal) -> ApiError {
         Refusal::StoreUnavailable => {
             ApiError::unavailable("the seat store did not answer; nothing was changed")
         }
+        Refusal::NotHeld(seats) => {
+            let first = seats.first().cloned();
+            ApiError::bad_request(
+                "INVALID_PASSENGERS",
+                format!("the order does not hold seat {}", seats.join(", ")),
+            )
+            .about(first, "seat")
+        }
+        Refusal::PassengersRequired(seats) => ApiError::conflict(
+            "PASSENGERS_REQUIRED",
+            format!(
+                "name a passenger for every seat before paying; missing: {}",
+                seats.join(", ")
+            ),
+        )
+        .naming(seats),
     }
 }
 

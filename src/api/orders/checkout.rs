@@ -15,8 +15,9 @@ use super::answers::{
     KeyedCall, Tried, Walked, call_error, closed, live_order, refusal_error, walk,
 };
 use super::create::refuse_taken;
-use super::views::{Ack, Held, SeatRequest, to_time};
-use crate::booking::messages::{Cancel, Pay, SelectSeats};
+use super::views::{Ack, Held, SeatRequest, StatusView, status_of, to_time};
+use crate::booking::messages::{Cancel, Pay, SelectSeats, SetPassengers};
+use crate::passengers::Passenger;
 use crate::booking::service::CallError;
 use crate::domain::{OrderStatus, PaymentCode, SeatSelection};
 use crate::store::orders;
@@ -49,6 +50,26 @@ async fn try_change(state: &AppState, id: Uuid, seats: SeatSelection) -> Result<
             seats: held.seats,
             expires_at: to_time(held.expires_at_ms),
         }),
+        Ok(Err(refusal)) => Err(refusal_error(refusal)),
+        Err(e) => Err(unanswered(state, id, e).await),
+    }
+}
+
+/// Name the passengers of a live order; the answer is its status after.
+pub async fn name_passengers(
+    state: &AppState,
+    id: Uuid,
+    passengers: Vec<Passenger>,
+) -> Result<StatusView, ApiError> {
+    live_order(&state.pool, id).await?;
+    let _ticket = state.admission.enter(Call::Checkout)?;
+    let req = SetPassengers {
+        passengers,
+        deadline_ms: state.engine.deadline(),
+        request_id: request_id::current(),
+    };
+    match state.engine.set_passengers(id, req).await {
+        Ok(Ok(_)) => Ok(status_of(state, orders::find(&state.pool, id).await?)),
         Ok(Err(refusal)) => Err(refusal_error(refusal)),
         Err(e) => Err(unanswered(state, id, e).await),
     }

@@ -25,7 +25,10 @@ use crate::domain::PaymentCode;
 use crate::store::{flights, orders};
 
 pub use stream::{last_event_id, order_events};
-pub use views::{Ack, ChangeSeats, CreateOrder, Held, OrderDetail, PayBody, StatusView, order_id};
+pub use views::{
+    Ack, ChangeSeats, CreateOrder, Held, OrderDetail, PassengersBody, PayBody, StatusView,
+    order_id,
+};
 use views::{SeatRequest, selection, status_of};
 
 #[utoipa::path(
@@ -105,6 +108,36 @@ pub async fn change_seats(
 }
 
 #[utoipa::path(
+    put,
+    path = "/api/orders/{id}/passengers",
+    tag = "orders",
+    summary = "Name the passengers: one per held seat",
+    description = "Replaces the order's passenger list; like a seat change it restarts the \
+hold. A later seat change keeps the passengers of kept seats. Every seat needs one before \
+paying. Names: 1–64 characters after trimming, letters of any script, spaces, hyphens, \
+apostrophes and dots; the email (optional) receives the confirmation.",
+    params(("id" = Uuid, Path, description = "The order's id")),
+    request_body = PassengersBody,
+    responses(
+        (status = 200, description = "The order's status with its passengers", body = StatusView),
+        (status = 400, description = "`INVALID_PASSENGERS`: a bad name, email or seat, or a seat the order does not hold (`seat` and `field` name it); `INVALID_ORDER_ID`", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`ORDER_EXPIRED`, `ORDER_NOT_MODIFIABLE` (paid, failed or cancelled)", body = ErrorBody),
+        (status = 503, description = "`SERVICE_BUSY` or `SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
+        (status = 504, description = "`OUTCOME_UNKNOWN`: the engine did not answer in time; the order's status tells whether the passengers were saved", body = ErrorBody),
+    ),
+)]
+pub async fn set_passengers(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<PassengersBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = order_id(&path)?;
+    let passengers = body.parse()?;
+    Ok(HttpResponse::Ok().json(checkout::name_passengers(&state, id, passengers).await?))
+}
+
+#[utoipa::path(
     get,
     path = "/api/orders/{id}/status",
     tag = "orders",
@@ -173,7 +206,7 @@ seat lost to another order is 409 `SEATS_UNAVAILABLE` with no payment attempt. W
         (status = 202, description = "The payment is being validated", body = Ack),
         (status = 400, description = "`INVALID_PAYMENT_CODE`: not 5 digits; `INVALID_ORDER_ID`: not a UUID; `INVALID_IDEMPOTENCY_KEY`", body = ErrorBody),
         (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
-        (status = 409, description = "`ORDER_EXPIRED`, `ORDER_NOT_MODIFIABLE` (already paid, failed or cancelled), `SEATS_UNAVAILABLE` (a seat lost to another order)", body = ErrorBody),
+        (status = 409, description = "`ORDER_EXPIRED`, `ORDER_NOT_MODIFIABLE` (already paid, failed or cancelled), `SEATS_UNAVAILABLE` (a seat lost to another order), `PASSENGERS_REQUIRED` (`seats` names the seats without a passenger; no payment was attempted)", body = ErrorBody),
         (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the key was used with another code", body = ErrorBody),
         (status = 503, description = "`SERVICE_BUSY` or `SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
         (status = 504, description = "`OUTCOME_UNKNOWN`: the engine did not answer in time; the message names the status URL, and a retry with the same `Idempotency-Key` answers the outcome", body = ErrorBody),

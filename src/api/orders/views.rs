@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::super::request_id;
 use super::super::{ApiError, AppState};
 use crate::domain::{self, OrderStatus, SeatSelection};
+use crate::passengers::{self, Passenger, PassengerInput};
 use crate::store::flights;
 use crate::store::orders::Order;
 
@@ -88,6 +89,28 @@ impl SeatRequest {
     }
 }
 
+/// The passengers of an order: one per held seat.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"passengers": [
+    {"seat": "12A", "givenName": "Ada", "familyName": "Lovelace", "email": "ada@example.com"},
+    {"seat": "12B", "givenName": "Charles", "familyName": "Babbage"}
+]}))]
+pub struct PassengersBody {
+    #[schema(value_type = Vec<Passenger>, min_items = 1, max_items = 9)]
+    pub passengers: Vec<PassengerInput>,
+}
+
+impl PassengersBody {
+    /// The list, checked: 400 `INVALID_PASSENGERS` naming the seat and
+    /// field at fault.
+    pub fn parse(&self) -> Result<Vec<Passenger>, ApiError> {
+        passengers::validate(&self.passengers).map_err(|e| {
+            let message = e.to_string();
+            ApiError::bad_request("INVALID_PASSENGERS", message).about(Some(e.seat), e.field)
+        })
+    }
+}
+
 /// The seats an order holds.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -130,6 +153,11 @@ pub struct StatusView {
     /// Why the last payment attempt failed, or why the order failed.
     pub last_error: Option<String>,
     pub total_price_cents: i64,
+    /// One per seat named so far (all of them before paying).
+    pub passengers: Vec<Passenger>,
+    /// The booking reference, once confirmed (6 characters, no look-alikes).
+    #[schema(example = "K7PQ2X")]
+    pub reference: Option<String>,
 }
 
 /// The order id of a path, parsed, and named on the request's span.
@@ -199,6 +227,8 @@ impl StatusView {
             max_payment_attempts: max_attempts,
             last_error: o.failure_reason.or(o.last_payment_error),
             total_price_cents: o.total_price_cents,
+            passengers: o.passengers,
+            reference: o.reference,
         }
     }
 }

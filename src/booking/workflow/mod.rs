@@ -29,9 +29,11 @@ use temporalio_sdk::{
 pub use phase::{Ending, Hold, Phase};
 
 use super::messages::{
-    Answer, BookingInput, CREATION_WAIT_MS, Cancel, Held, OrderState, Pay, SelectSeats, Snapshot,
+    Answer, BookingInput, CREATION_WAIT_MS, Cancel, Held, OrderState, Pay, Refusal, SelectSeats,
+    SetPassengers, Snapshot,
 };
 use crate::domain::OrderStatus;
+use crate::passengers::Passenger;
 
 /// Seats a lock may have taken though its outcome is unknown (its retries
 /// ran out): released at once, else with the next selection or the ending.
@@ -52,6 +54,9 @@ pub struct Booking {
     last_error: Option<String>,
     /// Why the order failed, once it has.
     failure_reason: Option<String>,
+    /// Who flies, one per held seat at most (payloads carrying them are
+    /// encrypted by the payload codec).
+    passengers: Vec<Passenger>,
     /// The API request the workflow last acted on, for the worker's logs.
     request_id: Option<String>,
 }
@@ -68,6 +73,7 @@ impl Booking {
             attempts: 0,
             last_error: None,
             failure_reason: None,
+            passengers: Vec::new(),
             request_id: None,
         }
     }
@@ -97,7 +103,11 @@ impl Booking {
             ctx.state_mut(|s| s.phase.end(Ending::Unsold { status, reason }));
             Self::end(ctx).await?;
         }
-        outcome.map(|_| ctx.state(|s| s.phase.status()))
+        let status = ctx.state(|s| s.phase.status());
+        if outcome.is_ok() && status == OrderStatus::Confirmed {
+            steps::mail_confirmation(ctx).await;
+        }
+        outcome.map(|_| status)
     }
 
     #[query]
@@ -131,9 +141,38 @@ impl Booking {
         Ok(steps::select(ctx, req, now).await)
     }
 
-    /// Accept payment while the hold is live, once every seat is held for
-    /// the whole payment window and the row is saved PAYMENT_PROCESSING.
-    /// From here the order cannot expire.
+    /// Name the passengers of held seats (the whole list: it replaces the
+    /// one before). Saved with the row like a selection, and like one it
+    /// restarts the hold.
+    #[update]
+    pub async fn set_passengers(
+        ctx: &mut WorkflowContext<Self>,
+        req: SetPassengers,
+    ) -> Result<Answer<Held>, Box<dyn Error + Send + Sync>> {
+        ctx.wait_condition(|s| !s.phase.is_committing()).await?;
+        let now = now_ms(ctx.workflow_time());
+        let checked = ctx.state(|s| {
+            let hold = s.phase.live_hold(now)?;
+            let not_held: Vec<String> = (req.passengers.iter())
+                .filter(|p| !hold.seats.contains(&p.seat))
+                .map(|p| p.seat.clone())
+                .collect();
+            if not_held.is_empty() {
+                Ok(())
+            } else {
+                Err(Refusal::NotHeld(not_held))
+            }
+        });
+        if let Err(refusal) = checked {
+            return Ok(Err(refusal));
+        }
+        Ok(steps::name_passengers(ctx, req, now).await)
+    }
+
+    /// Accept payment while the hold is live and every seat has its
+    /// passenger, once every seat is held for the whole payment window and
+    /// the row is saved PAYMENT_PROCESSING. From here the order cannot
+    /// expire.
     #[update]
     pub async fn pay(
         ctx: &mut WorkflowContext<Self>,
@@ -141,7 +180,19 @@ impl Booking {
     ) -> Result<Answer<OrderStatus>, Box<dyn Error + Send + Sync>> {
         ctx.wait_condition(|s| !s.phase.is_committing()).await?;
         let now = now_ms(ctx.workflow_time());
-        if let Err(refusal) = ctx.state(|s| s.phase.live_hold(now).map(|_| ())) {
+        let checked = ctx.state(|s| {
+            let hold = s.phase.live_hold(now)?;
+            let unnamed: Vec<String> = (hold.seats.iter())
+                .filter(|seat| !s.passengers.iter().any(|p| &p.seat == *seat))
+                .cloned()
+                .collect();
+            if unnamed.is_empty() {
+                Ok(())
+            } else {
+                Err(Refusal::PassengersRequired(unnamed))
+            }
+        });
+        if let Err(refusal) = checked {
             return Ok(Err(refusal));
         }
         Ok(steps::accept_payment(ctx, req, now).await)
@@ -181,6 +232,7 @@ impl Booking {
             payment_attempts: self.attempts,
             last_payment_error: self.last_error.clone(),
             seq: self.saves,
+            passengers: self.passengers.clone(),
         }
     }
 

@@ -18,8 +18,10 @@ use crate::booking::activities::BookingActivities as Acts;
 use crate::booking::messages::{
     Answer, AttemptRecord, Cancel, Deadline, EndOrder, Ended, Held, HoldSeats, LockSeats, Locked,
     OrderState, Pay, PaymentAttempt, Refusal, Release, Sale, SaveQuery, SelectSeats, SellSeats,
-    Verdict,
+    SetPassengers, Verdict,
 };
+use crate::booking::refund::{self, AfterSale, MailOrder, Notice};
+use crate::passengers::Passenger;
 use crate::booking::payment;
 use crate::domain::OrderStatus;
 use crate::store::orders::AttemptOutcome;
@@ -34,8 +36,43 @@ pub async fn select(
     req: SelectSeats,
     now: u64,
 ) -> Answer<Held> {
-    let before = begin(ctx, req.deadline_ms, now, &req.request_id)?;
     let wanted = req.seats.ids();
+    // The passengers of kept seats stay; the others go with their seats.
+    let kept = ctx.state(|s| {
+        let mut kept = s.passengers.clone();
+        kept.retain(|p| wanted.contains(&p.seat));
+        kept
+    });
+    hold_with(ctx, wanted, kept, (req.deadline_ms, now), &req.request_id).await
+}
+
+/// Name the passengers: the held seats again, with the new list.
+pub async fn name_passengers(
+    ctx: &mut WorkflowContext<Booking>,
+    req: SetPassengers,
+    now: u64,
+) -> Answer<Held> {
+    let seats = ctx.state(|s| s.phase.seats().to_vec());
+    hold_with(
+        ctx,
+        seats,
+        req.passengers,
+        (req.deadline_ms, now),
+        &req.request_id,
+    )
+    .await
+}
+
+/// Hold `wanted` for a new hold period with `passengers`, before
+/// `deadline`: the order's row is saved with both, or nothing changes.
+async fn hold_with(
+    ctx: &mut WorkflowContext<Booking>,
+    wanted: Vec<String>,
+    passengers: Vec<Passenger>,
+    (deadline, now): (Deadline, u64),
+    request_id: &Option<String>,
+) -> Answer<Held> {
+    let before = begin(ctx, deadline, now, request_id)?;
     let hold_ms = ctx.state(|s| s.input.hold_ms);
     let expires_at_ms = now + hold_ms;
     let order = ctx.state_mut(|s| OrderState {
@@ -43,10 +80,12 @@ pub async fn select(
         total_price_cents: s.total_price_cents(&wanted),
         seats: wanted.clone(),
         expires_at_ms: Some(expires_at_ms),
+        passengers: passengers.clone(),
         ..s.next_save()
     });
     let ttl = Duration::from_millis(hold_ms) + TTL_MARGIN;
-    take(ctx, before, order, ttl, (req.deadline_ms, now), |s| {
+    take(ctx, before, order, ttl, (deadline, now), |s| {
+        s.passengers = passengers;
         let hold = s.phase.hold(wanted, expires_at_ms);
         Held {
             seats: hold.seats,
@@ -301,6 +340,24 @@ async fn give_back(ctx: &mut WorkflowContext<Booking>) {
     {
         ctx.state_mut(|s| s.unsettled.seats.clear());
     }
+}
+
+/// Mail the confirmed booking to its passengers' emails, if any gave one.
+/// Retried for a day by Temporal; a mail that never goes changes nothing
+/// about the booking.
+pub async fn mail_confirmation(ctx: &mut WorkflowContext<Booking>) {
+    let wanted = ctx.state(|s| s.passengers.iter().any(|p| p.email.is_some()));
+    if !wanted {
+        return;
+    }
+    let mail = MailOrder {
+        order_id: ctx.state(|s| s.input.order_id),
+        notice: Notice::Confirmation,
+    };
+    let opts = refund::mail_options();
+    let _ = ctx
+        .execute_activity(AfterSale::send_booking_mail, mail, opts)
+        .await;
 }
 
 /// Validate the payment, attempt by attempt; sell the seats on success,

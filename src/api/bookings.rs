@@ -1,0 +1,288 @@
+//! "Manage my booking": a confirmed order found by its reference and a
+//! passenger's family name, and its cancellation with a refund.
+//!
+//! A look-up answers the booking, or `404 BOOKING_NOT_FOUND` whether the
+//! reference or the name was wrong (no oracle); a client that fails too
+//! often is refused `429 TOO_MANY_LOOKUPS` for the rest of a window
+//! (`store::lookups`, counted per peer address). It never lists other
+//! bookings, nor any passenger's email.
+//!
+//! A cancellation is recorded in Postgres (CONFIRMED → REFUND_PENDING, the
+//! cutoff checked in the same transaction) before it is answered 202; the
+//! refund workflow (`booking::refund`) is started then, and by the
+//! reconciliation sweep should that start fail.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::errors::ErrorBody;
+use super::idempotency::Key;
+use super::{ApiError, AppState};
+use crate::booking::refund::{self, RefundInput};
+use crate::domain::OrderStatus;
+use crate::passengers::{name_key, parse_reference};
+use crate::store::flights::Flight;
+use crate::store::refunds::{self, Booking, Request};
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LookUp {
+    /// The family name of one of the booking's passengers (any case,
+    /// accents optional).
+    #[serde(rename = "lastName")]
+    #[param(rename = "lastName", min_length = 1, max_length = 64)]
+    last_name: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"lastName": "Lovelace"}))]
+pub struct CancelBooking {
+    /// The family name of one of the booking's passengers.
+    #[schema(value_type = String, min_length = 1, max_length = 64)]
+    last_name: serde_json::Value,
+}
+
+/// A seat of the booking and who flies on it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BookedSeat {
+    pub seat: String,
+    pub given_name: String,
+    pub family_name: String,
+}
+
+/// The refund of a cancelled booking.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundView {
+    /// `PENDING`, `REFUNDED` or `FAILED` (an operator must act).
+    pub status: String,
+    pub amount_cents: i64,
+    pub requested_at: DateTime<Utc>,
+    pub refunded_at: Option<DateTime<Utc>>,
+}
+
+/// A booking as its passengers see it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BookingView {
+    #[schema(example = "K7PQ2X")]
+    pub reference: String,
+    /// `CONFIRMED`, `REFUND_PENDING`, `REFUNDED` or `REFUND_FAILED`.
+    pub status: OrderStatus,
+    pub flight: Flight,
+    pub seats: Vec<BookedSeat>,
+    pub amount_paid_cents: i64,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub refund: Option<RefundView>,
+}
+
+impl BookingView {
+    fn of(b: Booking) -> Self {
+        let seats = b.order.seats.iter().map(|seat| {
+            let p = b.order.passengers.iter().find(|p| &p.seat == seat);
+            BookedSeat {
+                seat: seat.clone(),
+                given_name: p.map(|p| p.given_name.clone()).unwrap_or_default(),
+                family_name: p.map(|p| p.family_name.clone()).unwrap_or_default(),
+            }
+        });
+        Self {
+            reference: b.order.reference.clone().unwrap_or_default(),
+            status: b.order.status,
+            seats: seats.collect(),
+            amount_paid_cents: b.order.total_price_cents,
+            confirmed_at: b.order.confirmed_at,
+            refund: b.refund.map(|r| RefundView {
+                refunded_at: (r.status == "REFUNDED").then_some(r.finished_at).flatten(),
+                status: r.status,
+                amount_cents: r.amount_cents,
+                requested_at: r.requested_at,
+            }),
+            flight: b.flight,
+        }
+    }
+}
+
+/// The answer to an accepted cancellation.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Cancelled {
+    #[schema(example = "K7PQ2X")]
+    pub reference: String,
+    /// `REFUND_PENDING`.
+    pub status: OrderStatus,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/bookings/{reference}",
+    tag = "bookings",
+    summary = "Find a booking by its reference and a passenger's family name",
+    description = "The family name matches without regard to case or accents. A wrong \
+reference and a wrong name get the same 404; a client with too many failed look-ups is \
+refused for a while (429 with `Retry-After`).",
+    params(
+        ("reference" = String, Path, description = "The booking reference (6 characters)", example = "K7PQ2X"),
+        LookUp,
+    ),
+    responses(
+        (status = 200, description = "The booking", body = BookingView),
+        (status = 400, description = "`INVALID_QUERY`: no `lastName`", body = ErrorBody),
+        (status = 404, description = "`BOOKING_NOT_FOUND`: no booking with this reference and name", body = ErrorBody),
+        (status = 429, description = "`TOO_MANY_LOOKUPS`: too many failed look-ups; retry after `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: a dependency is down", body = ErrorBody),
+    ),
+)]
+pub async fn show(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<LookUp>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(last_name) = query.last_name.as_deref() else {
+        return Err(ApiError::bad_request(
+            "INVALID_QUERY",
+            "give lastName: the family name of one of the booking's passengers",
+        ));
+    };
+    let booking = find(&state, &req, &path, last_name).await?;
+    Ok(HttpResponse::Ok().json(BookingView::of(booking)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/bookings/{reference}/cancel",
+    tag = "bookings",
+    summary = "Cancel a confirmed booking; its payment is refunded",
+    description = "Recorded before it is answered: from 202 on the booking is `REFUND_PENDING` \
+and its refund runs (a Temporal workflow `refund-<orderId>`, retried with backoff) until it is \
+`REFUNDED`, its seats back on sale, or `REFUND_FAILED` for an operator. One refund per \
+booking. Not within `REFUND_CUTOFF` (24 h) of departure. With `Idempotency-Key`, asking again \
+with the same key answers the same 202.",
+    params(
+        ("reference" = String, Path, description = "The booking reference (6 characters)", example = "K7PQ2X"),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[\\x20-\\x7E]+$",
+         description = "1–255 printable ASCII characters: the same key asking again gets the same answer"),
+    ),
+    request_body = CancelBooking,
+    responses(
+        (status = 202, description = "The refund is under way", body = Cancelled),
+        (status = 400, description = "`INVALID_REQUEST`: no `lastName`; `INVALID_IDEMPOTENCY_KEY`", body = ErrorBody),
+        (status = 404, description = "`BOOKING_NOT_FOUND`: no booking with this reference and name", body = ErrorBody),
+        (status = 409, description = "`REFUND_WINDOW_CLOSED`: departure is too close; `BOOKING_NOT_CANCELLABLE`: cancelled already", body = ErrorBody),
+        (status = 429, description = "`TOO_MANY_LOOKUPS`: too many failed look-ups; retry after `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: a dependency is down; nothing was changed", body = ErrorBody),
+    ),
+)]
+pub async fn cancel(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Json<CancelBooking>,
+) -> Result<HttpResponse, ApiError> {
+    let key = Key::from_request(&req)?;
+    let Some(last_name) = body.last_name.as_str() else {
+        return Err(ApiError::bad_request(
+            "INVALID_REQUEST",
+            "give lastName: the family name of one of the booking's passengers",
+        ));
+    };
+    let booking = find(&state, &req, &path, last_name).await?;
+    let order_id = booking.order.id;
+    let cutoff = state.settings.booking.refund_cutoff;
+    let key = key.as_ref().map(Key::as_str);
+    match refunds::request(&state.pool, order_id, cutoff, key).await? {
+        Request::Accepted | Request::Repeated => {}
+        Request::WindowClosed => {
+            return Err(ApiError::conflict(
+                "REFUND_WINDOW_CLOSED",
+                format!(
+                    "a booking cannot be cancelled within {} of departure",
+                    humantime::format_duration(cutoff)
+                ),
+            ));
+        }
+        Request::NotCancellable(status) => {
+            return Err(ApiError::conflict(
+                "BOOKING_NOT_CANCELLABLE",
+                format!("the booking is {status}: it cannot be cancelled again"),
+            ));
+        }
+    }
+    start_refund(&state, order_id).await;
+    let answer = Cancelled {
+        reference: booking.order.reference.unwrap_or_default(),
+        status: OrderStatus::RefundPending,
+    };
+    Ok(HttpResponse::build(StatusCode::ACCEPTED).json(answer))
+}
+
+/// Start the booking's refund workflow. The request is recorded already, so
+/// a start that fails is only logged: the reconciliation sweep starts it.
+async fn start_refund(state: &AppState, order_id: uuid::Uuid) {
+    let input = RefundInput {
+        order_id,
+        max_attempts: state.settings.booking.refund_max_attempts,
+    };
+    let queue = &state.settings.temporal.task_queue;
+    let started = async {
+        let client = state.temporal().await.map_err(|e| e.message)?;
+        let start = refund::start(client, queue, input);
+        match tokio::time::timeout(Duration::from_secs(5), start).await {
+            Ok(result) => result.map(|_| ()).map_err(|e| e.to_string()),
+            Err(_) => Err("temporal did not answer within 5s".to_string()),
+        }
+    };
+    if let Err(e) = started.await {
+        tracing::warn!(order_id = %order_id, error = %e, "refund recorded but its workflow did not start; the reconciliation sweep starts it");
+    }
+}
+
+/// The booking with this reference and family name, counting a failure
+/// against the client.
+async fn find(
+    state: &AppState,
+    req: &HttpRequest,
+    reference: &str,
+    last_name: &str,
+) -> Result<Booking, ApiError> {
+    let who = req
+        .peer_addr()
+        .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
+    if let Some(retry_after) = state.lookups.refused(&who).await? {
+        return Err(ApiError {
+            retry_after: Some(retry_after.min(u64::from(u32::MAX)) as u32),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_LOOKUPS",
+                "too many failed booking look-ups from this client; try again later",
+            )
+        });
+    }
+    let wanted = name_key(last_name);
+    let found = match parse_reference(reference) {
+        Some(reference) if !wanted.is_empty() => refunds::booking(&state.pool, &reference).await?,
+        _ => None,
+    };
+    let named = |b: &Booking| {
+        (b.order.passengers.iter()).any(|p| name_key(&p.family_name) == wanted)
+            && b.order.status.was_sold()
+    };
+    match found {
+        Some(b) if named(&b) => Ok(b),
+        _ => {
+            state.lookups.failed(&who).await?;
+            Err(ApiError::not_found(
+                "BOOKING_NOT_FOUND",
+                "no booking with this reference and last name",
+            ))
+        }
+    }
+}
