@@ -51,6 +51,7 @@ pub struct Settings {
     pub temporal: TemporalSettings,
     pub booking: BookingSettings,
     pub worker: WorkerSettings,
+    pub mail: MailSettings,
     /// `FLIGHTCTL_ENV`, empty when unset: which `config/<name>.toml` was
     /// layered in, and whether development secrets are accepted
     /// ([`DEVELOPMENT`]).
@@ -164,6 +165,38 @@ pub struct WorkerSettings {
     pub deployment_name: String,
     /// This worker's build id; empty: derived from the binary.
     pub build_id: String,
+}
+
+/// Booking mails (`crate::mail`): where they are sent from and through.
+#[derive(Clone, Debug, Deserialize)]
+pub struct MailSettings {
+    /// `SMTP_URL`: `smtp://host:25` (plain, for a local relay),
+    /// `smtp://user:password@host:587?tls=required` (STARTTLS) or
+    /// `smtps://user:password@host:465`. A secret: it may hold a password.
+    /// Unset or empty: no mail is sent (`mail::Sent::Skipped`).
+    #[serde(default, deserialize_with = "optional_secret")]
+    pub smtp_url: Option<Secret>,
+    /// `MAIL_FROM`: the sender of every booking mail, `Name <address>`.
+    pub from: String,
+}
+
+impl MailSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "MAIL_FROM={:?} is not a mail address like \"flightctl <bookings@example.com>\"",
+                self.from
+            )));
+        }
+        let url = self.smtp_url.as_ref().map(Secret::expose);
+        if url.is_some_and(|u| !(u.starts_with("smtp://") || u.starts_with("smtps://"))) {
+            // The value is not shown: it may hold a password.
+            return Err(ConfigError::Invalid(
+                "SMTP_URL must start with smtp:// or smtps://".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl WorkerSettings {
@@ -295,6 +328,8 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
         Kind::Text,
     ),
     ("WORKER_BUILD_ID", "worker.build_id", Kind::Text),
+    ("SMTP_URL", "mail.smtp_url", Kind::Text),
+    ("MAIL_FROM", "mail.from", Kind::Text),
 ];
 
 const DEFAULTS: &[(&str, &str)] = &[
@@ -334,6 +369,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("worker.metrics_port", "9091"),
     ("worker.deployment_name", "flightctl"),
     ("worker.build_id", ""),
+    ("mail.from", "flightctl <bookings@flightctl.invalid>"),
 ];
 
 /// Looks up an environment variable.
@@ -420,7 +456,7 @@ impl Settings {
             ));
         }
         self.temporal.payload_keys()?;
-        Ok(())
+        self.mail.validate()
     }
 }
 
@@ -509,6 +545,12 @@ fn check_env(var: &'static str, value: &str, kind: Kind) -> Result<(), ConfigErr
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     humantime::parse_duration(value.trim())
         .map_err(|e| format!("not a duration like 500ms, 10s, 15m or 1h ({e})"))
+}
+
+/// An optional secret: unset and empty are both `None`.
+fn optional_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Secret>, D::Error> {
+    let text = Option::<String>::deserialize(d)?;
+    Ok(text.filter(|t| !t.trim().is_empty()).map(Secret::new))
 }
 
 fn human_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {

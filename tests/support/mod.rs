@@ -6,6 +6,7 @@ pub mod burst;
 pub mod engine;
 pub mod procs;
 pub mod servers;
+pub mod smtp;
 pub mod sse;
 pub mod tools;
 
