@@ -382,6 +382,14 @@ pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
         ("WORKER_METRICS_PORT", "0".into()),
         ("WORKER_DEPLOYMENT_NAME", s.worker.deployment_name.clone()),
         ("WORKER_BUILD_ID", s.worker.build_id.clone()),
+        (
+            "SMTP_URL",
+            s.mail
+                .smtp_url
+                .as_ref()
+                .map_or_else(String::new, |u| u.expose().to_string()),
+        ),
+        ("MAIL_FROM", s.mail.from.clone()),
     ]
 }
 
