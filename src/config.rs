@@ -484,8 +484,7 @@ impl Settings {
                 "booking.refund_failure_rate must be between 0 and 1".into(),
             ));
         }
-        if b.refund_max_attempts == 0 || b.lookup_max_failures == 0 || b.lookup_window.is_zero()
-        {
+        if b.refund_max_attempts == 0 || b.lookup_max_failures == 0 || b.lookup_window.is_zero() {
             return Err(ConfigError::Invalid(
                 "booking.refund_max_attempts, lookup_max_failures and lookup_window must be \
                  greater than zero"

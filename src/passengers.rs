@@ -126,8 +126,9 @@ fn name(value: &serde_json::Value) -> Result<String, String> {
     if chars == 0 || chars > MAX_NAME_CHARS {
         return Err(format!("must be 1 to {MAX_NAME_CHARS} characters"));
     }
-    let allowed =
-        |c: char| c.is_alphabetic() || is_combining_mark(c) || matches!(c, ' ' | '-' | '\'' | '’' | '.');
+    let allowed = |c: char| {
+        c.is_alphabetic() || is_combining_mark(c) || matches!(c, ' ' | '-' | '\'' | '’' | '.')
+    };
     if !text.chars().all(allowed) || !text.chars().any(char::is_alphabetic) {
         return Err("may hold only letters, spaces, hyphens, apostrophes and dots".into());
     }
@@ -278,7 +279,9 @@ mod tests {
             assert!(!r.contains(['0', 'O', '1', 'I', 'L']), "{r}");
             assert_eq!(parse_reference(&r.to_lowercase()), Some(r));
         }
-        for bad in ["", "ABCDE", "ABCDEFG", "ABCDE0", "ABCDEO", "ABCDE1", "ABCDEL"] {
+        for bad in [
+            "", "ABCDE", "ABCDEFG", "ABCDE0", "ABCDEO", "ABCDE1", "ABCDEL",
+        ] {
             assert_eq!(parse_reference(bad), None, "{bad}");
         }
     }

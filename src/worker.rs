@@ -7,12 +7,12 @@ use temporalio_common::telemetry::TelemetryOptions;
 use temporalio_sdk::runtime::RuntimeOptions;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
+use crate::booking::reconcile::RefundPolicy;
 use crate::booking::reconcile::{self, Reconciler, Reconciliation};
 use crate::booking::refund::{AfterSale, Refund};
-use crate::booking::reconcile::RefundPolicy;
 use crate::booking::{Booking, BookingActivities};
-use crate::mail::Mailer;
 use crate::config::Settings;
+use crate::mail::Mailer;
 use crate::{metrics, store};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {

@@ -68,7 +68,13 @@ fn passenger(seat: &str, given: &str, family: &str) -> Value {
 async fn book(app: &TestApp, flight: &str, seats: &[&str], family: &str) -> (String, String) {
     let order = create(app, flight, seats).await;
     let list: Vec<Value> = (seats.iter().enumerate())
-        .map(|(i, seat)| passenger(seat, &format!("Given{}", "abcdefghi".as_bytes()[i] as char), family))
+        .map(|(i, seat)| {
+            passenger(
+                seat,
+                &format!("Given{}", "abcdefghi".as_bytes()[i] as char),
+                family,
+            )
+        })
         .collect();
     let (code, body) = name(app, &order, Value::Array(list)).await;
     assert_eq!(code, 200, "{body}");
@@ -101,7 +107,11 @@ async fn passengers_are_checked_kept_with_their_seats_and_required_to_pay() {
 
     // Bad input: a clear error naming the seat and field, nothing changed.
     for (list, seat, field) in [
-        (json!([passenger("3A", "Ada", "L0velace")]), "3A", "familyName"),
+        (
+            json!([passenger("3A", "Ada", "L0velace")]),
+            "3A",
+            "familyName",
+        ),
         (json!([passenger("3B", " ", "Lovelace")]), "3B", "givenName"),
         (
             json!([{"seat": "3A", "givenName": "Ada", "familyName": "Lovelace", "email": "ada@"}]),
@@ -113,7 +123,11 @@ async fn passengers_are_checked_kept_with_their_seats_and_required_to_pay() {
         let (code, body) = name(&app, &order, list).await;
         assert_eq!(code, 400, "{body}");
         assert_eq!(body["error"], "INVALID_PASSENGERS", "{body}");
-        assert_eq!((body["seat"].as_str(), body["field"].as_str()), (Some(seat), Some(field)), "{body}");
+        assert_eq!(
+            (body["seat"].as_str(), body["field"].as_str()),
+            (Some(seat), Some(field)),
+            "{body}"
+        );
     }
     assert_eq!(status(&app, &order).await["passengers"], json!([]));
 
@@ -146,16 +160,26 @@ async fn passengers_are_checked_kept_with_their_seats_and_required_to_pay() {
 
     // A seat change keeps the kept seat's passenger and drops the other.
     let (code, body) = app
-        .put(&format!("/api/orders/{order}/seats"), json!({"seats": ["3A", "3C"]}))
+        .put(
+            &format!("/api/orders/{order}/seats"),
+            json!({"seats": ["3A", "3C"]}),
+        )
         .await;
     assert_eq!(code, 200, "{body}");
     let after = status(&app, &order).await;
     assert_eq!(after["passengers"].as_array().unwrap().len(), 1, "{after}");
     assert_eq!(after["passengers"][0]["familyName"], "Lovelace");
     let (code, body) = pay(&app, &order).await;
-    assert_eq!((code, body["seats"].clone()), (409, json!(["3C"])), "{body}");
+    assert_eq!(
+        (code, body["seats"].clone()),
+        (409, json!(["3C"])),
+        "{body}"
+    );
 
-    let list = json!([passenger("3A", "Ada", "Lovelace"), passenger("3C", "Мария", "Кюри")]);
+    let list = json!([
+        passenger("3A", "Ada", "Lovelace"),
+        passenger("3C", "Мария", "Кюри")
+    ]);
     assert_eq!(name(&app, &order, list).await.0, 200);
     let (code, body) = pay(&app, &order).await;
     assert_eq!(code, 202, "{body}");
@@ -175,7 +199,10 @@ async fn passengers_are_checked_kept_with_their_seats_and_required_to_pay() {
 
     // After payment the passengers are fixed.
     let (code, body) = name(&app, &order, json!([passenger("3A", "Eve", "Other")])).await;
-    assert_eq!((code, body["error"].as_str()), (409, Some("ORDER_NOT_MODIFIABLE")));
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (409, Some("ORDER_NOT_MODIFIABLE"))
+    );
 }
 
 #[tokio::test]
@@ -185,6 +212,7 @@ async fn a_booking_is_found_by_reference_and_family_name_and_guessing_is_refused
     let app = TestApp::with_worker(s).await;
     let (_, reference) = book(&app, FL101, &["5A", "5B"], "Núñez-O'Brien").await;
 
+    let app = &app;
     let look = |reference: String, last: &str| {
         let path = format!("/api/bookings/{reference}?lastName={}", urlencode(last));
         async move { app.get(&path).await }
@@ -221,7 +249,11 @@ async fn a_booking_is_found_by_reference_and_family_name_and_guessing_is_refused
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 429);
-    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=15 * 60).contains(&retry), "{retry}");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "TOO_MANY_LOOKUPS");
@@ -245,7 +277,10 @@ async fn cancel(app: &TestApp, reference: &str, last: &str, key: Option<&str>) -
         req = req.header("Idempotency-Key", key);
     }
     let resp = req.send().await.unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap_or_default())
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or_default(),
+    )
 }
 
 async fn booking(app: &TestApp, reference: &str, last: &str) -> Value {
@@ -276,11 +311,17 @@ async fn record(app: &TestApp, order: &str, name: &str) {
             .to_json()
             .await
             .ok()?;
-        json.contains("WorkflowExecutionCompleted").then_some(json)
+        String::from_utf8_lossy(&json)
+            .contains("WorkflowExecutionCompleted")
+            .then_some(json)
     })
     .await;
     if let Some(dir) = std::env::var_os("FLIGHTCTL_RECORD_HISTORIES") {
-        std::fs::write(std::path::Path::new(&dir).join(format!("{name}.json")), &json).unwrap();
+        std::fs::write(
+            std::path::Path::new(&dir).join(format!("{name}.json")),
+            &json,
+        )
+        .unwrap();
     }
     let recorded = temporalio_client::WorkflowHistory::from_json(&json).unwrap();
     support::replayer()
@@ -297,12 +338,18 @@ async fn a_cancelled_booking_is_refunded_once_and_its_seats_go_back_on_sale() {
 
     let (code, body) = cancel(&app, &reference, "lovelace", Some("cancel-1")).await;
     assert_eq!(code, 202, "{body}");
-    assert_eq!(body, json!({"reference": reference, "status": "REFUND_PENDING"}));
+    assert_eq!(
+        body,
+        json!({"reference": reference, "status": "REFUND_PENDING"})
+    );
     // The same key: the same answer. Another request: refused.
     let (code, again) = cancel(&app, &reference, "Lovelace", Some("cancel-1")).await;
     assert_eq!((code, &again), (202, &body));
     let (code, other) = cancel(&app, &reference, "Lovelace", None).await;
-    assert_eq!((code, other["error"].as_str()), (409, Some("BOOKING_NOT_CANCELLABLE")));
+    assert_eq!(
+        (code, other["error"].as_str()),
+        (409, Some("BOOKING_NOT_CANCELLABLE"))
+    );
 
     let refunded = support::eventually("the refund", LONG, || async {
         let b = booking(&app, &reference, "Lovelace").await;
@@ -310,12 +357,22 @@ async fn a_cancelled_booking_is_refunded_once_and_its_seats_go_back_on_sale() {
     })
     .await;
     assert_eq!(refunded["refund"]["status"], "REFUNDED");
-    assert_eq!(refunded["refund"]["amountCents"], refunded["amountPaidCents"]);
+    assert_eq!(
+        refunded["refund"]["amountCents"],
+        refunded["amountPaidCents"]
+    );
     assert!(refunded["refund"]["refundedAt"].is_string());
     let seats = app.seat_statuses(FL101).await;
-    assert_eq!((seats["7A"].as_str(), seats["7B"].as_str()), (Some("available"), Some("available")));
+    assert_eq!(
+        (seats["7A"].as_str(), seats["7B"].as_str()),
+        ("available", "available")
+    );
     let (column, available) = flight_counts(&app, FL101).await;
-    assert_eq!(i64::from(column), available, "available_seats follows the seats");
+    assert_eq!(
+        i64::from(column),
+        available,
+        "available_seats follows the seats"
+    );
     assert_eq!(available, available_before + 2);
     assert_eq!(status(&app, &order).await["status"], "REFUNDED");
     let paid_out = "SELECT count(*) FROM provider_refunds WHERE order_id = $1";
@@ -347,10 +404,18 @@ async fn a_refund_the_provider_keeps_declining_ends_refund_failed_for_an_operato
     assert_eq!(failed["refund"]["status"], "FAILED");
     assert_eq!(failed["refund"]["refundedAt"], Value::Null);
     let tries = "SELECT attempts::bigint FROM refunds WHERE order_id = $1";
-    assert_eq!(count(&app, tries, &order).await, 2, "every attempt was made");
+    assert_eq!(
+        count(&app, tries, &order).await,
+        2,
+        "every attempt was made"
+    );
     let paid_out = "SELECT count(*) FROM provider_refunds WHERE order_id = $1";
     assert_eq!(count(&app, paid_out, &order).await, 0);
-    assert_eq!(app.seat_statuses(FL101).await["8C"], "booked", "the seats stay sold");
+    assert_eq!(
+        app.seat_statuses(FL101).await["8C"],
+        "booked",
+        "the seats stay sold"
+    );
     record(&app, &order, "refund-failed").await;
 }
 
@@ -360,7 +425,11 @@ async fn no_cancellation_within_the_cutoff_before_departure() {
     // FL201 leaves in 24 h: inside the default 24 h cutoff.
     let (order, reference) = book(&app, FL201, &["2D"], "Turing").await;
     let (code, body) = cancel(&app, &reference, "Turing", None).await;
-    assert_eq!((code, body["error"].as_str()), (409, Some("REFUND_WINDOW_CLOSED")), "{body}");
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (409, Some("REFUND_WINDOW_CLOSED")),
+        "{body}"
+    );
     assert_eq!(status(&app, &order).await["status"], "CONFIRMED");
     let refunds = "SELECT count(*) FROM refunds WHERE order_id = $1";
     assert_eq!(count(&app, refunds, &order).await, 0);
@@ -424,6 +493,7 @@ async fn passenger_names_never_reach_logs_metrics_or_plain_temporal_payloads() {
             .to_json()
             .await
             .unwrap();
+        let raw = String::from_utf8(raw).unwrap();
         assert!(!raw.contains(family), "{id}: a name in a plain payload");
         use base64::Engine as _;
         for chunk in raw.split('"') {
@@ -443,5 +513,73 @@ async fn passenger_names_never_reach_logs_metrics_or_plain_temporal_payloads() {
         .await
         .unwrap();
     assert!(!metrics.contains(family));
-    assert!(!app.worker_log(0).contains(family), "the worker logged a name");
+    assert!(
+        !app.worker_log(0).contains(family),
+        "the worker logged a name"
+    );
+}
+
+#[tokio::test]
+async fn the_booking_and_its_refund_are_mailed_to_the_passengers_even_after_an_outage() {
+    use flightctl::config::Secret;
+    let mut sink = support::smtp::SmtpSink::start();
+    let mut s = settings().await;
+    s.mail.smtp_url = Some(Secret::new(sink.url()));
+    let app = TestApp::with_worker(s).await;
+    // The mail server is down when the booking is confirmed: the booking
+    // does not wait for it, the mail comes once it is back.
+    sink.stop();
+    let order = create(&app, FL101, &["11A", "11B"]).await;
+    let list = json!([
+        {"seat": "11A", "givenName": "Ada", "familyName": "Lovelace", "email": "ada@example.com"},
+        {"seat": "11B", "givenName": "Zoë", "familyName": "O'Brien <&>", "email": "ada@example.com"},
+    ]);
+    assert_eq!(name(&app, &order, list).await.0, 400, "'<&>' is not a name");
+    let list = json!([
+        {"seat": "11A", "givenName": "Ada", "familyName": "Lovelace", "email": "ada@example.com"},
+        {"seat": "11B", "givenName": "Zoë", "familyName": "O'Brien", "email": "zoe@example.com"},
+    ]);
+    assert_eq!(name(&app, &order, list).await.0, 200);
+    assert_eq!(pay(&app, &order).await.0, 202);
+    let confirmed = wait_status(&app, &order, "CONFIRMED").await;
+    let reference = confirmed["reference"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    sink.restart();
+    let mails = sink.wait_for(2, LONG).await;
+    let mut to: Vec<String> = mails
+        .iter()
+        .filter_map(|m| m.header("To").map(str::to_string))
+        .collect();
+    to.sort();
+    assert_eq!(
+        to,
+        ["ada@example.com", "zoe@example.com"],
+        "one mail per address"
+    );
+    for mail in &mails {
+        assert!(mail.subject().contains(&reference), "{}", mail.subject());
+        for part in ["text/plain", "text/html"] {
+            let body = mail.body(part);
+            for needle in [reference.as_str(), "FL101", "11A", "11B", "Lovelace", "Zoë"] {
+                assert!(body.contains(needle), "{part} lacks {needle}: {body}");
+            }
+        }
+        assert!(
+            mail.body("text/html").contains("O&#39;Brien"),
+            "escaped in HTML"
+        );
+    }
+
+    assert_eq!(cancel(&app, &reference, "Lovelace", None).await.0, 202);
+    wait_status(&app, &order, "REFUNDED").await;
+    let mails = sink.wait_for(4, LONG).await;
+    let refunds: Vec<_> = mails
+        .iter()
+        .filter(|m| m.subject().contains("refunded"))
+        .collect();
+    assert_eq!(refunds.len(), 2, "a refund mail per address");
+    assert!(
+        !app.worker_log(0).contains("ada@example.com"),
+        "no address in the logs"
+    );
 }

@@ -325,3 +325,43 @@ fn the_claim_wait_is_one_setting_that_outlives_the_call() {
     let s = load_env(&[("API_CALL_TIMEOUT", "7s")]);
     assert_eq!(s.server.claim_ttl(), Duration::from_secs(12));
 }
+
+#[test]
+fn mail_settings_come_from_smtp_url_and_mail_from() {
+    let s = load_env(&[]);
+    assert!(s.mail.smtp_url.is_none(), "no SMTP_URL: no mail is sent");
+    assert_eq!(s.mail.from, "flightctl <bookings@flightctl.invalid>");
+    assert!(load_env(&[("SMTP_URL", " ")]).mail.smtp_url.is_none());
+    let s = load_env(&[
+        (
+            "SMTP_URL",
+            "smtp://user:s3cret-smtp@mail.internal:587?tls=required",
+        ),
+        ("MAIL_FROM", "Bookings <bookings@example.com>"),
+    ]);
+    let url = s.mail.smtp_url.as_ref().expect("SMTP_URL is read");
+    assert_eq!(
+        url.expose(),
+        "smtp://user:s3cret-smtp@mail.internal:587?tls=required"
+    );
+    assert_eq!(s.mail.from, "Bookings <bookings@example.com>");
+    let debug = format!("{s:?}");
+    assert!(
+        !debug.contains("s3cret") && !debug.contains("mail.internal"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn a_bad_mail_setting_stops_loading_without_showing_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("MAIL_FROM", "bookings"),
+        ("SMTP_URL", "mail.internal:587 user s3cret-smtp"),
+    ] {
+        let err = Settings::load_from(&sources(dir.path(), None, &[(var, value)])).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(var), "{var}: {text}");
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+}

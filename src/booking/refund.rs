@@ -35,8 +35,8 @@ use temporalio_common::RetryPolicy;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
-    ActivityCloseTimeouts, ActivityOptions, ApplicationFailure, LocalActivityOptions, WorkflowContext,
-    WorkflowContextView, WorkflowResult,
+    ActivityCloseTimeouts, ActivityOptions, ApplicationFailure, LocalActivityOptions,
+    WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 use tracing::Instrument;
 use uuid::Uuid;

@@ -125,12 +125,9 @@ pub struct Booking {
 pub async fn booking(pool: &Pool, reference: &str) -> Result<Option<Booking>, StoreError> {
     let id: Option<Uuid> = {
         let conn = pool.get().await?;
-        conn.query_opt(
-            "SELECT id FROM orders WHERE reference = $1",
-            &[&reference],
-        )
-        .await?
-        .map(|r| r.get(0))
+        conn.query_opt("SELECT id FROM orders WHERE reference = $1", &[&reference])
+            .await?
+            .map(|r| r.get(0))
     };
     let Some(id) = id else { return Ok(None) };
     let order = orders::find(pool, id).await?;

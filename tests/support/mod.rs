@@ -6,6 +6,7 @@ pub mod burst;
 pub mod engine;
 pub mod procs;
 pub mod servers;
+pub mod smtp;
 pub mod sse;
 pub mod tools;
 
@@ -405,11 +406,31 @@ pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
             "RECONCILE_INTERVAL",
             format!("{}ms", s.booking.reconcile_interval.as_millis()),
         ),
+        (
+            "REFUND_FAILURE_RATE",
+            s.booking.refund_failure_rate.to_string(),
+        ),
+        (
+            "REFUND_MAX_ATTEMPTS",
+            s.booking.refund_max_attempts.to_string(),
+        ),
+        (
+            "REFUND_CUTOFF",
+            format!("{}ms", s.booking.refund_cutoff.as_millis()),
+        ),
         ("RUST_LOG", "warn,flightctl=info".into()),
         // Several workers per test: each its own free metrics port.
         ("WORKER_METRICS_PORT", "0".into()),
         ("WORKER_DEPLOYMENT_NAME", s.worker.deployment_name.clone()),
         ("WORKER_BUILD_ID", s.worker.build_id.clone()),
+        (
+            "SMTP_URL",
+            s.mail
+                .smtp_url
+                .as_ref()
+                .map_or_else(String::new, |u| u.expose().to_string()),
+        ),
+        ("MAIL_FROM", s.mail.from.clone()),
     ]
 }
 

@@ -17,9 +17,9 @@ use super::answers::{
 use super::create::refuse_taken;
 use super::views::{Ack, Held, SeatRequest, StatusView, status_of, to_time};
 use crate::booking::messages::{Cancel, Pay, SelectSeats, SetPassengers};
-use crate::passengers::Passenger;
 use crate::booking::service::CallError;
 use crate::domain::{OrderStatus, PaymentCode, SeatSelection};
+use crate::passengers::Passenger;
 use crate::store::orders;
 
 /// A selection change of a live order.

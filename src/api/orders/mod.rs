@@ -26,8 +26,7 @@ use crate::store::{flights, orders};
 
 pub use stream::{last_event_id, order_events};
 pub use views::{
-    Ack, ChangeSeats, CreateOrder, Held, OrderDetail, PassengersBody, PayBody, StatusView,
-    order_id,
+    Ack, ChangeSeats, CreateOrder, Held, OrderDetail, PassengersBody, PayBody, StatusView, order_id,
 };
 use views::{SeatRequest, selection, status_of};
 

@@ -20,10 +20,10 @@ use crate::booking::messages::{
     OrderState, Pay, PaymentAttempt, Refusal, Release, Sale, SaveQuery, SelectSeats, SellSeats,
     SetPassengers, Verdict,
 };
-use crate::booking::refund::{self, AfterSale, MailOrder, Notice};
-use crate::passengers::Passenger;
 use crate::booking::payment;
+use crate::booking::refund::{self, AfterSale, MailOrder, Notice};
 use crate::domain::OrderStatus;
+use crate::passengers::Passenger;
 use crate::store::orders::AttemptOutcome;
 
 /// Redis keeps a hold this much longer than the workflow timer: a safety net
