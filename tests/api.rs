@@ -85,8 +85,8 @@ async fn held_seats_show_reserved_and_are_not_available() {
     let conn = app.pool.get().await.unwrap();
     let buyer = Uuid::new_v4();
     conn.execute(
-        "INSERT INTO orders (id, flight_id, workflow_id, status, seats, confirmed_at)
-         VALUES ($1, $2, $3, 'CONFIRMED', '{3C}', NOW())",
+        "INSERT INTO orders (id, flight_id, workflow_id, status, seats, confirmed_at, reference)
+         VALUES ($1, $2, $3, 'CONFIRMED', '{3C}', NOW(), 'APXTST')",
         &[&buyer, &flight, &format!("booking-{buyer}")],
     )
     .await

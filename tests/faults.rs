@@ -94,6 +94,8 @@ const LIVE: &[&str] = &[
     "SEATS_RESERVED",
     "PAYMENT_PENDING",
     "PAYMENT_PROCESSING",
+    // A refund under way: settles too (it holds no Redis hold).
+    "REFUND_PENDING",
 ];
 
 /// How a customer treats an answer other than 2xx.
@@ -115,6 +117,11 @@ impl Kind {
             Kind::OneShot => "once",
         }
     }
+}
+
+/// A status of an order whose seats were sold (whatever its refund did).
+fn was_sold(status: &str) -> bool {
+    status == "CONFIRMED" || status.starts_with("REFUND")
 }
 
 /// An answer that says nothing was changed, nor will be: every non-2xx
@@ -211,6 +218,8 @@ struct Journal {
     unresolved: BTreeMap<String, usize>,
     /// Orders answered 200 to DELETE.
     cancelled: HashSet<Uuid>,
+    /// Confirmed bookings whose cancellation was answered 202.
+    refund_asked: HashSet<Uuid>,
     /// Orders created by the recovery probe.
     probes: Vec<Uuid>,
 }
@@ -597,18 +606,67 @@ async fn drive(
         .call(kind, call, method, &path, body, key.as_deref())
         .await;
     sh.record(kind, call, keyed, Some(order), &reply, Vec::new());
-    let mut journal = sh.journal.lock().unwrap();
-    match (call, &reply.settled) {
-        ("pay", Some((202, _))) => {
-            journal.paid.insert(order);
+    let refund = matches!((call, &reply.settled), ("pay", Some((202, _)))) && action < 20;
+    {
+        let mut journal = sh.journal.lock().unwrap();
+        match (call, &reply.settled) {
+            ("pay", Some((202, _))) => {
+                journal.paid.insert(order);
+            }
+            ("pay", None) if kind == Kind::Retrying => {
+                journal.pay_unresolved.insert(order);
+            }
+            ("cancel", Some((200, _))) => {
+                journal.cancelled.insert(order);
+            }
+            _ => {}
         }
-        ("pay", None) if kind == Kind::Retrying => {
-            journal.pay_unresolved.insert(order);
+    }
+    if refund {
+        cancel_booking(sh, kind, order).await;
+    }
+}
+
+/// A customer cancels the booking once it is confirmed (by its reference
+/// and the passenger's name), for a refund.
+async fn cancel_booking(sh: &Shared, kind: Kind, order: Uuid) {
+    let started = Instant::now();
+    let reference = loop {
+        if sh.stop.load(Ordering::Relaxed) || started.elapsed() > Duration::from_secs(30) {
+            return;
         }
-        ("cancel", Some((200, _))) => {
-            journal.cancelled.insert(order);
+        let status = async {
+            let resp = (sh.http.get(sh.url(&format!("/api/orders/{order}/status"))))
+                .send()
+                .await
+                .ok()?;
+            resp.json::<Value>().await.ok()
+        };
+        match status.await {
+            Some(s) if s["status"] == "CONFIRMED" => match s["bookingReference"].as_str() {
+                Some(r) => break r.to_string(),
+                None => return,
+            },
+            Some(s) if s["status"] != "PAYMENT_PROCESSING" && s["status"].is_string() => return,
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }
-        _ => {}
+    };
+    step().await;
+    let keyed = kind == Kind::Retrying;
+    let key = keyed.then(|| Uuid::new_v4().to_string());
+    let reply = sh
+        .call(
+            kind,
+            "refund",
+            reqwest::Method::POST,
+            &format!("/api/bookings/{reference}/cancel"),
+            Some(json!({"lastName": "tester"})),
+            key.as_deref(),
+        )
+        .await;
+    sh.record(kind, "refund", keyed, Some(order), &reply, Vec::new());
+    if let Some((202, _)) = reply.settled {
+        sh.journal.lock().unwrap().refund_asked.insert(order);
     }
 }
 
@@ -849,6 +907,9 @@ impl Stack {
         s.worker.deployment_name = "faults".into();
         s.worker.build_id = "faults-build".into();
         s.booking.payment_failure_rate = 0.15;
+        // The test flight leaves in a day: cancellable up to an hour before.
+        s.booking.refund_cutoff = Duration::from_secs(3600);
+        s.booking.refund_failure_rate = 0.15;
         support::prepare_database(&s).await;
         let logs = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("faults-{}", std::process::id()));
@@ -1001,14 +1062,12 @@ fn unchanged(req: &Request, order: Uuid, row: Option<&Row>) -> Option<String> {
             after.sort();
             (before != after).then(|| format!("seats {before:?} before, {after:?} now"))
         }
-        "pay" => {
-            (row.attempts > 0 || row.attempt_rows > 0 || row.status == "CONFIRMED").then(|| {
-                format!(
-                    "{} with {} payment attempts ({} recorded)",
-                    row.status, row.attempts, row.attempt_rows
-                )
-            })
-        }
+        "pay" => (row.attempts > 0 || row.attempt_rows > 0 || was_sold(&row.status)).then(|| {
+            format!(
+                "{} with {} payment attempts ({} recorded)",
+                row.status, row.attempts, row.attempt_rows
+            )
+        }),
         "cancel" => (row.status == "CANCELLED").then(|| "CANCELLED".to_string()),
         _ => None,
     };
@@ -1041,7 +1100,7 @@ fn check_refusals(journal: &Journal, rows: &HashMap<Uuid, Row>, flight: &str) ->
             for order in &req.named {
                 unknown_creates += 1;
                 if let Some(row) = rows.get(order)
-                    && row.status == "CONFIRMED"
+                    && was_sold(&row.status)
                 {
                     violations.push(format!(
                         "{}: order {order} named by its 504 is CONFIRMED",
@@ -1085,7 +1144,7 @@ fn check_refusals(journal: &Journal, rows: &HashMap<Uuid, Row>, flight: &str) ->
     }
     let sold: Vec<(&Uuid, &Row)> = untold
         .iter()
-        .filter(|(_, row)| row.status == "CONFIRMED")
+        .filter(|(_, row)| was_sold(&row.status))
         .copied()
         .collect();
     if !sold.is_empty() {
@@ -1131,7 +1190,9 @@ fn check_answers(journal: &Journal, rows: &HashMap<Uuid, Row>) -> Invariant {
                 paid += 1;
                 match row {
                     Some(r)
-                        if (r.status == "CONFIRMED" || r.status == "FAILED")
+                        if (r.status == "CONFIRMED"
+                            || r.status == "FAILED"
+                            || r.status.starts_with("REFUND"))
                             && r.attempt_rows > 0 => {}
                     Some(r) => violations.push(format!(
                         "{}: order {order} is {} with {} recorded payment attempts",
@@ -1378,7 +1439,8 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
         let (flight, seat): (String, String) = (r.get(0), r.get(1));
         let (order, st, lists): (Option<Uuid>, Option<String>, Option<bool>) =
             (r.get(2), r.get(3), r.get(4));
-        if st.as_deref() != Some("CONFIRMED") || lists != Some(true) {
+        let sold = ["CONFIRMED", "REFUND_PENDING", "REFUND_FAILED"];
+        if !st.as_deref().is_some_and(|st| sold.contains(&st)) || lists != Some(true) {
             violations.push(format!(
                 "booked seat {flight}/{seat} belongs to {order:?} ({st:?}), listing it: {lists:?}"
             ));
@@ -1416,6 +1478,55 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
         violations.push(format!(
             "seat {flight}/{seat} listed by several CONFIRMED orders: {orders:?}"
         ));
+    }
+
+    // Refunds: one payout per cancelled booking, never one without a
+    // cancellation answered 202 (or left unknown), and a refunded
+    // booking owns no seat any more.
+    let mut refund_violations = Vec::new();
+    let rows = db
+        .query(
+            "SELECT o.id, o.status, r.status,
+                    (SELECT count(*) FROM provider_refunds p WHERE p.order_id = o.id),
+                    (SELECT count(*) FROM seats s WHERE s.order_id = o.id)
+             FROM orders o LEFT JOIN refunds r ON r.order_id = o.id
+             WHERE r.order_id IS NOT NULL OR o.status LIKE 'REFUND%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let refunds_found = rows.len();
+    let mut refunded = 0;
+    for r in &rows {
+        let (order, st, refund, payouts, owned): (Uuid, String, Option<String>, i64, i64) =
+            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        let asked = sh
+            .journal
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .any(|q| q.call == "refund" && q.order == Some(order) && !q.refused());
+        if !asked {
+            refund_violations.push(format!(
+                "{order}: a refund ({st}) nobody was answered 202 for"
+            ));
+        }
+        match (st.as_str(), refund.as_deref()) {
+            ("REFUNDED", Some("REFUNDED")) if payouts == 1 && owned == 0 => refunded += 1,
+            ("REFUND_FAILED", Some("FAILED")) if payouts == 0 => {}
+            _ => refund_violations.push(format!(
+                "{order}: {st}, refund {refund:?}, {payouts} payouts, owns {owned} seats"
+            )),
+        }
+    }
+    for order in &sh.journal.lock().unwrap().refund_asked {
+        if !orders
+            .get(order)
+            .is_some_and(|r| r.status.starts_with("REFUND"))
+        {
+            refund_violations.push(format!("{order}: cancelled with 202 but not refunding"));
+        }
     }
 
     // available_seats equals the count of available seats.
@@ -1507,6 +1618,14 @@ async fn bookings_balance_after_every_component_is_killed_and_restarted() {
             violations: outlive,
         },
         check_answers(&journal, &orders),
+        Invariant {
+            name: "one refund per cancelled booking, its seats back on sale",
+            checked: format!(
+                "{} cancellations answered 202; {refunds_found} refunds, {refunded} refunded",
+                journal.refund_asked.len()
+            ),
+            violations: refund_violations,
+        },
     ];
 
     // The report.

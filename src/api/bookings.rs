@@ -48,10 +48,10 @@ pub struct CancelBooking {
     last_name: serde_json::Value,
 }
 
-/// A seat of the booking and who flies on it.
+/// Who flies on a seat of the booking (no email: a look-up never shows one).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct BookedSeat {
+pub struct BookedPassenger {
     pub seat: String,
     pub given_name: String,
     pub family_name: String,
@@ -77,27 +77,27 @@ pub struct BookingView {
     /// `CONFIRMED`, `REFUND_PENDING`, `REFUNDED` or `REFUND_FAILED`.
     pub status: OrderStatus,
     pub flight: Flight,
-    pub seats: Vec<BookedSeat>,
-    pub amount_paid_cents: i64,
+    pub seats: Vec<String>,
+    pub passengers: Vec<BookedPassenger>,
+    /// What was paid (and is refunded on cancellation).
+    pub total_price_cents: i64,
     pub confirmed_at: Option<DateTime<Utc>>,
     pub refund: Option<RefundView>,
 }
 
 impl BookingView {
     fn of(b: Booking) -> Self {
-        let seats = b.order.seats.iter().map(|seat| {
-            let p = b.order.passengers.iter().find(|p| &p.seat == seat);
-            BookedSeat {
-                seat: seat.clone(),
-                given_name: p.map(|p| p.given_name.clone()).unwrap_or_default(),
-                family_name: p.map(|p| p.family_name.clone()).unwrap_or_default(),
-            }
+        let passengers = b.order.passengers.iter().map(|p| BookedPassenger {
+            seat: p.seat.clone(),
+            given_name: p.given_name.clone(),
+            family_name: p.family_name.clone(),
         });
         Self {
             reference: b.order.reference.clone().unwrap_or_default(),
             status: b.order.status,
-            seats: seats.collect(),
-            amount_paid_cents: b.order.total_price_cents,
+            seats: b.order.seats.clone(),
+            passengers: passengers.collect(),
+            total_price_cents: b.order.total_price_cents,
             confirmed_at: b.order.confirmed_at,
             refund: b.refund.map(|r| RefundView {
                 refunded_at: (r.status == "REFUNDED").then_some(r.finished_at).flatten(),

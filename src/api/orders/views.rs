@@ -157,7 +157,7 @@ pub struct StatusView {
     pub passengers: Vec<Passenger>,
     /// The booking reference, once confirmed (6 characters, no look-alikes).
     #[schema(example = "K7PQ2X")]
-    pub reference: Option<String>,
+    pub booking_reference: Option<String>,
 }
 
 /// The order id of a path, parsed, and named on the request's span.
@@ -228,7 +228,7 @@ impl StatusView {
             last_error: o.failure_reason.or(o.last_payment_error),
             total_price_cents: o.total_price_cents,
             passengers: o.passengers,
-            reference: o.reference,
+            booking_reference: o.reference,
         }
     }
 }

@@ -45,7 +45,7 @@ export function orderFrom(s, previous = {}) {
     lastError: s.lastError !== undefined ? s.lastError : previous.lastError ?? null,
     totalPriceCents: s.totalPriceCents ?? previous.totalPriceCents ?? null,
     passengers: s.passengers ?? previous.passengers ?? [],
-    reference: s.reference ?? s.bookingReference ?? previous.reference ?? null,
+    reference: s.bookingReference ?? previous.reference ?? null,
     holds: previous.holds ?? 1,
   };
 }

@@ -77,16 +77,13 @@ function renderForm(s) {
   show($('lookup-error'), Boolean(s.error));
 }
 
-// A booking's seats with their passengers, whichever shape they come in.
+// A booking's seats, each with its passenger.
 function seatsOf(b) {
   const named = new Map((b.passengers ?? []).map((p) => [p.seat, p]));
-  return sortSeats((b.seats ?? []).map((x) => (typeof x === 'string' ? x : x.seat))).map((seat) => {
-    const given = (b.seats ?? []).find((x) => x?.seat === seat) ?? {};
-    return { seat, ...named.get(seat), ...given };
-  });
+  return sortSeats(b.seats ?? []).map((seat) => ({ seat, ...named.get(seat) }));
 }
 
-const paidCents = (b) => b.amountPaidCents ?? b.totalPriceCents ?? 0;
+const paidCents = (b) => b.totalPriceCents ?? 0;
 
 function keyed(box, key, children) {
   if (box.dataset.key === key) return;
