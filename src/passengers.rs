@@ -22,15 +22,19 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Passenger {
-    #[schema(example = "12A")]
+    /// A seat the order holds.
+    #[schema(example = "12A", pattern = "^[1-9][0-9]{0,2}[A-Fa-f]$")]
     pub seat: String,
-    #[schema(example = "Ada")]
+    /// 1–64 characters after trimming: letters of any script, spaces,
+    /// hyphens, apostrophes and dots, at least one letter.
+    #[schema(example = "Ada", min_length = 1, max_length = 64)]
     pub given_name: String,
-    #[schema(example = "Lovelace")]
+    /// As `givenName`.
+    #[schema(example = "Lovelace", min_length = 1, max_length = 64)]
     pub family_name: String,
     /// Where the confirmation is mailed; none: no mail.
     #[serde(default)]
-    #[schema(example = "ada@example.com")]
+    #[schema(example = "ada@example.com", max_length = 254)]
     pub email: Option<String>,
 }
 

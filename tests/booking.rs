@@ -553,6 +553,7 @@ async fn orders_survive_a_killed_worker() {
     let mut app = app(Duration::from_secs(20)).await;
     let expiring = create_ok(&app, FL201, &["14A"]).await;
     let paying = create_ok(&app, FL201, &["14B"]).await;
+    app.name_passengers(&paying).await;
     app.worker().kill();
     assert_eq!(
         status(&app, &expiring).await["status"],
@@ -602,10 +603,10 @@ async fn the_workflow_history_shows_the_timer_and_the_updates() {
     assert!(count("TimerStarted") >= 2, "a timer per hold: {events:?}");
     assert_eq!(
         count("WorkflowExecutionUpdateAccepted"),
-        3,
-        "select, select, pay: {events:?}"
+        4,
+        "select, select, passengers, pay: {events:?}"
     );
-    assert_eq!(count("WorkflowExecutionUpdateCompleted"), 3);
+    assert_eq!(count("WorkflowExecutionUpdateCompleted"), 4);
     assert!(events.iter().any(|e| e == "ActivityTaskCompleted"));
     assert_eq!(
         events.last().map(String::as_str),
@@ -757,6 +758,7 @@ async fn order_requests_are_validated_at_the_edge() {
 async fn a_lost_hold_still_free_is_taken_back_when_paying() {
     let app = app(Duration::from_secs(60)).await;
     let order = create_ok(&app, FL201, &["11A", "11B"]).await;
+    app.name_passengers(&order).await;
     let flight = Uuid::parse_str(FL201).unwrap();
     let id = Uuid::parse_str(&order).unwrap();
     // The hold of 11B is lost (Redis restarted without it, say).
@@ -777,6 +779,7 @@ async fn a_lost_hold_still_free_is_taken_back_when_paying() {
 async fn a_lost_hold_taken_by_another_order_refuses_the_payment_before_charging() {
     let app = app(Duration::from_secs(60)).await;
     let order = create_ok(&app, FL201, &["12A", "12B"]).await;
+    app.name_passengers(&order).await;
     let flight = Uuid::parse_str(FL201).unwrap();
     let id = Uuid::parse_str(&order).unwrap();
     app.holds

@@ -363,7 +363,7 @@ async fn a_cancelled_booking_is_refunded_once_and_its_seats_go_back_on_sale() {
     assert_eq!(refunded["refund"]["status"], "REFUNDED");
     assert_eq!(
         refunded["refund"]["amountCents"],
-        refunded["amountPaidCents"]
+        refunded["totalPriceCents"]
     );
     assert!(refunded["refund"]["refundedAt"].is_string());
     let seats = app.seat_statuses(FL101).await;
@@ -586,4 +586,37 @@ async fn the_booking_and_its_refund_are_mailed_to_the_passengers_even_after_an_o
         !app.worker_log(0).contains("ada@example.com"),
         "no address in the logs"
     );
+}
+
+/// A keyed payment refused for want of passengers did nothing: once they
+/// are named, the same key pays (the refusal is not the key's answer).
+#[tokio::test]
+async fn a_keyed_payment_refused_for_missing_passengers_goes_through_once_they_are_named() {
+    let app = TestApp::with_worker(settings().await).await;
+    let order = create(&app, FL101, &["12C"]).await;
+    let pay_keyed = || async {
+        let resp = app
+            .http
+            .post(app.url(&format!("/api/orders/{order}/pay")))
+            .header("Idempotency-Key", "pay-after-naming")
+            .json(&json!({"paymentCode": "00000"}))
+            .send()
+            .await
+            .unwrap();
+        let code = resp.status().as_u16();
+        (code, resp.json::<Value>().await.unwrap_or_default())
+    };
+    let (code, body) = pay_keyed().await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (409, Some("PASSENGERS_REQUIRED"))
+    );
+    let list = json!([passenger("12C", "Grace", "Hopper")]);
+    assert_eq!(name(&app, &order, list).await.0, 200);
+    let (code, body) = pay_keyed().await;
+    assert_eq!(code, 202, "{body}");
+    wait_status(&app, &order, "CONFIRMED").await;
+    let (code, again) = pay_keyed().await;
+    assert_eq!((code, again), (202, body), "the same key: the same answer");
+    assert_eq!(attempts(&app, &order).await, 1, "paid once");
 }

@@ -36,7 +36,7 @@ pub struct LookUp {
     /// accents optional).
     #[serde(rename = "lastName")]
     #[param(rename = "lastName", min_length = 1, max_length = 64)]
-    last_name: Option<String>,
+    last_name: String,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -146,13 +146,7 @@ pub async fn show(
     path: web::Path<String>,
     query: web::Query<LookUp>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(last_name) = query.last_name.as_deref() else {
-        return Err(ApiError::bad_request(
-            "INVALID_QUERY",
-            "give lastName: the family name of one of the booking's passengers",
-        ));
-    };
-    let booking = find(&state, &req, &path, last_name).await?;
+    let booking = find(&state, &req, &path, &query.last_name).await?;
     Ok(HttpResponse::Ok().json(BookingView::of(booking)))
 }
 

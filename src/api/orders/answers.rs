@@ -28,10 +28,12 @@ impl Tried {
     }
 
     /// Refused by the workflow: final, unless it did nothing for a reason a
-    /// retry may not meet (late, the store down).
+    /// retry may not meet (late, the store down, passengers since named).
     pub fn refused(refusal: Refusal) -> Self {
         let outcome = match refusal {
-            Refusal::Late | Refusal::StoreUnavailable => Outcome::NothingHappened,
+            Refusal::Late | Refusal::StoreUnavailable | Refusal::PassengersRequired(_) => {
+                Outcome::NothingHappened
+            }
             _ => Outcome::Final(()),
         };
         Self {
