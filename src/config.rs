@@ -78,6 +78,12 @@ pub struct ServerSettings {
     /// How long an `Idempotency-Key` answer is kept.
     #[serde(deserialize_with = "human_duration")]
     pub idempotency_ttl: Duration,
+    /// The admin listener (`ADMIN_HOST`, loopback by default): a second
+    /// listener of `serve` for operators' routes (the payload codec and the
+    /// health probes), never for customers'.
+    pub admin_host: String,
+    /// `ADMIN_PORT`; 0 picks a free one (logged at start).
+    pub admin_port: u16,
 }
 
 /// How long a create's up-front seat claim outlives its call's deadline:
@@ -137,9 +143,12 @@ pub struct TemporalSettings {
     /// Browser origins allowed to call `/codec/*` besides `ui_url`'s,
     /// comma-separated.
     pub codec_cors_origins: String,
-    /// Whether `serve` answers `/codec/*` (it decrypts for whoever reaches
-    /// it: turn it off where customers reach the API).
+    /// Whether `serve` answers `/codec/*` at all (on its admin listener; it
+    /// decrypts for whoever reaches it).
     pub codec_endpoint_enabled: bool,
+    /// Whether the public listener answers `/codec/*` too (else 404 there).
+    /// Refused outside development (`Settings::check_secrets`).
+    pub codec_on_public_listener: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -262,6 +271,8 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
         Kind::Text,
     ),
     ("IDEMPOTENCY_TTL", "server.idempotency_ttl", Kind::Duration),
+    ("ADMIN_HOST", "server.admin_host", Kind::Text),
+    ("ADMIN_PORT", "server.admin_port", Kind::Port),
     ("DATABASE_HOST", "database.host", Kind::Text),
     ("DATABASE_PORT", "database.port", Kind::Port),
     ("DATABASE_USER", "database.user", Kind::Text),
@@ -306,6 +317,11 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
     (
         "CODEC_ENDPOINT_ENABLED",
         "temporal.codec_endpoint_enabled",
+        Kind::Bool,
+    ),
+    (
+        "CODEC_ON_PUBLIC_LISTENER",
+        "temporal.codec_on_public_listener",
         Kind::Bool,
     ),
     (
@@ -368,6 +384,8 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("server.call_timeout", "3s"),
     ("server.idempotency_secret", DEV_IDEMPOTENCY_SECRET),
     ("server.idempotency_ttl", "24h"),
+    ("server.admin_host", "127.0.0.1"),
+    ("server.admin_port", "8081"),
     ("database.host", "localhost"),
     ("database.port", "5433"),
     ("database.user", "flightapp"),
@@ -390,6 +408,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("temporal.payload_decryption_keys", ""),
     ("temporal.codec_cors_origins", "http://127.0.0.1:8233"),
     ("temporal.codec_endpoint_enabled", "true"),
+    ("temporal.codec_on_public_listener", "false"),
     ("booking.seat_reservation_timeout", "15m"),
     ("booking.payment_validation_timeout", "10s"),
     ("booking.payment_max_retries", "3"),

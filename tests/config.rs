@@ -307,10 +307,16 @@ fn with_encryption_off_a_given_key_only_decrypts() {
 fn the_cli_refuses_to_serve_on_development_secrets_with_one_line() {
     let key = [("PAYLOAD_ENCRYPTION_KEY", KEY)];
     let development = [("FLIGHTCTL_ENV", "development")];
+    let codec_on_public = [
+        ("PAYLOAD_ENCRYPTION_KEY", KEY),
+        ("IDEMPOTENCY_SECRET", "an-operator's-own-secret"),
+        ("CODEC_ON_PUBLIC_LISTENER", "true"),
+    ];
     for (command, env, named) in [
         ("serve", &key[..], "IDEMPOTENCY_SECRET"),
         ("worker", &[], "PAYLOAD_ENCRYPTION_KEY"),
         ("serve", &development, "PAYLOAD_ENCRYPTION_KEY"),
+        ("serve", &codec_on_public, "CODEC_ON_PUBLIC_LISTENER"),
     ] {
         let out = flightctl(&[command], env);
         assert_eq!(out.status.code(), Some(1), "{command} {env:?}");
@@ -318,6 +324,55 @@ fn the_cli_refuses_to_serve_on_development_secrets_with_one_line() {
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
         assert!(stderr.contains(named), "{command} {env:?}: {stderr}");
     }
+}
+
+#[test]
+fn the_admin_listener_is_loopback_8081_unless_told_otherwise() {
+    let s = load_env(&[]);
+    assert_eq!(
+        (s.server.admin_host.as_str(), s.server.admin_port),
+        ("127.0.0.1", 8081)
+    );
+    assert!(!s.temporal.codec_on_public_listener);
+    let s = load_env(&[("ADMIN_HOST", "0.0.0.0"), ("ADMIN_PORT", "9181")]);
+    assert_eq!(
+        (s.server.admin_host.as_str(), s.server.admin_port),
+        ("0.0.0.0", 9181)
+    );
+    assert_eq!(load_env(&[("ADMIN_PORT", "0")]).server.admin_port, 0);
+    for (var, value) in [("ADMIN_PORT", "80801"), ("CODEC_ON_PUBLIC_LISTENER", "yes")] {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Settings::load_from(&sources(dir.path(), None, &[(var, value)])).unwrap_err();
+        assert!(err.to_string().contains(var), "{err}");
+    }
+}
+
+#[test]
+fn serve_refuses_the_codec_on_the_public_listener_outside_development() {
+    let secrets = [
+        ("PAYLOAD_ENCRYPTION_KEY", KEY),
+        ("IDEMPOTENCY_SECRET", "an-operator's-own-secret"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let env: Vec<(&str, &str)> = secrets.iter().chain(extra).copied().collect();
+        load_env(&env)
+    };
+    let public = ("CODEC_ON_PUBLIC_LISTENER", "true");
+    for env in [&[public][..], &[public, ("FLIGHTCTL_ENV", "production")]] {
+        let err = with(env).check_secrets(Service::Serve).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("CODEC_ON_PUBLIC_LISTENER"), "{env:?}: {text}");
+        assert!(text.contains("ADMIN_PORT"), "it names the way: {text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+    }
+    // On a development machine; with the codec off nothing is exposed; the
+    // worker serves no HTTP.
+    let development = with(&[public, ("FLIGHTCTL_ENV", "development")]);
+    development.check_secrets(Service::Serve).unwrap();
+    let off = with(&[public, ("CODEC_ENDPOINT_ENABLED", "false")]);
+    off.check_secrets(Service::Serve).unwrap();
+    with(&[public]).check_secrets(Service::Worker).unwrap();
+    with(&[]).check_secrets(Service::Serve).unwrap();
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Secure by default: the secrets `serve` and `worker` refuse to start
-//! without, each with one line naming its variable. A deployment that forgot
-//! one stops at once, instead of keying idempotency fingerprints with a
-//! secret anyone can read or storing payment codes readable in Temporal.
+//! without, and the one exposure `serve` refuses, each with one line naming
+//! its variable. A deployment that forgot one stops at once, instead of
+//! keying idempotency fingerprints with a secret anyone can read, storing
+//! payment codes readable in Temporal, or decrypting them for customers.
 //! (`migrate` and `seed` use neither and are not held to them.)
 
 use super::{ConfigError, Settings};
@@ -28,12 +29,32 @@ impl Settings {
     }
 
     /// Refuse to run `service` on a development idempotency secret outside
-    /// development, or without a payload key while encryption is on.
+    /// development, without a payload key while encryption is on, or (`serve`)
+    /// with the codec on the public listener outside development.
     pub fn check_secrets(&self, service: Service) -> Result<(), ConfigError> {
         if service == Service::Serve {
             self.check_idempotency_secret()?;
+            self.check_codec_exposure()?;
         }
         self.check_payload_key()
+    }
+
+    /// `/codec/decode` decrypts every Temporal payload (payment codes,
+    /// passengers) for whoever reaches it, so it is served on the admin
+    /// listener only; on the public one too only on a development machine,
+    /// where the customer and the operator are the same person. Elsewhere
+    /// the admin listener is the way (`ADMIN_HOST`, `ADMIN_PORT`), so there
+    /// is nothing to give up by refusing.
+    fn check_codec_exposure(&self) -> Result<(), ConfigError> {
+        let t = &self.temporal;
+        if !t.codec_on_public_listener || !t.codec_endpoint_enabled || self.is_development() {
+            return Ok(());
+        }
+        Err(ConfigError::Invalid(format!(
+            "CODEC_ON_PUBLIC_LISTENER=true would let whoever reaches SERVER_PORT decrypt every \
+             Temporal payload: point the Temporal UI at the admin listener (ADMIN_HOST:ADMIN_PORT, \
+             /codec) instead, or set FLIGHTCTL_ENV={DEVELOPMENT} on a development machine"
+        )))
     }
 
     fn check_idempotency_secret(&self) -> Result<(), ConfigError> {
