@@ -173,7 +173,7 @@ async fn a_payment_code_is_not_readable_in_temporal_history_but_an_operator_can_
 
     // The operator's view: the codec endpoint opens the same payloads.
     let body = json!({"payloads": encrypted});
-    let (status, decoded) = app.post("/codec/decode", body).await;
+    let (status, decoded) = app.admin_post("/codec/decode", body).await;
     assert_eq!(status, 200, "{decoded}");
     let decoded: Vec<Value> = decoded["payloads"].as_array().unwrap().clone();
     assert_eq!(decoded.len(), encrypted.len());
@@ -196,7 +196,7 @@ async fn a_payment_code_is_not_readable_in_temporal_history_but_an_operator_can_
     // And the real CLI, pointed at the endpoint as the Temporal UI would be
     // (its text view: `-o json` does not apply a codec endpoint, CLI 1.x).
     let workflow = format!("booking-{order}");
-    let endpoint = format!("{}/codec", app.address);
+    let endpoint = format!("{}/codec", app.admin_address);
     let args = [
         "workflow",
         "show",
@@ -290,7 +290,7 @@ async fn encode_then_decode_gives_the_payloads_back_and_plain_ones_pass_through(
         json_payload("\"PAID\""),
     ];
     let (status, encoded) = app
-        .post("/codec/encode", json!({"payloads": original}))
+        .admin_post("/codec/encode", json!({"payloads": original}))
         .await;
     assert_eq!(status, 200, "{encoded}");
     let encoded = encoded["payloads"].as_array().unwrap().clone();
@@ -300,7 +300,7 @@ async fn encode_then_decode_gives_the_payloads_back_and_plain_ones_pass_through(
         assert!(!contains(&data(p), "12345"));
     }
     let (status, decoded) = app
-        .post("/codec/decode", json!({"payloads": encoded}))
+        .admin_post("/codec/decode", json!({"payloads": encoded}))
         .await;
     assert_eq!(status, 200, "{decoded}");
     assert_eq!(decoded["payloads"], json!(original));
@@ -308,11 +308,13 @@ async fn encode_then_decode_gives_the_payloads_back_and_plain_ones_pass_through(
     // An event's payloads come in one request: more than the booking API's
     // 16 KiB body limit is fine here.
     let many = vec![json_payload(&"x".repeat(1000)); 40];
-    let (status, body) = app.post("/codec/encode", json!({"payloads": many})).await;
+    let (status, body) = app
+        .admin_post("/codec/encode", json!({"payloads": many}))
+        .await;
     assert_eq!(status, 200, "{body}");
 
     let mixed = json!({"payloads": [original[1], encoded[0], {"metadata": {}}]});
-    let (status, decoded) = app.post("/codec/decode", mixed).await;
+    let (status, decoded) = app.admin_post("/codec/decode", mixed).await;
     assert_eq!(status, 200, "{decoded}");
     assert_eq!(
         decoded["payloads"],
@@ -349,7 +351,7 @@ async fn after_a_rotation_old_payloads_decode_and_unknown_key_ids_are_refused() 
     };
 
     let (status, decoded) = app
-        .post("/codec/decode", json!({"payloads": [seal(&old)]}))
+        .admin_post("/codec/decode", json!({"payloads": [seal(&old)]}))
         .await;
     assert_eq!(status, 200, "{decoded}");
     assert_eq!(
@@ -357,7 +359,7 @@ async fn after_a_rotation_old_payloads_decode_and_unknown_key_ids_are_refused() 
         json!([json_payload("\"sealed by an old key\"")])
     );
     let (status, encoded) = app
-        .post("/codec/encode", json!({"payloads": [json_payload("1")]}))
+        .admin_post("/codec/encode", json!({"payloads": [json_payload("1")]}))
         .await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -367,7 +369,7 @@ async fn after_a_rotation_old_payloads_decode_and_unknown_key_ids_are_refused() 
     );
 
     let (status, error) = app
-        .post("/codec/decode", json!({"payloads": [seal(&retired)]}))
+        .admin_post("/codec/decode", json!({"payloads": [seal(&retired)]}))
         .await;
     assert_eq!(status, 400, "{error}");
     assert_eq!(error["error"], "UNKNOWN_KEY_ID");
@@ -382,7 +384,7 @@ async fn malformed_codec_requests_are_400_in_the_error_shape() {
     let app = codec_app(|_| {}).await;
     let raw = app
         .http
-        .post(app.url("/codec/decode"))
+        .post(app.admin_url("/codec/decode"))
         .header("content-type", "application/json")
         .body("{not json")
         .send()
@@ -416,7 +418,7 @@ async fn malformed_codec_requests_are_400_in_the_error_shape() {
         (json!({"payloads": [encrypted("")]}), "INVALID_PAYLOAD"),
     ];
     for (body, code) in cases {
-        let (status, error) = app.post("/codec/decode", body.clone()).await;
+        let (status, error) = app.admin_post("/codec/decode", body.clone()).await;
         assert_eq!(
             (status, error["error"].as_str()),
             (400, Some(code)),
@@ -424,7 +426,7 @@ async fn malformed_codec_requests_are_400_in_the_error_shape() {
         );
         assert!(error["message"].is_string(), "{error}");
     }
-    let (status, error) = app.get("/codec/decode").await;
+    let (status, error) = app.admin_get("/codec/decode").await;
     assert_eq!(
         (status, error["error"].as_str()),
         (405, Some("METHOD_NOT_ALLOWED"))
@@ -437,7 +439,7 @@ async fn the_temporal_ui_origin_may_call_the_codec_from_a_browser() {
     for origin in [UI_ORIGIN, "https://ops.example"] {
         let preflight = app
             .http
-            .request(reqwest::Method::OPTIONS, app.url("/codec/decode"))
+            .request(reqwest::Method::OPTIONS, app.admin_url("/codec/decode"))
             .header("origin", origin)
             .header("access-control-request-method", "POST")
             .header(
@@ -465,7 +467,7 @@ async fn the_temporal_ui_origin_may_call_the_codec_from_a_browser() {
 
     let post = app
         .http
-        .post(app.url("/codec/decode"))
+        .post(app.admin_url("/codec/decode"))
         .header("origin", UI_ORIGIN)
         .header("x-namespace", "default")
         .json(&json!({"payloads": [json_payload("1")]}))
@@ -477,7 +479,7 @@ async fn the_temporal_ui_origin_may_call_the_codec_from_a_browser() {
 
     let stranger = app
         .http
-        .request(reqwest::Method::OPTIONS, app.url("/codec/decode"))
+        .request(reqwest::Method::OPTIONS, app.admin_url("/codec/decode"))
         .header("origin", "https://evil.example")
         .header("access-control-request-method", "POST")
         .send()
@@ -506,39 +508,181 @@ fn load(env: &[(&str, &str)]) -> Result<Settings, flightctl::config::ConfigError
     })
 }
 
-#[tokio::test]
-async fn with_the_endpoint_turned_off_the_codec_routes_are_not_there() {
-    let app = codec_app(|s| s.temporal.codec_endpoint_enabled = false).await;
-    let (status, body) = app.post("/codec/decode", json!({"payloads": []})).await;
-    assert_eq!((status, body["error"].as_str()), (404, Some("NOT_FOUND")));
-    // Nor by a percent-encoded path the router decodes to the same route;
-    // the guard's answers carry a request id like every other.
-    for path in ["/%63odec/decode", "/c%6Fdec/encode"] {
-        let resp = app
-            .http
-            .post(app.url(path))
-            .json(&json!({"payloads": []}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 404, "{path}");
-        assert!(resp.headers().contains_key("x-request-id"), "{path}");
-    }
-    let preflight = app
-        .http
-        .request(reqwest::Method::OPTIONS, app.url("/codec/encode"))
+/// A payload POSTed to `url`.
+async fn post_payload(app: &TestApp, url: String) -> reqwest::Response {
+    let body = json!({"payloads": [json_payload("1")]});
+    app.http.post(url).json(&body).send().await.unwrap()
+}
+
+/// The Temporal UI's preflight of a POST to `url`.
+async fn preflight(app: &TestApp, url: String) -> reqwest::Response {
+    app.http
+        .request(reqwest::Method::OPTIONS, url)
         .header("origin", UI_ORIGIN)
         .header("access-control-request-method", "POST")
         .send()
         .await
-        .unwrap();
-    assert_eq!(preflight.status(), 404);
+        .unwrap()
+}
+
+/// Neither codec route answers at `base` (a listener's address): 404
+/// `NOT_FOUND`, by its path or a percent-encoded one the router decodes to
+/// it, with a request id like every answer; a preflight gets no CORS grant.
+async fn assert_no_codec_at(app: &TestApp, base: &str) {
+    let paths = [
+        "/codec/decode",
+        "/codec/encode",
+        "/%63odec/decode",
+        "/c%6Fdec/encode",
+    ];
+    for path in paths {
+        let resp = post_payload(app, format!("{base}{path}")).await;
+        assert_eq!(resp.status(), 404, "{base}{path}");
+        assert!(resp.headers().contains_key("x-request-id"), "{path}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "NOT_FOUND", "{base}{path}");
+    }
+    let preflight = preflight(app, format!("{base}/codec/encode")).await;
+    assert_eq!(preflight.status(), 404, "{base}");
     assert!(
         preflight
             .headers()
             .get("access-control-allow-origin")
             .is_none()
     );
+}
+
+/// Both codec routes answer at `base`, the Temporal UI's preflight too.
+async fn assert_codec_at(app: &TestApp, base: &str) {
+    for path in ["/codec/encode", "/codec/decode"] {
+        let resp = post_payload(app, format!("{base}{path}")).await;
+        assert_eq!(resp.status(), 200, "{base}{path}");
+    }
+    let preflight = preflight(app, format!("{base}/codec/decode")).await;
+    assert_eq!(preflight.status(), 204, "{base}");
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        UI_ORIGIN
+    );
+}
+
+#[tokio::test]
+async fn the_codec_is_on_the_admin_listener_and_not_on_the_public_one() {
+    let app = codec_app(|_| {}).await;
+    assert_codec_at(&app, &app.admin_address).await;
+    assert_no_codec_at(&app, &app.address).await;
+}
+
+#[tokio::test]
+async fn the_admin_listener_serves_nothing_customer_facing() {
+    let app = codec_app(|_| {}).await;
+    let flight = format!("/api/flights/{FL101}");
+    let customer = [
+        "/",
+        "/manage",
+        "/assets/app.js",
+        "/api/flights",
+        flight.as_str(),
+        "/api/config",
+        "/api/openapi.json",
+        "/api/docs",
+        "/metrics",
+    ];
+    for path in customer {
+        let (status, body) = app.admin_get(path).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (404, Some("NOT_FOUND")),
+            "admin {path}"
+        );
+        let (status, _) = app.get(path).await;
+        assert_eq!(status, 200, "public {path}");
+    }
+    let order = json!({"flightId": FL101, "seats": ["1A"]});
+    let (status, body) = app.admin_post("/api/orders", order).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("NOT_FOUND")));
+    // The probes answer there too (they read nothing private), so a probe
+    // can check the admin port itself; without Temporal, not ready.
+    let (status, body) = app.admin_get("/livez").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    for path in ["/readyz", "/health"] {
+        let (status, body) = app.admin_get(path).await;
+        assert!(body["checks"].is_object(), "{path}: {status} {body}");
+    }
+}
+
+#[tokio::test]
+async fn with_codec_on_public_listener_both_listeners_answer_the_codec() {
+    let app = codec_app(|s| s.temporal.codec_on_public_listener = true).await;
+    assert_codec_at(&app, &app.address).await;
+    assert_codec_at(&app, &app.admin_address).await;
+}
+
+#[tokio::test]
+async fn with_the_endpoint_turned_off_the_codec_routes_are_not_there() {
+    let app = codec_app(|s| {
+        s.temporal.codec_endpoint_enabled = false;
+        // Off wins, on every listener.
+        s.temporal.codec_on_public_listener = true;
+    })
+    .await;
+    assert_no_codec_at(&app, &app.admin_address).await;
+    assert_no_codec_at(&app, &app.address).await;
+}
+
+#[tokio::test]
+async fn the_admin_listener_is_on_loopback_unless_told_otherwise() {
+    let defaults = load(&[]).unwrap();
+    assert_eq!(
+        (
+            defaults.server.admin_host.as_str(),
+            defaults.server.admin_port
+        ),
+        ("127.0.0.1", 8081)
+    );
+    // The tests' settings keep the default host, on a free port.
+    let app = codec_app(|_| {}).await;
+    let bound: std::net::SocketAddr = app
+        .admin_address
+        .strip_prefix("http://")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(bound.ip().is_loopback(), "{bound}");
+    assert_ne!(bound.port(), 0);
+}
+
+/// `flightctl serve` itself: both listeners up, the admin one logged, and
+/// SIGTERM stops both.
+#[tokio::test]
+async fn serve_runs_both_listeners_and_a_signal_stops_both() {
+    let app = codec_app(|_| {}).await;
+    let admin_port = support::procs::free_port();
+    let (mut serve, port, log) =
+        support::serve_process(&app.settings, &[("ADMIN_PORT", &admin_port.to_string())]);
+    support::procs::wait_for_port(
+        "serve's admin listener",
+        admin_port,
+        Duration::from_secs(20),
+    );
+    let admin = format!("http://127.0.0.1:{admin_port}/codec/encode");
+    let public = format!("http://127.0.0.1:{port}/codec/encode");
+    assert_eq!(post_payload(&app, admin).await.status(), 200);
+    assert_eq!(post_payload(&app, public).await.status(), 404);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains(&format!("admin listener on http://127.0.0.1:{admin_port}")),
+        "{text}"
+    );
+    unsafe { libc::kill(serve.pid() as i32, libc::SIGTERM) };
+    let exit = serve.wait_exit(Duration::from_secs(20));
+    assert!(exit.is_some_and(|e| e.success()), "{exit:?}");
+    for port in [port, admin_port] {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port {port} still open"
+        );
+    }
 }
 
 #[test]

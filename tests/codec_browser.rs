@@ -1,8 +1,9 @@
 //! An operator sees decrypted payloads in the Temporal UI: a Temporal dev
-//! server with its UI pointed at the API's codec endpoint (as `./dev up`
-//! runs it), an order paid with a code, and headless Chromium on the
-//! workflow's page (`tests/browser/codec-ui.mjs`). The UI runs on another
-//! origin than the API, so its calls go through the codec's CORS.
+//! server with its UI pointed at the codec endpoint on `serve`'s admin
+//! listener (as `./dev up` runs it), an order paid with a code, and headless
+//! Chromium on the workflow's page (`tests/browser/codec-ui.mjs`). The UI
+//! runs on another origin than the admin listener, so its calls go through
+//! the codec's CORS.
 
 mod support;
 
@@ -52,10 +53,12 @@ async fn the_temporal_ui_shows_decrypted_payloads_through_the_codec_endpoint() {
         "run scripts/install-prereqs.sh (npm install in tests/browser)"
     );
 
-    let api_port = free_port();
-    let (_temporal, host, ui) = temporal_with_ui(&format!("http://127.0.0.1:{api_port}/codec"));
+    // The UI is pointed at the admin listener before it exists: its port.
+    let admin_port = free_port();
+    let codec_endpoint = format!("http://127.0.0.1:{admin_port}/codec");
+    let (_temporal, host, ui) = temporal_with_ui(&codec_endpoint);
     let mut settings = support::isolated_settings(false).await;
-    settings.server.port = api_port;
+    settings.server.admin_port = admin_port;
     settings.temporal.host = host;
     settings.temporal.codec_cors_origins = ui.clone();
     settings.booking.payment_failure_rate = 0.0;
@@ -88,6 +91,7 @@ async fn the_temporal_ui_shows_decrypted_payloads_through_the_codec_endpoint() {
             format!("{ui}/namespaces/default/workflows/booking-{order}"),
         )
         .env("CODE", CODE)
+        .env("CODEC_ENDPOINT", &codec_endpoint)
         .env("SCREENSHOT_DIR", &shots)
         .env("CHROMIUM", chromium)
         .kill_on_drop(true)

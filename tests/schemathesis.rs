@@ -1,7 +1,9 @@
 //! schemathesis against a running `flightctl serve` + worker (real Postgres,
 //! Redis and Temporal), with the document the server serves and every
 //! check on: no 5xx, no answer outside the document. Its settings, each
-//! with its reason, are in `schemathesis.toml`. schemathesis comes from
+//! with its reason, are in `schemathesis.toml`. Two runs: the codec's
+//! operations against the admin listener, which serves them, and every other
+//! against the public one. schemathesis comes from
 //! PyPI (`scripts/install-prereqs.sh`); without it this test fails, it
 //! does not skip.
 
@@ -48,8 +50,11 @@ async fn schemathesis_finds_nothing_outside_the_document() {
     // Orders' holds outlive the run; nothing here waits for an expiry.
     settings.booking.payment_failure_rate = 0.0;
     let app = TestApp::with_worker(settings).await;
-    let (_serve, port, log) = support::serve_process(&app.settings, &[("RUST_LOG", "warn")]);
+    let admin_port = support::procs::free_port().to_string();
+    let env = [("RUST_LOG", "warn"), ("ADMIN_PORT", admin_port.as_str())];
+    let (_serve, port, log) = support::serve_process(&app.settings, &env);
     let base = format!("http://127.0.0.1:{port}");
+    let admin = format!("http://127.0.0.1:{admin_port}");
     support::eventually(
         "serve healthy, with a worker polling",
         Duration::from_secs(60),
@@ -62,37 +67,43 @@ async fn schemathesis_finds_nothing_outside_the_document() {
 
     let workdir = tempfile::tempdir().unwrap();
     let config = support::repo_root().join("schemathesis.toml");
-    let started = Instant::now();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(exe)
-            .arg("--no-color")
+    let document = format!("{base}/api/openapi.json");
+    let codec = "^/codec/";
+    let mut failed = Vec::new();
+    for (url, filter) in [
+        (&base, "--exclude-path-regex"),
+        (&admin, "--include-path-regex"),
+    ] {
+        let started = Instant::now();
+        let mut cmd = Command::new(&exe);
+        cmd.arg("--no-color")
             .arg("--config-file")
             .arg(&config)
-            .args(["run", &format!("{base}/api/openapi.json")])
+            .args(["run", &document])
             // Every check is on in the config file (`--checks all` would
             // turn on again the one it turns off, with its reason).
-            .args(["--url", &base])
+            .args(["--url", url])
+            .args([filter, codec])
             // Hypothesis keeps its example database in the working directory.
-            .current_dir(workdir.path())
-            .output()
-            .expect("schemathesis runs")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    eprintln!("{stderr}");
-    println!("schemathesis took {:.0?}", started.elapsed());
+            .current_dir(workdir.path());
+        let out = tokio::task::spawn_blocking(move || cmd.output().expect("schemathesis runs"))
+            .await
+            .unwrap();
+        println!("{}", String::from_utf8_lossy(&out.stdout));
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        println!("schemathesis on {url} took {:.0?}", started.elapsed());
+        if !out.status.success() {
+            failed.push(format!("{url}: exit {:?}", out.status.code()));
+        }
+    }
     let serve_log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         !serve_log.contains("panicked"),
         "serve panicked:\n{serve_log}"
     );
     assert!(
-        out.status.success(),
-        "schemathesis found failures (exit {:?}); serve's log:\n{}",
-        out.status.code(),
+        failed.is_empty(),
+        "schemathesis found failures ({failed:?}); serve's log:\n{}",
         serve_log
             .lines()
             .rev()

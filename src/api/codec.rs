@@ -5,7 +5,9 @@
 //! "<base64>"}]}`. The UI calls it from the browser, so the UI's origin
 //! (`TEMPORAL_UI_URL`, plus `CODEC_CORS_ORIGINS`) is allowed by CORS.
 //!
-//! Whoever reaches this endpoint can read every payload: expose it only where
+//! Whoever reaches this endpoint can read every payload, so `serve` answers it
+//! on its admin listener (`ADMIN_HOST:ADMIN_PORT`, loopback by default) and
+//! not on the public one (`listener.rs`); expose the admin listener only where
 //! the Temporal UI's operators are (see README, "Payload encryption").
 
 use std::collections::{BTreeMap, HashMap};
@@ -145,17 +147,24 @@ impl utoipa::PartialSchema for Base64 {
 
 impl utoipa::ToSchema for Base64 {}
 
+/// Where the codec routes are served, for the document.
+const ADMIN_ONLY: &str = "Served on the **admin listener** (`ADMIN_HOST:ADMIN_PORT`, default \
+`127.0.0.1:8081`), for operators and the Temporal UI: it opens every Temporal payload, payment \
+codes and passengers included. The public listener (`SERVER_PORT`, this document's server) \
+answers `404 NOT_FOUND` here, unless `CODEC_ON_PUBLIC_LISTENER=true` (development only).";
+
 #[utoipa::path(
     post,
     path = "/codec/encode",
     tag = "operations",
     summary = "Encrypt payloads with the current key (Temporal codec-server convention)",
+    description = ADMIN_ONLY,
     request_body(content = Payloads, content_type = "application/json"),
     responses(
         (status = 200, description = "The payloads, encrypted", body = Payloads),
         (status = 400, description = "`INVALID_JSON`, `INVALID_REQUEST` or `INVALID_PAYLOAD` (not base64)", body = super::errors::ErrorBody),
         (status = 403, description = "`ORIGIN_NOT_ALLOWED`: a browser origin the codec does not allow", body = super::errors::ErrorBody),
-        (status = 404, description = "`NOT_FOUND`: the codec endpoint is switched off", body = super::errors::ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: asked on the public listener, or the codec endpoint is switched off", body = super::errors::ErrorBody),
         (status = 413, description = "`PAYLOAD_TOO_LARGE`: over 4 MiB", body = super::errors::ErrorBody),
     ),
 )]
@@ -171,12 +180,13 @@ pub async fn encode(
     path = "/codec/decode",
     tag = "operations",
     summary = "Decrypt payloads (Temporal codec-server convention); plain ones pass through",
+    description = ADMIN_ONLY,
     request_body(content = Payloads, content_type = "application/json"),
     responses(
         (status = 200, description = "The payloads, decrypted", body = Payloads),
         (status = 400, description = "`INVALID_JSON`, `INVALID_REQUEST`, `INVALID_PAYLOAD` (not base64, or encrypted data that does not open) or `UNKNOWN_KEY_ID`", body = super::errors::ErrorBody),
         (status = 403, description = "`ORIGIN_NOT_ALLOWED`: a browser origin the codec does not allow", body = super::errors::ErrorBody),
-        (status = 404, description = "`NOT_FOUND`: the codec endpoint is switched off", body = super::errors::ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: asked on the public listener, or the codec endpoint is switched off", body = super::errors::ErrorBody),
         (status = 413, description = "`PAYLOAD_TOO_LARGE`: over 4 MiB", body = super::errors::ErrorBody),
     ),
 )]
@@ -262,7 +272,8 @@ fn to_json(p: Payload) -> JsonPayload {
 }
 
 /// Guards the codec routes: with `CODEC_ENDPOINT_ENABLED=false` they are not
-/// there (404). CORS: a preflight from an allowed origin is answered here; a
+/// there (404), on either listener (which listener serves them at all is
+/// `listener::guard`'s). CORS: a preflight from an allowed origin is answered here; a
 /// request from any other browser origin is refused (403); requests without
 /// `Origin` (curl, the CLI) pass.
 pub async fn cors(

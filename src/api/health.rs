@@ -135,6 +135,7 @@ pub struct Live {
     path = "/livez",
     tag = "operations",
     summary = "Liveness: the process answers (no dependency is checked)",
+    description = "Served on both listeners: the public one and the admin one (`ADMIN_PORT`).",
     responses(
         (status = 200, description = "The process serves requests", body = Live,
          example = json!({"status": "ok"})),
@@ -149,6 +150,7 @@ pub async fn livez() -> HttpResponse {
     path = "/readyz",
     tag = "operations",
     summary = "Readiness: Postgres, Redis, Temporal, and a worker polling the task queue",
+    description = "Served on both listeners: the public one and the admin one (`ADMIN_PORT`).",
     responses(Readiness)
 )]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
@@ -160,7 +162,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     path = "/health",
     tag = "operations",
     summary = "Postgres, Redis, Temporal, and a worker polling the task queue (as `/readyz`)",
-    description = "The older name of `/readyz`, kept for the health checks that call it.",
+    description = "The older name of `/readyz`, kept for the health checks that call it. \
+Served on both listeners: the public one and the admin one (`ADMIN_PORT`).",
     responses(Readiness)
 )]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {

@@ -10,6 +10,7 @@ mod events;
 mod flights;
 mod health;
 mod idempotency;
+mod listener;
 mod live;
 mod metrics;
 mod openapi;
@@ -18,7 +19,7 @@ mod request_id;
 mod sse;
 mod web;
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web as aw};
@@ -26,6 +27,8 @@ use deadpool_postgres::Pool;
 
 pub use errors::ApiError;
 pub use openapi::document as openapi_document;
+
+use listener::Listener;
 
 use crate::booking::service::Engine;
 use crate::config::Settings;
@@ -57,20 +60,73 @@ impl AppState {
     }
 }
 
-/// A bound, not yet awaited server: tests start it on port 0.
+/// Both listeners of `serve`, bound, not yet awaited: tests start them on
+/// port 0. One `AppState` (pool, Redis, Temporal client, live feeds) serves
+/// both; `listener::guard` decides which routes each answers.
 pub struct Application {
     port: u16,
+    admin: SocketAddr,
     server: Server,
+    admin_server: Server,
     live: live::Live,
+}
+
+/// Bind `host:port`, naming the address and the setting when it fails.
+fn bind(host: &str, port: u16, what: &str) -> anyhow::Result<TcpListener> {
+    let address = format!("{host}:{port}");
+    TcpListener::bind(&address)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {address} ({what}): {e}"))
+}
+
+/// An HTTP server on `tcp` with every route of the table, answering those
+/// `listener` serves.
+fn server(
+    state: aw::Data<AppState>,
+    listener: Listener,
+    tcp: TcpListener,
+) -> std::io::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(listener)
+            .app_data(
+                aw::QueryConfig::default().error_handler(|e, _| errors::query_error(e).into()),
+            )
+            .app_data(
+                aw::JsonConfig::default()
+                    .limit(16 * 1024)
+                    .error_handler(|e, _| errors::json_error(e).into()),
+            )
+            // The last wrapped runs first: metrics see every answer, then
+            // every answer gets its request id, the listener's and the codec
+            // guard's too; a route this listener does not serve never
+            // reaches the codec guard.
+            .wrap(actix_web::middleware::from_fn(codec::cors))
+            .wrap(actix_web::middleware::from_fn(listener::guard))
+            .wrap(actix_web::middleware::from_fn(request_id::assign))
+            .wrap(actix_web::middleware::from_fn(metrics::track))
+            .configure(routes)
+            .default_service(aw::to(errors::not_found))
+    })
+    .shutdown_timeout(10)
+    // `serve` handles SIGINT/SIGTERM itself: streams end first.
+    .disable_signals();
+    // Operators' traffic: one worker thread is plenty.
+    let server = match listener {
+        Listener::Public => server,
+        Listener::Admin => server.workers(1),
+    };
+    Ok(server.listen(tcp)?.run())
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let (pool, holds) = store::connect(&settings).await?;
-        let address = format!("{}:{}", settings.server.host, settings.server.port);
-        let listener = TcpListener::bind(&address)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
-        let port = listener.local_addr()?.port();
+        let s = &settings.server;
+        let public = bind(&s.host, s.port, "SERVER_HOST:SERVER_PORT")?;
+        let admin = bind(&s.admin_host, s.admin_port, "ADMIN_HOST:ADMIN_PORT")?;
+        let port = public.local_addr()?.port();
+        let admin_addr = admin.local_addr()?;
         tokio::spawn(idempotency::purge_expired(
             pool.clone(),
             settings.server.idempotency_ttl,
@@ -91,52 +147,48 @@ impl Application {
             pool,
             holds,
         });
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(
-                    aw::QueryConfig::default().error_handler(|e, _| errors::query_error(e).into()),
-                )
-                .app_data(
-                    aw::JsonConfig::default()
-                        .limit(16 * 1024)
-                        .error_handler(|e, _| errors::json_error(e).into()),
-                )
-                // The last wrapped runs first: metrics see every answer,
-                // then every answer gets its request id, the codec guard's too.
-                .wrap(actix_web::middleware::from_fn(codec::cors))
-                .wrap(actix_web::middleware::from_fn(request_id::assign))
-                .wrap(actix_web::middleware::from_fn(metrics::track))
-                .configure(routes)
-                .default_service(aw::to(errors::not_found))
+        Ok(Self {
+            port,
+            admin: admin_addr,
+            server: server(state.clone(), Listener::Public, public)?,
+            admin_server: server(state, Listener::Admin, admin)?,
+            live,
         })
-        .shutdown_timeout(10)
-        // `serve` handles SIGINT/SIGTERM itself: streams end first.
-        .disable_signals()
-        .listen(listener)?
-        .run();
-        Ok(Self { port, server, live })
     }
 
+    /// The public listener's port.
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// The admin listener's port.
+    pub fn admin_port(&self) -> u16 {
+        self.admin.port()
     }
 
-    /// Run until SIGINT or SIGTERM, then end the event streams and stop
-    /// gracefully: requests in flight finish (up to 10 s), no new ones.
+    /// The admin listener's address, as bound.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+    }
+
+    /// Run both listeners until both stop; the first error ends it.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        tokio::try_join!(self.server, self.admin_server).map(|_| ())
+    }
+
+    /// Run until SIGINT or SIGTERM, then end the event streams and stop both
+    /// listeners gracefully: requests in flight finish (up to 10 s), no new
+    /// ones.
     pub async fn run_until_signalled(self) -> std::io::Result<()> {
-        let (handle, live) = (self.server.handle(), self.live.clone());
+        let handles = (self.server.handle(), self.admin_server.handle());
+        let live = self.live.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
             tracing::info!("stopping: ending event streams, finishing requests in flight");
             live.close();
-            handle.stop(true).await;
+            tokio::join!(handles.0.stop(true), handles.1.stop(true));
         });
-        self.server.await
+        self.run_until_stopped().await
     }
 }
 
@@ -164,6 +216,15 @@ pub struct Route {
     pub path: &'static str,
     /// `<module>_<handler>`: unique, and what links in the document name.
     pub operation_id: &'static str,
+}
+
+impl Route {
+    /// The handler's module: `codec` of `codec_decode`.
+    pub fn module(&self) -> &'static str {
+        self.operation_id
+            .split_once('_')
+            .map_or(self.operation_id, |(module, _)| module)
+    }
 }
 
 /// The route table: every route `serve` has, registered (`routes`) and
@@ -234,6 +295,22 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.server.host,
         app.port()
     );
+    let t = &settings.temporal;
+    let codec = match (t.codec_endpoint_enabled, t.codec_on_public_listener) {
+        (false, _) => "no codec (CODEC_ENDPOINT_ENABLED=false)",
+        (true, false) => "the codec at /codec",
+        (true, true) => "the codec at /codec (also on the public listener)",
+    };
+    tracing::info!(
+        "admin listener on http://{} for operators: {codec}, /livez, /readyz",
+        app.admin_addr()
+    );
+    if t.codec_endpoint_enabled && t.codec_on_public_listener {
+        tracing::warn!(
+            "CODEC_ON_PUBLIC_LISTENER=true: whoever reaches port {} can decrypt Temporal payloads",
+            app.port()
+        );
+    }
     app.run_until_signalled().await?;
     tracing::info!("server stopped");
     Ok(())

@@ -44,7 +44,7 @@ sent a sane one. Test payment codes: `00000` always succeeds, `99999` is always 
         (name = "orders", description = "Orders: hold seats, change them, pay, cancel; each order is a Temporal workflow `booking-<orderId>`"),
         (name = "bookings", description = "Manage a booking: find it by reference and last name, cancel it for a refund"),
         (name = "events", description = "Server-sent event streams (`text/event-stream`), pushed on every change"),
-        (name = "operations", description = "Health and client settings"),
+        (name = "operations", description = "Health, client settings, and the payload codec (on the admin listener only)"),
         (name = "ui", description = "The embedded web UI and this reference"),
     )
 )]

@@ -3,20 +3,24 @@
 //
 //   WORKFLOW_URL    the order's workflow page in the Temporal UI
 //   CODE            the payment code the order was paid with
+//   CODEC_ENDPOINT  where the UI's codec calls must go (serve's admin listener)
 //   SCREENSHOT_DIR  where the final screen is saved
 //   CHROMIUM        the browser binary (default /usr/bin/chromium)
 
 import { chromium } from 'playwright-core';
 import path from 'node:path';
 
-const { WORKFLOW_URL, CODE, SCREENSHOT_DIR } = process.env;
+const { WORKFLOW_URL, CODE, SCREENSHOT_DIR, CODEC_ENDPOINT } = process.env;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 const page = await browser.newPage({ viewport: { width: 1400, height: 2400 } });
 const failed = [];
+const decoded = [];
 page.on('response', (r) => {
-  if (r.url().includes('/codec/') && r.status() !== 200) failed.push(`${r.status()} ${r.url()}`);
+  if (!r.url().includes('/codec/')) return;
+  if (r.status() !== 200) failed.push(`${r.status()} ${r.url()}`);
+  else if (r.request().method() === 'POST') decoded.push(r.url());
 });
 const shows = (text) =>
   page.waitForFunction((t) => document.body.innerText.includes(t), text, { timeout: 30000 });
@@ -33,6 +37,8 @@ try {
   const text = await page.innerText('body');
   if (text.includes('binary/encrypted')) throw new Error('an encrypted payload is shown undecoded');
   if (failed.length) throw new Error(`codec calls failed: ${failed.join(', ')}`);
+  if (CODEC_ENDPOINT && !decoded.some((u) => u.startsWith(`${CODEC_ENDPOINT}/`)))
+    throw new Error(`no codec call went to ${CODEC_ENDPOINT}: ${decoded.join(', ')}`);
   console.log('the Temporal UI shows the decrypted payment code');
 } catch (e) {
   console.error(`FAILED: ${e.message}`);

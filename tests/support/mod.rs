@@ -89,6 +89,8 @@ pub async fn isolated_settings(temporal: bool) -> Settings {
     let mut s = base_settings();
     s.server.host = "127.0.0.1".into();
     s.server.port = 0;
+    // The admin listener keeps its default host (loopback), on a free port.
+    s.server.admin_port = 0;
     s.database.url = Secret::new(pg.url(&db));
     s.redis.addr = servers::redis().addr();
     s.redis.key_prefix = format!("t{id}");
@@ -114,7 +116,11 @@ pub async fn prepare_database(settings: &Settings) -> deadpool_postgres::Pool {
 
 pub struct TestApp {
     pub settings: Settings,
+    /// The public listener: `http://127.0.0.1:<port>`.
     pub address: String,
+    /// The admin listener (the codec, the probes): `http://<ip>:<port>`, as
+    /// bound from `ADMIN_HOST`.
+    pub admin_address: String,
     pub http: reqwest::Client,
     pub pool: deadpool_postgres::Pool,
     pub holds: Holds,
@@ -132,10 +138,12 @@ impl TestApp {
             .await
             .expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let admin_address = format!("http://{}", app.admin_addr());
         tokio::spawn(app.run_until_stopped());
         TestApp {
             settings,
             address,
+            admin_address,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -198,15 +206,39 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// A URL of the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("{}{path}", self.admin_address)
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let resp = self.http.get(self.url(path)).send().await.expect("GET");
+        self.get_at(self.url(path)).await
+    }
+
+    /// GET from the admin listener.
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        self.get_at(self.admin_url(path)).await
+    }
+
+    async fn get_at(&self, url: String) -> (u16, Value) {
+        let resp = self.http.get(url).send().await.expect("GET");
         read(resp).await
     }
 
     pub async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+        self.send_at(method, self.url(path), body).await
+    }
+
+    /// POST JSON to the admin listener.
+    pub async fn admin_post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send_at(reqwest::Method::POST, self.admin_url(path), body)
+            .await
+    }
+
+    async fn send_at(&self, method: reqwest::Method, url: String, body: Value) -> (u16, Value) {
         let resp = self
             .http
-            .request(method, self.url(path))
+            .request(method, url)
             .json(&body)
             .send()
             .await
@@ -369,9 +401,11 @@ fn append(path: &std::path::Path) -> std::fs::File {
         .expect("a log file")
 }
 
-/// The environment a worker process needs to match `settings`.
+/// The environment a worker process needs to match `settings` (and a
+/// `serve` process: its admin listener's port, 0 in tests).
 pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
     vec![
+        ("ADMIN_PORT", s.server.admin_port.to_string()),
         ("DATABASE_URL", s.database.url.expose().to_string()),
         ("REDIS_ADDR", s.redis.addr.clone()),
         ("REDIS_KEY_PREFIX", s.redis.key_prefix.clone()),
