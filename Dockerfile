@@ -49,6 +49,8 @@ COPY config/ /app/config/
 COPY --from=builder /usr/local/bin/flightctl /usr/local/bin/flightctl
 
 USER 10001:10001
+# The public listener. The admin listener (ADMIN_PORT 8081, the payload codec)
+# is on loopback unless ADMIN_HOST says otherwise, so it is not exposed here.
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/flightctl"]
 CMD ["serve"]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The local stack, without Docker: PostgreSQL (5433), Redis (6379) and the
 # Temporal dev server (7233, UI 8233), with their data under .data/ so
-# workflows and orders survive restarts; then flightctl serve + worker.
+# workflows and orders survive restarts; then flightctl serve (8080, and its
+# admin listener on 127.0.0.1:8081 for the Temporal UI's codec) + worker.
 #   scripts/stack.sh up | infra | down | status | logs
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,10 +58,11 @@ postgres_up() {
 infra_up() {
   postgres_up
   start_bg redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$data" --appendonly yes --save ""
-  # The UI shows decrypted payloads through the API's codec endpoint.
+  # The UI shows decrypted payloads through the codec endpoint on serve's
+  # admin listener (never the public port): the browser calls it.
   start_bg temporal temporal server start-dev --ip 127.0.0.1 --port "$temporal_port" \
     --ui-port "$ui_port" --db-filename "$data/temporal.db" --log-level warn \
-    --ui-codec-endpoint "http://localhost:${SERVER_PORT:-8080}/codec"
+    --ui-codec-endpoint "http://localhost:${ADMIN_PORT:-8081}/codec"
   wait_port redis "$redis_port" 15; wait_port temporal "$temporal_port" 60; wait_port temporal-ui "$ui_port" 60
 }
 
@@ -100,6 +102,7 @@ flightctl is up:
   web UI       http://localhost:${SERVER_PORT:-8080}/
   flights      http://localhost:${SERVER_PORT:-8080}/api/flights
   Temporal UI  http://localhost:$ui_port/
+  codec        http://localhost:${ADMIN_PORT:-8081}/codec (serve's admin listener, loopback: the Temporal UI decrypts through it)
   metrics      http://localhost:${SERVER_PORT:-8080}/metrics (API), http://localhost:${WORKER_METRICS_PORT:-9091}/metrics (worker)
 stop with: ./dev down
 MSG

@@ -23,9 +23,11 @@ const FLIGHTCTL_SERVICES: [(&str, &[&str]); 4] = [
 /// The variables of the `ENV_VARS` contract in src/config.rs whose built-in
 /// defaults (localhost, 5433, ...) are wrong inside a container, or which the
 /// stack pins so it does not depend on the defaults.
-const CONTAINER_ENV: [&str; 17] = [
+const CONTAINER_ENV: [&str; 19] = [
     "SERVER_HOST",
     "SERVER_PORT",
+    "ADMIN_HOST",
+    "ADMIN_PORT",
     "DATABASE_HOST",
     "DATABASE_PORT",
     "DATABASE_USER",
@@ -140,9 +142,10 @@ fn env_var(service: &Value, name: &str) -> String {
         .unwrap_or_else(|| panic!("{name} is not set"))
 }
 
-/// `(host port, container port)` of every published port, in the short
-/// (`[IP:]HOST:CONTAINER[/proto]`) or the long (`target`/`published`) form.
-fn published_ports(service: &Value) -> Vec<(u16, u16)> {
+/// `(host IP, host port, container port)` of every published port, in the
+/// short (`[IP:]HOST:CONTAINER[/proto]`) or the long
+/// (`host_ip`/`published`/`target`) form; no IP is every interface.
+fn published(service: &Value) -> Vec<(Option<String>, u16, u16)> {
     let port = |text: &str| -> u16 {
         text.parse()
             .unwrap_or_else(|e| panic!("port {text:?}: {e}"))
@@ -154,7 +157,9 @@ fn published_ports(service: &Value) -> Vec<(u16, u16)> {
         .iter()
         .map(|entry| {
             if entry.is_mapping() {
+                let ip = entry.get("host_ip").map(scalar);
                 return (
+                    ip,
                     port(&scalar(&entry["published"])),
                     port(&scalar(&entry["target"])),
                 );
@@ -162,10 +167,19 @@ fn published_ports(service: &Value) -> Vec<(u16, u16)> {
             let text = scalar(entry);
             let mapping = text.split('/').next().unwrap_or_default();
             match mapping.rsplitn(3, ':').collect::<Vec<_>>()[..] {
-                [container, host, ..] => (port(host), port(container)),
+                [container, host] => (None, port(host), port(container)),
+                [container, host, ip] => (Some(ip.to_string()), port(host), port(container)),
                 _ => panic!("{text:?} publishes on a random host port"),
             }
         })
+        .collect()
+}
+
+/// `(host port, container port)` of every published port.
+fn published_ports(service: &Value) -> Vec<(u16, u16)> {
+    published(service)
+        .into_iter()
+        .map(|(_, host, container)| (host, container))
         .collect()
 }
 
@@ -273,6 +287,7 @@ fn default_ports_are_published_on_the_host() {
     let compose = compose();
     for (name, host, container) in [
         ("api", 8080, 8080),
+        ("api", 8081, 8081),
         ("postgres", 5433, 5432),
         ("redis", 6379, 6379),
         ("temporal", 7233, 7233),
@@ -537,7 +552,7 @@ fn temporal_runs_on_its_own_database_with_the_app_namespace() {
 }
 
 #[test]
-fn temporal_payloads_are_encrypted_and_the_ui_decodes_them_through_the_api() {
+fn temporal_payloads_are_encrypted_with_the_same_key_by_api_and_worker() {
     let compose = compose();
     let api = service(&compose, "api");
     let key = env_var(api, "PAYLOAD_ENCRYPTION_KEY");
@@ -551,12 +566,48 @@ fn temporal_payloads_are_encrypted_and_the_ui_decodes_them_through_the_api() {
             "{name}"
         );
     }
-    // The browser calls the codec, so it is the API's address on the host.
-    let (api_host_port, _) = published_ports(api)[0];
+}
+
+/// The browser calls the codec, so the UI's endpoint is the api's admin
+/// listener as the host reaches it: published on the host's loopback only,
+/// never on the public port (which answers `/codec/*` 404).
+#[test]
+fn the_temporal_ui_decodes_through_the_admin_listener_on_the_hosts_loopback() {
+    let compose = compose();
+    let api = service(&compose, "api");
+    let admin_port: u16 = env_var(api, "ADMIN_PORT").parse().expect("a port");
+    let server_port: u16 = env_var(api, "SERVER_PORT").parse().expect("a port");
+    assert_ne!(admin_port, server_port);
+    assert_eq!(
+        env_var(api, "ADMIN_HOST"),
+        "0.0.0.0",
+        "inside the container, so the published port reaches it"
+    );
+    let admin: Vec<_> = published(api)
+        .into_iter()
+        .filter(|&(_, _, container)| container == admin_port)
+        .collect();
+    let [(ip, host_port, _)] = &admin[..] else {
+        panic!("api publishes its admin port {admin_port} once: {admin:?}");
+    };
+    assert_eq!(
+        ip.as_deref(),
+        Some("127.0.0.1"),
+        "on the host's loopback only"
+    );
     assert_eq!(
         env_var(service(&compose, "temporal-ui"), "TEMPORAL_CODEC_ENDPOINT"),
-        format!("http://localhost:{api_host_port}/codec")
+        format!("http://localhost:{host_port}/codec")
     );
+    let services = compose["services"].as_mapping().expect("services");
+    for (name, svc) in services {
+        let env = environment(svc);
+        assert_ne!(
+            env.get("CODEC_ON_PUBLIC_LISTENER").map(String::as_str),
+            Some("true"),
+            "{name:?}"
+        );
+    }
 }
 
 #[test]
@@ -573,6 +624,8 @@ fn compose_environment_passes_the_config_loader() {
     .expect("the compose environment is a valid configuration");
     assert_eq!(settings.server.host, "0.0.0.0");
     assert_eq!(settings.server.port, 8080);
+    assert_eq!(settings.server.admin_port, 8081);
+    assert!(!settings.temporal.codec_on_public_listener);
     assert_eq!(settings.database.host, "postgres");
     assert_eq!(settings.database.port, 5432);
     assert_eq!(settings.redis.addr, "redis:6379");

@@ -94,6 +94,74 @@ fn the_example_overlay_renders_what_a_deployment_needs() {
     find(&docs, "Job", "flightctl-migrate");
 }
 
+/// The payload codec decrypts every Temporal payload: it is on serve's admin
+/// port, which only the Service `flightctl-admin` targets, no Ingress
+/// routes to, and the NetworkPolicy admits only from labelled pods.
+#[test]
+fn the_codec_is_reached_only_through_the_admin_service() {
+    let (_, yaml) = render();
+    let docs = docs(&yaml);
+    let config = &find(&docs, "ConfigMap", "flightctl-config")["data"];
+    assert_ne!(config["CODEC_ON_PUBLIC_LISTENER"].as_str(), Some("true"));
+    let port = |name: &str| -> u64 {
+        config[name]
+            .as_str()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in the ConfigMap"))
+    };
+    let (server_port, admin_port) = (port("SERVER_PORT"), port("ADMIN_PORT"));
+    assert_eq!(
+        config["ADMIN_HOST"], "0.0.0.0",
+        "the Service reaches the pod IP"
+    );
+    let serve = &find(&docs, "Deployment", "flightctl-serve")["spec"]["template"]["spec"];
+    let ports = serve["containers"][0]["ports"].as_sequence().unwrap();
+    let named = |name: &str| {
+        ports
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["containerPort"].as_u64())
+    };
+    assert_eq!(named("http"), Some(server_port));
+    assert_eq!(named("admin"), Some(admin_port));
+
+    let targets = |service: &str| -> Vec<String> {
+        find(&docs, "Service", service)["spec"]["ports"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|p| match &p["targetPort"] {
+                serde_yaml::Value::Number(n) => n.to_string(),
+                other => other.as_str().unwrap().to_string(),
+            })
+            .collect()
+    };
+    assert_eq!(targets("flightctl-serve"), ["http"]);
+    assert_eq!(targets("flightctl-admin"), ["admin"]);
+    for ingress in docs.iter().filter(|d| d["kind"] == "Ingress") {
+        let text = serde_yaml::to_string(ingress).unwrap();
+        assert!(!text.contains("flightctl-admin"), "{text}");
+    }
+
+    let policy = find(&docs, "NetworkPolicy", "flightctl");
+    for rule in policy["spec"]["ingress"].as_sequence().unwrap() {
+        let ports: Vec<u64> = rule["ports"]
+            .as_sequence()
+            .expect("every rule names its ports (none would admit them all)")
+            .iter()
+            .map(|p| p["port"].as_u64().unwrap())
+            .collect();
+        if ports.contains(&admin_port) {
+            assert_eq!(ports, [admin_port], "the admin port has a rule of its own");
+            let from = rule["from"].as_sequence().map_or(0, Vec::len);
+            assert!(
+                from > 0,
+                "the admin port is not open to every pod: {rule:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn kubernetes_validate_accepts_the_example_overlay() {
     let (file, _) = render();
