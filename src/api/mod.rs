@@ -13,6 +13,7 @@ mod idempotency;
 mod live;
 mod metrics;
 mod openapi;
+pub mod ops;
 mod orders;
 mod request_id;
 mod sse;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub engine: Engine,
     /// Failed booking look-ups per client.
     pub lookups: Lookups,
+    /// Failed operator sign-ins per name.
+    pub sign_ins: Lookups,
 }
 
 impl AppState {
@@ -86,6 +89,12 @@ impl Application {
                 &settings.redis.key_prefix,
                 settings.booking.lookup_max_failures,
                 settings.booking.lookup_window,
+            ),
+            sign_ins: Lookups::new(
+                holds.client().clone(),
+                &format!("{}:ops", settings.redis.key_prefix),
+                ops::SIGN_IN_FAILURES,
+                ops::SIGN_IN_WINDOW,
             ),
             settings,
             pool,
@@ -219,6 +228,16 @@ route_table! {
     "/api/orders/{id}/events" => [get orders::events],
     "/api/bookings/{reference}" => [get bookings::show],
     "/api/bookings/{reference}/cancel" => [post bookings::cancel],
+    "/api/ops/session" => [post ops::sign_in, get ops::session, delete ops::sign_out],
+    "/api/ops/flights" => [get ops::flights, post ops::add_flight],
+    "/api/ops/flights/events" => [get ops::flights_events],
+    "/api/ops/flights/{id}/sales" => [post ops::sales],
+    "/api/ops/orders" => [get ops::orders_list],
+    "/api/ops/orders/{id}" => [get ops::order],
+    "/api/ops/orders/{id}/cancel" => [post ops::cancel_order],
+    "/api/ops/bookings/{reference}/refund" => [post ops::refund_booking],
+    "/api/ops/reconciliation" => [get ops::reconciliation],
+    "/api/ops/audit" => [get ops::audit],
     "/codec/encode" => [post codec::encode],
     "/codec/decode" => [post codec::decode],
     "/" => [get web::index],
