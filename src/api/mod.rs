@@ -8,6 +8,7 @@ mod codec;
 mod errors;
 mod events;
 mod flights;
+mod headers;
 mod health;
 mod idempotency;
 mod live;
@@ -112,9 +113,11 @@ impl Application {
                         .error_handler(|e, _| errors::json_error(e).into()),
                 )
                 // The last wrapped runs first: metrics see every answer,
-                // then every answer gets its request id, the codec guard's too.
+                // then every answer gets its security headers (a HEAD its
+                // body dropped) and its request id, the codec guard's too.
                 .wrap(actix_web::middleware::from_fn(codec::cors))
                 .wrap(actix_web::middleware::from_fn(request_id::assign))
+                .wrap(actix_web::middleware::from_fn(headers::secure))
                 .wrap(actix_web::middleware::from_fn(metrics::track))
                 .configure(routes)
                 .default_service(aw::to(errors::not_found))
@@ -175,17 +178,30 @@ pub struct Route {
     pub operation_id: &'static str,
 }
 
+/// The actix route of one method of the route table: GET is GET or HEAD.
+macro_rules! on {
+    (get) => {
+        aw::route()
+            .guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
+    };
+    ($method:ident) => {
+        aw::$method()
+    };
+}
+
 /// The route table: every route `serve` has, registered (`routes`) and
 /// documented (`RouteDocs`, each handler's `#[utoipa::path]`) from this one
 /// list, so no route can be served without being in the OpenAPI document.
-/// A path's other methods answer 405 with `Allow`. `ROUTES` is what
+/// Every GET route answers HEAD too, with the same handler (`on!`; the
+/// document says so once, `headers::secure` drops a streamed body). A
+/// path's other methods answer 405 with `Allow`. `ROUTES` is what
 /// `tests/openapi.rs` checks the document against.
 macro_rules! route_table {
     ($($path:literal => [$($method:ident $module:ident::$handler:ident),+ $(,)?]),* $(,)?) => {
         fn routes(cfg: &mut aw::ServiceConfig) {
             $(cfg.service(
                 aw::resource($path)
-                    $(.$method($module::$handler))+
+                    $(.route(on!($method).to($module::$handler)))+
                     .default_service(aw::to(|| async {
                         errors::method_not_allowed(&[$(stringify!($method)),+])
                     })),

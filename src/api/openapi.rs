@@ -28,7 +28,8 @@ use super::RouteDocs;
 (every change of selection restarts the hold), pay with a 5-digit code. JSON, camelCase. \
 Every error is `{\"error\": CODE, \"message\": \"human sentence\"}` (schema `Error`, codes \
 enumerated in `ErrorCode`). Every response carries `X-Request-Id`, echoed when the client \
-sent a sane one. Test payment codes: `00000` always succeeds, `99999` is always declined, \
+sent a sane one. Every GET operation also answers `HEAD`: the same status and headers, no body \
+(an event stream's ends after its headers). Test payment codes: `00000` always succeeds, `99999` is always declined, \
 `88888` always times out."
     ),
     components(schemas(
