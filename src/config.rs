@@ -84,6 +84,9 @@ pub struct ServerSettings {
     pub admin_host: String,
     /// `ADMIN_PORT`; 0 picks a free one (logged at start).
     pub admin_port: u16,
+    /// How long an operator's session lasts (`OPS_SESSION_TTL`).
+    #[serde(deserialize_with = "human_duration")]
+    pub ops_session_ttl: Duration,
 }
 
 /// How long a create's up-front seat claim outlives its call's deadline:
@@ -273,6 +276,7 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
     ("IDEMPOTENCY_TTL", "server.idempotency_ttl", Kind::Duration),
     ("ADMIN_HOST", "server.admin_host", Kind::Text),
     ("ADMIN_PORT", "server.admin_port", Kind::Port),
+    ("OPS_SESSION_TTL", "server.ops_session_ttl", Kind::Duration),
     ("DATABASE_HOST", "database.host", Kind::Text),
     ("DATABASE_PORT", "database.port", Kind::Port),
     ("DATABASE_USER", "database.user", Kind::Text),
@@ -386,6 +390,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("server.idempotency_ttl", "24h"),
     ("server.admin_host", "127.0.0.1"),
     ("server.admin_port", "8081"),
+    ("server.ops_session_ttl", "8h"),
     ("database.host", "localhost"),
     ("database.port", "5433"),
     ("database.user", "flightapp"),

@@ -1,9 +1,9 @@
 //! schemathesis against a running `flightctl serve` + worker (real Postgres,
 //! Redis and Temporal), with the document the server serves and every
 //! check on: no 5xx, no answer outside the document. Its settings, each
-//! with its reason, are in `schemathesis.toml`. Two runs: the codec's
-//! operations against the admin listener, which serves them, and every other
-//! against the public one. schemathesis comes from
+//! with its reason, are in `schemathesis.toml`. The codec's operations run
+//! against the admin listener, which serves them; every other against the
+//! public one. schemathesis comes from
 //! PyPI (`scripts/install-prereqs.sh`); without it this test fails, it
 //! does not skip.
 
@@ -65,48 +65,68 @@ async fn schemathesis_finds_nothing_outside_the_document() {
     )
     .await;
 
-    let workdir = tempfile::tempdir().unwrap();
-    let config = support::repo_root().join("schemathesis.toml");
-    let document = format!("{base}/api/openapi.json");
-    let codec = "^/codec/";
-    let mut failed = Vec::new();
-    // The codec's operations have no links: no stateful phase there.
-    let all = "examples,coverage,fuzzing,stateful";
-    for (url, filter, phases) in [
-        (&base, "--exclude-path-regex", all),
-        (&admin, "--include-path-regex", "examples,coverage,fuzzing"),
-    ] {
-        let started = Instant::now();
-        let mut cmd = Command::new(&exe);
-        cmd.arg("--no-color")
-            .arg("--config-file")
-            .arg(&config)
-            .args(["run", &document])
-            // Every check is on in the config file (`--checks all` would
-            // turn on again the one it turns off, with its reason).
-            .args(["--url", url])
-            .args([filter, codec])
-            .args(["--phases", phases])
-            // Hypothesis keeps its example database in the working directory.
-            .current_dir(workdir.path());
-        let out = tokio::task::spawn_blocking(move || cmd.output().expect("schemathesis runs"))
-            .await
-            .unwrap();
-        println!("{}", String::from_utf8_lossy(&out.stdout));
-        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-        println!("schemathesis on {url} took {:.0?}", started.elapsed());
-        if !out.status.success() {
-            failed.push(format!("{url}: exit {:?}", out.status.code()));
-        }
-    }
+    // Signed out: the whole document but the codec (the ops routes answer
+    // 401), then the codec on the admin listener (no links there: no
+    // stateful phase).
+    let out = run(
+        &exe,
+        &base,
+        vec!["--exclude-path-regex".into(), CODEC.into()],
+    )
+    .await;
+    let admin = run_at(
+        &exe,
+        &base,
+        &admin,
+        vec![
+            "--include-path-regex".into(),
+            CODEC.into(),
+            "--phases".into(),
+            "examples,coverage,fuzzing".into(),
+        ],
+    )
+    .await;
+    // Signed in: the operator console's routes with a session cookie,
+    // signing out excluded (it would end the session for the rest).
+    let hash = flightctl::ops::hash_password(&flightctl::ops::Password::new(OPS_PASSWORD)).unwrap();
+    flightctl::store::ops::put_operator(&app.pool, "fuzz", &hash)
+        .await
+        .unwrap();
+    let signed_in = app
+        .http
+        .post(format!("{base}/api/ops/session"))
+        .json(&serde_json::json!({"name": "fuzz", "password": OPS_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let session = cookie.split(';').next().unwrap().to_string();
+    let ops = run(
+        &exe,
+        &base,
+        vec![
+            "--header".into(),
+            format!("Cookie: {session}"),
+            "--include-tag".into(),
+            "operations console".into(),
+            "--exclude-operation-id".into(),
+            "ops_sign_out".into(),
+        ],
+    )
+    .await;
     let serve_log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         !serve_log.contains("panicked"),
         "serve panicked:\n{serve_log}"
     );
     assert!(
-        failed.is_empty(),
-        "schemathesis found failures ({failed:?}); serve's log:\n{}",
+        out.status.success() && admin.status.success() && ops.status.success(),
+        "schemathesis found failures (exit {:?} signed out, {:?} on the admin listener, \
+         {:?} signed in); serve's log:\n{}",
+        out.status.code(),
+        admin.status.code(),
+        ops.status.code(),
         serve_log
             .lines()
             .rev()
@@ -114,4 +134,44 @@ async fn schemathesis_finds_nothing_outside_the_document() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+const OPS_PASSWORD: &str = "a long operator password for the fuzzer";
+/// The codec's paths: served on the admin listener only.
+const CODEC: &str = "^/codec/";
+
+/// One schemathesis run against `base`, its output printed.
+async fn run(exe: &std::path::Path, base: &str, extra: Vec<String>) -> std::process::Output {
+    run_at(exe, base, base, extra).await
+}
+
+/// One schemathesis run of the document `base` serves against `url`.
+async fn run_at(
+    exe: &std::path::Path,
+    base: &str,
+    url: &str,
+    extra: Vec<String>,
+) -> std::process::Output {
+    let workdir = tempfile::tempdir().unwrap();
+    let config = support::repo_root().join("schemathesis.toml");
+    let started = Instant::now();
+    let (exe, base, target) = (exe.to_path_buf(), base.to_string(), url.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(exe)
+            .arg("--no-color")
+            .arg("--config-file")
+            .arg(&config)
+            .args(["run", &format!("{base}/api/openapi.json")])
+            .args(["--url", &target])
+            .args(&extra)
+            .current_dir(workdir.path())
+            .output()
+            .expect("schemathesis runs")
+    })
+    .await
+    .unwrap();
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    println!("schemathesis on {url} took {:.0?}", started.elapsed());
+    out
 }
