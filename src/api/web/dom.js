@@ -29,6 +29,18 @@ export function show(node, visible) {
   if (node.hidden === visible) node.hidden = !visible;
 }
 
+// A field's error (`msg`, '' for none) in `box`, said with the field: its
+// aria-invalid and aria-describedby (`hint`: the id of what always
+// describes it, if anything).
+export function fieldError(input, box, msg, hint = '') {
+  setText(box, msg);
+  show(box, Boolean(msg));
+  setAttr(input, 'aria-invalid', String(Boolean(msg)));
+  const ids = [hint, msg ? box.id : ''].filter(Boolean).join(' ');
+  if (ids) setAttr(input, 'aria-describedby', ids);
+  else input.removeAttribute('aria-describedby');
+}
+
 export function focusHeading(id) {
   requestAnimationFrame(() => {
     const h = $(id);
