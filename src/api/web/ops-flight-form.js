@@ -4,12 +4,13 @@
 // server that names a field is said next to that field.
 
 import { $, fieldError, setText, show } from '/assets/dom.js';
-import { fmtMoney, plural } from '/assets/format.js';
+import { capitalise, fmtMoney, plural } from '/assets/format.js';
 import { putFlight } from '/assets/ops-dashboard.js';
 import { announce, opsApi, shownError } from '/assets/ops-common.js';
 
 const FIELDS = ['flightNumber', 'origin', 'destination', 'departureTime', 'arrivalTime', 'rows', 'seatLetters', 'priceCents'];
 const UPPER = new Set(['flightNumber', 'origin', 'destination', 'seatLetters']);
+const MAX_PRICE_CENTS = 100_000_000;
 
 const state = {
   values: Object.fromEntries(FIELDS.map((f) => [f, ''])),
@@ -26,7 +27,7 @@ const cents = (text) => Math.round(Number(text) * 100);
 
 function numberProblem(number) {
   if (!number) return 'Enter the flight number.';
-  return /^[A-Z0-9]{2}[0-9]{1,4}$/.test(number) ? '' : 'A flight number is 2 letters or digits, then 1 to 4 digits, like FL305.';
+  return /^[A-Z0-9]{2,10}$/.test(number) ? '' : 'A flight number is 2 to 10 letters and digits, like FL305.';
 }
 
 function airportProblem(code, which) {
@@ -47,8 +48,14 @@ function timeProblems(v) {
 
 function letterProblem(letters) {
   if (!letters) return 'Enter the seat letters of a row, like ABCDEF.';
-  if (!/^[A-Z]{1,10}$/.test(letters)) return 'Seat letters are 1 to 10 letters A to Z, like ABCDEF.';
+  if (!/^[A-F]+$/.test(letters)) return 'Seat letters are letters from A to F, like ABCDEF.';
   return new Set(letters).size === letters.length ? '' : 'Each seat letter may appear once.';
+}
+
+function priceProblem(price) {
+  if (price === '') return 'Enter the price of a seat.';
+  const ok = /^\d+(\.\d{1,2})?$/.test(price) && cents(price) <= MAX_PRICE_CENTS;
+  return ok ? '' : `A price is dollars and cents from 0 to ${fmtMoney(MAX_PRICE_CENTS)}, like 249.00.`;
 }
 
 // Each field's problem ('' when none), as the API's rules are known.
@@ -60,7 +67,7 @@ function problems(v) {
     destination: airportProblem(v.destination, 'arrival') || (v.destination === v.origin ? 'The destination must differ from the origin.' : ''),
     rows: v.rows === '' ? 'Enter the number of rows.' : Number.isInteger(rows) && rows >= 1 && rows <= 60 ? '' : 'Rows are a whole number from 1 to 60.',
     seatLetters: letterProblem(v.seatLetters),
-    priceCents: v.priceCents === '' ? 'Enter the price of a seat.' : /^\d{1,7}(\.\d{1,2})?$/.test(v.priceCents) ? '' : 'A price is dollars and cents, like 249.00, and not negative.',
+    priceCents: priceProblem(v.priceCents),
     ...timeProblems(v),
   };
   return Object.fromEntries(FIELDS.map((f) => [f, p[f] ?? '']));
@@ -125,10 +132,18 @@ function body(v) {
   };
 }
 
+// The server's words about a field, as a sentence: "origin: a 3-letter
+// airport code such as LIS" is said at the origin as "A 3-letter airport
+// code such as LIS."
+function serverWords({ message, body }) {
+  const text = message.startsWith(`${body.field}: `) ? message.slice(body.field.length + 2) : message;
+  return `${capitalise(text)}${/[.!?]$/.test(text) ? '' : '.'}`;
+}
+
 // A refusal: at the field it names, or above the button.
 function refused(err) {
   if (err.code === 'FLIGHT_EXISTS') state.server.flightNumber = `A flight ${state.values.flightNumber} already exists: choose another number.`;
-  else if (err.code === 'INVALID_FLIGHT' && FIELDS.includes(err.body?.field)) state.server[err.body.field] = err.message;
+  else if (err.code === 'INVALID_FLIGHT' && FIELDS.includes(err.body?.field)) state.server[err.body.field] = serverWords(err);
   else state.error = `The flight could not be added: ${err.message}`;
   const field = FIELDS.find((f) => state.server[f]);
   if (field) input(field).focus();

@@ -49,8 +49,9 @@ function renderFacts(o) {
     fact('Booking reference', el('span', { class: 'mono', text: o.bookingReference ?? '—' })),
     fact('Total', fmtMoney(o.totalPriceCents)),
     fact('Created', stamp(o.createdAt)),
-    fact('Last change', stamp(o.updatedAt)),
   ];
+  if (o.confirmedAt) facts.push(fact('Confirmed', stamp(o.confirmedAt)));
+  if (o.updatedAt) facts.push(fact('Last change', stamp(o.updatedAt)));
   if (o.expiresAt && LIVE.has(o.status)) facts.push(fact('Hold ends', stamp(o.expiresAt)));
   facts.push(fact('Payment attempts', String(o.paymentAttempts ?? 0)));
   if (o.lastError) facts.push(fact('Last error', o.lastError));
@@ -156,6 +157,13 @@ function render(s) {
 
 // ---------------------------------------------------------------- reads
 
+// The answer with the order's facts in `order`, wherever the server put
+// them (its flight number and times may come beside the order's status).
+const withOrderFacts = (d) => ({
+  ...d,
+  order: { flightNumber: d.flightNumber, createdAt: d.createdAt, confirmedAt: d.confirmedAt, ...d.order },
+});
+
 function stopPolling() {
   clearTimeout(pollTimer);
   pollTimer = 0;
@@ -164,7 +172,7 @@ function stopPolling() {
 async function read() {
   const id = state.id;
   try {
-    const detail = await opsApi('GET', `/api/ops/orders/${encodeURIComponent(id)}`);
+    const detail = withOrderFacts(await opsApi('GET', `/api/ops/orders/${encodeURIComponent(id)}`));
     if (id !== state.id) return;
     const before = state.detail?.order.status;
     Object.assign(state, { detail, error: '' });
