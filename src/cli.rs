@@ -46,6 +46,27 @@ pub enum Command {
     /// Worker Versioning: show or set the current version of the worker deployment.
     #[command(subcommand)]
     Deployment(Deployment),
+    /// Operators of the console (`/ops`): add one, or remove one.
+    #[command(subcommand)]
+    Operator(Operator),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Operator {
+    /// Add an operator, or set a new password for one (ending their sessions).
+    #[command(
+        after_help = "The password is read from standard input (its first line) when that is not \
+        a terminal, else prompted for twice without echo; never from an argument.\n\
+        Examples:\n  flightctl operator add ada\n  \
+        printf '%s\\n' \"$OPS_PASSWORD\" | flightctl operator add ada"
+    )]
+    Add {
+        /// 1–64 letters, digits, `.`, `_`, `@`, `-`.
+        name: String,
+    },
+    /// Remove an operator: their sessions end at once.
+    #[command(after_help = "Example:\n  flightctl operator remove ada")]
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +111,7 @@ impl Cli {
             Command::Migrate(_) => "migrate",
             Command::Seed => "seed",
             Command::Deployment(_) => "deployment",
+            Command::Operator(_) => "operator",
         }
     }
 
@@ -98,7 +120,9 @@ impl Cli {
         match self.command {
             Command::Serve => Some(Service::Serve),
             Command::Worker => Some(Service::Worker),
-            Command::Migrate(_) | Command::Seed | Command::Deployment(_) => None,
+            Command::Migrate(_) | Command::Seed | Command::Deployment(_) | Command::Operator(_) => {
+                None
+            }
         }
     }
 }
@@ -117,7 +141,56 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(Migrate::Status) => migrate_status(&settings).await,
         Command::Seed => seed(&settings).await,
         Command::Deployment(cmd) => deployment(&settings, cmd).await,
+        Command::Operator(cmd) => operator(&settings, cmd).await,
     }
+}
+
+async fn operator(settings: &Settings, cmd: Operator) -> anyhow::Result<()> {
+    let pool = store::connect_postgres(&settings.database).await?;
+    match cmd {
+        Operator::Add { name } => {
+            anyhow::ensure!(
+                crate::ops::valid_name(&name),
+                "an operator name is 1 to 64 letters, digits, '.', '_', '@' or '-'"
+            );
+            let password = read_password()?;
+            let hash = tokio::task::spawn_blocking(move || crate::ops::hash_password(&password))
+                .await??;
+            let new = store::ops::put_operator(&pool, &name, &hash).await?;
+            match new {
+                true => println!("operator {name} added"),
+                false => println!("operator {name}: password changed, their sessions ended"),
+            }
+        }
+        Operator::Remove { name } => match store::ops::remove_operator(&pool, &name).await? {
+            true => println!("operator {name} removed, their sessions ended"),
+            false => anyhow::bail!("no operator named {name}"),
+        },
+    }
+    Ok(())
+}
+
+/// The new password: stdin's first line, or typed twice at a terminal.
+fn read_password() -> anyhow::Result<crate::ops::Password> {
+    use std::io::IsTerminal;
+    let text = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("password: ")?;
+        let again = rpassword::prompt_password("again: ")?;
+        anyhow::ensure!(first == again, "the two passwords differ");
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    anyhow::ensure!(
+        text.chars().count() >= crate::ops::MIN_PASSWORD_CHARS
+            && text.len() <= crate::ops::MAX_PASSWORD_BYTES,
+        "a password is at least {} characters (and at most {} bytes)",
+        crate::ops::MIN_PASSWORD_CHARS,
+        crate::ops::MAX_PASSWORD_BYTES
+    );
+    Ok(crate::ops::Password::new(text))
 }
 
 async fn deployment(settings: &Settings, cmd: Deployment) -> anyhow::Result<()> {

@@ -78,6 +78,9 @@ pub struct ServerSettings {
     /// How long an `Idempotency-Key` answer is kept.
     #[serde(deserialize_with = "human_duration")]
     pub idempotency_ttl: Duration,
+    /// How long an operator's session lasts (`OPS_SESSION_TTL`).
+    #[serde(deserialize_with = "human_duration")]
+    pub ops_session_ttl: Duration,
 }
 
 /// How long a create's up-front seat claim outlives its call's deadline:
@@ -262,6 +265,7 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
         Kind::Text,
     ),
     ("IDEMPOTENCY_TTL", "server.idempotency_ttl", Kind::Duration),
+    ("OPS_SESSION_TTL", "server.ops_session_ttl", Kind::Duration),
     ("DATABASE_HOST", "database.host", Kind::Text),
     ("DATABASE_PORT", "database.port", Kind::Port),
     ("DATABASE_USER", "database.user", Kind::Text),
@@ -368,6 +372,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("server.call_timeout", "3s"),
     ("server.idempotency_secret", DEV_IDEMPOTENCY_SECRET),
     ("server.idempotency_ttl", "24h"),
+    ("server.ops_session_ttl", "8h"),
     ("database.host", "localhost"),
     ("database.port", "5433"),
     ("database.user", "flightapp"),

@@ -1799,6 +1799,8 @@ async fn a_creation_lost_with_its_worker_leaves_no_live_row_and_no_hold() {
         saved_at_event: 5,
         passengers: Vec::new(),
         reference: None,
+        created_at: None,
+        updated_at: None,
         version: 0,
     };
     orders::save(&app.pool, &row, None).await.unwrap();

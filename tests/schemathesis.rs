@@ -60,39 +60,47 @@ async fn schemathesis_finds_nothing_outside_the_document() {
     )
     .await;
 
-    let workdir = tempfile::tempdir().unwrap();
-    let config = support::repo_root().join("schemathesis.toml");
-    let started = Instant::now();
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(exe)
-            .arg("--no-color")
-            .arg("--config-file")
-            .arg(&config)
-            .args(["run", &format!("{base}/api/openapi.json")])
-            // Every check is on in the config file (`--checks all` would
-            // turn on again the one it turns off, with its reason).
-            .args(["--url", &base])
-            // Hypothesis keeps its example database in the working directory.
-            .current_dir(workdir.path())
-            .output()
-            .expect("schemathesis runs")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    eprintln!("{stderr}");
-    println!("schemathesis took {:.0?}", started.elapsed());
+    // Signed out: the whole document (the ops routes answer 401).
+    let out = run(&exe, &base, Vec::new()).await;
+    // Signed in: the operator console's routes with a session cookie,
+    // signing out excluded (it would end the session for the rest).
+    let hash = flightctl::ops::hash_password(&flightctl::ops::Password::new(OPS_PASSWORD)).unwrap();
+    flightctl::store::ops::put_operator(&app.pool, "fuzz", &hash)
+        .await
+        .unwrap();
+    let signed_in = app
+        .http
+        .post(format!("{base}/api/ops/session"))
+        .json(&serde_json::json!({"name": "fuzz", "password": OPS_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let session = cookie.split(';').next().unwrap().to_string();
+    let ops = run(
+        &exe,
+        &base,
+        vec![
+            "--header".into(),
+            format!("Cookie: {session}"),
+            "--include-tag".into(),
+            "operations console".into(),
+            "--exclude-operation-id".into(),
+            "ops_sign_out".into(),
+        ],
+    )
+    .await;
     let serve_log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         !serve_log.contains("panicked"),
         "serve panicked:\n{serve_log}"
     );
     assert!(
-        out.status.success(),
-        "schemathesis found failures (exit {:?}); serve's log:\n{}",
+        out.status.success() && ops.status.success(),
+        "schemathesis found failures (exit {:?} signed out, {:?} signed in); serve's log:\n{}",
         out.status.code(),
+        ops.status.code(),
         serve_log
             .lines()
             .rev()
@@ -100,4 +108,32 @@ async fn schemathesis_finds_nothing_outside_the_document() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+const OPS_PASSWORD: &str = "a long operator password for the fuzzer";
+
+/// One schemathesis run against `base`, its output printed.
+async fn run(exe: &std::path::Path, base: &str, extra: Vec<String>) -> std::process::Output {
+    let workdir = tempfile::tempdir().unwrap();
+    let config = support::repo_root().join("schemathesis.toml");
+    let started = Instant::now();
+    let (exe, base) = (exe.to_path_buf(), base.to_string());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(exe)
+            .arg("--no-color")
+            .arg("--config-file")
+            .arg(&config)
+            .args(["run", &format!("{base}/api/openapi.json")])
+            .args(["--url", &base])
+            .args(&extra)
+            .current_dir(workdir.path())
+            .output()
+            .expect("schemathesis runs")
+    })
+    .await
+    .unwrap();
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    println!("schemathesis took {:.0?}", started.elapsed());
+    out
 }

@@ -83,6 +83,13 @@ pub const CODES: &[&str] = &[
     "TOO_MANY_LOOKUPS",
     "REFUND_WINDOW_CLOSED",
     "BOOKING_NOT_CANCELLABLE",
+    "SALES_CLOSED",
+    "UNAUTHENTICATED",
+    "CROSS_ORIGIN",
+    "INVALID_CREDENTIALS",
+    "TOO_MANY_SIGN_INS",
+    "INVALID_FLIGHT",
+    "FLIGHT_EXISTS",
     "INTERNAL",
 ];
 
@@ -267,11 +274,15 @@ pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::not_found("NOT_FOUND", "no such route"))
 }
 
-/// `405` naming, in `Allow`, the methods the route accepts.
+/// `405` naming, in `Allow`, the methods the route accepts (the route
+/// table's, lower case; a GET route accepts HEAD too).
 pub fn method_not_allowed(allowed: &[&str]) -> HttpResponse {
     let allow = allowed
         .iter()
-        .map(|m| m.to_ascii_uppercase())
+        .flat_map(|m| match *m {
+            "get" => vec!["GET".to_string(), "HEAD".to_string()],
+            m => vec![m.to_ascii_uppercase()],
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let mut response = ApiError::new(

@@ -8,11 +8,13 @@ mod codec;
 mod errors;
 mod events;
 mod flights;
+mod headers;
 mod health;
 mod idempotency;
 mod live;
 mod metrics;
 mod openapi;
+pub mod ops;
 mod orders;
 mod request_id;
 mod sse;
@@ -44,6 +46,8 @@ pub struct AppState {
     pub engine: Engine,
     /// Failed booking look-ups per client.
     pub lookups: Lookups,
+    /// Failed operator sign-ins per name.
+    pub sign_ins: Lookups,
 }
 
 impl AppState {
@@ -87,6 +91,12 @@ impl Application {
                 settings.booking.lookup_max_failures,
                 settings.booking.lookup_window,
             ),
+            sign_ins: Lookups::new(
+                holds.client().clone(),
+                &format!("{}:ops", settings.redis.key_prefix),
+                ops::SIGN_IN_FAILURES,
+                ops::SIGN_IN_WINDOW,
+            ),
             settings,
             pool,
             holds,
@@ -103,9 +113,11 @@ impl Application {
                         .error_handler(|e, _| errors::json_error(e).into()),
                 )
                 // The last wrapped runs first: metrics see every answer,
-                // then every answer gets its request id, the codec guard's too.
+                // then every answer gets its security headers (a HEAD its
+                // body dropped) and its request id, the codec guard's too.
                 .wrap(actix_web::middleware::from_fn(codec::cors))
                 .wrap(actix_web::middleware::from_fn(request_id::assign))
+                .wrap(actix_web::middleware::from_fn(headers::secure))
                 .wrap(actix_web::middleware::from_fn(metrics::track))
                 .configure(routes)
                 .default_service(aw::to(errors::not_found))
@@ -166,17 +178,30 @@ pub struct Route {
     pub operation_id: &'static str,
 }
 
+/// The actix route of one method of the route table: GET is GET or HEAD.
+macro_rules! on {
+    (get) => {
+        aw::route()
+            .guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
+    };
+    ($method:ident) => {
+        aw::$method()
+    };
+}
+
 /// The route table: every route `serve` has, registered (`routes`) and
 /// documented (`RouteDocs`, each handler's `#[utoipa::path]`) from this one
 /// list, so no route can be served without being in the OpenAPI document.
-/// A path's other methods answer 405 with `Allow`. `ROUTES` is what
+/// Every GET route answers HEAD too, with the same handler (`on!`; the
+/// document says so once, `headers::secure` drops a streamed body). A
+/// path's other methods answer 405 with `Allow`. `ROUTES` is what
 /// `tests/openapi.rs` checks the document against.
 macro_rules! route_table {
     ($($path:literal => [$($method:ident $module:ident::$handler:ident),+ $(,)?]),* $(,)?) => {
         fn routes(cfg: &mut aw::ServiceConfig) {
             $(cfg.service(
                 aw::resource($path)
-                    $(.$method($module::$handler))+
+                    $(.route(on!($method).to($module::$handler)))+
                     .default_service(aw::to(|| async {
                         errors::method_not_allowed(&[$(stringify!($method)),+])
                     })),
@@ -219,6 +244,16 @@ route_table! {
     "/api/orders/{id}/events" => [get orders::events],
     "/api/bookings/{reference}" => [get bookings::show],
     "/api/bookings/{reference}/cancel" => [post bookings::cancel],
+    "/api/ops/session" => [post ops::sign_in, get ops::session, delete ops::sign_out],
+    "/api/ops/flights" => [get ops::flights, post ops::add_flight],
+    "/api/ops/flights/events" => [get ops::flights_events],
+    "/api/ops/flights/{id}/sales" => [post ops::sales],
+    "/api/ops/orders" => [get ops::orders_list],
+    "/api/ops/orders/{id}" => [get ops::order],
+    "/api/ops/orders/{id}/cancel" => [post ops::cancel_order],
+    "/api/ops/bookings/{reference}/refund" => [post ops::refund_booking],
+    "/api/ops/reconciliation" => [get ops::reconciliation],
+    "/api/ops/audit" => [get ops::audit],
     "/codec/encode" => [post codec::encode],
     "/codec/decode" => [post codec::decode],
     "/" => [get web::index],

@@ -28,7 +28,8 @@ use super::RouteDocs;
 (every change of selection restarts the hold), pay with a 5-digit code. JSON, camelCase. \
 Every error is `{\"error\": CODE, \"message\": \"human sentence\"}` (schema `Error`, codes \
 enumerated in `ErrorCode`). Every response carries `X-Request-Id`, echoed when the client \
-sent a sane one. Test payment codes: `00000` always succeeds, `99999` is always declined, \
+sent a sane one. Every GET operation also answers `HEAD`: the same status and headers, no body \
+(an event stream's ends after its headers). Test payment codes: `00000` always succeeds, `99999` is always declined, \
 `88888` always times out."
     ),
     components(schemas(
@@ -43,6 +44,7 @@ sent a sane one. Test payment codes: `00000` always succeeds, `99999` is always 
         (name = "flights", description = "Flights and their seat maps"),
         (name = "orders", description = "Orders: hold seats, change them, pay, cancel; each order is a Temporal workflow `booking-<orderId>`"),
         (name = "bookings", description = "Manage a booking: find it by reference and last name, cancel it for a refund"),
+        (name = "operations console", description = "The operator console (`/ops`): sign in, see sales and orders, act; every route but sign-in needs the session cookie"),
         (name = "events", description = "Server-sent event streams (`text/event-stream`), pushed on every change"),
         (name = "operations", description = "Health and client settings"),
         (name = "ui", description = "The embedded web UI and this reference"),
@@ -74,6 +76,16 @@ pub fn document() -> &'static serde_json::Value {
                 shared(operation);
             }
         }
+        // The operator console's routes name this scheme: its session cookie.
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "ops_session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                super::ops::COOKIE,
+                "The operator session, set by POST /api/ops/session (HttpOnly, SameSite=Strict)",
+            ))),
+        );
         let mut json = serde_json::to_value(&doc).expect("the OpenAPI document serializes");
         fix_json(&mut json);
         for route in super::ROUTES {

@@ -353,6 +353,8 @@ fn row(o: &OrderState) -> Order {
         saved_at_event: o.seq as i64,
         passengers: o.passengers.clone(),
         reference: None,
+        created_at: None,
+        updated_at: None,
         version: 0,
     }
 }

@@ -48,6 +48,7 @@ const DESCRIBES_AT_ONCE: usize = 8;
 
 /// What one run fixed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Report {
     /// Live orders whose workflow was running or being checked.
     pub orders_checked: u32,
@@ -162,6 +163,12 @@ impl Reconciler {
         }
         report.flights_corrected = drift.into_iter().map(|d| d.flight_id).collect();
         self.start_refunds(&mut report).await?;
+        // The console lists the runs; a run whose record fails still fixed
+        // what it fixed.
+        let recorded = serde_json::to_value(&report).unwrap_or_default();
+        if let Err(e) = crate::store::ops::record_sweep(&self.pool, &recorded).await {
+            tracing::warn!(error = %e, "reconcile: the run could not be recorded");
+        }
         if report.fixed_anything() {
             tracing::info!(
                 orders_checked = report.orders_checked,

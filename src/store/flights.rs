@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Flight {
     pub id: Uuid,
@@ -21,6 +21,9 @@ pub struct Flight {
     /// Seats not sold in Postgres; live holds are subtracted by the caller.
     pub available_seats: i32,
     pub price_cents: i64,
+    /// False while an operator has closed its sales: creates are refused
+    /// (409 `SALES_CLOSED`); orders already made go on.
+    pub sales_open: bool,
 }
 
 /// A seat as Postgres knows it.
@@ -33,7 +36,7 @@ pub struct Seat {
 }
 
 const FLIGHT_COLUMNS: &str = "id, flight_number, origin, destination, departure_time,
-    arrival_time, total_seats, available_seats, price_cents";
+    arrival_time, total_seats, available_seats, price_cents, sales_open";
 
 fn flight(row: &Row) -> Flight {
     Flight {
@@ -46,6 +49,7 @@ fn flight(row: &Row) -> Flight {
         total_seats: row.get(6),
         available_seats: row.get(7),
         price_cents: row.get(8),
+        sales_open: row.get(9),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod holds;
 pub mod idempotency;
 pub mod lookups;
 pub mod migrate;
+pub mod ops;
 pub mod orders;
 pub mod reconcile;
 pub mod refunds;

@@ -37,6 +37,11 @@ pub struct Order {
     /// Given by the sale; read only.
     #[serde(default)]
     pub reference: Option<String>,
+    /// When the row was first and last written; read only.
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
     /// Raised by one on every change of the row (by a trigger); read only.
     #[serde(skip)]
     pub version: i64,
@@ -44,7 +49,7 @@ pub struct Order {
 
 const COLUMNS: &str = "id, flight_id, workflow_id, status, seats, total_price_cents, expires_at,
     confirmed_at, failure_reason, payment_attempts, last_payment_error, version, saved_at_event,
-    passengers, reference";
+    passengers, reference, created_at, updated_at";
 
 fn order(row: &Row) -> Order {
     let status: &str = row.get(3);
@@ -64,6 +69,8 @@ fn order(row: &Row) -> Order {
         saved_at_event: row.get(12),
         passengers: serde_json::from_value(row.get(13)).unwrap_or_default(),
         reference: row.get(14),
+        created_at: row.get(15),
+        updated_at: row.get(16),
     }
 }
 

@@ -84,7 +84,8 @@ pub async fn request(
 }
 
 /// A refund as the booking look-up shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct Refund {
     /// PENDING, REFUNDED or FAILED.
     pub status: String,

@@ -1,10 +1,12 @@
 // Browser test of the API reference page (/api/docs), against a running
 // `serve`: the document renders, an operation opens, its form sends the
-// request and shows the answer. Fails on any console or page error.
+// request and shows the answer. Fails on any console or page error, and
+// on a page served without a Content-Security-Policy or breaking it.
 //
 //   BASE_URL  the server;  CHROMIUM  the browser binary
 
 import { chromium } from 'playwright-core';
+import { isViolation, watchPolicy } from './csp.mjs';
 
 const BASE_URL = (process.env.BASE_URL || 'http://localhost:8080').replace(/\/+$/, '');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -21,8 +23,9 @@ try {
   page.setDefaultTimeout(15_000);
   // The browser logs the deliberate 400 below; nothing else may be logged.
   const expected = /Failed to load resource: the server responded with a status of 400/;
+  await watchPolicy(page, errors);
   page.on('console', (m) => {
-    if (m.type() === 'error' && !expected.test(m.text())) errors.push(`console: ${m.text()}`);
+    if (m.type() === 'error' && (isViolation(m.text()) || !expected.test(m.text()))) errors.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => errors.push(`page: ${e.message}`));
   page.on('request', (r) => {

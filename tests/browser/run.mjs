@@ -21,7 +21,9 @@
 // its dashboard, the order found, cancelled and in the audit trail, a new
 // flight on the public page, its sales closed. A page holds one event stream (/api/events), never
 // more: (1) checks it. Each runs in a fresh browser context and fails on any
-// console error or page error. Every state a customer sees — the flight
+// console error or page error, and on any page served without a
+// Content-Security-Policy or breaking it (csp.mjs), whatever errors the
+// scenario allows. Every state a customer sees — the flight
 // list, a seat map with a hold, the passenger form, the confirmation, the
 // manage page with a booking, the API reference — and every state of the
 // operator console is audited with axe-core (a11y.mjs): a serious or
@@ -31,6 +33,7 @@ import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { audit } from './a11y.mjs';
+import { isViolation, watchPolicy } from './csp.mjs';
 
 const trim = (u) => (u ? u.replace(/\/+$/, '') : u);
 const BASE_URL = trim(process.env.BASE_URL || 'http://localhost:8080');
@@ -72,9 +75,10 @@ async function newTab(context, allowErrors = null) {
   page.setDefaultTimeout(15_000);
   lastPage = page;
   const errors = [];
+  await watchPolicy(page, errors);
   page.on('console', (m) => {
     const text = `${m.text()}${m.location()?.url ? ` (${m.location().url})` : ''}`;
-    if (m.type() === 'error' && !allowErrors?.test(text)) errors.push(`console error: ${text}`);
+    if (m.type() === 'error' && (isViolation(text) || !allowErrors?.test(text))) errors.push(`console error: ${text}`);
   });
   page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
   const check = () => {

@@ -75,6 +75,8 @@ pub fn order_row(id: Uuid, flight: Uuid, seats: &[&str]) -> Order {
         saved_at_event: 0,
         passengers: Vec::new(),
         reference: None,
+        created_at: None,
+        updated_at: None,
         version: 0,
     }
 }

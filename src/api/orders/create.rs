@@ -154,15 +154,19 @@ async fn try_create(
         Ok(ticket) => ticket,
         Err(e) => return Tried::failed(e),
     };
-    if let Err(e) = claim(state, new, order_id).await {
-        return Tried::failed(e);
-    }
-    // Should this fail, the claim lapses by itself: a retry of the key may
-    // have had a workflow adopt it, so it is not released here.
     let price = match flights::find(&state.pool, new.flight_id).await {
+        Ok(flight) if !flight.sales_open => {
+            return Tried::failed(ApiError::conflict(
+                "SALES_CLOSED",
+                format!("sales of flight {} are closed", flight.flight_number),
+            ));
+        }
         Ok(flight) => flight.price_cents,
         Err(e) => return Tried::failed(e.into()),
     };
+    if let Err(e) = claim(state, new, order_id).await {
+        return Tried::failed(e);
+    }
     let input = booking_input(state, new, order_id, price);
     let select = SelectSeats {
         seats: new.seats.clone(),

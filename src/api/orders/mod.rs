@@ -30,6 +30,16 @@ pub use views::{
 };
 use views::{SeatRequest, selection, status_of};
 
+/// The order's status view (for the console).
+pub fn status_view(state: &AppState, order: orders::Order) -> StatusView {
+    status_of(state, order)
+}
+
+/// Cancel a live order, as its customer would (for the console).
+pub async fn cancel_live(state: &AppState, id: uuid::Uuid) -> Result<Ack, ApiError> {
+    checkout::cancel(state, id).await
+}
+
 #[utoipa::path(
     post,
     path = "/api/orders",
