@@ -178,10 +178,14 @@ function setFlights(list) {
   listeners.forEach((fn) => fn(list));
 }
 
-// One flight as an answer gave it, merged into the list.
+// One flight as an answer gave it, merged into the list. An answer may
+// carry the flight alone, without its sales: a flight not listed yet has
+// sold nothing, one listed keeps its counts until the stream tells.
 export function putFlight(f) {
-  const i = state.flights.findIndex((x) => x.id === f.id);
-  setFlights(i < 0 ? [...state.flights, f] : state.flights.map((x, j) => (j === i ? f : x)));
+  const known = state.flights.find((x) => x.id === f.id);
+  const fresh = { available: f.availableSeats ?? f.totalSeats, held: 0, sold: 0, revenueCents: 0, bookingsPerMinute: [] };
+  const merged = { ...(known ?? fresh), ...f };
+  setFlights(known ? state.flights.map((x) => (x === known ? merged : x)) : [...state.flights, merged]);
 }
 
 async function poll() {
