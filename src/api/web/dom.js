@@ -25,6 +25,15 @@ export function setAttr(node, name, value) {
   if (node.getAttribute(name) !== value) node.setAttribute(name, value);
 }
 
+// Redraw `box`'s children (`children()`) only when `key`, what they are
+// drawn from, changed; says whether it did.
+export function keyed(box, key, children) {
+  if (box.dataset.key === key) return false;
+  box.dataset.key = key;
+  box.replaceChildren(...children());
+  return true;
+}
+
 export function show(node, visible) {
   if (node.hidden === visible) node.hidden = !visible;
 }

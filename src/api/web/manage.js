@@ -4,7 +4,7 @@
 // Like the booking page, the screen is drawn from one state object.
 
 import { api, bookingCall, newKey } from '/assets/api.js';
-import { $, el, fieldError, focusHeading, setText, show } from '/assets/dom.js';
+import { $, el, fieldError, focusHeading, keyed, setText, show } from '/assets/dom.js';
 import { flightLabel, fmtDate, fmtMoney, plural, sortSeats } from '/assets/format.js';
 import { nameProblem } from '/assets/names.js';
 
@@ -74,12 +74,6 @@ function seatsOf(b) {
 }
 
 const paidCents = (b) => b.totalPriceCents ?? 0;
-
-function keyed(box, key, children) {
-  if (box.dataset.key === key) return;
-  box.dataset.key = key;
-  box.replaceChildren(...children());
-}
 
 function renderTrip(b) {
   setText($('booking-reference'), b.reference);

@@ -4,7 +4,7 @@
 // while the stream is down; what changes is said, a few seconds apart, to
 // screen readers while the dashboard is on screen.
 
-import { $, el, setAttr, setText } from '/assets/dom.js';
+import { $, el, keyed, setAttr, setText } from '/assets/dom.js';
 import { fmtClock, fmtDate, fmtMoney, plural } from '/assets/format.js';
 import { openStream } from '/assets/live.js';
 import { announce, opsApi, shownError, showError } from '/assets/ops-common.js';
@@ -92,22 +92,18 @@ function buildRow(f) {
 
 function updateRow(tr, f) {
   const field = (name) => tr.querySelector(`[data-field="${name}"]`);
-  const flight = field('flight');
-  if (flight.dataset.key !== `${f.flightNumber}|${f.origin}|${f.destination}`) {
-    flight.dataset.key = `${f.flightNumber}|${f.origin}|${f.destination}`;
-    flight.replaceChildren(el('span', { class: 'ops-flight__num', text: f.flightNumber }), ' ', el('span', { class: 'ops-flight__route', text: `${f.origin} → ${f.destination}` }));
-  }
+  keyed(field('flight'), `${f.flightNumber}|${f.origin}|${f.destination}`, () => [
+    el('span', { class: 'ops-flight__num', text: f.flightNumber }),
+    ' ',
+    el('span', { class: 'ops-flight__route', text: `${f.origin} → ${f.destination}` }),
+  ]);
   setText(field('departs'), fmtDate(f.departureTime));
   setText(field('available'), `${f.available} of ${f.totalSeats}`);
   setText(field('held'), String(f.held));
   setText(field('sold'), String(f.sold));
   setText(field('revenue'), fmtMoney(f.revenueCents));
   const counts = f.bookingsPerMinute ?? [];
-  const spark = field('spark');
-  if (spark.dataset.key !== counts.join()) {
-    spark.dataset.key = counts.join();
-    spark.replaceChildren(sparkline(counts));
-  }
+  keyed(field('spark'), counts.join(), () => [sparkline(counts)]);
   updateSwitch(field('sales'), field('switch'), f);
 }
 

@@ -4,7 +4,7 @@
 // after a confirmation step. A live order or a refund under way is read
 // again every few seconds while it is on screen.
 
-import { $, el, focusHeading, setAttr, setText, show } from '/assets/dom.js';
+import { $, el, focusHeading, keyed, setAttr, setText, show } from '/assets/dom.js';
 import { flightLabel, fmtMoney, sortSeats } from '/assets/format.js';
 import { flights } from '/assets/ops-dashboard.js';
 import { ordersAddress } from '/assets/ops-orders.js';
@@ -124,11 +124,7 @@ function renderAction(s) {
   const words = actionWords(action, o);
   setText($('action-start'), words.start);
   setText($('action-title'), words.title);
-  const facts = $('action-facts');
-  if (facts.dataset.key !== words.facts.join('|')) {
-    facts.dataset.key = words.facts.join('|');
-    facts.replaceChildren(...words.facts.map((text) => el('li', { text })));
-  }
+  keyed($('action-facts'), words.facts.join('|'), () => words.facts.map((text) => el('li', { text })));
   const yes = $('action-yes');
   yes.disabled = s.acting;
   setText(yes, s.acting ? 'Sending…' : words.yes);

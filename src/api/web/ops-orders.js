@@ -3,7 +3,7 @@
 // newest first. The filters live in the address (#/orders?status=…&page=2),
 // so Back and a reload show the same page.
 
-import { $, el, setText } from '/assets/dom.js';
+import { $, el, keyed, setText } from '/assets/dom.js';
 import { fmtMoney, plural, sortSeats } from '/assets/format.js';
 import { STATUS, badge, cell, fillBody, go, hashFor, opsApi, orderLink, renderPager, shownError, stamp } from '/assets/ops-common.js';
 
@@ -22,19 +22,17 @@ function fillStatuses() {
   select.append(...Object.entries(STATUS).map(([code, [label]]) => el('option', { value: code, text: label })));
 }
 
-// The flight filter lists every flight; the one chosen stays chosen.
+// The flight filter lists every flight; the one chosen stays chosen (the
+// address's, until the flights were first listed).
 export function fillFlightFilter(flights) {
   const select = $('filter-flight');
-  const key = flights.map((f) => `${f.id}:${f.flightNumber}`).join();
-  if (select.dataset.key === key) return;
-  select.dataset.key = key;
-  const chosen = select.value || shown.flight || '';
+  const chosen = select.options.length > 1 ? select.value : (shown.flight ?? '');
   const sorted = [...flights].sort((a, b) => a.flightNumber.localeCompare(b.flightNumber));
-  select.replaceChildren(
+  const redrawn = keyed(select, sorted.map((f) => `${f.id}:${f.flightNumber}`).join(), () => [
     el('option', { value: '', text: 'Any flight' }),
     ...sorted.map((f) => el('option', { value: f.id, text: `${f.flightNumber} · ${f.origin} → ${f.destination}` })),
-  );
-  select.value = chosen;
+  ]);
+  if (redrawn) select.value = chosen;
 }
 
 const passengerNames = (o) => (o.passengers ?? []).map((p) => [p.givenName, p.familyName].filter(Boolean).join(' ')).join(', ');
