@@ -8,6 +8,7 @@
 // what says it has ended.
 
 import { api } from '/assets/api.js';
+import { serverNow } from '/assets/clock.js';
 import { $, setText, show } from '/assets/dom.js';
 import { announce, hashQuery, onSignedOut, showError } from '/assets/ops-common.js';
 import { dashboardView, initDashboard, onFlights, startFlights, stopFlights } from '/assets/ops-dashboard.js';
@@ -70,9 +71,11 @@ function onRoute() {
   app.moved = true;
 }
 
+// Ask again once the session should have ended (on the server's clock,
+// which every answer's Date header teaches; the operator's may be off).
 function scheduleExpiry(expiresAt) {
   clearTimeout(expiryTimer);
-  const ms = Date.parse(expiresAt) - Date.now();
+  const ms = Date.parse(expiresAt) - (serverNow() ?? Date.now());
   if (!Number.isFinite(ms)) return;
   expiryTimer = setTimeout(checkSession, Math.min(Math.max(ms + 1000, 1000), MAX_TIMER_MS));
 }
