@@ -2,20 +2,51 @@
 //! `playwright-core`) drives Debian's headless Chromium against the real
 //! stack, and axe-core (npm) audits each state a customer sees for
 //! accessibility. Screenshots of each final screen land under the build
-//! directory.
+//! directory. The operator console's scenario signs in as an operator made
+//! as a deployment makes one: `flightctl operator add`, password on stdin.
 
 mod support;
 
+use std::io::Write;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use flightctl::config::Settings;
 use support::{TestApp, procs::find_bin};
+use uuid::Uuid;
 
 fn screenshot_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| support::repo_root().join("target"));
     target.join("browser-screenshots")
+}
+
+/// `flightctl operator add NAME` against the settings' database, the
+/// password on its stdin (not a terminal, so it reads a line).
+fn add_operator(settings: &Settings, name: &str, password: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flightctl"))
+        .args(["operator", "add", name])
+        .current_dir(support::repo_root())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(support::worker_env(settings))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("flightctl runs");
+    let mut stdin = child.stdin.take().expect("a stdin");
+    writeln!(stdin, "{password}").expect("the password is written");
+    drop(stdin);
+    let out = child.wait_with_output().expect("flightctl ends");
+    assert!(
+        out.status.success(),
+        "flightctl operator add {name} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test]
@@ -38,6 +69,9 @@ async fn a_customer_books_pays_fails_and_expires_in_the_browser() {
     settings.booking.seat_reservation_timeout = Duration::from_secs(5);
     let short = TestApp::spawn(settings).await;
 
+    let (ops_name, ops_password) = ("ops.tester", Uuid::new_v4().simple().to_string());
+    add_operator(&app.settings, ops_name, &ops_password);
+
     let shots = screenshot_dir();
     std::fs::create_dir_all(&shots).unwrap();
     let run = tokio::process::Command::new(node)
@@ -47,6 +81,8 @@ async fn a_customer_books_pays_fails_and_expires_in_the_browser() {
         .env("SHORT_BASE_URL", &short.address)
         .env("SCREENSHOT_DIR", &shots)
         .env("CHROMIUM", chromium)
+        .env("OPS_NAME", ops_name)
+        .env("OPS_PASSWORD", &ops_password)
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(Duration::from_secs(300), run)
@@ -71,6 +107,7 @@ async fn a_customer_books_pays_fails_and_expires_in_the_browser() {
         "fallback",
         "two-tabs",
         "manage",
+        "ops",
     ] {
         let path = shots.join(format!("{shot}.png"));
         assert!(path.is_file(), "missing screenshot {}", path.display());

@@ -319,6 +319,7 @@ route_table! {
     "/codec/decode" => [post codec::decode],
     "/" => [get web::index],
     "/manage" => [get web::manage],
+    "/ops" => [get web::ops],
     "/assets/{file}" => [get web::asset],
 }
 

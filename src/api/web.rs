@@ -8,6 +8,7 @@ use super::{ApiError, AppState};
 
 const INDEX: &str = include_str!("web/index.html");
 const MANAGE: &str = include_str!("web/manage.html");
+const OPS: &str = include_str!("web/ops.html");
 
 /// A module of the UI, by file name.
 macro_rules! js {
@@ -33,6 +34,14 @@ const ASSETS: &[(&str, &str, &str)] = &[
     js!("live.js"),
     js!("manage.js"),
     js!("names.js"),
+    js!("ops.js"),
+    js!("ops-common.js"),
+    js!("ops-dashboard.js"),
+    js!("ops-flight-form.js"),
+    js!("ops-logs.js"),
+    js!("ops-order.js"),
+    js!("ops-orders.js"),
+    js!("ops-signin.js"),
     js!("panels.js"),
     js!("passengers.js"),
     js!("payment.js"),
@@ -49,6 +58,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         "docs.css",
         "text/css; charset=utf-8",
         include_str!("web/docs.css"),
+    ),
+    (
+        "ops.css",
+        "text/css; charset=utf-8",
+        include_str!("web/ops.css"),
     ),
     (
         "style.css",
@@ -77,6 +91,17 @@ pub async fn index() -> HttpResponse {
 )]
 pub async fn manage() -> HttpResponse {
     page(MANAGE)
+}
+
+#[utoipa::path(
+    get,
+    path = "/ops",
+    tag = "ui",
+    summary = "The operator console: flights live, orders, new flights, the sweep's runs, the audit trail (signed in)",
+    responses((status = 200, description = "The page", content_type = "text/html", body = String)),
+)]
+pub async fn ops() -> HttpResponse {
+    page(OPS)
 }
 
 fn page(html: &'static str) -> HttpResponse {

@@ -4,6 +4,8 @@
 //   SHORT_BASE_URL  the same stack behind an API whose hold is a few seconds
 //   SCREENSHOT_DIR  where each scenario's final screen is saved
 //   CHROMIUM        the browser binary (default /usr/bin/chromium)
+//   OPS_NAME, OPS_PASSWORD  an operator of the console (`flightctl operator add`)
+//   ONLY            run only these scenarios, by name (comma-separated)
 //
 // Scenarios: (1) hold, change (countdown resets), pay 00000, confirmation,
 // seats sold to a second visitor; (2) pay 99999: retry progress, failure,
@@ -15,14 +17,17 @@
 // stream is back; (7) two tabs of one browser, both holding seats, still
 // book at once; (8) two seats with two passengers, the booking reference,
 // looked up on /manage, cancelled, refunded, the seats free again; (9) the
-// API reference page. A page holds one event stream (/api/events), never
+// API reference page; (10) the operator console: a customer's hold live on
+// its dashboard, the order found, cancelled and in the audit trail, a new
+// flight on the public page, its sales closed. A page holds one event stream (/api/events), never
 // more: (1) checks it. Each runs in a fresh browser context and fails on any
 // console error or page error, and on any page served without a
 // Content-Security-Policy or breaking it (csp.mjs), whatever errors the
 // scenario allows. Every state a customer sees — the flight
 // list, a seat map with a hold, the passenger form, the confirmation, the
-// manage page with a booking, the API reference — is audited with axe-core
-// (a11y.mjs): a serious or critical violation fails the scenario.
+// manage page with a booking, the API reference — and every state of the
+// operator console is audited with axe-core (a11y.mjs): a serious or
+// critical violation fails the scenario.
 
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -35,6 +40,7 @@ const BASE_URL = trim(process.env.BASE_URL || 'http://localhost:8080');
 const SHORT_BASE_URL = trim(process.env.SHORT_BASE_URL);
 const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || path.join(import.meta.dirname ?? '.', 'screenshots');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ONLY = process.env.ONLY?.split(',').map((n) => n.trim());
 
 class Failure extends Error {}
 let lastPage = null; // for a screenshot when a scenario fails
@@ -762,6 +768,206 @@ async function scenarioDocs(browser) {
   return 'audited as loaded and with an answer shown';
 }
 
+// ---------------------------------------------------------------- the operator console
+
+// A flight's counts on the console's dashboard: { available, held, sold }.
+const opsCounts = (page, flightNumber) =>
+  page.getByTestId(`ops-flight-${flightNumber}`).evaluate((row) => {
+    const n = (field) => parseInt(row.querySelector(`[data-field="${field}"]`).textContent, 10);
+    return { available: n('available'), held: n('held'), sold: n('sold') };
+  });
+
+// Wait until the dashboard's counts of `flightNumber` are `want` (a subset).
+async function waitCounts(page, flightNumber, want, ms, what) {
+  const t0 = Date.now();
+  let seen = null;
+  while (Date.now() - t0 < ms) {
+    seen = await opsCounts(page, flightNumber).catch(() => null);
+    if (seen && Object.entries(want).every(([k, v]) => seen[k] === v)) return Date.now() - t0;
+    await sleep(50);
+  }
+  fail(`${what}: the dashboard should show ${flightNumber} ${JSON.stringify(want)} within ${ms} ms, shows ${JSON.stringify(seen)}`);
+}
+
+// A datetime-local input's value for `date`, in the browser's (and this
+// process's) time zone.
+const localInput = (d) => {
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+};
+
+async function availableSeat(flightId) {
+  const { seatMap } = await getJson(BASE_URL, `/api/flights/${flightId}`);
+  const free = seatMap.seats.filter((s) => s.status === 'available').map((s) => s.id);
+  if (!free.length) fail(`flight ${flightId} has no seat available`);
+  return free[Math.floor(Math.random() * free.length)];
+}
+
+const opsHeading = (page, name) => step(`the "${name}" page`, () => page.getByRole('heading', { level: 1, name, exact: true }).waitFor());
+
+// Sign in with the keyboard: a wrong password first, then the right one.
+async function opsSignIn(page, name, password) {
+  await step('load /ops', () => page.goto('/ops'));
+  await opsHeading(page, 'Operator sign-in');
+  await accessible(page, 'the console, signed out');
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByLabel('Password', { exact: true }).fill(`${password}-wrong`);
+  await page.getByLabel('Password', { exact: true }).press('Enter');
+  await waitText(page, 'signin-error', 'do not match');
+  await accessible(page, 'the console, a sign-in refused');
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByLabel('Password', { exact: true }).press('Enter');
+  await opsHeading(page, 'Flights');
+  await waitText(page, 'ops-user', name);
+}
+
+// The orders page: the order found by its id, opened; cancelled after the
+// confirmation step.
+async function opsCancelOrder(page, orderId, flight) {
+  await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Orders' }).click();
+  await opsHeading(page, 'Orders');
+  await page.getByLabel('Status', { exact: true }).selectOption({ label: 'Seats held' });
+  await page.getByLabel('Flight', { exact: true }).selectOption({ label: `${flight.flightNumber} · ${flight.origin} → ${flight.destination}` });
+  await page.getByLabel('Search', { exact: true }).fill(orderId);
+  await page.getByRole('button', { name: 'Show orders' }).click();
+  const link = page.getByRole('link', { name: orderId.slice(0, 8), exact: true });
+  await step('the order is listed', () => link.waitFor());
+  await waitText(page, 'orders-count', '1 order matches');
+  await accessible(page, 'the console, orders filtered');
+  await link.click();
+  await opsHeading(page, `Order ${orderId.slice(0, 8)}`);
+  await waitText(page, 'order-status', 'Seats held');
+  const href = await page.getByRole('link', { name: /Open the workflow in the Temporal UI/ }).getAttribute('href');
+  if (!href?.endsWith(`/workflows/booking-${orderId}`)) fail(`the workflow link should end with booking-${orderId}: ${href}`);
+  await accessible(page, 'the console, an order');
+  await page.getByRole('button', { name: 'Cancel order…' }).click();
+  const confirm = page.getByRole('group', { name: 'Cancel this order?' });
+  await step('the cancellation asks first', () => confirm.waitFor());
+  await accessible(page, 'the console, the cancel step');
+  await confirm.getByRole('button', { name: 'Yes, cancel the order' }).click();
+  await waitText(page, 'order-status', 'Cancelled', 20_000);
+  await waitText(page, 'order-history', 'Cancelled');
+  const { status } = await getJson(BASE_URL, `/api/orders/${orderId}/status`);
+  if (status !== 'CANCELLED') fail(`the customer's order should be CANCELLED, is ${status}`);
+}
+
+// The flight form: refused empty (each field says why), refused for a
+// number taken (said at the number), then a new flight added.
+async function opsAddFlight(page, number) {
+  await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'New flight' }).click();
+  await opsHeading(page, 'New flight');
+  await page.getByRole('button', { name: 'Add flight' }).click();
+  await step('an empty form is flagged', () => page.getByText('Enter the flight number.').waitFor());
+  await accessible(page, 'the console, the flight form with errors');
+  const departs = new Date(Date.now() + 10 * 86_400_000);
+  const fields = [
+    ['Flight number', 'FL101'],
+    ['From (airport code)', 'bos'],
+    ['To (airport code)', 'sea'],
+    ['Departure', localInput(departs)],
+    ['Arrival', localInput(new Date(departs.getTime() + 6 * 3_600_000))],
+    ['Rows', '5'],
+    ['Seat letters', 'abcd'],
+    ['Price per seat (USD)', '199.50'],
+  ];
+  for (const [label, value] of fields) await page.getByLabel(label, { exact: true }).fill(value);
+  await page.getByRole('button', { name: 'Add flight' }).click();
+  const numberField = page.getByLabel('Flight number', { exact: true });
+  await step('a number taken is refused at its field', () =>
+    page.waitForFunction(() => {
+      const input = document.getElementById('ff-flightNumber');
+      const error = document.getElementById('ff-flightNumber-error');
+      return input.getAttribute('aria-invalid') === 'true' && !error.hidden && /already exists/.test(error.textContent) && input.getAttribute('aria-describedby')?.includes(error.id);
+    }),
+  );
+  await accessible(page, 'the console, a flight refused by the server');
+  await numberField.fill(number);
+  await page.getByRole('button', { name: 'Add flight' }).click();
+  await opsHeading(page, 'Flights');
+  await step(`${number} is on the dashboard`, () => page.getByTestId(`ops-flight-${number}`).waitFor());
+}
+
+// (10) The operator console: signed in (a wrong password first), a
+// customer's hold shows on the dashboard's counts, pushed; the order is
+// found, opened and cancelled, and the audit trail says so; a new flight
+// (refused first for a number taken) is on the public page; its sales
+// closed, a customer's create is refused 409 SALES_CLOSED; the sweep's runs;
+// signed out, the API answers 401. Every state is audited with axe-core.
+async function scenarioOps(browser) {
+  const { OPS_NAME: name, OPS_PASSWORD: password } = process.env;
+  if (!name || !password) fail('OPS_NAME and OPS_PASSWORD are not set (an operator made with `flightctl operator add`)');
+  const expected = /status of 401 .*\/api\/ops\/session|status of 409 .*\/api\/ops\/flights\b/;
+  const { context, page, check } = await openPage(browser, BASE_URL, { allowErrors: expected });
+  const streams = watchStreams(page);
+  const polls = [];
+  page.on('request', (r) => {
+    if (r.method() === 'GET' && new URL(r.url()).pathname === '/api/ops/flights') polls.push(r.url());
+  });
+  await opsSignIn(page, name, password);
+
+  const flight = await flightByNumber('FL101');
+  await step('FL101 is on the dashboard', () => page.getByTestId('ops-flight-FL101').waitFor());
+  await step('its bookings sparkline has a text alternative', () =>
+    page.getByTestId('ops-flight-FL101').getByRole('img', { name: /^(No bookings|\d+ bookings?) in the last 30 minutes/ }).waitFor(),
+  );
+  await accessible(page, 'the console dashboard');
+  const before = await opsCounts(page, 'FL101');
+  const seat = await availableSeat(flight.id);
+  const orderId = await holdAsOther(flight.id, [seat]);
+  const shownIn = await waitCounts(page, 'FL101', { held: before.held + 1, available: before.available - 1 }, 5000, "a customer's hold");
+  if (!streams.paths.has('/api/ops/flights/events')) fail('the dashboard should follow /api/ops/flights/events');
+  if (polls.length) fail(`the dashboard should not poll while its stream is open: ${polls.length} reads of /api/ops/flights`);
+
+  await opsCancelOrder(page, orderId, flight);
+  await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Dashboard' }).click();
+  await opsHeading(page, 'Flights');
+  await waitCounts(page, 'FL101', { held: before.held, available: before.available }, 5000, 'the cancelled hold');
+
+  await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Audit trail' }).click();
+  await opsHeading(page, 'Audit trail');
+  const entry = page.getByRole('row').filter({ hasText: orderId }).filter({ hasText: name });
+  await step('the cancellation is in the audit trail', () => entry.first().waitFor());
+  await accessible(page, 'the console audit trail');
+
+  const number = `OP${100 + Math.floor(Math.random() * 9900)}`;
+  await opsAddFlight(page, number);
+  await screenshot(page, 'ops');
+  const visitor = await openPage(browser, BASE_URL);
+  await step('load the public page', () => visitor.page.goto('/'));
+  await step(`${number} is on the public page`, () => visitor.page.getByTestId(`flight-${number}`).waitFor());
+  visitor.check();
+  await visitor.context.close();
+  const added = await flightByNumber(number);
+
+  const close = page.getByRole('button', { name: `Close sales for ${number}` });
+  await close.focus();
+  await page.keyboard.press('Enter');
+  await step('the sales are closed', () => page.getByRole('button', { name: `Open sales for ${number}` }).waitFor());
+  await waitText(page, `ops-flight-${number}`, 'Sales closed');
+  await accessible(page, 'the console dashboard, sales closed');
+  const res = await fetch(`${BASE_URL}/api/orders`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'idempotency-key': `browser-test-${Math.random()}` },
+    body: JSON.stringify({ flightId: added.id, seats: ['1A'] }),
+  });
+  const refusal = await res.json().catch(() => ({}));
+  if (res.status !== 409 || refusal.error !== 'SALES_CLOSED') fail(`a create on a closed flight should be 409 SALES_CLOSED, is ${res.status} ${JSON.stringify(refusal)}`);
+
+  await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Sweep runs' }).click();
+  await opsHeading(page, 'Sweep runs');
+  await step('the runs are read', () => page.getByText(/\d+ runs? shown|has not run yet/).first().waitFor());
+  await accessible(page, 'the console sweep runs');
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await opsHeading(page, 'Operator sign-in');
+  await waitText(page, 'signin-error', 'You have signed out');
+  const after = await context.request.get('/api/ops/flights');
+  if (after.status() !== 401) fail(`signed out, /api/ops/flights should answer 401, answers ${after.status()}`);
+  check();
+  await context.close();
+  return `hold of FL101 ${seat} shown ${shownIn} ms after it was made, no polling; order ${orderId.slice(0, 8)} cancelled and audited; ${number} added, on the public page, sales closed: 409 SALES_CLOSED`;
+}
+
 async function main() {
   mkdirSync(SCREENSHOT_DIR, { recursive: true });
   const config = await getJson(BASE_URL, '/api/config');
@@ -780,7 +986,8 @@ async function main() {
     ['two-tabs', 'two tabs holding seats: bookings still answered at once, changes seen live', () => scenarioTwoTabs(browser)],
     ['manage', 'two passengers, the reference, looked up on /manage, cancelled, refunded, seats free', () => scenarioManage(browser)],
     ['docs', 'the API reference page, audited', () => scenarioDocs(browser)],
-  ];
+    ['ops', "the operator console: a hold live, the order cancelled and audited, a flight added, its sales closed", () => scenarioOps(browser)],
+  ].filter(([name]) => !ONLY || ONLY.includes(name));
   let failed = false;
   try {
     for (const [name, what, run] of scenarios) {

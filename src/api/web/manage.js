@@ -4,7 +4,7 @@
 // Like the booking page, the screen is drawn from one state object.
 
 import { api, bookingCall, newKey } from '/assets/api.js';
-import { $, el, focusHeading, setAttr, setText, show } from '/assets/dom.js';
+import { $, el, fieldError, focusHeading, keyed, setText, show } from '/assets/dom.js';
 import { flightLabel, fmtDate, fmtMoney, plural, sortSeats } from '/assets/format.js';
 import { nameProblem } from '/assets/names.js';
 
@@ -54,21 +54,11 @@ const problems = (f) => ({ reference: referenceProblem(f.reference), lastName: n
 
 // ---------------------------------------------------------------- render
 
-// `hint`: the id of what always describes the field, if anything.
-function renderField(input, box, msg, hint = '') {
-  setText(box, msg);
-  show(box, Boolean(msg));
-  setAttr(input, 'aria-invalid', String(Boolean(msg)));
-  const ids = [hint, msg ? box.id : ''].filter(Boolean).join(' ');
-  if (ids) setAttr(input, 'aria-describedby', ids);
-  else input.removeAttribute('aria-describedby');
-}
-
 function renderForm(s) {
   const p = problems(s.form);
   const shown = (name) => (s.form.touched.has(name) ? p[name] : '');
-  renderField($('lookup-reference'), $('lookup-reference-error'), shown('reference'), 'lookup-hint');
-  renderField($('lookup-last-name'), $('lookup-last-name-error'), shown('lastName'));
+  fieldError($('lookup-reference'), $('lookup-reference-error'), shown('reference'), 'lookup-hint');
+  fieldError($('lookup-last-name'), $('lookup-last-name-error'), shown('lastName'));
   const wait = Math.ceil((s.blockedUntil - performance.now()) / 1000);
   const button = $('lookup-button');
   button.disabled = s.looking || wait > 0;
@@ -84,12 +74,6 @@ function seatsOf(b) {
 }
 
 const paidCents = (b) => b.totalPriceCents ?? 0;
-
-function keyed(box, key, children) {
-  if (box.dataset.key === key) return;
-  box.dataset.key = key;
-  box.replaceChildren(...children());
-}
 
 function renderTrip(b) {
   setText($('booking-reference'), b.reference);
