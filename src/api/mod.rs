@@ -114,7 +114,9 @@ impl Application {
                 )
                 // The last wrapped runs first: metrics see every answer,
                 // then every answer gets its security headers (a HEAD its
-                // body dropped) and its request id, the codec guard's too.
+                // body dropped) and its request id, the codec guard's and
+                // the console's session guard's too.
+                .wrap(actix_web::middleware::from_fn(ops::guard))
                 .wrap(actix_web::middleware::from_fn(codec::cors))
                 .wrap(actix_web::middleware::from_fn(request_id::assign))
                 .wrap(actix_web::middleware::from_fn(headers::secure))
