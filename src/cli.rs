@@ -154,8 +154,8 @@ async fn operator(settings: &Settings, cmd: Operator) -> anyhow::Result<()> {
                 "an operator name is 1 to 64 letters, digits, '.', '_', '@' or '-'"
             );
             let password = read_password()?;
-            let hash = tokio::task::spawn_blocking(move || crate::ops::hash_password(&password))
-                .await??;
+            let hash =
+                tokio::task::spawn_blocking(move || crate::ops::hash_password(&password)).await??;
             let new = store::ops::put_operator(&pool, &name, &hash).await?;
             match new {
                 true => println!("operator {name} added"),

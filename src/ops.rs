@@ -9,9 +9,9 @@
 
 use std::fmt;
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
@@ -94,8 +94,11 @@ impl Token {
 
     /// A token as a cookie brought it, if it can be one.
     pub fn parse(text: &str) -> Option<Self> {
-        (text.len() == 43 && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-            .then(|| Self(text.to_string()))
+        (text.len() == 43
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .then(|| Self(text.to_string()))
     }
 
     pub fn expose(&self) -> &str {

@@ -87,7 +87,10 @@ fn ops_routes() -> Vec<&'static flightctl::api::Route> {
         .filter(|r| r.path.starts_with("/api/ops/"))
         .filter(|r| !(r.path == "/api/ops/session" && r.method == "post"))
         .collect();
-    assert!(routes.len() >= 12, "the ops routes are in the table: {routes:?}");
+    assert!(
+        routes.len() >= 12,
+        "the ops routes are in the table: {routes:?}"
+    );
     routes
 }
 
@@ -98,8 +101,13 @@ async fn every_ops_route_refuses_without_a_live_session_and_state_changes_from_a
     // No cookie, a made-up one: 401 on every route of the table.
     for route in ops_routes() {
         let path = concrete(route.path);
-        for cookie in [None, Some("flightctl_ops=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")] {
-            let mut req = http.request(method(route.method), app.url(&path)).json(&json!({}));
+        for cookie in [
+            None,
+            Some("flightctl_ops=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        ] {
+            let mut req = http
+                .request(method(route.method), app.url(&path))
+                .json(&json!({}));
             if let Some(cookie) = cookie {
                 req = req.header("cookie", cookie);
             }
@@ -153,7 +161,10 @@ async fn operators_are_added_by_the_cli_sign_in_and_sessions_end_when_revoked_or
     assert!(!printed.contains(PASSWORD));
     let conn = app.pool.get().await.unwrap();
     let hash: String = conn
-        .query_one("SELECT password_hash FROM operators WHERE name = 'grace'", &[])
+        .query_one(
+            "SELECT password_hash FROM operators WHERE name = 'grace'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -185,7 +196,10 @@ async fn operators_are_added_by_the_cli_sign_in_and_sessions_end_when_revoked_or
         .trim_start_matches("flightctl_ops=")
         .to_string();
     let stored: i64 = conn
-        .query_one("SELECT count(*) FROM ops_sessions WHERE id_hash = $1", &[&token])
+        .query_one(
+            "SELECT count(*) FROM ops_sessions WHERE id_hash = $1",
+            &[&token],
+        )
         .await
         .unwrap()
         .get(0);
@@ -194,7 +208,14 @@ async fn operators_are_added_by_the_cli_sign_in_and_sessions_end_when_revoked_or
     assert_eq!((code, me["name"].as_str()), (200, Some("grace")));
 
     // Signing out ends the session at once.
-    let (code, _) = send(&http, &app, reqwest::Method::DELETE, "/api/ops/session", None).await;
+    let (code, _) = send(
+        &http,
+        &app,
+        reqwest::Method::DELETE,
+        "/api/ops/session",
+        None,
+    )
+    .await;
     assert_eq!(code, 204);
     let reuse = reqwest::Client::new()
         .get(app.url("/api/ops/flights"))
@@ -226,7 +247,11 @@ async fn operators_are_added_by_the_cli_sign_in_and_sessions_end_when_revoked_or
     }
     let refused = sign_in(PASSWORD).await;
     assert_eq!(refused.status().as_u16(), 429);
-    let retry: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=900).contains(&retry), "{retry}");
 
     // Removing the operator ends their sessions.
@@ -238,7 +263,11 @@ async fn operators_are_added_by_the_cli_sign_in_and_sessions_end_when_revoked_or
         .envs(support::worker_env(&app.settings))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (code, _) = send(&other, &app, reqwest::Method::GET, "/api/ops/session", None).await;
     assert_eq!(code, 401);
 }
@@ -282,38 +311,101 @@ async fn operators_see_sales_and_orders_and_every_action_is_audited() {
         fl101(&after)["available"].as_i64().unwrap(),
         fl101(&before)["available"].as_i64().unwrap() - 2
     );
-    assert_eq!(fl101(&after)["bookingsPerMinute"].as_array().unwrap().len(), 30);
+    assert_eq!(
+        fl101(&after)["bookingsPerMinute"].as_array().unwrap().len(),
+        30
+    );
 
     // Found by order id; cancelled by the operator, its holds released.
-    let (code, list) = send(&ops, &app, M::GET, &format!("/api/ops/orders?q={order}"), None).await;
+    let (code, list) = send(
+        &ops,
+        &app,
+        M::GET,
+        &format!("/api/ops/orders?q={order}"),
+        None,
+    )
+    .await;
     assert_eq!(code, 200, "{list}");
     assert_eq!(list["total"], 1);
     assert_eq!(list["orders"][0]["flightNumber"], "FL101");
-    let (code, body) = send(&ops, &app, M::POST, &format!("/api/ops/orders/{order}/cancel"), None).await;
-    assert_eq!((code, body["status"].as_str()), (200, Some("CANCELLED")), "{body}");
-    assert!(app.holds.list(FL101.parse().unwrap()).await.unwrap().is_empty());
-    let (code, again) = send(&ops, &app, M::POST, &format!("/api/ops/orders/{order}/cancel"), None).await;
+    let (code, body) = send(
+        &ops,
+        &app,
+        M::POST,
+        &format!("/api/ops/orders/{order}/cancel"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (200, Some("CANCELLED")),
+        "{body}"
+    );
+    assert!(
+        app.holds
+            .list(FL101.parse().unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (code, again) = send(
+        &ops,
+        &app,
+        M::POST,
+        &format!("/api/ops/orders/{order}/cancel"),
+        None,
+    )
+    .await;
     assert_eq!(code, 409, "{again}");
-    let (code, detail) = send(&ops, &app, M::GET, &format!("/api/ops/orders/{order}"), None).await;
+    let (code, detail) = send(
+        &ops,
+        &app,
+        M::GET,
+        &format!("/api/ops/orders/{order}"),
+        None,
+    )
+    .await;
     assert_eq!(code, 200, "{detail}");
     let statuses: Vec<&str> = (detail["history"].as_array().unwrap().iter())
         .map(|h| h["status"].as_str().unwrap())
         .collect();
     assert_eq!(statuses, ["SEATS_RESERVED", "CANCELLED"]);
-    assert!(detail["workflowUrl"].as_str().unwrap().ends_with(&format!("/workflows/booking-{order}")));
+    assert!(
+        detail["workflowUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/workflows/booking-{order}"))
+    );
     let trail = audit(&ops, &app).await;
-    let cancels: Vec<&Value> = trail.iter().filter(|e| e["action"] == "cancel_order").collect();
+    let cancels: Vec<&Value> = trail
+        .iter()
+        .filter(|e| e["action"] == "cancel_order")
+        .collect();
     assert_eq!(cancels.len(), 2, "{trail:?}");
-    assert_eq!((cancels[0]["outcome"].as_str(), cancels[0]["operator"].as_str()), (Some("ORDER_NOT_MODIFIABLE"), Some("ada")));
+    assert_eq!(
+        (
+            cancels[0]["outcome"].as_str(),
+            cancels[0]["operator"].as_str()
+        ),
+        (Some("ORDER_NOT_MODIFIABLE"), Some("ada"))
+    );
     assert_eq!(cancels[1]["outcome"], "ok");
     assert_eq!(cancels[1]["target"], order.as_str());
 
     // Sales closed: a customer is refused; reopened: sold again.
     let sales = format!("/api/ops/flights/{FL101}/sales");
     let (code, flight) = send(&ops, &app, M::POST, &sales, Some(json!({"open": false}))).await;
-    assert_eq!((code, flight["salesOpen"].as_bool()), (200, Some(false)), "{flight}");
+    assert_eq!(
+        (code, flight["salesOpen"].as_bool()),
+        (200, Some(false)),
+        "{flight}"
+    );
     let (code, body) = create(&app, FL101, &["5A"]).await;
-    assert_eq!((code, body["error"].as_str()), (409, Some("SALES_CLOSED")), "{body}");
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (409, Some("SALES_CLOSED")),
+        "{body}"
+    );
     let (code, _) = send(&ops, &app, M::POST, &sales, Some(json!({"open": true}))).await;
     assert_eq!(code, 200);
     assert_eq!(create(&app, FL101, &["5A"]).await.0, 201);
@@ -336,7 +428,13 @@ async fn operators_see_sales_and_orders_and_every_action_is_audited() {
     }
     let (code, added) = send(&ops, &app, M::POST, "/api/ops/flights", Some(new.clone())).await;
     assert_eq!(code, 201, "{added}");
-    assert_eq!((added["totalSeats"].as_i64(), added["availableSeats"].as_i64()), (Some(12), Some(12)));
+    assert_eq!(
+        (
+            added["totalSeats"].as_i64(),
+            added["availableSeats"].as_i64()
+        ),
+        (Some(12), Some(12))
+    );
     let (code, _) = send(&ops, &app, M::POST, "/api/ops/flights", Some(new)).await;
     assert_eq!(code, 409, "the number is taken");
     let (_, public) = app.get("/api/flights").await;
@@ -349,10 +447,26 @@ async fn operators_see_sales_and_orders_and_every_action_is_audited() {
     let actions: Vec<String> = audit(&ops, &app)
         .await
         .iter()
-        .map(|e| format!("{} {}", e["action"].as_str().unwrap(), e["outcome"].as_str().unwrap()))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["action"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap()
+            )
+        })
         .collect();
-    for wanted in ["close_sales ok", "open_sales ok", "add_flight ok", "add_flight INVALID_FLIGHT", "add_flight FLIGHT_EXISTS", "sign_in ok"] {
-        assert!(actions.iter().any(|a| a == wanted), "{wanted} in {actions:?}");
+    for wanted in [
+        "close_sales ok",
+        "open_sales ok",
+        "add_flight ok",
+        "add_flight INVALID_FLIGHT",
+        "add_flight FLIGHT_EXISTS",
+        "sign_in ok",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == wanted),
+            "{wanted} in {actions:?}"
+        );
     }
 }
 
@@ -365,7 +479,10 @@ async fn an_operator_refunds_a_booking_even_inside_the_customer_cutoff() {
     let order = held["orderId"].as_str().unwrap().to_string();
     app.name_passengers(&order).await;
     let (code, _) = app
-        .post(&format!("/api/orders/{order}/pay"), json!({"paymentCode": "00000"}))
+        .post(
+            &format!("/api/orders/{order}/pay"),
+            json!({"paymentCode": "00000"}),
+        )
         .await;
     assert_eq!(code, 202);
     let reference = support::eventually("the sale", LONG, || async {
@@ -373,9 +490,19 @@ async fn an_operator_refunds_a_booking_even_inside_the_customer_cutoff() {
         s["bookingReference"].as_str().map(str::to_string)
     })
     .await;
-    let (code, by_name) = send(&ops, &app, reqwest::Method::GET, "/api/ops/orders?q=passenger&status=CONFIRMED", None).await;
+    let (code, by_name) = send(
+        &ops,
+        &app,
+        reqwest::Method::GET,
+        "/api/ops/orders?q=passenger&status=CONFIRMED",
+        None,
+    )
+    .await;
     assert_eq!(code, 200);
-    assert!(by_name["orders"].to_string().contains(&order), "found by family name: {by_name}");
+    assert!(
+        by_name["orders"].to_string().contains(&order),
+        "found by family name: {by_name}"
+    );
     let path = format!("/api/ops/bookings/{reference}/refund");
     let (code, body) = send(&ops, &app, reqwest::Method::POST, &path, None).await;
     assert_eq!(code, 202, "{body}");
@@ -386,7 +513,14 @@ async fn an_operator_refunds_a_booking_even_inside_the_customer_cutoff() {
     .await;
     let (code, _) = send(&ops, &app, reqwest::Method::POST, &path, None).await;
     assert_eq!(code, 409, "refunded already");
-    let (_, detail) = send(&ops, &app, reqwest::Method::GET, &format!("/api/ops/orders/{order}"), None).await;
+    let (_, detail) = send(
+        &ops,
+        &app,
+        reqwest::Method::GET,
+        &format!("/api/ops/orders/{order}"),
+        None,
+    )
+    .await;
     assert_eq!(detail["refund"]["status"], "REFUNDED");
     assert_eq!(detail["attempts"][0]["outcome"], "SUCCEEDED");
 }
@@ -398,12 +532,22 @@ async fn the_sweeps_runs_and_the_sales_stream_are_there_for_operators() {
     let app = TestApp::with_worker(s).await;
     let ops = signed_in(&app, "ada").await;
     let runs = support::eventually("a recorded sweep run", LONG, || async {
-        let (code, body) = send(&ops, &app, reqwest::Method::GET, "/api/ops/reconciliation", None).await;
+        let (code, body) = send(
+            &ops,
+            &app,
+            reqwest::Method::GET,
+            "/api/ops/reconciliation",
+            None,
+        )
+        .await;
         assert_eq!(code, 200, "{body}");
         (!body["runs"].as_array().unwrap().is_empty()).then_some(body)
     })
     .await;
-    assert!(runs["runs"][0]["report"]["ordersChecked"].is_number(), "{runs}");
+    assert!(
+        runs["runs"][0]["report"]["ordersChecked"].is_number(),
+        "{runs}"
+    );
 
     let resp = ops
         .get(app.url("/api/ops/flights/events"))

@@ -103,9 +103,10 @@ fn server(
             )
             // The last wrapped runs first: metrics see every answer, then
             // every answer gets its security headers (a HEAD its body
-            // dropped) and its request id, the listener's and the codec
-            // guard's too; a route this listener does not serve never
-            // reaches the codec guard.
+            // dropped) and its request id, the listener's, the codec
+            // guard's and the console's session guard's too; a route this
+            // listener does not serve reaches neither of those guards.
+            .wrap(actix_web::middleware::from_fn(ops::guard))
             .wrap(actix_web::middleware::from_fn(codec::cors))
             .wrap(actix_web::middleware::from_fn(listener::guard))
             .wrap(actix_web::middleware::from_fn(request_id::assign))

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{Method, StatusCode};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -60,32 +60,69 @@ impl FromRequest for Operator {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
+    /// The operator [`guard`] let through; checked again should a route
+    /// ever be reached without the guard.
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let token = req
-                .cookie(COOKIE)
-                .and_then(|c| Token::parse(c.value()))
-                .ok_or_else(unauthenticated)?;
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::internal(&"no application state"))?;
-            let session = store::session(&state.pool, &token.digest())
-                .await?
-                .ok_or_else(unauthenticated)?;
-            if changes_state(req.method()) && !same_origin(&req) {
-                return Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "CROSS_ORIGIN",
-                    "a state change must come from this site",
-                ));
+            if let Some(op) = req.extensions().get::<Operator>().cloned() {
+                return Ok(op);
             }
-            Ok(Operator {
-                name: session.operator,
-                expires_at: session.expires_at,
-                token,
-            })
+            authenticate(&req).await
         })
+    }
+}
+
+/// The session of a request, and whether it may change state from where it
+/// comes: 401 without a live session, 403 for a state change from another
+/// site.
+async fn authenticate(req: &HttpRequest) -> Result<Operator, ApiError> {
+    let token = req
+        .cookie(COOKIE)
+        .and_then(|c| Token::parse(c.value()))
+        .ok_or_else(unauthenticated)?;
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(&"no application state"))?;
+    let session = store::session(&state.pool, &token.digest())
+        .await?
+        .ok_or_else(unauthenticated)?;
+    if changes_state(req.method()) && !same_origin(req) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "CROSS_ORIGIN",
+            "a state change must come from this site",
+        ));
+    }
+    Ok(Operator {
+        name: session.operator,
+        expires_at: session.expires_at,
+        token,
+    })
+}
+
+/// Every `/api/ops/*` request but sign-in passes here before any handler
+/// or extractor: no session, no route (a handler that forgot its
+/// `Operator` parameter is still guarded).
+pub async fn guard(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::ResponseError;
+    let path = req.match_info().as_str();
+    let sign_in = path == "/api/ops/session" && req.method() == Method::POST;
+    if !path.starts_with("/api/ops/") || sign_in {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    match authenticate(req.request()).await {
+        Ok(op) => {
+            req.extensions_mut().insert(op);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(e) => {
+            let response = e.error_response();
+            Ok(req.into_response(response).map_into_right_body())
+        }
     }
 }
 
@@ -131,8 +168,15 @@ async fn audited<T>(
         Err(e) => e.code,
     };
     let detail = result.as_ref().err().map(|e| e.message.clone());
-    if let Err(e) =
-        store::audit(&state.pool, &op.name, action, target, outcome, detail.as_deref()).await
+    if let Err(e) = store::audit(
+        &state.pool,
+        &op.name,
+        action,
+        target,
+        outcome,
+        detail.as_deref(),
+    )
+    .await
     {
         tracing::error!(error = %e, action, target, "the audit trail could not record an action");
         return Err(ApiError::unavailable(format!(
@@ -224,7 +268,9 @@ pub async fn sign_in(
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(secure)
-        .max_age(actix_web::cookie::time::Duration::seconds(ttl.as_secs() as i64))
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            ttl.as_secs() as i64
+        ))
         .finish();
     Ok(HttpResponse::Ok()
         .cookie(cookie)
@@ -397,9 +443,14 @@ impl AddFlightBody {
         };
         let number = text(&self.flight_number, "flightNumber")?;
         if !(2..=10).contains(&number.len())
-            || !number.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            || !number
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         {
-            return Err(invalid_flight("flightNumber", "2 to 10 capital letters and digits"));
+            return Err(invalid_flight(
+                "flightNumber",
+                "2 to 10 capital letters and digits",
+            ));
         }
         let airport = |v: &serde_json::Value, field: &'static str| {
             let code = text(v, field)?;
@@ -438,9 +489,14 @@ impl AddFlightBody {
         seat_letters.dedup();
         if seat_letters.is_empty()
             || seat_letters.len() != letters.chars().count()
-            || !seat_letters.iter().all(|c| crate::domain::COLUMNS.contains(c))
+            || !seat_letters
+                .iter()
+                .all(|c| crate::domain::COLUMNS.contains(c))
         {
-            return Err(invalid_flight("seatLetters", "distinct letters of A to F, such as ABCDEF"));
+            return Err(invalid_flight(
+                "seatLetters",
+                "distinct letters of A to F, such as ABCDEF",
+            ));
         }
         let price_cents = self
             .price_cents
@@ -468,7 +524,7 @@ impl AddFlightBody {
     security(("ops_session" = [])),
     request_body = AddFlightBody,
     responses(
-        (status = 201, description = "The flight", body = flights::Flight),
+        (status = 201, description = "The flight, as the console lists it", body = FlightSales),
         (status = 400, description = "`INVALID_FLIGHT`: `field` names the field at fault", body = ErrorBody),
         (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
         (status = 403, description = "`CROSS_ORIGIN`", body = ErrorBody),
@@ -484,15 +540,33 @@ pub async fn add_flight(
     let target = body.flight_number.as_str().unwrap_or("?").to_string();
     let added = async {
         let new = body.parse()?;
-        store::add_flight(&state.pool, &new).await.map_err(|e| match e {
-            AddFlight::NumberTaken(n) => {
-                ApiError::conflict("FLIGHT_EXISTS", format!("flight number {n} is taken"))
-            }
-            AddFlight::Store(e) => e.into(),
-        })
+        store::add_flight(&state.pool, &new)
+            .await
+            .map_err(|e| match e {
+                AddFlight::NumberTaken(n) => {
+                    ApiError::conflict("FLIGHT_EXISTS", format!("flight number {n} is taken"))
+                }
+                AddFlight::Store(e) => e.into(),
+            })
     };
     let flight = audited(&state, &op, "add_flight", &target, added.await).await?;
-    Ok(HttpResponse::Created().json(flight))
+    Ok(HttpResponse::Created().json(sales_of(&state, flight).await?))
+}
+
+/// A flight as the console lists it.
+async fn sales_of(state: &AppState, flight: flights::Flight) -> Result<FlightSales, ApiError> {
+    let listed = flights_view(state).await?.flights;
+    Ok(listed
+        .into_iter()
+        .find(|f| f.flight.id == flight.id)
+        .unwrap_or(FlightSales {
+            sold: 0,
+            held: 0,
+            available: i64::from(flight.available_seats),
+            revenue_cents: 0,
+            bookings_per_minute: vec![0; store::SPARK_MINUTES],
+            flight,
+        }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -510,7 +584,7 @@ pub struct SalesBody {
     params(("id" = Uuid, Path, description = "The flight's id")),
     request_body = SalesBody,
     responses(
-        (status = 200, description = "The flight", body = flights::Flight),
+        (status = 200, description = "The flight, as the console lists it", body = FlightSales),
         (status = 400, description = "`INVALID_FLIGHT_ID`", body = ErrorBody),
         (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
         (status = 403, description = "`CROSS_ORIGIN`", body = ErrorBody),
@@ -524,15 +598,22 @@ pub async fn sales(
     path: web::Path<String>,
     body: web::Json<SalesBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let action = if body.open { "open_sales" } else { "close_sales" };
+    let action = if body.open {
+        "open_sales"
+    } else {
+        "close_sales"
+    };
     let set = async {
         let id = crate::domain::parse_id(&path).ok_or_else(|| {
-            ApiError::bad_request("INVALID_FLIGHT_ID", format!("{:?} is not a flight id", *path))
+            ApiError::bad_request(
+                "INVALID_FLIGHT_ID",
+                format!("{:?} is not a flight id", *path),
+            )
         })?;
         Ok(store::set_sales(&state.pool, id, body.open).await?)
     };
     let flight = audited(&state, &op, action, &path, set.await).await?;
-    Ok(HttpResponse::Ok().json(flight))
+    Ok(HttpResponse::Ok().json(sales_of(&state, flight).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -751,7 +832,8 @@ pub async fn refund_booking(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let refund = async {
-        let not_found = || ApiError::not_found("BOOKING_NOT_FOUND", "no booking with this reference");
+        let not_found =
+            || ApiError::not_found("BOOKING_NOT_FOUND", "no booking with this reference");
         let reference = parse_reference(&path).ok_or_else(not_found)?;
         let booking = refunds::booking(&state.pool, &reference)
             .await?

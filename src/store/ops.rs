@@ -49,7 +49,10 @@ pub async fn remove_operator(pool: &Pool, name: &str) -> Result<bool, StoreError
 pub async fn password_hash(pool: &Pool, name: &str) -> Result<Option<String>, StoreError> {
     let conn = pool.get().await?;
     let row = conn
-        .query_opt("SELECT password_hash FROM operators WHERE name = $1", &[&name])
+        .query_opt(
+            "SELECT password_hash FROM operators WHERE name = $1",
+            &[&name],
+        )
         .await?;
     Ok(row.map(|r| r.get(0)))
 }
@@ -451,11 +454,8 @@ pub struct SweepRun {
 /// Record what a run of the sweep fixed.
 pub async fn record_sweep(pool: &Pool, report: &serde_json::Value) -> Result<(), StoreError> {
     let conn = pool.get().await?;
-    conn.execute(
-        "INSERT INTO reconcile_runs (report) VALUES ($1)",
-        &[report],
-    )
-    .await?;
+    conn.execute("INSERT INTO reconcile_runs (report) VALUES ($1)", &[report])
+        .await?;
     // Keep the last thousand runs.
     conn.execute(
         "DELETE FROM reconcile_runs WHERE id <= (SELECT max(id) - 1000 FROM reconcile_runs)",
