@@ -101,18 +101,26 @@ async fn schemathesis_finds_nothing_outside_the_document() {
         .unwrap();
     assert_eq!(signed_in.status(), 200);
     let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
-    let session = cookie.split(';').next().unwrap().to_string();
-    let ops = run(
+    let token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("flightctl_ops=")
+        .to_string();
+    // The session as the document's `ops_session` scheme: schemathesis
+    // sends it, and also tries each route without it (401 expected).
+    let auth = format!("\n[auth.openapi.ops_session]\napi_key = \"{token}\"\n");
+    let ops = run_with(
         &exe,
         &base,
+        &base,
         vec![
-            "--header".into(),
-            format!("Cookie: {session}"),
             "--include-tag".into(),
             "operations console".into(),
             "--exclude-operation-id".into(),
             "ops_sign_out".into(),
         ],
+        &auth,
     )
     .await;
     let serve_log = std::fs::read_to_string(&log).unwrap_or_default();
@@ -152,8 +160,21 @@ async fn run_at(
     url: &str,
     extra: Vec<String>,
 ) -> std::process::Output {
+    run_with(exe, base, url, extra, "").await
+}
+
+/// A run with `more` appended to the configuration.
+async fn run_with(
+    exe: &std::path::Path,
+    base: &str,
+    url: &str,
+    extra: Vec<String>,
+    more: &str,
+) -> std::process::Output {
     let workdir = tempfile::tempdir().unwrap();
-    let config = support::repo_root().join("schemathesis.toml");
+    let shared = std::fs::read_to_string(support::repo_root().join("schemathesis.toml")).unwrap();
+    let config = workdir.path().join("schemathesis.toml");
+    std::fs::write(&config, shared + more).unwrap();
     let started = Instant::now();
     let (exe, base, target) = (exe.to_path_buf(), base.to_string(), url.to_string());
     let out = tokio::task::spawn_blocking(move || {

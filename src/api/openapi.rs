@@ -152,6 +152,7 @@ fn streams(operation_id: &str) -> &'static [Event] {
     const SEATS: Event = event("seats", "SeatsSnapshot");
     const SEAT: Event = event("seat", "SeatChange");
     const ERROR: Event = event("error", "Error");
+    const SALES: Event = event("flights", "FlightsView");
     const STATUS: Event = Event {
         name: None,
         data: "StatusView",
@@ -167,6 +168,7 @@ fn streams(operation_id: &str) -> &'static [Event] {
         "flights_events" => &[SEATS, SEAT],
         "orders_events" => &[STATUS, ERROR],
         "events_page" => &[FLIGHTS, FLIGHT, SEATS, SEAT, ORDER, ERROR],
+        "ops_flights_events" => &[SALES],
         _ => &[],
     }
 }

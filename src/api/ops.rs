@@ -111,7 +111,8 @@ pub async fn guard(
     use actix_web::ResponseError;
     let path = req.match_info().as_str();
     let sign_in = path == "/api/ops/session" && req.method() == Method::POST;
-    if !path.starts_with("/api/ops/") || sign_in {
+    // A path or method no route has is the router's (404, 405 with Allow).
+    if !path.starts_with("/api/ops/") || sign_in || !routed(path, req.method()) {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     match authenticate(req.request()).await {
@@ -124,6 +125,27 @@ pub async fn guard(
             Ok(req.into_response(response).map_into_right_body())
         }
     }
+}
+
+/// Whether the route table has `method` (HEAD: its GET) on `path`.
+fn routed(path: &str, method: &Method) -> bool {
+    let method = match *method {
+        Method::HEAD => "get".to_string(),
+        ref m => m.as_str().to_ascii_lowercase(),
+    };
+    let matches = |pattern: &str| {
+        let (mut a, mut b) = (pattern.split('/'), path.split('/'));
+        loop {
+            match (a.next(), b.next()) {
+                (None, None) => return true,
+                (Some(p), Some(s)) if p.starts_with('{') || p == s => {}
+                _ => return false,
+            }
+        }
+    };
+    super::ROUTES
+        .iter()
+        .any(|r| r.method == method && matches(r.path))
 }
 
 fn unauthenticated() -> ApiError {
@@ -215,6 +237,7 @@ over TLS). Five failed sign-ins for a name within 15 minutes: 429 for the rest o
     request_body = SignIn,
     responses(
         (status = 200, description = "Signed in", body = SessionView),
+        (status = 400, description = "`INVALID_JSON` or `INVALID_REQUEST`: not `{name, password}`", body = ErrorBody),
         (status = 401, description = "`INVALID_CREDENTIALS`: no such operator, or another password", body = ErrorBody),
         (status = 429, description = "`TOO_MANY_SIGN_INS`: retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
@@ -626,7 +649,7 @@ pub struct OrdersQuery {
     #[param(value_type = Option<Uuid>)]
     flight: Option<String>,
     /// A booking reference, an order id, or a passenger's family name.
-    #[param(max_length = 64)]
+    #[param(max_length = 64, pattern = "^[^\\x00-\\x1F\\x7F]*$")]
     q: Option<String>,
     /// From 1.
     #[param(minimum = 1, maximum = 100000)]
@@ -679,7 +702,7 @@ pub async fn orders_list(
     query: web::Query<OrdersQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let bad = |m: &str| ApiError::bad_request("INVALID_QUERY", m.to_string());
-    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
+    let status = match query.status.as_deref() {
         Some(s) => Some(
             OrderStatus::parse(s)
                 .ok_or_else(|| bad("status: not an order status"))?
@@ -688,13 +711,20 @@ pub async fn orders_list(
         ),
         None => None,
     };
-    let flight = match query.flight.as_deref().filter(|s| !s.is_empty()) {
+    let flight = match query.flight.as_deref() {
         Some(f) => Some(crate::domain::parse_id(f).ok_or_else(|| bad("flight: not a flight id"))?),
         None => None,
     };
     let page = query.page.unwrap_or(1);
     if !(1..=100_000).contains(&page) {
         return Err(bad("page: from 1"));
+    }
+    if let Some(q) = &query.q
+        && (q.chars().count() > 64 || q.chars().any(|c| c < ' ' || c == '\u{7f}'))
+    {
+        return Err(bad(
+            "q: at most 64 characters, none of them control characters",
+        ));
     }
     let filter = OrderFilter {
         status,
