@@ -220,7 +220,7 @@ pub async fn cancel(
 
 /// Start the booking's refund workflow. The request is recorded already, so
 /// a start that fails is only logged: the reconciliation sweep starts it.
-async fn start_refund(state: &AppState, order_id: uuid::Uuid) {
+pub(super) async fn start_refund(state: &AppState, order_id: uuid::Uuid) {
     let input = RefundInput {
         order_id,
         max_attempts: state.settings.booking.refund_max_attempts,

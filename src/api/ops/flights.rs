@@ -1,0 +1,316 @@
+//! What operators see of flights and do to them: sales, new flights.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::super::errors::ErrorBody;
+use super::super::{ApiError, AppState, sse};
+use super::audited;
+use super::auth::Operator;
+use crate::store::flights;
+use crate::store::ops::{self as store, AddFlight, FlightSales, NewFlight};
+
+/// Every flight's sales.
+#[derive(Serialize, ToSchema)]
+pub struct FlightsView {
+    flights: Vec<FlightSales>,
+}
+
+async fn flights_view(state: &AppState) -> Result<FlightsView, ApiError> {
+    let mut flights = store::sales(&state.pool).await?;
+    for f in &mut flights {
+        let held = state.holds.list(f.flight.id).await?.len() as i64;
+        f.held = held;
+        f.available = (f.available - held).max(0);
+    }
+    Ok(FlightsView { flights })
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/ops/flights",
+    tag = "operations console",
+    summary = "Every flight's sales: seats sold, held and available, revenue, bookings per minute",
+    security(("ops_session" = [])),
+    responses(
+        (status = 200, description = "The flights", body = FlightsView),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
+    ),
+)]
+pub async fn flights(state: web::Data<AppState>, _op: Operator) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(flights_view(&state).await?))
+}
+
+/// How often the sales stream looks for a change.
+const SALES_EVERY: Duration = Duration::from_secs(1);
+
+#[utoipa::path(
+    get,
+    path = "/api/ops/flights/events",
+    tag = "operations console",
+    summary = "Every flight's sales, as server-sent events",
+    description = "`event: flights` (`FlightsView`) at once, then whenever it changes (looked at \
+every second); a `: keep-alive` comment every 15 s.",
+    security(("ops_session" = [])),
+    responses(
+        (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+    ),
+)]
+pub async fn flights_events(
+    state: web::Data<AppState>,
+    _op: Operator,
+) -> Result<HttpResponse, ApiError> {
+    let first = flights_view(&state).await?;
+    let first = serde_json::to_string(&first.flights).unwrap_or_default();
+    let stream = futures::stream::unfold(
+        (state, first, true, std::time::Instant::now()),
+        |(state, last, fresh, quiet_since)| async move {
+            if fresh {
+                let text = format!("event: flights\ndata: {{\"flights\":{last}}}\n\n");
+                return Some((text, (state, last, false, std::time::Instant::now())));
+            }
+            let mut quiet_since = quiet_since;
+            loop {
+                tokio::select! {
+                    () = state.live.closing() => return None,
+                    () = tokio::time::sleep(SALES_EVERY) => {}
+                }
+                if let Ok(now) = flights_view(&state).await {
+                    let now = serde_json::to_string(&now.flights).unwrap_or_default();
+                    if now != last {
+                        let text = format!("event: flights\ndata: {{\"flights\":{now}}}\n\n");
+                        return Some((text, (state, now, false, std::time::Instant::now())));
+                    }
+                }
+                if quiet_since.elapsed() >= Duration::from_secs(15) {
+                    quiet_since = std::time::Instant::now();
+                    let text = sse::KEEP_ALIVE_EVENT.to_string();
+                    return Some((text, (state, last, false, quiet_since)));
+                }
+            }
+        },
+    );
+    Ok(sse::respond(stream))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"flightNumber": "FL301", "origin": "BER", "destination": "LIS",
+    "departureTime": "2030-06-01T08:30:00Z", "arrivalTime": "2030-06-01T11:45:00Z",
+    "rows": 20, "seatLetters": "ABCDEF", "priceCents": 12900}))]
+pub struct AddFlightBody {
+    /// 2–10 capital letters and digits, e.g. `FL301`.
+    #[schema(value_type = String, pattern = "^[A-Z0-9]{2,10}$")]
+    flight_number: serde_json::Value,
+    /// A 3-letter airport code.
+    #[schema(value_type = String, pattern = "^[A-Z]{3}$")]
+    origin: serde_json::Value,
+    #[schema(value_type = String, pattern = "^[A-Z]{3}$")]
+    destination: serde_json::Value,
+    /// RFC 3339, in the future.
+    #[schema(value_type = String, format = DateTime)]
+    departure_time: serde_json::Value,
+    /// RFC 3339, after departure.
+    #[schema(value_type = String, format = DateTime)]
+    arrival_time: serde_json::Value,
+    /// 1 to 60.
+    #[schema(value_type = i32, minimum = 1, maximum = 60)]
+    rows: serde_json::Value,
+    /// Distinct letters of A–F, e.g. `ABCDEF` or `ACDF`.
+    #[schema(value_type = String, pattern = "^[A-F]{1,6}$")]
+    seat_letters: serde_json::Value,
+    #[schema(value_type = i64, minimum = 0, maximum = 100000000)]
+    price_cents: serde_json::Value,
+}
+
+fn invalid_flight(field: &'static str, message: &str) -> ApiError {
+    ApiError::bad_request("INVALID_FLIGHT", format!("{field}: {message}")).about(None, field)
+}
+
+impl AddFlightBody {
+    fn parse(&self) -> Result<NewFlight, ApiError> {
+        let text = |v: &serde_json::Value, field: &'static str| {
+            v.as_str()
+                .map(|s| s.trim().to_string())
+                .ok_or_else(|| invalid_flight(field, "must be a string"))
+        };
+        let number = text(&self.flight_number, "flightNumber")?;
+        if !(2..=10).contains(&number.len())
+            || !number
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return Err(invalid_flight(
+                "flightNumber",
+                "2 to 10 capital letters and digits",
+            ));
+        }
+        let airport = |v: &serde_json::Value, field: &'static str| {
+            let code = text(v, field)?;
+            match code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+                true => Ok(code),
+                false => Err(invalid_flight(field, "a 3-letter airport code such as LIS")),
+            }
+        };
+        let origin = airport(&self.origin, "origin")?;
+        let destination = airport(&self.destination, "destination")?;
+        if origin == destination {
+            return Err(invalid_flight("destination", "must differ from the origin"));
+        }
+        let time = |v: &serde_json::Value, field: &'static str| {
+            let t = text(v, field)?;
+            DateTime::parse_from_rfc3339(&t)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| invalid_flight(field, "an RFC 3339 time such as 2030-06-01T08:30:00Z"))
+        };
+        let departure_time = time(&self.departure_time, "departureTime")?;
+        let arrival_time = time(&self.arrival_time, "arrivalTime")?;
+        if departure_time <= Utc::now() {
+            return Err(invalid_flight("departureTime", "must be in the future"));
+        }
+        if arrival_time <= departure_time {
+            return Err(invalid_flight("arrivalTime", "must be after the departure"));
+        }
+        let rows = self
+            .rows
+            .as_i64()
+            .filter(|r| (1..=60).contains(r))
+            .ok_or_else(|| invalid_flight("rows", "a whole number from 1 to 60"))?;
+        let letters = text(&self.seat_letters, "seatLetters")?;
+        let mut seat_letters: Vec<char> = letters.chars().collect();
+        seat_letters.sort_unstable();
+        seat_letters.dedup();
+        if seat_letters.is_empty()
+            || seat_letters.len() != letters.chars().count()
+            || !seat_letters
+                .iter()
+                .all(|c| crate::domain::COLUMNS.contains(c))
+        {
+            return Err(invalid_flight(
+                "seatLetters",
+                "distinct letters of A to F, such as ABCDEF",
+            ));
+        }
+        let price_cents = self
+            .price_cents
+            .as_i64()
+            .filter(|p| (0..=100_000_000).contains(p))
+            .ok_or_else(|| invalid_flight("priceCents", "a whole number of cents, 0 or more"))?;
+        Ok(NewFlight {
+            flight_number: number,
+            origin,
+            destination,
+            departure_time,
+            arrival_time,
+            rows: rows as i32,
+            seat_letters,
+            price_cents,
+        })
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/ops/flights",
+    tag = "operations console",
+    summary = "Add a flight and its seats (one transaction); on sale at once",
+    security(("ops_session" = [])),
+    request_body = AddFlightBody,
+    responses(
+        (status = 201, description = "The flight, as the console lists it", body = FlightSales),
+        (status = 400, description = "`INVALID_FLIGHT`: `field` names the field at fault", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 403, description = "`CROSS_ORIGIN`", body = ErrorBody),
+        (status = 409, description = "`FLIGHT_EXISTS`: the flight number is taken", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
+    ),
+)]
+pub async fn add_flight(
+    state: web::Data<AppState>,
+    op: Operator,
+    body: web::Json<AddFlightBody>,
+) -> Result<HttpResponse, ApiError> {
+    let target = body.flight_number.as_str().unwrap_or("?").to_string();
+    let added = async {
+        let new = body.parse()?;
+        store::add_flight(&state.pool, &new)
+            .await
+            .map_err(|e| match e {
+                AddFlight::NumberTaken(n) => {
+                    ApiError::conflict("FLIGHT_EXISTS", format!("flight number {n} is taken"))
+                }
+                AddFlight::Store(e) => e.into(),
+            })
+    };
+    let flight = audited(&state, &op, "add_flight", &target, added.await).await?;
+    Ok(HttpResponse::Created().json(sales_of(&state, flight).await?))
+}
+
+/// A flight as the console lists it.
+async fn sales_of(state: &AppState, flight: flights::Flight) -> Result<FlightSales, ApiError> {
+    let listed = flights_view(state).await?.flights;
+    Ok(listed
+        .into_iter()
+        .find(|f| f.flight.id == flight.id)
+        .unwrap_or(FlightSales {
+            sold: 0,
+            held: 0,
+            available: i64::from(flight.available_seats),
+            revenue_cents: 0,
+            bookings_per_minute: vec![0; store::SPARK_MINUTES],
+            flight,
+        }))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SalesBody {
+    /// True: on sale; false: creates are refused 409 `SALES_CLOSED`.
+    open: bool,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/ops/flights/{id}/sales",
+    tag = "operations console",
+    summary = "Open or close a flight's sales (orders already made go on)",
+    security(("ops_session" = [])),
+    params(("id" = Uuid, Path, description = "The flight's id")),
+    request_body = SalesBody,
+    responses(
+        (status = 200, description = "The flight, as the console lists it", body = FlightSales),
+        (status = 400, description = "`INVALID_FLIGHT_ID`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 403, description = "`CROSS_ORIGIN`", body = ErrorBody),
+        (status = 404, description = "`FLIGHT_NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
+    ),
+)]
+pub async fn sales(
+    state: web::Data<AppState>,
+    op: Operator,
+    path: web::Path<String>,
+    body: web::Json<SalesBody>,
+) -> Result<HttpResponse, ApiError> {
+    let action = if body.open {
+        "open_sales"
+    } else {
+        "close_sales"
+    };
+    let set = async {
+        let id = crate::domain::parse_id(&path).ok_or_else(|| {
+            ApiError::bad_request(
+                "INVALID_FLIGHT_ID",
+                format!("{:?} is not a flight id", *path),
+            )
+        })?;
+        Ok(store::set_sales(&state.pool, id, body.open).await?)
+    };
+    let flight = audited(&state, &op, action, &path, set.await).await?;
+    Ok(HttpResponse::Ok().json(sales_of(&state, flight).await?))
+}

@@ -1,0 +1,65 @@
+//! The operator console's JSON API, `/api/ops/*`: sign-in and sessions,
+//! what operators see (flights' sales, orders, an order's history, the
+//! sweep's runs, the audit trail) and what they do (cancel an order, refund
+//! a booking, close or open sales, add a flight), each action recorded in
+//! the audit trail.
+//!
+//! **Nothing without a session.** Every route but `POST /api/ops/session`
+//! takes an [`Operator`], the extractor that answers `401 UNAUTHENTICATED`
+//! without a live session cookie and `403 CROSS_ORIGIN` for a state change
+//! whose `Origin` is another site. `tests/ops.rs` walks the route table to
+//! prove it for every ops route.
+//!
+//! The cookie (`flightctl_ops`) is opaque, HttpOnly, SameSite=Strict, Secure
+//! over TLS; Postgres keeps only its SHA-256 (`ops::Token::digest`), with a
+//! server-side expiry (`OPS_SESSION_TTL`) and revocation. Five failed
+//! sign-ins for a name within 15 minutes are refused 429 for the rest of
+//! the window.
+
+//!
+//! - `auth.rs` — sign-in, the session cookie, the guard and `Operator`;
+//! - `flights.rs` — the sales overview and its stream, sales open/closed,
+//!   new flights;
+//! - `orders.rs` — orders, one order, cancel, refund, the sweep's runs, the
+//!   audit trail.
+
+mod auth;
+mod flights;
+mod orders;
+
+pub use auth::*;
+pub use flights::*;
+pub use orders::*;
+
+use super::{ApiError, AppState};
+use crate::store::ops as store;
+
+pub(super) async fn audited<T>(
+    state: &AppState,
+    op: &Operator,
+    action: &str,
+    target: &str,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.code,
+    };
+    let detail = result.as_ref().err().map(|e| e.message.clone());
+    if let Err(e) = store::audit(
+        &state.pool,
+        &op.name,
+        action,
+        target,
+        outcome,
+        detail.as_deref(),
+    )
+    .await
+    {
+        tracing::error!(error = %e, action, target, "the audit trail could not record an action");
+        return Err(ApiError::unavailable(format!(
+            "{action} {target}: {outcome}, but the audit trail could not record it"
+        )));
+    }
+    result
+}

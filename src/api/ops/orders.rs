@@ -1,0 +1,346 @@
+//! Orders, one order, cancel and refund, the sweep's runs, the audit trail.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::super::errors::ErrorBody;
+use super::super::orders::StatusView;
+use super::super::{ApiError, AppState};
+use super::audited;
+use super::auth::Operator;
+use crate::domain::OrderStatus;
+use crate::passengers::{Passenger, parse_reference};
+use crate::store::ops::{self as store, Attempt, AuditEntry, OrderFilter, StatusChange, SweepRun};
+use crate::store::refunds::{self, Refund, Request};
+use crate::store::{flights, orders};
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OrdersQuery {
+    /// Only orders in this status.
+    #[param(value_type = Option<OrderStatus>)]
+    status: Option<String>,
+    /// Only orders of this flight.
+    #[param(value_type = Option<Uuid>)]
+    flight: Option<String>,
+    /// A booking reference, an order id, or a passenger's family name.
+    #[param(max_length = 64, pattern = "^[^\\x00-\\x1F\\x7F]*$")]
+    q: Option<String>,
+    /// From 1.
+    #[param(minimum = 1, maximum = 100000)]
+    page: Option<i64>,
+}
+
+/// An order in the console's list.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderItem {
+    order_id: Uuid,
+    flight_id: Uuid,
+    flight_number: String,
+    status: OrderStatus,
+    seats: Vec<String>,
+    booking_reference: Option<String>,
+    passengers: Vec<Passenger>,
+    total_price_cents: i64,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+}
+
+/// A page of orders, newest first.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrdersView {
+    orders: Vec<OrderItem>,
+    page: i64,
+    page_size: i64,
+    total: i64,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/ops/orders",
+    tag = "operations console",
+    summary = "Orders, newest first: by status, flight, reference, family name or order id",
+    security(("ops_session" = [])),
+    params(OrdersQuery),
+    responses(
+        (status = 200, description = "A page of orders", body = OrdersView),
+        (status = 400, description = "`INVALID_QUERY`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
+    ),
+)]
+pub async fn orders_list(
+    state: web::Data<AppState>,
+    _op: Operator,
+    query: web::Query<OrdersQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let bad = |m: &str| ApiError::bad_request("INVALID_QUERY", m.to_string());
+    let status = match query.status.as_deref() {
+        Some(s) => Some(
+            OrderStatus::parse(s)
+                .ok_or_else(|| bad("status: not an order status"))?
+                .as_str()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let flight = match query.flight.as_deref() {
+        Some(f) => Some(crate::domain::parse_id(f).ok_or_else(|| bad("flight: not a flight id"))?),
+        None => None,
+    };
+    let page = query.page.unwrap_or(1);
+    if !(1..=100_000).contains(&page) {
+        return Err(bad("page: from 1"));
+    }
+    if let Some(q) = &query.q
+        && (q.chars().count() > 64 || q.chars().any(|c| c < ' ' || c == '\u{7f}'))
+    {
+        return Err(bad(
+            "q: at most 64 characters, none of them control characters",
+        ));
+    }
+    let filter = OrderFilter {
+        status,
+        flight,
+        q: query.q.clone(),
+        page,
+    };
+    let found = store::orders(&state.pool, &filter).await?;
+    let orders = found.items.into_iter().map(|(o, number)| OrderItem {
+        order_id: o.id,
+        flight_id: o.flight_id,
+        flight_number: number,
+        status: o.status,
+        seats: o.seats,
+        booking_reference: o.reference,
+        passengers: o.passengers,
+        total_price_cents: o.total_price_cents,
+        created_at: o.created_at,
+        updated_at: o.updated_at,
+    });
+    Ok(HttpResponse::Ok().json(OrdersView {
+        orders: orders.collect(),
+        page: found.page,
+        page_size: found.page_size,
+        total: found.total,
+    }))
+}
+
+/// One order, all of it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    order: StatusView,
+    flight_number: String,
+    created_at: Option<DateTime<Utc>>,
+    confirmed_at: Option<DateTime<Utc>>,
+    attempts: Vec<Attempt>,
+    /// Every status the order had, as the database recorded it.
+    history: Vec<StatusChange>,
+    refund: Option<Refund>,
+    /// The order's workflow in the Temporal UI.
+    workflow_url: String,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/ops/orders/{id}",
+    tag = "operations console",
+    summary = "One order: its row, passengers, payment attempts, status history, refund",
+    security(("ops_session" = [])),
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        (status = 400, description = "`INVALID_ORDER_ID`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
+    ),
+)]
+pub async fn order(
+    state: web::Data<AppState>,
+    _op: Operator,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = super::super::orders::order_id(&path)?;
+    let order = orders::find(&state.pool, id).await?;
+    let flight = flights::find(&state.pool, order.flight_id).await?;
+    let ui = state.settings.temporal.ui_url.trim_end_matches('/');
+    let namespace = &state.settings.temporal.namespace;
+    Ok(HttpResponse::Ok().json(OrderView {
+        flight_number: flight.flight_number,
+        created_at: order.created_at,
+        confirmed_at: order.confirmed_at,
+        attempts: store::attempts(&state.pool, id).await?,
+        history: store::history(&state.pool, id).await?,
+        refund: refunds::find(&state.pool, id).await?,
+        workflow_url: format!(
+            "{ui}/namespaces/{namespace}/workflows/{}",
+            crate::domain::workflow_id(id)
+        ),
+        order: super::super::orders::status_view(&state, order),
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/ops/orders/{id}/cancel",
+    tag = "operations console",
+    summary = "Cancel a live order: its holds are released at once",
+    security(("ops_session" = [])),
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "Cancelled", body = super::super::orders::Ack),
+        (status = 400, description = "`INVALID_ORDER_ID`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 403, description = "`CROSS_ORIGIN`", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`ORDER_NOT_MODIFIABLE`, `ORDER_EXPIRED`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_BUSY` or `SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
+        (status = 504, description = "`OUTCOME_UNKNOWN`", body = ErrorBody),
+    ),
+)]
+pub async fn cancel_order(
+    state: web::Data<AppState>,
+    op: Operator,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let cancel = async {
+        let id = super::super::orders::order_id(&path)?;
+        super::super::orders::cancel_live(&state, id).await
+    };
+    let ack = audited(&state, &op, "cancel_order", &path, cancel.await).await?;
+    Ok(HttpResponse::Ok().json(ack))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/ops/bookings/{reference}/refund",
+    tag = "operations console",
+    summary = "Refund a confirmed booking (whatever the departure cutoff)",
+    security(("ops_session" = [])),
+    params(("reference" = String, Path, description = "The booking reference", example = "K7PQ2X")),
+    responses(
+        (status = 202, description = "The refund is under way", body = super::super::bookings::Cancelled),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 403, description = "`CROSS_ORIGIN`", body = ErrorBody),
+        (status = 404, description = "`BOOKING_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`BOOKING_NOT_CANCELLABLE`: refunded or refunding already", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
+    ),
+)]
+pub async fn refund_booking(
+    state: web::Data<AppState>,
+    op: Operator,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let refund = async {
+        let not_found =
+            || ApiError::not_found("BOOKING_NOT_FOUND", "no booking with this reference");
+        let reference = parse_reference(&path).ok_or_else(not_found)?;
+        let booking = refunds::booking(&state.pool, &reference)
+            .await?
+            .filter(|b| b.order.status.was_sold())
+            .ok_or_else(not_found)?;
+        match refunds::request(&state.pool, booking.order.id, Duration::ZERO, None).await? {
+            Request::Accepted | Request::Repeated => {}
+            Request::WindowClosed | Request::NotCancellable(_) => {
+                return Err(ApiError::conflict(
+                    "BOOKING_NOT_CANCELLABLE",
+                    format!("the booking is {}: no refund to make", booking.order.status),
+                ));
+            }
+        }
+        super::super::bookings::start_refund(&state, booking.order.id).await;
+        Ok(super::super::bookings::Cancelled {
+            reference,
+            status: OrderStatus::RefundPending,
+        })
+    };
+    let answer = audited(&state, &op, "refund_booking", &path, refund.await).await?;
+    Ok(HttpResponse::build(StatusCode::ACCEPTED).json(answer))
+}
+
+/// The sweep's recent runs.
+#[derive(Serialize, ToSchema)]
+pub struct SweepView {
+    runs: Vec<SweepRun>,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/ops/reconciliation",
+    tag = "operations console",
+    summary = "The reconciliation sweep's recent runs and what each fixed",
+    security(("ops_session" = [])),
+    responses(
+        (status = 200, description = "The runs, newest first", body = SweepView),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
+    ),
+)]
+pub async fn reconciliation(
+    state: web::Data<AppState>,
+    _op: Operator,
+) -> Result<HttpResponse, ApiError> {
+    let runs = store::sweep_runs(&state.pool, 100).await?;
+    Ok(HttpResponse::Ok().json(SweepView { runs }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// From 1.
+    #[param(minimum = 1, maximum = 100000)]
+    page: Option<i64>,
+}
+
+/// A page of the audit trail, newest first.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditView {
+    entries: Vec<AuditEntry>,
+    page: i64,
+    page_size: i64,
+    total: i64,
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/ops/audit",
+    tag = "operations console",
+    summary = "The audit trail: every operator action, who, what, when, how it ended",
+    security(("ops_session" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of the trail", body = AuditView),
+        (status = 400, description = "`INVALID_QUERY`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
+    ),
+)]
+pub async fn audit(
+    state: web::Data<AppState>,
+    _op: Operator,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.page.unwrap_or(1);
+    if !(1..=100_000).contains(&page) {
+        return Err(ApiError::bad_request("INVALID_QUERY", "page: from 1"));
+    }
+    let found = store::audit_page(&state.pool, page).await?;
+    Ok(HttpResponse::Ok().json(AuditView {
+        entries: found.items,
+        page: found.page,
+        page_size: found.page_size,
+        total: found.total,
+    }))
+}
