@@ -7,7 +7,8 @@
 #   schemathesis (PyPI, pinned: tests/schemathesis.rs),
 #   kubernetes-validate and checkov (PyPI, pinned: tests/k8s.rs),
 #   chromium + playwright-core (browser tests), aiosmtpd (the SMTP server
-#   of tests/mail.rs).
+#   of tests/mail.rs), haproxy, prometheus, podman + runc + debootstrap
+#   (the scale-out, Prometheus and image suites).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,13 @@ have node || apt_pkgs+=(nodejs npm)
 # Debian's script runs on Debian's python3, whatever python3 is on PATH.
 have aiosmtpd || apt_pkgs+=(python3-aiosmtpd)
 have python3 || apt_pkgs+=(python3)
+# The scale-out suites (tests/scale.rs, tests/prometheus.rs, tests/image.rs):
+# a load balancer, Prometheus, and podman to build and run the image.
+have haproxy || [ -x /usr/sbin/haproxy ] || apt_pkgs+=(haproxy)
+have prometheus || apt_pkgs+=(prometheus)
+have podman || apt_pkgs+=(podman)
+have runc || [ -x /usr/sbin/runc ] || apt_pkgs+=(runc)
+have debootstrap || [ -x /usr/sbin/debootstrap ] || apt_pkgs+=(debootstrap)
 python3 -m pip --version >/dev/null 2>&1 || apt_pkgs+=(python3-pip)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || apt_pkgs+=(python3-venv)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
