@@ -5,6 +5,7 @@
 pub mod burst;
 pub mod engine;
 pub mod procs;
+pub mod prometheus;
 pub mod servers;
 pub mod smtp;
 pub mod sse;

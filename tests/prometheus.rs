@@ -1,0 +1,378 @@
+//! Prometheus for real: Debian's `prometheus`, configured from the shipped
+//! `monitoring/prometheus.yml` (only the targets and the interval swapped
+//! for the test's, see `support::prometheus`), scrapes a running `serve` and
+//! two `flightctl worker` processes while bookings happen; then every PromQL
+//! expression of the Grafana dashboard is evaluated through Prometheus's
+//! HTTP API, as Grafana would ask for it, and each returns data.
+
+mod support;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use support::prometheus::{self, Prometheus};
+use support::{FL101, TestApp};
+
+/// The test's scrape interval: rates need two samples in their window.
+const SCRAPE_INTERVAL_S: u64 = 1;
+
+fn now_s() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn dashboard() -> Value {
+    let path = support::repo_root().join("monitoring/grafana/dashboards/flightctl.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).expect("the dashboard is JSON")
+}
+
+/// Every panel, those nested in rows included: `(title, [expr])`.
+fn panel_exprs(panels: &Value, out: &mut Vec<(String, Vec<String>)>) {
+    for panel in panels.as_array().into_iter().flatten() {
+        let title = panel["title"].as_str().unwrap_or_default().to_string();
+        if panel["type"] != "row" {
+            let exprs = panel["targets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["expr"].as_str().map(str::to_string))
+                .collect();
+            out.push((title, exprs));
+        }
+        panel_exprs(&panel["panels"], out);
+    }
+}
+
+/// Grafana's variables, as Grafana would set them for this test: a step of
+/// one scrape interval (its minimum), `$__rate_interval` by Grafana's rule
+/// (max of step + scrape interval and four scrape intervals), `$__range` the
+/// span Prometheus has data for; and the dashboard's own variables at their
+/// current values.
+fn variables(dashboard: &Value, range_s: u64) -> Vec<(String, String)> {
+    let step = SCRAPE_INTERVAL_S;
+    let rate = (step + SCRAPE_INTERVAL_S).max(4 * SCRAPE_INTERVAL_S);
+    let mut vars = vec![
+        ("__interval_ms".to_string(), (step * 1000).to_string()),
+        ("__interval".to_string(), format!("{step}s")),
+        ("__rate_interval".to_string(), format!("{rate}s")),
+        ("__range_ms".to_string(), (range_s * 1000).to_string()),
+        ("__range_s".to_string(), range_s.to_string()),
+        ("__range".to_string(), format!("{range_s}s")),
+    ];
+    for var in dashboard["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let name = var["name"].as_str().expect("a variable's name");
+        let value = match &var["current"]["value"] {
+            Value::String(v) => v.clone(),
+            Value::Array(vs) => vs
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("|"),
+            other => panic!("variable {name}: no current value to test with ({other})"),
+        };
+        vars.push((name.to_string(), value));
+    }
+    // Longest first: `$__interval_ms` is not `$__interval` followed by `_ms`.
+    vars.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
+    vars
+}
+
+fn substitute(expr: &str, vars: &[(String, String)]) -> String {
+    let mut out = expr.to_string();
+    for (name, value) in vars {
+        for form in [
+            format!("${{{name}}}"),
+            format!("[[{name}]]"),
+            format!("${name}"),
+        ] {
+            out = out.replace(&form, value);
+        }
+    }
+    let unresolved = out.match_indices('$').any(|(i, _)| {
+        out[i + 1..]
+            .chars()
+            .next()
+            .is_some_and(|c| c == '{' || c == '_' || c.is_ascii_alphabetic())
+    });
+    assert!(!unresolved, "a Grafana variable left in {expr:?}: {out:?}");
+    out
+}
+
+/// The labels an expression groups its result by (`sum by (status)`),
+/// but `le`, which `histogram_quantile` consumes: a panel's legend names
+/// its series by them, so a label no series carries is a defect.
+fn grouping_labels(expr: &str) -> Vec<String> {
+    let mut labels = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("by") {
+        let after = rest[at + 2..].trim_start();
+        let word_start =
+            at == 0 || !rest[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
+        if word_start && after.starts_with('(') {
+            let inside = &after[1..after.find(')').expect("a closing parenthesis")];
+            labels.extend(
+                inside
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && *l != "le")
+                    .map(str::to_string),
+            );
+        }
+        rest = &rest[at + 2..];
+    }
+    labels.sort();
+    labels.dedup();
+    labels
+}
+
+/// The grouping labels of `expr` that no series of `instant` carries.
+fn missing_labels(expr: &str, instant: &Value) -> Vec<String> {
+    let series = instant["result"].as_array().cloned().unwrap_or_default();
+    grouping_labels(expr)
+        .into_iter()
+        .filter(|label| !series.iter().any(|s| s["metric"].get(label).is_some()))
+        .collect()
+}
+
+/// One expression's evaluation: instant at now, and over the test's span
+/// as a time series panel draws it.
+struct Evaluated {
+    series_now: usize,
+    finite_points: usize,
+    instant: Value,
+}
+
+async fn evaluate(prom: &Prometheus, expr: &str, start: f64) -> Evaluated {
+    let instant = prom.query(expr).await;
+    let range = prom
+        .query_range(expr, start, &format!("{SCRAPE_INTERVAL_S}s"))
+        .await;
+    Evaluated {
+        series_now: prometheus::series(&instant),
+        finite_points: prometheus::values(&range)
+            .into_iter()
+            .filter(|v| v.is_finite())
+            .count(),
+        instant,
+    }
+}
+
+#[test]
+fn grouping_labels_are_read_from_by_clauses() {
+    assert_eq!(
+        grouping_labels("histogram_quantile(0.99, sum by (le, route) (rate(x_bucket[4s])))"),
+        ["route"]
+    );
+    assert_eq!(
+        grouping_labels("sum by(status)(rate(x[1m])) / sum(rate(bytes[1m]))"),
+        ["status"]
+    );
+    assert!(grouping_labels("max(flightctl_live_holds)").is_empty());
+}
+
+#[tokio::test]
+async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
+    let shipped_path = support::repo_root().join("monitoring/prometheus.yml");
+    prometheus::check_config(&shipped_path);
+    let dashboard = dashboard();
+    let mut panels = Vec::new();
+    panel_exprs(&dashboard["panels"], &mut panels);
+    for (title, exprs) in &panels {
+        assert!(!exprs.is_empty(), "panel {title:?} queries nothing");
+    }
+    let exprs: Vec<(String, String)> = panels
+        .iter()
+        .flat_map(|(title, exprs)| exprs.iter().map(move |e| (title.clone(), e.clone())))
+        .collect();
+    // Today's dashboard has 12 panels and 15 queries: an extraction that
+    // finds far fewer is broken, not a pass.
+    assert!(
+        panels.len() >= 10 && exprs.len() >= 12,
+        "{} panels, {} expressions found",
+        panels.len(),
+        exprs.len()
+    );
+
+    let mut settings = support::isolated_settings(true).await;
+    settings.booking.payment_validation_timeout = Duration::from_secs(1);
+    settings.booking.payment_failure_rate = 0.0;
+    let mut app = TestApp::spawn(settings).await;
+    let worker_ports = [support::procs::free_port(), support::procs::free_port()];
+    for port in worker_ports {
+        app.start_worker_with(&[("WORKER_METRICS_PORT", port.to_string())])
+            .await;
+    }
+    let api_target = app.address.trim_start_matches("http://").to_string();
+    let worker_targets: Vec<String> = worker_ports
+        .iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    let config = prometheus::config_for(
+        &std::fs::read_to_string(&shipped_path).unwrap(),
+        &format!("{SCRAPE_INTERVAL_S}s"),
+        &[
+            ("flightctl-api", vec![api_target]),
+            ("flightctl-worker", worker_targets),
+        ],
+    );
+    let prom = Prometheus::start(&config).await;
+    let started = now_s();
+    prom.wait_targets_up(
+        &[
+            ("flightctl-api", 1),
+            ("flightctl-worker", worker_ports.len()),
+        ],
+        Duration::from_secs(20),
+    )
+    .await;
+
+    // What the dashboard shows: a seat map stream open throughout, a
+    // confirmed order, a seat conflict, a cancellation, declined payment
+    // attempts, and a hold left live.
+    let stream = app
+        .http
+        .get(app.url(&format!("/api/flights/{FL101}/events")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut stream = stream.bytes_stream();
+    stream.next().await.expect("the seat map").unwrap();
+    let create = |seats: &'static [&'static str]| {
+        let app = &app;
+        async move {
+            app.post("/api/orders", json!({"flightId": FL101, "seats": seats}))
+                .await
+        }
+    };
+    let order_id = |body: &Value| body["orderId"].as_str().unwrap().to_string();
+    let (code, body) = create(&["1A", "1B"]).await;
+    assert_eq!(code, 201, "{body}");
+    let confirmed = order_id(&body);
+    let (code, body) = create(&["1B", "1C"]).await;
+    assert_eq!(code, 409, "{body}");
+    app.name_passengers(&confirmed).await;
+    let pay = |order: String, code: &'static str| {
+        let app = &app;
+        async move {
+            app.post(
+                &format!("/api/orders/{order}/pay"),
+                json!({"paymentCode": code}),
+            )
+            .await
+        }
+    };
+    let (code, body) = pay(confirmed.clone(), "00000").await;
+    assert_eq!(code, 202, "{body}");
+    let (code, body) = create(&["2A"]).await;
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = app
+        .delete(&format!("/api/orders/{}", order_id(&body)))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    // Declined on every attempt: its attempts are counted as they happen.
+    let (code, body) = create(&["3A"]).await;
+    assert_eq!(code, 201, "{body}");
+    let declined = order_id(&body);
+    app.name_passengers(&declined).await;
+    let (code, body) = pay(declined, "99999").await;
+    assert_eq!(code, 202, "{body}");
+    let (code, body) = create(&["4A", "4B"]).await;
+    assert_eq!(code, 201, "{body}");
+    support::eventually("the order confirmed", Duration::from_secs(30), || async {
+        let (_, s) = app.get(&format!("/api/orders/{confirmed}/status")).await;
+        (s["status"] == "CONFIRMED").then_some(())
+    })
+    .await;
+
+    // The bookings reached Prometheus, summed across the workers.
+    let facts: [(&str, f64); 7] = [
+        ("count(up{job=\"flightctl-worker\"} == 1)", 2.0),
+        ("count(up{job=\"flightctl-api\"} == 1)", 1.0),
+        (
+            "sum(flightctl_orders_ended_total{status=\"confirmed\"})",
+            1.0,
+        ),
+        (
+            "sum(flightctl_orders_ended_total{status=\"cancelled\"})",
+            1.0,
+        ),
+        (
+            "sum(flightctl_payment_attempts_total{outcome=\"declined\"})",
+            1.0,
+        ),
+        ("sum(flightctl_holds_refused_total)", 1.0),
+        ("max(flightctl_live_holds)", 2.0),
+    ];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut missing: Vec<String> = facts.iter().map(|f| f.0.to_string()).collect();
+    while !missing.is_empty() {
+        let mut still = Vec::new();
+        for (expr, min) in facts.iter().filter(|f| missing.iter().any(|m| m == f.0)) {
+            let data = prom.query(expr).await;
+            if !prometheus::values(&data).iter().any(|v| v >= min) {
+                still.push(format!("{expr} >= {min}: {data}"));
+            }
+        }
+        if still.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Prometheus never saw:\n{}",
+            still.join("\n")
+        );
+        missing = still
+            .iter()
+            .map(|s| s.split(" >= ").next().unwrap().to_string())
+            .collect();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    // Every dashboard expression: a series now, carrying the labels it is
+    // grouped by, and a value a panel can draw (not NaN: a quantile of no
+    // requests) over the test's span.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut pending: Vec<(String, String)> = exprs.clone();
+    loop {
+        let range_s = (now_s() - started).ceil() as u64;
+        let vars = variables(&dashboard, range_s.max(1));
+        let mut failing = Vec::new();
+        for (title, expr) in &pending {
+            let query = substitute(expr, &vars);
+            let got = evaluate(&prom, &query, started).await;
+            let missing = missing_labels(&query, &got.instant);
+            if got.series_now == 0 || got.finite_points == 0 || !missing.is_empty() {
+                failing.push((
+                    (title.clone(), expr.clone()),
+                    format!(
+                        "{title}: {query}\n  now: {} series {}; over the test: {} finite points; \
+                         grouped by labels no series has: {missing:?}",
+                        got.series_now, got.instant, got.finite_points
+                    ),
+                ));
+            }
+        }
+        if failing.is_empty() {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let report: Vec<String> = failing.into_iter().map(|f| f.1).collect();
+            panic!(
+                "dashboard queries without usable data:\n{}\nPrometheus's log:\n{}",
+                report.join("\n"),
+                prom.log()
+            );
+        }
+        pending = failing.into_iter().map(|f| f.0).collect();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(stream);
+}
