@@ -164,6 +164,37 @@ async fn evaluate(prom: &Prometheus, expr: &str, start: f64) -> Evaluated {
     }
 }
 
+/// Check every item until each has passed once (a failing one is checked
+/// again every half second); after `within`, what the failing ones last
+/// reported.
+async fn until_each<T, F, Fut>(items: Vec<T>, within: Duration, mut check: F) -> Result<(), String>
+where
+    T: Clone,
+    F: FnMut(T) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    let mut pending = items;
+    loop {
+        let mut failing = Vec::new();
+        let mut reports = Vec::new();
+        for item in pending {
+            if let Err(report) = check(item.clone()).await {
+                failing.push(item);
+                reports.push(report);
+            }
+        }
+        if failing.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(reports.join("\n"));
+        }
+        pending = failing;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 #[test]
 fn grouping_labels_are_read_from_by_clauses() {
     assert_eq!(
@@ -311,68 +342,47 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         ("sum(flightctl_holds_refused_total)", 1.0),
         ("max(flightctl_live_holds)", 2.0),
     ];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut missing: Vec<String> = facts.iter().map(|f| f.0.to_string()).collect();
-    while !missing.is_empty() {
-        let mut still = Vec::new();
-        for (expr, min) in facts.iter().filter(|f| missing.iter().any(|m| m == f.0)) {
+    let seen = until_each(facts.to_vec(), Duration::from_secs(30), |(expr, min)| {
+        let prom = &prom;
+        async move {
             let data = prom.query(expr).await;
-            if !prometheus::values(&data).iter().any(|v| v >= min) {
-                still.push(format!("{expr} >= {min}: {data}"));
+            match prometheus::values(&data).iter().any(|v| *v >= min) {
+                true => Ok(()),
+                false => Err(format!("{expr} >= {min}: {data}")),
             }
         }
-        if still.is_empty() {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "Prometheus never saw:\n{}",
-            still.join("\n")
-        );
-        missing = still
-            .iter()
-            .map(|s| s.split(" >= ").next().unwrap().to_string())
-            .collect();
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    })
+    .await;
+    if let Err(report) = seen {
+        panic!("Prometheus never saw:\n{report}");
     }
 
     // Every dashboard expression: a series now, carrying the labels it is
     // grouped by, and a value a panel can draw (not NaN: a quantile of no
     // requests) over the test's span.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut pending: Vec<(String, String)> = exprs.clone();
-    loop {
-        let range_s = (now_s() - started).ceil() as u64;
-        let vars = variables(&dashboard, range_s.max(1));
-        let mut failing = Vec::new();
-        for (title, expr) in &pending {
-            let query = substitute(expr, &vars);
-            let got = evaluate(&prom, &query, started).await;
+    let answered = until_each(exprs, Duration::from_secs(30), |(title, expr)| {
+        let (prom, dashboard) = (&prom, &dashboard);
+        async move {
+            let range_s = (now_s() - started).ceil() as u64;
+            let query = substitute(&expr, &variables(dashboard, range_s.max(1)));
+            let got = evaluate(prom, &query, started).await;
             let missing = missing_labels(&query, &got.instant);
-            if got.series_now == 0 || got.finite_points == 0 || !missing.is_empty() {
-                failing.push((
-                    (title.clone(), expr.clone()),
-                    format!(
-                        "{title}: {query}\n  now: {} series {}; over the test: {} finite points; \
-                         grouped by labels no series has: {missing:?}",
-                        got.series_now, got.instant, got.finite_points
-                    ),
-                ));
+            if got.series_now > 0 && got.finite_points > 0 && missing.is_empty() {
+                return Ok(());
             }
+            Err(format!(
+                "{title}: {query}\n  now: {} series {}; over the test: {} finite points; \
+                 grouped by labels no series has: {missing:?}",
+                got.series_now, got.instant, got.finite_points
+            ))
         }
-        if failing.is_empty() {
-            break;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            let report: Vec<String> = failing.into_iter().map(|f| f.1).collect();
-            panic!(
-                "dashboard queries without usable data:\n{}\nPrometheus's log:\n{}",
-                report.join("\n"),
-                prom.log()
-            );
-        }
-        pending = failing.into_iter().map(|f| f.0).collect();
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    })
+    .await;
+    if let Err(report) = answered {
+        panic!(
+            "dashboard queries without usable data:\n{report}\nPrometheus's log:\n{}",
+            prom.log()
+        );
     }
     drop(stream);
 }
