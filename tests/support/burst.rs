@@ -81,6 +81,10 @@ pub struct BurstReport {
     /// burst through an outage tolerates them; otherwise each is a
     /// violation).
     pub map_unavailable: usize,
+    /// Payments refused 409 SEATS_UNAVAILABLE during an outage: a hold lost
+    /// with a dependency (a Redis master's last writes) and its seat taken
+    /// by another order, caught by the payment's re-check.
+    pub lost_holds_caught: usize,
     /// Over every HTTP answer to a create.
     pub create_p50: Duration,
     pub create_p99: Duration,
@@ -138,6 +142,10 @@ impl BurstReport {
             self.checkout_busy.to_string(),
         );
         line("seat-map 503s (outage)", self.map_unavailable.to_string());
+        line(
+            "payments refused: hold lost (outage)",
+            self.lost_holds_caught.to_string(),
+        );
         line(
             "create latency p50 / p99",
             format!("{:.2?} / {:.2?}", self.create_p50, self.create_p99),
@@ -325,6 +333,8 @@ struct BuyerLog {
     checkout_busy: usize,
     /// Seat-map reads answered 503 during an outage.
     map_unavailable: usize,
+    /// A payment refused because the order's hold was lost in an outage.
+    lost_hold: bool,
     paid: bool,
     gave_up: bool,
 }
@@ -365,6 +375,7 @@ fn summarize(logs: &[BuyerLog]) -> BurstReport {
         violation_examples: violations.into_iter().take(EXAMPLES).cloned().collect(),
         checkout_busy: logs.iter().map(|l| l.checkout_busy).sum(),
         map_unavailable: logs.iter().map(|l| l.map_unavailable).sum(),
+        lost_holds_caught: logs.iter().filter(|l| l.lost_hold).count(),
         paid: logs.iter().filter(|l| l.paid).count(),
         gave_up: logs.iter().filter(|l| l.gave_up).count(),
         ..BurstReport::default()
@@ -607,6 +618,16 @@ impl Buyer {
             match send(&self.http, &url, &key, &body).await {
                 Ok(reply) if reply.code == 202 => {
                     self.log.paid = true;
+                    return;
+                }
+                // The hold was lost with the dependency and another order
+                // took a seat: the payment's re-check refuses, as it must.
+                Ok(reply)
+                    if self.outage
+                        && reply.code == 409
+                        && reply.body["error"] == "SEATS_UNAVAILABLE" =>
+                {
+                    self.log.lost_hold = true;
                     return;
                 }
                 Ok(reply) if reply.code == 503 || reply.code == 504 => {
