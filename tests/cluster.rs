@@ -157,6 +157,36 @@ async fn count(app: &TestApp, sql: &str, flight: Uuid) -> i64 {
     client.query_one(sql, &[&flight]).await.unwrap().get(0)
 }
 
+/// Of the holds seen just before the kill, those missing once the replica
+/// serves the slot although their order is still live: writes the replica
+/// had not received (asynchronous replication). An observation, not an
+/// assertion: whether the kill catches a write in flight is chance; the
+/// invariants below must hold either way.
+async fn lost_holds(
+    app: &TestApp,
+    before: &[(String, Uuid)],
+    after: &std::collections::HashMap<String, Uuid>,
+) -> usize {
+    let client = app.pool.get().await.unwrap();
+    let mut lost = 0;
+    for (seat, order) in before {
+        if after.get(seat) == Some(order) {
+            continue;
+        }
+        let live: bool = client
+            .query_one(
+                "SELECT status IN ('SEATS_RESERVED', 'PAYMENT_PENDING', 'PAYMENT_PROCESSING')
+                 FROM orders WHERE id = $1",
+                &[order],
+            )
+            .await
+            .map(|r| r.get(0))
+            .unwrap_or(false);
+        lost += usize::from(live);
+    }
+    lost
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_master_killed_mid_sale_fails_over_and_the_books_balance() {
     // A cluster of its own: this test kills one of its masters.
@@ -186,6 +216,7 @@ async fn a_master_killed_mid_sale_fails_over_and_the_books_balance() {
         let client = app.pool.get().await.unwrap();
         let killed_at: chrono::DateTime<chrono::Utc> =
             client.query_one("SELECT now()", &[]).await.unwrap().get(0);
+        let before = holds(&app, &flight).await;
         let started = Instant::now();
         let dead = cluster.kill_master_of(slot);
         let (promoted, took) = tokio::task::block_in_place(|| {
@@ -194,10 +225,27 @@ async fn a_master_killed_mid_sale_fails_over_and_the_books_balance() {
         println!(
             "killed master :{dead} of slot {slot}; replica :{promoted} took over after {took:.2?}"
         );
+        let after = eventually("the holds from the promoted replica", LONG, || async {
+            app.holds.list(flight_id).await.ok()
+        })
+        .await;
+        println!(
+            "the app's client read the slot again {:.2?} after the kill",
+            started.elapsed()
+        );
+        let lost = lost_holds(&app, &before, &after).await;
+        println!("holds of live orders missing on the promoted replica: {lost}");
         (killed_at, took)
     };
     let (report, (killed_at, took)) = tokio::join!(crowd, fault);
     report.print();
+    // What the worker's own Redis client saw of the failover.
+    let log = app.worker_log(0);
+    let warnings = (log.lines())
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .count();
+    let from_fred = log.lines().filter(|l| l.contains("fred")).count();
+    println!("worker log: {warnings} warnings or errors, {from_fred} from the Redis client");
 
     // Bookings after the failover: orders created once the replica had
     // taken over (their claims went to it) and then confirmed.
