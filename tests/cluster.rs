@@ -1,6 +1,7 @@
 //! Seat holds on a real Redis Cluster (three masters, three replicas, see
 //! `support::cluster`), selected by `REDIS_URL=redis-cluster://…` alone:
-//! the booking steps that touch holds, then a crowd of buyers while the
+//! the booking steps that touch holds (and the failed look-up counter),
+//! then a crowd of buyers while the
 //! master serving the flight's slot is killed. Its replica takes over,
 //! bookings continue, and the books balance.
 
@@ -67,7 +68,9 @@ fn mine(order: Uuid, seats: &[&str]) -> Vec<(String, Uuid)> {
 #[tokio::test]
 async fn holds_claim_change_conflict_pay_and_cancel_on_the_cluster() {
     let cluster = redis_cluster();
-    let app = TestApp::with_worker(settings(cluster, Duration::from_secs(60)).await).await;
+    let mut s = settings(cluster, Duration::from_secs(60)).await;
+    s.booking.lookup_max_failures = 2;
+    let app = TestApp::with_worker(s).await;
 
     let a = create_ok(&app, FL101, &["1A", "1B"]).await;
     assert_eq!(holds(&app, FL101).await, mine(a, &["1A", "1B"]));
@@ -76,7 +79,7 @@ async fn holds_claim_change_conflict_pay_and_cancel_on_the_cluster() {
     let key = format!("{}:hold:{{{FL101}}}:1A", app.settings.redis.key_prefix);
     let slot = cluster.slot(&key);
     assert_eq!(slot, cluster.slot(&format!("{{{FL101}}}")));
-    assert!(cluster.master_of(slot).is_some());
+    assert_eq!(cluster.get_on_master(&key), Some(a.to_string()));
     let seats = app.seat_statuses(FL101).await;
     assert_eq!(
         (seats["1A"].as_str(), seats["1C"].as_str()),
@@ -128,6 +131,17 @@ async fn holds_claim_change_conflict_pay_and_cancel_on_the_cluster() {
         holds(&app, FL101).await.is_empty().then_some(())
     })
     .await;
+
+    // The failed look-up counter lives in the cluster too.
+    for _ in 0..2 {
+        let (code, _) = app.get("/api/bookings/ZZZZZZ?lastName=Smith").await;
+        assert_eq!(code, 404);
+    }
+    let (code, body) = app.get("/api/bookings/ZZZZZZ?lastName=Smith").await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (429, Some("TOO_MANY_LOOKUPS"))
+    );
 }
 
 #[tokio::test]

@@ -192,6 +192,16 @@ impl RedisCluster {
             .map(|n| n.port)
     }
 
+    /// `GET key` sent straight to the master serving its slot (no
+    /// redirection followed): what that node itself stores.
+    pub fn get_on_master(&self, key: &str) -> Option<String> {
+        let port = self
+            .master_of(self.slot(key))
+            .expect("a master serves the slot");
+        let value = self.cli(port, &["GET", key]).expect("GET on the master");
+        Some(value.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
     /// Kill (SIGKILL) the master serving `slot`; returns its port.
     pub fn kill_master_of(&self, slot: u16) -> u16 {
         let port = self.master_of(slot).expect("a master serves the slot");
