@@ -1,9 +1,8 @@
 //! Seat holds on a real Redis Cluster (three masters, three replicas, see
 //! `support::cluster`), selected by `REDIS_URL=redis-cluster://…` alone:
 //! the booking steps that touch holds (and the failed look-up counter),
-//! then a crowd of buyers while the
-//! master serving the flight's slot is killed. Its replica takes over,
-//! bookings continue, and the books balance.
+//! then a crowd of buyers while the master serving the flight's slot is
+//! killed. Its replica takes over, bookings continue, and the books balance.
 
 mod support;
 
