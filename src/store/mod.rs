@@ -15,9 +15,12 @@ pub mod seed;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use fred::prelude::{Builder, ClientLike, Config as RedisConfig, ReconnectPolicy, ServerConfig};
+use fred::prelude::{
+    Builder, ClientLike, Config as RedisConfig, ReconnectPolicy, Server, ServerConfig,
+};
+use fred::types::config::ClusterDiscoveryPolicy;
 
-use crate::config::{DatabaseSettings, RedisSettings, Settings};
+use crate::config::{DatabaseSettings, RedisSettings, RedisTarget, Settings};
 
 pub use holds::Holds;
 
@@ -127,14 +130,32 @@ pub async fn check_postgres(pool: &Pool) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Build and connect the Redis client. It reconnects by itself after an
-/// outage; commands sent while it is down fail after a short timeout.
+/// Build and connect the Redis client: one server, or a Redis Cluster
+/// (`REDIS_URL=redis-cluster://…`). It reconnects by itself after an
+/// outage; commands sent while it is down fail after a short timeout (the
+/// API answers 503). On a cluster it follows `MOVED`/`ASK` redirections and
+/// re-reads the slot map when a node fails, from the configured nodes and
+/// the last map it knew, so a promoted replica is found even when the node
+/// named in `REDIS_URL` is the one that died.
 pub async fn redis_client(settings: &RedisSettings) -> anyhow::Result<fred::prelude::Client> {
-    let (host, port) = split_addr(&settings.addr)?;
+    let target = settings.target()?;
+    let (server, database) = match &target {
+        RedisTarget::Single { host, port, db } => {
+            (ServerConfig::new_centralized(host, *port), Some(*db))
+        }
+        RedisTarget::Cluster { nodes } => (
+            ServerConfig::Clustered {
+                hosts: nodes.iter().map(|(h, p)| Server::new(h, *p)).collect(),
+                policy: ClusterDiscoveryPolicy::UseCache,
+            },
+            // A cluster has database 0 only, and refuses SELECT.
+            None,
+        ),
+    };
     let config = RedisConfig {
-        server: ServerConfig::new_centralized(host, port),
+        server,
         password: Some(settings.password.expose().to_string()).filter(|p| !p.is_empty()),
-        database: Some(settings.db),
+        database,
         ..RedisConfig::default()
     };
     let client = Builder::from_config(config)
@@ -148,19 +169,9 @@ pub async fn redis_client(settings: &RedisSettings) -> anyhow::Result<fred::prel
         .build()?;
     tokio::time::timeout(Duration::from_secs(5), client.init())
         .await
-        .map_err(|_| anyhow::anyhow!("redis at {} did not answer within 5s", settings.addr))?
-        .map_err(|e| anyhow::anyhow!("redis at {}: {e}", settings.addr))?;
+        .map_err(|_| anyhow::anyhow!("redis at {target} did not answer within 5s"))?
+        .map_err(|e| anyhow::anyhow!("redis at {target}: {e}"))?;
     Ok(client)
-}
-
-fn split_addr(addr: &str) -> anyhow::Result<(String, u16)> {
-    let (host, port) = addr
-        .rsplit_once(':')
-        .ok_or_else(|| anyhow::anyhow!("REDIS_ADDR={addr:?} must be host:port"))?;
-    let port = port
-        .parse()
-        .map_err(|_| anyhow::anyhow!("REDIS_ADDR={addr:?} has no valid port"))?;
-    Ok((host.to_string(), port))
 }
 
 /// Round-trip to Redis.

@@ -77,6 +77,14 @@ pub struct BurstReport {
     /// Checkout calls (pay, change, cancel) of buyers holding seats
     /// answered 503: admission keeps room for them, so this stays 0.
     pub checkout_busy: usize,
+    /// Seat-map reads answered 503 while a dependency was down (only a
+    /// burst through an outage tolerates them; otherwise each is a
+    /// violation).
+    pub map_unavailable: usize,
+    /// Payments refused 409 SEATS_UNAVAILABLE during an outage: a hold lost
+    /// with a dependency (a Redis master's last writes) and its seat taken
+    /// by another order, caught by the payment's re-check.
+    pub lost_holds_caught: usize,
     /// Over every HTTP answer to a create.
     pub create_p50: Duration,
     pub create_p99: Duration,
@@ -132,6 +140,11 @@ impl BurstReport {
         line(
             "checkout 503s (pay, change, cancel)",
             self.checkout_busy.to_string(),
+        );
+        line("seat-map 503s (outage)", self.map_unavailable.to_string());
+        line(
+            "payments refused: hold lost (outage)",
+            self.lost_holds_caught.to_string(),
         );
         line(
             "create latency p50 / p99",
@@ -222,6 +235,28 @@ pub async fn burst(app: &TestApp, flight: &str, buyers: usize) -> BurstReport {
 }
 
 pub async fn burst_with(app: &TestApp, flight: &str, buyers: usize, limits: Limits) -> BurstReport {
+    crowd(app, flight, buyers, limits, false).await
+}
+
+/// A burst during which the test kills a dependency (a Redis master): a
+/// seat-map read answered 503 is then the honest answer, counted in
+/// `map_unavailable` and retried, not a violation.
+pub async fn burst_through_outage(
+    app: &TestApp,
+    flight: &str,
+    buyers: usize,
+    limits: Limits,
+) -> BurstReport {
+    crowd(app, flight, buyers, limits, true).await
+}
+
+async fn crowd(
+    app: &TestApp,
+    flight: &str,
+    buyers: usize,
+    limits: Limits,
+    outage: bool,
+) -> BurstReport {
     let map = SeatMap::read(&app.http, &app.url(&format!("/api/flights/{flight}")))
         .await
         .expect("the seat map before the burst");
@@ -235,7 +270,8 @@ pub async fn burst_with(app: &TestApp, flight: &str, buyers: usize, limits: Limi
     let url = app.url(&format!("/api/flights/{flight}"));
     let tasks: Vec<_> = (0..buyers)
         .map(|_| {
-            let buyer = Buyer::new(app, &http, flight, limits.buyer_for);
+            let mut buyer = Buyer::new(app, &http, flight, limits.buyer_for);
+            buyer.outage = outage;
             let (first, barrier, url) = (first.clone(), barrier.clone(), url.clone());
             tokio::spawn(async move {
                 let _ = SeatMap::read(&buyer.http, &url).await;
@@ -295,6 +331,10 @@ struct BuyerLog {
     violations: Vec<String>,
     /// Checkout calls answered 503.
     checkout_busy: usize,
+    /// Seat-map reads answered 503 during an outage.
+    map_unavailable: usize,
+    /// A payment refused because the order's hold was lost in an outage.
+    lost_hold: bool,
     paid: bool,
     gave_up: bool,
 }
@@ -334,6 +374,8 @@ fn summarize(logs: &[BuyerLog]) -> BurstReport {
         violations: violations.len(),
         violation_examples: violations.into_iter().take(EXAMPLES).cloned().collect(),
         checkout_busy: logs.iter().map(|l| l.checkout_busy).sum(),
+        map_unavailable: logs.iter().map(|l| l.map_unavailable).sum(),
+        lost_holds_caught: logs.iter().filter(|l| l.lost_hold).count(),
         paid: logs.iter().filter(|l| l.paid).count(),
         gave_up: logs.iter().filter(|l| l.gave_up).count(),
         ..BurstReport::default()
@@ -407,6 +449,8 @@ struct Buyer {
     buyer_for: Duration,
     started: Instant,
     deadline: Instant,
+    /// A dependency is killed during the burst (see `burst_through_outage`).
+    outage: bool,
     log: BuyerLog,
 }
 
@@ -420,6 +464,7 @@ impl Buyer {
             buyer_for,
             started: Instant::now(),
             deadline: Instant::now() + buyer_for,
+            outage: false,
             log: BuyerLog::default(),
         }
     }
@@ -476,6 +521,7 @@ impl Buyer {
                 Ok(map) if !map.available().is_empty() => return Some(map.available()),
                 Ok(map) if map.with_status("reserved").is_empty() => return None,
                 Ok(_) => {}
+                Err(e) if self.outage && e.starts_with("503 ") => self.log.map_unavailable += 1,
                 Err(e) => self.log.violations.push(format!("seat map: {e}")),
             }
             tokio::time::sleep(HELD_RECHECK).await;
@@ -572,6 +618,16 @@ impl Buyer {
             match send(&self.http, &url, &key, &body).await {
                 Ok(reply) if reply.code == 202 => {
                     self.log.paid = true;
+                    return;
+                }
+                // The hold was lost with the dependency and another order
+                // took a seat: the payment's re-check refuses, as it must.
+                Ok(reply)
+                    if self.outage
+                        && reply.code == 409
+                        && reply.body["error"] == "SEATS_UNAVAILABLE" =>
+                {
+                    self.log.lost_hold = true;
                     return;
                 }
                 Ok(reply) if reply.code == 503 || reply.code == 504 => {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod burst;
+pub mod cluster;
 pub mod engine;
 pub mod procs;
 pub mod prometheus;
@@ -410,6 +411,7 @@ pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
     vec![
         ("ADMIN_PORT", s.server.admin_port.to_string()),
         ("DATABASE_URL", s.database.url.expose().to_string()),
+        ("REDIS_URL", s.redis.url.clone()),
         ("REDIS_ADDR", s.redis.addr.clone()),
         ("REDIS_KEY_PREFIX", s.redis.key_prefix.clone()),
         ("TEMPORAL_HOST", s.temporal.host.clone()),
