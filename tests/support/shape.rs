@@ -92,30 +92,47 @@ impl Shape {
     /// The balancer's view of each instance, in order: `UP`, `DOWN`, or a
     /// transition such as `UP 1/2`.
     pub async fn rotation(&self) -> Vec<String> {
+        let rows = self.stats().await;
+        (rows.iter())
+            .filter(|r| r.get("svname").is_some_and(|s| s.starts_with("serve")))
+            .map(|r| r.get("status").cloned().unwrap_or_default())
+            .collect()
+    }
+
+    /// A counter of the backend as a whole from the balancer's stats, e.g.
+    /// `wretr` (retries) or `wredis` (redispatches to another instance).
+    pub async fn backend_counter(&self, column: &str) -> u64 {
+        let rows = self.stats().await;
+        (rows.iter())
+            .find(|r| r.get("svname").map(String::as_str) == Some("BACKEND"))
+            .and_then(|r| r.get(column)?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The rows of backend `serve` in HAProxy's CSV stats, by column name.
+    async fn stats(&self) -> Vec<std::collections::HashMap<String, String>> {
         let url = format!("http://127.0.0.1:{}/stats;csv", self.stats_port);
         let Ok(resp) = self.app.http.get(url).send().await else {
             return Vec::new();
         };
         let csv = resp.text().await.unwrap_or_default();
-        let header: Vec<&str> = csv
-            .lines()
-            .next()
-            .unwrap_or_default()
+        let mut lines = csv.lines();
+        let header: Vec<String> = (lines.next().unwrap_or_default())
             .trim_start_matches("# ")
             .split(',')
+            .map(str::to_string)
             .collect();
-        let column = |name: &str| header.iter().position(|h| *h == name);
-        let (Some(proxy), Some(server), Some(status)) =
-            (column("pxname"), column("svname"), column("status"))
-        else {
-            return Vec::new();
-        };
-        csv.lines()
-            .skip(1)
-            .map(|l| l.split(',').collect::<Vec<_>>())
-            .filter(|f| f.get(proxy) == Some(&"serve"))
-            .filter(|f| f.get(server).is_some_and(|s| s.starts_with("serve")))
-            .map(|f| f.get(status).unwrap_or(&"").to_string())
+        lines
+            .map(|l| {
+                header
+                    .iter()
+                    .cloned()
+                    .zip(l.split(',').map(str::to_string))
+                    .collect()
+            })
+            .filter(|r: &std::collections::HashMap<String, String>| {
+                r.get("pxname").map(String::as_str) == Some("serve")
+            })
             .collect()
     }
 
