@@ -62,8 +62,8 @@ const SMOKE: Scale = Scale {
         sell_out_within: Duration::from_secs(12),
         settle_within: Duration::from_secs(3),
     },
-    warmup: Duration::from_millis(300),
-    measure: Duration::from_secs(1),
+    warmup: Duration::from_millis(500),
+    measure: Duration::from_secs(2),
 };
 
 /// `serve` instances and workers.
