@@ -4,8 +4,13 @@ set dotenv-load
 
 export PATH := `python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'` + ":" + env_var('PATH')
 export CARGO_TARGET_DIR := env_var_or_default('CARGO_TARGET_DIR', justfile_directory() / "target")
+# The shape `up` runs: SERVE instances of `serve` (HAProxy in front of
+# more than one) and WORKERS workers, e.g. `just SERVE=2 WORKERS=3 up`.
+export SERVE := env_var_or_default('SERVE', '1')
+export WORKERS := env_var_or_default('WORKERS', '1')
 
-# Bring the whole system up: Postgres, Redis, Temporal (+UI), migrate, seed, API + worker.
+# Bring the whole system up: Postgres, Redis, Temporal (+UI), migrate, seed, API + worker
+# (SERVE=2 WORKERS=3: two APIs behind HAProxy on 8080, three workers).
 up: install build
     scripts/stack.sh up
 

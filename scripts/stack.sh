@@ -3,6 +3,10 @@
 # Temporal dev server (7233, UI 8233), with their data under .data/ so
 # workflows and orders survive restarts; then flightctl serve (8080, and its
 # admin listener on 127.0.0.1:8081 for the Temporal UI's codec) + worker.
+# SERVE=N (default 1) runs N serve instances behind HAProxy on 8080
+# (deploy/haproxy/haproxy.cfg; instance i on 809i, its admin listener on
+# 8081 for the first, 818i for the others; stats on 127.0.0.1:8404);
+# WORKERS=M (default 1) runs M workers (metrics on 9091, 9092, ...).
 #   scripts/stack.sh up | infra | down | status | logs
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,6 +16,13 @@ pg_port=${DATABASE_PORT:-5433}
 redis_port=6379
 temporal_port=7233
 ui_port=8233
+serves=${SERVE:-1}
+workers=${WORKERS:-1}
+case "$serves$workers" in *[!0-9]*) echo "SERVE and WORKERS are numbers" >&2; exit 2 ;; esac
+[ "$serves" -ge 1 ] && [ "$serves" -le 8 ] || { echo "SERVE is 1 to 8 (haproxy.cfg names 8)" >&2; exit 2; }
+[ "$workers" -ge 1 ] || { echo "WORKERS is at least 1" >&2; exit 2; }
+lb_port=${SERVER_PORT:-8080}
+lb_stats=${LB_STATS_PORT:-8404}
 mkdir -p "$data/logs"
 
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -84,44 +95,92 @@ secrets() {
   secret IDEMPOTENCY_SECRET idempotency.secret
 }
 
+# The processes of the shape asked for: one `api` without a balancer, or
+# `lb` in front of api-1..api-N; `worker`, worker-2..worker-M.
+wanted() {
+  if [ "$serves" -eq 1 ]; then echo api; else echo lb; seq -f 'api-%g' 1 "$serves"; fi
+  echo worker; [ "$workers" -ge 2 ] && seq -f 'worker-%g' 2 "$workers"; true
+}
+# Stop what a previous `up` of another shape left running.
+stop_surplus() {
+  local want pidfile name; want=$(wanted)
+  for pidfile in "$data"/lb.pid "$data"/api*.pid "$data"/worker*.pid; do
+    [ -f "$pidfile" ] || continue
+    name=$(basename "$pidfile" .pid)
+    grep -qx "$name" <<<"$want" || stop_bg "$name"
+  done
+}
+
 up() {
   infra_up
   secrets
+  stop_surplus
   "$bin" migrate up
   "$bin" seed
   start_bg worker "$bin" worker
+  for i in $(seq 2 "$workers"); do
+    WORKER_METRICS_PORT=$((9090 + i)) start_bg "worker-$i" "$bin" worker
+  done
   # Worker Versioning: this build becomes the deployment's current version
   # once its worker polls; bookings still running on an earlier build
   # finish there (README, "Rolling out a new build").
   "$bin" deployment set-current --wait 60s
-  start_bg api "$bin" serve
-  wait_port api "${SERVER_PORT:-8080}" 30
+  if [ "$serves" -eq 1 ]; then
+    start_bg api "$bin" serve
+    wait_port api "$lb_port" 30
+  else
+    local servers=()
+    for i in $(seq 1 "$serves"); do
+      local admin=$((8180 + i)); [ "$i" -eq 1 ] && admin=${ADMIN_PORT:-8081}
+      SERVER_PORT=$((8090 + i)) ADMIN_PORT=$admin start_bg "api-$i" "$bin" serve
+      servers+=("FLIGHTCTL_SERVE_$i=127.0.0.1:$((8090 + i))")
+    done
+    for i in $(seq 1 "$serves"); do wait_port "api-$i" $((8090 + i)) 30; done
+    (
+      export "${servers[@]}" LB_BIND="0.0.0.0:$lb_port" LB_STATS_BIND="127.0.0.1:$lb_stats"
+      start_bg lb "$(command -v haproxy || echo /usr/sbin/haproxy)" -db -f "$root/deploy/haproxy/haproxy.cfg"
+    )
+    wait_port lb "$lb_port" 15
+  fi
+  local shape="1 serve, $workers worker(s)"
+  [ "$serves" -gt 1 ] && shape="$serves serve behind HAProxy (stats http://localhost:$lb_stats/stats; instances on $(seq -s ', ' -f '%g' 8091 $((8090 + serves)))), $workers worker(s)"
   cat <<MSG
 
-flightctl is up:
-  web UI       http://localhost:${SERVER_PORT:-8080}/
-  flights      http://localhost:${SERVER_PORT:-8080}/api/flights
+flightctl is up: $shape
+  web UI       http://localhost:$lb_port/
+  flights      http://localhost:$lb_port/api/flights
   Temporal UI  http://localhost:$ui_port/
   codec        http://localhost:${ADMIN_PORT:-8081}/codec (serve's admin listener, loopback: the Temporal UI decrypts through it)
-  metrics      http://localhost:${SERVER_PORT:-8080}/metrics (API), http://localhost:${WORKER_METRICS_PORT:-9091}/metrics (worker)
+  metrics      http://localhost:$lb_port/metrics (API), http://localhost:${WORKER_METRICS_PORT:-9091}/metrics (worker)
 stop with: ./dev down
 MSG
 }
 
-stop_bg() {
-  if running "$1"; then kill "$(cat "$data/$1.pid")" && echo "$1: stopped"; fi
+stop_bg() { # waits (up to 15 s) so its ports are free for what starts next
+  if running "$1"; then
+    local pid; pid=$(cat "$data/$1.pid")
+    kill "$pid"
+    for _ in $(seq 75); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    echo "$1: stopped"
+  fi
   rm -f "$data/$1.pid"
 }
 
 down() {
-  stop_bg api; stop_bg worker; stop_bg temporal; stop_bg redis
+  local pidfile
+  # The balancer first (no new requests), then the instances and workers.
+  for pidfile in "$data"/lb.pid "$data"/api*.pid "$data"/worker*.pid; do
+    [ -f "$pidfile" ] && stop_bg "$(basename "$pidfile" .pid)"
+  done
+  stop_bg temporal; stop_bg redis
   if [ -f "$data/postgres/PG_VERSION" ] && as_pg "$(pg_bin)/pg_ctl" -D "$data/postgres" status >/dev/null 2>&1; then
     as_pg "$(pg_bin)/pg_ctl" -D "$data/postgres" -m fast stop >/dev/null && echo "postgres: stopped"
   fi
 }
 
 status() {
-  for p in api worker temporal redis; do
+  local p
+  for p in $( (printf '%s\n' temporal redis; ls "$data" | sed -n 's/\.pid$//p') | sort -u); do
     if running "$p"; then echo "$p: running (pid $(cat "$data/$p.pid"))"; else echo "$p: stopped"; fi
   done
   as_pg "$(pg_bin)/pg_ctl" -D "$data/postgres" status >/dev/null 2>&1 && echo "postgres: running" || echo "postgres: stopped"

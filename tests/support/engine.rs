@@ -176,18 +176,29 @@ async fn connect(temporal: &TemporalSettings) -> Client {
 
 /// The no-op workflow's cycle, on its own task queue.
 pub async fn noop_rate(app: &TestApp, window: Window) -> Rate {
+    noop_rate_with(app, window, CLIENTS, 1).await
+}
+
+/// The no-op workflow's cycle from `clients` clients, polled by `workers`
+/// no-op workers (each its own thread, runtime and connection, as a worker
+/// process has): the engine's ceiling for that many workers.
+pub async fn noop_rate_with(app: &TestApp, window: Window, clients: usize, workers: usize) -> Rate {
     let queue = format!("noop-{}", Uuid::new_v4().simple());
-    let worker = NoopWorker::start(app.settings.temporal.clone(), queue.clone());
+    let pool: Vec<NoopWorker> = (0..workers.max(1))
+        .map(|_| NoopWorker::start(app.settings.temporal.clone(), queue.clone()))
+        .collect();
     let client = connect(&app.settings.temporal).await;
     // A new worker takes seconds to start polling: one cycle first, so the
     // warm-up measures the engine, not the worker's start.
     let probe = noop_cycle(client.clone(), queue.clone()).await;
     probe.expect("a no-op cycle");
-    let rate = cycles_per_second(CLIENTS, window.warmup, window.measure, move |_, _| {
+    let rate = cycles_per_second(clients, window.warmup, window.measure, move |_, _| {
         noop_cycle(client.clone(), queue.clone())
     })
     .await;
-    worker.stop();
+    for worker in pool {
+        worker.stop();
+    }
     rate
 }
 
@@ -217,22 +228,28 @@ fn short(step: &str, e: &dyn std::fmt::Display) -> String {
 /// The booking cycle: hold one seat, cancel. Each client cycles through its
 /// own free seats of FL102, so clients never collide.
 pub async fn booking_rate(app: &TestApp, window: Window) -> Rate {
+    booking_rate_with(app, window, CLIENTS).await
+}
+
+/// The booking cycle from `clients` clients (at most one per free seat).
+pub async fn booking_rate_with(app: &TestApp, window: Window, clients: usize) -> Rate {
     let statuses = app.seat_statuses(FL102).await;
     let free = statuses
         .into_iter()
         .filter(|(_, status)| status == "available");
     let mut seats: Vec<String> = free.map(|(seat, _)| seat).collect();
     seats.sort();
+    let clients = clients.min(seats.len());
     let own: Arc<Vec<Vec<String>>> = Arc::new(
-        (0..CLIENTS)
-            .map(|c| seats.iter().skip(c).step_by(CLIENTS).cloned().collect())
+        (0..clients)
+            .map(|c| seats.iter().skip(c).step_by(clients).cloned().collect())
             .collect(),
     );
     let (http, base) = (burst::crowd_client(), app.address.clone());
     // One cycle first, as for the no-op: the worker process is fresh too.
     let probe = booking_cycle(http.clone(), base.clone(), own[0][0].clone());
     probe.await.expect("a booking cycle");
-    cycles_per_second(CLIENTS, window.warmup, window.measure, move |c, i| {
+    cycles_per_second(clients, window.warmup, window.measure, move |c, i| {
         let seat = own[c][i % own[c].len()].clone();
         booking_cycle(http.clone(), base.clone(), seat)
     })
@@ -283,25 +300,57 @@ pub fn print_rate(label: &str, rate: &Rate) {
     }
 }
 
+/// Booking cycles/s next to the no-op ceiling on the same server.
+#[derive(Clone, Copy, Debug)]
+pub struct Share {
+    pub booking: f64,
+    /// The mean of the no-op runs before and after the booking run.
+    pub noop: f64,
+}
+
+impl Share {
+    /// The fraction of the engine's ceiling the booking code keeps.
+    pub fn ratio(&self) -> f64 {
+        self.booking / self.noop.max(f64::MIN_POSITIVE)
+    }
+}
+
 /// Measure the engine share: the no-op, then booking, then the no-op again
 /// (the dev server's rate drifts while it warms up; the two no-op runs
 /// bracket the booking run and their mean is the reference).
 pub async fn engine_share(app: &TestApp, window: Window) -> f64 {
+    engine_share_with(app, window, CLIENTS, 1).await.ratio()
+}
+
+/// The engine share with `clients` clients, the no-op polled by as many
+/// workers as the booking workflow has (`workers`).
+pub async fn engine_share_with(
+    app: &TestApp,
+    window: Window,
+    clients: usize,
+    workers: usize,
+) -> Share {
     println!(
-        "engine share: {CLIENTS} clients, {:.1?} measured after {:.1?} warm-up",
+        "engine share: {clients} clients, {workers} worker(s), {:.1?} measured after {:.1?} warm-up",
         window.measure, window.warmup
     );
-    let before = noop_rate(app, window).await;
+    let before = noop_rate_with(app, window, clients, workers).await;
     print_rate("no-op workflow cycles/s (before)", &before);
-    let booking = booking_rate(app, window).await;
+    let booking = booking_rate_with(app, window, clients).await;
     print_rate("booking cycles/s (create + cancel)", &booking);
-    let after = noop_rate(app, window).await;
+    let after = noop_rate_with(app, window, clients, workers).await;
     print_rate("no-op workflow cycles/s (after)", &after);
-    let noop = (before.per_second + after.per_second) / 2.0;
-    let share = booking.per_second / noop.max(f64::MIN_POSITIVE);
+    let share = Share {
+        booking: booking.per_second,
+        noop: (before.per_second + after.per_second) / 2.0,
+    };
     line(
         "engine share the booking code keeps",
-        format!("{:.1} % (of the no-op mean {noop:.1}/s)", share * 100.0),
+        format!(
+            "{:.1} % (of the no-op mean {:.1}/s)",
+            share.ratio() * 100.0,
+            share.noop
+        ),
     );
     share
 }

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod procs;
 pub mod prometheus;
 pub mod servers;
+pub mod shape;
 pub mod smtp;
 pub mod sse;
 pub mod tools;
@@ -148,6 +149,31 @@ impl TestApp {
             settings,
             address,
             admin_address,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            pool,
+            holds,
+            workers: Vec::new(),
+            log_dir: procs::temp_dir("logs"),
+        }
+    }
+
+    /// A client of an API served elsewhere (`serve` processes, behind a
+    /// load balancer at `address`) on the settings' migrated, seeded
+    /// database: the same helpers (and `burst`) against that address.
+    pub async fn served_at(
+        settings: Settings,
+        address: String,
+        pool: deadpool_postgres::Pool,
+    ) -> TestApp {
+        let redis = store::redis_client(&settings.redis).await.unwrap();
+        let holds = Holds::new(redis, settings.redis.key_prefix.clone());
+        TestApp {
+            settings,
+            admin_address: String::new(),
+            address,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
