@@ -132,7 +132,7 @@ up() {
     local servers=()
     for i in $(seq 1 "$serves"); do
       local admin=$((8180 + i)); [ "$i" -eq 1 ] && admin=${ADMIN_PORT:-8081}
-      SERVER_PORT=$((8090 + i)) ADMIN_PORT=$admin start_bg "api-$i" "$bin" serve
+      TRUSTED_PROXIES=${TRUSTED_PROXIES:-127.0.0.1} SERVER_PORT=$((8090 + i)) ADMIN_PORT=$admin start_bg "api-$i" "$bin" serve
       servers+=("FLIGHTCTL_SERVE_$i=127.0.0.1:$((8090 + i))")
     done
     for i in $(seq 1 "$serves"); do wait_port "api-$i" $((8090 + i)) 30; done

@@ -12,10 +12,12 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod payload;
+mod proxies;
 mod redis;
 mod secrets;
 
 pub use payload::{PayloadKey, PayloadKeys};
+pub use proxies::TrustedProxies;
 pub use redis::RedisTarget;
 pub use secrets::{DEV_IDEMPOTENCY_SECRET, DEVELOPMENT, Service};
 
@@ -89,6 +91,9 @@ pub struct ServerSettings {
     /// How long an operator's session lasts (`OPS_SESSION_TTL`).
     #[serde(deserialize_with = "human_duration")]
     pub ops_session_ttl: Duration,
+    /// `TRUSTED_PROXIES`: the load balancers whose `X-Forwarded-For` names
+    /// the client (see [`TrustedProxies`]); empty, none is.
+    pub trusted_proxies: String,
 }
 
 /// How long a create's up-front seat claim outlives its call's deadline:
@@ -97,6 +102,11 @@ pub struct ServerSettings {
 const CLAIM_OUTLIVES_CALL: Duration = Duration::from_secs(5);
 
 impl ServerSettings {
+    /// `TRUSTED_PROXIES`, parsed (checked at load).
+    pub fn trusted_proxies(&self) -> Result<TrustedProxies, ConfigError> {
+        TrustedProxies::parse(&self.trusted_proxies)
+    }
+
     /// How long a create's up-front seat claim lives: past the longest wait
     /// for its workflow. One setting for `serve`, which claims with it, and
     /// the worker's reconciliation sweep, which waits that long before it
@@ -284,6 +294,7 @@ const ENV_VARS: &[(&str, &str, Kind)] = &[
     ("ADMIN_HOST", "server.admin_host", Kind::Text),
     ("ADMIN_PORT", "server.admin_port", Kind::Port),
     ("OPS_SESSION_TTL", "server.ops_session_ttl", Kind::Duration),
+    ("TRUSTED_PROXIES", "server.trusted_proxies", Kind::Text),
     ("DATABASE_HOST", "database.host", Kind::Text),
     ("DATABASE_PORT", "database.port", Kind::Port),
     ("DATABASE_USER", "database.user", Kind::Text),
@@ -399,6 +410,7 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("server.admin_host", "127.0.0.1"),
     ("server.admin_port", "8081"),
     ("server.ops_session_ttl", "8h"),
+    ("server.trusted_proxies", ""),
     ("database.host", "localhost"),
     ("database.port", "5433"),
     ("database.user", "flightapp"),
@@ -535,6 +547,7 @@ impl Settings {
             ));
         }
         self.redis.target()?;
+        self.server.trusted_proxies()?;
         self.temporal.payload_keys()?;
         self.mail.validate()
     }

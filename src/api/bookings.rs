@@ -4,7 +4,8 @@
 //! A look-up answers the booking, or `404 BOOKING_NOT_FOUND` whether the
 //! reference or the name was wrong (no oracle); a client that fails too
 //! often is refused `429 TOO_MANY_LOOKUPS` for the rest of a window
-//! (`store::lookups`, counted per peer address). It never lists other
+//! (`store::lookups`, counted per client address: the peer, or behind a
+//! load balancer in `TRUSTED_PROXIES` the address it forwards). It never lists other
 //! bookings, nor any passenger's email.
 //!
 //! A cancellation is recorded in Postgres (CONFIRMED → REFUND_PENDING, the
@@ -247,9 +248,9 @@ async fn find(
     reference: &str,
     last_name: &str,
 ) -> Result<Booking, ApiError> {
-    let who = req
-        .peer_addr()
-        .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string());
+    let who = state
+        .client_address(req)
+        .map_or_else(|| "unknown".to_string(), |a| a.to_string());
     if let Some(retry_after) = state.lookups.refused(&who).await? {
         return Err(ApiError {
             retry_after: Some(retry_after.min(u64::from(u32::MAX)) as u32),

@@ -33,7 +33,7 @@ pub use openapi::document as openapi_document;
 use listener::Listener;
 
 use crate::booking::service::Engine;
-use crate::config::Settings;
+use crate::config::{Settings, TrustedProxies};
 use crate::store::lookups::Lookups;
 use crate::store::{self, Holds};
 
@@ -51,6 +51,8 @@ pub struct AppState {
     pub lookups: Lookups,
     /// Failed operator sign-ins per name.
     pub sign_ins: Lookups,
+    /// The load balancers whose `X-Forwarded-For` names the client.
+    proxies: TrustedProxies,
 }
 
 impl AppState {
@@ -61,6 +63,17 @@ impl AppState {
             .client()
             .await
             .map_err(|e| ApiError::unavailable(e.to_string()))
+    }
+
+    /// The client's address: the peer, or behind a trusted load balancer
+    /// the address it forwarded (`TRUSTED_PROXIES`).
+    pub fn client_address(&self, req: &actix_web::HttpRequest) -> Option<std::net::IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        let forwarded = req.headers().get_all("x-forwarded-for");
+        Some(
+            self.proxies
+                .client(peer, forwarded.filter_map(|v| v.to_str().ok())),
+        )
     }
 }
 
@@ -156,6 +169,7 @@ impl Application {
                 ops::SIGN_IN_FAILURES,
                 ops::SIGN_IN_WINDOW,
             ),
+            proxies: settings.server.trusted_proxies()?,
             settings,
             pool,
             holds,

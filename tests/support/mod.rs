@@ -438,6 +438,7 @@ pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
         ("ADMIN_PORT", s.server.admin_port.to_string()),
         ("DATABASE_URL", s.database.url.expose().to_string()),
         ("REDIS_URL", s.redis.url.clone()),
+        ("TRUSTED_PROXIES", s.server.trusted_proxies.clone()),
         ("REDIS_ADDR", s.redis.addr.clone()),
         ("REDIS_KEY_PREFIX", s.redis.key_prefix.clone()),
         ("TEMPORAL_HOST", s.temporal.host.clone()),
@@ -478,6 +479,10 @@ pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
         (
             "REFUND_MAX_ATTEMPTS",
             s.booking.refund_max_attempts.to_string(),
+        ),
+        (
+            "LOOKUP_MAX_FAILURES",
+            s.booking.lookup_max_failures.to_string(),
         ),
         (
             "REFUND_CUTOFF",

@@ -44,9 +44,13 @@ pub struct Shape {
 
 impl Shape {
     /// `serves` instances and `workers` workers configured like `settings`
-    /// (a fresh database is migrated and seeded), HAProxy in front; returns
+    /// (a fresh database is migrated and seeded, `TRUSTED_PROXIES` is the
+    /// balancer's address), HAProxy in front; returns
     /// once the balancer has every instance in rotation.
-    pub async fn start(settings: Settings, serves: usize, workers: usize) -> Shape {
+    pub async fn start(mut settings: Settings, serves: usize, workers: usize) -> Shape {
+        // The instances believe the balancer's X-Forwarded-For, as
+        // `./dev up SERVE=2` configures them.
+        settings.server.trusted_proxies = "127.0.0.1".into();
         assert!(
             (1..=8).contains(&serves),
             "haproxy.cfg names up to 8 instances"
