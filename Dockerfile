@@ -5,6 +5,15 @@
 #   docker run --rm flightctl --help
 #   docker run --rm -e DATABASE_URL=... flightctl migrate up
 # compose.yaml runs it as `migrate up`, `seed`, `serve` and `worker`.
+#
+# Where the binary comes from (README "Container image"):
+#   FLIGHTCTL_BINARY=builder   (default) compiled here, in the `builder` stage;
+#   FLIGHTCTL_BINARY=prebuilt  ./flightctl of the build context, a binary built
+#                              outside for Debian bookworm (glibc 2.36), e.g.
+#                              by tests/image.rs where no registry serves rust:*.
+# Either way the `runtime` stage below is the one that ships; builders that
+# skip unused stages (BuildKit, podman >= 4.3) never start the other source.
+ARG FLIGHTCTL_BINARY=builder
 
 FROM rust:1-bookworm AS builder
 
@@ -29,6 +38,14 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
  && install -m 0755 target/release/flightctl /usr/local/bin/flightctl
 
 
+FROM scratch AS prebuilt
+COPY flightctl /usr/local/bin/flightctl
+
+
+# The binary source chosen above, under one name for the runtime stage.
+FROM ${FLIGHTCTL_BINARY} AS binary
+
+
 FROM debian:bookworm-slim AS runtime
 
 LABEL org.opencontainers.image.title="flightctl" \
@@ -46,7 +63,7 @@ RUN groupadd --system --gid 10001 flightctl \
 # Settings are read from ./config/default.toml (then the environment).
 WORKDIR /app
 COPY config/ /app/config/
-COPY --from=builder /usr/local/bin/flightctl /usr/local/bin/flightctl
+COPY --from=binary /usr/local/bin/flightctl /usr/local/bin/flightctl
 
 USER 10001:10001
 # The public listener. The admin listener (ADMIN_PORT 8081, the payload codec)

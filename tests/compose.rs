@@ -1072,14 +1072,76 @@ fn builder_installs_protoc_and_builds_a_locked_release() {
     ] {
         assert!(build.contains(needed), "cargo build step lacks {needed}");
     }
-    let runtime = stages.last().expect("a runtime stage");
-    assert!(
-        runtime
-            .all("COPY")
-            .any(|copy| copy.starts_with("--from=builder")
-                && copy.ends_with("/usr/local/bin/flightctl")),
-        "the runtime stage takes the binary from the builder"
+    assert_eq!(
+        binary_source(&stages, &global_args()),
+        "builder",
+        "by default the runtime stage takes the binary from the builder"
     );
+}
+
+/// `ARG NAME=default` lines before the first `FROM` (usable in `FROM`).
+fn global_args() -> BTreeMap<String, String> {
+    repo_file("Dockerfile")
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.to_uppercase().starts_with("FROM "))
+        .filter_map(|l| l.strip_prefix("ARG "))
+        .filter_map(|arg| arg.trim().split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The stage the runtime stage's binary comes from, following stages that
+/// are only `FROM <stage or ${ARG}>` aliases, with `args` as the build args.
+fn binary_source(stages: &[Stage], args: &BTreeMap<String, String>) -> String {
+    let runtime = stages.last().expect("a runtime stage");
+    let copy = runtime
+        .all("COPY")
+        .find(|copy| copy.starts_with("--from=") && copy.ends_with(" /usr/local/bin/flightctl"))
+        .expect("the runtime stage copies the binary from a stage");
+    let mut source = copy["--from=".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    while let Some(alias) = stages
+        .iter()
+        .find(|s| s.name.as_deref() == Some(&source) && s.instructions.is_empty())
+    {
+        source = match alias
+            .image
+            .strip_prefix("${")
+            .and_then(|a| a.strip_suffix('}'))
+        {
+            Some(arg) => args
+                .get(arg)
+                .unwrap_or_else(|| panic!("ARG {arg} has no default"))
+                .clone(),
+            None => alias.image.clone(),
+        };
+    }
+    source
+}
+
+#[test]
+fn prebuilt_binary_goes_through_the_same_runtime_stage() {
+    let stages = dockerfile_stages();
+    let prebuilt = stages
+        .iter()
+        .find(|s| s.name.as_deref() == Some("prebuilt"))
+        .expect("a stage named prebuilt (tests/image.rs builds with it)");
+    assert_eq!(prebuilt.image, "scratch");
+    assert_eq!(
+        prebuilt.instructions,
+        [(
+            "COPY".to_string(),
+            "flightctl /usr/local/bin/flightctl".to_string()
+        )],
+        "the prebuilt stage holds the context's binary and nothing else"
+    );
+    let mut args = global_args();
+    args.insert("FLIGHTCTL_BINARY".into(), "prebuilt".into());
+    assert_eq!(binary_source(&stages, &args), "prebuilt");
 }
 
 #[test]

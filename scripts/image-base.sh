@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Idempotent: make the base image the Dockerfile's runtime stage starts
+# FROM (debian:bookworm-slim) on a machine that reaches no image registry,
+# from Debian's own packages with debootstrap. Skips when it exists.
+#   scripts/image-base.sh            # localhost/debian:bookworm-slim
+# The mirror is the one apt already uses (DEBIAN_MIRROR overrides it).
+# Needs root (debootstrap), podman and debootstrap (scripts/install-prereqs.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+image=${BASE_IMAGE:-localhost/debian:bookworm-slim}
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/deploy/podman/containers.conf}
+
+sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+podman image exists "$image" && exit 0
+
+# Concurrent test binaries (or CI jobs) make it once.
+exec 9>"${TMPDIR:-/tmp}/flightctl-image-base.lock"
+flock 9
+podman image exists "$image" && exit 0
+
+mirror=${DEBIAN_MIRROR:-}
+if [ -z "$mirror" ] && [ -f /etc/apt/sources.list.d/debian.sources ]; then
+  mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources)
+fi
+if [ -z "$mirror" ] && [ -f /etc/apt/sources.list ]; then
+  mirror=$(awk '$1 == "deb" && $2 !~ /^\[/ && $2 !~ /security/ { print $2; exit }' /etc/apt/sources.list)
+fi
+mirror=${mirror:-http://deb.debian.org/debian}
+
+debootstrap=$(command -v debootstrap || echo /usr/sbin/debootstrap)
+work=$(mktemp -d "${TMPDIR:-/tmp}/flightctl-rootfs.XXXXXX")
+trap 'sudo_ rm -rf "$work"' EXIT
+
+echo "image-base: debootstrap bookworm from $mirror"
+sudo_ "$debootstrap" --variant=minbase bookworm "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
+  || { tail -n 30 "$work/debootstrap.log" >&2; exit 1; }
+# Slim like the official image: no downloaded packages or package lists.
+sudo_ rm -rf "$work/rootfs"/var/cache/apt/archives/*.deb "$work/rootfs"/var/lib/apt/lists/*
+sudo_ tar -C "$work/rootfs" -c . | podman import -q --change 'CMD ["bash"]' - "$image" >/dev/null
+echo "image-base: $image"
