@@ -26,9 +26,9 @@ const APP_UID: u32 = 10001;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_image_migrates_seeds_and_takes_a_booking_as_containers() {
-    let podman = Podman::find();
-    // podman is blocking work: on the runtime's blocking threads.
-    let podman = std::sync::Arc::new(podman);
+    let podman = std::sync::Arc::new(Podman::find());
+    // The base image and the build (minutes when cold) on a blocking
+    // thread, while the harness's servers start.
     let p = podman.clone();
     let built = tokio::task::spawn_blocking(move || {
         let lock = MachineLock::acquire(Duration::from_secs(300));
@@ -36,7 +36,6 @@ async fn the_image_migrates_seeds_and_takes_a_booking_as_containers() {
         p.ensure_base_image();
         (lock, p.build_image())
     });
-    // The harness's servers start meanwhile.
     let mut settings = support::isolated_settings(true).await;
     settings.booking.payment_failure_rate = 0.0;
     let (_lock, image) = built.await.unwrap();
