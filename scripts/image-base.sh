@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent: make the base image the Dockerfile's runtime stage starts
+# Idempotent: make the base image the Dockerfile's runtime-base stage starts
 # FROM (debian:bookworm-slim) on a machine that reaches no image registry,
 # from Debian's own packages with debootstrap. Skips when it exists.
 #   scripts/image-base.sh            # localhost/debian:bookworm-slim

@@ -1,10 +1,11 @@
 //! The container image, for real: the Dockerfile built with podman (its
-//! `runtime` stage, on a Debian base made with debootstrap, with the binary
-//! this test run built: README "Container image"), then `migrate up`,
-//! `seed`, `worker`, `deployment set-current` and `serve` run as containers
-//! of it against the harness's Postgres, Redis and Temporal (`--network
-//! host`, read-only root file system, the image's non-root user), and a
-//! booking made through the containerised `serve`.
+//! `runtime-prebuilt` target: what the `runtime` stage ships, with the
+//! binary this test run built, on a Debian base made with debootstrap;
+//! README "Container image"), then `migrate up`, `seed`, `worker`,
+//! `deployment set-current` and `serve` run as containers of it against the
+//! harness's Postgres, Redis and Temporal (`--network host`, read-only root
+//! file system, the image's non-root user), and a booking made through the
+//! containerised `serve`.
 //!
 //! Needs podman, runc and debootstrap (scripts/install-prereqs.sh) and root
 //! for debootstrap the first time; a missing tool fails the test.

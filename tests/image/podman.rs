@@ -14,8 +14,6 @@ use crate::support::{procs, repo_root, tools};
 /// previous run's image (the base, apt, the user) stay cached while that
 /// image is kept, and the previous image is removed once a new one exists.
 pub const TEST_TAG: &str = "localhost/flightctl:test";
-/// The Dockerfile's `prebuilt` stage of that image: the binary alone.
-const BINARY_TAG: &str = "localhost/flightctl:test-binary";
 /// Every container of tests/image.rs carries this label, so a run can
 /// remove what a killed run left behind.
 const LABEL: &str = "flightctl-test=image";
@@ -70,9 +68,9 @@ impl Podman {
         );
     }
 
-    /// Build the Dockerfile's `runtime` stage with the binary this test
-    /// run built (`FLIGHTCTL_BINARY=prebuilt`), from a context holding only
-    /// what that stage copies; returns the image id.
+    /// Build the Dockerfile's `runtime-prebuilt` target (everything of the
+    /// shipped `runtime` stage, with the binary this test run built), from a
+    /// context holding only what it copies; returns the image id.
     pub fn build_image(&self) -> String {
         let context = procs::temp_dir("image-context");
         copy_dir(&repo_root().join("config"), &context.join("config"));
@@ -82,45 +80,34 @@ impl Podman {
         if std::fs::hard_link(binary, context.join("flightctl")).is_err() {
             std::fs::copy(binary, context.join("flightctl")).expect("copying the binary");
         }
+        let iidfile = procs::temp_dir("image-iid").join("iid");
+        let previous = self.image_id(TEST_TAG);
         let dockerfile = repo_root().join("Dockerfile");
-        let dockerfile = dockerfile.to_str().unwrap();
-        let context = context.to_str().unwrap();
-        // The `prebuilt` stage is an image of its own (the runtime stage
-        // copies from it): tagged too, so the next run finds and removes it.
-        let stages = [(BINARY_TAG, Some("prebuilt")), (TEST_TAG, None)];
-        let mut previous = Vec::new();
-        let mut id = String::new();
-        for (tag, target) in stages {
-            previous.push(self.image_id(tag));
-            let iidfile = procs::temp_dir("image-iid").join("iid");
-            let mut args = vec![
+        self.ok(
+            "podman build",
+            &[
                 "build",
                 // No registry: the base image must be local.
                 "--pull=never",
                 "--file",
-                dockerfile,
-                "--build-arg",
-                "FLIGHTCTL_BINARY=prebuilt",
+                dockerfile.to_str().unwrap(),
+                "--target",
+                "runtime-prebuilt",
                 "--iidfile",
                 iidfile.to_str().unwrap(),
                 "--tag",
-                tag,
-            ];
-            if let Some(target) = target {
-                args.extend(["--target", target]);
-            }
-            args.push(context);
-            self.ok("podman build", &args, Duration::from_secs(240));
-            id = std::fs::read_to_string(&iidfile).expect("podman build wrote the image id");
-        }
+                TEST_TAG,
+                context.to_str().unwrap(),
+            ],
+            Duration::from_secs(240),
+        );
+        let id = std::fs::read_to_string(&iidfile).expect("podman build wrote the image id");
         let id = id.trim().trim_start_matches("sha256:").to_string();
-        // The previous run's images, once the new ones share their cached
-        // parents: only their own layers go. Fails harmlessly where a
-        // container still uses one, or it is the same image.
-        for (previous, (tag, _)) in previous.into_iter().zip(stages) {
-            if let Some(previous) = previous.filter(|p| Some(p) != self.image_id(tag).as_ref()) {
-                let _ = self.output("podman rmi", &["rmi", &previous], Duration::from_secs(60));
-            }
+        // The previous run's image, once the new one shares its cached
+        // parents: only its own layers (the binary) go. Fails harmlessly
+        // while a container still uses it.
+        if let Some(previous) = previous.filter(|p| *p != id) {
+            let _ = self.output("podman rmi", &["rmi", &previous], Duration::from_secs(60));
         }
         id
     }
