@@ -13,6 +13,7 @@ export CONTAINERS_CONF=${CONTAINERS_CONF:-$PWD/deploy/podman/containers.conf}
 
 sudo_() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
+command -v podman >/dev/null || { echo "podman is not installed: run scripts/install-prereqs.sh" >&2; exit 1; }
 podman image exists "$image" && exit 0
 
 # Concurrent test binaries (or CI jobs) make it once.
@@ -30,6 +31,7 @@ fi
 mirror=${mirror:-http://deb.debian.org/debian}
 
 debootstrap=$(command -v debootstrap || echo /usr/sbin/debootstrap)
+[ -x "$debootstrap" ] || { echo "debootstrap is not installed: run scripts/install-prereqs.sh" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/flightctl-rootfs.XXXXXX")
 trap 'sudo_ rm -rf "$work"' EXIT
 

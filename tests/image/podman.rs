@@ -24,6 +24,12 @@ pub struct Podman {
 
 impl Podman {
     pub fn find() -> Podman {
+        // The runtime deploy/podman/containers.conf names.
+        procs::find_bin(
+            "runc",
+            "FLIGHTCTL_TEST_RUNC",
+            &["/usr/sbin/runc", "/usr/bin/runc"],
+        );
         Podman {
             exe: tools::tool("podman", "apt-get install podman runc debootstrap"),
         }
