@@ -1009,10 +1009,31 @@ fn json_args(instruction: &str) -> Vec<String> {
         .unwrap_or_else(|e| panic!("{instruction:?} is not the exec (JSON) form: {e}"))
 }
 
+/// `stage` with the stages it builds on (`FROM <stage>`) merged in: the
+/// first one's base image and every instruction, in order.
+fn flattened(stages: &[Stage], stage: &Stage) -> Stage {
+    let mut merged = match stages
+        .iter()
+        .find(|s| s.name.as_deref() == Some(stage.image.as_str()))
+    {
+        Some(base) => flattened(stages, base),
+        None => Stage {
+            image: stage.image.clone(),
+            name: None,
+            instructions: Vec::new(),
+        },
+    };
+    merged.name = stage.name.clone();
+    merged
+        .instructions
+        .extend(stage.instructions.iter().cloned());
+    merged
+}
+
 #[test]
 fn image_entrypoint_is_the_flightctl_binary() {
     let stages = dockerfile_stages();
-    let runtime = stages.last().expect("a build stage");
+    let runtime = flattened(&stages, stages.last().expect("a build stage"));
     assert_eq!(runtime.image, "debian:bookworm-slim");
     let entrypoint = runtime.last("ENTRYPOINT").expect("an ENTRYPOINT");
     assert_eq!(json_args(entrypoint), ["/usr/local/bin/flightctl"]);
@@ -1079,6 +1100,33 @@ fn builder_installs_protoc_and_builds_a_locked_release() {
             .any(|copy| copy.starts_with("--from=builder")
                 && copy.ends_with("/usr/local/bin/flightctl")),
         "the runtime stage takes the binary from the builder"
+    );
+}
+
+#[test]
+fn prebuilt_target_differs_from_the_runtime_stage_only_in_the_binary() {
+    let stages = dockerfile_stages();
+    let runtime = stages.last().expect("a runtime stage");
+    let prebuilt = stages
+        .iter()
+        .find(|s| s.name.as_deref() == Some("runtime-prebuilt"))
+        .expect("a stage named runtime-prebuilt (tests/image.rs builds it)");
+    assert_eq!(
+        prebuilt.image, runtime.image,
+        "both targets build on the same stage"
+    );
+    assert_eq!(
+        prebuilt.instructions,
+        [(
+            "COPY".to_string(),
+            "flightctl /usr/local/bin/flightctl".to_string()
+        )],
+        "runtime-prebuilt adds the context's binary and nothing else"
+    );
+    assert_eq!(
+        runtime.instructions.len(),
+        1,
+        "the runtime stage adds the builder's binary and nothing else"
     );
 }
 
