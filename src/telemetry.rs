@@ -1,6 +1,6 @@
 //! Logs and traces: the `tracing` subscriber every mode installs.
 //!
-//! - Logs go to stderr, as text or, with `LOG_FORMAT=json`, one JSON object
+//! - Logs go to stderr, as text (coloured only on a terminal) or, with `LOG_FORMAT=json`, one JSON object
 //!   per line with the fields of every open span (request, order and
 //!   workflow ids) flattened in.
 //! - Traces: when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (e.g.
@@ -9,6 +9,8 @@
 //!   `flightctl-<mode>`. The exporter reads the standard `OTEL_*` variables
 //!   (headers, timeout, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`). Unset: no
 //!   exporter, nothing is sent anywhere.
+
+use std::io::IsTerminal;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
@@ -35,7 +37,11 @@ impl Telemetry {
 /// Install the subscriber for `mode` (`serve`, `worker`, ...). Fails on a
 /// `LOG_FORMAT` other than `text` or `json`, or an unusable OTLP setting.
 pub fn init(mode: &str) -> anyhow::Result<Telemetry> {
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only on a terminal: a file, a pipe or a container's log
+    // collector gets plain text.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let logs = match std::env::var("LOG_FORMAT").as_deref() {
         Err(_) | Ok("" | "text") => fmt.boxed(),
         Ok("json") => fmt.json().flatten_event(true).boxed(),

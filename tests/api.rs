@@ -420,6 +420,10 @@ async fn the_worker_drains_on_sigterm_and_a_new_one_settles_the_order() {
         .zip(log.find("worker stopped"))
         .is_some_and(|(stopping, stopped)| stopping < stopped);
     assert!(drained, "stopped polling, then finished: {log}");
+    assert!(
+        !log.contains('\x1b'),
+        "a log written to a file carries no terminal colour codes: {log}"
+    );
     eprintln!("worker drained in {:?}", signalled.elapsed());
 
     app.start_worker().await;
