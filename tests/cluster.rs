@@ -3,6 +3,8 @@
 //! the booking steps that touch holds (and the failed look-up counter),
 //! then a crowd of buyers while the master serving the flight's slot is
 //! killed. Its replica takes over, bookings continue, and the books balance.
+//! Last, holds lost for certain in a failover (the replica cut off from its
+//! master before they were written), caught by the payment's re-check.
 
 mod support;
 
@@ -150,7 +152,11 @@ async fn an_untouched_hold_expires_on_the_cluster() {
     let order = create_ok(&app, FL102, &["5A", "5B"]).await;
     assert_eq!(app.seat_statuses(FL102).await["5A"], "reserved");
     wait_for(&app, order, "EXPIRED").await;
-    assert!(holds(&app, FL102).await.is_empty());
+    // The ending saves the row, then releases the holds.
+    eventually("the expired order's holds released", LONG, || async {
+        holds(&app, FL102).await.is_empty().then_some(())
+    })
+    .await;
     assert_eq!(app.seat_statuses(FL102).await["5A"], "available");
 }
 
@@ -293,8 +299,17 @@ async fn a_master_killed_mid_sale_fails_over_and_the_books_balance() {
         (0, 0),
         "one owner per seat"
     );
+    books_agree(&app, &flight).await;
+}
+
+/// What every test ending with all its orders ended checks: no paid order
+/// expired, `available_seats` agrees with the seats, and no hold is left
+/// once the claims of creates nobody was answered have lapsed (the claim
+/// TTL).
+async fn books_agree(app: &TestApp, flight: &str) {
+    let flight_id: Uuid = flight.parse().unwrap();
     let paid_expired = count(
-        &app,
+        app,
         "SELECT count(*) FROM orders WHERE flight_id = $1 AND status = 'EXPIRED'
            AND payment_attempts > 0",
         flight_id,
@@ -302,7 +317,7 @@ async fn a_master_killed_mid_sale_fails_over_and_the_books_balance() {
     .await;
     assert_eq!(paid_expired, 0, "no paid order expired");
     let available = count(
-        &app,
+        app,
         "SELECT f.available_seats - (SELECT count(*) FROM seats s
                  WHERE s.flight_id = f.id AND s.status = 'available')
          FROM flights f WHERE f.id = $1",
@@ -310,17 +325,181 @@ async fn a_master_killed_mid_sale_fails_over_and_the_books_balance() {
     )
     .await;
     assert_eq!(available, 0, "available_seats agrees with the seats");
-    // Holds agree with orders: every order has ended, so no hold is left
-    // once the claims of creates nobody was answered have lapsed (the
-    // claim TTL).
     let claim_ttl = app.settings.server.claim_ttl();
     eventually(
         "no orphan hold in the cluster",
         claim_ttl + LONG,
-        || async {
-            let left = holds(&app, &flight).await;
-            left.is_empty().then_some(())
-        },
+        || async { holds(app, flight).await.is_empty().then_some(()) },
     )
     .await;
+}
+
+/// `call` until it is answered otherwise than 503 (a client whose slot map
+/// still names the dead master), bounded.
+async fn answered<F, Fut>(what: &str, mut call: F) -> (u16, Value)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = (u16, Value)>,
+{
+    eventually(what, LONG, || {
+        let answer = call();
+        async move {
+            let (code, body) = answer.await;
+            (code != 503).then_some((code, body))
+        }
+    })
+    .await
+}
+
+async fn pay(app: &TestApp, order: Uuid) -> (u16, Value) {
+    let path = format!("/api/orders/{order}/pay");
+    app.post(&path, json!({"paymentCode": "00000"})).await
+}
+
+/// An order's status, payment attempts counted on its row, and attempt
+/// rows recorded (the simulated provider's ledger).
+async fn payments(app: &TestApp, order: Uuid) -> (String, i32, i64) {
+    let client = app.pool.get().await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT status, payment_attempts,
+                    (SELECT count(*) FROM payment_attempts p WHERE p.order_id = o.id)
+             FROM orders o WHERE id = $1",
+            &[&order],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1), row.get(2))
+}
+
+/// Holds lost for real in a failover, and caught. The replica of the
+/// flight's master is cut off (stopped, its link dropped), orders A and C
+/// hold seats on the master alone, the master is killed and the replica
+/// promoted without those holds. B then takes one of A's seats, which
+/// Redis shows free and Postgres has not sold: A's payment takes its holds
+/// again first, finds the seat B's and is refused, nothing charged. C's
+/// seat nobody took: its payment takes the hold back and C is sold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_lost_in_a_failover_are_caught_by_the_payment_re_check() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .unwrap();
+    let app = TestApp::with_worker(settings(&cluster, Duration::from_secs(120)).await).await;
+    let flight = burst::insert_flight(&app.pool, 1).await;
+    let slot = cluster.slot(&format!("{{{flight}}}"));
+    let prefix = &app.settings.redis.key_prefix;
+    let on_master =
+        |seat: &str| cluster.get_on_master(&format!("{prefix}:hold:{{{flight}}}:{seat}"));
+
+    // K's hold reaches the replica before the cut: it survives.
+    let k = create_ok(&app, &flight, &["1F"]).await;
+    let (replica, frozen) = tokio::task::block_in_place(|| cluster.cut_off_replica_of(slot, LONG));
+    // On the master alone. Naming the passengers takes the holds again, so
+    // it comes before the loss too: the payment's re-check is what meets it.
+    let a = create_ok(&app, &flight, &["1A", "1B"]).await;
+    let c = create_ok(&app, &flight, &["1C"]).await;
+    for order in [a, c] {
+        let (code, body) = app.name_passengers(&order.to_string()).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let before = holds(&app, &flight).await;
+    assert_eq!(
+        before,
+        [mine(a, &["1A", "1B"]), mine(c, &["1C"]), mine(k, &["1F"])].concat()
+    );
+
+    let started = Instant::now();
+    let dead = cluster.kill_master_of(slot);
+    frozen.thaw();
+    let (promoted, took) = tokio::task::block_in_place(|| {
+        cluster.wait_promoted(slot, dead, started, Duration::from_secs(20))
+    });
+    assert_eq!(promoted, replica, "the cut-off replica took over");
+    let flight_id: Uuid = flight.parse().unwrap();
+    eventually("the holds from the promoted replica", LONG, || async {
+        app.holds.list(flight_id).await.ok()
+    })
+    .await;
+    println!(
+        "cut off replica :{replica}, killed master :{dead}; the replica took over after {took:.2?}, \
+         the app's client read the slot again {:.2?} after the kill",
+        started.elapsed()
+    );
+    // The loss is real: the promoted master itself lacks A's and C's holds.
+    let seats = ["1A", "1B", "1C", "1F"];
+    let kept: Vec<Option<String>> = seats.iter().map(|s| on_master(s)).collect();
+    assert_eq!(kept, [None, None, None, Some(k.to_string())], "{seats:?}");
+    assert_eq!(holds(&app, &flight).await, mine(k, &["1F"]));
+    println!(
+        "holds on the promoted master: {} of {} (lost: A's 1A 1B, C's 1C)",
+        kept.iter().flatten().count(),
+        before.len()
+    );
+
+    // Catch 1. Redis shows 1A free and Postgres has not sold it: B takes it.
+    let (code, body) = answered("B's create", || create(&app, &flight, &["1A"])).await;
+    assert_eq!(code, 201, "{body}");
+    let b: Uuid = body["orderId"].as_str().unwrap().parse().unwrap();
+    // A pays: its holds are taken again first, 1A is B's: refused, nothing
+    // charged, A unchanged and still changeable.
+    let (code, body) = answered("A's payment", || pay(&app, a)).await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (409, Some("SEATS_UNAVAILABLE")),
+        "{body}"
+    );
+    assert!(body["message"].as_str().unwrap().contains("1A"), "{body}");
+    assert_eq!(payments(&app, a).await, ("SEATS_RESERVED".into(), 0, 0));
+    println!("A's payment after the loss: {code} {}", body["message"]);
+    // A keeps 1B (its hold taken back by the change) and pays for it.
+    let (code, body) = (app.put(&format!("/api/orders/{a}/seats"), json!({"seats": ["1B"]}))).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        holds(&app, &flight).await,
+        [mine(b, &["1A"]), mine(a, &["1B"]), mine(k, &["1F"])].concat(),
+        "A's change released nothing of B's"
+    );
+    let (code, body) = app.name_passengers(&b.to_string()).await;
+    assert_eq!(code, 200, "{body}");
+    // Catch 2. Nobody took 1C: C's payment takes its hold back.
+    for order in [a, b, c] {
+        let (code, body) = pay(&app, order).await;
+        assert_eq!(code, 202, "{order}: {body}");
+    }
+    for order in [a, b, c] {
+        wait_for(&app, order, "CONFIRMED").await;
+    }
+    let (code, body) = app.delete(&format!("/api/orders/{k}")).await;
+    assert_eq!(code, 200, "{body}");
+    for order in [a, c] {
+        assert_eq!(payments(&app, order).await, ("CONFIRMED".into(), 1, 1));
+    }
+
+    // One owner per seat, the one Redis last let hold it.
+    let client = app.pool.get().await.unwrap();
+    let owners: Vec<(String, Option<Uuid>)> = client
+        .query(
+            "SELECT id, order_id FROM seats WHERE flight_id = $1 AND status = 'booked' ORDER BY id",
+            &[&flight_id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let sold = |seat: &str, order: Uuid| (seat.to_string(), Some(order));
+    assert_eq!(owners, [sold("1A", b), sold("1B", a), sold("1C", c)]);
+    let mut report = burst::BurstReport::default();
+    burst::audit(&app, &flight, LONG, &mut report).await;
+    assert_eq!(
+        (report.unsettled, report.ghost_orders, report.ghost_holds),
+        (0, 0, 0),
+        "every order ended, no hold of an ended order"
+    );
+    assert_eq!(
+        (report.double_sales, report.multi_listed),
+        (0, 0),
+        "one owner per seat"
+    );
+    books_agree(&app, &flight).await;
 }

@@ -739,7 +739,7 @@ async fn sold_out_after(
 }
 
 /// Settle, then count ghosts and double sales.
-async fn audit(app: &TestApp, flight: &str, settle_within: Duration, report: &mut BurstReport) {
+pub async fn audit(app: &TestApp, flight: &str, settle_within: Duration, report: &mut BurstReport) {
     let flight = flight_uuid(flight);
     let client = app.pool.get().await.expect("a connection");
     report.unsettled = settle(&client, flight, settle_within).await;

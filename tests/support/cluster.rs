@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::procs::{Proc, find_bin, free_port, temp_dir, wait_for_port};
+use super::procs::{Frozen, Proc, find_bin, free_port, freeze_tree, temp_dir, wait_for_port};
 
 const NODES: usize = 6;
 /// How long a master may be unreachable before the cluster calls it failed
@@ -27,7 +27,10 @@ pub struct RedisCluster {
 
 /// One line of `CLUSTER NODES`.
 struct NodeLine {
+    id: String,
     port: u16,
+    /// The id of the master it replicates (replicas only).
+    replicates: Option<String>,
     master: bool,
     failed: bool,
     slots: Vec<(u16, u16)>,
@@ -216,6 +219,63 @@ impl RedisCluster {
         port
     }
 
+    /// Cut the replica of `slot`'s master off from it, once it has every
+    /// write so far: the replica is stopped (SIGSTOP) and the master drops
+    /// its link (`CLIENT KILL TYPE replica`), so the master's later writes
+    /// reach no replica. Stopping alone is not enough: the master keeps
+    /// writing into the stopped replica's socket buffer, and a replica
+    /// continued after its master's death reads them all before it notices
+    /// the link is gone. Returns the replica's port; dropping (or thawing)
+    /// the `Frozen` continues it, and it then cannot sync again from a
+    /// master that has died meanwhile.
+    pub fn cut_off_replica_of(&self, slot: u16, within: Duration) -> (u16, Frozen) {
+        let master = self.master_of(slot).expect("a master serves the slot");
+        let nodes = self.nodes_seen_by(master).expect("CLUSTER NODES");
+        let id = &nodes
+            .iter()
+            .find(|n| n.port == master)
+            .expect("the master")
+            .id;
+        let replica = (nodes.iter())
+            .find(|n| n.replicates.as_ref() == Some(id) && !n.failed)
+            .expect("the master has a replica")
+            .port;
+        self.wait_replicated(master, within);
+        let node = self.nodes.iter().find(|n| n.port == replica).expect("ours");
+        let pid = node.proc.lock().unwrap().as_ref().expect("running").pid();
+        let frozen = freeze_tree(pid);
+        let dropped = self
+            .cli(master, &["CLIENT", "KILL", "TYPE", "replica"])
+            .expect("CLIENT KILL TYPE replica");
+        assert_eq!(dropped.trim(), "1", "the master dropped its replica's link");
+        (replica, frozen)
+    }
+
+    /// Wait until `master`'s replica has acknowledged every write so far.
+    fn wait_replicated(&self, master: u16, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let info = self
+                .cli(master, &["INFO", "replication"])
+                .unwrap_or_default();
+            let field = |line: &str, key: &str| {
+                (line.split(',').find_map(|f| f.strip_prefix(key))).map(|v| v.trim().to_string())
+            };
+            let written = info.lines().find_map(|l| field(l, "master_repl_offset:"));
+            let acked = (info.lines())
+                .filter(|l| l.starts_with("slave0:"))
+                .find_map(|l| field(l.trim_start_matches("slave0:"), "offset="));
+            if written.is_some() && written == acked {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the replica of {master} did not catch up within {within:?}: {info}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Wait until a master other than `dead` serves `slot` on every running
     /// node's view and the cluster is `ok` again; returns the new master's
     /// port and how long it took from `since`.
@@ -271,7 +331,9 @@ fn parse_node_line(line: &str) -> Option<NodeLine> {
         })
         .collect();
     Some(NodeLine {
+        id: fields[0].to_string(),
         port,
+        replicates: Some(fields[3].to_string()).filter(|m| m != "-"),
         master: flags.contains("master"),
         failed: flags.contains("fail"),
         slots,
