@@ -174,6 +174,13 @@ async fn measure(scale: &Scale, shape_of: ShapeOf) -> Measured {
     };
     let report = burst::burst_with(&shape.app, &flight, scale.buyers, scale.limits).await;
     report.print();
+    // Whether the balancer took busy instances for broken ones: each
+    // out-of-rotation spell, and spells with none left (HAProxy's 503s).
+    println!(
+        "  balancer: instances out of rotation    {} times, none ready {} times",
+        shape.instances_counter("chkdown").await,
+        shape.backend_counter("chkdown").await,
+    );
     let measured = Measured {
         shape: shape_of,
         clients,

@@ -36,26 +36,6 @@ fn version(event: &sse::Event) -> u64 {
     event.id.as_deref().unwrap().parse().unwrap()
 }
 
-/// Read events until one satisfies `wanted`; returns it and how long it took.
-async fn wait_event(
-    stream: &mut EventStream,
-    within: Duration,
-    wanted: impl Fn(&sse::Event) -> bool,
-) -> (sse::Event, Duration) {
-    let start = Instant::now();
-    loop {
-        let left = within.saturating_sub(start.elapsed());
-        let event = stream
-            .try_next(left)
-            .await
-            .unwrap_or_else(|()| panic!("no wanted event within {within:?}"))
-            .expect("the stream stays open");
-        if wanted(&event) {
-            return (event, start.elapsed());
-        }
-    }
-}
-
 #[tokio::test]
 async fn order_events_are_pushed_with_versions_and_resume_after_last_event_id() {
     let app = app().await;
@@ -75,10 +55,9 @@ async fn order_events_are_pushed_with_versions_and_resume_after_last_event_id() 
         )
         .await;
     assert_eq!(code, 200, "{body}");
-    let (changed, took) = wait_event(&mut stream, ORDER_PUSH, |e| {
-        e.data["seats"] == json!(["3A", "3B"])
-    })
-    .await;
+    let (changed, took) = stream
+        .wait_for(ORDER_PUSH, |e| e.data["seats"] == json!(["3A", "3B"]))
+        .await;
     assert!(version(&changed) > v1, "{changed:?}");
     println!("order change pushed {took:?} after the answer");
 
@@ -102,7 +81,9 @@ async fn order_events_are_pushed_with_versions_and_resume_after_last_event_id() 
     let (code, _) = app.delete(&format!("/api/orders/{order}")).await;
     assert_eq!(code, 200);
     for s in [&mut stream, &mut caught_up] {
-        let (ended, _) = wait_event(s, ORDER_PUSH, |e| e.data["status"] == "CANCELLED").await;
+        let (ended, _) = s
+            .wait_for(ORDER_PUSH, |e| e.data["status"] == "CANCELLED")
+            .await;
         assert!(version(&ended) > version(&changed));
         assert!(
             s.next(SOON).await.is_none(),
@@ -146,13 +127,14 @@ async fn seat_map_and_flight_list_streams_push_holds_releases_and_sales() {
     let before = available(&flights.data["flights"], FL102);
 
     let order = create_ok(&app, FL102, &["9C"]).await;
-    let (held, took) = wait_event(&mut seats, SEAT_PUSH, |e| seat_status(e, "9C")).await;
+    let (held, took) = seats.wait_for(SEAT_PUSH, |e| seat_status(e, "9C")).await;
     assert_eq!(held.data["status"], "reserved");
     println!("hold pushed {took:?} after the answer");
-    let (change, _) = wait_event(&mut list, SEAT_PUSH, |e| {
-        e.kind == "flight" && e.data["flightId"] == FL102
-    })
-    .await;
+    let (change, _) = list
+        .wait_for(SEAT_PUSH, |e| {
+            e.kind == "flight" && e.data["flightId"] == FL102
+        })
+        .await;
     assert_eq!(change.data["availableSeats"], before - 1);
 
     let (code, _) = app
@@ -162,7 +144,7 @@ async fn seat_map_and_flight_list_streams_push_holds_releases_and_sales() {
         )
         .await;
     assert_eq!(code, 200);
-    let (released, _) = wait_event(&mut seats, SEAT_PUSH, |e| seat_status(e, "9C")).await;
+    let (released, _) = seats.wait_for(SEAT_PUSH, |e| seat_status(e, "9C")).await;
     assert_eq!(released.data["status"], "available");
 
     app.name_passengers(&order).await;
@@ -173,10 +155,11 @@ async fn seat_map_and_flight_list_streams_push_holds_releases_and_sales() {
         )
         .await;
     assert_eq!(code, 202);
-    wait_event(&mut seats, SOON, |e| {
-        seat_status(e, "9D") && e.data["status"] == "booked"
-    })
-    .await;
+    seats
+        .wait_for(SOON, |e| {
+            seat_status(e, "9D") && e.data["status"] == "booked"
+        })
+        .await;
 
     let (code, body) = app.get("/api/flights/nope/events").await;
     assert_eq!(
@@ -218,7 +201,9 @@ async fn streams_recover_after_the_listening_connection_is_killed() {
     // Changed while nobody listens: the re-listen re-reads and sends it.
     let (code, _) = app.delete(&format!("/api/orders/{order}")).await;
     assert_eq!(code, 200);
-    let (ended, _) = wait_event(&mut stream, SOON, |e| e.data["status"] == "CANCELLED").await;
+    let (ended, _) = stream
+        .wait_for(SOON, |e| e.data["status"] == "CANCELLED")
+        .await;
     assert!(ended.id.is_some());
 }
 
@@ -241,21 +226,20 @@ async fn one_page_stream_carries_the_flight_list_the_seat_map_and_the_order() {
     let other = create_ok(&app, FL102, &["6B"]).await;
     let (mut seat_held, mut list_changed) = (false, false);
     while !(seat_held && list_changed) {
-        let (e, _) = wait_event(&mut page, SEAT_PUSH, |e| {
-            e.kind == "seat" || e.kind == "flight"
-        })
-        .await;
+        let (e, _) = page
+            .wait_for(SEAT_PUSH, |e| e.kind == "seat" || e.kind == "flight")
+            .await;
         seat_held |= seat_status(&e, "6B") && e.data["status"] == "reserved";
         list_changed |= e.kind == "flight" && e.data["flightId"] == FL102;
     }
     let (code, _) = app.delete(&format!("/api/orders/{order}")).await;
     assert_eq!(code, 200);
-    let (ended, _) = wait_event(&mut page, ORDER_PUSH, |e| e.kind == "order").await;
+    let (ended, _) = page.wait_for(ORDER_PUSH, |e| e.kind == "order").await;
     assert_eq!(ended.data["status"], "CANCELLED");
     assert!(ended.id.is_some());
     // The order part has ended; the page's stream goes on.
     app.delete(&format!("/api/orders/{other}")).await;
-    wait_event(&mut page, SEAT_PUSH, |e| {
+    page.wait_for(SEAT_PUSH, |e| {
         seat_status(e, "6B") && e.data["status"] == "available"
     })
     .await;

@@ -5,7 +5,6 @@ mod support;
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde_json::json;
 use support::{FL101, TestApp};
 
@@ -58,15 +57,7 @@ async fn metrics_show_the_named_series_after_a_booking() {
     let serve_metrics = app.url("/metrics");
 
     // A seat map stream stays open while the booking happens.
-    let stream = app
-        .http
-        .get(app.url(&format!("/api/flights/{FL101}/events")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
-    let mut stream = stream.bytes_stream();
-    stream.next().await.expect("the seat map").unwrap();
+    let stream = app.open_seat_map_stream(FL101).await;
 
     let (code, body) = app
         .post(

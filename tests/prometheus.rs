@@ -9,7 +9,6 @@ mod support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
 use serde_json::{Value, json};
 use support::prometheus::{self, Prometheus};
 use support::{FL101, TestApp};
@@ -267,15 +266,7 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     // What the dashboard shows: a seat map stream open throughout, a
     // confirmed order, a seat conflict, a cancellation, declined payment
     // attempts, and a hold left live.
-    let stream = app
-        .http
-        .get(app.url(&format!("/api/flights/{FL101}/events")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
-    let mut stream = stream.bytes_stream();
-    stream.next().await.expect("the seat map").unwrap();
+    let stream = app.open_seat_map_stream(FL101).await;
     let create = |seats: &'static [&'static str]| {
         let app = &app;
         async move {

@@ -149,10 +149,7 @@ impl TestApp {
             settings,
             address,
             admin_address,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
+            http: http_client(),
             pool,
             holds,
             workers: Vec::new(),
@@ -174,10 +171,7 @@ impl TestApp {
             settings,
             admin_address: String::new(),
             address,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
+            http: http_client(),
             pool,
             holds,
             workers: Vec::new(),
@@ -320,6 +314,21 @@ impl TestApp {
     }
 
     /// Seat statuses of a flight's seat map, by seat id.
+    /// A flight's seat-map event stream, opened and its first event (the
+    /// seat map) read: a viewer on the page while bookings happen. It stays
+    /// open until the response is dropped.
+    pub async fn open_seat_map_stream(&self, flight: &str) -> reqwest::Response {
+        let mut stream = self
+            .http
+            .get(self.url(&format!("/api/flights/{flight}/events")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stream.status(), 200);
+        stream.chunk().await.unwrap().expect("the seat map");
+        stream
+    }
+
     pub async fn seat_statuses(&self, flight: &str) -> std::collections::HashMap<String, String> {
         let (code, body) = self.get(&format!("/api/flights/{flight}")).await;
         assert_eq!(code, 200, "{body}");
@@ -375,6 +384,14 @@ pub fn replayer() -> temporalio_sdk::workflow_replayer::WorkflowReplayer {
         .expect("the refund workflow registers")
         .build();
     WorkflowReplayer::new(options).expect("a replayer")
+}
+
+/// The tests' HTTP client: a request that hangs fails the test in 30 s.
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 /// A `flightctl serve` process configured like `settings` (plus `env`), on

@@ -103,6 +103,16 @@ impl Shape {
             .collect()
     }
 
+    /// A counter summed over the instances, e.g. `chkdown` (times one was
+    /// taken out of rotation).
+    pub async fn instances_counter(&self, column: &str) -> u64 {
+        let rows = self.stats().await;
+        (rows.iter())
+            .filter(|r| r.get("svname").is_some_and(|s| s.starts_with("serve")))
+            .filter_map(|r| r.get(column)?.parse::<u64>().ok())
+            .sum()
+    }
+
     /// A counter of the backend as a whole from the balancer's stats, e.g.
     /// `wretr` (retries) or `wredis` (redispatches to another instance).
     pub async fn backend_counter(&self, column: &str) -> u64 {

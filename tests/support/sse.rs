@@ -61,6 +61,27 @@ impl EventStream {
             .map_err(|_| ())
     }
 
+    /// Read events until one satisfies `wanted`: it, and how long that
+    /// took; panics if none comes within `within` or the stream ends.
+    pub async fn wait_for(
+        &mut self,
+        within: Duration,
+        wanted: impl Fn(&Event) -> bool,
+    ) -> (Event, Duration) {
+        let start = std::time::Instant::now();
+        loop {
+            let left = within.saturating_sub(start.elapsed());
+            let event = self
+                .try_next(left)
+                .await
+                .unwrap_or_else(|()| panic!("no wanted event within {within:?}"))
+                .expect("the stream stays open");
+            if wanted(&event) {
+                return (event, start.elapsed());
+            }
+        }
+    }
+
     /// Read to the end of the stream, counting events (and keep-alives)
     /// without parsing them: a viewer that costs the client next to nothing.
     pub async fn drain(mut self, events: &std::sync::atomic::AtomicUsize) {
