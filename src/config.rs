@@ -11,11 +11,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod env;
 mod payload;
 mod proxies;
 mod redis;
 mod secrets;
 
+use env::{DEFAULTS, ENV_VARS, check_env};
 pub use payload::{PayloadKey, PayloadKeys};
 pub use proxies::TrustedProxies;
 pub use redis::RedisTarget;
@@ -266,191 +268,6 @@ pub enum ConfigError {
     Source(#[from] config::ConfigError),
 }
 
-/// What kind of value an environment variable holds, so it is checked before
-/// it is layered in.
-#[derive(Clone, Copy)]
-enum Kind {
-    Text,
-    Port,
-    Count,
-    Duration,
-    Rate,
-    Positive,
-    Bool,
-}
-
-/// The environment contract: variable name, settings key, kind.
-const ENV_VARS: &[(&str, &str, Kind)] = &[
-    ("SERVER_HOST", "server.host", Kind::Text),
-    ("SERVER_PORT", "server.port", Kind::Port),
-    ("API_MAX_IN_FLIGHT", "server.max_in_flight", Kind::Positive),
-    ("API_CALL_TIMEOUT", "server.call_timeout", Kind::Duration),
-    (
-        "IDEMPOTENCY_SECRET",
-        "server.idempotency_secret",
-        Kind::Text,
-    ),
-    ("IDEMPOTENCY_TTL", "server.idempotency_ttl", Kind::Duration),
-    ("ADMIN_HOST", "server.admin_host", Kind::Text),
-    ("ADMIN_PORT", "server.admin_port", Kind::Port),
-    ("OPS_SESSION_TTL", "server.ops_session_ttl", Kind::Duration),
-    ("TRUSTED_PROXIES", "server.trusted_proxies", Kind::Text),
-    ("DATABASE_HOST", "database.host", Kind::Text),
-    ("DATABASE_PORT", "database.port", Kind::Port),
-    ("DATABASE_USER", "database.user", Kind::Text),
-    ("DATABASE_PASSWORD", "database.password", Kind::Text),
-    ("DATABASE_NAME", "database.name", Kind::Text),
-    ("DATABASE_SSLMODE", "database.sslmode", Kind::Text),
-    ("DATABASE_URL", "database.url", Kind::Text),
-    ("DATABASE_POOL_SIZE", "database.pool_size", Kind::Count),
-    ("REDIS_URL", "redis.url", Kind::Text),
-    ("REDIS_ADDR", "redis.addr", Kind::Text),
-    ("REDIS_PASSWORD", "redis.password", Kind::Text),
-    ("REDIS_DB", "redis.db", Kind::Count),
-    ("REDIS_KEY_PREFIX", "redis.key_prefix", Kind::Text),
-    ("TEMPORAL_HOST", "temporal.host", Kind::Text),
-    ("TEMPORAL_NAMESPACE", "temporal.namespace", Kind::Text),
-    ("TEMPORAL_TASK_QUEUE", "temporal.task_queue", Kind::Text),
-    ("TEMPORAL_UI_URL", "temporal.ui_url", Kind::Text),
-    (
-        "PAYLOAD_ENCRYPTION",
-        "temporal.payload_encryption",
-        Kind::Bool,
-    ),
-    (
-        "PAYLOAD_ENCRYPTION_KEY",
-        "temporal.payload_encryption_key",
-        Kind::Text,
-    ),
-    (
-        "PAYLOAD_ENCRYPTION_KEY_ID",
-        "temporal.payload_encryption_key_id",
-        Kind::Text,
-    ),
-    (
-        "PAYLOAD_DECRYPTION_KEYS",
-        "temporal.payload_decryption_keys",
-        Kind::Text,
-    ),
-    (
-        "CODEC_CORS_ORIGINS",
-        "temporal.codec_cors_origins",
-        Kind::Text,
-    ),
-    (
-        "CODEC_ENDPOINT_ENABLED",
-        "temporal.codec_endpoint_enabled",
-        Kind::Bool,
-    ),
-    (
-        "CODEC_ON_PUBLIC_LISTENER",
-        "temporal.codec_on_public_listener",
-        Kind::Bool,
-    ),
-    (
-        "SEAT_RESERVATION_TIMEOUT",
-        "booking.seat_reservation_timeout",
-        Kind::Duration,
-    ),
-    (
-        "PAYMENT_VALIDATION_TIMEOUT",
-        "booking.payment_validation_timeout",
-        Kind::Duration,
-    ),
-    (
-        "PAYMENT_MAX_RETRIES",
-        "booking.payment_max_retries",
-        Kind::Count,
-    ),
-    (
-        "PAYMENT_FAILURE_RATE",
-        "booking.payment_failure_rate",
-        Kind::Rate,
-    ),
-    (
-        "RECONCILE_INTERVAL",
-        "booking.reconcile_interval",
-        Kind::Duration,
-    ),
-    ("REFUND_CUTOFF", "booking.refund_cutoff", Kind::Duration),
-    (
-        "REFUND_FAILURE_RATE",
-        "booking.refund_failure_rate",
-        Kind::Rate,
-    ),
-    (
-        "REFUND_MAX_ATTEMPTS",
-        "booking.refund_max_attempts",
-        Kind::Count,
-    ),
-    (
-        "LOOKUP_MAX_FAILURES",
-        "booking.lookup_max_failures",
-        Kind::Count,
-    ),
-    ("LOOKUP_WINDOW", "booking.lookup_window", Kind::Duration),
-    ("WORKER_METRICS_PORT", "worker.metrics_port", Kind::Port),
-    (
-        "WORKER_DEPLOYMENT_NAME",
-        "worker.deployment_name",
-        Kind::Text,
-    ),
-    ("WORKER_BUILD_ID", "worker.build_id", Kind::Text),
-    ("SMTP_URL", "mail.smtp_url", Kind::Text),
-    ("MAIL_FROM", "mail.from", Kind::Text),
-];
-
-const DEFAULTS: &[(&str, &str)] = &[
-    ("server.host", "0.0.0.0"),
-    ("server.port", "8080"),
-    ("server.max_in_flight", "16"),
-    ("server.call_timeout", "3s"),
-    ("server.idempotency_secret", DEV_IDEMPOTENCY_SECRET),
-    ("server.idempotency_ttl", "24h"),
-    ("server.admin_host", "127.0.0.1"),
-    ("server.admin_port", "8081"),
-    ("server.ops_session_ttl", "8h"),
-    ("server.trusted_proxies", ""),
-    ("database.host", "localhost"),
-    ("database.port", "5433"),
-    ("database.user", "flightapp"),
-    ("database.password", "flightapp"),
-    ("database.name", "flight_booking"),
-    ("database.sslmode", "disable"),
-    ("database.url", ""),
-    ("database.pool_size", "16"),
-    ("redis.url", ""),
-    ("redis.addr", "localhost:6379"),
-    ("redis.password", ""),
-    ("redis.db", "0"),
-    ("redis.key_prefix", "flightctl"),
-    ("temporal.host", "localhost:7233"),
-    ("temporal.namespace", "default"),
-    ("temporal.task_queue", "booking-queue"),
-    ("temporal.ui_url", "http://localhost:8233"),
-    ("temporal.payload_encryption", "true"),
-    ("temporal.payload_encryption_key", ""),
-    ("temporal.payload_encryption_key_id", "default"),
-    ("temporal.payload_decryption_keys", ""),
-    ("temporal.codec_cors_origins", "http://127.0.0.1:8233"),
-    ("temporal.codec_endpoint_enabled", "true"),
-    ("temporal.codec_on_public_listener", "false"),
-    ("booking.seat_reservation_timeout", "15m"),
-    ("booking.payment_validation_timeout", "10s"),
-    ("booking.payment_max_retries", "3"),
-    ("booking.payment_failure_rate", "0.15"),
-    ("booking.reconcile_interval", "1m"),
-    ("booking.refund_cutoff", "24h"),
-    ("booking.refund_failure_rate", "0.15"),
-    ("booking.refund_max_attempts", "5"),
-    ("booking.lookup_max_failures", "10"),
-    ("booking.lookup_window", "15m"),
-    ("worker.metrics_port", "9091"),
-    ("worker.deployment_name", "flightctl"),
-    ("worker.build_id", ""),
-    ("mail.from", "flightctl <bookings@flightctl.invalid>"),
-];
-
 /// Looks up an environment variable.
 pub type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
 
@@ -595,43 +412,6 @@ fn toml_file(
     Ok(config::File::from(path)
         .format(config::FileFormat::Toml)
         .required(required))
-}
-
-fn check_env(var: &'static str, value: &str, kind: Kind) -> Result<(), ConfigError> {
-    let reason = match kind {
-        Kind::Text => return Ok(()),
-        Kind::Port => value
-            .parse::<u16>()
-            .err()
-            .map(|e| format!("not a port number ({e})")),
-        Kind::Count => value
-            .parse::<u32>()
-            .err()
-            .map(|e| format!("not a whole number ({e})")),
-        Kind::Positive => match value.parse::<u32>() {
-            Ok(0) => Some("must be at least 1".to_string()),
-            Ok(_) => None,
-            Err(e) => Some(format!("not a whole number ({e})")),
-        },
-        Kind::Duration => parse_duration(value).err(),
-        Kind::Bool => value
-            .parse::<bool>()
-            .err()
-            .map(|_| "must be true or false".to_string()),
-        Kind::Rate => match value.parse::<f64>() {
-            Ok(r) if (0.0..=1.0).contains(&r) => None,
-            Ok(_) => Some("must be between 0 and 1".to_string()),
-            Err(e) => Some(format!("not a number ({e})")),
-        },
-    };
-    match reason {
-        None => Ok(()),
-        Some(reason) => Err(ConfigError::InvalidEnv {
-            var,
-            value: value.to_string(),
-            reason,
-        }),
-    }
 }
 
 /// Parse `500ms`, `10s`, `15m`, `1h` (and combinations such as `1m30s`).
