@@ -43,6 +43,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     js!("ops-orders.js"),
     js!("ops-signin.js"),
     js!("panels.js"),
+    js!("pax-form.js"),
     js!("passengers.js"),
     js!("payment.js"),
     // npm `qrcode-generator` 2.0.4's `dist/qrcode.mjs`, unchanged (MIT,

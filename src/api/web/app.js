@@ -10,17 +10,14 @@ import { api, bookingCall } from '/assets/api.js';
 import {
   TERMINAL,
   busy,
-  canEditPassengers,
   canPay,
   fillRows,
   heldSeats,
   idleBooking,
   liveOrder,
   orderFrom,
-  passengersBody,
   passengersUnsaved,
   passengersValid,
-  paxRow,
   selectionLocked,
 } from '/assets/booking.js';
 import { observeStatus } from '/assets/clock.js';
@@ -29,9 +26,9 @@ import { $, focusHeading, setAttr, setText, show } from '/assets/dom.js';
 import { renderFlights } from '/assets/flights.js';
 import { capitalise, flightLabel, fmtMoney, plural, sameSet } from '/assets/format.js';
 import { openStream } from '/assets/live.js';
-import { FIELDS } from '/assets/names.js';
 import { renderBooking } from '/assets/panels.js';
-import { firstInvalid, paxKey } from '/assets/passengers.js';
+import { firstInvalid } from '/assets/passengers.js';
+import { passengerForm } from '/assets/pax-form.js';
 import { buildSeatMap, onSeatKey, renderSeats } from '/assets/seatmap.js';
 
 const MAX_SEATS = 9;
@@ -66,6 +63,8 @@ let stream = null; // the page's one event stream (live.js)
 let reading = null; // the flight whose read is under way
 let overdueAsked = 0; // when an overdue hold was last asked about (performance.now())
 let noticeTimer = 0;
+// The passenger form: its handlers, on this page's state.
+const paxForm = passengerForm(state, { render, refreshStatus });
 
 // ---------------------------------------------------------------- render
 
@@ -511,7 +510,7 @@ async function onPay(e) {
   const b = state.booking;
   b.pay.touched = true;
   if (!passengersValid(b)) {
-    checkPassengers();
+    paxForm.checkPassengers();
     return;
   }
   if (!canPay(b)) {
@@ -519,7 +518,7 @@ async function onPay(e) {
     return;
   }
   const o = b.order;
-  if (passengersUnsaved(b) && !(await savePassengers())) return;
+  if (passengersUnsaved(b) && !(await paxForm.savePassengers())) return;
   if (state.booking !== b || !canPay(b)) return;
   b.phase = 'paying';
   render(state);
@@ -530,105 +529,12 @@ async function onPay(e) {
   } catch (err) {
     if (state.booking !== b || b.phase !== 'paying') return;
     b.phase = 'holding';
-    if (err.code === 'PASSENGERS_REQUIRED') passengersMissing(err);
+    if (err.code === 'PASSENGERS_REQUIRED') paxForm.passengersMissing(err);
     else if (err.code === 'ORDER_EXPIRED' || err.code === 'ORDER_NOT_MODIFIABLE') await refreshStatus();
     else b.pay.error = err.code === 'INVALID_PAYMENT_CODE' ? capitalise(err.message) : `Payment could not be started: ${err.message}`;
   }
   render(state);
   if (b.pax.errors.size) firstInvalid()?.focus();
-}
-
-// ---------------------------------------------------------------- passengers
-
-function onPassengerInput(e) {
-  const { seat, field } = e.target.dataset;
-  if (!seat || !field) return;
-  const { pax } = state.booking;
-  pax.rows.set(seat, { ...paxRow(pax, seat), [field]: e.target.value });
-  pax.errors.delete(paxKey(seat, field));
-  pax.errors.delete(paxKey(seat, 'seat'));
-  pax.error = '';
-  render(state);
-}
-
-function onPassengerLeave(e) {
-  const { seat, field } = e.target.dataset;
-  if (!seat || !field || !e.target.value.trim()) return;
-  state.booking.pax.touched.add(paxKey(seat, field));
-  render(state);
-}
-
-// Every rule broken is shown, and the first field at fault takes the focus.
-function checkPassengers() {
-  const b = state.booking;
-  for (const seat of b.order?.seats ?? []) for (const f of FIELDS) b.pax.touched.add(paxKey(seat, f));
-  render(state);
-  firstInvalid()?.focus();
-}
-
-// The pay answered 409 PASSENGERS_REQUIRED: the seats it names have none.
-function passengersMissing(err) {
-  const seats = err.body?.seats ?? [];
-  for (const seat of seats) state.booking.pax.errors.set(paxKey(seat, 'seat'), `Seat ${seat} needs a passenger before you pay.`);
-  state.booking.pax.error = capitalise(err.message);
-  refreshStatus();
-}
-
-// What the API said about a passenger's field, said next to it: "seat 12A
-// givenName: may hold only letters…" reads "This may hold only letters…".
-function fieldMessage(message, field) {
-  const said = message.replace(/^seat \S+ \w+: /, '').replace(/\.?$/, '.');
-  return field === 'seat' ? capitalise(said) : `This ${said}`;
-}
-
-// What the API said about the passengers, next to the field it names; about
-// a seat the form has no row for (the order changed in another tab), above
-// the button, and the order is read afresh.
-function passengersRefused(err) {
-  const { pax, order } = state.booking;
-  const { seat, field } = err.body ?? {};
-  if (err.code === 'INVALID_PASSENGERS' && order.seats.includes(seat) && field) pax.errors.set(paxKey(seat, field), fieldMessage(err.message, field));
-  else if (err.code === 'INVALID_PASSENGERS') {
-    pax.error = capitalise(err.message.replace(/\.?$/, '.'));
-    refreshStatus();
-  } else if (err.code === 'PASSENGERS_REQUIRED') passengersMissing(err);
-  else pax.error = `The passengers could not be saved: ${err.message}`;
-}
-
-// PUT the passengers of the seats held. The answer is the order's status,
-// whose hold has restarted. True when saved.
-async function savePassengers() {
-  const b = state.booking;
-  const o = b.order;
-  if (!passengersValid(b)) {
-    checkPassengers();
-    return false;
-  }
-  if (!canEditPassengers(b)) return false;
-  Object.assign(b.pax, { saving: true, error: '' });
-  render(state);
-  try {
-    const s = await bookingCall('PUT', `/api/orders/${encodeURIComponent(o.orderId)}/passengers`, { passengers: passengersBody(b) });
-    if (state.booking.order !== o) return false;
-    observeStatus(s);
-    const expiresAt = Date.parse(s.expiresAt);
-    Object.assign(o, orderFrom(s, o), expiresAt > o.expiresAt ? { holds: o.holds + 1 } : {});
-    return true;
-  } catch (err) {
-    if (state.booking.order !== o) return false;
-    passengersRefused(err);
-    if (['ORDER_EXPIRED', 'ORDER_NOT_MODIFIABLE', 'ORDER_NOT_FOUND'].includes(err.code)) await refreshStatus();
-    return false;
-  } finally {
-    b.pax.saving = false;
-    render(state);
-    if (state.booking === b && b.phase === 'holding' && (b.pax.errors.size || b.pax.error)) firstInvalid()?.focus();
-  }
-}
-
-function onPassengersSubmit(e) {
-  e.preventDefault();
-  savePassengers();
 }
 
 // ---------------------------------------------------------------- start
@@ -672,9 +578,9 @@ async function main() {
     if (btn) selectFlight(btn.dataset.flightId);
   });
   $('pay-form').addEventListener('submit', onPay);
-  $('pax-form').addEventListener('submit', onPassengersSubmit);
-  $('pax-form').addEventListener('input', onPassengerInput);
-  $('pax-form').addEventListener('focusout', onPassengerLeave);
+  $('pax-form').addEventListener('submit', paxForm.onPassengersSubmit);
+  $('pax-form').addEventListener('input', paxForm.onPassengerInput);
+  $('pax-form').addEventListener('focusout', paxForm.onPassengerLeave);
   $('print-ticket').addEventListener('click', () => window.print());
   $('pay-code').addEventListener('input', onCodeInput);
   $('pay-code').addEventListener('blur', onCodeBlur);
