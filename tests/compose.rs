@@ -20,7 +20,7 @@ const FLIGHTCTL_SERVICES: [(&str, &[&str]); 4] = [
     ("worker", &["worker"]),
 ];
 
-/// The variables of the `ENV_VARS` contract in src/config.rs whose built-in
+/// The variables of the `ENV_VARS` contract in src/config/env.rs whose built-in
 /// defaults (localhost, 5433, ...) are wrong inside a container, or which the
 /// stack pins so it does not depend on the defaults.
 const CONTAINER_ENV: [&str; 19] = [
