@@ -313,6 +313,22 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         (s["status"] == "CONFIRMED").then_some(())
     })
     .await;
+    // A customer keeps the confirmed order's page open, its status read
+    // every half second: requests go on while Prometheus scrapes, so the
+    // latency histogram grows between samples (one request a route, all made
+    // between two scrapes, leaves every rate 0 and each p99 NaN).
+    let viewer = {
+        let (http, url) = (
+            app.http.clone(),
+            app.url(&format!("/api/orders/{confirmed}/status")),
+        );
+        tokio::spawn(async move {
+            loop {
+                let _ = http.get(&url).send().await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
 
     // The bookings reached Prometheus, summed across the workers.
     let facts: [(&str, f64); 7] = [
@@ -375,5 +391,6 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
             prom.log()
         );
     }
+    viewer.abort();
     drop(stream);
 }
