@@ -11,6 +11,7 @@ pub mod domain;
 pub mod mail;
 pub mod metrics;
 pub mod ops;
+pub mod orders;
 pub mod passengers;
 pub mod store;
 pub mod telemetry;
