@@ -17,7 +17,6 @@ use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use prometheus::{Encoder, IntGauge, TextEncoder};
 
-use super::errors::SEATS_UNAVAILABLE;
 use super::{ApiError, AppState};
 use crate::metrics::{self, LIVE_HOLDS};
 use crate::store::{StoreError, flights};
@@ -112,30 +111,6 @@ impl MessageBody for Stream {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
         Pin::new(&mut self.get_mut().body).poll_next(cx)
-    }
-}
-
-/// Which selection request a hold counter counts.
-#[derive(Clone, Copy)]
-pub enum Selection {
-    Create,
-    Change,
-}
-
-/// Count a selection's answer: held, or refused because a seat is taken.
-/// Other failures (bad input, busy, down) are neither.
-pub fn selection(request: Selection, outcome: Result<(), &ApiError>) {
-    let request = match request {
-        Selection::Create => "create",
-        Selection::Change => "change",
-    };
-    let m = metrics::api();
-    match outcome {
-        Ok(()) => m.holds_taken.with_label_values(&[request]).inc(),
-        Err(e) if e.code == SEATS_UNAVAILABLE => {
-            m.holds_refused.with_label_values(&[request]).inc()
-        }
-        Err(_) => {}
     }
 }
 

@@ -3,7 +3,6 @@
 //! the API exchange (`messages`).
 
 pub mod activities;
-pub mod keys;
 pub mod messages;
 pub mod payment;
 pub mod reconcile;

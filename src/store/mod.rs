@@ -3,7 +3,6 @@
 
 pub mod flights;
 pub mod holds;
-pub mod idempotency;
 pub mod lookups;
 pub mod migrate;
 pub mod ops;

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::super::errors::ErrorBody;
-use super::super::orders::StatusView;
+use super::super::orders::{Ack, StatusView, answers, context, order_id};
 use super::super::{ApiError, AppState};
 use super::audited;
 use super::auth::Operator;
@@ -170,7 +170,7 @@ pub async fn order(
     _op: Operator,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = super::super::orders::order_id(&path)?;
+    let id = order_id(&path)?;
     let order = orders::find(&state.pool, id).await?;
     let flight = flights::find(&state.pool, order.flight_id).await?;
     let ui = state.settings.temporal.ui_url.trim_end_matches('/');
@@ -198,7 +198,7 @@ pub async fn order(
     security(("ops_session" = [])),
     params(("id" = Uuid, Path, description = "The order's id")),
     responses(
-        (status = 200, description = "Cancelled", body = super::super::orders::Ack),
+        (status = 200, description = "Cancelled", body = Ack),
         (status = 400, description = "`INVALID_ORDER_ID`", body = ErrorBody),
         (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
         (status = 403, description = "`CROSS_ORIGIN`", body = ErrorBody),
@@ -214,8 +214,12 @@ pub async fn cancel_order(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let cancel = async {
-        let id = super::super::orders::order_id(&path)?;
-        super::super::orders::cancel_live(&state, id).await
+        let id = order_id(&path)?;
+        let status = answers::result(crate::orders::cancel(&context(&state), id).await)?;
+        Ok(Ack {
+            order_id: id,
+            status,
+        })
     };
     let ack = audited(&state, &op, "cancel_order", &path, cancel.await).await?;
     Ok(HttpResponse::Ok().json(ack))
