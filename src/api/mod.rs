@@ -3,6 +3,7 @@
 //! map errors once (`errors`).
 
 mod admission;
+mod bodies;
 mod bookings;
 mod codec;
 mod errors;
