@@ -76,6 +76,7 @@ pub async fn announce(pool: &Pool, id: Uuid) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The flight with this id, or [`StoreError::FlightNotFound`].
 pub async fn find(pool: &Pool, id: Uuid) -> Result<Flight, StoreError> {
     let conn = pool.get().await?;
     let sql = format!("SELECT {FLIGHT_COLUMNS} FROM flights WHERE id = $1");
@@ -113,6 +114,7 @@ pub struct SeatCheck {
     pub sold: Vec<String>,
 }
 
+/// Of `wanted`, which seats the flight lacks and which are sold already.
 pub async fn check_seats(
     pool: &Pool,
     flight_id: Uuid,

@@ -153,6 +153,7 @@ pub struct Page<T> {
     pub items: Vec<T>,
 }
 
+/// Rows on one page of the console's lists.
 pub const PAGE_SIZE: i64 = 25;
 
 /// The audit trail, newest first.
@@ -192,6 +193,7 @@ pub struct StatusChange {
     pub at: DateTime<Utc>,
 }
 
+/// Every status the order had, oldest first.
 pub async fn history(pool: &Pool, order_id: Uuid) -> Result<Vec<StatusChange>, StoreError> {
     let conn = pool.get().await?;
     let rows = conn
@@ -218,6 +220,7 @@ pub struct Attempt {
     pub at: DateTime<Utc>,
 }
 
+/// The order's payment attempts, in the order they were made.
 pub async fn attempts(pool: &Pool, order_id: Uuid) -> Result<Vec<Attempt>, StoreError> {
     let conn = pool.get().await?;
     let rows = conn

@@ -77,13 +77,6 @@ impl Order {
     }
 }
 
-/// Insert or update the order row, unless `deadline` has passed by the time
-/// the database commits it: the row is then as before and `false` comes
-/// back (a save already committed by an earlier try of the same step counts
-/// as committed). A confirmed order is never overwritten (only `confirm`
-/// sells seats), nor a state saved later in the workflow than this one (a
-/// late retry, a worker that lost its task).
-///
 /// What a save did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Saved {
@@ -96,6 +89,12 @@ pub struct Saved {
     pub ended: Option<OrderStatus>,
 }
 
+/// Insert or update the order row, unless `deadline` has passed by the time
+/// the database commits it: the row is then as before and `false` comes
+/// back (a save already committed by an earlier try of the same step counts
+/// as committed). A confirmed order is never overwritten (only `confirm`
+/// sells seats), nor a state saved later in the workflow than this one (a
+/// late retry, a worker that lost its task).
 pub async fn save(
     pool: &Pool,
     o: &Order,
@@ -177,6 +176,7 @@ pub async fn saved_at(pool: &Pool, id: Uuid) -> Result<Option<i64>, StoreError> 
     Ok(row.map(|r| r.get("saved_at_event")))
 }
 
+/// The order with this id, or [`StoreError::OrderNotFound`].
 pub async fn find(pool: &Pool, id: Uuid) -> Result<Order, StoreError> {
     let conn = pool.get().await?;
     let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = $1");
