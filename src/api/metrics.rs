@@ -141,7 +141,7 @@ pub async fn render(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             true
         }
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "metrics: cannot count live holds");
+            tracing::warn!(error = %e.report(), "metrics: cannot count live holds");
             false
         }
         Err(_) => {

@@ -2,6 +2,7 @@
 //! Handlers are thin: parse at the edge, call the store or the workflow,
 //! map errors once (`errors`).
 
+mod bodies;
 mod bookings;
 mod codec;
 mod errors;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::super::bodies::{self, Attempt, AuditEntry, Refund, StatusChange, SweepRun};
 use super::super::errors::ErrorBody;
 use super::super::orders::{Ack, StatusView, answers, context, order_id};
 use super::super::{ApiError, AppState};
@@ -16,8 +17,8 @@ use super::audited;
 use super::auth::Operator;
 use crate::domain::OrderStatus;
 use crate::passengers::{Passenger, parse_reference};
-use crate::store::ops::{self as store, Attempt, AuditEntry, OrderFilter, StatusChange, SweepRun};
-use crate::store::refunds::{self, Refund, Request};
+use crate::store::ops::{self as store, OrderFilter};
+use crate::store::refunds::{self, Request};
 use crate::store::{flights, orders};
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -179,9 +180,12 @@ pub async fn order(
         flight_number: flight.flight_number,
         created_at: order.created_at,
         confirmed_at: order.confirmed_at,
-        attempts: store::attempts(&state.pool, id).await?,
-        history: store::history(&state.pool, id).await?,
-        refund: refunds::find(&state.pool, id).await?,
+        attempts: bodies::all(&store::attempts(&state.pool, id).await?),
+        history: bodies::all(&store::history(&state.pool, id).await?),
+        refund: refunds::find(&state.pool, id)
+            .await?
+            .as_ref()
+            .map(Refund::from),
         workflow_url: format!(
             "{ui}/namespaces/{namespace}/workflows/{}",
             crate::domain::workflow_id(id)
@@ -296,7 +300,9 @@ pub async fn reconciliation(
     _op: Operator,
 ) -> Result<HttpResponse, ApiError> {
     let runs = store::sweep_runs(&state.pool, 100).await?;
-    Ok(HttpResponse::Ok().json(SweepView { runs }))
+    Ok(HttpResponse::Ok().json(SweepView {
+        runs: bodies::all(&runs),
+    }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -342,7 +348,7 @@ pub async fn audit(
     }
     let found = store::audit_page(&state.pool, page).await?;
     Ok(HttpResponse::Ok().json(AuditView {
-        entries: found.items,
+        entries: bodies::all(&found.items),
         page: found.page,
         page_size: found.page_size,
         total: found.total,

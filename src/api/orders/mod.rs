@@ -210,7 +210,7 @@ pub async fn show(
     Ok(HttpResponse::Ok().json(OrderDetail {
         confirmed_at: order.confirmed_at,
         status: status_of(&state, order),
-        flight,
+        flight: (&flight).into(),
     }))
 }
 

@@ -9,11 +9,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::super::request_id;
-use super::super::{ApiError, AppState};
+use super::super::{ApiError, AppState, bodies};
 use crate::domain::{self, OrderStatus, SeatSelection};
 use crate::orders::{Hold, SeatRequest};
 use crate::passengers::{self, Passenger, PassengerInput};
-use crate::store::flights;
 use crate::store::orders::Order;
 
 #[derive(Deserialize, ToSchema)]
@@ -225,5 +224,5 @@ pub struct OrderDetail {
     #[serde(flatten)]
     pub status: StatusView,
     pub confirmed_at: Option<DateTime<Utc>>,
-    pub flight: flights::Flight,
+    pub flight: bodies::Flight,
 }
