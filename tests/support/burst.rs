@@ -20,14 +20,16 @@ use tokio::sync::Barrier;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use flightctl::domain::OrderStatus;
+
 use super::TestApp;
 
 /// Order statuses in which a workflow still owns the order.
-const LIVE: [&str; 4] = [
-    "CREATED",
-    "SEATS_RESERVED",
-    "PAYMENT_PENDING",
-    "PAYMENT_PROCESSING",
+const LIVE: [OrderStatus; 4] = [
+    OrderStatus::Created,
+    OrderStatus::SeatsReserved,
+    OrderStatus::PaymentPending,
+    OrderStatus::PaymentProcessing,
 ];
 /// How long a buyer waits before re-reading a seat map whose only
 /// remaining seats are held by others (they may come back on sale).
@@ -743,7 +745,7 @@ pub async fn audit(app: &TestApp, flight: &str, settle_within: Duration, report:
     let flight = flight_uuid(flight);
     let client = app.pool.get().await.expect("a connection");
     report.unsettled = settle(&client, flight, settle_within).await;
-    let statuses: HashMap<Uuid, String> = client
+    let statuses: HashMap<Uuid, OrderStatus> = client
         .query(
             "SELECT id, status FROM orders WHERE flight_id = $1",
             &[&flight],
@@ -751,16 +753,24 @@ pub async fn audit(app: &TestApp, flight: &str, settle_within: Duration, report:
         .await
         .expect("order statuses")
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
+        .map(|r| {
+            let status: String = r.get(1);
+            let parsed = OrderStatus::parse(&status)
+                .unwrap_or_else(|| panic!("an order status the domain knows: {status}"));
+            (r.get(0), parsed)
+        })
         .collect();
-    report.ghost_orders = statuses.values().filter(|s| *s == "SEATS_RESERVED").count();
+    report.ghost_orders = statuses
+        .values()
+        .filter(|s| **s == OrderStatus::SeatsReserved)
+        .count();
     let holds = app.holds.list(flight).await.expect("list holds");
     report.ghost_holds = holds
         .values()
         .filter(|owner| {
             statuses
                 .get(owner)
-                .is_none_or(|s| s != "CONFIRMED" && !LIVE.contains(&s.as_str()))
+                .is_none_or(|s| *s != OrderStatus::Confirmed && !LIVE.contains(s))
         })
         .count();
     report.double_sales = count(&client, DOUBLE_SALES, flight).await;
@@ -769,7 +779,7 @@ pub async fn audit(app: &TestApp, flight: &str, settle_within: Duration, report:
 
 /// Wait, bounded, until no order of the flight is live; returns how many are.
 async fn settle(client: &deadpool_postgres::Object, flight: Uuid, within: Duration) -> usize {
-    let live: Vec<String> = LIVE.iter().map(|s| s.to_string()).collect();
+    let live: Vec<&str> = LIVE.iter().map(|s| s.as_str()).collect();
     let deadline = Instant::now() + within;
     loop {
         let n: i64 = client
