@@ -270,9 +270,11 @@ async fn crowd(
     // connection is open when the sale starts.
     let barrier = Arc::new(Barrier::new(buyers + 1));
     let url = app.url(&format!("/api/flights/{flight}"));
+    let seed = burst_seed();
     let tasks: Vec<_> = (0..buyers)
-        .map(|_| {
-            let mut buyer = Buyer::new(app, &http, flight, limits.buyer_for);
+        .map(|i| {
+            let rng = StdRng::seed_from_u64(seed.wrapping_add(i as u64));
+            let mut buyer = Buyer::new(app, &http, flight, limits.buyer_for, rng);
             buyer.outage = outage;
             let (first, barrier, url) = (first.clone(), barrier.clone(), url.clone());
             tokio::spawn(async move {
@@ -300,6 +302,19 @@ async fn crowd(
     report.sold_out_after = sold_out.await.expect("the sell-out poller");
     audit(app, flight, limits.settle_within, &mut report).await;
     report
+}
+
+/// The buyers' choices (which seats, when to change them) are drawn from
+/// this seed, buyer `i` from `seed + i`: 22 unless `FLIGHTCTL_BURST_SEED`
+/// says otherwise. Printed, so a failing burst's choices can be replayed
+/// (its timing, which the server decides, cannot).
+fn burst_seed() -> u64 {
+    let seed = std::env::var("FLIGHTCTL_BURST_SEED")
+        .ok()
+        .map(|s| s.parse().expect("FLIGHTCTL_BURST_SEED is a number"))
+        .unwrap_or(22);
+    println!("burst seed: {seed} (FLIGHTCTL_BURST_SEED={seed} replays the buyers' choices)");
+    seed
 }
 
 /// The crowd's HTTP client. It drops idle connections well before the
@@ -457,12 +472,18 @@ struct Buyer {
 }
 
 impl Buyer {
-    fn new(app: &TestApp, http: &reqwest::Client, flight: &str, buyer_for: Duration) -> Buyer {
+    fn new(
+        app: &TestApp,
+        http: &reqwest::Client,
+        flight: &str,
+        buyer_for: Duration,
+        rng: StdRng,
+    ) -> Buyer {
         Buyer {
             http: http.clone(),
             base: app.address.clone(),
             flight: flight.to_string(),
-            rng: StdRng::from_os_rng(),
+            rng,
             buyer_for,
             started: Instant::now(),
             deadline: Instant::now() + buyer_for,
