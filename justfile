@@ -50,3 +50,10 @@ lint:
 # Remove the local stack's data (stop it first).
 clean-data:
     rm -rf .data
+
+# schemathesis against its own stack with a seed drawn at random (printed in
+# the output), to explore beyond the fixed seed `cargo test --test
+# schemathesis` uses; a failure here is reproduced with
+# `SCHEMATHESIS_SEED=<printed seed> cargo test --test schemathesis -- --nocapture`.
+fuzz-api: install
+    SCHEMATHESIS_SEED=random cargo test --test schemathesis -- --nocapture

@@ -51,33 +51,81 @@ async fn the_image_migrates_seeds_and_takes_a_booking_as_containers() {
     let env = support::worker_env(&settings);
     let mut containers = Containers::new(&podman, &image);
 
-    // The one-shot jobs of compose.yaml, against a fresh database.
-    let migrated = containers.run_once("migrate", &["migrate", "up"], &env);
+    run_the_one_shot_jobs(&mut containers, &env);
+    let worker = start_a_current_worker(&mut containers, &env, &settings.worker.build_id);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let (serve, base) = start_a_healthy_serve(&podman, &mut containers, &env, &http).await;
+    for name in [&serve, &worker] {
+        assert_eq!(
+            main_process_uids(&podman, name),
+            [APP_UID; 4],
+            "{name} runs as the image's user (real, effective, saved, fs uid)"
+        );
+    }
+
+    let order = book_and_pay_through_the_containers(&http, &base).await;
+    // Postgres, the authority, agrees.
+    let pool = flightctl::store::pg_pool(&settings.database).unwrap();
+    let row = flightctl::store::orders::find(&pool, Uuid::parse_str(&order).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(row.status, OrderStatus::Confirmed);
+    assert!(
+        row.reference.is_some(),
+        "a confirmed booking has a reference"
+    );
+}
+
+/// The one-shot jobs of compose.yaml, against a fresh database.
+fn run_the_one_shot_jobs(containers: &mut Containers, env: &[(&'static str, String)]) {
+    let migrated = containers.run_once("migrate", &["migrate", "up"], env);
     assert!(
         migrated.starts_with("migrations: applied V1"),
         "migrate up printed {migrated:?}"
     );
-    let seeded = containers.run_once("seed", &["seed"], &env);
+    let seeded = containers.run_once("seed", &["seed"], env);
     assert!(
         seeded.starts_with("seed: inserted") && !seeded.starts_with("seed: inserted 0 "),
         "seed printed {seeded:?}"
     );
+}
 
-    // A worker, then its build made current as compose's `deployment` job
-    // does (Temporal refuses a version no worker polls).
-    let worker = containers.start("worker", &[], &["worker"], &env);
+/// A worker, then its build made current as compose's `deployment` job
+/// does (Temporal refuses a version no worker polls); returns the worker's
+/// container.
+fn start_a_current_worker(
+    containers: &mut Containers,
+    env: &[(&'static str, String)],
+    build_id: &str,
+) -> String {
+    let worker = containers.start("worker", &[], &["worker"], env);
     let current = containers.run_once(
         "deployment",
         &["deployment", "set-current", "--wait", "60s"],
-        &env,
+        env,
     );
     assert!(
-        current.ends_with(&format!("build {} is current", settings.worker.build_id)),
+        current.ends_with(&format!("build {} is current", build_id)),
         "deployment set-current printed {current:?}"
     );
 
+    worker
+}
+
+/// `serve` in a container, with compose.yaml's healthcheck; waits until
+/// its /health answers 200 and the image's healthcheck passes; returns the
+/// container and its address.
+async fn start_a_healthy_serve(
+    podman: &Podman,
+    containers: &mut Containers<'_>,
+    env: &[(&'static str, String)],
+    http: &reqwest::Client,
+) -> (String, String) {
     let port = procs::free_port();
-    let mut serve_env = env.clone();
+    let mut serve_env = env.to_vec();
     serve_env.push(("SERVER_HOST", "127.0.0.1".into()));
     serve_env.push(("SERVER_PORT", port.to_string()));
     // compose.yaml's healthcheck of `serve`, run by podman on demand.
@@ -94,10 +142,6 @@ async fn the_image_migrates_seeds_and_takes_a_booking_as_containers() {
         &serve_env,
     );
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
 
     // /health answers 200 once Postgres, Redis and Temporal answer and a
     // worker polls the task queue.
@@ -122,18 +166,14 @@ async fn the_image_migrates_seeds_and_takes_a_booking_as_containers() {
         String::from_utf8_lossy(&health.stderr)
     );
 
-    for name in [&serve, &worker] {
-        assert_eq!(
-            main_process_uids(&podman, name),
-            [APP_UID; 4],
-            "{name} runs as the image's user (real, effective, saved, fs uid)"
-        );
-    }
+    (serve, base)
+}
 
-    // A booking through the containerised serve, paid by the containerised
-    // worker.
+/// A booking through the containerised serve, paid by the containerised
+/// worker, confirmed with its seats after one attempt; returns the order.
+async fn book_and_pay_through_the_containers(http: &reqwest::Client, base: &str) -> String {
     let (code, body) = send(
-        &http,
+        http,
         reqwest::Method::POST,
         format!("{base}/api/orders"),
         json!({"flightId": FL101, "seats": ["1A", "1B"]}),
@@ -146,7 +186,7 @@ async fn the_image_migrates_seeds_and_takes_a_booking_as_containers() {
         .map(|seat| json!({"seat": seat, "givenName": "Test", "familyName": "Passenger"}))
         .collect();
     let (code, body) = send(
-        &http,
+        http,
         reqwest::Method::PUT,
         format!("{base}/api/orders/{order}/passengers"),
         json!({ "passengers": passengers }),
@@ -154,7 +194,7 @@ async fn the_image_migrates_seeds_and_takes_a_booking_as_containers() {
     .await;
     assert_eq!(code, 200, "{body}");
     let (code, body) = send(
-        &http,
+        http,
         reqwest::Method::POST,
         format!("{base}/api/orders/{order}/pay"),
         json!({"paymentCode": "00000"}),
@@ -178,16 +218,7 @@ async fn the_image_migrates_seeds_and_takes_a_booking_as_containers() {
     assert_eq!(status["seats"], json!(["1A", "1B"]), "{status}");
     assert_eq!(status["paymentAttempts"], 1, "{status}");
 
-    // Postgres, the authority, agrees.
-    let pool = flightctl::store::pg_pool(&settings.database).unwrap();
-    let row = flightctl::store::orders::find(&pool, Uuid::parse_str(&order).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(row.status, OrderStatus::Confirmed);
-    assert!(
-        row.reference.is_some(),
-        "a confirmed booking has a reference"
-    );
+    order
 }
 
 /// The uids (real, effective, saved, file system) of a container's main

@@ -58,7 +58,43 @@ async fn metrics_show_the_named_series_after_a_booking() {
 
     // A seat map stream stays open while the booking happens.
     let stream = app.open_seat_map_stream(FL101).await;
+    let order = hold_two_seats_refuse_a_taken_one_and_miss_a_route(&app).await;
+    let text = scrape(&app.http, &serve_metrics).await;
+    assert_eq!(sample(&text, "flightctl_live_holds", &[]), Some(2.0));
+    at_least(
+        &text,
+        "flightctl_open_event_streams",
+        &[("route", "/api/flights/{id}/events")],
+        1.0,
+    );
+    pay_the_order_and_cancel_another(&app, &order).await;
 
+    // serve: HTTP by route pattern, method and status; holds; streams.
+    let text = scrape(&app.http, &serve_metrics).await;
+    assert_http_series(&text, &order);
+    assert_hold_series(&text);
+    // The stream, closed, is no longer counted open.
+    drop(stream);
+    wait_until_the_stream_is_counted_closed(&app, &serve_metrics).await;
+
+    // worker: endings and payment attempts, and the Temporal SDK's own.
+    let text = support::eventually("the worker's counts", Duration::from_secs(20), || async {
+        let text = scrape(&app.http, &worker_metrics).await;
+        let done = sample(
+            &text,
+            "flightctl_orders_ended_total",
+            &[("status", "cancelled")],
+        )
+        .is_some_and(|n| n >= 1.0);
+        done.then_some(text)
+    })
+    .await;
+    assert_ending_and_payment_series(&text);
+    assert_sdk_series(&text);
+}
+
+/// A 201 holding 1A and 1B (returned), a 409 for 1B again, a 404.
+async fn hold_two_seats_refuse_a_taken_one_and_miss_a_route(app: &TestApp) -> String {
     let (code, body) = app
         .post(
             "/api/orders",
@@ -77,16 +113,12 @@ async fn metrics_show_the_named_series_after_a_booking() {
     let (code, _) = app.get("/no/such/route").await;
     assert_eq!(code, 404);
 
-    let text = scrape(&app.http, &serve_metrics).await;
-    assert_eq!(sample(&text, "flightctl_live_holds", &[]), Some(2.0));
-    at_least(
-        &text,
-        "flightctl_open_event_streams",
-        &[("route", "/api/flights/{id}/events")],
-        1.0,
-    );
+    order
+}
 
-    app.name_passengers(&order).await;
+/// `order` paid and confirmed; another order created and cancelled.
+async fn pay_the_order_and_cancel_another(app: &TestApp, order: &str) {
+    app.name_passengers(order).await;
     let (code, body) = app
         .post(
             &format!("/api/orders/{order}/pay"),
@@ -106,32 +138,34 @@ async fn metrics_show_the_named_series_after_a_booking() {
     let cancelled = body["orderId"].as_str().unwrap().to_string();
     let (code, body) = app.delete(&format!("/api/orders/{cancelled}")).await;
     assert_eq!(code, 200, "{body}");
+}
 
-    // serve: HTTP by route pattern, method and status; holds; streams.
-    let text = scrape(&app.http, &serve_metrics).await;
+/// `serve`'s HTTP series: by route pattern, method and status, never a raw
+/// path; event streams counted, not timed.
+fn assert_http_series(text: &str, order: &str) {
     let create = [("method", "POST"), ("route", "/api/orders")];
     let created = [create[0], create[1], ("status", "201")];
-    at_least(&text, "flightctl_http_requests_total", &created, 2.0);
+    at_least(text, "flightctl_http_requests_total", &created, 2.0);
     at_least(
-        &text,
+        text,
         "flightctl_http_requests_total",
         &[create[0], create[1], ("status", "409")],
         1.0,
     );
     at_least(
-        &text,
+        text,
         "flightctl_http_request_duration_seconds_count",
         &created,
         2.0,
     );
     at_least(
-        &text,
+        text,
         "flightctl_http_request_duration_seconds_bucket",
         &[created[0], created[1], created[2], ("le", "+Inf")],
         2.0,
     );
     at_least(
-        &text,
+        text,
         "flightctl_http_requests_total",
         &[
             ("method", "POST"),
@@ -141,64 +175,69 @@ async fn metrics_show_the_named_series_after_a_booking() {
         1.0,
     );
     at_least(
-        &text,
+        text,
         "flightctl_http_requests_total",
         &[("route", "unmatched"), ("status", "404")],
         1.0,
     );
     assert!(
-        !text.contains(&order) && !text.contains("/no/such/route"),
+        !text.contains(order) && !text.contains("/no/such/route"),
         "raw paths are never labels:\n{text}"
     );
     // The open stream is counted, not timed.
     at_least(
-        &text,
+        text,
         "flightctl_http_requests_total",
         &[("route", "/api/flights/{id}/events"), ("status", "200")],
         1.0,
     );
     assert_eq!(
         sample(
-            &text,
+            text,
             "flightctl_http_request_duration_seconds_count",
             &[("route", "/api/flights/{id}/events")]
         ),
         None,
         "event streams stay out of the latency histogram"
     );
+}
+
+/// `serve`'s hold series: taken and refused by request, none live at the end.
+fn assert_hold_series(text: &str) {
     at_least(
-        &text,
+        text,
         "flightctl_holds_taken_total",
         &[("request", "create")],
         2.0,
     );
     at_least(
-        &text,
+        text,
         "flightctl_holds_refused_total",
         &[("request", "create")],
         1.0,
     );
     assert!(
         sample(
-            &text,
+            text,
             "flightctl_holds_taken_total",
             &[("request", "change")]
         )
         .is_some()
     );
     assert_eq!(
-        sample(&text, "flightctl_admission_rejections_total", &[]),
+        sample(text, "flightctl_admission_rejections_total", &[]),
         Some(0.0)
     );
     assert_eq!(
-        sample(&text, "flightctl_live_holds", &[]),
+        sample(text, "flightctl_live_holds", &[]),
         Some(0.0),
         "sold and cancelled seats are held no more"
     );
+}
 
-    // The stream, closed, is no longer counted open (the server notices
-    // when it next writes to it: a change of the seat map).
-    drop(stream);
+/// The server notices a closed stream when it next writes to it: a change
+/// of the seat map.
+async fn wait_until_the_stream_is_counted_closed(app: &TestApp, serve_metrics: &str) {
     support::eventually(
         "the stream counted closed",
         Duration::from_secs(20),
@@ -209,7 +248,7 @@ async fn metrics_show_the_named_series_after_a_booking() {
             assert_eq!(code, 201, "{body}");
             let id = body["orderId"].as_str().unwrap().to_string();
             app.delete(&format!("/api/orders/{id}")).await;
-            let text = scrape(&app.http, &serve_metrics).await;
+            let text = scrape(&app.http, serve_metrics).await;
             let open = sample(
                 &text,
                 "flightctl_open_event_streams",
@@ -219,33 +258,24 @@ async fn metrics_show_the_named_series_after_a_booking() {
         },
     )
     .await;
+}
 
-    // worker: endings and payment attempts, and the Temporal SDK's own.
-    let text = support::eventually("the worker's counts", Duration::from_secs(20), || async {
-        let text = scrape(&app.http, &worker_metrics).await;
-        let done = sample(
-            &text,
-            "flightctl_orders_ended_total",
-            &[("status", "cancelled")],
-        )
-        .is_some_and(|n| n >= 1.0);
-        done.then_some(text)
-    })
-    .await;
+/// The worker's endings and payment attempts, every outcome from the start.
+fn assert_ending_and_payment_series(text: &str) {
     at_least(
-        &text,
+        text,
         "flightctl_orders_ended_total",
         &[("status", "confirmed")],
         1.0,
     );
     for status in ["expired", "failed"] {
         assert!(
-            sample(&text, "flightctl_orders_ended_total", &[("status", status)]).is_some(),
+            sample(text, "flightctl_orders_ended_total", &[("status", status)]).is_some(),
             "{status} from the start"
         );
     }
     at_least(
-        &text,
+        text,
         "flightctl_payment_attempts_total",
         &[("outcome", "succeeded")],
         1.0,
@@ -253,7 +283,7 @@ async fn metrics_show_the_named_series_after_a_booking() {
     for outcome in ["declined", "timed_out", "error"] {
         assert!(
             sample(
-                &text,
+                text,
                 "flightctl_payment_attempts_total",
                 &[("outcome", outcome)]
             )
@@ -261,36 +291,39 @@ async fn metrics_show_the_named_series_after_a_booking() {
             "{outcome} from the start"
         );
     }
-    // The SDK's names carry its `temporal_` prefix.
+}
+
+/// The Temporal SDK's series, with its `temporal_` prefix.
+fn assert_sdk_series(text: &str) {
     at_least(
-        &text,
+        text,
         "temporal_workflow_completed",
         &[("workflow_type", "Booking")],
         2.0,
     );
-    at_least(&text, "temporal_worker_start", &[], 1.0);
+    at_least(text, "temporal_worker_start", &[], 1.0);
     at_least(
-        &text,
+        text,
         "temporal_workflow_task_execution_latency_count",
         &[("workflow_type", "Booking")],
         1.0,
     );
     at_least(
-        &text,
+        text,
         "temporal_workflow_task_schedule_to_start_latency_count",
         &[],
         1.0,
     );
     assert!(
         sample(
-            &text,
+            text,
             "temporal_worker_task_slots_used",
             &[("worker_type", "WorkflowWorker")]
         )
         .is_some()
     );
     at_least(
-        &text,
+        text,
         "temporal_num_pollers",
         &[("poller_type", "workflow_task")],
         1.0,

@@ -287,162 +287,11 @@ async fn audit(http: &reqwest::Client, app: &TestApp) -> Vec<Value> {
 async fn operators_see_sales_and_orders_and_every_action_is_audited() {
     let app = app().await;
     let ops = signed_in(&app, "ada").await;
-    use reqwest::Method as M;
-
-    // A customer's hold shows on the flight's counts.
-    let (_, before) = send(&ops, &app, M::GET, "/api/ops/flights", None).await;
-    let fl101 = |body: &Value| {
-        body["flights"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["id"] == FL101)
-            .cloned()
-            .unwrap()
-    };
-    assert_eq!(fl101(&before)["held"], 0);
-    assert_eq!(fl101(&before)["salesOpen"], true);
-    let (code, held) = create(&app, FL101, &["4A", "4B"]).await;
-    assert_eq!(code, 201, "{held}");
-    let order = held["orderId"].as_str().unwrap().to_string();
-    let (_, after) = send(&ops, &app, M::GET, "/api/ops/flights", None).await;
-    assert_eq!(fl101(&after)["held"], 2);
-    assert_eq!(
-        fl101(&after)["available"].as_i64().unwrap(),
-        fl101(&before)["available"].as_i64().unwrap() - 2
-    );
-    assert_eq!(
-        fl101(&after)["bookingsPerMinute"].as_array().unwrap().len(),
-        30
-    );
-
-    // Found by order id; cancelled by the operator, its holds released.
-    let (code, list) = send(
-        &ops,
-        &app,
-        M::GET,
-        &format!("/api/ops/orders?q={order}"),
-        None,
-    )
-    .await;
-    assert_eq!(code, 200, "{list}");
-    assert_eq!(list["total"], 1);
-    assert_eq!(list["orders"][0]["flightNumber"], "FL101");
-    let (code, body) = send(
-        &ops,
-        &app,
-        M::POST,
-        &format!("/api/ops/orders/{order}/cancel"),
-        None,
-    )
-    .await;
-    assert_eq!(
-        (code, body["status"].as_str()),
-        (200, Some("CANCELLED")),
-        "{body}"
-    );
-    assert!(
-        app.holds
-            .list(FL101.parse().unwrap())
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let (code, again) = send(
-        &ops,
-        &app,
-        M::POST,
-        &format!("/api/ops/orders/{order}/cancel"),
-        None,
-    )
-    .await;
-    assert_eq!(code, 409, "{again}");
-    let (code, detail) = send(
-        &ops,
-        &app,
-        M::GET,
-        &format!("/api/ops/orders/{order}"),
-        None,
-    )
-    .await;
-    assert_eq!(code, 200, "{detail}");
-    let statuses: Vec<&str> = (detail["history"].as_array().unwrap().iter())
-        .map(|h| h["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(statuses, ["SEATS_RESERVED", "CANCELLED"]);
-    assert!(
-        detail["workflowUrl"]
-            .as_str()
-            .unwrap()
-            .ends_with(&format!("/workflows/booking-{order}"))
-    );
-    let trail = audit(&ops, &app).await;
-    let cancels: Vec<&Value> = trail
-        .iter()
-        .filter(|e| e["action"] == "cancel_order")
-        .collect();
-    assert_eq!(cancels.len(), 2, "{trail:?}");
-    assert_eq!(
-        (
-            cancels[0]["outcome"].as_str(),
-            cancels[0]["operator"].as_str()
-        ),
-        (Some("ORDER_NOT_MODIFIABLE"), Some("ada"))
-    );
-    assert_eq!(cancels[1]["outcome"], "ok");
-    assert_eq!(cancels[1]["target"], order.as_str());
-
-    // Sales closed: a customer is refused; reopened: sold again.
-    let sales = format!("/api/ops/flights/{FL101}/sales");
-    let (code, flight) = send(&ops, &app, M::POST, &sales, Some(json!({"open": false}))).await;
-    assert_eq!(
-        (code, flight["salesOpen"].as_bool()),
-        (200, Some(false)),
-        "{flight}"
-    );
-    let (code, body) = create(&app, FL101, &["5A"]).await;
-    assert_eq!(
-        (code, body["error"].as_str()),
-        (409, Some("SALES_CLOSED")),
-        "{body}"
-    );
-    let (code, _) = send(&ops, &app, M::POST, &sales, Some(json!({"open": true}))).await;
-    assert_eq!(code, 200);
-    assert_eq!(create(&app, FL101, &["5A"]).await.0, 201);
-
-    // A new flight: checked field by field, its seats made with it, on the
-    // public list at once.
-    let new = json!({"flightNumber": "FL901", "origin": "BER", "destination": "LIS",
-        "departureTime": "2031-06-01T08:30:00Z", "arrivalTime": "2031-06-01T11:45:00Z",
-        "rows": 3, "seatLetters": "ACDF", "priceCents": 12900});
-    for (field, value) in [
-        ("origin", json!("Berlin")),
-        ("arrivalTime", json!("2031-06-01T07:00:00Z")),
-        ("seatLetters", json!("ABG")),
-        ("rows", json!(0)),
-    ] {
-        let mut bad = new.clone();
-        bad[field] = value;
-        let (code, body) = send(&ops, &app, M::POST, "/api/ops/flights", Some(bad)).await;
-        assert_eq!((code, body["field"].as_str()), (400, Some(field)), "{body}");
-    }
-    let (code, added) = send(&ops, &app, M::POST, "/api/ops/flights", Some(new.clone())).await;
-    assert_eq!(code, 201, "{added}");
-    assert_eq!(
-        (
-            added["totalSeats"].as_i64(),
-            added["availableSeats"].as_i64()
-        ),
-        (Some(12), Some(12))
-    );
-    let (code, _) = send(&ops, &app, M::POST, "/api/ops/flights", Some(new)).await;
-    assert_eq!(code, 409, "the number is taken");
-    let (_, public) = app.get("/api/flights").await;
-    assert!(public.to_string().contains("FL901"), "{public}");
-    let id = added["id"].as_str().unwrap();
-    let seats = app.seat_statuses(id).await;
-    assert_eq!(seats.len(), 12);
-    assert!(seats.contains_key("3F") && !seats.contains_key("1B"));
+    let order = a_customers_hold_shows_on_the_flights_counts(&ops, &app).await;
+    the_operator_finds_and_cancels_the_order(&ops, &app, &order).await;
+    the_cancel_shows_in_the_history_and_the_audit(&ops, &app, &order).await;
+    closed_sales_refuse_customers_until_reopened(&ops, &app).await;
+    a_new_flight_is_checked_and_listed_at_once(&ops, &app).await;
 
     let actions: Vec<String> = audit(&ops, &app)
         .await
@@ -468,6 +317,191 @@ async fn operators_see_sales_and_orders_and_every_action_is_audited() {
             "{wanted} in {actions:?}"
         );
     }
+}
+
+/// A customer's hold shows on the flight's counts; returns the order.
+async fn a_customers_hold_shows_on_the_flights_counts(
+    ops: &reqwest::Client,
+    app: &TestApp,
+) -> String {
+    use reqwest::Method as M;
+
+    let (_, before) = send(ops, app, M::GET, "/api/ops/flights", None).await;
+    let fl101 = |body: &Value| {
+        body["flights"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == FL101)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(fl101(&before)["held"], 0);
+    assert_eq!(fl101(&before)["salesOpen"], true);
+    let (code, held) = create(app, FL101, &["4A", "4B"]).await;
+    assert_eq!(code, 201, "{held}");
+    let order = held["orderId"].as_str().unwrap().to_string();
+    let (_, after) = send(ops, app, M::GET, "/api/ops/flights", None).await;
+    assert_eq!(fl101(&after)["held"], 2);
+    assert_eq!(
+        fl101(&after)["available"].as_i64().unwrap(),
+        fl101(&before)["available"].as_i64().unwrap() - 2
+    );
+    assert_eq!(
+        fl101(&after)["bookingsPerMinute"].as_array().unwrap().len(),
+        30
+    );
+
+    order
+}
+
+/// Found by order id; cancelled by the operator, its holds released; a
+/// second cancel refused.
+async fn the_operator_finds_and_cancels_the_order(
+    ops: &reqwest::Client,
+    app: &TestApp,
+    order: &str,
+) {
+    use reqwest::Method as M;
+
+    let (code, list) = send(
+        ops,
+        app,
+        M::GET,
+        &format!("/api/ops/orders?q={order}"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["orders"][0]["flightNumber"], "FL101");
+    let (code, body) = send(
+        ops,
+        app,
+        M::POST,
+        &format!("/api/ops/orders/{order}/cancel"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (code, body["status"].as_str()),
+        (200, Some("CANCELLED")),
+        "{body}"
+    );
+    assert!(
+        app.holds
+            .list(FL101.parse().unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (code, again) = send(
+        ops,
+        app,
+        M::POST,
+        &format!("/api/ops/orders/{order}/cancel"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 409, "{again}");
+}
+
+/// The order's history ends CANCELLED; the audit has both cancels, the
+/// refused one first.
+async fn the_cancel_shows_in_the_history_and_the_audit(
+    ops: &reqwest::Client,
+    app: &TestApp,
+    order: &str,
+) {
+    use reqwest::Method as M;
+
+    let (code, detail) = send(ops, app, M::GET, &format!("/api/ops/orders/{order}"), None).await;
+    assert_eq!(code, 200, "{detail}");
+    let statuses: Vec<&str> = (detail["history"].as_array().unwrap().iter())
+        .map(|h| h["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["SEATS_RESERVED", "CANCELLED"]);
+    assert!(
+        detail["workflowUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/workflows/booking-{order}"))
+    );
+    let trail = audit(ops, app).await;
+    let cancels: Vec<&Value> = trail
+        .iter()
+        .filter(|e| e["action"] == "cancel_order")
+        .collect();
+    assert_eq!(cancels.len(), 2, "{trail:?}");
+    assert_eq!(
+        (
+            cancels[0]["outcome"].as_str(),
+            cancels[0]["operator"].as_str()
+        ),
+        (Some("ORDER_NOT_MODIFIABLE"), Some("ada"))
+    );
+    assert_eq!(cancels[1]["outcome"], "ok");
+    assert_eq!(cancels[1]["target"], order);
+}
+
+/// Sales closed: a customer is refused; reopened: sold again.
+async fn closed_sales_refuse_customers_until_reopened(ops: &reqwest::Client, app: &TestApp) {
+    use reqwest::Method as M;
+
+    let sales = format!("/api/ops/flights/{FL101}/sales");
+    let (code, flight) = send(ops, app, M::POST, &sales, Some(json!({"open": false}))).await;
+    assert_eq!(
+        (code, flight["salesOpen"].as_bool()),
+        (200, Some(false)),
+        "{flight}"
+    );
+    let (code, body) = create(app, FL101, &["5A"]).await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (409, Some("SALES_CLOSED")),
+        "{body}"
+    );
+    let (code, _) = send(ops, app, M::POST, &sales, Some(json!({"open": true}))).await;
+    assert_eq!(code, 200);
+    assert_eq!(create(app, FL101, &["5A"]).await.0, 201);
+}
+
+/// A new flight: checked field by field, its seats made with it, on the
+/// public list at once.
+async fn a_new_flight_is_checked_and_listed_at_once(ops: &reqwest::Client, app: &TestApp) {
+    use reqwest::Method as M;
+
+    let new = json!({"flightNumber": "FL901", "origin": "BER", "destination": "LIS",
+        "departureTime": "2031-06-01T08:30:00Z", "arrivalTime": "2031-06-01T11:45:00Z",
+        "rows": 3, "seatLetters": "ACDF", "priceCents": 12900});
+    for (field, value) in [
+        ("origin", json!("Berlin")),
+        ("arrivalTime", json!("2031-06-01T07:00:00Z")),
+        ("seatLetters", json!("ABG")),
+        ("rows", json!(0)),
+    ] {
+        let mut bad = new.clone();
+        bad[field] = value;
+        let (code, body) = send(ops, app, M::POST, "/api/ops/flights", Some(bad)).await;
+        assert_eq!((code, body["field"].as_str()), (400, Some(field)), "{body}");
+    }
+    let (code, added) = send(ops, app, M::POST, "/api/ops/flights", Some(new.clone())).await;
+    assert_eq!(code, 201, "{added}");
+    assert_eq!(
+        (
+            added["totalSeats"].as_i64(),
+            added["availableSeats"].as_i64()
+        ),
+        (Some(12), Some(12))
+    );
+    let (code, _) = send(ops, app, M::POST, "/api/ops/flights", Some(new)).await;
+    assert_eq!(code, 409, "the number is taken");
+    let (_, public) = app.get("/api/flights").await;
+    assert!(public.to_string().contains("FL901"), "{public}");
+    let id = added["id"].as_str().unwrap();
+    let seats = app.seat_statuses(id).await;
+    assert_eq!(seats.len(), 12);
+    assert!(seats.contains_key("3F") && !seats.contains_key("1B"));
 }
 
 #[tokio::test]

@@ -211,6 +211,25 @@ fn grouping_labels_are_read_from_by_clauses() {
 async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     let shipped_path = support::repo_root().join("monitoring/prometheus.yml");
     prometheus::check_config(&shipped_path);
+    let (dashboard, exprs) = dashboard_queries();
+    let mut settings = support::isolated_settings(true).await;
+    settings.booking.payment_validation_timeout = Duration::from_secs(1);
+    settings.booking.payment_failure_rate = 0.0;
+    let mut app = TestApp::spawn(settings).await;
+    let (prom, started) = prometheus_scraping_two_workers(&mut app, &shipped_path).await;
+    // What the dashboard shows: a seat map stream open throughout.
+    let stream = app.open_seat_map_stream(FL101).await;
+    let confirmed = make_what_the_dashboard_shows(&app).await;
+    let viewer = keep_reading_the_status(&app, &confirmed);
+    assert_prometheus_saw_the_bookings(&prom).await;
+    assert_every_query_draws(&prom, &dashboard, exprs, started).await;
+    viewer.abort();
+    drop(stream);
+}
+
+/// The dashboard and its `(panel title, expression)` pairs, every panel
+/// querying something.
+fn dashboard_queries() -> (Value, Vec<(String, String)>) {
     let dashboard = dashboard();
     let mut panels = Vec::new();
     panel_exprs(&dashboard["panels"], &mut panels);
@@ -230,10 +249,16 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         exprs.len()
     );
 
-    let mut settings = support::isolated_settings(true).await;
-    settings.booking.payment_validation_timeout = Duration::from_secs(1);
-    settings.booking.payment_failure_rate = 0.0;
-    let mut app = TestApp::spawn(settings).await;
+    (dashboard, exprs)
+}
+
+/// Two workers with metrics ports, and a Prometheus running the shipped
+/// configuration against them and the API, every target up; returns it and
+/// when it started.
+async fn prometheus_scraping_two_workers(
+    app: &mut TestApp,
+    shipped_path: &std::path::Path,
+) -> (Prometheus, f64) {
     let worker_ports = [support::procs::free_port(), support::procs::free_port()];
     for port in worker_ports {
         app.start_worker_with(&[("WORKER_METRICS_PORT", port.to_string())])
@@ -245,7 +270,7 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         .map(|p| format!("127.0.0.1:{p}"))
         .collect();
     let config = prometheus::config_for(
-        &std::fs::read_to_string(&shipped_path).unwrap(),
+        &std::fs::read_to_string(shipped_path).unwrap(),
         &format!("{SCRAPE_INTERVAL_S}s"),
         &[
             ("flightctl-api", vec![api_target]),
@@ -263,16 +288,15 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     )
     .await;
 
-    // What the dashboard shows: a seat map stream open throughout, a
-    // confirmed order, a seat conflict, a cancellation, declined payment
-    // attempts, and a hold left live.
-    let stream = app.open_seat_map_stream(FL101).await;
-    let create = |seats: &'static [&'static str]| {
-        let app = &app;
-        async move {
-            app.post("/api/orders", json!({"flightId": FL101, "seats": seats}))
-                .await
-        }
+    (prom, started)
+}
+
+/// A confirmed order (returned), a seat conflict, a cancellation, declined
+/// payment attempts, and a hold left live.
+async fn make_what_the_dashboard_shows(app: &TestApp) -> String {
+    let create = |seats: &'static [&'static str]| async move {
+        app.post("/api/orders", json!({"flightId": FL101, "seats": seats}))
+            .await
     };
     let order_id = |body: &Value| body["orderId"].as_str().unwrap().to_string();
     let (code, body) = create(&["1A", "1B"]).await;
@@ -281,15 +305,12 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     let (code, body) = create(&["1B", "1C"]).await;
     assert_eq!(code, 409, "{body}");
     app.name_passengers(&confirmed).await;
-    let pay = |order: String, code: &'static str| {
-        let app = &app;
-        async move {
-            app.post(
-                &format!("/api/orders/{order}/pay"),
-                json!({"paymentCode": code}),
-            )
-            .await
-        }
+    let pay = |order: String, code: &'static str| async move {
+        app.post(
+            &format!("/api/orders/{order}/pay"),
+            json!({"paymentCode": code}),
+        )
+        .await
     };
     let (code, body) = pay(confirmed.clone(), "00000").await;
     assert_eq!(code, 202, "{body}");
@@ -313,24 +334,28 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         (s["status"] == "CONFIRMED").then_some(())
     })
     .await;
-    // A customer keeps the confirmed order's page open, its status read
-    // every half second: requests go on while Prometheus scrapes, so the
-    // latency histogram grows between samples (one request a route, all made
-    // between two scrapes, leaves every rate 0 and each p99 NaN).
-    let viewer = {
-        let (http, url) = (
-            app.http.clone(),
-            app.url(&format!("/api/orders/{confirmed}/status")),
-        );
-        tokio::spawn(async move {
-            loop {
-                let _ = http.get(&url).send().await;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        })
-    };
+    confirmed
+}
 
-    // The bookings reached Prometheus, summed across the workers.
+/// A customer keeps the confirmed order's page open, its status read
+/// every half second: requests go on while Prometheus scrapes, so the
+/// latency histogram grows between samples (one request a route, all made
+/// between two scrapes, leaves every rate 0 and each p99 NaN).
+fn keep_reading_the_status(app: &TestApp, confirmed: &str) -> tokio::task::JoinHandle<()> {
+    let (http, url) = (
+        app.http.clone(),
+        app.url(&format!("/api/orders/{confirmed}/status")),
+    );
+    tokio::spawn(async move {
+        loop {
+            let _ = http.get(&url).send().await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+}
+
+/// The bookings reached Prometheus, summed across the workers.
+async fn assert_prometheus_saw_the_bookings(prom: &Prometheus) {
     let facts: [(&str, f64); 7] = [
         ("count(up{job=\"flightctl-worker\"} == 1)", 2.0),
         ("count(up{job=\"flightctl-api\"} == 1)", 1.0),
@@ -349,40 +374,45 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
         ("sum(flightctl_holds_refused_total)", 1.0),
         ("max(flightctl_live_holds)", 2.0),
     ];
-    let seen = until_each(facts.to_vec(), Duration::from_secs(30), |(expr, min)| {
-        let prom = &prom;
-        async move {
+    let seen = until_each(
+        facts.to_vec(),
+        Duration::from_secs(30),
+        |(expr, min)| async move {
             let data = prom.query(expr).await;
             match prometheus::values(&data).iter().any(|v| *v >= min) {
                 true => Ok(()),
                 false => Err(format!("{expr} >= {min}: {data}")),
             }
-        }
-    })
+        },
+    )
     .await;
     if let Err(report) = seen {
         panic!("Prometheus never saw:\n{report}");
     }
+}
 
-    // Every dashboard expression: a series now, carrying the labels it is
-    // grouped by, and a value a panel can draw (not NaN: a quantile of no
-    // requests) over the test's span.
-    let answered = until_each(exprs, Duration::from_secs(30), |(title, expr)| {
-        let (prom, dashboard) = (&prom, &dashboard);
-        async move {
-            let range_s = (now_s() - started).ceil() as u64;
-            let query = substitute(&expr, &variables(dashboard, range_s.max(1)));
-            let got = evaluate(prom, &query, started).await;
-            let missing = missing_labels(&query, &got.instant);
-            if got.series_now > 0 && got.finite_points > 0 && missing.is_empty() {
-                return Ok(());
-            }
-            Err(format!(
-                "{title}: {query}\n  now: {} series {}; over the test: {} finite points; \
-                 grouped by labels no series has: {missing:?}",
-                got.series_now, got.instant, got.finite_points
-            ))
+/// Every dashboard expression: a series now, carrying the labels it is
+/// grouped by, and a value a panel can draw (not NaN: a quantile of no
+/// requests) over the test's span.
+async fn assert_every_query_draws(
+    prom: &Prometheus,
+    dashboard: &Value,
+    exprs: Vec<(String, String)>,
+    started: f64,
+) {
+    let answered = until_each(exprs, Duration::from_secs(30), |(title, expr)| async move {
+        let range_s = (now_s() - started).ceil() as u64;
+        let query = substitute(&expr, &variables(dashboard, range_s.max(1)));
+        let got = evaluate(prom, &query, started).await;
+        let missing = missing_labels(&query, &got.instant);
+        if got.series_now > 0 && got.finite_points > 0 && missing.is_empty() {
+            return Ok(());
         }
+        Err(format!(
+            "{title}: {query}\n  now: {} series {}; over the test: {} finite points; \
+                 grouped by labels no series has: {missing:?}",
+            got.series_now, got.instant, got.finite_points
+        ))
     })
     .await;
     if let Err(report) = answered {
@@ -391,6 +421,4 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
             prom.log()
         );
     }
-    viewer.abort();
-    drop(stream);
 }

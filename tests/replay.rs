@@ -1,7 +1,7 @@
 //! Committed workflow histories (tests/histories/*.json) must replay against
 //! today's workflow code: a change that would break running orders fails
 //! here, without any server. Refresh them on purpose with
-//! `FLIGHTCTL_RECORD_HISTORIES=$PWD/tests/histories cargo test --test booking recorded`
+//! `FLIGHTCTL_RECORD_HISTORIES=$PWD/tests/histories cargo test --test booking_workflow recorded`
 //! (and `--test bookings recorded` for the refund's).
 
 mod support;

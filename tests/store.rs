@@ -169,11 +169,13 @@ async fn holds_expire_with_their_ttl() {
     let holds = holds(&settings).await;
     let (flight, a, b) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     holds
-        .lock(flight, a, &seats(&["3A"]), Duration::from_millis(300))
+        .lock(flight, a, &seats(&["3A"]), Duration::from_secs(2))
         .await
         .unwrap();
+    // A TTL of seconds, not milliseconds: the read above must come before
+    // it lapses even on a loaded machine.
     assert_eq!(holds.list(flight).await.unwrap().get("3A"), Some(&a));
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(holds.list(flight).await.unwrap().is_empty());
     let ttl = Duration::from_secs(60);
     assert_eq!(
@@ -189,7 +191,7 @@ async fn only_the_owner_can_release_or_relock() {
     let (flight, owner, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     let held = seats(&["4A", "4B"]);
     holds
-        .lock(flight, owner, &held, Duration::from_millis(500))
+        .lock(flight, owner, &held, Duration::from_secs(2))
         .await
         .unwrap();
     assert_eq!(holds.release(flight, other, &held).await.unwrap(), 0);
@@ -197,7 +199,9 @@ async fn only_the_owner_can_release_or_relock() {
     assert_eq!(taken.await.unwrap(), Lock::Taken(held.clone()));
     let relocked = holds.lock(flight, owner, &held, Duration::from_secs(60));
     assert_eq!(relocked.await.unwrap(), Lock::Locked);
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // The first TTL is seconds long so the refusals above come while it
+    // holds, even on a loaded machine.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(
         holds.list(flight).await.unwrap().len(),
         2,

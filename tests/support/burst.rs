@@ -20,14 +20,16 @@ use tokio::sync::Barrier;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use flightctl::domain::OrderStatus;
+
 use super::TestApp;
 
 /// Order statuses in which a workflow still owns the order.
-const LIVE: [&str; 4] = [
-    "CREATED",
-    "SEATS_RESERVED",
-    "PAYMENT_PENDING",
-    "PAYMENT_PROCESSING",
+const LIVE: [OrderStatus; 4] = [
+    OrderStatus::Created,
+    OrderStatus::SeatsReserved,
+    OrderStatus::PaymentPending,
+    OrderStatus::PaymentProcessing,
 ];
 /// How long a buyer waits before re-reading a seat map whose only
 /// remaining seats are held by others (they may come back on sale).
@@ -268,9 +270,11 @@ async fn crowd(
     // connection is open when the sale starts.
     let barrier = Arc::new(Barrier::new(buyers + 1));
     let url = app.url(&format!("/api/flights/{flight}"));
+    let seed = burst_seed();
     let tasks: Vec<_> = (0..buyers)
-        .map(|_| {
-            let mut buyer = Buyer::new(app, &http, flight, limits.buyer_for);
+        .map(|i| {
+            let rng = StdRng::seed_from_u64(seed.wrapping_add(i as u64));
+            let mut buyer = Buyer::new(app, &http, flight, limits.buyer_for, rng);
             buyer.outage = outage;
             let (first, barrier, url) = (first.clone(), barrier.clone(), url.clone());
             tokio::spawn(async move {
@@ -298,6 +302,19 @@ async fn crowd(
     report.sold_out_after = sold_out.await.expect("the sell-out poller");
     audit(app, flight, limits.settle_within, &mut report).await;
     report
+}
+
+/// The buyers' choices (which seats, when to change them) are drawn from
+/// this seed, buyer `i` from `seed + i`: 22 unless `FLIGHTCTL_BURST_SEED`
+/// says otherwise. Printed, so a failing burst's choices can be replayed
+/// (its timing, which the server decides, cannot).
+fn burst_seed() -> u64 {
+    let seed = std::env::var("FLIGHTCTL_BURST_SEED")
+        .ok()
+        .map(|s| s.parse().expect("FLIGHTCTL_BURST_SEED is a number"))
+        .unwrap_or(22);
+    println!("burst seed: {seed} (FLIGHTCTL_BURST_SEED={seed} replays the buyers' choices)");
+    seed
 }
 
 /// The crowd's HTTP client. It drops idle connections well before the
@@ -455,12 +472,18 @@ struct Buyer {
 }
 
 impl Buyer {
-    fn new(app: &TestApp, http: &reqwest::Client, flight: &str, buyer_for: Duration) -> Buyer {
+    fn new(
+        app: &TestApp,
+        http: &reqwest::Client,
+        flight: &str,
+        buyer_for: Duration,
+        rng: StdRng,
+    ) -> Buyer {
         Buyer {
             http: http.clone(),
             base: app.address.clone(),
             flight: flight.to_string(),
-            rng: StdRng::from_os_rng(),
+            rng,
             buyer_for,
             started: Instant::now(),
             deadline: Instant::now() + buyer_for,
@@ -743,7 +766,7 @@ pub async fn audit(app: &TestApp, flight: &str, settle_within: Duration, report:
     let flight = flight_uuid(flight);
     let client = app.pool.get().await.expect("a connection");
     report.unsettled = settle(&client, flight, settle_within).await;
-    let statuses: HashMap<Uuid, String> = client
+    let statuses: HashMap<Uuid, OrderStatus> = client
         .query(
             "SELECT id, status FROM orders WHERE flight_id = $1",
             &[&flight],
@@ -751,16 +774,24 @@ pub async fn audit(app: &TestApp, flight: &str, settle_within: Duration, report:
         .await
         .expect("order statuses")
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
+        .map(|r| {
+            let status: String = r.get(1);
+            let parsed = OrderStatus::parse(&status)
+                .unwrap_or_else(|| panic!("an order status the domain knows: {status}"));
+            (r.get(0), parsed)
+        })
         .collect();
-    report.ghost_orders = statuses.values().filter(|s| *s == "SEATS_RESERVED").count();
+    report.ghost_orders = statuses
+        .values()
+        .filter(|s| **s == OrderStatus::SeatsReserved)
+        .count();
     let holds = app.holds.list(flight).await.expect("list holds");
     report.ghost_holds = holds
         .values()
         .filter(|owner| {
             statuses
                 .get(owner)
-                .is_none_or(|s| s != "CONFIRMED" && !LIVE.contains(&s.as_str()))
+                .is_none_or(|s| *s != OrderStatus::Confirmed && !LIVE.contains(s))
         })
         .count();
     report.double_sales = count(&client, DOUBLE_SALES, flight).await;
@@ -769,7 +800,7 @@ pub async fn audit(app: &TestApp, flight: &str, settle_within: Duration, report:
 
 /// Wait, bounded, until no order of the flight is live; returns how many are.
 async fn settle(client: &deadpool_postgres::Object, flight: Uuid, within: Duration) -> usize {
-    let live: Vec<String> = LIVE.iter().map(|s| s.to_string()).collect();
+    let live: Vec<&str> = LIVE.iter().map(|s| s.as_str()).collect();
     let deadline = Instant::now() + within;
     loop {
         let n: i64 = client

@@ -105,6 +105,10 @@ pub async fn isolated_settings(temporal: bool) -> Settings {
     s.worker.build_id = "test-build".into();
     // No reconciliation schedule per test unless a test asks for one.
     s.booking.reconcile_interval = Duration::ZERO;
+    // No random payment or refund failures (the shipped default is 15 %)
+    // unless a test asks for them: a test's outcome never depends on chance.
+    s.booking.payment_failure_rate = 0.0;
+    s.booking.refund_failure_rate = 0.0;
     if temporal {
         s.temporal.host = servers::temporal().host();
     }

@@ -1,0 +1,16 @@
+//! Stalls: every process of Temporal, then of Postgres, stopped (SIGSTOP)
+//! for seconds under mixed customer traffic, then continued (SIGCONT) —
+//! a dependency that hangs instead of failing. Every order must then
+//! settle and the books balance (the invariants are listed in
+//! `tests/support/faults/mod.rs`).
+
+#[path = "support/faults/mod.rs"]
+mod faults;
+mod support;
+
+use faults::Fault;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bookings_balance_after_temporal_and_postgres_stall() {
+    faults::run(&[Fault::TemporalStall, Fault::PostgresStall]).await;
+}
