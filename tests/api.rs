@@ -475,7 +475,7 @@ async fn an_unexpected_database_error_is_500_without_its_text_and_an_outage_503(
         "{err:?}"
     );
     let api = flightctl::api::ApiError::from(err);
-    assert_eq!(api.status.as_u16(), 503);
+    assert_eq!(api.status().as_u16(), 503);
     assert!(!api.message.contains("55000") && !api.message.contains("connection"));
     admin.batch_execute(&allow(true)).await.unwrap();
 }

@@ -112,7 +112,7 @@ mod tests {
             .enter(Call::Create)
             .err()
             .expect("a 13th create is busy");
-        assert_eq!(busy.status.as_u16(), 503);
+        assert_eq!(busy.status().as_u16(), 503);
         assert!(busy.retry_after.is_some());
         let _checkouts = enter_all(&admission, Call::Checkout, 4);
         assert!(

@@ -9,7 +9,7 @@ use deadpool_postgres::Pool;
 use uuid::Uuid;
 
 use super::live::{Availability, Feedable, SeatStates};
-use super::{ApiError, AppState, sse};
+use super::{ApiError, AppState, ErrorCode, sse};
 use crate::domain;
 use crate::store::flights::{self, Flight};
 use crate::store::{Holds, StoreError};
@@ -123,8 +123,8 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 
 pub fn flight_id(path: &str) -> Result<Uuid, ApiError> {
     domain::parse_id(path).ok_or_else(|| {
-        ApiError::bad_request(
-            "INVALID_FLIGHT_ID",
+        ApiError::new(
+            ErrorCode::InvalidFlightId,
             format!("{path:?} is not a flight id (a UUID)"),
         )
     })

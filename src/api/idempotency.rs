@@ -17,7 +17,7 @@ use hmac::{KeyInit, Mac};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, ErrorCode};
 use crate::booking::keys::{self, Outcome};
 use crate::store::idempotency::{self, Binding, Entry};
 
@@ -35,8 +35,8 @@ impl Key {
         let text = value.to_str().unwrap_or_default();
         let printable = text.bytes().all(|b| (0x20..=0x7e).contains(&b));
         if text.is_empty() || text.len() > 255 || !printable || value.len() != text.len() {
-            return Err(ApiError::bad_request(
-                "INVALID_IDEMPOTENCY_KEY",
+            return Err(ApiError::new(
+                ErrorCode::InvalidIdempotencyKey,
                 "the Idempotency-Key header must be 1 to 255 printable ASCII characters",
             ));
         }
@@ -91,7 +91,7 @@ impl Answer {
     pub fn of(outcome: &Result<Answer, ApiError>) -> Option<Answer> {
         match outcome {
             Ok(a) => Some(Answer::new(a.status, &a.body)),
-            Err(e) if e.status.is_client_error() => Some(Answer::new(e.status, e.body())),
+            Err(e) if e.status().is_client_error() => Some(Answer::new(e.status(), e.body())),
             Err(_) => None,
         }
     }
@@ -142,8 +142,7 @@ impl<'a> Keyed<'a> {
     fn check(&self, entry: Entry) -> Result<KeyState, ApiError> {
         if entry.fingerprint != self.fingerprint {
             return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "IDEMPOTENCY_KEY_REUSED",
+                ErrorCode::IdempotencyKeyReused,
                 "this Idempotency-Key was used with a different request; use a new key",
             ));
         }

@@ -17,7 +17,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use prometheus::{Encoder, IntGauge, TextEncoder};
 
-use super::errors::SEATS_UNAVAILABLE;
+use super::errors::ErrorCode;
 use super::{ApiError, AppState};
 use crate::metrics::{self, LIVE_HOLDS};
 use crate::store::{StoreError, flights};
@@ -132,7 +132,7 @@ pub fn selection(request: Selection, outcome: Result<(), &ApiError>) {
     let m = metrics::api();
     match outcome {
         Ok(()) => m.holds_taken.with_label_values(&[request]).inc(),
-        Err(e) if e.code == SEATS_UNAVAILABLE => {
+        Err(e) if e.code == ErrorCode::SeatsUnavailable => {
             m.holds_refused.with_label_values(&[request]).inc()
         }
         Err(_) => {}

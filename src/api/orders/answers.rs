@@ -1,11 +1,10 @@
 //! The one mapping from what the booking engine said to HTTP, and what
 //! each answer means for an `Idempotency-Key` (`booking::keys::Outcome`).
 
-use actix_web::http::StatusCode;
 use uuid::Uuid;
 
-use super::super::ApiError;
 use super::super::idempotency::{Answer, KeyState, Keyed};
+use super::super::{ApiError, ErrorCode};
 use super::views::{unavailable_seats, unknown_seats};
 use crate::booking::keys::{Next, Outcome};
 use crate::booking::messages::Refusal;
@@ -45,7 +44,7 @@ impl Tried {
     /// An error before or around the call: final if it is a 4xx; a 5xx
     /// changes nothing the key knows (a retry sends the same work).
     pub fn failed(error: ApiError) -> Self {
-        let outcome = match error.status.is_client_error() {
+        let outcome = match error.status().is_client_error() {
             true => Outcome::Final(()),
             false => Outcome::Unknown,
         };
@@ -74,8 +73,8 @@ impl Tried {
 pub fn call_error(order_id: Uuid, e: CallError) -> ApiError {
     match e {
         CallError::Unknown => outcome_unknown(order_id),
-        CallError::NotRunning => ApiError::conflict(
-            "ORDER_NOT_MODIFIABLE",
+        CallError::NotRunning => ApiError::new(
+            ErrorCode::OrderNotModifiable,
             "the order's booking process has ended",
         ),
         CallError::Unavailable(message) => ApiError::unavailable(message),
@@ -89,7 +88,7 @@ pub fn refusal_error(refusal: Refusal) -> ApiError {
         Refusal::UnknownSeats(seats) => unknown_seats(&seats),
         Refusal::Expired => expired(),
         Refusal::NotModifiable(OrderStatus::Created) => {
-            ApiError::conflict("ORDER_NOT_MODIFIABLE", "the order was never created")
+            ApiError::new(ErrorCode::OrderNotModifiable, "the order was never created")
         }
         Refusal::NotModifiable(status) => not_modifiable(status),
         Refusal::Late => {
@@ -100,14 +99,14 @@ pub fn refusal_error(refusal: Refusal) -> ApiError {
         }
         Refusal::NotHeld(seats) => {
             let first = seats.first().cloned();
-            ApiError::bad_request(
-                "INVALID_PASSENGERS",
+            ApiError::new(
+                ErrorCode::InvalidPassengers,
                 format!("the order does not hold seat {}", seats.join(", ")),
             )
             .about(first, "seat")
         }
-        Refusal::PassengersRequired(seats) => ApiError::conflict(
-            "PASSENGERS_REQUIRED",
+        Refusal::PassengersRequired(seats) => ApiError::new(
+            ErrorCode::PassengersRequired,
             format!(
                 "name a passenger for every seat before paying; missing: {}",
                 seats.join(", ")
@@ -123,8 +122,7 @@ pub fn outcome_unknown(order_id: Uuid) -> ApiError {
     ApiError {
         retry_after: Some(1),
         ..ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "OUTCOME_UNKNOWN",
+            ErrorCode::OutcomeUnknown,
             format!(
                 "the booking engine did not answer in time, so whether the request took \
                  effect is not known yet: see /api/orders/{order_id}/status, or retry with \
@@ -135,11 +133,17 @@ pub fn outcome_unknown(order_id: Uuid) -> ApiError {
 }
 
 fn expired() -> ApiError {
-    ApiError::conflict("ORDER_EXPIRED", "the hold on this order has expired")
+    ApiError::new(
+        ErrorCode::OrderExpired,
+        "the hold on this order has expired",
+    )
 }
 
 fn not_modifiable(status: OrderStatus) -> ApiError {
-    ApiError::conflict("ORDER_NOT_MODIFIABLE", format!("the order is {status}"))
+    ApiError::new(
+        ErrorCode::OrderNotModifiable,
+        format!("the order is {status}"),
+    )
 }
 
 /// Why an ended order refuses a change.

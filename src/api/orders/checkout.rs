@@ -15,12 +15,13 @@ use super::answers::{
     KeyedCall, Tried, Walked, call_error, closed, live_order, refusal_error, walk,
 };
 use super::create::refuse_taken;
-use super::views::{Ack, Held, SeatRequest, StatusView, status_of, to_time};
+use super::views::{Ack, Held, SeatRequest, StatusView, status_of};
 use crate::booking::messages::{Cancel, Pay, SelectSeats, SetPassengers};
 use crate::booking::service::CallError;
 use crate::domain::{OrderStatus, PaymentCode, SeatSelection};
 use crate::passengers::Passenger;
 use crate::store::orders;
+use crate::time::to_time;
 
 /// A selection change of a live order.
 pub async fn change(state: &AppState, id: Uuid, seats: SeatSelection) -> Result<Held, ApiError> {

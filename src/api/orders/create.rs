@@ -13,15 +13,16 @@ use uuid::Uuid;
 use super::super::admission::Call;
 use super::super::idempotency::{Answer, KeyState, Keyed};
 use super::super::metrics::{self, Selection as Counted};
-use super::super::{ApiError, AppState, request_id};
+use super::super::{ApiError, AppState, ErrorCode, request_id};
 use super::answers::{KeyedCall, Tried, Walked, walk};
-use super::views::{Held, SeatRequest, to_time, unavailable_seats, unknown_seats};
+use super::views::{Held, SeatRequest, unavailable_seats, unknown_seats};
 use crate::booking::keys::Outcome;
 use crate::booking::messages::{BookingInput, SelectSeats};
 use crate::booking::service::CallError;
 use crate::domain::workflow_id;
 use crate::store::holds::Lock;
 use crate::store::{StoreError, flights, orders};
+use crate::time::to_time;
 
 /// How long a create's up-front claim lives (one setting, shared with the
 /// reconciliation sweep, which leaves an unknown order's hold alone that
@@ -94,7 +95,7 @@ async fn bind(
     let refusal = match refuse_taken(state, new, order_id).await {
         Ok(()) => None,
         // A dependency that is down is no answer to bind the key to.
-        Err(e) if e.status.is_server_error() => return Err(e),
+        Err(e) if e.status().is_server_error() => return Err(e),
         Err(e) => Some(Err(e)),
     };
     let key = keyed.bind(order_id, refusal.as_ref()).await?;
@@ -156,8 +157,8 @@ async fn try_create(
     };
     let price = match flights::find(&state.pool, new.flight_id).await {
         Ok(flight) if !flight.sales_open => {
-            return Tried::failed(ApiError::conflict(
-                "SALES_CLOSED",
+            return Tried::failed(ApiError::new(
+                ErrorCode::SalesClosed,
                 format!("sales of flight {} are closed", flight.flight_number),
             ));
         }
@@ -224,8 +225,8 @@ async fn ended(state: &AppState, order_id: Uuid) -> Tried {
             },
         )),
         Err(StoreError::OrderNotFound(_)) => Tried {
-            result: Err(ApiError::conflict(
-                "ORDER_NOT_MODIFIABLE",
+            result: Err(ApiError::new(
+                ErrorCode::OrderNotModifiable,
                 "an earlier attempt with this Idempotency-Key ended without an order",
             )),
             outcome: Outcome::NothingHappened,

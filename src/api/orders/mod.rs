@@ -20,7 +20,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::errors::ErrorBody;
 use super::idempotency::{Key, Keyed};
-use super::{ApiError, AppState, sse};
+use super::{ApiError, AppState, ErrorCode, sse};
 use crate::domain::PaymentCode;
 use crate::store::{flights, orders};
 
@@ -232,7 +232,7 @@ pub async fn pay(
         .as_str()
         .ok_or_else(|| "the payment code must be a string of 5 digits".to_string())
         .and_then(PaymentCode::parse)
-        .map_err(|e| ApiError::bad_request("INVALID_PAYMENT_CODE", e))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidPaymentCode, e))?;
     let id = order_id(&path)?;
     let answer = match Key::from_request(&req)? {
         None => checkout::pay(&state, id, code).await?,

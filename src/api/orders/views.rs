@@ -1,19 +1,17 @@
 //! What the order endpoints read and answer: request bodies, answers, the
 //! status view of an order row, and parsing at the edge.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::super::request_id;
-use super::super::{ApiError, AppState};
+use crate::api::{ApiError, AppState, ErrorCode, request_id};
 use crate::domain::{self, OrderStatus, SeatSelection};
 use crate::passengers::{self, Passenger, PassengerInput};
 use crate::store::flights;
 use crate::store::orders::Order;
+use crate::time::now_ms;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -72,8 +70,8 @@ pub struct SeatRequest {
 impl SeatRequest {
     pub fn parse(body: &CreateOrder) -> Result<Self, ApiError> {
         let flight_id = domain::parse_id(&body.flight_id).ok_or_else(|| {
-            ApiError::bad_request(
-                "INVALID_FLIGHT_ID",
+            ApiError::new(
+                ErrorCode::InvalidFlightId,
                 format!("{:?} is not a flight id (a UUID)", body.flight_id),
             )
         })?;
@@ -106,7 +104,7 @@ impl PassengersBody {
     pub fn parse(&self) -> Result<Vec<Passenger>, ApiError> {
         passengers::validate(&self.passengers).map_err(|e| {
             let message = e.to_string();
-            ApiError::bad_request("INVALID_PASSENGERS", message).about(Some(e.seat), e.field)
+            ApiError::new(ErrorCode::InvalidPassengers, message).about(Some(e.seat), e.field)
         })
     }
 }
@@ -163,8 +161,8 @@ pub struct StatusView {
 /// The order id of a path, parsed, and named on the request's span.
 pub fn order_id(path: &str) -> Result<Uuid, ApiError> {
     let id = domain::parse_id(path).ok_or_else(|| {
-        ApiError::bad_request(
-            "INVALID_ORDER_ID",
+        ApiError::new(
+            ErrorCode::InvalidOrderId,
             format!("{path:?} is not an order id (a UUID)"),
         )
     })?;
@@ -173,34 +171,24 @@ pub fn order_id(path: &str) -> Result<Uuid, ApiError> {
 }
 
 pub fn selection(items: &[String]) -> Result<SeatSelection, ApiError> {
-    SeatSelection::parse(items).map_err(|e| ApiError::bad_request("INVALID_SEATS", e))
+    SeatSelection::parse(items).map_err(|e| ApiError::new(ErrorCode::InvalidSeats, e))
 }
 
 pub fn unknown_seats(seats: &[String]) -> ApiError {
-    ApiError::bad_request(
-        "INVALID_SEATS",
+    ApiError::new(
+        ErrorCode::InvalidSeats,
         format!("no such seat on this flight: {}", seats.join(", ")),
     )
 }
 
 pub fn unavailable_seats(seats: &[String]) -> ApiError {
-    ApiError::conflict(
-        "SEATS_UNAVAILABLE",
+    ApiError::new(
+        ErrorCode::SeatsUnavailable,
         format!(
             "already booked or held by another order: {}",
             seats.join(", ")
         ),
     )
-}
-
-pub fn to_time(ms: u64) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ms as i64)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Whole seconds left on a live hold, from the absolute deadline and the
