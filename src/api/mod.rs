@@ -20,6 +20,7 @@ pub mod ops;
 mod orders;
 mod request_id;
 mod routes;
+mod seats;
 mod sse;
 mod state;
 mod web;
