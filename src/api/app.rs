@@ -107,7 +107,6 @@ impl Application {
                 ops::SIGN_IN_FAILURES,
                 ops::SIGN_IN_WINDOW,
             ),
-            proxies: settings.server.trusted_proxies()?,
             settings,
             pool,
             holds,

@@ -8,7 +8,7 @@ use super::codec::Codec;
 use super::live::Live;
 use crate::api::ApiError;
 use crate::booking::service::Engine;
-use crate::config::{Settings, TrustedProxies};
+use crate::config::Settings;
 use crate::store::Holds;
 use crate::store::lookups::Lookups;
 
@@ -26,8 +26,6 @@ pub struct AppState {
     pub lookups: Lookups,
     /// Failed operator sign-ins per name.
     pub sign_ins: Lookups,
-    /// The load balancers whose `X-Forwarded-For` names the client.
-    pub(super) proxies: TrustedProxies,
 }
 
 impl AppState {
@@ -46,7 +44,9 @@ impl AppState {
         let peer = req.peer_addr()?.ip();
         let forwarded = req.headers().get_all("x-forwarded-for");
         Some(
-            self.proxies
+            self.settings
+                .server
+                .trusted_proxies
                 .client(peer, forwarded.filter_map(|v| v.to_str().ok())),
         )
     }

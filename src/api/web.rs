@@ -162,7 +162,7 @@ pub async fn client_config(state: web::Data<AppState>) -> HttpResponse {
         temporal_ui_url: s.temporal.ui_url.trim_end_matches('/').to_string(),
         temporal_namespace: s.temporal.namespace.clone(),
         payment_failure_rate: s.booking.payment_failure_rate,
-        payment_max_retries: s.booking.payment_max_retries,
+        payment_max_retries: s.booking.payment_max_attempts,
         seat_reservation_seconds: s.booking.seat_reservation_timeout.as_secs(),
     })
 }

@@ -223,7 +223,7 @@ impl StatusView {
 
 /// The order's status now, from its row.
 pub fn status_of(state: &AppState, order: Order) -> StatusView {
-    StatusView::from_row(order, state.settings.booking.payment_max_retries)
+    StatusView::from_row(order, state.settings.booking.payment_max_attempts)
 }
 
 /// The order's status with its flight.
