@@ -261,13 +261,3 @@ async fn seed(settings: &Settings) -> anyhow::Result<()> {
     );
     Ok(())
 }
-
-/// Resolves on SIGINT or SIGTERM with the signal's name.
-pub async fn shutdown_signal() -> &'static str {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
-    }
-}

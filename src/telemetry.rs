@@ -87,3 +87,27 @@ fn tracer_provider(mode: &str) -> anyhow::Result<SdkTracerProvider> {
         .with_resource(resource)
         .build())
 }
+
+/// The span of one activity: its name, the order and the workflow it works
+/// for, and the API request that led to it when known, name every line it
+/// logs, as they do in `serve`'s logs. The name is the method's
+/// (`hold_seats`), without the type the SDK registers it under.
+pub fn activity_span(
+    ctx: &temporalio_sdk::activities::ActivityContext,
+    order_id: uuid::Uuid,
+    request_id: Option<&str>,
+) -> tracing::Span {
+    let info = ctx.info();
+    let activity = info.activity_type.rsplit("::").next().unwrap_or_default();
+    let span = tracing::info_span!(
+        "activity",
+        activity,
+        order_id = %order_id,
+        workflow_id = info.workflow_id.as_deref().unwrap_or_default(),
+        request_id = tracing::field::Empty,
+    );
+    if let Some(id) = request_id {
+        span.record("request_id", id);
+    }
+    span
+}

@@ -85,7 +85,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tokio::pin!(run);
     tokio::select! {
         result = &mut run => result?,
-        signal = crate::cli::shutdown_signal() => {
+        signal = crate::shutdown::signal() => {
             tracing::info!(%signal, "shutting down: stopped polling, finishing in-flight tasks");
             shutdown();
             run.await?;

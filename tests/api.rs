@@ -204,7 +204,7 @@ async fn bad_requests_get_json_errors() {
 async fn health_names_redis_while_it_is_down_and_recovers() {
     let mut redis = servers::Redis::start();
     let mut settings = support::isolated_settings(true).await;
-    settings.redis.addr = redis.addr();
+    settings.redis.target = support::redis_target(&redis.addr());
     let app = TestApp::with_worker(settings).await;
     let body = support::eventually("a worker polling", Duration::from_secs(30), || async {
         let (code, body) = app.get("/health").await;
@@ -374,7 +374,7 @@ async fn the_worker_exits_with_a_clear_message_when_temporal_is_unreachable() {
 async fn the_worker_drains_on_sigterm_and_a_new_one_settles_the_order() {
     let mut settings = support::isolated_settings(true).await;
     settings.booking.payment_validation_timeout = Duration::from_secs(2);
-    settings.booking.payment_max_retries = 2;
+    settings.booking.payment_max_attempts = 2;
     settings.booking.payment_failure_rate = 0.0;
     let mut app = TestApp::spawn(settings).await;
     app.start_worker().await;
@@ -475,7 +475,7 @@ async fn an_unexpected_database_error_is_500_without_its_text_and_an_outage_503(
         "{err:?}"
     );
     let api = flightctl::api::ApiError::from(err);
-    assert_eq!(api.status.as_u16(), 503);
+    assert_eq!(api.status().as_u16(), 503);
     assert!(!api.message.contains("55000") && !api.message.contains("connection"));
     admin.batch_execute(&allow(true)).await.unwrap();
 }

@@ -77,7 +77,7 @@ async fn code_88888_times_out_on_every_attempt() {
 async fn with_failure_rate_one_every_attempt_fails() {
     let mut s = settings(Duration::from_secs(60)).await;
     s.booking.payment_failure_rate = 1.0;
-    s.booking.payment_max_retries = 2;
+    s.booking.payment_max_attempts = 2;
     let app = TestApp::with_worker(s).await;
     let order = create_ok(&app, FL101, &["8A"]).await;
     assert_eq!(pay(&app, &order, "12345").await.0, 202);

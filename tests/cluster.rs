@@ -19,16 +19,13 @@ use uuid::Uuid;
 
 const LONG: Duration = Duration::from_secs(30);
 
-/// Isolated settings whose Redis is `cluster`. `REDIS_ADDR` names a port
-/// nothing listens on: were it used instead of the cluster, every Redis
-/// call would fail.
+/// Isolated settings whose Redis is `cluster`.
 async fn settings(cluster: &RedisCluster, hold: Duration) -> Settings {
     let mut s = support::isolated_settings(true).await;
-    s.redis.url = cluster.url();
-    s.redis.addr = "127.0.0.1:1".into();
+    s.redis.target = cluster.url().parse().expect("the cluster's URL");
     s.booking.seat_reservation_timeout = hold;
     s.booking.payment_validation_timeout = Duration::from_secs(1);
-    s.booking.payment_max_retries = 3;
+    s.booking.payment_max_attempts = 3;
     s.booking.payment_failure_rate = 0.0;
     s
 }

@@ -400,7 +400,7 @@ fn compose_environment_passes_the_config_loader() {
     assert!(!settings.temporal.codec_on_public_listener);
     assert_eq!(settings.database.host, "postgres");
     assert_eq!(settings.database.port, 5432);
-    assert_eq!(settings.redis.addr, "redis:6379");
+    assert_eq!(settings.redis.target.to_string(), "redis:6379 (db 0)");
     assert_eq!(settings.temporal.host, "temporal:7233");
     assert_eq!(settings.temporal.namespace, "default");
     assert_eq!(settings.temporal.task_queue, "booking-queue");
@@ -416,7 +416,7 @@ fn compose_environment_passes_the_config_loader() {
         Duration::from_secs(15 * 60)
     );
     assert_eq!(booking.payment_validation_timeout, Duration::from_secs(10));
-    assert_eq!(booking.payment_max_retries, 3);
+    assert_eq!(booking.payment_max_attempts, 3);
     assert_eq!(booking.payment_failure_rate, 0.15);
 }
 

@@ -90,10 +90,8 @@ fn every_seed_environment_name_is_honoured() {
         (s.database.name.as_str(), s.database.sslmode.as_str()),
         ("n1", "prefer")
     );
-    assert_eq!(
-        (s.redis.addr.as_str(), s.redis.password.expose(), s.redis.db),
-        ("cache:6380", "rp", 3)
-    );
+    assert_eq!(s.redis.target.to_string(), "cache:6380 (db 3)");
+    assert_eq!(s.redis.password.expose(), "rp");
     assert_eq!(s.temporal.host, "tmp:7234");
     assert_eq!(
         (
@@ -107,7 +105,7 @@ fn every_seed_environment_name_is_honoured() {
         s.booking.payment_validation_timeout,
         Duration::from_millis(500)
     );
-    assert_eq!(s.booking.payment_max_retries, 5);
+    assert_eq!(s.booking.payment_max_attempts, 5);
     assert_eq!(s.booking.payment_failure_rate, 0.5);
     let pg = s.database.pg_config().unwrap();
     assert_eq!(pg.get_dbname(), Some("n1"));
@@ -426,7 +424,7 @@ fn redis_url_selects_a_cluster_and_redis_addr_stays_the_default() {
     use flightctl::config::RedisTarget;
     let dir = tempfile::tempdir().unwrap();
     let load = |env: &[(&str, &str)]| Settings::load_from(&sources(dir.path(), None, env));
-    let single = load(&[]).unwrap().redis.target().unwrap();
+    let single = load(&[]).unwrap().redis.target;
     assert_eq!(
         single,
         RedisTarget::Single {
@@ -438,8 +436,7 @@ fn redis_url_selects_a_cluster_and_redis_addr_stays_the_default() {
     let cluster = load(&[("REDIS_URL", "redis-cluster://r1:7000,r2:7001")])
         .unwrap()
         .redis
-        .target()
-        .unwrap();
+        .target;
     assert_eq!(
         cluster,
         RedisTarget::Cluster {

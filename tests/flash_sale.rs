@@ -17,7 +17,7 @@ async fn app() -> TestApp {
     // The default 15 min hold stays: a ghost must still be holding its
     // seats when the audit looks, not quietly expire first.
     s.booking.payment_validation_timeout = Duration::from_secs(1);
-    s.booking.payment_max_retries = 3;
+    s.booking.payment_max_attempts = 3;
     s.booking.payment_failure_rate = 0.0;
     TestApp::with_worker(s).await
 }

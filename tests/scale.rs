@@ -42,7 +42,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 async fn shape() -> Shape {
     let mut s = support::isolated_settings(true).await;
     s.booking.payment_validation_timeout = Duration::from_secs(1);
-    s.booking.payment_max_retries = 3;
+    s.booking.payment_max_attempts = 3;
     s.booking.payment_failure_rate = 0.0;
     Shape::start(s, SERVES, WORKERS).await
 }

@@ -234,7 +234,7 @@ async fn a_change_whose_outcome_was_lost_after_its_save_is_told_as_it_is() {
         .await
         .unwrap();
     let mut s = support::isolated_settings(true).await;
-    s.redis.addr = redis.addr();
+    s.redis.target = support::redis_target(&redis.addr());
     s.booking.payment_failure_rate = 0.0;
     let app = TestApp::with_worker(s).await;
     let order = create(&app, &["6A"]).await;

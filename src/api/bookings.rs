@@ -23,7 +23,7 @@ use utoipa::ToSchema;
 
 use super::errors::ErrorBody;
 use super::idempotency::Key;
-use super::{ApiError, AppState, bodies};
+use super::{ApiError, AppState, ErrorCode, bodies};
 use crate::booking::refund::{self, RefundInput};
 use crate::domain::OrderStatus;
 use crate::passengers::{name_key, parse_reference};
@@ -183,8 +183,8 @@ pub async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let key = Key::from_request(&req)?;
     let Some(last_name) = body.last_name.as_str() else {
-        return Err(ApiError::bad_request(
-            "INVALID_REQUEST",
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
             "give lastName: the family name of one of the booking's passengers",
         ));
     };
@@ -195,8 +195,8 @@ pub async fn cancel(
     match refunds::request(&state.pool, order_id, cutoff, key).await? {
         Request::Accepted | Request::Repeated => {}
         Request::WindowClosed => {
-            return Err(ApiError::conflict(
-                "REFUND_WINDOW_CLOSED",
+            return Err(ApiError::new(
+                ErrorCode::RefundWindowClosed,
                 format!(
                     "a booking cannot be cancelled within {} of departure",
                     humantime::format_duration(cutoff)
@@ -204,8 +204,8 @@ pub async fn cancel(
             ));
         }
         Request::NotCancellable(status) => {
-            return Err(ApiError::conflict(
-                "BOOKING_NOT_CANCELLABLE",
+            return Err(ApiError::new(
+                ErrorCode::BookingNotCancellable,
                 format!("the booking is {status}: it cannot be cancelled again"),
             ));
         }
@@ -251,14 +251,7 @@ async fn find(
         .client_address(req)
         .map_or_else(|| "unknown".to_string(), |a| a.to_string());
     if let Some(retry_after) = state.lookups.refused(&who).await? {
-        return Err(ApiError {
-            retry_after: Some(retry_after.min(u64::from(u32::MAX)) as u32),
-            ..ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TOO_MANY_LOOKUPS",
-                "too many failed booking look-ups from this client; try again later",
-            )
-        });
+        return Err(ApiError::from(ErrorCode::TooManyLookups).retry_in(retry_after));
     }
     let wanted = name_key(last_name);
     let found = match parse_reference(reference) {
@@ -273,8 +266,8 @@ async fn find(
         Some(b) if named(&b) => Ok(b),
         _ => {
             state.lookups.failed(&who).await?;
-            Err(ApiError::not_found(
-                "BOOKING_NOT_FOUND",
+            Err(ApiError::new(
+                ErrorCode::BookingNotFound,
                 "no booking with this reference and last name",
             ))
         }

@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError, web as aw};
 use base64::Engine;
@@ -24,7 +24,7 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STAN
 use serde::{Deserialize, Serialize};
 use temporalio_common::protos::temporal::api::common::v1::Payload;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, ErrorCode};
 use crate::codec::{Cipher, CodecError};
 use crate::config::TemporalSettings;
 
@@ -74,30 +74,32 @@ async fn payloads(mut body: aw::Payload) -> Result<Payloads, ApiError> {
     let mut bytes = Vec::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(
-                "INVALID_REQUEST",
+            ApiError::new(
+                ErrorCode::InvalidRequest,
                 format!("the body could not be read: {e}"),
             )
         })?;
         if bytes.len() + chunk.len() > BODY_LIMIT {
             return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
+                ErrorCode::PayloadTooLarge,
                 format!("the body is over {} MiB", BODY_LIMIT / (1024 * 1024)),
             ));
         }
         bytes.extend_from_slice(&chunk);
     }
     let shape = |e: serde_json::Error| {
-        ApiError::bad_request(
-            "INVALID_REQUEST",
+        ApiError::new(
+            ErrorCode::InvalidRequest,
             format!(
                 "the body is not {{\"payloads\": [{{\"metadata\": {{...}}, \"data\": \"...\"}}]}}: {e}"
             ),
         )
     };
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::bad_request("INVALID_JSON", format!("the body is not valid JSON: {e}"))
+        ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("the body is not valid JSON: {e}"),
+        )
     })?;
     // serde would take `[]` for a payload with every field defaulted.
     let objects = value["payloads"]
@@ -215,10 +217,10 @@ fn convert(
 
 fn rejected(index: usize, e: CodecError) -> ApiError {
     let code = match e {
-        CodecError::UnknownKey(_) => "UNKNOWN_KEY_ID",
-        _ => "INVALID_PAYLOAD",
+        CodecError::UnknownKey(_) => ErrorCode::UnknownKeyId,
+        _ => ErrorCode::InvalidPayload,
     };
-    ApiError::bad_request(code, format!("payloads[{index}]: {e}"))
+    ApiError::new(code, format!("payloads[{index}]: {e}"))
 }
 
 /// Protobuf JSON accepts standard and URL-safe base64, padded or not;
@@ -242,8 +244,8 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 
 fn from_json(index: usize, p: JsonPayload) -> Result<Payload, ApiError> {
     let not_base64 = |field: String| {
-        ApiError::bad_request(
-            "INVALID_PAYLOAD",
+        ApiError::new(
+            ErrorCode::InvalidPayload,
             format!("payloads[{index}].{field} is not base64"),
         )
     };
@@ -297,7 +299,7 @@ pub async fn cors(
         _ => false,
     };
     let refuse = match &origin {
-        _ if !enabled => Some(ApiError::not_found("NOT_FOUND", "no such route").error_response()),
+        _ if !enabled => Some(ApiError::from(ErrorCode::NotFound).error_response()),
         Some(o) if !allowed => Some(not_allowed(o)),
         None if req.method() == Method::OPTIONS => Some(HttpResponse::NoContent().finish()),
         _ => None,
@@ -324,9 +326,7 @@ pub async fn cors(
 }
 
 fn not_allowed(origin: &str) -> HttpResponse {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "ORIGIN_NOT_ALLOWED",
+    ApiError::new(ErrorCode::OriginNotAllowed,
         format!(
             "origin {origin:?} may not call the codec; allow it with TEMPORAL_UI_URL or CODEC_CORS_ORIGINS"
         ),

@@ -1,22 +1,205 @@
 //! The one mapping from failures to HTTP: `{"error": CODE, "message": ...}`.
 
+use std::fmt;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use strum::IntoEnumIterator;
 
 use crate::store::StoreError;
 
-pub const ORDER_EXPIRED: &str = "ORDER_EXPIRED";
-pub const ORDER_NOT_MODIFIABLE: &str = "ORDER_NOT_MODIFIABLE";
-pub const SEATS_UNAVAILABLE: &str = "SEATS_UNAVAILABLE";
-pub const SERVICE_BUSY: &str = "SERVICE_BUSY";
-pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
+/// Every code an error body can carry, as it is sent: `SEATS_UNAVAILABLE`
+/// for [`ErrorCode::SeatsUnavailable`]. Each code has one HTTP status and,
+/// for a 503 or 504, a `Retry-After`; the document's `ErrorCode` schema
+/// lists the variants in this order, so a response with a code missing here
+/// cannot be written (and the schemathesis test checks the document).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::EnumIter, strum::IntoStaticStr)]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    InvalidFlightId,
+    InvalidOrderId,
+    InvalidSeats,
+    InvalidPaymentCode,
+    InvalidIdempotencyKey,
+    InvalidJson,
+    InvalidRequest,
+    InvalidQuery,
+    NotFound,
+    FlightNotFound,
+    OrderNotFound,
+    MethodNotAllowed,
+    InvalidPayload,
+    UnknownKeyId,
+    OriginNotAllowed,
+    OrderExpired,
+    OrderNotModifiable,
+    SeatsUnavailable,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    IdempotencyKeyReused,
+    ServiceBusy,
+    ServiceUnavailable,
+    OutcomeUnknown,
+    InvalidPassengers,
+    PassengersRequired,
+    BookingNotFound,
+    TooManyLookups,
+    RefundWindowClosed,
+    BookingNotCancellable,
+    SalesClosed,
+    Unauthenticated,
+    CrossOrigin,
+    InvalidCredentials,
+    TooManySignIns,
+    InvalidFlight,
+    FlightExists,
+    Internal,
+}
+
+/// Seconds to wait before retrying when the API is at its in-flight limit,
+/// or a call's outcome is not known yet.
+const BUSY_RETRY_AFTER: u32 = 1;
+/// Seconds to wait before retrying when a dependency is down.
+const UNAVAILABLE_RETRY_AFTER: u32 = 2;
+
+impl ErrorCode {
+    /// The code as it is sent (`"SEATS_UNAVAILABLE"`).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The HTTP status every answer with this code has.
+    pub fn status(self) -> StatusCode {
+        use ErrorCode as C;
+        match self {
+            C::InvalidFlightId
+            | C::InvalidOrderId
+            | C::InvalidSeats
+            | C::InvalidPaymentCode
+            | C::InvalidIdempotencyKey
+            | C::InvalidJson
+            | C::InvalidRequest
+            | C::InvalidQuery
+            | C::InvalidPayload
+            | C::UnknownKeyId
+            | C::InvalidPassengers
+            | C::InvalidFlight => StatusCode::BAD_REQUEST,
+            C::Unauthenticated | C::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            C::OriginNotAllowed | C::CrossOrigin => StatusCode::FORBIDDEN,
+            C::NotFound | C::FlightNotFound | C::OrderNotFound | C::BookingNotFound => {
+                StatusCode::NOT_FOUND
+            }
+            C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            C::OrderExpired
+            | C::OrderNotModifiable
+            | C::SeatsUnavailable
+            | C::PassengersRequired
+            | C::RefundWindowClosed
+            | C::BookingNotCancellable
+            | C::SalesClosed
+            | C::FlightExists => StatusCode::CONFLICT,
+            C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            C::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            C::TooManyLookups | C::TooManySignIns => StatusCode::TOO_MANY_REQUESTS,
+            C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            C::ServiceBusy | C::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            C::OutcomeUnknown => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The `Retry-After` this code carries unless the answer names its own
+    /// (the look-up and sign-in limits know when they open again).
+    pub fn retry_after(self) -> Option<u32> {
+        match self {
+            Self::ServiceBusy | Self::OutcomeUnknown => Some(BUSY_RETRY_AFTER),
+            Self::ServiceUnavailable => Some(UNAVAILABLE_RETRY_AFTER),
+            _ => None,
+        }
+    }
+
+    /// The sentence an answer with this code carries when it has nothing
+    /// more particular to say (`ApiError::from(code)`).
+    pub fn message(self) -> &'static str {
+        use ErrorCode as C;
+        match self {
+            C::InvalidFlightId => "the flight id is not a UUID",
+            C::InvalidOrderId => "the order id is not a UUID",
+            C::InvalidSeats => "the seat selection is not valid",
+            C::InvalidPaymentCode => "the payment code is not valid",
+            C::InvalidIdempotencyKey => {
+                "the Idempotency-Key header must be 1 to 255 printable ASCII characters"
+            }
+            C::InvalidJson => "the request body is not valid JSON",
+            C::InvalidRequest => "the request body has the wrong shape",
+            C::InvalidQuery => "the query string has the wrong shape",
+            C::NotFound => "no such route",
+            C::FlightNotFound => "no such flight",
+            C::OrderNotFound => "no such order",
+            C::MethodNotAllowed => "this route does not accept this method",
+            C::InvalidPayload => "a payload is not valid",
+            C::UnknownKeyId => "a payload is encrypted with an unknown key",
+            C::OriginNotAllowed => "this origin may not call the codec",
+            C::OrderExpired => "the hold on this order has expired",
+            C::OrderNotModifiable => "the order can no longer be changed",
+            C::SeatsUnavailable => "a seat is already booked or held by another order",
+            C::PayloadTooLarge => "the request body is too large",
+            C::UnsupportedMediaType => "send the body as application/json",
+            C::IdempotencyKeyReused => {
+                "this Idempotency-Key was used with a different request; use a new key"
+            }
+            C::ServiceBusy => "the server is busy; try again shortly",
+            C::ServiceUnavailable => "a dependency is unavailable; try again shortly",
+            C::OutcomeUnknown => "whether the request took effect is not known yet",
+            C::InvalidPassengers => "the passengers are not valid",
+            C::PassengersRequired => "name a passenger for every seat before paying",
+            C::BookingNotFound => "no booking with this reference",
+            C::TooManyLookups => {
+                "too many failed booking look-ups from this client; try again later"
+            }
+            C::RefundWindowClosed => "the booking is too close to departure to be cancelled",
+            C::BookingNotCancellable => "the booking cannot be cancelled",
+            C::SalesClosed => "sales of this flight are closed",
+            C::Unauthenticated => "sign in first: POST /api/ops/session",
+            C::CrossOrigin => "a state change must come from this site",
+            C::InvalidCredentials => "no operator with this name and password",
+            C::TooManySignIns => "too many failed sign-ins for this name; try again later",
+            C::InvalidFlight => "the flight is not valid",
+            C::FlightExists => "the flight number is taken",
+            C::Internal => "an unexpected error occurred; it was logged",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// The document's `ErrorCode`: a string, one of the variants' names.
+impl utoipa::PartialSchema for ErrorCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Self::iter().map(Self::as_str)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ErrorCode {}
 
 #[derive(Debug, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// Seconds a client should wait before retrying (every 503 has one).
     pub retry_after: Option<u32>,
@@ -36,62 +219,13 @@ pub struct Detail {
     pub seats: Option<Vec<String>>,
 }
 
-/// Seconds to wait before retrying when the API is at its in-flight limit.
-const BUSY_RETRY_AFTER: u32 = 1;
-/// Seconds to wait before retrying when a dependency is down.
-const UNAVAILABLE_RETRY_AFTER: u32 = 2;
-
 #[derive(Serialize)]
 struct Body<'a> {
-    error: &'a str,
+    error: ErrorCode,
     message: &'a str,
     #[serde(flatten)]
     detail: &'a Detail,
 }
-
-/// Every code an error body can carry. The document's `ErrorCode` enum is
-/// this list, so a response with a code missing here is outside the schema
-/// (and the schemathesis test says so).
-pub const CODES: &[&str] = &[
-    "INVALID_FLIGHT_ID",
-    "INVALID_ORDER_ID",
-    "INVALID_SEATS",
-    "INVALID_PAYMENT_CODE",
-    "INVALID_IDEMPOTENCY_KEY",
-    "INVALID_JSON",
-    "INVALID_REQUEST",
-    "INVALID_QUERY",
-    "NOT_FOUND",
-    "FLIGHT_NOT_FOUND",
-    "ORDER_NOT_FOUND",
-    "METHOD_NOT_ALLOWED",
-    "INVALID_PAYLOAD",
-    "UNKNOWN_KEY_ID",
-    "ORIGIN_NOT_ALLOWED",
-    ORDER_EXPIRED,
-    ORDER_NOT_MODIFIABLE,
-    SEATS_UNAVAILABLE,
-    "PAYLOAD_TOO_LARGE",
-    "UNSUPPORTED_MEDIA_TYPE",
-    "IDEMPOTENCY_KEY_REUSED",
-    SERVICE_BUSY,
-    SERVICE_UNAVAILABLE,
-    "OUTCOME_UNKNOWN",
-    "INVALID_PASSENGERS",
-    "PASSENGERS_REQUIRED",
-    "BOOKING_NOT_FOUND",
-    "TOO_MANY_LOOKUPS",
-    "REFUND_WINDOW_CLOSED",
-    "BOOKING_NOT_CANCELLABLE",
-    "SALES_CLOSED",
-    "UNAUTHENTICATED",
-    "CROSS_ORIGIN",
-    "INVALID_CREDENTIALS",
-    "TOO_MANY_SIGN_INS",
-    "INVALID_FLIGHT",
-    "FLIGHT_EXISTS",
-    "INTERNAL",
-];
 
 /// The error body, as documented: `{"error": CODE, "message": "..."}`.
 #[derive(utoipa::ToSchema)]
@@ -113,74 +247,53 @@ pub struct ErrorBody {
     seats: Option<Vec<String>>,
 }
 
-/// A machine-readable error code (`CODES`).
-pub struct ErrorCode;
-
-impl utoipa::PartialSchema for ErrorCode {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        utoipa::openapi::ObjectBuilder::new()
-            .schema_type(utoipa::openapi::schema::Type::String)
-            .enum_values(Some(CODES.iter().copied()))
-            .into()
-    }
-}
-
-impl utoipa::ToSchema for ErrorCode {}
-
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An answer with this code and sentence; its status and `Retry-After`
+    /// are the code's.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
-            retry_after: None,
+            retry_after: code.retry_after(),
             detail: Detail::default(),
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+    /// The HTTP status of this answer: its code's.
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
     }
 
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
-    }
-
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message)
+    /// The same error, asking the client to wait `seconds` before retrying.
+    pub fn retry_in(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(u32::try_from(seconds).unwrap_or(u32::MAX));
+        self
     }
 
     pub fn unavailable(message: impl Into<String>) -> Self {
         let message = message.into();
         tracing::warn!(%message, "dependency unavailable");
-        Self {
-            retry_after: Some(UNAVAILABLE_RETRY_AFTER),
-            ..Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "SERVICE_UNAVAILABLE",
-                message,
-            )
-        }
+        Self::new(ErrorCode::ServiceUnavailable, message)
     }
 
     /// Something that should not happen did: logged with its cause, answered
     /// without it.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(%cause, "unexpected error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "INTERNAL",
-            "an unexpected error occurred; it was logged",
-        )
+        ErrorCode::Internal.into()
     }
 
     /// The API has as much booking work in flight as it allows, or the work
     /// did not finish in time: try again shortly, nothing was changed.
     pub fn busy(message: impl Into<String>) -> Self {
-        Self {
-            retry_after: Some(BUSY_RETRY_AFTER),
-            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, SERVICE_BUSY, message)
-        }
+        Self::new(ErrorCode::ServiceBusy, message)
+    }
+}
+
+impl From<ErrorCode> for ApiError {
+    /// The code with its own sentence.
+    fn from(code: ErrorCode) -> Self {
+        Self::new(code, code.message())
     }
 }
 
@@ -213,10 +326,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match &e {
             StoreError::FlightNotFound(id) => {
-                Self::not_found("FLIGHT_NOT_FOUND", format!("no flight with id {id}"))
+                Self::new(ErrorCode::FlightNotFound, format!("no flight with id {id}"))
             }
             StoreError::OrderNotFound(id) => {
-                Self::not_found("ORDER_NOT_FOUND", format!("no order with id {id}"))
+                Self::new(ErrorCode::OrderNotFound, format!("no order with id {id}"))
             }
             StoreError::Postgres(_) => {
                 tracing::warn!(cause = %e.report(), "postgres unavailable");
@@ -233,11 +346,11 @@ impl From<StoreError> for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.status()
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status);
+        let mut response = HttpResponse::build(self.status());
         if let Some(seconds) = self.retry_after {
             response.insert_header((actix_web::http::header::RETRY_AFTER, seconds.to_string()));
         }
@@ -250,28 +363,23 @@ pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
     use actix_web::error::JsonPayloadError as E;
     match &err {
         E::Overflow { limit } | E::OverflowKnownLength { limit, .. } => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "PAYLOAD_TOO_LARGE",
+            ErrorCode::PayloadTooLarge,
             format!("the request body is larger than {limit} bytes"),
         ),
-        E::ContentType => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "send the body as application/json",
-        ),
-        E::Deserialize(e) if e.is_data() => ApiError::bad_request(
-            "INVALID_REQUEST",
+        E::ContentType => ErrorCode::UnsupportedMediaType.into(),
+        E::Deserialize(e) if e.is_data() => ApiError::new(
+            ErrorCode::InvalidRequest,
             format!("the request body has the wrong shape: {e}"),
         ),
-        _ => ApiError::bad_request(
-            "INVALID_JSON",
+        _ => ApiError::new(
+            ErrorCode::InvalidJson,
             format!("the request body is not valid JSON: {err}"),
         ),
     }
 }
 
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::not_found("NOT_FOUND", "no such route"))
+    Err(ErrorCode::NotFound.into())
 }
 
 /// `405` naming, in `Allow`, the methods the route accepts (the route
@@ -286,8 +394,7 @@ pub fn method_not_allowed(allowed: &[&str]) -> HttpResponse {
         .collect::<Vec<_>>()
         .join(", ");
     let mut response = ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        ErrorCode::MethodNotAllowed,
         format!("this route accepts {allow} only"),
     )
     .error_response();
@@ -301,8 +408,85 @@ pub fn method_not_allowed(allowed: &[&str]) -> HttpResponse {
 
 /// Query-string errors from actix's extractor, in our shape.
 pub fn query_error(err: actix_web::error::QueryPayloadError) -> ApiError {
-    ApiError::bad_request(
-        "INVALID_QUERY",
+    ApiError::new(
+        ErrorCode::InvalidQuery,
         format!("the query string has the wrong shape: {err}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The codes on the wire, in the document's order: renaming a variant
+    /// must not rename what clients match on.
+    #[test]
+    fn codes_are_sent_as_they_always_were() {
+        let sent: Vec<&str> = ErrorCode::iter().map(ErrorCode::as_str).collect();
+        assert_eq!(
+            sent,
+            [
+                "INVALID_FLIGHT_ID",
+                "INVALID_ORDER_ID",
+                "INVALID_SEATS",
+                "INVALID_PAYMENT_CODE",
+                "INVALID_IDEMPOTENCY_KEY",
+                "INVALID_JSON",
+                "INVALID_REQUEST",
+                "INVALID_QUERY",
+                "NOT_FOUND",
+                "FLIGHT_NOT_FOUND",
+                "ORDER_NOT_FOUND",
+                "METHOD_NOT_ALLOWED",
+                "INVALID_PAYLOAD",
+                "UNKNOWN_KEY_ID",
+                "ORIGIN_NOT_ALLOWED",
+                "ORDER_EXPIRED",
+                "ORDER_NOT_MODIFIABLE",
+                "SEATS_UNAVAILABLE",
+                "PAYLOAD_TOO_LARGE",
+                "UNSUPPORTED_MEDIA_TYPE",
+                "IDEMPOTENCY_KEY_REUSED",
+                "SERVICE_BUSY",
+                "SERVICE_UNAVAILABLE",
+                "OUTCOME_UNKNOWN",
+                "INVALID_PASSENGERS",
+                "PASSENGERS_REQUIRED",
+                "BOOKING_NOT_FOUND",
+                "TOO_MANY_LOOKUPS",
+                "REFUND_WINDOW_CLOSED",
+                "BOOKING_NOT_CANCELLABLE",
+                "SALES_CLOSED",
+                "UNAUTHENTICATED",
+                "CROSS_ORIGIN",
+                "INVALID_CREDENTIALS",
+                "TOO_MANY_SIGN_INS",
+                "INVALID_FLIGHT",
+                "FLIGHT_EXISTS",
+                "INTERNAL",
+            ]
+        );
+    }
+
+    #[test]
+    fn every_503_says_when_to_retry() {
+        for code in ErrorCode::iter() {
+            if code.status() == StatusCode::SERVICE_UNAVAILABLE {
+                assert!(ApiError::from(code).retry_after.is_some(), "{code}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_body_is_the_code_the_message_and_the_detail() {
+        let e = ApiError::new(ErrorCode::InvalidPassengers, "bad email")
+            .about(Some("1A".into()), "email");
+        assert_eq!(
+            e.body(),
+            serde_json::json!({
+                "error": "INVALID_PASSENGERS", "message": "bad email", "seat": "1A", "field": "email"
+            })
+        );
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+    }
 }

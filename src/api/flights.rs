@@ -4,15 +4,13 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
-
-use deadpool_postgres::Pool;
 use uuid::Uuid;
 
-use super::live::{Availability, Feedable, SeatStates};
-use super::{ApiError, AppState, bodies, sse};
+use super::live::Feedable;
+use super::seats::{Availability, SeatStates, SeatStatus, SeatView, seat_views, with_availability};
+use super::{ApiError, AppState, ErrorCode, bodies, sse};
 use crate::domain;
 use crate::store::flights;
-use crate::store::{Holds, StoreError};
 
 #[derive(Serialize, ToSchema)]
 pub struct FlightList {
@@ -36,75 +34,6 @@ pub struct SeatMap {
     seats: Vec<SeatView>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct SeatView {
-    /// Row and column, e.g. `12A`.
-    #[schema(example = "12A")]
-    id: String,
-    #[schema(minimum = 1)]
-    row: i32,
-    #[schema(example = "A")]
-    column: String,
-    #[schema(value_type = SeatStatus)]
-    status: &'static str,
-}
-
-/// `booked`: sold (Postgres); `reserved`: held by a live order (Redis);
-/// `available`: neither.
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum SeatStatus {
-    Booked,
-    Reserved,
-    Available,
-}
-
-/// Every flight, its availability net of live holds.
-async fn with_availability(pool: &Pool, holds: &Holds) -> Result<Vec<flights::Flight>, StoreError> {
-    let mut flights = flights::list(pool).await?;
-    let held = futures::future::try_join_all(flights.iter().map(|f| holds.list(f.id))).await?;
-    for (flight, holds) in flights.iter_mut().zip(held) {
-        flight.available_seats = (flight.available_seats - holds.len() as i32).max(0);
-    }
-    Ok(flights)
-}
-
-/// `(flightId, availableSeats)` of every flight: the flight list's live feed.
-pub async fn availability(pool: &Pool, holds: &Holds) -> Result<Availability, StoreError> {
-    let flights = with_availability(pool, holds).await?;
-    Ok(flights.iter().map(|f| (f.id, f.available_seats)).collect())
-}
-
-/// Every seat of the flight: sold in Postgres, held in Redis, or available.
-async fn seat_views(pool: &Pool, holds: &Holds, id: Uuid) -> Result<Vec<SeatView>, StoreError> {
-    let (seats, held) = tokio::try_join!(flights::seats(pool, id), holds.list(id))?;
-    Ok(seats
-        .into_iter()
-        .map(|s| {
-            let status = if s.booked {
-                "booked"
-            } else if held.contains_key(&s.id) {
-                "reserved"
-            } else {
-                "available"
-            };
-            SeatView {
-                id: s.id,
-                row: s.row,
-                column: s.column,
-                status,
-            }
-        })
-        .collect())
-}
-
-/// `(seat, status)` of every seat: a seat map's live feed.
-pub async fn seat_states(pool: &Pool, holds: &Holds, id: Uuid) -> Result<SeatStates, StoreError> {
-    let seats = seat_views(pool, holds, id).await?;
-    Ok(seats.into_iter().map(|s| (s.id, s.status)).collect())
-}
-
 #[utoipa::path(
     get,
     path = "/api/flights",
@@ -125,8 +54,8 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 
 pub fn flight_id(path: &str) -> Result<Uuid, ApiError> {
     domain::parse_id(path).ok_or_else(|| {
-        ApiError::bad_request(
-            "INVALID_FLIGHT_ID",
+        ApiError::new(
+            ErrorCode::InvalidFlightId,
             format!("{path:?} is not a flight id (a UUID)"),
         )
     })

@@ -12,6 +12,7 @@
 //! attempt that changed nothing gives way to the next. The same key with
 //! another body is `422 IDEMPOTENCY_KEY_REUSED`.
 
+use crate::api::ErrorCode;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
@@ -33,8 +34,8 @@ impl Key {
         let text = value.to_str().unwrap_or_default();
         let printable = text.bytes().all(|b| (0x20..=0x7e).contains(&b));
         if text.is_empty() || text.len() > 255 || !printable || value.len() != text.len() {
-            return Err(ApiError::bad_request(
-                "INVALID_IDEMPOTENCY_KEY",
+            return Err(ApiError::new(
+                ErrorCode::InvalidIdempotencyKey,
                 "the Idempotency-Key header must be 1 to 255 printable ASCII characters",
             ));
         }

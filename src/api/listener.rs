@@ -20,7 +20,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{ResponseError, web as aw};
 
-use super::{ApiError, AppState, ROUTES};
+use super::{ApiError, AppState, ErrorCode, ROUTES};
 
 /// Which of `serve`'s listeners an `App` answers on: its app data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +73,7 @@ pub async fn guard(
     if listener.serves(req.match_info().as_str(), codec_on_public) {
         return Ok(next.call(req).await?.map_into_left_body());
     }
-    let response = ApiError::not_found("NOT_FOUND", "no such route").error_response();
+    let response = ApiError::from(ErrorCode::NotFound).error_response();
     Ok(req.into_response(response).map_into_right_body())
 }
 

@@ -29,6 +29,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio_postgres::AsyncMessage;
 use uuid::Uuid;
 
+use super::seats::{self, Availability, SeatStates};
 use crate::store::{Holds, StoreError};
 
 pub const CHANNEL: &str = "flightctl_changes";
@@ -92,11 +93,6 @@ impl<T> Feed<T> {
         }
     }
 }
-
-/// `(seat, status)` in seat-map order.
-pub type SeatStates = Vec<(String, &'static str)>;
-/// `(flightId, availableSeats)` in list order.
-pub type Availability = Vec<(Uuid, i32)>;
 
 #[derive(Default)]
 struct Registry {
@@ -200,7 +196,7 @@ impl Live {
         self.feed(
             |r| &mut r.flights,
             id,
-            move |pool, holds| async move { super::flights::seat_states(&pool, &holds, id).await },
+            move |pool, holds| async move { seats::seat_states(&pool, &holds, id).await },
         )
     }
 
@@ -209,7 +205,7 @@ impl Live {
         self.feed(
             |r| &mut r.lists,
             (),
-            |pool, holds| async move { super::flights::availability(&pool, &holds).await },
+            |pool, holds| async move { seats::availability(&pool, &holds).await },
         )
     }
 

@@ -17,7 +17,7 @@ use utoipa::openapi::{
     Content, HeaderBuilder, Ref, RefOr, Required, Response, ResponseBuilder, Responses,
 };
 
-use super::RouteDocs;
+use super::routes::RouteDocs;
 
 /// What the document says about the API as a whole.
 #[derive(OpenApi)]

@@ -4,7 +4,7 @@ use actix_web::http::header::{CACHE_CONTROL, ContentType};
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, ErrorCode};
 
 const INDEX: &str = include_str!("web/index.html");
 const MANAGE: &str = include_str!("web/manage.html");
@@ -130,7 +130,7 @@ pub async fn asset(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let (_, mime, body) = ASSETS
         .iter()
         .find(|(name, _, _)| *name == path.as_str())
-        .ok_or_else(|| ApiError::not_found("NOT_FOUND", "no such asset"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such asset"))?;
     Ok(HttpResponse::Ok()
         .content_type(*mime)
         .insert_header((CACHE_CONTROL, "no-cache"))
@@ -162,7 +162,7 @@ pub async fn client_config(state: web::Data<AppState>) -> HttpResponse {
         temporal_ui_url: s.temporal.ui_url.trim_end_matches('/').to_string(),
         temporal_namespace: s.temporal.namespace.clone(),
         payment_failure_rate: s.booking.payment_failure_rate,
-        payment_max_retries: s.booking.payment_max_retries,
+        payment_max_retries: s.booking.payment_max_attempts,
         seat_reservation_seconds: s.booking.seat_reservation_timeout.as_secs(),
     })
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::Instrument;
-use uuid::Uuid;
 
 use deadpool_postgres::Pool;
 use temporalio_macros::activities;
@@ -23,22 +22,8 @@ use crate::metrics;
 use crate::store::holds::{Holds, Lock};
 use crate::store::orders::{self, Confirm, Order};
 use crate::store::{StoreError, flights};
-
-/// The span of one activity: the order, its workflow and the API request
-/// that led to it name every line it logs, as they do in `serve`'s logs.
-fn span(activity: &'static str, order_id: Uuid, request_id: Option<&str>) -> tracing::Span {
-    let span = tracing::info_span!(
-        "activity",
-        activity,
-        order_id = %order_id,
-        workflow_id = %workflow_id(order_id),
-        request_id = tracing::field::Empty,
-    );
-    if let Some(id) = request_id {
-        span.record("request_id", id);
-    }
-    span
-}
+use crate::telemetry::activity_span;
+use crate::time::to_time;
 
 pub struct BookingActivities {
     pool: Pool,
@@ -178,10 +163,10 @@ impl BookingActivities {
     #[activity]
     pub async fn hold_seats(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         req: HoldSeats,
     ) -> Result<Locked, ActivityError> {
-        let span = span("hold_seats", req.lock.order_id, req.request_id.as_deref());
+        let span = activity_span(&ctx, req.lock.order_id, req.request_id.as_deref());
         async move {
             let outcome = self.lock(&req.lock).await?;
             if outcome != Locked::All {
@@ -210,10 +195,10 @@ impl BookingActivities {
     #[activity]
     pub async fn sell_seats(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         req: SellSeats,
     ) -> Result<Sale, ActivityError> {
-        let span = span("sell_seats", req.held.order_id, req.request_id.as_deref());
+        let span = activity_span(&ctx, req.held.order_id, req.request_id.as_deref());
         async {
             let sold = async {
                 self.record(&req.attempt).await?;
@@ -254,10 +239,10 @@ impl BookingActivities {
     #[activity]
     pub async fn end_order(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         req: EndOrder,
     ) -> Result<Ended, ActivityError> {
-        let span = span("end_order", req.release.order_id, req.request_id.as_deref());
+        let span = activity_span(&ctx, req.release.order_id, req.request_id.as_deref());
         async {
             let mut release = req.release.clone();
             match &req.order {
@@ -323,10 +308,10 @@ impl BookingActivities {
     #[activity]
     pub async fn validate_payment(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         req: PaymentAttempt,
     ) -> Result<Verdict, ActivityError> {
-        let span = span("validate_payment", req.order_id, req.request_id.as_deref());
+        let span = activity_span(&ctx, req.order_id, req.request_id.as_deref());
         let verdict = self.validate(&req).instrument(span.clone()).await;
         span.in_scope(|| match &verdict {
             Ok(v) => tracing::info!(attempt = req.attempt, verdict = ?v, "payment attempt"),
@@ -357,10 +342,6 @@ fn row(o: &OrderState) -> Order {
         updated_at: None,
         version: 0,
     }
-}
-
-fn to_time(ms: u64) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::from_timestamp_millis(ms as i64)
 }
 
 impl BookingActivities {

@@ -44,6 +44,7 @@ use uuid::Uuid;
 use crate::mail::{BookingMail, MailKind, MailPassenger, Mailer, Sent};
 use crate::store::refunds::{self, Finished, ProviderError};
 use crate::store::{StoreError, flights, orders};
+use crate::telemetry::activity_span;
 
 /// The refund workflow's id for an order.
 pub fn refund_workflow_id(order_id: Uuid) -> String {
@@ -201,10 +202,6 @@ impl AfterSale {
     }
 }
 
-fn span(activity: &'static str, order_id: Uuid) -> tracing::Span {
-    tracing::info_span!("activity", activity, order_id = %order_id)
-}
-
 #[activities]
 impl AfterSale {
     /// The simulated provider pays the refund back (idempotent by order).
@@ -229,7 +226,7 @@ impl AfterSale {
                 Err(ProviderError::Store(e)) => Err(e.into()),
             }
         }
-        .instrument(span("refund_payment", order_id))
+        .instrument(activity_span(&ctx, order_id, None))
         .await
     }
 
@@ -237,7 +234,7 @@ impl AfterSale {
     #[activity]
     pub async fn finish_refund(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         req: FinishRefund,
     ) -> Result<(), ActivityError> {
         async {
@@ -250,7 +247,7 @@ impl AfterSale {
             }
             Ok(())
         }
-        .instrument(span("finish_refund", req.order_id))
+        .instrument(activity_span(&ctx, req.order_id, None))
         .await
     }
 
@@ -258,7 +255,7 @@ impl AfterSale {
     #[activity]
     pub async fn fail_refund(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         order_id: Uuid,
     ) -> Result<(), ActivityError> {
         async {
@@ -269,7 +266,7 @@ impl AfterSale {
             }
             Ok(())
         }
-        .instrument(span("fail_refund", order_id))
+        .instrument(activity_span(&ctx, order_id, None))
         .await
     }
 
@@ -277,7 +274,7 @@ impl AfterSale {
     #[activity]
     pub async fn send_booking_mail(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         req: MailOrder,
     ) -> Result<u32, ActivityError> {
         async {
@@ -301,7 +298,7 @@ impl AfterSale {
             }
             Ok(delivered)
         }
-        .instrument(span("send_booking_mail", req.order_id))
+        .instrument(activity_span(&ctx, req.order_id, None))
         .await
     }
 }

@@ -4,7 +4,7 @@
 //! answer until that deadline plus a grace period; an answer that does not
 //! come by then is [`CallError::Unknown`], never "nothing happened".
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use temporalio_client::errors::{
     WorkflowStartError, WorkflowUpdateError, WorkflowUpdateWithStartError,
@@ -22,6 +22,7 @@ use super::messages::{
 };
 use crate::config::TemporalSettings;
 use crate::domain::{OrderStatus, workflow_id};
+use crate::time::now_ms;
 
 /// After a call's deadline, how long an answer the workflow decided before
 /// it may still take to arrive.
@@ -189,10 +190,4 @@ fn update_error(e: WorkflowUpdateError) -> CallError {
         WorkflowUpdateError::NotFound(_) => CallError::NotRunning,
         other => CallError::Unavailable(other.to_string()),
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

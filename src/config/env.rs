@@ -97,7 +97,7 @@ pub(super) const ENV_VARS: &[(&str, &str, Kind)] = &[
     ),
     (
         "PAYMENT_MAX_RETRIES",
-        "booking.payment_max_retries",
+        "booking.payment_max_attempts",
         Kind::Count,
     ),
     (
@@ -175,7 +175,7 @@ pub(super) const DEFAULTS: &[(&str, &str)] = &[
     ("temporal.codec_on_public_listener", "false"),
     ("booking.seat_reservation_timeout", "15m"),
     ("booking.payment_validation_timeout", "10s"),
-    ("booking.payment_max_retries", "3"),
+    ("booking.payment_max_attempts", "3"),
     ("booking.payment_failure_rate", "0.15"),
     ("booking.reconcile_interval", "1m"),
     ("booking.refund_cutoff", "24h"),

@@ -3,16 +3,40 @@
 //! other peer the header is ignored, so a client cannot choose the address
 //! it is counted under (the booking look-up limit counts per client).
 
+use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use serde::Deserialize;
 
 use super::ConfigError;
 
 /// The proxies whose `X-Forwarded-For` names the client. Empty (the
 /// default): the client is the peer of the connection.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct TrustedProxies(Vec<IpNet>);
+
+impl TryFrom<String> for TrustedProxies {
+    type Error = ConfigError;
+
+    fn try_from(list: String) -> Result<Self, ConfigError> {
+        Self::parse(&list)
+    }
+}
+
+/// The list as `TRUSTED_PROXIES` takes it: networks, comma-separated.
+impl fmt::Display for TrustedProxies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, net) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{net}")?;
+        }
+        Ok(())
+    }
+}
 
 impl TrustedProxies {
     /// `TRUSTED_PROXIES`: addresses or CIDR networks, separated by commas
@@ -145,5 +169,12 @@ mod tests {
             TrustedProxies::parse(" ").unwrap(),
             TrustedProxies::default()
         );
+    }
+
+    #[test]
+    fn the_list_shows_as_it_parses() {
+        let list = TrustedProxies::parse("10.0.0.0/8 127.0.0.1").unwrap();
+        assert_eq!(list.to_string(), "10.0.0.0/8,127.0.0.1/32");
+        assert_eq!(TrustedProxies::parse(&list.to_string()).unwrap(), list);
     }
 }

@@ -3,8 +3,47 @@
 //! every case, so no URL that is logged or shown carries it.
 
 use std::fmt;
+use std::str::FromStr;
 
-use super::{ConfigError, RedisSettings};
+use serde::Deserialize;
+
+use super::{ConfigError, Secret};
+
+/// Where Redis is and how this program uses it, parsed once at load.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(try_from = "RedisSource")]
+pub struct RedisSettings {
+    /// `REDIS_URL` when set: `redis://host:port[/db]` (one server) or
+    /// `redis-cluster://h1:p1,h2:p2,…` (Redis Cluster); else `REDIS_ADDR`
+    /// and `REDIS_DB`.
+    pub target: RedisTarget,
+    pub password: Secret,
+    /// Prefix of every key this program writes (tests give each run its own).
+    pub key_prefix: String,
+}
+
+/// The Redis settings as the layers give them, before they are checked.
+#[derive(Deserialize)]
+struct RedisSource {
+    #[serde(default)]
+    url: String,
+    addr: String,
+    password: Secret,
+    db: u8,
+    key_prefix: String,
+}
+
+impl TryFrom<RedisSource> for RedisSettings {
+    type Error = ConfigError;
+
+    fn try_from(source: RedisSource) -> Result<Self, ConfigError> {
+        Ok(Self {
+            target: source.target()?,
+            password: source.password,
+            key_prefix: source.key_prefix,
+        })
+    }
+}
 
 /// The Redis deployment the seat holds live in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,10 +60,10 @@ const SINGLE: &str = "redis://";
 const CLUSTER: &str = "redis-cluster://";
 const DEFAULT_PORT: u16 = 6379;
 
-impl RedisSettings {
+impl RedisSource {
     /// The deployment these settings name, checked: a bad value is an error
     /// naming the setting (never showing a password).
-    pub fn target(&self) -> Result<RedisTarget, ConfigError> {
+    fn target(&self) -> Result<RedisTarget, ConfigError> {
         let url = self.url.trim();
         if url.is_empty() {
             let (host, port) = node(&self.addr).map_err(|reason| invalid("REDIS_ADDR", reason))?;
@@ -34,7 +73,7 @@ impl RedisSettings {
                 db: self.db,
             });
         }
-        let target = parse_url(url)?;
+        let target: RedisTarget = url.parse()?;
         if matches!(target, RedisTarget::Cluster { .. }) && self.db != 0 {
             return Err(ConfigError::Invalid(format!(
                 "REDIS_DB={} does not apply to Redis Cluster, which has database 0 only",
@@ -49,7 +88,15 @@ fn invalid(setting: &str, reason: String) -> ConfigError {
     ConfigError::Invalid(format!("{setting} {reason}"))
 }
 
-/// `redis://host[:port][/db]` or `redis-cluster://host[:port],host[:port],…`.
+impl FromStr for RedisTarget {
+    type Err = ConfigError;
+
+    /// `redis://host[:port][/db]` or `redis-cluster://host[:port],host[:port],…`.
+    fn from_str(url: &str) -> Result<Self, ConfigError> {
+        parse_url(url)
+    }
+}
+
 fn parse_url(url: &str) -> Result<RedisTarget, ConfigError> {
     let bad = |reason: String| invalid("REDIS_URL", reason);
     let (cluster, rest) = if let Some(rest) = url.strip_prefix(CLUSTER) {
@@ -158,10 +205,9 @@ impl fmt::Display for RedisTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
 
-    fn settings(addr: &str, db: u8, url: &str) -> RedisSettings {
-        RedisSettings {
+    fn settings(addr: &str, db: u8, url: &str) -> RedisSource {
+        RedisSource {
             addr: addr.into(),
             password: Secret::new("pw"),
             db,

@@ -196,7 +196,7 @@ fn booking_input(ctx: &Context<'_>, new: &SeatRequest, order_id: Uuid, price: i6
         seat_price_cents: price,
         hold_ms: booking.seat_reservation_timeout.as_millis() as u64,
         payment_timeout_ms: booking.payment_validation_timeout.as_millis() as u64,
-        payment_max_attempts: booking.payment_max_retries,
+        payment_max_attempts: booking.payment_max_attempts,
         creation_wait_ms: None,
     }
 }

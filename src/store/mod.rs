@@ -163,8 +163,8 @@ pub async fn check_postgres(pool: &Pool) -> Result<(), StoreError> {
 /// the last map it knew, so a promoted replica is found even when the node
 /// named in `REDIS_URL` is the one that died.
 pub async fn redis_client(settings: &RedisSettings) -> anyhow::Result<fred::prelude::Client> {
-    let target = settings.target()?;
-    let (server, database) = match &target {
+    let target = &settings.target;
+    let (server, database) = match target {
         RedisTarget::Single { host, port, db } => {
             (ServerConfig::new_centralized(host, *port), Some(*db))
         }

@@ -20,7 +20,7 @@ pub async fn settings(hold: Duration) -> Settings {
     let mut s = support::isolated_settings(true).await;
     s.booking.seat_reservation_timeout = hold;
     s.booking.payment_validation_timeout = Duration::from_secs(1);
-    s.booking.payment_max_retries = 3;
+    s.booking.payment_max_attempts = 3;
     s.booking.payment_failure_rate = 0.0;
     s
 }

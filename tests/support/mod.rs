@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use flightctl::api::Application;
-use flightctl::config::{Secret, Settings, Sources};
+use flightctl::config::{RedisTarget, Secret, Settings, Sources};
 use flightctl::domain::OrderStatus;
 use flightctl::store::orders::Order;
 use flightctl::store::{self, Holds};
@@ -97,7 +97,7 @@ pub async fn isolated_settings(temporal: bool) -> Settings {
     // The admin listener keeps its default host (loopback), on a free port.
     s.server.admin_port = 0;
     s.database.url = Secret::new(pg.url(&db));
-    s.redis.addr = servers::redis().addr();
+    s.redis.target = redis_target(&servers::redis().addr());
     s.redis.key_prefix = format!("t{id}");
     s.temporal.task_queue = format!("tq-{id}");
     // Each test its own worker deployment, made current by its first worker.
@@ -452,15 +452,38 @@ fn append(path: &std::path::Path) -> std::fs::File {
         .expect("a log file")
 }
 
+/// The one Redis server at `addr` (`host:port`), database 0.
+pub fn redis_target(addr: &str) -> RedisTarget {
+    format!("redis://{addr}").parse().expect("a Redis address")
+}
+
+/// `target` as `REDIS_URL` names it.
+fn redis_url(target: &RedisTarget) -> String {
+    match target {
+        RedisTarget::Single { host, port, db } => format!("redis://{}/{db}", node(host, *port)),
+        RedisTarget::Cluster { nodes } => {
+            let nodes: Vec<String> = nodes.iter().map(|(h, p)| node(h, *p)).collect();
+            format!("redis-cluster://{}", nodes.join(","))
+        }
+    }
+}
+
+fn node(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// The environment a worker process needs to match `settings` (and a
 /// `serve` process: its admin listener's port, 0 in tests).
 pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
     vec![
         ("ADMIN_PORT", s.server.admin_port.to_string()),
         ("DATABASE_URL", s.database.url.expose().to_string()),
-        ("REDIS_URL", s.redis.url.clone()),
-        ("TRUSTED_PROXIES", s.server.trusted_proxies.clone()),
-        ("REDIS_ADDR", s.redis.addr.clone()),
+        ("REDIS_URL", redis_url(&s.redis.target)),
+        ("TRUSTED_PROXIES", s.server.trusted_proxies.to_string()),
         ("REDIS_KEY_PREFIX", s.redis.key_prefix.clone()),
         ("TEMPORAL_HOST", s.temporal.host.clone()),
         ("TEMPORAL_NAMESPACE", s.temporal.namespace.clone()),

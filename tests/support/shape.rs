@@ -50,7 +50,8 @@ impl Shape {
     pub async fn start(mut settings: Settings, serves: usize, workers: usize) -> Shape {
         // The instances believe the balancer's X-Forwarded-For, as
         // `./dev up SERVE=2` configures them.
-        settings.server.trusted_proxies = "127.0.0.1".into();
+        settings.server.trusted_proxies =
+            flightctl::config::TrustedProxies::parse("127.0.0.1").expect("a proxy list");
         assert!(
             (1..=8).contains(&serves),
             "haproxy.cfg names up to 8 instances"

@@ -5,14 +5,14 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::Method;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::super::errors::ErrorBody;
-use super::super::{ApiError, AppState};
+use crate::api::errors::ErrorBody;
+use crate::api::{ApiError, AppState, ErrorCode};
 use crate::ops::{self, Password, Token};
 use crate::store::ops::{self as store};
 
@@ -62,11 +62,7 @@ async fn authenticate(req: &HttpRequest) -> Result<Operator, ApiError> {
         .await?
         .ok_or_else(unauthenticated)?;
     if changes_state(req.method()) && !same_origin(req) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "CROSS_ORIGIN",
-            "a state change must come from this site",
-        ));
+        return Err(ErrorCode::CrossOrigin.into());
     }
     Ok(Operator {
         name: session.operator,
@@ -117,17 +113,13 @@ fn routed(path: &str, method: &Method) -> bool {
             }
         }
     };
-    super::super::ROUTES
+    crate::api::ROUTES
         .iter()
         .any(|r| r.method == method && matches(r.path))
 }
 
 fn unauthenticated() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "UNAUTHENTICATED",
-        "sign in first: POST /api/ops/session",
-    )
+    ErrorCode::Unauthenticated.into()
 }
 
 fn changes_state(method: &Method) -> bool {
@@ -197,14 +189,7 @@ pub async fn sign_in(
     let attempts = state.sign_ins.clone();
     let who = format!("name:{}", name.to_lowercase());
     if let Some(retry_after) = attempts.refused(&who).await? {
-        return Err(ApiError {
-            retry_after: Some(retry_after.min(u64::from(u32::MAX)) as u32),
-            ..ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TOO_MANY_SIGN_INS",
-                "too many failed sign-ins for this name; try again later",
-            )
-        });
+        return Err(ApiError::from(ErrorCode::TooManySignIns).retry_in(retry_after));
     }
     let hash = match ops::valid_name(&name) {
         true => store::password_hash(&state.pool, &name).await?,
@@ -219,11 +204,7 @@ pub async fn sign_in(
     if !(known && verified) {
         attempts.failed(&who).await?;
         tracing::info!("an operator sign-in failed");
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "INVALID_CREDENTIALS",
-            "no operator with this name and password",
-        ));
+        return Err(ErrorCode::InvalidCredentials.into());
     }
     let token = Token::generate();
     let ttl = state.settings.server.ops_session_ttl;

@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::super::bodies::FlightSales;
-use super::super::errors::ErrorBody;
-use super::super::{ApiError, AppState, bodies, sse};
 use super::audited;
 use super::auth::Operator;
+use crate::api::bodies::{self, FlightSales};
+use crate::api::errors::ErrorBody;
+use crate::api::{ApiError, AppState, ErrorCode, sse};
 use crate::store::flights;
 use crate::store::ops::{self as store, AddFlight, NewFlight};
 
@@ -133,7 +133,7 @@ pub struct AddFlightBody {
 }
 
 fn invalid_flight(field: &'static str, message: &str) -> ApiError {
-    ApiError::bad_request("INVALID_FLIGHT", format!("{field}: {message}")).about(None, field)
+    ApiError::new(ErrorCode::InvalidFlight, format!("{field}: {message}")).about(None, field)
 }
 
 impl AddFlightBody {
@@ -245,9 +245,10 @@ pub async fn add_flight(
         store::add_flight(&state.pool, &new)
             .await
             .map_err(|e| match e {
-                AddFlight::NumberTaken(n) => {
-                    ApiError::conflict("FLIGHT_EXISTS", format!("flight number {n} is taken"))
-                }
+                AddFlight::NumberTaken(n) => ApiError::new(
+                    ErrorCode::FlightExists,
+                    format!("flight number {n} is taken"),
+                ),
                 AddFlight::Store(e) => e.into(),
             })
     };
@@ -307,8 +308,8 @@ pub async fn sales(
     };
     let set = async {
         let id = crate::domain::parse_id(&path).ok_or_else(|| {
-            ApiError::bad_request(
-                "INVALID_FLIGHT_ID",
+            ApiError::new(
+                ErrorCode::InvalidFlightId,
                 format!("{:?} is not a flight id", *path),
             )
         })?;

@@ -43,7 +43,7 @@ pub(super) async fn audited<T>(
 ) -> Result<T, ApiError> {
     let outcome = match &result {
         Ok(_) => "ok",
-        Err(e) => e.code,
+        Err(e) => e.code.as_str(),
     };
     let detail = result.as_ref().err().map(|e| e.message.clone());
     if let Err(e) = store::audit(

@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::super::bodies::{self, Attempt, AuditEntry, Refund, StatusChange, SweepRun};
-use super::super::errors::ErrorBody;
-use super::super::orders::{Ack, StatusView, answers, context, order_id};
-use super::super::{ApiError, AppState};
 use super::audited;
 use super::auth::Operator;
+use crate::api::bodies::{self, Attempt, AuditEntry, Refund, StatusChange, SweepRun};
+use crate::api::errors::ErrorBody;
+use crate::api::orders::{Ack, StatusView, answers, context, order_id};
+use crate::api::{ApiError, AppState, ErrorCode};
 use crate::domain::OrderStatus;
 use crate::passengers::{Passenger, parse_reference};
 use crate::store::ops::{self as store, OrderFilter};
@@ -83,7 +83,7 @@ pub async fn orders_list(
     _op: Operator,
     query: web::Query<OrdersQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let bad = |m: &str| ApiError::bad_request("INVALID_QUERY", m.to_string());
+    let bad = |m: &str| ApiError::new(ErrorCode::InvalidQuery, m.to_string());
     let status = match query.status.as_deref() {
         Some(s) => Some(
             OrderStatus::parse(s)
@@ -252,7 +252,7 @@ pub async fn refund_booking(
 ) -> Result<HttpResponse, ApiError> {
     let refund = async {
         let not_found =
-            || ApiError::not_found("BOOKING_NOT_FOUND", "no booking with this reference");
+            || ApiError::new(ErrorCode::BookingNotFound, "no booking with this reference");
         let reference = parse_reference(&path).ok_or_else(not_found)?;
         let booking = refunds::booking(&state.pool, &reference)
             .await?
@@ -261,8 +261,8 @@ pub async fn refund_booking(
         match refunds::request(&state.pool, booking.order.id, Duration::ZERO, None).await? {
             Request::Accepted | Request::Repeated => {}
             Request::WindowClosed | Request::NotCancellable(_) => {
-                return Err(ApiError::conflict(
-                    "BOOKING_NOT_CANCELLABLE",
+                return Err(ApiError::new(
+                    ErrorCode::BookingNotCancellable,
                     format!("the booking is {}: no refund to make", booking.order.status),
                 ));
             }
@@ -344,7 +344,7 @@ pub async fn audit(
 ) -> Result<HttpResponse, ApiError> {
     let page = query.page.unwrap_or(1);
     if !(1..=100_000).contains(&page) {
-        return Err(ApiError::bad_request("INVALID_QUERY", "page: from 1"));
+        return Err(ApiError::new(ErrorCode::InvalidQuery, "page: from 1"));
     }
     let found = store::audit_page(&state.pool, page).await?;
     Ok(HttpResponse::Ok().json(AuditView {

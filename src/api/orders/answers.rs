@@ -1,8 +1,8 @@
 //! The one mapping from what an order flow came to (`orders::Outcome`) to
 //! HTTP, and of the answers an `Idempotency-Key` keeps.
 
+use crate::api::ErrorCode;
 use actix_web::HttpResponse;
-use actix_web::http::StatusCode;
 use uuid::Uuid;
 
 use super::super::ApiError;
@@ -51,7 +51,7 @@ pub fn kept<T>(outcome: Result<&T, &Refusal>, done: impl FnOnce(&T) -> Answer) -
         Ok(fresh) => done(fresh),
         Err(refusal) => {
             let error = refused(refusal);
-            Answer::new(error.status, error.body())
+            Answer::new(error.status(), error.body())
         }
     }
 }
@@ -60,27 +60,26 @@ pub fn kept<T>(outcome: Result<&T, &Refusal>, done: impl FnOnce(&T) -> Answer) -
 pub fn refused(refusal: &Refusal) -> ApiError {
     match refusal {
         Refusal::NoSuchFlight(id) => {
-            ApiError::not_found("FLIGHT_NOT_FOUND", format!("no flight with id {id}"))
+            ApiError::new(ErrorCode::FlightNotFound, format!("no flight with id {id}"))
         }
         Refusal::NoSuchOrder(id) => {
-            ApiError::not_found("ORDER_NOT_FOUND", format!("no order with id {id}"))
+            ApiError::new(ErrorCode::OrderNotFound, format!("no order with id {id}"))
         }
         Refusal::SeatsTaken(seats) => unavailable_seats(seats),
         Refusal::UnknownSeats(seats) => unknown_seats(seats),
-        Refusal::SalesClosed { flight_number } => ApiError::conflict(
-            "SALES_CLOSED",
+        Refusal::SalesClosed { flight_number } => ApiError::new(
+            ErrorCode::SalesClosed,
             format!("sales of flight {flight_number} are closed"),
         ),
         Refusal::Closed(OrderStatus::Expired) => expired(),
         Refusal::Closed(status) => not_modifiable(*status),
         Refusal::Engine(refusal) => engine_refused(refusal),
-        Refusal::EndedWithoutOrder => ApiError::conflict(
-            "ORDER_NOT_MODIFIABLE",
+        Refusal::EndedWithoutOrder => ApiError::new(
+            ErrorCode::OrderNotModifiable,
             "an earlier attempt with this Idempotency-Key ended without an order",
         ),
         Refusal::KeyReused => ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "IDEMPOTENCY_KEY_REUSED",
+            ErrorCode::IdempotencyKeyReused,
             "this Idempotency-Key was used with a different request; use a new key",
         ),
         Refusal::KeyContended => ApiError::busy("the request could not be sent; try again"),
@@ -94,7 +93,7 @@ fn engine_refused(refusal: &EngineRefusal) -> ApiError {
         EngineRefusal::UnknownSeats(seats) => unknown_seats(seats),
         EngineRefusal::Expired => expired(),
         EngineRefusal::NotModifiable(OrderStatus::Created) => {
-            ApiError::conflict("ORDER_NOT_MODIFIABLE", "the order was never created")
+            ApiError::new(ErrorCode::OrderNotModifiable, "the order was never created")
         }
         EngineRefusal::NotModifiable(status) => not_modifiable(*status),
         EngineRefusal::Late => {
@@ -105,14 +104,14 @@ fn engine_refused(refusal: &EngineRefusal) -> ApiError {
         }
         EngineRefusal::NotHeld(seats) => {
             let first = seats.first().cloned();
-            ApiError::bad_request(
-                "INVALID_PASSENGERS",
+            ApiError::new(
+                ErrorCode::InvalidPassengers,
                 format!("the order does not hold seat {}", seats.join(", ")),
             )
             .about(first, "seat")
         }
-        EngineRefusal::PassengersRequired(seats) => ApiError::conflict(
-            "PASSENGERS_REQUIRED",
+        EngineRefusal::PassengersRequired(seats) => ApiError::new(
+            ErrorCode::PassengersRequired,
             format!(
                 "name a passenger for every seat before paying; missing: {}",
                 seats.join(", ")
@@ -128,8 +127,7 @@ fn outcome_unknown(order_id: Uuid) -> ApiError {
     ApiError {
         retry_after: Some(1),
         ..ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "OUTCOME_UNKNOWN",
+            ErrorCode::OutcomeUnknown,
             format!(
                 "the booking engine did not answer in time, so whether the request took \
                  effect is not known yet: see /api/orders/{order_id}/status, or retry with \
@@ -140,23 +138,29 @@ fn outcome_unknown(order_id: Uuid) -> ApiError {
 }
 
 fn expired() -> ApiError {
-    ApiError::conflict("ORDER_EXPIRED", "the hold on this order has expired")
+    ApiError::new(
+        ErrorCode::OrderExpired,
+        "the hold on this order has expired",
+    )
 }
 
 fn not_modifiable(status: OrderStatus) -> ApiError {
-    ApiError::conflict("ORDER_NOT_MODIFIABLE", format!("the order is {status}"))
+    ApiError::new(
+        ErrorCode::OrderNotModifiable,
+        format!("the order is {status}"),
+    )
 }
 
 fn unknown_seats(seats: &[String]) -> ApiError {
-    ApiError::bad_request(
-        "INVALID_SEATS",
+    ApiError::new(
+        ErrorCode::InvalidSeats,
         format!("no such seat on this flight: {}", seats.join(", ")),
     )
 }
 
 fn unavailable_seats(seats: &[String]) -> ApiError {
-    ApiError::conflict(
-        "SEATS_UNAVAILABLE",
+    ApiError::new(
+        ErrorCode::SeatsUnavailable,
         format!(
             "already booked or held by another order: {}",
             seats.join(", ")

@@ -13,6 +13,7 @@ pub(super) mod answers;
 mod stream;
 mod views;
 
+use crate::api::ErrorCode;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use uuid::Uuid;
@@ -250,7 +251,7 @@ pub async fn pay(
         .as_str()
         .ok_or_else(|| "the payment code must be a string of 5 digits".to_string())
         .and_then(PaymentCode::parse)
-        .map_err(|e| ApiError::bad_request("INVALID_PAYMENT_CODE", e))?;
+        .map_err(|e| ApiError::new(ErrorCode::InvalidPaymentCode, e))?;
     let id = order_id(&path)?;
     let key = Key::from_request(&req)?;
     let answer = |status: &OrderStatus| accepted(id, *status);

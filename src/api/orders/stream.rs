@@ -6,9 +6,9 @@ use std::time::Duration;
 use actix_web::HttpRequest;
 use uuid::Uuid;
 
-use super::super::live::{Live, OrderWatch};
-use super::super::{ApiError, AppState, sse};
 use super::views::StatusView;
+use crate::api::live::{Live, OrderWatch};
+use crate::api::{ApiError, AppState, sse};
 use crate::store::orders::{self, Order};
 
 /// After a failed read, how long an order stream waits to read again.
@@ -100,7 +100,7 @@ pub async fn order_events(
         id,
         watch,
         kind,
-        max_attempts: state.settings.booking.payment_max_retries,
+        max_attempts: state.settings.booking.payment_max_attempts,
         done: false,
         sent,
         read: Some(order),

@@ -1,6 +1,7 @@
 //! What the order endpoints read and answer: request bodies, answers, the
 //! status view of an order row, and parsing at the edge.
 
+use crate::api::ErrorCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
@@ -66,8 +67,8 @@ impl ToSchema for SeatList {}
 /// A create's body, parsed: 400 `INVALID_FLIGHT_ID` or `INVALID_SEATS`.
 pub fn seat_request(body: &CreateOrder) -> Result<SeatRequest, ApiError> {
     let flight_id = domain::parse_id(&body.flight_id).ok_or_else(|| {
-        ApiError::bad_request(
-            "INVALID_FLIGHT_ID",
+        ApiError::new(
+            ErrorCode::InvalidFlightId,
             format!("{:?} is not a flight id (a UUID)", body.flight_id),
         )
     })?;
@@ -92,7 +93,7 @@ impl PassengersBody {
     pub fn parse(&self) -> Result<Vec<Passenger>, ApiError> {
         passengers::validate(&self.passengers).map_err(|e| {
             let message = e.to_string();
-            ApiError::bad_request("INVALID_PASSENGERS", message).about(Some(e.seat), e.field)
+            ApiError::new(ErrorCode::InvalidPassengers, message).about(Some(e.seat), e.field)
         })
     }
 }
@@ -162,8 +163,8 @@ pub struct StatusView {
 /// The order id of a path, parsed, and named on the request's span.
 pub fn order_id(path: &str) -> Result<Uuid, ApiError> {
     let id = domain::parse_id(path).ok_or_else(|| {
-        ApiError::bad_request(
-            "INVALID_ORDER_ID",
+        ApiError::new(
+            ErrorCode::InvalidOrderId,
             format!("{path:?} is not an order id (a UUID)"),
         )
     })?;
@@ -173,7 +174,7 @@ pub fn order_id(path: &str) -> Result<Uuid, ApiError> {
 
 /// Seats as a request lists them, parsed: 400 `INVALID_SEATS`.
 pub fn selection(items: &[String]) -> Result<SeatSelection, ApiError> {
-    SeatSelection::parse(items).map_err(|e| ApiError::bad_request("INVALID_SEATS", e))
+    SeatSelection::parse(items).map_err(|e| ApiError::new(ErrorCode::InvalidSeats, e))
 }
 
 fn now_ms() -> u64 {
@@ -214,7 +215,7 @@ impl StatusView {
 
 /// The order's status now, from its row.
 pub fn status_of(state: &AppState, order: Order) -> StatusView {
-    StatusView::from_row(order, state.settings.booking.payment_max_retries)
+    StatusView::from_row(order, state.settings.booking.payment_max_attempts)
 }
 
 /// The order's status with its flight.

@@ -18,7 +18,7 @@ mod phase;
 mod steps;
 
 use std::error::Error;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
@@ -34,6 +34,7 @@ use super::messages::{
 };
 use crate::domain::OrderStatus;
 use crate::passengers::Passenger;
+use crate::time::unix_ms;
 
 /// Seats a lock may have taken though its outcome is unknown (its retries
 /// ran out): released at once, else with the next selection or the ending.
@@ -134,7 +135,7 @@ impl Booking {
         req: SelectSeats,
     ) -> Result<Answer<Held>, Box<dyn Error + Send + Sync>> {
         ctx.wait_condition(|s| !s.phase.is_committing()).await?;
-        let now = now_ms(ctx.workflow_time());
+        let now = ctx.workflow_time().map_or(0, unix_ms);
         if let Err(refusal) = ctx.state(|s| s.phase.may_select(now)) {
             return Ok(Err(refusal));
         }
@@ -150,7 +151,7 @@ impl Booking {
         req: SetPassengers,
     ) -> Result<Answer<Held>, Box<dyn Error + Send + Sync>> {
         ctx.wait_condition(|s| !s.phase.is_committing()).await?;
-        let now = now_ms(ctx.workflow_time());
+        let now = ctx.workflow_time().map_or(0, unix_ms);
         let checked = ctx.state(|s| {
             let hold = s.phase.live_hold(now)?;
             let not_held: Vec<String> = (req.passengers.iter())
@@ -179,7 +180,7 @@ impl Booking {
         req: Pay,
     ) -> Result<Answer<OrderStatus>, Box<dyn Error + Send + Sync>> {
         ctx.wait_condition(|s| !s.phase.is_committing()).await?;
-        let now = now_ms(ctx.workflow_time());
+        let now = ctx.workflow_time().map_or(0, unix_ms);
         let checked = ctx.state(|s| {
             let hold = s.phase.live_hold(now)?;
             let unnamed: Vec<String> = (hold.seats.iter())
@@ -205,7 +206,7 @@ impl Booking {
         req: Cancel,
     ) -> Result<Answer<OrderStatus>, Box<dyn Error + Send + Sync>> {
         ctx.wait_condition(|s| !s.phase.is_committing()).await?;
-        let now = now_ms(ctx.workflow_time());
+        let now = ctx.workflow_time().map_or(0, unix_ms);
         if let Err(refusal) = ctx.state(|s| s.phase.live_hold(now).map(|_| ())) {
             return Ok(Err(refusal));
         }
@@ -279,7 +280,7 @@ impl Booking {
 
     /// Wait for the hold to run out, or for a message to move the order on.
     async fn hold(ctx: &mut WorkflowContext<Self>, hold: Hold) -> WorkflowResult<()> {
-        let now = now_ms(ctx.workflow_time());
+        let now = ctx.workflow_time().map_or(0, unix_ms);
         if now < hold.expires_at_ms {
             let mut timer = ctx.timer(Duration::from_millis(hold.expires_at_ms - now));
             let current = Phase::Holding(hold.clone());
@@ -313,10 +314,4 @@ impl Booking {
         ctx.state_mut(|s| s.phase.finish(status));
         Ok(())
     }
-}
-
-/// Workflow time as Unix ms.
-pub(super) fn now_ms(time: Option<SystemTime>) -> u64 {
-    time.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_millis() as u64)
 }

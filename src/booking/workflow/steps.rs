@@ -25,6 +25,7 @@ use crate::booking::refund::{self, AfterSale, MailOrder, Notice};
 use crate::domain::OrderStatus;
 use crate::passengers::Passenger;
 use crate::store::orders::AttemptOutcome;
+use crate::time::unix_ms;
 
 /// Redis keeps a hold this much longer than the workflow timer: a safety net
 /// should the workflow be late to release it.
@@ -234,7 +235,7 @@ async fn committed(
     deadline: Option<Deadline>,
 ) -> bool {
     if let Some(deadline) = deadline {
-        let now = super::now_ms(ctx.workflow_time());
+        let now = ctx.workflow_time().map_or(0, unix_ms);
         if now <= deadline {
             ctx.timer(Duration::from_millis(deadline - now) + SETTLE_AFTER)
                 .await;

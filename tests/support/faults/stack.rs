@@ -68,7 +68,7 @@ impl Stack {
         let mut s = support::base_settings();
         s.server.host = "127.0.0.1".into();
         s.database.url = flightctl::config::Secret::new(pg.url("faults"));
-        s.redis.addr = redis.addr();
+        s.redis.target = support::redis_target(&redis.addr());
         s.redis.key_prefix = "faults".into();
         s.temporal.host = temporal.host();
         s.temporal.task_queue = "faults".into();

@@ -1,0 +1,53 @@
+//! What every request shares: the settings, the stores, the booking engine
+//! and the limits, in one `AppState`.
+
+use deadpool_postgres::Pool;
+
+use super::codec::Codec;
+use super::live::Live;
+use crate::api::ApiError;
+use crate::booking::service::Engine;
+use crate::config::Settings;
+use crate::orders::Admission;
+use crate::store::Holds;
+use crate::store::lookups::Lookups;
+
+/// Shared by every request.
+pub struct AppState {
+    pub settings: Settings,
+    pub pool: Pool,
+    pub holds: Holds,
+    pub live: Live,
+    pub(super) admission: Admission,
+    pub(super) codec: Codec,
+    /// The booking engine: the order workflows, through Temporal.
+    pub engine: Engine,
+    /// Failed booking look-ups per client.
+    pub lookups: Lookups,
+    /// Failed operator sign-ins per name.
+    pub sign_ins: Lookups,
+}
+
+impl AppState {
+    /// The Temporal client, connecting on first use so the API starts (and
+    /// serves flights) while Temporal is still coming up.
+    pub async fn temporal(&self) -> Result<&temporalio_client::Client, ApiError> {
+        self.engine
+            .client()
+            .await
+            .map_err(|e| ApiError::unavailable(e.to_string()))
+    }
+
+    /// The client's address: the peer, or behind a trusted load balancer
+    /// the address it forwarded (`TRUSTED_PROXIES`).
+    pub fn client_address(&self, req: &actix_web::HttpRequest) -> Option<std::net::IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        let forwarded = req.headers().get_all("x-forwarded-for");
+        Some(
+            self.settings
+                .server
+                .trusted_proxies
+                .client(peer, forwarded.filter_map(|v| v.to_str().ok())),
+        )
+    }
+}
