@@ -16,6 +16,7 @@
 //! through `ctx`; all I/O in activities.
 
 mod phase;
+mod retry;
 mod steps;
 
 use std::error::Error;

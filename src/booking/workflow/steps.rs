@@ -8,11 +8,9 @@ use std::time::Duration;
 
 use temporalio_common::RetryPolicy;
 use temporalio_common::error::IncomingError;
-use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, LocalActivityOptions, WorkflowCancellationToken,
-    WorkflowContext, WorkflowResult,
-};
+use temporalio_sdk::{ActivityExecutionError, ActivityOptions, WorkflowContext, WorkflowResult};
 
+use super::retry::{Due, Retry};
 use super::{Booking, Ending, Hold, Phase};
 use crate::booking::activities::BookingActivities as Acts;
 use crate::booking::mails::{self, MailOrder, Notice};
@@ -521,76 +519,4 @@ fn add_missing(seats: &mut Vec<String>, more: &[String]) {
 
 fn is_timeout(e: &ActivityExecutionError) -> bool {
     matches!(e.cause(), Some(IncomingError::Timeout(_)))
-}
-
-/// When a step runs: the caller's deadline and the workflow's time now
-/// (Unix ms), so the two never travel as a bare pair.
-#[derive(Clone, Copy, Debug)]
-struct Due {
-    deadline: Deadline,
-    now: u64,
-}
-
-impl Due {
-    fn at(deadline: Deadline, now: u64) -> Self {
-        Self { deadline, now }
-    }
-
-    /// The deadline has passed: work committed now would be late.
-    fn passed(self) -> bool {
-        self.now > self.deadline
-    }
-
-    /// What is left of the caller's wait.
-    fn left(self) -> Duration {
-        Duration::from_millis(self.deadline.saturating_sub(self.now))
-    }
-}
-
-/// How a store call is retried.
-#[derive(Clone, Copy)]
-enum Retry {
-    /// A caller waits on it: quick tries until its deadline (or three).
-    /// Not cancelled with the workflow, so compensation knows its outcome.
-    Lock,
-    /// Must eventually happen: retried until the store is back.
-    Durable,
-    /// Like `Durable`, and not cancelled with the workflow: compensation runs.
-    Cleanup,
-}
-
-impl Retry {
-    fn policy(self) -> RetryPolicy {
-        match self {
-            Retry::Lock => RetryPolicy::builder()
-                .initial_interval(Duration::from_millis(200))
-                .maximum_attempts(3)
-                .build(),
-            Retry::Durable | Retry::Cleanup => RetryPolicy::builder()
-                .initial_interval(Duration::from_millis(500))
-                .maximum_interval(Duration::from_secs(10))
-                .build(),
-        }
-    }
-
-    /// `due`: the caller's deadline and the time now; the activity is given
-    /// up on at the deadline (its commit refuses later).
-    fn local(self, due: Option<Due>) -> LocalActivityOptions {
-        let attempt = match self {
-            Retry::Lock => Duration::from_secs(5),
-            Retry::Durable | Retry::Cleanup => Duration::from_secs(10),
-        };
-        let mut opts = LocalActivityOptions::builder()
-            .start_to_close_timeout(attempt)
-            .retry_policy(self.policy())
-            .build();
-        if let Some(due) = due {
-            opts.schedule_to_close_timeout = Some(due.left().max(Duration::from_secs(1)));
-        }
-        opts.cancellation_token = match self {
-            Retry::Lock | Retry::Cleanup => Some(WorkflowCancellationToken::new()),
-            Retry::Durable => None,
-        };
-        opts
-    }
 }
