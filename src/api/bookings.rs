@@ -23,11 +23,10 @@ use utoipa::ToSchema;
 
 use super::errors::ErrorBody;
 use super::idempotency::Key;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, bodies};
 use crate::domain::OrderStatus;
 use crate::orders::Outcome;
 use crate::orders::refund::{self, Refunding, Refunds, Refusal};
-use crate::store::flights::Flight;
 use crate::store::refunds::Booking;
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -77,7 +76,7 @@ pub struct BookingView {
     pub reference: String,
     /// `CONFIRMED`, `REFUND_PENDING`, `REFUNDED` or `REFUND_FAILED`.
     pub status: OrderStatus,
-    pub flight: Flight,
+    pub flight: bodies::Flight,
     pub seats: Vec<String>,
     pub passengers: Vec<BookedPassenger>,
     /// What was paid (and is refunded on cancellation).
@@ -106,7 +105,7 @@ impl BookingView {
                 amount_cents: r.amount_cents,
                 requested_at: r.requested_at,
             }),
-            flight: b.flight,
+            flight: bodies::Flight::from(&b.flight),
         }
     }
 }

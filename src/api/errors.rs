@@ -211,22 +211,22 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
+        match &e {
             StoreError::FlightNotFound(id) => {
                 Self::not_found("FLIGHT_NOT_FOUND", format!("no flight with id {id}"))
             }
             StoreError::OrderNotFound(id) => {
                 Self::not_found("ORDER_NOT_FOUND", format!("no order with id {id}"))
             }
-            StoreError::Postgres(cause) => {
-                tracing::warn!(%cause, "postgres unavailable");
+            StoreError::Postgres(_) => {
+                tracing::warn!(cause = %e.report(), "postgres unavailable");
                 Self::unavailable("the database is unavailable; try again shortly")
             }
-            StoreError::Redis(cause) => {
-                tracing::warn!(%cause, "redis unavailable");
+            StoreError::Redis(_) => {
+                tracing::warn!(cause = %e.report(), "redis unavailable");
                 Self::unavailable("the seat store is unavailable; try again shortly")
             }
-            StoreError::Query(cause) => Self::internal(&cause),
+            StoreError::Query(_) | StoreError::Migration(_) => Self::internal(&e.report()),
         }
     }
 }

@@ -9,14 +9,14 @@ use deadpool_postgres::Pool;
 use uuid::Uuid;
 
 use super::live::{Availability, Feedable, SeatStates};
-use super::{ApiError, AppState, sse};
+use super::{ApiError, AppState, bodies, sse};
 use crate::domain;
-use crate::store::flights::{self, Flight};
+use crate::store::flights;
 use crate::store::{Holds, StoreError};
 
 #[derive(Serialize, ToSchema)]
 pub struct FlightList {
-    flights: Vec<Flight>,
+    flights: Vec<bodies::Flight>,
 }
 
 /// A flight with its seat map.
@@ -24,7 +24,7 @@ pub struct FlightList {
 #[serde(rename_all = "camelCase")]
 pub struct FlightDetail {
     #[serde(flatten)]
-    flight: Flight,
+    flight: bodies::Flight,
     seat_map: SeatMap,
 }
 
@@ -61,7 +61,7 @@ pub enum SeatStatus {
 }
 
 /// Every flight, its availability net of live holds.
-async fn with_availability(pool: &Pool, holds: &Holds) -> Result<Vec<Flight>, StoreError> {
+async fn with_availability(pool: &Pool, holds: &Holds) -> Result<Vec<flights::Flight>, StoreError> {
     let mut flights = flights::list(pool).await?;
     let held = futures::future::try_join_all(flights.iter().map(|f| holds.list(f.id))).await?;
     for (flight, holds) in flights.iter_mut().zip(held) {
@@ -118,7 +118,9 @@ pub async fn seat_states(pool: &Pool, holds: &Holds, id: Uuid) -> Result<SeatSta
 )]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let flights = with_availability(&state.pool, &state.holds).await?;
-    Ok(HttpResponse::Ok().json(FlightList { flights }))
+    Ok(HttpResponse::Ok().json(FlightList {
+        flights: bodies::all(&flights),
+    }))
 }
 
 pub fn flight_id(path: &str) -> Result<Uuid, ApiError> {
@@ -153,7 +155,7 @@ pub async fn show(
     flight.available_seats = seats.iter().filter(|s| s.status == "available").count() as i32;
     let rows = seats.iter().map(|s| s.row).max().unwrap_or(0);
     Ok(HttpResponse::Ok().json(FlightDetail {
-        flight,
+        flight: bodies::Flight::from(&flight),
         seat_map: SeatMap {
             rows,
             seats_per_row: domain::COLUMNS.len(),

@@ -16,7 +16,7 @@ use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
 
 use super::AppState;
-use crate::store;
+use crate::store::{self, StoreError};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// A worker counts as polling if Temporal saw it poll this recently: a long
@@ -60,6 +60,12 @@ where
             "{name} unavailable: no answer within {CHECK_TIMEOUT:?}"
         )),
     }
+}
+
+/// A store check whose failure says its causes too: readiness is read by
+/// operators, who need the driver's words.
+async fn reported(check: impl Future<Output = Result<(), StoreError>>) -> Result<(), String> {
+    check.await.map_err(|e| e.report())
 }
 
 async fn temporal(state: &AppState) -> Result<(), String> {
@@ -172,8 +178,8 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 
 async fn readiness(state: &AppState) -> HttpResponse {
     let (pg, redis, temporal, worker) = tokio::join!(
-        check("postgres", store::check_postgres(&state.pool)),
-        check("redis", store::check_redis(state.holds.client())),
+        check("postgres", reported(store::check_postgres(&state.pool))),
+        check("redis", reported(store::check_redis(state.holds.client()))),
         check("temporal", temporal(state)),
         check("worker", worker(state)),
     );

@@ -366,7 +366,7 @@ where
                     true
                 });
             }
-            Err(e) => tracing::warn!(error = %e, "a live feed could not read; retrying"),
+            Err(e) => tracing::warn!(error = %e.report(), "a live feed could not read; retrying"),
         }
         tokio::select! {
             () = feed.wake.notified() => tokio::time::sleep_until(computed + MIN_INTERVAL).await,

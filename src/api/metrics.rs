@@ -17,7 +17,6 @@ use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use prometheus::{Encoder, IntGauge, TextEncoder};
 
-use super::errors::SEATS_UNAVAILABLE;
 use super::{ApiError, AppState};
 use crate::metrics::{self, LIVE_HOLDS};
 use crate::store::{StoreError, flights};
@@ -115,30 +114,6 @@ impl MessageBody for Stream {
     }
 }
 
-/// Which selection request a hold counter counts.
-#[derive(Clone, Copy)]
-pub enum Selection {
-    Create,
-    Change,
-}
-
-/// Count a selection's answer: held, or refused because a seat is taken.
-/// Other failures (bad input, busy, down) are neither.
-pub fn selection(request: Selection, outcome: Result<(), &ApiError>) {
-    let request = match request {
-        Selection::Create => "create",
-        Selection::Change => "change",
-    };
-    let m = metrics::api();
-    match outcome {
-        Ok(()) => m.holds_taken.with_label_values(&[request]).inc(),
-        Err(e) if e.code == SEATS_UNAVAILABLE => {
-            m.holds_refused.with_label_values(&[request]).inc()
-        }
-        Err(_) => {}
-    }
-}
-
 /// Seats held in Redis now, every flight.
 async fn live_holds(state: &AppState) -> Result<i64, StoreError> {
     let flights = flights::list(&state.pool).await?;
@@ -166,7 +141,7 @@ pub async fn render(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             true
         }
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "metrics: cannot count live holds");
+            tracing::warn!(error = %e.report(), "metrics: cannot count live holds");
             false
         }
         Err(_) => {

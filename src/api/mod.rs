@@ -2,7 +2,7 @@
 //! Handlers are thin: parse at the edge, call the store or the workflow,
 //! map errors once (`errors`).
 
-mod admission;
+mod bodies;
 mod bookings;
 mod codec;
 mod errors;
@@ -43,7 +43,7 @@ pub struct AppState {
     pub pool: Pool,
     pub holds: Holds,
     pub live: live::Live,
-    admission: admission::Admission,
+    admission: crate::orders::Admission,
     codec: codec::Codec,
     /// The booking engine: the order workflows, through Temporal.
     pub engine: Engine,
@@ -147,14 +147,14 @@ impl Application {
         let admin = bind(&s.admin_host, s.admin_port, "ADMIN_HOST:ADMIN_PORT")?;
         let port = public.local_addr()?.port();
         let admin_addr = admin.local_addr()?;
-        tokio::spawn(idempotency::purge_expired(
+        tokio::spawn(crate::orders::idempotency::purge_expired(
             pool.clone(),
             settings.server.idempotency_ttl,
         ));
         let live = live::Live::start(pool.clone(), holds.clone(), settings.database.pg_config()?);
         let state = aw::Data::new(AppState {
             live: live.clone(),
-            admission: admission::Admission::new(settings.server.max_in_flight),
+            admission: crate::orders::Admission::new(settings.server.max_in_flight),
             codec: codec::Codec::new(&settings.temporal)?,
             engine: Engine::new(settings.temporal.clone(), settings.server.call_timeout),
             lookups: Lookups::new(

@@ -109,7 +109,7 @@ impl BookingActivities {
         if released > 0
             && let Err(e) = flights::announce(&self.pool, h.flight_id).await
         {
-            tracing::warn!(error = %e, flight = %h.flight_id, "announcing released seats failed");
+            tracing::warn!(error = %e.report(), flight = %h.flight_id, "announcing released seats failed");
         }
         Ok(released)
     }

@@ -5,7 +5,6 @@
 //! that starts and talks to the workflows.
 
 pub mod activities;
-pub mod keys;
 pub mod mails;
 pub mod messages;
 pub mod payment;

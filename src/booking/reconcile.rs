@@ -169,7 +169,7 @@ impl Reconciler {
         // what it fixed.
         let recorded = serde_json::to_value(&report).unwrap_or_default();
         if let Err(e) = crate::store::ops::record_sweep(&self.pool, &recorded).await {
-            tracing::warn!(error = %e, "reconcile: the run could not be recorded");
+            tracing::warn!(error = %e.report(), "reconcile: the run could not be recorded");
         }
         if report.fixed_anything() {
             tracing::info!(
@@ -338,7 +338,7 @@ impl Reconciler {
         if released > 0
             && let Err(e) = flights::announce(&self.pool, flight).await
         {
-            tracing::warn!(error = %e, flight_id = %flight, "reconcile: announcing released seats failed");
+            tracing::warn!(error = %e.report(), flight_id = %flight, "reconcile: announcing released seats failed");
         }
         Ok(released)
     }

@@ -25,3 +25,72 @@ pub enum Outcome<T, R> {
     /// known yet.
     Unknown { order_id: uuid::Uuid },
 }
+
+impl<T, R> Outcome<T, R> {
+    /// The same outcome, its `Done` value mapped.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U, R> {
+        match self {
+            Outcome::Done(done) => Outcome::Done(f(done)),
+            Outcome::Refused(refusal) => Outcome::Refused(refusal),
+            Outcome::Busy(why) => Outcome::Busy(why),
+            Outcome::Unavailable(why) => Outcome::Unavailable(why),
+            Outcome::Unknown { order_id } => Outcome::Unknown { order_id },
+        }
+    }
+}
+
+mod admission;
+mod calls;
+mod cancel;
+mod change;
+mod create;
+pub mod idempotency;
+mod passengers;
+mod pay;
+mod refusal;
+
+use deadpool_postgres::Pool;
+
+pub use admission::Admission;
+pub use cancel::cancel;
+pub use change::change;
+pub use create::{Hold, SeatRequest, create};
+pub use passengers::name_passengers;
+pub use pay::pay;
+pub use refusal::Refusal;
+
+use crate::booking::service::Engine;
+use crate::config::Settings;
+use crate::store::{Holds, StoreError};
+
+/// What a flow comes to: an [`Outcome`], or the store failing under it
+/// (down, or a query that should not fail); a flow never decides on a
+/// failed read.
+pub type Flow<T> = Result<Outcome<T, Refusal>, StoreError>;
+
+/// What the flows work with, for one request.
+pub struct Context<'a> {
+    pub settings: &'a Settings,
+    pub pool: &'a Pool,
+    pub holds: &'a Holds,
+    pub engine: &'a Engine,
+    pub admission: &'a Admission,
+    /// The request's id, carried on to the worker's logs.
+    pub request_id: Option<String>,
+    /// Names the order a request turned out to be about on its span (a
+    /// create's order id is chosen here).
+    pub name_order: fn(uuid::Uuid),
+}
+
+/// Count a seat selection (`create`, `change`) by its outcome: held, or
+/// refused because a seat is taken; other outcomes are neither.
+fn count<T>(selection: &str, flow: &Flow<T>) {
+    let m = crate::metrics::api();
+    match flow {
+        Ok(Outcome::Done(_)) => m.holds_taken.with_label_values(&[selection]).inc(),
+        Ok(Outcome::Refused(r)) if r.is_seat_taken() => {
+            m.holds_refused.with_label_values(&[selection]).inc()
+        }
+        _ => {}
+    }
+}

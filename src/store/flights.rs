@@ -2,14 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use serde::Serialize;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::StoreError;
 
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Flight {
     pub id: Uuid,
     pub flight_number: String,
@@ -38,18 +36,21 @@ pub struct Seat {
 const FLIGHT_COLUMNS: &str = "id, flight_number, origin, destination, departure_time,
     arrival_time, total_seats, available_seats, price_cents, sales_open";
 
-fn flight(row: &Row) -> Flight {
-    Flight {
-        id: row.get(0),
-        flight_number: row.get(1),
-        origin: row.get(2),
-        destination: row.get(3),
-        departure_time: row.get(4),
-        arrival_time: row.get(5),
-        total_seats: row.get(6),
-        available_seats: row.get(7),
-        price_cents: row.get(8),
-        sales_open: row.get(9),
+impl Flight {
+    /// A row selected with [`FLIGHT_COLUMNS`].
+    fn from_row(row: &Row) -> Self {
+        Self {
+            id: row.get("id"),
+            flight_number: row.get("flight_number"),
+            origin: row.get("origin"),
+            destination: row.get("destination"),
+            departure_time: row.get("departure_time"),
+            arrival_time: row.get("arrival_time"),
+            total_seats: row.get("total_seats"),
+            available_seats: row.get("available_seats"),
+            price_cents: row.get("price_cents"),
+            sales_open: row.get("sales_open"),
+        }
     }
 }
 
@@ -59,7 +60,7 @@ pub async fn list(pool: &Pool) -> Result<Vec<Flight>, StoreError> {
     let sql =
         format!("SELECT {FLIGHT_COLUMNS} FROM flights ORDER BY departure_time, flight_number");
     let rows = conn.query(&sql, &[]).await?;
-    Ok(rows.iter().map(flight).collect())
+    Ok(rows.iter().map(Flight::from_row).collect())
 }
 
 /// Announce that the flight's seats changed where Postgres did not see it
@@ -75,12 +76,13 @@ pub async fn announce(pool: &Pool, id: Uuid) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The flight with this id, or [`StoreError::FlightNotFound`].
 pub async fn find(pool: &Pool, id: Uuid) -> Result<Flight, StoreError> {
     let conn = pool.get().await?;
     let sql = format!("SELECT {FLIGHT_COLUMNS} FROM flights WHERE id = $1");
     conn.query_opt(&sql, &[&id])
         .await?
-        .map(|row| flight(&row))
+        .map(|row| Flight::from_row(&row))
         .ok_or(StoreError::FlightNotFound(id))
 }
 
@@ -89,7 +91,7 @@ pub async fn seats(pool: &Pool, flight_id: Uuid) -> Result<Vec<Seat>, StoreError
     let conn = pool.get().await?;
     let rows = conn
         .query(
-            "SELECT id, row_num, col, status = 'booked' FROM seats
+            "SELECT id, row_num, col, status = 'booked' AS booked FROM seats
              WHERE flight_id = $1 ORDER BY row_num, col",
             &[&flight_id],
         )
@@ -97,10 +99,10 @@ pub async fn seats(pool: &Pool, flight_id: Uuid) -> Result<Vec<Seat>, StoreError
     Ok(rows
         .iter()
         .map(|r| Seat {
-            id: r.get(0),
-            row: r.get(1),
-            column: r.get(2),
-            booked: r.get(3),
+            id: r.get("id"),
+            row: r.get("row_num"),
+            column: r.get("col"),
+            booked: r.get("booked"),
         })
         .collect())
 }
@@ -112,6 +114,7 @@ pub struct SeatCheck {
     pub sold: Vec<String>,
 }
 
+/// Of `wanted`, which seats the flight lacks and which are sold already.
 pub async fn check_seats(
     pool: &Pool,
     flight_id: Uuid,
@@ -120,15 +123,15 @@ pub async fn check_seats(
     let conn = pool.get().await?;
     let rows = conn
         .query(
-            "SELECT id, status = 'booked' FROM seats WHERE flight_id = $1 AND id = ANY($2)",
+            "SELECT id, status = 'booked' AS booked FROM seats WHERE flight_id = $1 AND id = ANY($2)",
             &[&flight_id, &wanted],
         )
         .await?;
     let mut check = SeatCheck::default();
     for seat in wanted {
-        match rows.iter().find(|r| r.get::<_, &str>(0) == seat) {
+        match rows.iter().find(|r| r.get::<_, &str>("id") == seat) {
             None => check.unknown.push(seat.clone()),
-            Some(r) if r.get::<_, bool>(1) => check.sold.push(seat.clone()),
+            Some(r) if r.get::<_, bool>("booked") => check.sold.push(seat.clone()),
             Some(_) => {}
         }
     }

@@ -25,7 +25,7 @@ pub async fn up(pool: &Pool) -> Result<Vec<i32>, StoreError> {
     let report = migrations::runner().run_async(&mut **conn).await;
     conn.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
         .await?;
-    let report = report.map_err(|e| StoreError::Postgres(format!("migration failed: {e}")))?;
+    let report = report?;
     Ok(report
         .applied_migrations()
         .iter()
@@ -39,16 +39,13 @@ pub async fn status(pool: &Pool) -> Result<Vec<MigrationState>, StoreError> {
     let runner = migrations::runner();
     let has_history: bool = conn
         .query_one(
-            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+            "SELECT to_regclass('refinery_schema_history') IS NOT NULL AS has_history",
             &[],
         )
         .await?
-        .get(0);
+        .get("has_history");
     let applied = if has_history {
-        runner
-            .get_applied_migrations_async(&mut **conn)
-            .await
-            .map_err(|e| StoreError::Postgres(format!("reading migration history: {e}")))?
+        runner.get_applied_migrations_async(&mut **conn).await?
     } else {
         Vec::new()
     };

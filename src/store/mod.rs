@@ -3,7 +3,6 @@
 
 pub mod flights;
 pub mod holds;
-pub mod idempotency;
 pub mod lookups;
 pub mod migrate;
 pub mod ops;
@@ -24,29 +23,69 @@ use crate::config::{DatabaseSettings, RedisSettings, RedisTarget, Settings};
 
 pub use holds::Holds;
 
-/// Errors of the storage layer.
+/// Errors of the storage layer. Each keeps the driver's error as its
+/// [`source`](std::error::Error::source); the message itself says only what
+/// failed, never the driver's words, so it is safe wherever it is shown.
+/// [`StoreError::report`] gives the whole chain, for logs and operators.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Postgres is unreachable or refuses work for now: retry later.
-    #[error("postgres: {0}")]
-    Postgres(String),
+    #[error("postgres is unavailable")]
+    Postgres(#[source] PostgresDown),
     /// Postgres answered with an error a retry will not cure (a bug, a
     /// schema that does not match the code).
-    #[error("postgres query failed: {0}")]
-    Query(String),
-    #[error("redis: {0}")]
-    Redis(String),
+    #[error("a postgres query failed")]
+    Query(#[source] tokio_postgres::Error),
+    /// Redis is unreachable or failed the command.
+    #[error("redis is unavailable")]
+    Redis(#[from] fred::error::Error),
+    /// Applying or reading the schema migrations failed.
+    #[error("the schema migrations failed")]
+    Migration(#[from] refinery::Error),
     #[error("flight {0} not found")]
     FlightNotFound(uuid::Uuid),
     #[error("order {0} not found")]
     OrderNotFound(uuid::Uuid),
 }
 
+/// Why Postgres could not do the work now: the connection or the server
+/// failed, or the pool gave no connection in time.
+#[derive(Debug, thiserror::Error)]
+pub enum PostgresDown {
+    /// The connection failed, or the server refused the work for now.
+    #[error(transparent)]
+    Server(#[from] tokio_postgres::Error),
+    /// The pool timed out, or was closed, before a connection was had.
+    #[error(transparent)]
+    Pool(#[from] deadpool_postgres::PoolError),
+}
+
+impl StoreError {
+    /// The error and every cause under it, `: `-separated, with the SQLSTATE
+    /// of a server's error: what a log line or a readiness check shows
+    /// (never a client's error answer).
+    pub fn report(&self) -> String {
+        let first = Some(self as &(dyn std::error::Error + 'static));
+        let mut chain = std::iter::successors(first, |e| e.source()).map(|e| {
+            match e.downcast_ref::<tokio_postgres::error::DbError>() {
+                Some(db) => format!("{db} (SQLSTATE {})", db.code().code()),
+                None => e.to_string(),
+            }
+        });
+        let mut out = chain.next().unwrap_or_default();
+        for cause in chain {
+            out.push_str(": ");
+            out.push_str(&cause);
+        }
+        out
+    }
+}
+
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.as_db_error().map(|db| db.code().code()) {
-            Some(code) if !transient(code) => Self::Query(describe_pg(&e)),
-            _ => Self::Postgres(describe_pg(&e)),
+            Some(code) if !transient(code) => Self::Query(e),
+            _ => Self::Postgres(e.into()),
         }
     }
 }
@@ -61,28 +100,14 @@ fn transient(sqlstate: &str) -> bool {
 }
 
 /// Failing to get a connection is an outage, whatever the server said.
+/// The pool's own message repeats its cause's, so a connection that failed
+/// is kept as the server's error alone.
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        match e {
-            deadpool_postgres::PoolError::Backend(e) => Self::Postgres(describe_pg(&e)),
-            other => Self::Postgres(other.to_string()),
-        }
-    }
-}
-
-impl From<fred::error::Error> for StoreError {
-    fn from(e: fred::error::Error) -> Self {
-        Self::Redis(e.to_string())
-    }
-}
-
-/// tokio-postgres prints only "error connecting to server" / "db error";
-/// the cause carries the useful part.
-fn describe_pg(e: &tokio_postgres::Error) -> String {
-    match (e.as_db_error(), std::error::Error::source(e)) {
-        (Some(db), _) => format!("{}: {}", db.code().code(), db.message()),
-        (None, Some(source)) => format!("{e}: {source}"),
-        (None, None) => e.to_string(),
+        Self::Postgres(match e {
+            deadpool_postgres::PoolError::Backend(e) => PostgresDown::Server(e),
+            other => PostgresDown::Pool(other),
+        })
     }
 }
 
@@ -111,7 +136,7 @@ pub async fn connect_postgres(settings: &DatabaseSettings) -> anyhow::Result<Poo
     let pool = pg_pool(settings)?;
     check_postgres(&pool)
         .await
-        .map_err(|e| anyhow::anyhow!("postgres is unreachable: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("postgres is unreachable: {}", e.report()))?;
     Ok(pool)
 }
 
@@ -178,4 +203,22 @@ pub async fn redis_client(settings: &RedisSettings) -> anyhow::Result<fred::prel
 pub async fn check_redis(client: &fred::prelude::Client) -> Result<(), StoreError> {
     let _: String = client.ping(None).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_keeps_its_cause_out_of_its_message() {
+        let timeout = deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait);
+        let e = StoreError::from(timeout);
+        assert!(matches!(e, StoreError::Postgres(PostgresDown::Pool(_))));
+        assert_eq!(e.to_string(), "postgres is unavailable");
+        assert_eq!(
+            e.report(),
+            "postgres is unavailable: Timeout occurred while waiting for a slot to become available"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+    }
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::StoreError;
@@ -21,11 +20,12 @@ pub async fn put_operator(pool: &Pool, name: &str, hash: &str) -> Result<bool, S
         .query_one(
             "INSERT INTO operators (name, password_hash) VALUES ($1, $2)
              ON CONFLICT (name) DO UPDATE SET password_hash = EXCLUDED.password_hash
-             RETURNING (xmax = 0)",
+             RETURNING (xmax = 0) AS new",
             &[&name, &hash],
         )
         .await?;
-    if !row.get::<_, bool>(0) {
+    let new: bool = row.get("new");
+    if !new {
         // A new password ends the sessions signed in with the old one.
         conn.execute(
             "UPDATE ops_sessions SET revoked_at = NOW() WHERE operator = $1 AND revoked_at IS NULL",
@@ -33,7 +33,7 @@ pub async fn put_operator(pool: &Pool, name: &str, hash: &str) -> Result<bool, S
         )
         .await?;
     }
-    Ok(row.get(0))
+    Ok(new)
 }
 
 /// Remove an operator (their sessions end with them). Whether one was there.
@@ -54,7 +54,7 @@ pub async fn password_hash(pool: &Pool, name: &str) -> Result<Option<String>, St
             &[&name],
         )
         .await?;
-    Ok(row.map(|r| r.get(0)))
+    Ok(row.map(|r| r.get("password_hash")))
 }
 
 /// Open a session for `operator`, known by `digest`, for `ttl`; returns
@@ -73,7 +73,7 @@ pub async fn open_session(
             &[&digest, &operator, &ttl.as_secs_f64()],
         )
         .await?;
-    Ok(row.get(0))
+    Ok(row.get("expires_at"))
 }
 
 /// A live session: its operator and when it expires.
@@ -94,8 +94,8 @@ pub async fn session(pool: &Pool, digest: &str) -> Result<Option<Session>, Store
         )
         .await?;
     Ok(row.map(|r| Session {
-        operator: r.get(0),
-        expires_at: r.get(1),
+        operator: r.get("operator"),
+        expires_at: r.get("expires_at"),
     }))
 }
 
@@ -111,8 +111,7 @@ pub async fn revoke_session(pool: &Pool, digest: &str) -> Result<(), StoreError>
 }
 
 /// One line of the audit trail.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug)]
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
     pub operator: String,
@@ -154,6 +153,7 @@ pub struct Page<T> {
     pub items: Vec<T>,
 }
 
+/// Rows on one page of the console's lists.
 pub const PAGE_SIZE: i64 = 25;
 
 /// The audit trail, newest first.
@@ -162,12 +162,12 @@ pub async fn audit_page(pool: &Pool, page: i64) -> Result<Page<AuditEntry>, Stor
     let offset = (page.max(1) - 1) * PAGE_SIZE;
     let rows = conn
         .query(
-            "SELECT at, operator, action, target, outcome, detail, count(*) OVER ()
+            "SELECT at, operator, action, target, outcome, detail, count(*) OVER () AS total
              FROM ops_audit ORDER BY id DESC LIMIT $1 OFFSET $2",
             &[&PAGE_SIZE, &offset],
         )
         .await?;
-    let total = rows.first().map_or(0, |r| r.get(6));
+    let total = rows.first().map_or(0, |r| r.get("total"));
     Ok(Page {
         page: page.max(1),
         page_size: PAGE_SIZE,
@@ -175,25 +175,25 @@ pub async fn audit_page(pool: &Pool, page: i64) -> Result<Page<AuditEntry>, Stor
         items: rows
             .iter()
             .map(|r| AuditEntry {
-                at: r.get(0),
-                operator: r.get(1),
-                action: r.get(2),
-                target: r.get(3),
-                outcome: r.get(4),
-                detail: r.get(5),
+                at: r.get("at"),
+                operator: r.get("operator"),
+                action: r.get("action"),
+                target: r.get("target"),
+                outcome: r.get("outcome"),
+                detail: r.get("detail"),
             })
             .collect(),
     })
 }
 
 /// One status an order had, and when the database recorded it.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug)]
 pub struct StatusChange {
     pub status: String,
     pub at: DateTime<Utc>,
 }
 
+/// Every status the order had, oldest first.
 pub async fn history(pool: &Pool, order_id: Uuid) -> Result<Vec<StatusChange>, StoreError> {
     let conn = pool.get().await?;
     let rows = conn
@@ -205,15 +205,14 @@ pub async fn history(pool: &Pool, order_id: Uuid) -> Result<Vec<StatusChange>, S
     Ok(rows
         .iter()
         .map(|r| StatusChange {
-            status: r.get(0),
-            at: r.get(1),
+            status: r.get("status"),
+            at: r.get("at"),
         })
         .collect())
 }
 
 /// One payment attempt of an order.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug)]
 pub struct Attempt {
     pub attempt: i32,
     pub outcome: String,
@@ -221,6 +220,7 @@ pub struct Attempt {
     pub at: DateTime<Utc>,
 }
 
+/// The order's payment attempts, in the order they were made.
 pub async fn attempts(pool: &Pool, order_id: Uuid) -> Result<Vec<Attempt>, StoreError> {
     let conn = pool.get().await?;
     let rows = conn
@@ -233,10 +233,10 @@ pub async fn attempts(pool: &Pool, order_id: Uuid) -> Result<Vec<Attempt>, Store
     Ok(rows
         .iter()
         .map(|r| Attempt {
-            attempt: r.get(0),
-            outcome: r.get(1),
-            error: r.get(2),
-            at: r.get(3),
+            attempt: r.get("attempt"),
+            outcome: r.get("outcome"),
+            error: r.get("error"),
+            at: r.get("created_at"),
         })
         .collect())
 }
@@ -261,7 +261,7 @@ pub async fn orders(
     let q = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     let ids: Vec<(Uuid, String, i64)> = conn
         .query(
-            "SELECT o.id, f.flight_number, count(*) OVER ()
+            "SELECT o.id, f.flight_number, count(*) OVER () AS total
              FROM orders o JOIN flights f ON f.id = o.flight_id
              WHERE ($1::text IS NULL OR o.status = $1)
                AND ($2::uuid IS NULL OR o.flight_id = $2)
@@ -276,7 +276,7 @@ pub async fn orders(
         )
         .await?
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .map(|r| (r.get("id"), r.get("flight_number"), r.get("total")))
         .collect();
     drop(conn);
     let total = ids.first().map_or(0, |r| r.2);
@@ -293,10 +293,8 @@ pub async fn orders(
 }
 
 /// A flight's sales, as the console shows them.
-#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FlightSales {
-    #[serde(flatten)]
     pub flight: Flight,
     /// Seats sold (booked in Postgres).
     pub sold: i64,
@@ -321,17 +319,19 @@ pub async fn sales(pool: &Pool) -> Result<Vec<FlightSales>, StoreError> {
     let sold = conn
         .query(
             "SELECT f.id,
-                    (SELECT count(*) FROM seats s WHERE s.flight_id = f.id AND s.status = 'booked'),
+                    (SELECT count(*) FROM seats s
+                     WHERE s.flight_id = f.id AND s.status = 'booked') AS booked,
                     (SELECT coalesce(sum(o.total_price_cents), 0)::bigint FROM orders o
                      WHERE o.flight_id = f.id
-                       AND o.status IN ('CONFIRMED', 'REFUND_PENDING', 'REFUND_FAILED'))
+                       AND o.status IN ('CONFIRMED', 'REFUND_PENDING', 'REFUND_FAILED')) AS revenue
              FROM flights f",
             &[],
         )
         .await?;
     let spark = conn
         .query(
-            "SELECT o.flight_id, floor(extract(epoch FROM NOW() - h.at) / 60)::int, count(*)
+            "SELECT o.flight_id, floor(extract(epoch FROM NOW() - h.at) / 60)::int AS minutes_ago,
+                    count(*) AS confirmed
              FROM order_status_history h JOIN orders o ON o.id = h.order_id
              WHERE h.status = 'CONFIRMED' AND h.at > NOW() - make_interval(mins => $1)
              GROUP BY 1, 2",
@@ -341,13 +341,17 @@ pub async fn sales(pool: &Pool) -> Result<Vec<FlightSales>, StoreError> {
     Ok(list
         .into_iter()
         .map(|flight| {
-            let row = sold.iter().find(|r| r.get::<_, Uuid>(0) == flight.id);
-            let (booked, revenue): (i64, i64) = row.map_or((0, 0), |r| (r.get(1), r.get(2)));
+            let row = sold.iter().find(|r| r.get::<_, Uuid>("id") == flight.id);
+            let (booked, revenue): (i64, i64) =
+                row.map_or((0, 0), |r| (r.get("booked"), r.get("revenue")));
             let mut per_minute = vec![0; SPARK_MINUTES];
-            for r in spark.iter().filter(|r| r.get::<_, Uuid>(0) == flight.id) {
-                let ago: i32 = r.get(1);
+            for r in spark
+                .iter()
+                .filter(|r| r.get::<_, Uuid>("flight_id") == flight.id)
+            {
+                let ago: i32 = r.get("minutes_ago");
                 if (0..SPARK_MINUTES as i32).contains(&ago) {
-                    per_minute[SPARK_MINUTES - 1 - ago as usize] = r.get(2);
+                    per_minute[SPARK_MINUTES - 1 - ago as usize] = r.get("confirmed");
                 }
             }
             FlightSales {
@@ -442,12 +446,10 @@ pub async fn add_flight(pool: &Pool, f: &NewFlight) -> Result<Flight, AddFlight>
 }
 
 /// One run of the reconciliation sweep.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug)]
 pub struct SweepRun {
     pub at: DateTime<Utc>,
     /// What it fixed (the sweep's report).
-    #[schema(value_type = Object)]
     pub report: serde_json::Value,
 }
 
@@ -477,8 +479,8 @@ pub async fn sweep_runs(pool: &Pool, limit: i64) -> Result<Vec<SweepRun>, StoreE
     Ok(rows
         .iter()
         .map(|r| SweepRun {
-            at: r.get(0),
-            report: r.get(1),
+            at: r.get("at"),
+            report: r.get("report"),
         })
         .collect())
 }

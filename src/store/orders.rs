@@ -51,36 +51,32 @@ const COLUMNS: &str = "id, flight_id, workflow_id, status, seats, total_price_ce
     confirmed_at, failure_reason, payment_attempts, last_payment_error, version, saved_at_event,
     passengers, reference, created_at, updated_at";
 
-fn order(row: &Row) -> Order {
-    let status: &str = row.get(3);
-    Order {
-        id: row.get(0),
-        flight_id: row.get(1),
-        workflow_id: row.get(2),
-        status: OrderStatus::parse(status).unwrap_or(OrderStatus::Failed),
-        seats: row.get(4),
-        total_price_cents: row.get(5),
-        expires_at: row.get(6),
-        confirmed_at: row.get(7),
-        failure_reason: row.get(8),
-        payment_attempts: row.get(9),
-        last_payment_error: row.get(10),
-        version: row.get(11),
-        saved_at_event: row.get(12),
-        passengers: serde_json::from_value(row.get(13)).unwrap_or_default(),
-        reference: row.get(14),
-        created_at: row.get(15),
-        updated_at: row.get(16),
+impl Order {
+    /// A row selected with [`COLUMNS`].
+    fn from_row(row: &Row) -> Self {
+        let status: &str = row.get("status");
+        Self {
+            id: row.get("id"),
+            flight_id: row.get("flight_id"),
+            workflow_id: row.get("workflow_id"),
+            status: OrderStatus::parse(status).unwrap_or(OrderStatus::Failed),
+            seats: row.get("seats"),
+            total_price_cents: row.get("total_price_cents"),
+            expires_at: row.get("expires_at"),
+            confirmed_at: row.get("confirmed_at"),
+            failure_reason: row.get("failure_reason"),
+            payment_attempts: row.get("payment_attempts"),
+            last_payment_error: row.get("last_payment_error"),
+            version: row.get("version"),
+            saved_at_event: row.get("saved_at_event"),
+            passengers: serde_json::from_value(row.get("passengers")).unwrap_or_default(),
+            reference: row.get("reference"),
+            created_at: row.get("created_at"),
+            updated_at: row.get("updated_at"),
+        }
     }
 }
 
-/// Insert or update the order row, unless `deadline` has passed by the time
-/// the database commits it: the row is then as before and `false` comes
-/// back (a save already committed by an earlier try of the same step counts
-/// as committed). A confirmed order is never overwritten (only `confirm`
-/// sells seats), nor a state saved later in the workflow than this one (a
-/// late retry, a worker that lost its task).
-///
 /// What a save did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Saved {
@@ -93,6 +89,12 @@ pub struct Saved {
     pub ended: Option<OrderStatus>,
 }
 
+/// Insert or update the order row, unless `deadline` has passed by the time
+/// the database commits it: the row is then as before and `false` comes
+/// back (a save already committed by an earlier try of the same step counts
+/// as committed). A confirmed order is never overwritten (only `confirm`
+/// sells seats), nor a state saved later in the workflow than this one (a
+/// late retry, a worker that lost its task).
 pub async fn save(
     pool: &Pool,
     o: &Order,
@@ -120,7 +122,7 @@ pub async fn save(
          WHERE orders.confirmed_at IS NULL
            AND orders.saved_at_event <= EXCLUDED.saved_at_event
            AND ($12::timestamptz IS NULL OR clock_timestamp() <= $12::timestamptz)
-         RETURNING (SELECT status FROM before)",
+         RETURNING (SELECT status FROM before) AS before",
             &[
                 &o.id,
                 &o.flight_id,
@@ -148,7 +150,7 @@ pub async fn save(
             )
             .await?;
         let committed = current.is_some_and(|r| {
-            let (at, status): (i64, &str) = (r.get(0), r.get(1));
+            let (at, status): (i64, &str) = (r.get("saved_at_event"), r.get("status"));
             at == o.saved_at_event && status == o.status.as_str()
         });
         let committed = committed || deadline.is_none();
@@ -157,7 +159,7 @@ pub async fn save(
             ended: None,
         });
     };
-    let before: Option<String> = row.get(0);
+    let before: Option<String> = row.get("before");
     let ended = o.status.is_terminal() && before.as_deref() != Some(o.status.as_str());
     Ok(Saved {
         committed: true,
@@ -171,15 +173,16 @@ pub async fn saved_at(pool: &Pool, id: Uuid) -> Result<Option<i64>, StoreError> 
     let row = conn
         .query_opt("SELECT saved_at_event FROM orders WHERE id = $1", &[&id])
         .await?;
-    Ok(row.map(|r| r.get(0)))
+    Ok(row.map(|r| r.get("saved_at_event")))
 }
 
+/// The order with this id, or [`StoreError::OrderNotFound`].
 pub async fn find(pool: &Pool, id: Uuid) -> Result<Order, StoreError> {
     let conn = pool.get().await?;
     let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = $1");
     conn.query_opt(&sql, &[&id])
         .await?
-        .map(|row| order(&row))
+        .map(|row| Order::from_row(&row))
         .ok_or(StoreError::OrderNotFound(id))
 }
 
@@ -287,7 +290,7 @@ pub async fn confirm(
         )
         .await?
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| r.get("id"))
         .collect();
     if sold.len() != seats.len() {
         tx.rollback().await?;
@@ -355,5 +358,5 @@ async fn locked_status(
             &[&order_id],
         )
         .await?;
-    Ok(row.and_then(|r| OrderStatus::parse(r.get(0))))
+    Ok(row.and_then(|r| OrderStatus::parse(r.get("status"))))
 }

@@ -26,7 +26,8 @@ pub struct LiveOrder {
 pub async fn live_orders(pool: &Pool, limit: i64) -> Result<Vec<LiveOrder>, StoreError> {
     let conn = pool.get().await?;
     let sql = format!(
-        "SELECT id, flight_id, workflow_id, seats, updated_at < NOW() - INTERVAL '2 minutes'
+        "SELECT id, flight_id, workflow_id, seats,
+                updated_at < NOW() - INTERVAL '2 minutes' AS quiet
          FROM orders
          WHERE status IN {LIVE} ORDER BY updated_at LIMIT $1"
     );
@@ -35,11 +36,11 @@ pub async fn live_orders(pool: &Pool, limit: i64) -> Result<Vec<LiveOrder>, Stor
         .await?
         .iter()
         .map(|r| LiveOrder {
-            id: r.get(0),
-            flight_id: r.get(1),
-            workflow_id: r.get(2),
-            seats: r.get(3),
-            quiet: r.get(4),
+            id: r.get("id"),
+            flight_id: r.get("flight_id"),
+            workflow_id: r.get("workflow_id"),
+            seats: r.get("seats"),
+            quiet: r.get("quiet"),
         })
         .collect())
 }
@@ -64,8 +65,8 @@ pub async fn statuses(pool: &Pool, ids: &[Uuid]) -> Result<HashMap<Uuid, OrderSt
     Ok(rows
         .iter()
         .map(|r| {
-            let status = OrderStatus::parse(r.get(1)).unwrap_or(OrderStatus::Failed);
-            (r.get(0), status)
+            let status = OrderStatus::parse(r.get("status")).unwrap_or(OrderStatus::Failed);
+            (r.get("id"), status)
         })
         .collect())
 }
@@ -98,9 +99,9 @@ pub async fn correct_availability(pool: &Pool) -> Result<Vec<Drift>, StoreError>
     Ok(rows
         .iter()
         .map(|r| Drift {
-            flight_id: r.get(0),
-            was: r.get(1),
-            now: r.get(2),
+            flight_id: r.get("id"),
+            was: r.get("was"),
+            now: r.get("now"),
         })
         .collect())
 }

@@ -46,7 +46,7 @@ pub async fn request(
     let row = tx
         .query_opt(
             "SELECT o.status, o.total_price_cents,
-                    f.departure_time - make_interval(secs => $2) <= NOW(),
+                    f.departure_time - make_interval(secs => $2) <= NOW() AS closed,
                     r.request_key
              FROM orders o JOIN flights f ON f.id = o.flight_id
              LEFT JOIN refunds r ON r.order_id = o.id
@@ -55,9 +55,12 @@ pub async fn request(
         )
         .await?
         .ok_or(StoreError::OrderNotFound(order_id))?;
-    let status = OrderStatus::parse(row.get(0)).unwrap_or(OrderStatus::Failed);
-    let (amount, closed, asked_with): (i64, bool, Option<String>) =
-        (row.get(1), row.get(2), row.get(3));
+    let status = OrderStatus::parse(row.get("status")).unwrap_or(OrderStatus::Failed);
+    let (amount, closed, asked_with): (i64, bool, Option<String>) = (
+        row.get("total_price_cents"),
+        row.get("closed"),
+        row.get("request_key"),
+    );
     if status != OrderStatus::Confirmed {
         let same = key.is_some() && asked_with.as_deref() == key;
         return Ok(if same {
@@ -84,8 +87,7 @@ pub async fn request(
 }
 
 /// A refund as the booking look-up shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refund {
     /// PENDING, REFUNDED or FAILED.
     pub status: String,
@@ -106,11 +108,11 @@ pub async fn find(pool: &Pool, order_id: Uuid) -> Result<Option<Refund>, StoreEr
         )
         .await?;
     Ok(row.map(|r| Refund {
-        status: r.get(0),
-        amount_cents: r.get(1),
-        attempts: r.get(2),
-        requested_at: r.get(3),
-        finished_at: r.get(4),
+        status: r.get("status"),
+        amount_cents: r.get("amount_cents"),
+        attempts: r.get("attempts"),
+        requested_at: r.get("requested_at"),
+        finished_at: r.get("finished_at"),
     }))
 }
 
@@ -128,7 +130,7 @@ pub async fn booking(pool: &Pool, reference: &str) -> Result<Option<Booking>, St
         let conn = pool.get().await?;
         conn.query_opt("SELECT id FROM orders WHERE reference = $1", &[&reference])
             .await?
-            .map(|r| r.get(0))
+            .map(|r| r.get("id"))
     };
     let Some(id) = id else { return Ok(None) };
     let order = orders::find(pool, id).await?;
@@ -172,7 +174,7 @@ pub async fn pay_out(
         .await
         .map_err(StoreError::from)?
         .ok_or(StoreError::OrderNotFound(order_id))?
-        .get(0);
+        .get("amount_cents");
     if declined {
         return Err(ProviderError::Declined);
     }
@@ -192,7 +194,7 @@ pub async fn pay_out(
         )
         .await
         .map_err(StoreError::from)?;
-    Ok(row.get(0))
+    Ok(row.get("provider_ref"))
 }
 
 /// What finishing a refund did.
@@ -221,7 +223,7 @@ pub async fn finish(
         )
         .await?
         .ok_or(StoreError::OrderNotFound(order_id))?;
-    let (status, flight_id): (&str, Uuid) = (row.get(0), row.get(1));
+    let (status, flight_id): (&str, Uuid) = (row.get("status"), row.get("flight_id"));
     if status != OrderStatus::RefundPending.as_str() {
         return Ok(Finished::Already);
     }
@@ -288,5 +290,5 @@ pub async fn pending(pool: &Pool, age: Duration, limit: i64) -> Result<Vec<Uuid>
             &[&age.as_secs_f64(), &limit],
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    Ok(rows.iter().map(|r| r.get("order_id")).collect())
 }

@@ -71,6 +71,7 @@ pub fn flight_id(n: u8) -> uuid::Uuid {
         .expect("seed ids are valid")
 }
 
+/// Insert the demo flights and seats that are missing.
 pub async fn run(pool: &Pool) -> Result<SeedReport, StoreError> {
     let mut conn = pool.get().await?;
     let tx = conn.transaction().await?;

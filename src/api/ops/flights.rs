@@ -7,12 +7,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::super::bodies::FlightSales;
 use super::super::errors::ErrorBody;
-use super::super::{ApiError, AppState, sse};
+use super::super::{ApiError, AppState, bodies, sse};
 use super::audited;
 use super::auth::Operator;
 use crate::store::flights;
-use crate::store::ops::{self as store, AddFlight, FlightSales, NewFlight};
+use crate::store::ops::{self as store, AddFlight, NewFlight};
 
 /// Every flight's sales.
 #[derive(Serialize, ToSchema)]
@@ -27,7 +28,9 @@ async fn flights_view(state: &AppState) -> Result<FlightsView, ApiError> {
         f.held = held;
         f.available = (f.available - held).max(0);
     }
-    Ok(FlightsView { flights })
+    Ok(FlightsView {
+        flights: bodies::all(&flights),
+    })
 }
 
 #[utoipa::path(
@@ -264,7 +267,7 @@ async fn sales_of(state: &AppState, flight: flights::Flight) -> Result<FlightSal
             available: i64::from(flight.available_seats),
             revenue_cents: 0,
             bookings_per_minute: vec![0; store::SPARK_MINUTES],
-            flight,
+            flight: bodies::Flight::from(&flight),
         }))
 }
 

@@ -56,7 +56,7 @@ pub(super) async fn audited<T>(
     )
     .await
     {
-        tracing::error!(error = %e, action, target, "the audit trail could not record an action");
+        tracing::error!(error = %e.report(), action, target, "the audit trail could not record an action");
         return Err(ApiError::unavailable(format!(
             "{action} {target}: {outcome}, but the audit trail could not record it"
         )));

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::super::bodies::{self, Attempt, AuditEntry, Refund, StatusChange, SweepRun};
 use super::super::errors::ErrorBody;
-use super::super::orders::StatusView;
+use super::super::orders::{Ack, StatusView, answers, context, order_id};
 use super::super::{ApiError, AppState};
 use super::audited;
 use super::auth::Operator;
@@ -16,8 +17,8 @@ use crate::api::bookings;
 use crate::domain::OrderStatus;
 use crate::orders::refund::{self, Refusal};
 use crate::passengers::Passenger;
-use crate::store::ops::{self as store, Attempt, AuditEntry, OrderFilter, StatusChange, SweepRun};
-use crate::store::refunds::{self as refund_rows, Refund};
+use crate::store::ops::{self as store, OrderFilter};
+use crate::store::refunds as refund_rows;
 use crate::store::{flights, orders};
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -170,7 +171,7 @@ pub async fn order(
     _op: Operator,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = super::super::orders::order_id(&path)?;
+    let id = order_id(&path)?;
     let order = orders::find(&state.pool, id).await?;
     let flight = flights::find(&state.pool, order.flight_id).await?;
     let ui = state.settings.temporal.ui_url.trim_end_matches('/');
@@ -179,9 +180,12 @@ pub async fn order(
         flight_number: flight.flight_number,
         created_at: order.created_at,
         confirmed_at: order.confirmed_at,
-        attempts: store::attempts(&state.pool, id).await?,
-        history: store::history(&state.pool, id).await?,
-        refund: refund_rows::find(&state.pool, id).await?,
+        attempts: bodies::all(&store::attempts(&state.pool, id).await?),
+        history: bodies::all(&store::history(&state.pool, id).await?),
+        refund: refund_rows::find(&state.pool, id)
+            .await?
+            .as_ref()
+            .map(Refund::from),
         workflow_url: format!(
             "{ui}/namespaces/{namespace}/workflows/{}",
             crate::domain::workflow_id(id)
@@ -198,7 +202,7 @@ pub async fn order(
     security(("ops_session" = [])),
     params(("id" = Uuid, Path, description = "The order's id")),
     responses(
-        (status = 200, description = "Cancelled", body = super::super::orders::Ack),
+        (status = 200, description = "Cancelled", body = Ack),
         (status = 400, description = "`INVALID_ORDER_ID`", body = ErrorBody),
         (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
         (status = 403, description = "`CROSS_ORIGIN`", body = ErrorBody),
@@ -214,8 +218,12 @@ pub async fn cancel_order(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let cancel = async {
-        let id = super::super::orders::order_id(&path)?;
-        super::super::orders::cancel_live(&state, id).await
+        let id = order_id(&path)?;
+        let status = answers::result(crate::orders::cancel(&context(&state), id).await)?;
+        Ok(Ack {
+            order_id: id,
+            status,
+        })
     };
     let ack = audited(&state, &op, "cancel_order", &path, cancel.await).await?;
     Ok(HttpResponse::Ok().json(ack))
@@ -286,7 +294,9 @@ pub async fn reconciliation(
     _op: Operator,
 ) -> Result<HttpResponse, ApiError> {
     let runs = store::sweep_runs(&state.pool, 100).await?;
-    Ok(HttpResponse::Ok().json(SweepView { runs }))
+    Ok(HttpResponse::Ok().json(SweepView {
+        runs: bodies::all(&runs),
+    }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -332,7 +342,7 @@ pub async fn audit(
     }
     let found = store::audit_page(&state.pool, page).await?;
     Ok(HttpResponse::Ok().json(AuditView {
-        entries: found.items,
+        entries: bodies::all(&found.items),
         page: found.page,
         page_size: found.page_size,
         total: found.total,

@@ -1,104 +1,109 @@
-//! The one mapping from what the booking engine said to HTTP, and what
-//! each answer means for an `Idempotency-Key` (`booking::keys::Outcome`).
+//! The one mapping from what an order flow came to (`orders::Outcome`) to
+//! HTTP, and of the answers an `Idempotency-Key` keeps.
 
+use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use uuid::Uuid;
 
 use super::super::ApiError;
-use super::super::idempotency::{Answer, KeyState, Keyed};
-use super::views::{unavailable_seats, unknown_seats};
-use crate::booking::keys::{Next, Outcome};
-use crate::booking::messages::Refusal;
-use crate::booking::service::CallError;
+use super::super::idempotency::Answer;
+use crate::booking::messages::Refusal as EngineRefusal;
 use crate::domain::OrderStatus;
-use crate::store::orders::{self, Order};
+use crate::orders::idempotency::Reply;
+use crate::orders::{Flow, Outcome, Refusal};
 
-/// One try of a booking call: the HTTP answer, and what it came to.
-pub struct Tried {
-    pub result: Result<Answer, ApiError>,
-    pub outcome: Outcome<()>,
+/// The longest `Retry-After` (seconds) a call turned away by admission is
+/// given: spread, so a crowd turned away together does not come back
+/// together.
+const MAX_RETRY_AFTER: u32 = 5;
+
+/// A flow's outcome: its `Done` value, or the error that answers it.
+pub fn result<T>(flow: Flow<T>) -> Result<T, ApiError> {
+    match flow? {
+        Outcome::Done(done) => Ok(done),
+        Outcome::Refused(refusal) => Err(refused(&refusal)),
+        Outcome::Busy(why) => {
+            let mut busy = ApiError::busy(why);
+            busy.retry_after = Some(rand::random_range(1..=MAX_RETRY_AFTER));
+            Err(busy)
+        }
+        Outcome::Unavailable(why) => Err(ApiError::unavailable(why)),
+        Outcome::Unknown { order_id } => Err(outcome_unknown(order_id)),
+    }
 }
 
-impl Tried {
-    pub fn done(answer: Answer) -> Self {
-        Self {
-            result: Ok(answer),
-            outcome: Outcome::Final(()),
-        }
-    }
+/// A keyed flow's outcome as the response: the key's stored answer
+/// replayed, or this request's own, `done` answering `Done`.
+pub fn reply<T>(
+    flow: Flow<Reply<Answer, T>>,
+    done: impl FnOnce(&T) -> Answer,
+) -> Result<HttpResponse, ApiError> {
+    Ok(match result(flow)? {
+        Reply::Replayed(answer) => answer.respond(),
+        Reply::Fresh(fresh) => done(&fresh).respond(),
+    })
+}
 
-    /// Refused by the workflow: final, unless it did nothing for a reason a
-    /// retry may not meet (late, the store down, passengers since named).
-    pub fn refused(refusal: Refusal) -> Self {
-        let outcome = match refusal {
-            Refusal::Late | Refusal::StoreUnavailable | Refusal::PassengersRequired(_) => {
-                Outcome::NothingHappened
-            }
-            _ => Outcome::Final(()),
-        };
-        Self {
-            result: Err(refusal_error(refusal)),
-            outcome,
-        }
-    }
-
-    /// An error before or around the call: final if it is a 4xx; a 5xx
-    /// changes nothing the key knows (a retry sends the same work).
-    pub fn failed(error: ApiError) -> Self {
-        let outcome = match error.status.is_client_error() {
-            true => Outcome::Final(()),
-            false => Outcome::Unknown,
-        };
-        Self {
-            result: Err(error),
-            outcome,
-        }
-    }
-
-    /// The workflow gave no answer.
-    pub fn unanswered(order_id: Uuid, e: CallError) -> Self {
-        Self::failed(call_error(order_id, e))
-    }
-
-    /// What the key stores: the answer of a final outcome.
-    pub fn settled(&self) -> Outcome<&Result<Answer, ApiError>> {
-        match self.outcome {
-            Outcome::Final(()) => Outcome::Final(&self.result),
-            Outcome::NothingHappened => Outcome::NothingHappened,
-            Outcome::Unknown => Outcome::Unknown,
+/// The answer a key keeps for a final outcome: what `done` answers, or
+/// the refusal's error.
+pub fn kept<T>(outcome: Result<&T, &Refusal>, done: impl FnOnce(&T) -> Answer) -> Answer {
+    match outcome {
+        Ok(fresh) => done(fresh),
+        Err(refusal) => {
+            let error = refused(refusal);
+            Answer::new(error.status, error.body())
         }
     }
 }
 
-/// A call the workflow did not answer, as HTTP.
-pub fn call_error(order_id: Uuid, e: CallError) -> ApiError {
-    match e {
-        CallError::Unknown => outcome_unknown(order_id),
-        CallError::NotRunning => ApiError::conflict(
-            "ORDER_NOT_MODIFIABLE",
-            "the order's booking process has ended",
-        ),
-        CallError::Unavailable(message) => ApiError::unavailable(message),
-    }
-}
-
-/// A refusal of the workflow as HTTP. Every refusal changed nothing.
-pub fn refusal_error(refusal: Refusal) -> ApiError {
+/// A refusal of a flow as HTTP. Every refusal changed nothing.
+pub fn refused(refusal: &Refusal) -> ApiError {
     match refusal {
-        Refusal::SeatsUnavailable(seats) => unavailable_seats(&seats),
-        Refusal::UnknownSeats(seats) => unknown_seats(&seats),
-        Refusal::Expired => expired(),
-        Refusal::NotModifiable(OrderStatus::Created) => {
+        Refusal::NoSuchFlight(id) => {
+            ApiError::not_found("FLIGHT_NOT_FOUND", format!("no flight with id {id}"))
+        }
+        Refusal::NoSuchOrder(id) => {
+            ApiError::not_found("ORDER_NOT_FOUND", format!("no order with id {id}"))
+        }
+        Refusal::SeatsTaken(seats) => unavailable_seats(seats),
+        Refusal::UnknownSeats(seats) => unknown_seats(seats),
+        Refusal::SalesClosed { flight_number } => ApiError::conflict(
+            "SALES_CLOSED",
+            format!("sales of flight {flight_number} are closed"),
+        ),
+        Refusal::Closed(OrderStatus::Expired) => expired(),
+        Refusal::Closed(status) => not_modifiable(*status),
+        Refusal::Engine(refusal) => engine_refused(refusal),
+        Refusal::EndedWithoutOrder => ApiError::conflict(
+            "ORDER_NOT_MODIFIABLE",
+            "an earlier attempt with this Idempotency-Key ended without an order",
+        ),
+        Refusal::KeyReused => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "IDEMPOTENCY_KEY_REUSED",
+            "this Idempotency-Key was used with a different request; use a new key",
+        ),
+        Refusal::KeyContended => ApiError::busy("the request could not be sent; try again"),
+    }
+}
+
+/// A refusal of the workflow as HTTP.
+fn engine_refused(refusal: &EngineRefusal) -> ApiError {
+    match refusal {
+        EngineRefusal::SeatsUnavailable(seats) => unavailable_seats(seats),
+        EngineRefusal::UnknownSeats(seats) => unknown_seats(seats),
+        EngineRefusal::Expired => expired(),
+        EngineRefusal::NotModifiable(OrderStatus::Created) => {
             ApiError::conflict("ORDER_NOT_MODIFIABLE", "the order was never created")
         }
-        Refusal::NotModifiable(status) => not_modifiable(status),
-        Refusal::Late => {
+        EngineRefusal::NotModifiable(status) => not_modifiable(*status),
+        EngineRefusal::Late => {
             ApiError::busy("the booking engine did not answer in time; nothing was changed")
         }
-        Refusal::StoreUnavailable => {
+        EngineRefusal::StoreUnavailable => {
             ApiError::unavailable("the seat store did not answer; nothing was changed")
         }
-        Refusal::NotHeld(seats) => {
+        EngineRefusal::NotHeld(seats) => {
             let first = seats.first().cloned();
             ApiError::bad_request(
                 "INVALID_PASSENGERS",
@@ -106,20 +111,20 @@ pub fn refusal_error(refusal: Refusal) -> ApiError {
             )
             .about(first, "seat")
         }
-        Refusal::PassengersRequired(seats) => ApiError::conflict(
+        EngineRefusal::PassengersRequired(seats) => ApiError::conflict(
             "PASSENGERS_REQUIRED",
             format!(
                 "name a passenger for every seat before paying; missing: {}",
                 seats.join(", ")
             ),
         )
-        .naming(seats),
+        .naming(seats.clone()),
     }
 }
 
 /// The call's outcome is not known yet: the order's status will tell, and
 /// a retry with the same `Idempotency-Key` answers it.
-pub fn outcome_unknown(order_id: Uuid) -> ApiError {
+fn outcome_unknown(order_id: Uuid) -> ApiError {
     ApiError {
         retry_after: Some(1),
         ..ApiError::new(
@@ -142,70 +147,19 @@ fn not_modifiable(status: OrderStatus) -> ApiError {
     ApiError::conflict("ORDER_NOT_MODIFIABLE", format!("the order is {status}"))
 }
 
-/// Why an ended order refuses a change.
-pub fn closed(order: &Order) -> ApiError {
-    match order.status {
-        OrderStatus::Expired => expired(),
-        status => not_modifiable(status),
-    }
+fn unknown_seats(seats: &[String]) -> ApiError {
+    ApiError::bad_request(
+        "INVALID_SEATS",
+        format!("no such seat on this flight: {}", seats.join(", ")),
+    )
 }
 
-/// The order row of a live order, or why it cannot change.
-pub async fn live_order(pool: &deadpool_postgres::Pool, id: Uuid) -> Result<Order, ApiError> {
-    let order = orders::find(pool, id).await?;
-    if order.status.is_terminal() {
-        return Err(closed(&order));
-    }
-    Ok(order)
-}
-
-/// How a keyed request ended: a stored answer replayed, or a try.
-pub enum Walked {
-    Replayed(Answer),
-    Tried(Tried),
-}
-
-/// What a keyed request does in each state of its key.
-pub trait KeyedCall {
-    /// Bind a new key (after any up-front refusal).
-    async fn bind(&mut self, keyed: &Keyed<'_>) -> Result<KeyState, ApiError>;
-    /// The order the attempt after an abandoned one is for.
-    fn renewed(&self, order_id: Uuid) -> Uuid;
-    /// Send attempt `attempt` for `order_id`; `resend`: an earlier request
-    /// may have sent it already.
-    async fn send(&mut self, order_id: Uuid, update_id: String, resend: bool) -> Tried;
-}
-
-/// Walk a key's state machine (`booking::keys`) until an answer: replay
-/// it, bind the key, renew it, or send its running attempt. An attempt an
-/// earlier request sent that comes back refused without effect is stale
-/// (it came late, or its run ended without an order): the next attempt
-/// starts at once, once.
-pub async fn walk(
-    keyed: &Keyed<'_>,
-    what: &str,
-    call: &mut impl KeyedCall,
-) -> Result<Walked, ApiError> {
-    let mut key = keyed.find().await?;
-    let mut resend = matches!(key, KeyState::Running { .. });
-    for _ in 0..3 {
-        key = match key.next() {
-            Next::Replay(answer) => return Ok(Walked::Replayed(answer)),
-            Next::Bind => call.bind(keyed).await?,
-            Next::Renew { order_id, attempt } => {
-                keyed.renew(attempt, call.renewed(order_id)).await?
-            }
-            Next::Send { order_id, attempt } => {
-                let update_id = keyed.update_id(what, attempt);
-                let tried = call.send(order_id, update_id, resend).await;
-                keyed.settle(attempt, tried.settled()).await;
-                if !(resend && tried.outcome == Outcome::NothingHappened) {
-                    return Ok(Walked::Tried(tried));
-                }
-                resend = false;
-                KeyState::Abandoned { order_id, attempt }
-            }
-        };
-    }
-    Err(ApiError::busy("the request could not be sent; try again"))
+fn unavailable_seats(seats: &[String]) -> ApiError {
+    ApiError::conflict(
+        "SEATS_UNAVAILABLE",
+        format!(
+            "already booked or held by another order: {}",
+            seats.join(", ")
+        ),
+    )
 }

@@ -1,43 +1,63 @@
-//! The order endpoints: parse at the edge, call the booking flow, map its
-//! result once. The API never writes booking state: it starts the order's
-//! workflow and talks to it (`booking::service`). Status and its event
-//! stream are read from the order row the workflow saves at every
+//! The order endpoints: parse at the edge, call one flow (`crate::orders`),
+//! map what it came to once (`answers`). The API never writes booking
+//! state: the flows start the order's workflow and talk to it. Status and
+//! its event stream are read from the order row the workflow saves at every
 //! transition, so watching an order costs the engine nothing.
 //!
-//! - `create.rs` — a create under a flash sale, keyed or not;
-//! - `checkout.rs` — change seats, pay (keyed or not), cancel;
-//! - `answers.rs` — the engine's answers as HTTP, and for the key;
+//! - `answers.rs` — the one mapping of the flows' outcomes to HTTP, and of
+//!   the answers an `Idempotency-Key` keeps;
 //! - `views.rs` — bodies, answers, the status view;
 //! - `stream.rs` — an order's event stream.
 
-mod answers;
-mod checkout;
-mod create;
+pub(super) mod answers;
 mod stream;
 mod views;
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use uuid::Uuid;
 
 use super::errors::ErrorBody;
-use super::idempotency::{Key, Keyed};
-use super::{ApiError, AppState, sse};
-use crate::domain::PaymentCode;
+use super::idempotency::{Answer, Key};
+use super::{ApiError, AppState, request_id, sse};
+use crate::domain::{OrderStatus, PaymentCode, workflow_id};
+use crate::orders::idempotency as keys;
+use crate::orders::{self as flows, Hold, Refusal};
 use crate::store::{flights, orders};
 
 pub use stream::{last_event_id, order_events};
 pub use views::{
     Ack, ChangeSeats, CreateOrder, Held, OrderDetail, PassengersBody, PayBody, StatusView, order_id,
 };
-use views::{SeatRequest, selection, status_of};
+use views::{seat_request, selection, status_of};
 
 /// The order's status view (for the console).
 pub fn status_view(state: &AppState, order: orders::Order) -> StatusView {
     status_of(state, order)
 }
 
-/// Cancel a live order, as its customer would (for the console).
-pub async fn cancel_live(state: &AppState, id: uuid::Uuid) -> Result<Ack, ApiError> {
-    checkout::cancel(state, id).await
+/// What the order flows work with, for this request.
+pub(super) fn context(state: &AppState) -> flows::Context<'_> {
+    flows::Context {
+        settings: &state.settings,
+        pool: &state.pool,
+        holds: &state.holds,
+        engine: &state.engine,
+        admission: &state.admission,
+        request_id: request_id::current(),
+        name_order: request_id::order,
+    }
+}
+
+/// The answer to a create that held seats.
+fn created(hold: &Hold) -> Answer {
+    let held = Held::of(hold, Some(workflow_id(hold.order_id)));
+    Answer::new(StatusCode::CREATED, held)
+}
+
+/// The answer to a payment accepted for validation.
+fn accepted(order_id: Uuid, status: OrderStatus) -> Answer {
+    Answer::new(StatusCode::ACCEPTED, Ack { order_id, status })
 }
 
 #[utoipa::path(
@@ -75,17 +95,13 @@ pub async fn create(
     body: web::Json<CreateOrder>,
 ) -> Result<HttpResponse, ApiError> {
     let key = Key::from_request(&req)?;
-    let new = SeatRequest::parse(&body)?;
-    let answer = match key {
-        None => create::unkeyed(&state, &new).await?,
-        Some(key) => {
-            let parts = new.fingerprint_parts();
-            let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-            let keyed = Keyed::new(&state, "create".into(), key, &parts);
-            create::keyed(&state, &new, &keyed).await?
-        }
-    };
-    Ok(answer.respond())
+    let new = seat_request(&body)?;
+    let keep = |outcome: Result<&Hold, &Refusal>| answers::kept(outcome, created);
+    let key = key.as_ref().map(|key| keys::Key {
+        value: key.as_str(),
+        keep: &keep,
+    });
+    answers::reply(flows::create(&context(&state), &new, key).await, created)
 }
 
 #[utoipa::path(
@@ -113,7 +129,8 @@ pub async fn change_seats(
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
     let seats = selection(&body.seats)?;
-    Ok(HttpResponse::Ok().json(checkout::change(&state, id, seats).await?))
+    let hold = answers::result(flows::change(&context(&state), id, seats).await)?;
+    Ok(HttpResponse::Ok().json(Held::of(&hold, None)))
 }
 
 #[utoipa::path(
@@ -143,7 +160,8 @@ pub async fn set_passengers(
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
     let passengers = body.parse()?;
-    Ok(HttpResponse::Ok().json(checkout::name_passengers(&state, id, passengers).await?))
+    let named = flows::name_passengers(&context(&state), id, passengers).await;
+    Ok(HttpResponse::Ok().json(status_of(&state, answers::result(named)?)))
 }
 
 #[utoipa::path(
@@ -192,7 +210,7 @@ pub async fn show(
     Ok(HttpResponse::Ok().json(OrderDetail {
         confirmed_at: order.confirmed_at,
         status: status_of(&state, order),
-        flight,
+        flight: (&flight).into(),
     }))
 }
 
@@ -234,14 +252,14 @@ pub async fn pay(
         .and_then(PaymentCode::parse)
         .map_err(|e| ApiError::bad_request("INVALID_PAYMENT_CODE", e))?;
     let id = order_id(&path)?;
-    let answer = match Key::from_request(&req)? {
-        None => checkout::pay(&state, id, code).await?,
-        Some(key) => {
-            let keyed = Keyed::new(&state, format!("pay:{id}"), key, &[code.as_str()]);
-            checkout::pay_keyed(&state, id, code, &keyed).await?
-        }
-    };
-    Ok(answer.respond())
+    let key = Key::from_request(&req)?;
+    let answer = |status: &OrderStatus| accepted(id, *status);
+    let keep = |outcome: Result<&OrderStatus, &Refusal>| answers::kept(outcome, answer);
+    let key = key.as_ref().map(|key| keys::Key {
+        value: key.as_str(),
+        keep: &keep,
+    });
+    answers::reply(flows::pay(&context(&state), id, code, key).await, answer)
 }
 
 #[utoipa::path(
@@ -265,7 +283,11 @@ pub async fn cancel(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
-    Ok(HttpResponse::Ok().json(checkout::cancel(&state, id).await?))
+    let status = answers::result(flows::cancel(&context(&state), id).await)?;
+    Ok(HttpResponse::Ok().json(Ack {
+        order_id: id,
+        status,
+    }))
 }
 
 /// Server-sent events: the status object each time the order's row

@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::super::request_id;
-use super::super::{ApiError, AppState};
+use super::super::{ApiError, AppState, bodies};
 use crate::domain::{self, OrderStatus, SeatSelection};
+use crate::orders::{Hold, SeatRequest};
 use crate::passengers::{self, Passenger, PassengerInput};
-use crate::store::flights;
 use crate::store::orders::Order;
 
 #[derive(Deserialize, ToSchema)]
@@ -63,30 +63,16 @@ impl utoipa::PartialSchema for SeatList {
 
 impl ToSchema for SeatList {}
 
-/// Seats of one flight, as a create asks for them, parsed.
-pub struct SeatRequest {
-    pub flight_id: Uuid,
-    pub seats: SeatSelection,
-}
-
-impl SeatRequest {
-    pub fn parse(body: &CreateOrder) -> Result<Self, ApiError> {
-        let flight_id = domain::parse_id(&body.flight_id).ok_or_else(|| {
-            ApiError::bad_request(
-                "INVALID_FLIGHT_ID",
-                format!("{:?} is not a flight id (a UUID)", body.flight_id),
-            )
-        })?;
-        let seats = selection(&body.seats)?;
-        Ok(Self { flight_id, seats })
-    }
-
-    /// What makes two creates the same request.
-    pub fn fingerprint_parts(&self) -> Vec<String> {
-        let mut parts = vec![self.flight_id.to_string()];
-        parts.extend(self.seats.ids());
-        parts
-    }
+/// A create's body, parsed: 400 `INVALID_FLIGHT_ID` or `INVALID_SEATS`.
+pub fn seat_request(body: &CreateOrder) -> Result<SeatRequest, ApiError> {
+    let flight_id = domain::parse_id(&body.flight_id).ok_or_else(|| {
+        ApiError::bad_request(
+            "INVALID_FLIGHT_ID",
+            format!("{:?} is not a flight id (a UUID)", body.flight_id),
+        )
+    })?;
+    let seats = selection(&body.seats)?;
+    Ok(SeatRequest { flight_id, seats })
 }
 
 /// The passengers of an order: one per held seat.
@@ -124,6 +110,19 @@ pub struct Held {
     pub seats: Vec<String>,
     /// When the hold ends unless paid or changed (RFC 3339, UTC).
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Held {
+    /// The body of a hold: `workflow_id` on creation only.
+    pub fn of(hold: &Hold, workflow_id: Option<String>) -> Self {
+        Self {
+            order_id: hold.order_id,
+            workflow_id,
+            status: hold.status,
+            seats: hold.seats.clone(),
+            expires_at: hold.expires_at,
+        }
+    }
 }
 
 /// An accepted change of the order's status.
@@ -172,29 +171,9 @@ pub fn order_id(path: &str) -> Result<Uuid, ApiError> {
     Ok(id)
 }
 
+/// Seats as a request lists them, parsed: 400 `INVALID_SEATS`.
 pub fn selection(items: &[String]) -> Result<SeatSelection, ApiError> {
     SeatSelection::parse(items).map_err(|e| ApiError::bad_request("INVALID_SEATS", e))
-}
-
-pub fn unknown_seats(seats: &[String]) -> ApiError {
-    ApiError::bad_request(
-        "INVALID_SEATS",
-        format!("no such seat on this flight: {}", seats.join(", ")),
-    )
-}
-
-pub fn unavailable_seats(seats: &[String]) -> ApiError {
-    ApiError::conflict(
-        "SEATS_UNAVAILABLE",
-        format!(
-            "already booked or held by another order: {}",
-            seats.join(", ")
-        ),
-    )
-}
-
-pub fn to_time(ms: u64) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp_millis(ms as i64)
 }
 
 fn now_ms() -> u64 {
@@ -245,5 +224,5 @@ pub struct OrderDetail {
     #[serde(flatten)]
     pub status: StatusView,
     pub confirmed_at: Option<DateTime<Utc>>,
-    pub flight: flights::Flight,
+    pub flight: bodies::Flight,
 }

@@ -1,9 +1,8 @@
 //! Admission control: a bound on the booking calls (create, change, pay,
-//! cancel) one `serve` keeps in flight towards Temporal. Beyond it a request
-//! is answered `503 SERVICE_BUSY` with `Retry-After` at once instead of
-//! queueing behind work the engine cannot finish in time. The `Retry-After`
-//! of those answers is spread over a few seconds, so a crowd turned away
-//! together does not come back together.
+//! cancel) one `serve` keeps in flight towards Temporal. Beyond it a flow
+//! comes to [`Outcome::Busy`](super::Outcome::Busy) at once (the API answers
+//! `503 SERVICE_BUSY`, its `Retry-After` spread over a few seconds) instead
+//! of queueing behind work the engine cannot finish in time.
 //!
 //! Checkout calls (change, pay, cancel of an order that holds seats) come
 //! first: new creates may take only part of the slots, so however hard a
@@ -14,10 +13,6 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::ApiError;
-
-/// The longest `Retry-After` (seconds) a turned-away call is given.
-const MAX_RETRY_AFTER: u32 = 5;
 /// The share of the slots kept from creates: one in this many.
 const CHECKOUT_SHARE: usize = 4;
 
@@ -31,6 +26,7 @@ pub enum Call {
     Checkout,
 }
 
+/// The in-flight bound of one `serve`.
 pub struct Admission {
     /// Every call takes one of these.
     slots: Arc<Semaphore>,
@@ -61,9 +57,9 @@ impl Admission {
         }
     }
 
-    /// A slot for one booking call, or `SERVICE_BUSY` when none is left
-    /// for its kind.
-    pub fn enter(&self, call: Call) -> Result<Ticket, ApiError> {
+    /// A slot for one booking call, or why none is left for its kind (a
+    /// sentence for the caller).
+    pub fn enter(&self, call: Call) -> Result<Ticket, String> {
         let create = match call {
             Call::Create => match self.creates.clone().try_acquire_owned() {
                 Ok(permit) => Some(permit),
@@ -81,14 +77,10 @@ impl Admission {
     }
 }
 
-/// `SERVICE_BUSY`: `limit` calls like this one are in flight.
-fn busy(limit: usize, what: &str) -> ApiError {
+/// Turned away: `limit` calls like this one are in flight.
+fn busy(limit: usize, what: &str) -> String {
     crate::metrics::api().admission_rejections.inc();
-    let mut busy = ApiError::busy(format!(
-        "{limit} {what} are already in progress on this server; try again shortly"
-    ));
-    busy.retry_after = Some(rand::random_range(1..=MAX_RETRY_AFTER));
-    busy
+    format!("{limit} {what} are already in progress on this server; try again shortly")
 }
 
 #[cfg(test)]
@@ -112,8 +104,7 @@ mod tests {
             .enter(Call::Create)
             .err()
             .expect("a 13th create is busy");
-        assert_eq!(busy.status.as_u16(), 503);
-        assert!(busy.retry_after.is_some());
+        assert!(busy.starts_with("12 new bookings"), "{busy}");
         let _checkouts = enter_all(&admission, Call::Checkout, 4);
         assert!(
             admission.enter(Call::Checkout).is_err(),

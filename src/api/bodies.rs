@@ -1,0 +1,191 @@
+//! API bodies that show a stored row. The store's rows are not API types:
+//! each body here is built from its row and owns its OpenAPI schema, so a
+//! column can change without changing the wire, and the other way round.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::store::{flights, ops, refunds};
+
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Flight {
+    pub id: Uuid,
+    pub flight_number: String,
+    pub origin: String,
+    pub destination: String,
+    pub departure_time: DateTime<Utc>,
+    pub arrival_time: DateTime<Utc>,
+    pub total_seats: i32,
+    /// Seats not sold in Postgres; live holds are subtracted by the caller.
+    pub available_seats: i32,
+    pub price_cents: i64,
+    /// False while an operator has closed its sales: creates are refused
+    /// (409 `SALES_CLOSED`); orders already made go on.
+    pub sales_open: bool,
+}
+
+impl From<&flights::Flight> for Flight {
+    fn from(f: &flights::Flight) -> Self {
+        Self {
+            id: f.id,
+            flight_number: f.flight_number.clone(),
+            origin: f.origin.clone(),
+            destination: f.destination.clone(),
+            departure_time: f.departure_time,
+            arrival_time: f.arrival_time,
+            total_seats: f.total_seats,
+            available_seats: f.available_seats,
+            price_cents: f.price_cents,
+            sales_open: f.sales_open,
+        }
+    }
+}
+
+/// A flight's sales, as the console shows them.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FlightSales {
+    #[serde(flatten)]
+    pub flight: Flight,
+    /// Seats sold (booked in Postgres).
+    pub sold: i64,
+    /// Seats held in Redis now.
+    pub held: i64,
+    /// Seats neither sold nor held.
+    pub available: i64,
+    /// What the sold bookings paid (refunded ones excluded).
+    pub revenue_cents: i64,
+    /// Bookings confirmed per minute over the last 30 minutes, oldest first.
+    pub bookings_per_minute: Vec<i64>,
+}
+
+impl From<&ops::FlightSales> for FlightSales {
+    fn from(s: &ops::FlightSales) -> Self {
+        Self {
+            flight: Flight::from(&s.flight),
+            sold: s.sold,
+            held: s.held,
+            available: s.available,
+            revenue_cents: s.revenue_cents,
+            bookings_per_minute: s.bookings_per_minute.clone(),
+        }
+    }
+}
+
+/// A refund as the booking look-up shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Refund {
+    /// PENDING, REFUNDED or FAILED.
+    pub status: String,
+    pub amount_cents: i64,
+    pub attempts: i32,
+    pub requested_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<&refunds::Refund> for Refund {
+    fn from(r: &refunds::Refund) -> Self {
+        Self {
+            status: r.status.clone(),
+            amount_cents: r.amount_cents,
+            attempts: r.attempts,
+            requested_at: r.requested_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+/// One line of the audit trail.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    pub operator: String,
+    /// `cancel_order`, `refund_booking`, `close_sales`, `open_sales`,
+    /// `add_flight`, `sign_in`, `sign_out`.
+    pub action: String,
+    /// What it acted on: an order id, a booking reference, a flight.
+    pub target: String,
+    /// `ok`, or the error code it was refused with.
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+impl From<&ops::AuditEntry> for AuditEntry {
+    fn from(e: &ops::AuditEntry) -> Self {
+        Self {
+            at: e.at,
+            operator: e.operator.clone(),
+            action: e.action.clone(),
+            target: e.target.clone(),
+            outcome: e.outcome.clone(),
+            detail: e.detail.clone(),
+        }
+    }
+}
+
+/// One status an order had, and when the database recorded it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusChange {
+    pub status: String,
+    pub at: DateTime<Utc>,
+}
+
+impl From<&ops::StatusChange> for StatusChange {
+    fn from(c: &ops::StatusChange) -> Self {
+        Self {
+            status: c.status.clone(),
+            at: c.at,
+        }
+    }
+}
+
+/// One payment attempt of an order.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    pub attempt: i32,
+    pub outcome: String,
+    pub error: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+impl From<&ops::Attempt> for Attempt {
+    fn from(a: &ops::Attempt) -> Self {
+        Self {
+            attempt: a.attempt,
+            outcome: a.outcome.clone(),
+            error: a.error.clone(),
+            at: a.at,
+        }
+    }
+}
+
+/// One run of the reconciliation sweep.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepRun {
+    pub at: DateTime<Utc>,
+    /// What it fixed (the sweep's report).
+    #[schema(value_type = Object)]
+    pub report: serde_json::Value,
+}
+
+impl From<&ops::SweepRun> for SweepRun {
+    fn from(r: &ops::SweepRun) -> Self {
+        Self {
+            at: r.at,
+            report: r.report.clone(),
+        }
+    }
+}
+
+/// Each row of `rows` as its body.
+pub fn all<'a, R: 'a, B: From<&'a R>>(rows: &'a [R]) -> Vec<B> {
+    rows.iter().map(B::from).collect()
+}

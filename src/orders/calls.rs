@@ -1,0 +1,97 @@
+//! What every flow does on its way: stop short with an outcome, read the
+//! live order, take an admission slot, and read the engine's answer.
+
+use uuid::Uuid;
+
+use super::admission::{Call, Ticket};
+use super::{Context, Flow, Outcome, Refusal};
+use crate::booking::messages::Answer;
+use crate::booking::service::CallError;
+use crate::store::StoreError;
+use crate::store::orders::{self, Order};
+
+/// Why a flow stopped before its end: what it came to, or the store
+/// failing. `?` on a store call stops with the store's error, a missing
+/// order or flight being the flow's refusal.
+#[derive(Debug)]
+pub enum Stop {
+    Refused(Refusal),
+    Busy(String),
+    Unavailable(String),
+    Unknown { order_id: Uuid },
+    Failed(StoreError),
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::FlightNotFound(id) => Stop::Refused(Refusal::NoSuchFlight(id)),
+            StoreError::OrderNotFound(id) => Stop::Refused(Refusal::NoSuchOrder(id)),
+            e => Stop::Failed(e),
+        }
+    }
+}
+
+impl From<Refusal> for Stop {
+    fn from(refusal: Refusal) -> Self {
+        Stop::Refused(refusal)
+    }
+}
+
+/// What a flow that ran to its end, or stopped, came to.
+pub fn finish<T>(ran: Result<T, Stop>) -> Flow<T> {
+    Ok(match ran {
+        Ok(done) => Outcome::Done(done),
+        Err(Stop::Refused(refusal)) => Outcome::Refused(refusal),
+        Err(Stop::Busy(why)) => Outcome::Busy(why),
+        Err(Stop::Unavailable(why)) => Outcome::Unavailable(why),
+        Err(Stop::Unknown { order_id }) => Outcome::Unknown { order_id },
+        Err(Stop::Failed(e)) => return Err(e),
+    })
+}
+
+/// A flow's outcome, as a step of another: done goes on, the rest stops.
+pub fn resume<T>(flow: Flow<T>) -> Result<T, Stop> {
+    match flow {
+        Ok(Outcome::Done(done)) => Ok(done),
+        Ok(Outcome::Refused(refusal)) => Err(Stop::Refused(refusal)),
+        Ok(Outcome::Busy(why)) => Err(Stop::Busy(why)),
+        Ok(Outcome::Unavailable(why)) => Err(Stop::Unavailable(why)),
+        Ok(Outcome::Unknown { order_id }) => Err(Stop::Unknown { order_id }),
+        Err(e) => Err(Stop::Failed(e)),
+    }
+}
+
+/// A slot for a booking call, or Busy.
+pub fn admit(ctx: &Context<'_>, call: Call) -> Result<Ticket, Stop> {
+    ctx.admission.enter(call).map_err(Stop::Busy)
+}
+
+/// The order row of a live order, or why it cannot change.
+pub async fn live_order(ctx: &Context<'_>, id: Uuid) -> Result<Order, Stop> {
+    let order = orders::find(ctx.pool, id).await?;
+    if order.status.is_terminal() {
+        return Err(Refusal::Closed(order.status).into());
+    }
+    Ok(order)
+}
+
+/// The engine's answer to a call for `order_id`: what it did, or `None`
+/// when the order's run is not running (the flow explains that).
+pub fn answer<T>(order_id: Uuid, answer: Result<Answer<T>, CallError>) -> Result<Option<T>, Stop> {
+    match answer {
+        Ok(Ok(done)) => Ok(Some(done)),
+        Ok(Err(refusal)) => Err(Refusal::Engine(refusal).into()),
+        Err(CallError::NotRunning) => Ok(None),
+        Err(CallError::Unknown) => Err(Stop::Unknown { order_id }),
+        Err(CallError::Unavailable(why)) => Err(Stop::Unavailable(why)),
+    }
+}
+
+/// The order's run has ended under a change: its row says how.
+pub async fn ended(ctx: &Context<'_>, id: Uuid) -> Stop {
+    match orders::find(ctx.pool, id).await {
+        Ok(order) => Refusal::Closed(order.status).into(),
+        Err(e) => e.into(),
+    }
+}

@@ -1,0 +1,28 @@
+//! Cancelling a live order, for its customer and for an operator alike:
+//! one update of its workflow with a deadline.
+
+use uuid::Uuid;
+
+use super::admission::Call;
+use super::calls::{Stop, admit, answer, ended, finish, live_order};
+use super::{Context, Flow};
+use crate::booking::messages::Cancel;
+use crate::domain::OrderStatus;
+
+/// Cancel the live order `id`; done, its status after.
+pub async fn cancel(ctx: &Context<'_>, id: Uuid) -> Flow<OrderStatus> {
+    finish(try_cancel(ctx, id).await)
+}
+
+async fn try_cancel(ctx: &Context<'_>, id: Uuid) -> Result<OrderStatus, Stop> {
+    live_order(ctx, id).await?;
+    let _ticket = admit(ctx, Call::Checkout)?;
+    let cancel = Cancel {
+        deadline_ms: ctx.engine.deadline(),
+        request_id: ctx.request_id.clone(),
+    };
+    match answer(id, ctx.engine.cancel(id, cancel).await)? {
+        Some(status) => Ok(status),
+        None => Err(ended(ctx, id).await),
+    }
+}

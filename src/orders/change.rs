@@ -1,0 +1,43 @@
+//! A selection change of a live order: one update of its workflow with a
+//! deadline; a refused change leaves the previous seats as they were.
+
+use chrono::DateTime;
+use uuid::Uuid;
+
+use super::admission::Call;
+use super::calls::{Stop, admit, answer, ended, finish, live_order};
+use super::create::refuse_taken;
+use super::{Context, Flow, Hold, SeatRequest, count};
+use crate::booking::messages::SelectSeats;
+use crate::domain::{OrderStatus, SeatSelection};
+
+/// Change the seats of the live order `id`; the hold restarts in full.
+pub async fn change(ctx: &Context<'_>, id: Uuid, seats: SeatSelection) -> Flow<Hold> {
+    let changed = finish(try_change(ctx, id, seats).await);
+    count("change", &changed);
+    changed
+}
+
+async fn try_change(ctx: &Context<'_>, id: Uuid, seats: SeatSelection) -> Result<Hold, Stop> {
+    let order = live_order(ctx, id).await?;
+    let wanted = SeatRequest {
+        flight_id: order.flight_id,
+        seats,
+    };
+    refuse_taken(ctx, &wanted, id).await?;
+    let _ticket = admit(ctx, Call::Checkout)?;
+    let select = SelectSeats {
+        seats: wanted.seats,
+        deadline_ms: ctx.engine.deadline(),
+        request_id: ctx.request_id.clone(),
+    };
+    match answer(id, ctx.engine.select(id, select).await)? {
+        Some(held) => Ok(Hold {
+            order_id: id,
+            status: OrderStatus::SeatsReserved,
+            seats: held.seats,
+            expires_at: DateTime::from_timestamp_millis(held.expires_at_ms as i64),
+        }),
+        None => Err(ended(ctx, id).await),
+    }
+}

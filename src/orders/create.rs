@@ -1,0 +1,254 @@
+//! A create, under a flash sale: the cheap refusals first (no workflow for
+//! a loser), admission, a short claim on the seats in Redis, then
+//! update-with-start of the order's workflow with a deadline. With an
+//! `Idempotency-Key`, the key's state (`idempotency`) decides what a
+//! request does: replay an answer, send the running attempt again (same
+//! order, same update id), or start the next attempt with a fresh order.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::admission::Call;
+use super::calls::{Stop, admit, answer, finish};
+use super::idempotency::{Attempt, Kept, Key, Reply, Request, walk};
+use super::{Context, Flow, Outcome, Refusal, count};
+use crate::booking::messages::{BookingInput, SelectSeats};
+use crate::domain::{OrderStatus, SeatSelection};
+use crate::store::holds::Lock;
+use crate::store::{StoreError, flights, orders};
+
+/// Seats of one flight, as a create asks for them, parsed.
+pub struct SeatRequest {
+    pub flight_id: Uuid,
+    pub seats: SeatSelection,
+}
+
+impl SeatRequest {
+    /// What makes two creates the same request.
+    pub fn fingerprint_parts(&self) -> Vec<String> {
+        let mut parts = vec![self.flight_id.to_string()];
+        parts.extend(self.seats.ids());
+        parts
+    }
+}
+
+/// The seats an order holds, and until when.
+#[derive(Debug)]
+pub struct Hold {
+    pub order_id: Uuid,
+    pub status: OrderStatus,
+    pub seats: Vec<String>,
+    /// When the hold ends unless paid or changed.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Create an order holding `new`'s seats: one try for a fresh order, or,
+/// with a key, the key's walk until an answer.
+pub async fn create<A: Kept>(
+    ctx: &Context<'_>,
+    new: &SeatRequest,
+    key: Option<Key<'_, Hold, A>>,
+) -> Flow<Reply<A, Hold>> {
+    let Some(key) = key else {
+        let tried = finish(attempt(ctx, new, Uuid::new_v4(), None).await);
+        count("create", &tried);
+        return tried.map(|outcome| outcome.map(Reply::Fresh));
+    };
+    let parts = new.fingerprint_parts();
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let request = Request {
+        scope: "create".into(),
+        what: "create",
+        parts: &parts,
+    };
+    let walked = walk(ctx, request, key, &mut KeyedCreate { ctx, new }).await;
+    if !matches!(walked, Ok(Outcome::Done(Reply::Replayed(_)))) {
+        count("create", &walked);
+    }
+    walked
+}
+
+/// A keyed create: each attempt after an abandoned one is a fresh order.
+struct KeyedCreate<'a> {
+    ctx: &'a Context<'a>,
+    new: &'a SeatRequest,
+}
+
+impl Attempt for KeyedCreate<'_> {
+    type Done = Hold;
+
+    /// The up-front refusals for a fresh order: a refusal is the key's
+    /// answer; a store that is down is none.
+    async fn first(&mut self) -> Result<(Uuid, Option<Refusal>), Stop> {
+        let order_id = Uuid::new_v4();
+        match refuse_taken(self.ctx, self.new, order_id).await {
+            Ok(()) => Ok((order_id, None)),
+            Err(Stop::Refused(refusal)) => Ok((order_id, Some(refusal))),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn renewed(&self, _order_id: Uuid) -> Uuid {
+        Uuid::new_v4()
+    }
+
+    /// A retry of the running attempt meets the seats it may hold already
+    /// (its claim and locks are the order's own).
+    async fn send(&mut self, order_id: Uuid, update_id: String, _resend: bool) -> Flow<Hold> {
+        finish(attempt(self.ctx, self.new, order_id, Some(update_id)).await)
+    }
+
+    fn refused_first(&mut self, refusal: &Refusal) {
+        count::<()>("create", &Ok(Outcome::Refused(refusal.clone())));
+    }
+}
+
+/// One try: the up-front refusals, then the create itself.
+async fn attempt(
+    ctx: &Context<'_>,
+    new: &SeatRequest,
+    order_id: Uuid,
+    update_id: Option<String>,
+) -> Result<Hold, Stop> {
+    refuse_taken(ctx, new, order_id).await?;
+    try_create(ctx, new, order_id, update_id).await
+}
+
+/// Refuse, without touching Temporal, a seat held by another order (one
+/// Redis read, first: the common loser of a flash sale), sold, unknown, or
+/// on a flight that does not exist. Postgres stays the authority: the
+/// workflow checks again.
+pub async fn refuse_taken(
+    ctx: &Context<'_>,
+    new: &SeatRequest,
+    order_id: Uuid,
+) -> Result<(), Stop> {
+    let ids = new.seats.ids();
+    let held = ctx
+        .holds
+        .held_by_others(new.flight_id, order_id, &ids)
+        .await?;
+    if !held.is_empty() {
+        return Err(Refusal::SeatsTaken(held).into());
+    }
+    let check = flights::check_seats(ctx.pool, new.flight_id, &ids).await?;
+    if check.unknown.len() == ids.len() {
+        // No seat at all: most likely no such flight (refused as such).
+        flights::find(ctx.pool, new.flight_id).await?;
+    }
+    if !check.unknown.is_empty() {
+        return Err(Refusal::UnknownSeats(check.unknown).into());
+    }
+    if !check.sold.is_empty() {
+        return Err(Refusal::SeatsTaken(check.sold).into());
+    }
+    Ok(())
+}
+
+/// Admission, the claim, then update-with-start of the order's workflow.
+/// The workflow adopts the claim (stretching it to the full hold), or drops
+/// it when it refuses the creation; with no answer, the flow drops it only
+/// if it is still a claim, so a hold the workflow took is never released.
+async fn try_create(
+    ctx: &Context<'_>,
+    new: &SeatRequest,
+    order_id: Uuid,
+    update_id: Option<String>,
+) -> Result<Hold, Stop> {
+    (ctx.name_order)(order_id);
+    let _ticket = admit(ctx, Call::Create)?;
+    let flight = flights::find(ctx.pool, new.flight_id).await?;
+    if !flight.sales_open {
+        let flight_number = flight.flight_number;
+        return Err(Refusal::SalesClosed { flight_number }.into());
+    }
+    claim(ctx, new, order_id).await?;
+    let input = booking_input(ctx, new, order_id, flight.price_cents);
+    let select = SelectSeats {
+        seats: new.seats.clone(),
+        deadline_ms: ctx.engine.deadline(),
+        request_id: ctx.request_id.clone(),
+    };
+    let outcome = ctx.engine.create(input, select, update_id).await;
+    if !matches!(outcome, Ok(Ok(_))) {
+        // No order holds the seats for this try: a claim the workflow has
+        // not adopted goes now (one it adopted is never touched).
+        drop_claim(ctx, new, order_id).await;
+    }
+    match answer(order_id, outcome)? {
+        Some(held) => Ok(Hold {
+            order_id,
+            status: OrderStatus::SeatsReserved,
+            seats: held.seats,
+            expires_at: DateTime::from_timestamp_millis(held.expires_at_ms as i64),
+        }),
+        None => ended(ctx, order_id).await,
+    }
+}
+
+fn booking_input(ctx: &Context<'_>, new: &SeatRequest, order_id: Uuid, price: i64) -> BookingInput {
+    let booking = &ctx.settings.booking;
+    BookingInput {
+        order_id,
+        flight_id: new.flight_id,
+        seat_price_cents: price,
+        hold_ms: booking.seat_reservation_timeout.as_millis() as u64,
+        payment_timeout_ms: booking.payment_validation_timeout.as_millis() as u64,
+        payment_max_attempts: booking.payment_max_retries,
+        creation_wait_ms: None,
+    }
+}
+
+/// The order's run has ended (an earlier try started it). If it became an
+/// order, that was the create's outcome; if not, nothing came of it.
+async fn ended(ctx: &Context<'_>, order_id: Uuid) -> Result<Hold, Stop> {
+    match orders::find(ctx.pool, order_id).await {
+        Ok(order) => Ok(Hold {
+            order_id,
+            status: order.status,
+            seats: order.seats,
+            expires_at: order.expires_at,
+        }),
+        Err(StoreError::OrderNotFound(_)) => Err(Refusal::EndedWithoutOrder.into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// How long a create's up-front claim lives (one setting, shared with the
+/// reconciliation sweep, which leaves an unknown order's hold alone that
+/// long).
+fn claim_ttl(ctx: &Context<'_>) -> Duration {
+    ctx.settings.server.claim_ttl()
+}
+
+/// Claim the seats for the order in Redis before the workflow runs, so
+/// simultaneous buyers of a seat are told apart here. The workflow adopts the
+/// claim (its lock is re-entrant for the same order, and a hold never gets
+/// shorter); otherwise it lapses by itself shortly after the call's deadline.
+async fn claim(ctx: &Context<'_>, new: &SeatRequest, order_id: Uuid) -> Result<(), Stop> {
+    let ids = new.seats.ids();
+    let ttl = claim_ttl(ctx);
+    match ctx.holds.lock(new.flight_id, order_id, &ids, ttl).await? {
+        Lock::Locked => Ok(()),
+        Lock::Taken(seats) => Err(Refusal::SeatsTaken(seats).into()),
+    }
+}
+
+/// The claim goes now unless the workflow adopted it.
+async fn drop_claim(ctx: &Context<'_>, new: &SeatRequest, order_id: Uuid) {
+    let (ids, ttl) = (new.seats.ids(), claim_ttl(ctx));
+    let dropped = match ctx
+        .holds
+        .drop_claim(new.flight_id, order_id, &ids, ttl)
+        .await
+    {
+        Ok(0) => Ok(()),
+        Ok(_) => flights::announce(ctx.pool, new.flight_id).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = dropped {
+        tracing::warn!(error = %e, "dropping an unadopted claim failed; it lapses by itself");
+    }
+}

@@ -1,0 +1,34 @@
+//! Naming the passengers of a live order: one update of its workflow with
+//! a deadline.
+
+use uuid::Uuid;
+
+use super::admission::Call;
+use super::calls::{Stop, admit, answer, ended, finish, live_order};
+use super::{Context, Flow};
+use crate::booking::messages::SetPassengers;
+use crate::passengers::Passenger;
+use crate::store::orders::{self, Order};
+
+/// Name the passengers of the live order `id`; done, its row after.
+pub async fn name_passengers(
+    ctx: &Context<'_>,
+    id: Uuid,
+    passengers: Vec<Passenger>,
+) -> Flow<Order> {
+    finish(try_name(ctx, id, passengers).await)
+}
+
+async fn try_name(ctx: &Context<'_>, id: Uuid, passengers: Vec<Passenger>) -> Result<Order, Stop> {
+    live_order(ctx, id).await?;
+    let _ticket = admit(ctx, Call::Checkout)?;
+    let req = SetPassengers {
+        passengers,
+        deadline_ms: ctx.engine.deadline(),
+        request_id: ctx.request_id.clone(),
+    };
+    match answer(id, ctx.engine.set_passengers(id, req).await)? {
+        Some(_) => Ok(orders::find(ctx.pool, id).await?),
+        None => Err(ended(ctx, id).await),
+    }
+}
