@@ -10,6 +10,7 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use crate::booking::reconcile::RefundPolicy;
 use crate::booking::reconcile::{self, Reconciler, Reconciliation};
 use crate::booking::refund::{AfterSale, Refund};
+use crate::booking::service::Engine;
 use crate::booking::{Booking, BookingActivities};
 use crate::config::Settings;
 use crate::mail::Mailer;
@@ -53,7 +54,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let after_sale = AfterSale::new(pool.clone(), mailer, settings.booking.refund_failure_rate);
     let claim_ttl = settings.server.claim_ttl();
     let refunds = RefundPolicy {
-        task_queue: settings.temporal.task_queue.clone(),
+        engine: Engine::connected(
+            settings.temporal.clone(),
+            settings.server.call_timeout,
+            client.clone(),
+        ),
         max_attempts: settings.booking.refund_max_attempts,
     };
     let reconciler = Reconciler::new(pool, holds, client.clone(), claim_ttl).restarting(refunds);

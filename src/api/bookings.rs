@@ -11,9 +11,9 @@
 //! A cancellation is recorded in Postgres (CONFIRMED → REFUND_PENDING, the
 //! cutoff checked in the same transaction) before it is answered 202; the
 //! refund workflow (`booking::refund`) is started then, and by the
-//! reconciliation sweep should that start fail.
-
-use std::time::Duration;
+//! reconciliation sweep should that start fail. Both are the flows of
+//! `orders::refund`; this file parses, calls them, and says their outcome
+//! in HTTP.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -24,10 +24,10 @@ use utoipa::ToSchema;
 use super::errors::ErrorBody;
 use super::idempotency::Key;
 use super::{ApiError, AppState, ErrorCode, bodies};
-use crate::booking::refund::{self, RefundInput};
 use crate::domain::OrderStatus;
-use crate::passengers::{name_key, parse_reference};
-use crate::store::refunds::{self, Booking, Request};
+use crate::orders::Outcome;
+use crate::orders::refund::{self, Refunding, Refunds, Refusal};
+use crate::store::refunds::Booking;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -120,6 +120,16 @@ pub struct Cancelled {
     pub status: OrderStatus,
 }
 
+impl Cancelled {
+    /// The refund under way: the booking is REFUND_PENDING.
+    pub fn of(refunding: Refunding) -> Self {
+        Self {
+            reference: refunding.reference,
+            status: OrderStatus::RefundPending,
+        }
+    }
+}
+
 #[utoipa::path(
     get,
     path = "/api/bookings/{reference}",
@@ -146,7 +156,12 @@ pub async fn show(
     path: web::Path<String>,
     query: web::Query<LookUp>,
 ) -> Result<HttpResponse, ApiError> {
-    let booking = find(&state, &req, &path, &query.last_name).await?;
+    let who = refund::LookUp {
+        reference: &path,
+        last_name: &query.last_name,
+        client: &client(&state, &req),
+    };
+    let booking = answer(refund::look_up(&refunds(&state), &who).await?, refused)?;
     Ok(HttpResponse::Ok().json(BookingView::of(booking)))
 }
 
@@ -188,88 +203,78 @@ pub async fn cancel(
             "give lastName: the family name of one of the booking's passengers",
         ));
     };
-    let booking = find(&state, &req, &path, last_name).await?;
-    let order_id = booking.order.id;
-    let cutoff = state.settings.booking.refund_cutoff;
+    let who = refund::LookUp {
+        reference: &path,
+        last_name,
+        client: &client(&state, &req),
+    };
     let key = key.as_ref().map(Key::as_str);
-    match refunds::request(&state.pool, order_id, cutoff, key).await? {
-        Request::Accepted | Request::Repeated => {}
-        Request::WindowClosed => {
-            return Err(ApiError::new(
-                ErrorCode::RefundWindowClosed,
-                format!(
-                    "a booking cannot be cancelled within {} of departure",
-                    humantime::format_duration(cutoff)
-                ),
-            ));
-        }
-        Request::NotCancellable(status) => {
-            return Err(ApiError::new(
-                ErrorCode::BookingNotCancellable,
-                format!("the booking is {status}: it cannot be cancelled again"),
-            ));
-        }
-    }
-    start_refund(&state, order_id).await;
-    let answer = Cancelled {
-        reference: booking.order.reference.unwrap_or_default(),
-        status: OrderStatus::RefundPending,
-    };
-    Ok(HttpResponse::build(StatusCode::ACCEPTED).json(answer))
+    let flow = refund::cancel(&refunds(&state), &who, key).await?;
+    let refunding = answer(flow, refused)?;
+    Ok(HttpResponse::build(StatusCode::ACCEPTED).json(Cancelled::of(refunding)))
 }
 
-/// Start the booking's refund workflow. The request is recorded already, so
-/// a start that fails is only logged: the reconciliation sweep starts it.
-pub(super) async fn start_refund(state: &AppState, order_id: uuid::Uuid) {
-    let input = RefundInput {
-        order_id,
-        max_attempts: state.settings.booking.refund_max_attempts,
-    };
-    let queue = &state.settings.temporal.task_queue;
-    let started = async {
-        let client = state.temporal().await.map_err(|e| e.message)?;
-        let start = refund::start(client, queue, input);
-        match tokio::time::timeout(Duration::from_secs(5), start).await {
-            Ok(result) => result.map(|_| ()).map_err(|e| e.to_string()),
-            Err(_) => Err("temporal did not answer within 5s".to_string()),
-        }
-    };
-    if let Err(e) = started.await {
-        tracing::warn!(order_id = %order_id, error = %e, "refund recorded but its workflow did not start; the reconciliation sweep starts it");
+/// What the refund flows work with, from the app's state.
+pub(super) fn refunds(state: &AppState) -> Refunds<'_> {
+    let booking = &state.settings.booking;
+    Refunds {
+        pool: &state.pool,
+        lookups: &state.lookups,
+        engine: &state.engine,
+        cutoff: booking.refund_cutoff,
+        max_attempts: booking.refund_max_attempts,
     }
 }
 
-/// The booking with this reference and family name, counting a failure
-/// against the client.
-async fn find(
-    state: &AppState,
-    req: &HttpRequest,
-    reference: &str,
-    last_name: &str,
-) -> Result<Booking, ApiError> {
-    let who = state
+/// The client a look-up counts against: its address, as the API sees it.
+fn client(state: &AppState, req: &HttpRequest) -> String {
+    state
         .client_address(req)
-        .map_or_else(|| "unknown".to_string(), |a| a.to_string());
-    if let Some(retry_after) = state.lookups.refused(&who).await? {
-        return Err(ApiError::from(ErrorCode::TooManyLookups).retry_in(retry_after));
+        .map_or_else(|| "unknown".to_string(), |a| a.to_string())
+}
+
+/// Why the customer's look-up or cancellation was refused, as HTTP.
+fn refused(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::TooManyLookUps { retry_after_secs } => ApiError {
+            retry_after: Some(retry_after_secs.min(u64::from(u32::MAX)) as u32),
+            ..ApiError::new(
+                ErrorCode::TooManyLookups,
+                "too many failed booking look-ups from this client; try again later",
+            )
+        },
+        Refusal::BookingNotFound => ApiError::new(
+            ErrorCode::BookingNotFound,
+            "no booking with this reference and last name",
+        ),
+        Refusal::WindowClosed { cutoff } => ApiError::new(
+            ErrorCode::RefundWindowClosed,
+            format!(
+                "a booking cannot be cancelled within {} of departure",
+                humantime::format_duration(cutoff)
+            ),
+        ),
+        Refusal::NotCancellable(status) => ApiError::new(
+            ErrorCode::BookingNotCancellable,
+            format!("the booking is {status}: it cannot be cancelled again"),
+        ),
     }
-    let wanted = name_key(last_name);
-    let found = match parse_reference(reference) {
-        Some(reference) if !wanted.is_empty() => refunds::booking(&state.pool, &reference).await?,
-        _ => None,
-    };
-    let named = |b: &Booking| {
-        (b.order.passengers.iter()).any(|p| name_key(&p.family_name) == wanted)
-            && b.order.status.was_sold()
-    };
-    match found {
-        Some(b) if named(&b) => Ok(b),
-        _ => {
-            state.lookups.failed(&who).await?;
-            Err(ApiError::new(
-                ErrorCode::BookingNotFound,
-                "no booking with this reference and last name",
-            ))
-        }
+}
+
+/// A refund flow's outcome as HTTP: its refusals as `refused` says them,
+/// the rest as for every flow (the refund flows come to none of those).
+pub(super) fn answer<T>(
+    outcome: Outcome<T, Refusal>,
+    refused: impl FnOnce(Refusal) -> ApiError,
+) -> Result<T, ApiError> {
+    match outcome {
+        Outcome::Done(done) => Ok(done),
+        Outcome::Refused(refusal) => Err(refused(refusal)),
+        Outcome::Busy(message) => Err(ApiError::busy(message)),
+        Outcome::Unavailable(message) => Err(ApiError::unavailable(message)),
+        Outcome::Unknown { order_id } => Err(ApiError::new(
+            ErrorCode::OutcomeUnknown,
+            format!("whether the refund of order {order_id} was recorded is not known yet"),
+        )),
     }
 }

@@ -1,8 +1,11 @@
 //! The booking process: one Temporal workflow per order (`workflow`), the
-//! activities that do its I/O (`activities`), and the messages both sides and
-//! the API exchange (`messages`).
+//! activities that do its I/O (`activities`), the messages both sides and
+//! the API exchange (`messages`), the refund of a booking (`refund`), the
+//! mails a booking sends (`mails`), and the [`Engine`](service::Engine)
+//! that starts and talks to the workflows.
 
 pub mod activities;
+pub mod mails;
 pub mod messages;
 pub mod payment;
 pub mod reconcile;

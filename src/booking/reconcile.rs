@@ -37,6 +37,8 @@ use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
 use uuid::Uuid;
 
 use super::Booking;
+use super::refund::RefundInput;
+use super::service::{Engine, RefundStart};
 use crate::store::holds::Holds;
 use crate::store::reconcile::{self, Drift};
 use crate::store::{StoreError, flights};
@@ -86,10 +88,10 @@ pub struct Reconciler {
     refunds: Option<RefundPolicy>,
 }
 
-/// Where and how the sweep starts a pending refund's workflow.
-#[derive(Clone, Debug)]
+/// How the sweep starts a pending refund's workflow: through the engine,
+/// like the API.
 pub struct RefundPolicy {
-    pub task_queue: String,
+    pub engine: Engine,
     pub max_attempts: u32,
 }
 
@@ -128,16 +130,16 @@ impl Reconciler {
         let pending =
             crate::store::refunds::pending(&self.pool, REFUND_START_GRACE, ORDERS_PER_RUN).await?;
         for order_id in pending {
-            let input = super::refund::RefundInput {
+            let input = RefundInput {
                 order_id,
                 max_attempts: policy.max_attempts,
             };
-            match super::refund::start(&self.temporal, &policy.task_queue, input).await {
-                Ok(true) => {
+            match policy.engine.start_refund(input).await {
+                Ok(RefundStart::Started) => {
                     tracing::warn!(order_id = %order_id, "reconcile: started a pending refund's workflow");
                     report.refunds_started.push(order_id);
                 }
-                Ok(false) => {}
+                Ok(RefundStart::Existing) => {}
                 Err(e) => {
                     tracing::warn!(order_id = %order_id, error = %e, "reconcile: cannot start a pending refund; next run");
                     report.errors += 1;

@@ -1,8 +1,9 @@
-//! What the API calls to talk to an order's workflow: start it with its
-//! creating selection, change seats, pay, cancel. Every call carries a
-//! deadline the workflow enforces where it commits, and waits for the
-//! answer until that deadline plus a grace period; an answer that does not
-//! come by then is [`CallError::Unknown`], never "nothing happened".
+//! What the API (and the sweep) call to talk to the workflows: start an
+//! order's with its creating selection, change seats, pay, cancel; start a
+//! booking's refund. Every order call carries a deadline the workflow
+//! enforces where it commits, and waits for the answer until that deadline
+//! plus a grace period; an answer that does not come by then is
+//! [`CallError::Unknown`], never "nothing happened".
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use temporalio_client::errors::{
 };
 use temporalio_client::{
     Client, WorkflowExecuteUpdateOptions, WorkflowHandle, WorkflowIdConflictPolicy,
-    WorkflowIdReusePolicy, WorkflowUpdateWithStartOptions,
+    WorkflowIdReusePolicy, WorkflowStartOptions, WorkflowUpdateWithStartOptions,
 };
 use tokio::sync::OnceCell;
 use uuid::Uuid;
@@ -20,6 +21,7 @@ use super::Booking;
 use super::messages::{
     Answer, BookingInput, Cancel, Deadline, Held, Pay, SelectSeats, SetPassengers,
 };
+use super::refund::{Refund, RefundInput, refund_workflow_id};
 use crate::config::TemporalSettings;
 use crate::domain::{OrderStatus, workflow_id};
 use crate::time::now_ms;
@@ -27,6 +29,19 @@ use crate::time::now_ms;
 /// After a call's deadline, how long an answer the workflow decided before
 /// it may still take to arrive.
 pub const ANSWER_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a refund's start may take: the refund is recorded before, so a
+/// start given up on is only late (the sweep starts it).
+pub const REFUND_START_WAIT: Duration = Duration::from_secs(5);
+
+/// Whether a refund's start started its workflow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefundStart {
+    /// Started now.
+    Started,
+    /// The booking has its refund workflow already (running or ended).
+    Existing,
+}
 
 /// Why a call got no answer from the workflow.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +73,15 @@ impl Engine {
             settings,
             call_timeout,
             client: OnceCell::new(),
+        }
+    }
+
+    /// An engine over a client already connected (the worker's).
+    pub fn connected(settings: TemporalSettings, call_timeout: Duration, client: Client) -> Self {
+        Self {
+            settings,
+            call_timeout,
+            client: OnceCell::new_with(Some(client)),
         }
     }
 
@@ -167,6 +191,32 @@ impl Engine {
         let options = WorkflowExecuteUpdateOptions::default();
         let update = handle.execute_update(Booking::cancel, cancel, options);
         self.within(update).await?.map_err(update_error)
+    }
+
+    /// Start the booking's refund workflow, unless it has one already
+    /// (started, running or ended: the id is never reused). Given up on
+    /// after [`REFUND_START_WAIT`].
+    pub async fn start_refund(&self, input: RefundInput) -> Result<RefundStart, CallError> {
+        let options = WorkflowStartOptions::new(
+            self.settings.task_queue.clone(),
+            refund_workflow_id(input.order_id),
+        )
+        .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
+        .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+        .build();
+        let client = self.client().await?;
+        let start = client.start_workflow(Refund::run, input, options);
+        let Ok(started) = tokio::time::timeout(REFUND_START_WAIT, start).await else {
+            return Err(CallError::Unavailable(format!(
+                "temporal did not answer within {}",
+                humantime::format_duration(REFUND_START_WAIT)
+            )));
+        };
+        match started {
+            Ok(_) => Ok(RefundStart::Started),
+            Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(RefundStart::Existing),
+            Err(e) => Err(CallError::Unavailable(e.to_string())),
+        }
     }
 
     async fn handle(&self, order_id: Uuid) -> Result<WorkflowHandle<Client, Booking>, CallError> {

@@ -4,6 +4,8 @@
 //! [`Outcome`]; `api` maps that to HTTP in one place. Nothing here knows
 //! actix, status codes or JSON.
 
+pub mod refund;
+
 /// What a flow came to. Only `Done` changed anything; `Refused`, `Busy`
 /// and `Unavailable` changed nothing and nothing will happen later;
 /// `Unknown` says the change may or may not have been made, and the

@@ -1,7 +1,5 @@
 //! Orders, one order, cancel and refund, the sweep's runs, the audit trail.
 
-use std::time::Duration;
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -12,13 +10,15 @@ use uuid::Uuid;
 use super::audited;
 use super::auth::Operator;
 use crate::api::bodies::{self, Attempt, AuditEntry, Refund, StatusChange, SweepRun};
+use crate::api::bookings;
 use crate::api::errors::ErrorBody;
 use crate::api::orders::{Ack, StatusView, answers, context, order_id};
 use crate::api::{ApiError, AppState, ErrorCode};
 use crate::domain::OrderStatus;
-use crate::passengers::{Passenger, parse_reference};
+use crate::orders::refund::{self, Refusal};
+use crate::passengers::Passenger;
 use crate::store::ops::{self as store, OrderFilter};
-use crate::store::refunds::{self, Request};
+use crate::store::refunds as refund_rows;
 use crate::store::{flights, orders};
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -182,7 +182,7 @@ pub async fn order(
         confirmed_at: order.confirmed_at,
         attempts: bodies::all(&store::attempts(&state.pool, id).await?),
         history: bodies::all(&store::history(&state.pool, id).await?),
-        refund: refunds::find(&state.pool, id)
+        refund: refund_rows::find(&state.pool, id)
             .await?
             .as_ref()
             .map(Refund::from),
@@ -251,30 +251,24 @@ pub async fn refund_booking(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let refund = async {
-        let not_found =
-            || ApiError::new(ErrorCode::BookingNotFound, "no booking with this reference");
-        let reference = parse_reference(&path).ok_or_else(not_found)?;
-        let booking = refunds::booking(&state.pool, &reference)
-            .await?
-            .filter(|b| b.order.status.was_sold())
-            .ok_or_else(not_found)?;
-        match refunds::request(&state.pool, booking.order.id, Duration::ZERO, None).await? {
-            Request::Accepted | Request::Repeated => {}
-            Request::WindowClosed | Request::NotCancellable(_) => {
-                return Err(ApiError::new(
-                    ErrorCode::BookingNotCancellable,
-                    format!("the booking is {}: no refund to make", booking.order.status),
-                ));
-            }
-        }
-        super::super::bookings::start_refund(&state, booking.order.id).await;
-        Ok(super::super::bookings::Cancelled {
-            reference,
-            status: OrderStatus::RefundPending,
-        })
+        let flow = refund::refund(&bookings::refunds(&state), &path).await?;
+        bookings::answer(flow, refused).map(bookings::Cancelled::of)
     };
     let answer = audited(&state, &op, "refund_booking", &path, refund.await).await?;
     Ok(HttpResponse::build(StatusCode::ACCEPTED).json(answer))
+}
+
+/// Why an operator's refund was refused, as HTTP.
+fn refused(refusal: Refusal) -> ApiError {
+    match refusal {
+        Refusal::NotCancellable(status) => ApiError::new(
+            ErrorCode::BookingNotCancellable,
+            format!("the booking is {status}: no refund to make"),
+        ),
+        // An operator's refund is refused otherwise only for a booking
+        // it does not find: no look-up limit, no cutoff.
+        _ => ApiError::new(ErrorCode::BookingNotFound, "no booking with this reference"),
+    }
 }
 
 /// The sweep's recent runs.

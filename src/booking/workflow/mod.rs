@@ -1,8 +1,9 @@
 //! The booking workflow: one per order, id `booking-<orderId>`.
 //!
 //! It owns the order. Its state is one [`Phase`] (`phase.rs`, the state
-//! machine and its diagram) plus the record of a lock whose outcome is
-//! unknown. Seat changes arrive as the `select_seats` update (the caller
+//! machine and its diagram: the hold, the payment's attempts, the ending)
+//! plus the record of a lock whose outcome is unknown, the passengers and
+//! the save counter. Seat changes arrive as the `select_seats` update (the caller
 //! learns synchronously whether the seats were taken), payment as `pay`,
 //! cancellation as `cancel`; `status` is a query. Every update carries the
 //! caller's deadline, and the step that commits it (the row's save) refuses
@@ -15,6 +16,7 @@
 //! through `ctx`; all I/O in activities.
 
 mod phase;
+mod retry;
 mod steps;
 
 use std::error::Error;
@@ -26,7 +28,7 @@ use temporalio_sdk::{
     WorkflowResult, WorkflowTermination,
 };
 
-pub use phase::{Ending, Hold, Phase};
+pub use phase::{Attempts, Ending, Fate, Hold, Payment, Phase};
 
 use super::messages::{
     Answer, BookingInput, CREATION_WAIT_MS, Cancel, Held, OrderState, Pay, Refusal, SelectSeats,
@@ -50,11 +52,6 @@ pub struct Booking {
     unsettled: Unsettled,
     /// Numbers the row's saves, so a late one never overwrites a newer one.
     saves: u64,
-    /// Payment attempts made and why the last one failed.
-    attempts: u32,
-    last_error: Option<String>,
-    /// Why the order failed, once it has.
-    failure_reason: Option<String>,
     /// Who flies, one per held seat at most (payloads carrying them are
     /// encrypted by the payload codec).
     passengers: Vec<Passenger>,
@@ -71,9 +68,6 @@ impl Booking {
             phase: Phase::AwaitingCreation,
             unsettled: Unsettled::default(),
             saves: 0,
-            attempts: 0,
-            last_error: None,
-            failure_reason: None,
             passengers: Vec::new(),
             request_id: None,
         }
@@ -119,9 +113,9 @@ impl Booking {
             status: self.phase.status(),
             seats: self.phase.seats().to_vec(),
             deadline_ms: self.phase.expires_at_ms(),
-            payment_attempts: self.attempts,
+            payment_attempts: self.phase.attempts().made,
             max_payment_attempts: self.input.payment_max_attempts,
-            last_error: self.failure_reason.clone().or(self.last_error.clone()),
+            last_error: self.last_error(),
             total_price_cents: self.total_price_cents(self.phase.seats()),
         }
     }
@@ -215,6 +209,16 @@ impl Booking {
 }
 
 impl Booking {
+    /// Why the order failed, else why its last payment attempt did.
+    fn last_error(&self) -> Option<String> {
+        let attempts = self.phase.attempts();
+        let error = self
+            .phase
+            .failure_reason()
+            .or(attempts.last_error.as_deref());
+        error.map(str::to_string)
+    }
+
     fn total_price_cents(&self, seats: &[String]) -> i64 {
         self.input.seat_price_cents * seats.len() as i64
     }
@@ -229,9 +233,9 @@ impl Booking {
             seats: self.phase.seats().to_vec(),
             total_price_cents: self.total_price_cents(self.phase.seats()),
             expires_at_ms: self.phase.expires_at_ms(),
-            failure_reason: self.failure_reason.clone(),
-            payment_attempts: self.attempts,
-            last_payment_error: self.last_error.clone(),
+            failure_reason: self.phase.failure_reason().map(str::to_string),
+            payment_attempts: self.phase.attempts().made,
+            last_payment_error: self.phase.attempts().last_error.clone(),
             seq: self.saves,
             passengers: self.passengers.clone(),
         }
@@ -247,7 +251,7 @@ impl Booking {
                     ctx.wait_condition(|s| !s.phase.is_committing()).await?;
                 }
                 Phase::Holding(hold) => Self::hold(ctx, hold).await?,
-                Phase::Paying { .. } => steps::collect_payment(ctx).await?,
+                Phase::Paying(_) => steps::collect_payment(ctx).await?,
                 Phase::Ending { .. } => Self::end(ctx).await?,
                 Phase::Done { .. } => return Ok(()),
             }
@@ -302,16 +306,8 @@ impl Booking {
         let Phase::Ending { ending, .. } = ctx.state(|s| s.phase.clone()) else {
             return Ok(());
         };
-        let status = match &ending {
-            Ending::Unsold { status, reason } => {
-                let reason = reason.clone();
-                ctx.state_mut(|s| s.failure_reason = reason);
-                *status
-            }
-            Ending::NeverCreated => OrderStatus::Created,
-        };
-        steps::end_order(ctx, ending, None).await?;
-        ctx.state_mut(|s| s.phase.finish(status));
+        steps::end_order(ctx, ending).await?;
+        ctx.state_mut(|s| s.phase.finish());
         Ok(())
     }
 }

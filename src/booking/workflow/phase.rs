@@ -1,19 +1,34 @@
 //! The booking workflow's state machine, without Temporal: one enum of
-//! phases whose variants carry exactly the data valid in them, and the
-//! transitions the workflow shell (`mod.rs`) applies for every update,
-//! timer and activity result.
+//! phases whose variants carry exactly the data valid in them (the hold,
+//! the payment and its attempts, how the order ends), and the transitions
+//! the workflow shell (`mod.rs`, `steps.rs`) applies for every update, timer
+//! and activity result. Nothing the order shows is kept beside the phase.
 //!
 //! ```text
-//!  AwaitingCreation ──select──▶ Committing(None) ──held──▶ Holding ◀─┐
-//!        │ timer                    │ refused                 │      │ refused
-//!        ▼                          ▼                         │ select/pay/cancel
-//!      Ending(NeverCreated) ◀───────┘                         ▼      │
-//!        │                                         Committing(Some(hold))
-//!        ▼                                          │held  │paid   │cancelled
-//!      Done ◀── Ending(Expired|Failed) ◀─ timer ── Holding  Paying  Done
-//!                   ▲                                         │ sold ─▶ Done
-//!                   └──────────── payment failed / seats taken┘
+//!  AwaitingCreation ──begin──▶ Committing(None) ──hold──▶ Holding ◀───────────────┐
+//!    │ end: the creation        │ restore: refused,         │ begin: select,      │ hold: taken
+//!    │ timer ran out            │ late                      │ passengers, pay,    │ restore: refused,
+//!    ▼                          ▼                           ▼ cancel              │ late (unchanged)
+//!  Ending(NeverCreated) ◀───────┘                  Committing(Some(hold)) ────────┘
+//!    │                                               │ pay        │ cancelled  │ end: cancel saved,
+//!    │                                               ▼            ▼            │ release unknown
+//!    │                        attempt, attempted ⟲ Paying      Done(CANCELLED) │
+//!    │                                               │ sold                    │
+//!    │                                               ▼                         │
+//!    │                                          Done(CONFIRMED)                │
+//!    │                                                                         ▼
+//!    │                     Ending(Expired | Failed | Cancelled) ◀──────────────┘
+//!    │                        ▲  expire: the hold timer ran out (from Holding)
+//!    │                        ▲  end: payment failed, seats taken (from Paying)
+//!    │                        ▲  end: workflow cancelled or failed midway (from
+//!    │                        │  any phase not Ending or Done)
+//!    │ finish: end_order      │ finish: end_order, the last row saved and
+//!    ▼ (no row)               ▼ every hold released
+//!  Done(CREATED)           Done(EXPIRED | FAILED | CANCELLED)
 //! ```
+//!
+//! An order still `Created` (never held seats) that is told to end always
+//! ends [`Ending::NeverCreated`]; an ending once chosen is kept.
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +44,29 @@ pub struct Hold {
     pub version: u64,
 }
 
+/// The payment's attempts: how many were made (the one under way
+/// included) and why the last one failed. None before payment.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempts {
+    pub made: u32,
+    pub last_error: Option<String>,
+}
+
+/// No payment was attempted.
+static NO_ATTEMPTS: Attempts = Attempts {
+    made: 0,
+    last_error: None,
+};
+
+/// A payment accepted: the seats held for the payment window, the code to
+/// validate, the attempts so far.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    pub seats: Vec<String>,
+    pub code: PaymentCode,
+    pub attempts: Attempts,
+}
+
 /// How an order ends without a sale.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Ending {
@@ -39,6 +77,41 @@ pub enum Ending {
     },
     /// The creating selection was refused or never came: no order exists.
     NeverCreated,
+}
+
+impl Ending {
+    /// A cancellation: the customer's, an operator's, or the workflow's.
+    pub fn cancelled(reason: Option<String>) -> Self {
+        Ending::Unsold {
+            status: OrderStatus::Cancelled,
+            reason,
+        }
+    }
+
+    /// The status the ended order shows.
+    pub fn status(&self) -> OrderStatus {
+        match self {
+            Ending::Unsold { status, .. } => *status,
+            Ending::NeverCreated => OrderStatus::Created,
+        }
+    }
+
+    /// Why the order failed (or was cancelled with the workflow).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Ending::Unsold { reason, .. } => reason.as_deref(),
+            Ending::NeverCreated => None,
+        }
+    }
+}
+
+/// How an order ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Fate {
+    /// Paid and sold: CONFIRMED.
+    Sold,
+    /// Ended without a sale.
+    Unsold(Ending),
 }
 
 /// Where the order is.
@@ -53,16 +126,18 @@ pub enum Phase {
     /// meanwhile; `None` while it is being created.
     Committing(Option<Hold>),
     /// A payment was accepted: the seats are held for the payment window.
-    Paying {
-        seats: Vec<String>,
-        code: PaymentCode,
-    },
+    Paying(Payment),
     /// Ending without a sale: the holds go back, the last row is saved.
-    Ending { ending: Ending, seats: Vec<String> },
+    Ending {
+        ending: Ending,
+        seats: Vec<String>,
+        attempts: Attempts,
+    },
     /// Nothing more happens.
     Done {
-        status: OrderStatus,
+        fate: Fate,
         seats: Vec<String>,
+        attempts: Attempts,
     },
 }
 
@@ -72,13 +147,15 @@ impl Phase {
         match self {
             Phase::AwaitingCreation | Phase::Committing(None) => OrderStatus::Created,
             Phase::Holding(_) | Phase::Committing(Some(_)) => OrderStatus::SeatsReserved,
-            Phase::Paying { .. } => OrderStatus::PaymentProcessing,
-            Phase::Ending {
-                ending: Ending::Unsold { status, .. },
+            Phase::Paying(_) => OrderStatus::PaymentProcessing,
+            Phase::Ending { ending, .. } => ending.status(),
+            Phase::Done {
+                fate: Fate::Sold, ..
+            } => OrderStatus::Confirmed,
+            Phase::Done {
+                fate: Fate::Unsold(ending),
                 ..
-            } => *status,
-            Phase::Ending { .. } => OrderStatus::Created,
-            Phase::Done { status, .. } => *status,
+            } => ending.status(),
         }
     }
 
@@ -87,9 +164,8 @@ impl Phase {
         match self {
             Phase::AwaitingCreation | Phase::Committing(None) => &[],
             Phase::Holding(h) | Phase::Committing(Some(h)) => &h.seats,
-            Phase::Paying { seats, .. }
-            | Phase::Ending { seats, .. }
-            | Phase::Done { seats, .. } => seats,
+            Phase::Paying(p) => &p.seats,
+            Phase::Ending { seats, .. } | Phase::Done { seats, .. } => seats,
         }
     }
 
@@ -101,10 +177,33 @@ impl Phase {
         }
     }
 
+    /// The payment's attempts, from the first one on.
+    pub fn attempts(&self) -> &Attempts {
+        match self {
+            Phase::Paying(p) => &p.attempts,
+            Phase::Ending { attempts, .. } | Phase::Done { attempts, .. } => attempts,
+            _ => &NO_ATTEMPTS,
+        }
+    }
+
+    /// Why the order failed, once it is ending or ended with a reason.
+    pub fn failure_reason(&self) -> Option<&str> {
+        match self {
+            Phase::Ending { ending, .. }
+            | Phase::Done {
+                fate: Fate::Unsold(ending),
+                ..
+            } => ending.reason(),
+            _ => None,
+        }
+    }
+
+    /// A message is committing: others wait until it settles.
     pub fn is_committing(&self) -> bool {
         matches!(self, Phase::Committing(_))
     }
 
+    /// The order ended: nothing more happens.
     pub fn is_done(&self) -> bool {
         matches!(self, Phase::Done { .. })
     }
@@ -123,23 +222,13 @@ impl Phase {
         match self {
             Phase::Holding(h) if now_ms < h.expires_at_ms => Ok(h),
             Phase::Holding(_) => Err(Refusal::Expired),
-            Phase::Ending {
-                ending:
-                    Ending::Unsold {
-                        status: OrderStatus::Expired,
-                        ..
-                    },
-                ..
-            } => Err(Refusal::Expired),
-            Phase::Done {
-                status: OrderStatus::Expired,
-                ..
-            } => Err(Refusal::Expired),
+            other if other.status() == OrderStatus::Expired => Err(Refusal::Expired),
             other => Err(Refusal::NotModifiable(other.status())),
         }
     }
 
-    /// A message starts committing: others wait until it settles.
+    /// A message starts committing: others wait until it settles. Returns
+    /// the hold the order keeps meanwhile.
     pub fn begin(&mut self) -> Option<Hold> {
         let held = match self {
             Phase::Holding(h) => Some(h.clone()),
@@ -151,12 +240,16 @@ impl Phase {
 
     /// A committing message changed nothing: the order is as before (a
     /// refused creation ends the run without an order).
-    pub fn restore(&mut self, before: Option<Hold>) {
-        *self = match before {
+    pub fn restore(&mut self) {
+        let Phase::Committing(before) = self else {
+            return;
+        };
+        *self = match before.take() {
             Some(hold) => Phase::Holding(hold),
             None => Phase::Ending {
                 ending: Ending::NeverCreated,
                 seats: Vec::new(),
+                attempts: Attempts::default(),
             },
         };
     }
@@ -179,7 +272,49 @@ impl Phase {
     /// A payment was accepted: from here the order cannot expire.
     pub fn pay(&mut self, code: PaymentCode) {
         let seats = self.seats().to_vec();
-        *self = Phase::Paying { seats, code };
+        *self = Phase::Paying(Payment {
+            seats,
+            code,
+            attempts: Attempts::default(),
+        });
+    }
+
+    /// Payment attempt `number` starts.
+    pub fn attempt(&mut self, number: u32) {
+        if let Phase::Paying(p) = self {
+            p.attempts.made = number;
+        }
+    }
+
+    /// The attempt under way ended: `error` says why it failed (none: it
+    /// succeeded).
+    pub fn attempted(&mut self, error: Option<String>) {
+        if let Phase::Paying(p) = self {
+            p.attempts.last_error = error;
+        }
+    }
+
+    /// The payment went through and the seats are sold.
+    pub fn sold(&mut self) {
+        if let Phase::Paying(p) = self {
+            *self = Phase::Done {
+                fate: Fate::Sold,
+                seats: std::mem::take(&mut p.seats),
+                attempts: std::mem::take(&mut p.attempts),
+            };
+        }
+    }
+
+    /// A live order was cancelled: its row saved CANCELLED and every hold
+    /// released, in one step.
+    pub fn cancelled(&mut self) {
+        if let Phase::Committing(Some(h)) = self {
+            *self = Phase::Done {
+                fate: Fate::Unsold(Ending::cancelled(None)),
+                seats: std::mem::take(&mut h.seats),
+                attempts: Attempts::default(),
+            };
+        }
     }
 
     /// The order starts ending without a sale (a timer, a failed payment,
@@ -189,18 +324,31 @@ impl Phase {
         if matches!(self, Phase::Ending { .. } | Phase::Done { .. }) {
             return;
         }
-        let ending = match (self.status(), ending) {
-            (OrderStatus::Created, _) => Ending::NeverCreated,
-            (_, ending) => ending,
+        let ending = match self.status() {
+            OrderStatus::Created => Ending::NeverCreated,
+            _ => ending,
         };
-        let seats = self.seats().to_vec();
-        *self = Phase::Ending { ending, seats };
+        *self = Phase::Ending {
+            ending,
+            seats: self.seats().to_vec(),
+            attempts: self.attempts().clone(),
+        };
     }
 
-    /// The ending is saved and the holds released (or the seats sold).
-    pub fn finish(&mut self, status: OrderStatus) {
-        let seats = self.seats().to_vec();
-        *self = Phase::Done { status, seats };
+    /// The ending is saved and the holds released.
+    pub fn finish(&mut self) {
+        if let Phase::Ending {
+            ending,
+            seats,
+            attempts,
+        } = self
+        {
+            *self = Phase::Done {
+                fate: Fate::Unsold(ending.clone()),
+                seats: std::mem::take(seats),
+                attempts: std::mem::take(attempts),
+            };
+        }
     }
 
     /// The hold of `version` ran out: the order expires, unless a selection
@@ -232,20 +380,35 @@ mod tests {
         p
     }
 
+    fn paying() -> Phase {
+        let mut p = holding();
+        p.begin();
+        p.pay(PaymentCode::parse("00000").unwrap());
+        p
+    }
+
+    fn failed(reason: &str) -> Ending {
+        Ending::Unsold {
+            status: OrderStatus::Failed,
+            reason: Some(reason.into()),
+        }
+    }
+
     #[test]
     fn a_creation_takes_seats_and_starts_the_first_hold() {
         let p = holding();
         assert_eq!(p.status(), OrderStatus::SeatsReserved);
         assert_eq!(p.expires_at_ms(), Some(1_000));
+        assert_eq!(p.attempts(), &Attempts::default());
         assert!(matches!(p, Phase::Holding(Hold { version: 1, .. })));
     }
 
     #[test]
     fn a_refused_creation_ends_without_an_order() {
         let mut p = Phase::AwaitingCreation;
-        let before = p.begin();
+        assert_eq!(p.begin(), None);
         assert_eq!(p.status(), OrderStatus::Created);
-        p.restore(before);
+        p.restore();
         assert!(matches!(
             p,
             Phase::Ending {
@@ -264,12 +427,20 @@ mod tests {
         let mut p = holding();
         let before = p.begin();
         assert_eq!(p.status(), OrderStatus::SeatsReserved);
-        p.restore(before.clone());
+        p.restore();
         assert_eq!(Some(&p), before.map(Phase::Holding).as_ref());
         p.begin();
         let hold = p.hold(seats(&["2B"]), 2_000);
         assert_eq!(hold.version, 2);
         assert_eq!(p.seats(), ["2B"]);
+    }
+
+    #[test]
+    fn restore_changes_only_a_committing_order() {
+        let mut p = holding();
+        let before = p.clone();
+        p.restore();
+        assert_eq!(p, before);
     }
 
     #[test]
@@ -290,16 +461,16 @@ mod tests {
         p.expire(2);
         assert_eq!(p.status(), OrderStatus::Expired);
         assert_eq!(p.live_hold(0), Err(Refusal::Expired));
-        p.finish(OrderStatus::Expired);
+        p.finish();
+        assert_eq!(p.status(), OrderStatus::Expired);
         assert_eq!(p.seats(), ["2B"]);
+        assert_eq!(p.live_hold(0), Err(Refusal::Expired));
         assert!(p.is_done());
     }
 
     #[test]
     fn a_paid_order_cannot_expire_or_change() {
-        let mut p = holding();
-        p.begin();
-        p.pay(PaymentCode::parse("00000").unwrap());
+        let mut p = paying();
         assert_eq!(p.status(), OrderStatus::PaymentProcessing);
         p.expire(1);
         assert_eq!(p.status(), OrderStatus::PaymentProcessing);
@@ -307,32 +478,108 @@ mod tests {
             p.may_select(0),
             Err(Refusal::NotModifiable(OrderStatus::PaymentProcessing))
         );
-        p.finish(OrderStatus::Confirmed);
+    }
+
+    #[test]
+    fn each_attempt_is_counted_with_its_error() {
+        let mut p = paying();
+        p.attempt(1);
+        assert_eq!(p.attempts().made, 1);
+        assert_eq!(p.attempts().last_error, None);
+        p.attempted(Some("declined".into()));
+        p.attempt(2);
+        let want = Attempts {
+            made: 2,
+            last_error: Some("declined".into()),
+        };
+        assert_eq!(p.attempts(), &want);
+        p.attempted(None);
+        assert_eq!(p.attempts().last_error, None);
+    }
+
+    #[test]
+    fn attempts_count_only_while_paying() {
+        let mut p = holding();
+        p.attempt(1);
+        p.attempted(Some("x".into()));
+        assert_eq!(p.attempts(), &Attempts::default());
+    }
+
+    #[test]
+    fn a_sale_ends_confirmed_with_its_attempts() {
+        let mut p = paying();
+        p.attempt(2);
+        p.sold();
+        assert_eq!(p.status(), OrderStatus::Confirmed);
         assert_eq!(p.seats(), ["1A"]);
+        assert_eq!(p.attempts().made, 2);
+        assert_eq!(p.failure_reason(), None);
+        assert!(p.is_done());
+    }
+
+    #[test]
+    fn a_failed_payment_keeps_its_attempts_and_reason_to_the_end() {
+        let mut p = paying();
+        p.attempt(3);
+        p.attempted(Some("declined".into()));
+        p.end(failed("payment failed after 3 attempts: declined"));
+        assert_eq!(p.status(), OrderStatus::Failed);
+        let reason = Some("payment failed after 3 attempts: declined");
+        assert_eq!(p.failure_reason(), reason);
+        assert_eq!(p.attempts().made, 3);
+        p.finish();
+        assert!(p.is_done());
+        assert_eq!(p.status(), OrderStatus::Failed);
+        assert_eq!(p.failure_reason(), reason);
+        assert_eq!(p.attempts().last_error.as_deref(), Some("declined"));
+        assert_eq!(p.seats(), ["1A"]);
+    }
+
+    #[test]
+    fn a_cancellation_ends_the_order_in_one_step() {
+        let mut p = holding();
+        p.begin();
+        p.cancelled();
+        assert!(p.is_done());
+        assert_eq!(p.status(), OrderStatus::Cancelled);
+        assert_eq!(p.seats(), ["1A"]);
+        assert_eq!(p.failure_reason(), None);
+        assert_eq!(
+            p.live_hold(0),
+            Err(Refusal::NotModifiable(OrderStatus::Cancelled))
+        );
+    }
+
+    #[test]
+    fn a_cancellation_whose_release_is_unknown_ends_through_the_run_loop() {
+        let mut p = holding();
+        p.begin();
+        p.end(Ending::cancelled(None));
+        assert_eq!(
+            p,
+            Phase::Ending {
+                ending: Ending::cancelled(None),
+                seats: seats(&["1A"]),
+                attempts: Attempts::default(),
+            }
+        );
     }
 
     #[test]
     fn an_ending_is_kept_once_chosen() {
         let mut p = holding();
-        let failed = Ending::Unsold {
-            status: OrderStatus::Failed,
-            reason: Some("x".into()),
-        };
-        p.end(failed.clone());
-        p.end(Ending::Unsold {
-            status: OrderStatus::Cancelled,
-            reason: None,
-        });
+        p.end(failed("x"));
+        p.end(Ending::cancelled(None));
+        assert_eq!(p.status(), OrderStatus::Failed);
+        p.finish();
+        p.end(Ending::cancelled(None));
         assert_eq!(p.status(), OrderStatus::Failed);
     }
 
     #[test]
     fn a_workflow_cancelled_before_creation_ends_without_an_order() {
         let mut p = Phase::AwaitingCreation;
-        p.end(Ending::Unsold {
-            status: OrderStatus::Cancelled,
-            reason: None,
-        });
+        p.end(Ending::cancelled(Some("cancelled".into())));
         assert!(matches!(
             p,
             Phase::Ending {
@@ -340,5 +587,9 @@ mod tests {
                 ..
             }
         ));
+        assert_eq!(p.failure_reason(), None);
+        p.finish();
+        assert_eq!(p.status(), OrderStatus::Created);
+        assert!(p.is_done());
     }
 }

@@ -8,20 +8,19 @@ use std::time::Duration;
 
 use temporalio_common::RetryPolicy;
 use temporalio_common::error::IncomingError;
-use temporalio_sdk::{
-    ActivityExecutionError, ActivityOptions, LocalActivityOptions, WorkflowCancellationToken,
-    WorkflowContext, WorkflowResult,
-};
+use temporalio_sdk::{ActivityExecutionError, ActivityOptions, WorkflowContext, WorkflowResult};
 
-use super::{Booking, Ending, Hold};
+use super::retry::{Due, Retry};
+use super::{Booking, Ending, Hold, Phase};
 use crate::booking::activities::BookingActivities as Acts;
+use crate::booking::mails::{self, MailOrder, Notice};
 use crate::booking::messages::{
     Answer, AttemptRecord, Cancel, Deadline, EndOrder, Ended, Held, HoldSeats, LockSeats, Locked,
     OrderState, Pay, PaymentAttempt, Refusal, Release, Sale, SaveQuery, SelectSeats, SellSeats,
     SetPassengers, Verdict,
 };
 use crate::booking::payment;
-use crate::booking::refund::{self, AfterSale, MailOrder, Notice};
+use crate::booking::refund::AfterSale;
 use crate::domain::OrderStatus;
 use crate::passengers::Passenger;
 use crate::store::orders::AttemptOutcome;
@@ -44,7 +43,8 @@ pub async fn select(
         kept.retain(|p| wanted.contains(&p.seat));
         kept
     });
-    hold_with(ctx, wanted, kept, (req.deadline_ms, now), &req.request_id).await
+    let due = Due::at(req.deadline_ms, now);
+    hold_with(ctx, wanted, kept, due, &req.request_id).await
 }
 
 /// Name the passengers: the held seats again, with the new list.
@@ -54,14 +54,8 @@ pub async fn name_passengers(
     now: u64,
 ) -> Answer<Held> {
     let seats = ctx.state(|s| s.phase.seats().to_vec());
-    hold_with(
-        ctx,
-        seats,
-        req.passengers,
-        (req.deadline_ms, now),
-        &req.request_id,
-    )
-    .await
+    let due = Due::at(req.deadline_ms, now);
+    hold_with(ctx, seats, req.passengers, due, &req.request_id).await
 }
 
 /// Hold `wanted` for a new hold period with `passengers`, before
@@ -70,12 +64,12 @@ async fn hold_with(
     ctx: &mut WorkflowContext<Booking>,
     wanted: Vec<String>,
     passengers: Vec<Passenger>,
-    (deadline, now): (Deadline, u64),
+    due: Due,
     request_id: &Option<String>,
 ) -> Answer<Held> {
-    let before = begin(ctx, deadline, now, request_id)?;
+    let before = begin(ctx, due, request_id)?;
     let hold_ms = ctx.state(|s| s.input.hold_ms);
-    let expires_at_ms = now + hold_ms;
+    let expires_at_ms = due.now + hold_ms;
     let order = ctx.state_mut(|s| OrderState {
         status: OrderStatus::SeatsReserved,
         total_price_cents: s.total_price_cents(&wanted),
@@ -85,7 +79,7 @@ async fn hold_with(
         ..s.next_save()
     });
     let ttl = Duration::from_millis(hold_ms) + TTL_MARGIN;
-    take(ctx, before, order, ttl, (deadline, now), |s| {
+    take(ctx, before, order, ttl, due, |s| {
         s.passengers = passengers;
         let hold = s.phase.hold(wanted, expires_at_ms);
         Held {
@@ -106,7 +100,8 @@ pub async fn accept_payment(
     req: Pay,
     now: u64,
 ) -> Answer<OrderStatus> {
-    let before = begin(ctx, req.deadline_ms, now, &req.request_id)?;
+    let due = Due::at(req.deadline_ms, now);
+    let before = begin(ctx, due, &req.request_id)?;
     let order = ctx.state_mut(|s| OrderState {
         status: OrderStatus::PaymentProcessing,
         expires_at_ms: None,
@@ -115,7 +110,7 @@ pub async fn accept_payment(
     let input = ctx.state(|s| s.input.clone());
     let timeout = Duration::from_millis(input.payment_timeout_ms);
     let cover = payment::window(timeout, input.payment_max_attempts) + TTL_MARGIN;
-    take(ctx, before, order, cover, (req.deadline_ms, now), |s| {
+    take(ctx, before, order, cover, due, |s| {
         s.phase.pay(req.code);
         OrderStatus::PaymentProcessing
     })
@@ -127,16 +122,15 @@ pub async fn accept_payment(
 /// Returns the hold the order has meanwhile.
 fn begin(
     ctx: &mut WorkflowContext<Booking>,
-    deadline: Deadline,
-    now: u64,
+    due: Due,
     request_id: &Option<String>,
 ) -> Result<Option<Hold>, Refusal> {
     let before = ctx.state_mut(|s| {
         s.request_id = request_id.clone();
         s.phase.begin()
     });
-    if now > deadline {
-        ctx.state_mut(|s| s.phase.restore(before));
+    if due.passed() {
+        ctx.state_mut(|s| s.phase.restore());
         return Err(Refusal::Late);
     }
     Ok(before)
@@ -150,18 +144,18 @@ async fn take<T>(
     before: Option<Hold>,
     order: OrderState,
     ttl: Duration,
-    (deadline, now): (Deadline, u64),
+    due: Due,
     then: impl FnOnce(&mut Booking) -> T,
 ) -> Answer<T> {
-    let held = before.as_ref().map(|h| h.seats.clone()).unwrap_or_default();
-    match lock(ctx, order, ttl, held, Some(deadline), now).await {
+    let held = before.map(|h| h.seats).unwrap_or_default();
+    match lock(ctx, order, ttl, held, due).await {
         Ok(()) => {
             let taken = ctx.state_mut(then);
             give_back(ctx).await;
             Ok(taken)
         }
         Err(refusal) => {
-            ctx.state_mut(|s| s.phase.restore(before));
+            ctx.state_mut(|s| s.phase.restore());
             Err(refusal)
         }
     }
@@ -174,12 +168,9 @@ pub async fn cancel(
     req: Cancel,
     now: u64,
 ) -> Answer<OrderStatus> {
-    let before = begin(ctx, req.deadline_ms, now, &req.request_id)?;
-    let ending = Ending::Unsold {
-        status: OrderStatus::Cancelled,
-        reason: None,
-    };
-    let seats = before.as_ref().map(|h| h.seats.clone()).unwrap_or_default();
+    let due = Due::at(req.deadline_ms, now);
+    let before = begin(ctx, due, &req.request_id)?;
+    let seats = before.map(|h| h.seats).unwrap_or_default();
     let order = ctx.state_mut(|s| OrderState {
         status: OrderStatus::Cancelled,
         seats: seats.clone(),
@@ -187,39 +178,34 @@ pub async fn cancel(
         expires_at_ms: None,
         ..s.next_save()
     });
-    let (seq, deadline) = (order.seq, req.deadline_ms);
-    let opts = Retry::Lock.local(Some((deadline, now)));
+    let seq = order.seq;
+    let opts = Retry::Lock.local(Some(due));
     let req = ctx.state(|s| EndOrder {
-        release: s.release(seats.clone()),
+        release: s.release(seats),
         order: Some(order),
-        deadline_ms: Some(deadline),
+        deadline_ms: Some(due.deadline),
         request_id: s.request_id.clone(),
     });
     match ctx.execute_local_activity(Acts::end_order, req, opts).await {
         Ok(Ended::Ended) => {
             ctx.state_mut(|s| {
                 s.unsettled.seats.clear();
-                s.phase.restore(before);
-                s.phase.end(ending);
-                s.phase.finish(OrderStatus::Cancelled);
+                s.phase.cancelled();
             });
             Ok(OrderStatus::Cancelled)
         }
         Ok(Ended::Late) => {
-            ctx.state_mut(|s| s.phase.restore(before));
+            ctx.state_mut(|s| s.phase.restore());
             Err(Refusal::Late)
         }
-        Err(_) if committed(ctx, seq, Some(deadline)).await => {
+        Err(_) if committed(ctx, LostSave::of(seq, due)).await => {
             // Saved CANCELLED, the holds perhaps not released: the run
             // loop ends the order (saved again, every hold released).
-            ctx.state_mut(|s| {
-                s.phase.restore(before);
-                s.phase.end(ending);
-            });
+            ctx.state_mut(|s| s.phase.end(Ending::cancelled(None)));
             Ok(OrderStatus::Cancelled)
         }
         Err(_) => {
-            ctx.state_mut(|s| s.phase.restore(before));
+            ctx.state_mut(|s| s.phase.restore());
             Err(Refusal::StoreUnavailable)
         }
     }
@@ -227,28 +213,39 @@ pub async fn cancel(
 
 /// A step whose activity gave no outcome (its retries ran out, or its
 /// deadline came): once the deadline has passed its save can no longer
-/// commit, so wait for it, then read whether the save `seq` did commit.
-/// The caller's answer is late by then; a keyed retry gets this one.
-async fn committed(
-    ctx: &mut WorkflowContext<Booking>,
-    seq: u64,
-    deadline: Option<Deadline>,
-) -> bool {
-    if let Some(deadline) = deadline {
-        let now = ctx.workflow_time().map_or(0, unix_ms);
-        if now <= deadline {
-            ctx.timer(Duration::from_millis(deadline - now) + SETTLE_AFTER)
-                .await;
-        }
+/// commit, so wait for it, then read whether the save did commit. The
+/// caller's answer is late by then; a keyed retry gets this one.
+async fn committed(ctx: &mut WorkflowContext<Booking>, save: LostSave) -> bool {
+    let now = ctx.workflow_time().map_or(0, unix_ms);
+    if now <= save.deadline {
+        ctx.timer(Duration::from_millis(save.deadline - now) + SETTLE_AFTER)
+            .await;
     }
     let query = ctx.state(|s| SaveQuery {
         order_id: s.input.order_id,
-        seq,
+        seq: save.seq,
     });
     let opts = Retry::Durable.local(None);
     ctx.execute_local_activity(Acts::was_saved, query, opts)
         .await
         .unwrap_or(false)
+}
+
+/// A save whose outcome was lost: its number, and the deadline after which
+/// it can no longer commit.
+#[derive(Clone, Copy, Debug)]
+struct LostSave {
+    seq: u64,
+    deadline: Deadline,
+}
+
+impl LostSave {
+    fn of(seq: u64, due: Due) -> Self {
+        Self {
+            seq,
+            deadline: due.deadline,
+        }
+    }
 }
 
 /// How long after a deadline a step's outcome is read: past the database's
@@ -264,8 +261,7 @@ async fn lock(
     order: OrderState,
     ttl: Duration,
     held: Vec<String>,
-    deadline: Option<Deadline>,
-    now: u64,
+    due: Due,
 ) -> Result<(), Refusal> {
     let (wanted, seq) = (order.seats.clone(), order.seq);
     let mut dropped = held.clone();
@@ -281,10 +277,10 @@ async fn lock(
         },
         order,
         dropped: dropped.clone(),
-        deadline_ms: deadline,
+        deadline_ms: Some(due.deadline),
         request_id: s.request_id.clone(),
     });
-    let opts = Retry::Lock.local(deadline.map(|d| (d, now)));
+    let opts = Retry::Lock.local(Some(due));
     match ctx
         .execute_local_activity(Acts::hold_seats, req, opts)
         .await
@@ -298,7 +294,7 @@ async fn lock(
         Ok(Locked::Late) => Err(Refusal::Late),
         Err(_) => {
             let taken: Vec<String> = wanted.into_iter().filter(|s| !held.contains(s)).collect();
-            lost(ctx, taken, dropped, (seq, deadline)).await
+            lost(ctx, taken, dropped, LostSave::of(seq, due)).await
         }
     }
 }
@@ -310,10 +306,10 @@ async fn lost(
     ctx: &mut WorkflowContext<Booking>,
     taken: Vec<String>,
     dropped: Vec<String>,
-    (seq, deadline): (u64, Option<Deadline>),
+    save: LostSave,
 ) -> Result<(), Refusal> {
     ctx.state_mut(|s| add_missing(&mut s.unsettled.seats, &taken));
-    if committed(ctx, seq, deadline).await {
+    if committed(ctx, save).await {
         ctx.state_mut(|s| add_missing(&mut s.unsettled.seats, &dropped));
         return Ok(());
     }
@@ -355,7 +351,7 @@ pub async fn mail_confirmation(ctx: &mut WorkflowContext<Booking>) {
         order_id: ctx.state(|s| s.input.order_id),
         notice: Notice::Confirmation,
     };
-    let opts = refund::mail_options();
+    let opts = mails::mail_options();
     let _ = ctx
         .execute_activity(AfterSale::send_booking_mail, mail, opts)
         .await;
@@ -368,9 +364,9 @@ pub async fn collect_payment(ctx: &mut WorkflowContext<Booking>) -> WorkflowResu
     let timeout = Duration::from_millis(input.payment_timeout_ms);
     let max = input.payment_max_attempts;
     for attempt in 1..=max {
-        ctx.state_mut(|s| s.attempts = attempt);
+        ctx.state_mut(|s| s.phase.attempt(attempt));
         let (outcome, error) = attempt_payment(ctx, attempt, timeout).await;
-        ctx.state_mut(|s| s.last_error = error.clone());
+        ctx.state_mut(|s| s.phase.attempted(error.clone()));
         let rec = AttemptRecord {
             order_id: input.order_id,
             attempt,
@@ -387,7 +383,8 @@ pub async fn collect_payment(ctx: &mut WorkflowContext<Booking>) -> WorkflowResu
             ctx.timer(payment::backoff(attempt)).await;
         }
     }
-    let last = ctx.state(|s| s.last_error.clone()).unwrap_or_default();
+    let last = ctx.state(|s| s.phase.attempts().last_error.clone());
+    let last = last.unwrap_or_default();
     let reason = format!("payment failed after {max} attempts: {last}");
     fail(ctx, reason);
     Ok(())
@@ -400,7 +397,7 @@ async fn attempt_payment(
 ) -> (AttemptOutcome, Option<String>) {
     let Some(req) = ctx.state(|s| {
         let code = match &s.phase {
-            super::Phase::Paying { code, .. } => code.clone(),
+            Phase::Paying(payment) => payment.code.clone(),
             _ => return None,
         };
         Some(PaymentAttempt {
@@ -446,10 +443,7 @@ async fn sell(ctx: &mut WorkflowContext<Booking>, attempt: AttemptRecord) -> Wor
         .execute_local_activity(Acts::sell_seats, req, opts)
         .await?
     {
-        Sale::Sold => ctx.state_mut(|s| {
-            s.last_error = None;
-            s.phase.finish(OrderStatus::Confirmed);
-        }),
+        Sale::Sold => ctx.state_mut(|s| s.phase.sold()),
         Sale::SeatsTaken(seats) => fail(
             ctx,
             format!(
@@ -477,11 +471,7 @@ fn fail(ctx: &mut WorkflowContext<Booking>, reason: String) {
 /// Release every hold of the order and save its last row (none for a
 /// creation that never became an order). Not cancelled with the workflow:
 /// compensation runs.
-pub async fn end_order(
-    ctx: &mut WorkflowContext<Booking>,
-    ending: Ending,
-    deadline: Option<(Deadline, u64)>,
-) -> WorkflowResult<Ended> {
+pub async fn end_order(ctx: &mut WorkflowContext<Booking>, ending: Ending) -> WorkflowResult<()> {
     let order = match ending {
         Ending::NeverCreated => None,
         Ending::Unsold { status, reason } => Some(ctx.state_mut(|s| OrderState {
@@ -497,16 +487,15 @@ pub async fn end_order(
         EndOrder {
             release: s.release(seats),
             order,
-            deadline_ms: deadline.map(|d| d.0),
+            deadline_ms: None,
             request_id: s.request_id.clone(),
         }
     });
-    let opts = Retry::Cleanup.local(deadline);
-    let ended = ctx
-        .execute_local_activity(Acts::end_order, req, opts)
+    let opts = Retry::Cleanup.local(None);
+    ctx.execute_local_activity(Acts::end_order, req, opts)
         .await?;
     ctx.state_mut(|s| s.unsettled.seats.clear());
-    Ok(ended)
+    Ok(())
 }
 
 impl Booking {
@@ -531,53 +520,4 @@ fn add_missing(seats: &mut Vec<String>, more: &[String]) {
 
 fn is_timeout(e: &ActivityExecutionError) -> bool {
     matches!(e.cause(), Some(IncomingError::Timeout(_)))
-}
-
-/// How a store call is retried.
-#[derive(Clone, Copy)]
-enum Retry {
-    /// A caller waits on it: quick tries until its deadline (or three).
-    /// Not cancelled with the workflow, so compensation knows its outcome.
-    Lock,
-    /// Must eventually happen: retried until the store is back.
-    Durable,
-    /// Like `Durable`, and not cancelled with the workflow: compensation runs.
-    Cleanup,
-}
-
-impl Retry {
-    fn policy(self) -> RetryPolicy {
-        match self {
-            Retry::Lock => RetryPolicy::builder()
-                .initial_interval(Duration::from_millis(200))
-                .maximum_attempts(3)
-                .build(),
-            Retry::Durable | Retry::Cleanup => RetryPolicy::builder()
-                .initial_interval(Duration::from_millis(500))
-                .maximum_interval(Duration::from_secs(10))
-                .build(),
-        }
-    }
-
-    /// `deadline`: the caller's deadline and the time now (Unix ms); the
-    /// activity is given up on at the deadline (its commit refuses later).
-    fn local(self, deadline: Option<(Deadline, u64)>) -> LocalActivityOptions {
-        let attempt = match self {
-            Retry::Lock => Duration::from_secs(5),
-            Retry::Durable | Retry::Cleanup => Duration::from_secs(10),
-        };
-        let mut opts = LocalActivityOptions::builder()
-            .start_to_close_timeout(attempt)
-            .retry_policy(self.policy())
-            .build();
-        if let Some((deadline, now)) = deadline {
-            let left = Duration::from_millis(deadline.saturating_sub(now));
-            opts.schedule_to_close_timeout = Some(left.max(Duration::from_secs(1)));
-        }
-        opts.cancellation_token = match self {
-            Retry::Lock | Retry::Cleanup => Some(WorkflowCancellationToken::new()),
-            Retry::Durable => None,
-        };
-        opts
-    }
 }

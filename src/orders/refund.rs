@@ -1,0 +1,171 @@
+//! A booking's refund, by its two ways in: the customer cancels a booking
+//! found by its reference and a passenger's family name ([`cancel`]; the
+//! look-up alone is [`look_up`]), or an operator refunds a booking by its
+//! reference, whatever the departure cutoff ([`refund`]).
+//!
+//! A customer's look-up that finds nothing counts against the client; one
+//! that failed too often is refused for the rest of a window, before the
+//! store is asked. A wrong reference and a wrong name are refused alike
+//! (no oracle). Either way the request is recorded in Postgres first
+//! (CONFIRMED → REFUND_PENDING, the cutoff checked in the same
+//! transaction), then the refund workflow is started through the
+//! [`Engine`]; should that start fail it is only logged, and the
+//! reconciliation sweep starts it.
+
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use uuid::Uuid;
+
+use super::Outcome;
+use crate::booking::refund::RefundInput;
+use crate::booking::service::Engine;
+use crate::domain::OrderStatus;
+use crate::passengers::{name_key, parse_reference};
+use crate::store::StoreError;
+use crate::store::lookups::Lookups;
+use crate::store::refunds::{self, Booking, Request};
+
+/// What the refund flows work with.
+pub struct Refunds<'a> {
+    pub pool: &'a Pool,
+    /// Failed booking look-ups per client.
+    pub lookups: &'a Lookups,
+    pub engine: &'a Engine,
+    /// No cancellation by the customer this close to departure.
+    pub cutoff: Duration,
+    /// Provider calls before a refund is left to an operator.
+    pub max_attempts: u32,
+}
+
+/// A customer's look-up: the booking's reference, a passenger's family
+/// name, and the client asking (its address: failures count against it).
+pub struct LookUp<'a> {
+    pub reference: &'a str,
+    pub last_name: &'a str,
+    pub client: &'a str,
+}
+
+/// Why a refund (or a look-up) was refused; nothing changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The client failed too many look-ups: it may ask again after this
+    /// many seconds.
+    TooManyLookUps { retry_after_secs: u64 },
+    /// No sold booking with this reference (and family name).
+    BookingNotFound,
+    /// Departure is within the cutoff.
+    WindowClosed { cutoff: Duration },
+    /// The booking is in this status: refunded, or refunding already.
+    NotCancellable(OrderStatus),
+}
+
+/// A refund recorded and under way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refunding {
+    pub order_id: Uuid,
+    pub reference: String,
+}
+
+/// What a refund flow came to; a store failure is the error.
+pub type Flow<T> = Result<Outcome<T, Refusal>, StoreError>;
+
+/// The sold booking with this reference and family name, counting a
+/// failure against the client.
+pub async fn look_up(r: &Refunds<'_>, who: &LookUp<'_>) -> Flow<Booking> {
+    Ok(decided(find(r, who).await?))
+}
+
+async fn find(r: &Refunds<'_>, who: &LookUp<'_>) -> Result<Result<Booking, Refusal>, StoreError> {
+    if let Some(retry_after_secs) = r.lookups.refused(who.client).await? {
+        return Ok(Err(Refusal::TooManyLookUps { retry_after_secs }));
+    }
+    let wanted = name_key(who.last_name);
+    let found = match parse_reference(who.reference) {
+        Some(reference) if !wanted.is_empty() => refunds::booking(r.pool, &reference).await?,
+        _ => None,
+    };
+    let named = |b: &Booking| {
+        (b.order.passengers.iter()).any(|p| name_key(&p.family_name) == wanted)
+            && b.order.status.was_sold()
+    };
+    match found {
+        Some(b) if named(&b) => Ok(Ok(b)),
+        _ => {
+            r.lookups.failed(who.client).await?;
+            Ok(Err(Refusal::BookingNotFound))
+        }
+    }
+}
+
+/// A flow's decision as its outcome.
+fn decided<T>(decision: Result<T, Refusal>) -> Outcome<T, Refusal> {
+    match decision {
+        Ok(done) => Outcome::Done(done),
+        Err(refusal) => Outcome::Refused(refusal),
+    }
+}
+
+/// The customer cancels their booking: found as [`look_up`] finds it, not
+/// within the cutoff of departure. `key` (an `Idempotency-Key`) makes a
+/// repeated cancellation answer as the first.
+pub async fn cancel(r: &Refunds<'_>, who: &LookUp<'_>, key: Option<&str>) -> Flow<Refunding> {
+    let booking = match find(r, who).await? {
+        Ok(booking) => booking,
+        Err(refusal) => return Ok(Outcome::Refused(refusal)),
+    };
+    let order_id = booking.order.id;
+    match refunds::request(r.pool, order_id, r.cutoff, key).await? {
+        Request::Accepted | Request::Repeated => {}
+        Request::WindowClosed => {
+            let cutoff = r.cutoff;
+            return Ok(Outcome::Refused(Refusal::WindowClosed { cutoff }));
+        }
+        Request::NotCancellable(status) => {
+            return Ok(Outcome::Refused(Refusal::NotCancellable(status)));
+        }
+    }
+    start(r, order_id).await;
+    let reference = booking.order.reference.unwrap_or_default();
+    Ok(Outcome::Done(Refunding {
+        order_id,
+        reference,
+    }))
+}
+
+/// An operator refunds a sold booking by its reference, whatever the
+/// cutoff.
+pub async fn refund(r: &Refunds<'_>, reference: &str) -> Flow<Refunding> {
+    let Some(reference) = parse_reference(reference) else {
+        return Ok(Outcome::Refused(Refusal::BookingNotFound));
+    };
+    let booking = refunds::booking(r.pool, &reference).await?;
+    let Some(booking) = booking.filter(|b| b.order.status.was_sold()) else {
+        return Ok(Outcome::Refused(Refusal::BookingNotFound));
+    };
+    let order_id = booking.order.id;
+    match refunds::request(r.pool, order_id, Duration::ZERO, None).await? {
+        Request::Accepted | Request::Repeated => {}
+        Request::WindowClosed | Request::NotCancellable(_) => {
+            let status = booking.order.status;
+            return Ok(Outcome::Refused(Refusal::NotCancellable(status)));
+        }
+    }
+    start(r, order_id).await;
+    Ok(Outcome::Done(Refunding {
+        order_id,
+        reference,
+    }))
+}
+
+/// Start the booking's refund workflow. The request is recorded already, so
+/// a start that fails is only logged: the reconciliation sweep starts it.
+async fn start(r: &Refunds<'_>, order_id: Uuid) {
+    let input = RefundInput {
+        order_id,
+        max_attempts: r.max_attempts,
+    };
+    if let Err(e) = r.engine.start_refund(input).await {
+        tracing::warn!(order_id = %order_id, error = %e, "refund recorded but its workflow did not start; the reconciliation sweep starts it");
+    }
+}
