@@ -27,6 +27,8 @@ enum Mode {
     Forward,
     /// `serve`'s bytes reach Temporal; Temporal's never come back.
     Swallow,
+    /// Neither way: nothing `serve` sends arrives.
+    Drop,
     /// Every connection closed, and new ones refused.
     Cut,
 }
@@ -73,18 +75,18 @@ async fn pipe(client: TcpStream, upstream: String, mut mode: watch::Receiver<Mod
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
     tokio::select! {
-        _ = copy(client_read, server_write, mode.clone(), false) => {}
-        _ = copy(server_read, client_write, mode.clone(), true) => {}
+        _ = copy(client_read, server_write, mode.clone(), &[Mode::Drop]) => {}
+        _ = copy(server_read, client_write, mode.clone(), &[Mode::Swallow, Mode::Drop]) => {}
         _ = mode.wait_for(|m| *m == Mode::Cut) => {}
     }
 }
 
-/// Copy `from` to `to`; `swallow`: drop the bytes unless forwarding.
+/// Copy `from` to `to`, dropping the bytes read in a mode of `dropped`.
 async fn copy(
     mut from: OwnedReadHalf,
     mut to: OwnedWriteHalf,
     mode: watch::Receiver<Mode>,
-    swallow: bool,
+    dropped: &[Mode],
 ) {
     let mut buf = vec![0; 16 * 1024];
     loop {
@@ -92,7 +94,7 @@ async fn copy(
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
-        if swallow && *mode.borrow() != Mode::Forward {
+        if dropped.contains(&*mode.borrow()) {
             continue;
         }
         if to.write_all(&buf[..n]).await.is_err() {
@@ -153,7 +155,18 @@ where
     answer.await.unwrap()
 }
 
+/// POST `body` to `path` of `app`, as a task of its own can.
+fn post(app: &TestApp, path: &str, body: Value) -> impl Future<Output = (u16, Value)> + use<> {
+    let (http, url) = (app.http.clone(), app.url(path));
+    async move {
+        let resp = http.post(url).json(&body).send().await.unwrap();
+        let code = resp.status().as_u16();
+        (code, resp.json().await.unwrap_or_default())
+    }
+}
+
 fn assert_told(code: u16, body: &Value, what: &str) {
+    println!("{what}: answered {code} {body}");
     let unknown = code == 504 && body["error"] == "OUTCOME_UNKNOWN";
     assert!(
         (200..300).contains(&code) || unknown,
@@ -166,13 +179,11 @@ fn assert_told(code: u16, body: &Value, what: &str) {
 #[tokio::test]
 async fn a_create_whose_answer_was_lost_is_not_answered_as_not_taken() {
     let (app, proxy) = app().await;
-    let (http, url) = (app.http.clone(), app.url("/api/orders"));
-    let call = async move {
-        let body = json!({"flightId": FL101, "seats": ["2A"]});
-        let resp = http.post(url).json(&body).send().await.unwrap();
-        let code = resp.status().as_u16();
-        (code, resp.json().await.unwrap_or_default())
-    };
+    let call = post(
+        &app,
+        "/api/orders",
+        json!({"flightId": FL101, "seats": ["2A"]}),
+    );
     let done = || async { order_holding(&app, "2A").await.map(|_| ()) };
     let (code, body) = lost(&proxy, call, done).await;
     let order = order_holding(&app, "2A").await.unwrap();
@@ -188,17 +199,34 @@ async fn a_payment_whose_answer_was_lost_is_not_answered_as_not_taken() {
     let (app, proxy) = app().await;
     let order = create(&app, "3A").await;
     app.name_passengers(&order).await;
-    let (http, url) = (
-        app.http.clone(),
-        app.url(&format!("/api/orders/{order}/pay")),
-    );
-    let call = async move {
-        let body = json!({"paymentCode": "00000"});
-        let resp = http.post(url).json(&body).send().await.unwrap();
-        let code = resp.status().as_u16();
-        (code, resp.json().await.unwrap_or_default())
-    };
+    let path = format!("/api/orders/{order}/pay");
+    let call = post(&app, &path, json!({"paymentCode": "00000"}));
     let done = || async { (status(&app, &order).await != "SEATS_RESERVED").then_some(()) };
     let (code, body) = lost(&proxy, call, done).await;
     assert_told(code, &body, &format!("the payment of order {order}"));
+}
+
+/// A create that never reached Temporal (its bytes dropped, then the cut)
+/// still gets 503: after its deadline no order was made, and none will be.
+#[tokio::test]
+async fn a_create_that_never_arrived_is_answered_503_and_makes_no_order() {
+    let (app, proxy) = app().await;
+    proxy.set(Mode::Drop);
+    let create = post(
+        &app,
+        "/api/orders",
+        json!({"flightId": FL101, "seats": ["4A"]}),
+    );
+    let answer = tokio::spawn(create);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy.set(Mode::Cut);
+    let (code, body) = answer.await.unwrap();
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["error"], "SERVICE_UNAVAILABLE", "{body}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        order_holding(&app, "4A").await,
+        None,
+        "no order, now or later"
+    );
 }
