@@ -3,7 +3,8 @@
 //! booking's refund. Every order call carries a deadline the workflow
 //! enforces where it commits, and waits for the answer until that deadline
 //! plus a grace period; an answer that does not come by then is
-//! [`CallError::Unknown`], never "nothing happened".
+//! [`CallError::Unknown`], and one lost on the way back is
+//! [`CallError::Lost`], never "nothing happened".
 
 use std::time::Duration;
 
@@ -53,9 +54,14 @@ pub enum CallError {
     /// The order's workflow is not running (it ended, or never started).
     #[error("the order's workflow is not running")]
     NotRunning,
-    /// Temporal could not be reached; the call was not taken.
+    /// Temporal could not be reached: nothing was sent.
     #[error("temporal unavailable: {0}")]
     Unavailable(String),
+    /// The call was sent and its answer never came back (a transport error
+    /// after sending, retries included): it may have been done. Once its
+    /// deadline has passed, the order's row tells whether it was.
+    #[error("the booking engine's answer was lost: {0}")]
+    Lost(String),
 }
 
 /// The booking engine as the API sees it: the Temporal client (connected on
@@ -139,7 +145,7 @@ impl Engine {
                 ..
             })) => Err(CallError::NotRunning),
             Err(WorkflowUpdateWithStartError::Update(e)) => Err(update_error(e)),
-            Err(e) => Err(CallError::Unavailable(e.to_string())),
+            Err(e) => Err(CallError::Lost(e.to_string())),
         }
     }
 
@@ -234,10 +240,12 @@ impl Engine {
 }
 
 /// An update that failed: the workflow is gone (told by the status code),
-/// or Temporal did not take it.
+/// or the answer was lost. A transport error after sending cannot say the
+/// update was not taken: the client's last retry failing to connect says
+/// nothing of the first try, which may have been delivered and done.
 fn update_error(e: WorkflowUpdateError) -> CallError {
     match e {
         WorkflowUpdateError::NotFound(_) => CallError::NotRunning,
-        other => CallError::Unavailable(other.to_string()),
+        other => CallError::Lost(other.to_string()),
     }
 }

@@ -1,12 +1,16 @@
 //! What every flow does on its way: stop short with an outcome, read the
-//! live order, take an admission slot, and read the engine's answer.
+//! live order, take an admission slot, and read the engine's answer (a
+//! lost one told by the order's row once the call's deadline has passed).
 
+use std::time::Duration;
+
+use chrono::Utc;
 use uuid::Uuid;
 
 use super::admission::{Call, Ticket};
 use super::{Context, Flow, Outcome, Refusal};
-use crate::booking::messages::Answer;
-use crate::booking::service::CallError;
+use crate::booking::messages::{Answer, Deadline};
+use crate::booking::service::{ANSWER_GRACE, CallError};
 use crate::store::StoreError;
 use crate::store::orders::{self, Order};
 
@@ -77,15 +81,47 @@ pub async fn live_order(ctx: &Context<'_>, id: Uuid) -> Result<Order, Stop> {
 }
 
 /// The engine's answer to a call for `order_id`: what it did, or `None`
-/// when the order's run is not running (the flow explains that).
+/// when the order's run is not running (the flow explains that). A lost
+/// answer no row has told ([`told`]) may have been done: unknown.
 pub fn answer<T>(order_id: Uuid, answer: Result<Answer<T>, CallError>) -> Result<Option<T>, Stop> {
     match answer {
         Ok(Ok(done)) => Ok(Some(done)),
         Ok(Err(refusal)) => Err(Refusal::Engine(refusal).into()),
         Err(CallError::NotRunning) => Ok(None),
-        Err(CallError::Unknown) => Err(Stop::Unknown { order_id }),
+        Err(CallError::Unknown | CallError::Lost(_)) => Err(Stop::Unknown { order_id }),
         Err(CallError::Unavailable(why)) => Err(Stop::Unavailable(why)),
     }
+}
+
+/// The answer to a call on the order `before` (read before the call, with
+/// `deadline`), a lost one told by the order's row once the deadline has
+/// passed: the workflow commits nothing after it, so a row as it was means
+/// nothing happened and nothing will (then "unavailable" is true); a row
+/// that changed, or one that cannot be read, leaves the outcome unknown.
+pub async fn told<T>(
+    ctx: &Context<'_>,
+    before: &Order,
+    deadline: Deadline,
+    answered: Result<Answer<T>, CallError>,
+) -> Result<Answer<T>, CallError> {
+    let Err(CallError::Lost(why)) = answered else {
+        return answered;
+    };
+    past(deadline).await;
+    match orders::find(ctx.pool, before.id).await {
+        Ok(after) if after.version == before.version => Err(CallError::Unavailable(why)),
+        _ => Err(CallError::Unknown),
+    }
+}
+
+/// Wait until no save of a call with `deadline` can commit any more: the
+/// deadline, checked by Postgres's clock, plus [`ANSWER_GRACE`] for that
+/// clock and ours to differ. It ends no later than waiting for an answer
+/// would have (the call's wait is its deadline plus the same grace).
+pub async fn past(deadline: Deadline) {
+    let now = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+    let left = Duration::from_millis(deadline.saturating_sub(now));
+    tokio::time::sleep(left + ANSWER_GRACE).await;
 }
 
 /// The order's run has ended under a change: its row says how.

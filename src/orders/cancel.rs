@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use super::admission::Call;
-use super::calls::{Stop, admit, answer, ended, finish, live_order};
+use super::calls::{Stop, admit, answer, ended, finish, live_order, told};
 use super::{Context, Flow};
 use crate::booking::messages::Cancel;
 use crate::domain::OrderStatus;
@@ -15,13 +15,15 @@ pub async fn cancel(ctx: &Context<'_>, id: Uuid) -> Flow<OrderStatus> {
 }
 
 async fn try_cancel(ctx: &Context<'_>, id: Uuid) -> Result<OrderStatus, Stop> {
-    live_order(ctx, id).await?;
+    let before = live_order(ctx, id).await?;
     let _ticket = admit(ctx, Call::Checkout)?;
+    let deadline = ctx.engine.deadline();
     let cancel = Cancel {
-        deadline_ms: ctx.engine.deadline(),
+        deadline_ms: deadline,
         request_id: ctx.request_id.clone(),
     };
-    match answer(id, ctx.engine.cancel(id, cancel).await)? {
+    let answered = ctx.engine.cancel(id, cancel).await;
+    match answer(id, told(ctx, &before, deadline, answered).await)? {
         Some(status) => Ok(status),
         None => Err(ended(ctx, id).await),
     }

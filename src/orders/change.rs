@@ -5,7 +5,7 @@ use chrono::DateTime;
 use uuid::Uuid;
 
 use super::admission::Call;
-use super::calls::{Stop, admit, answer, ended, finish, live_order};
+use super::calls::{Stop, admit, answer, ended, finish, live_order, told};
 use super::create::refuse_taken;
 use super::{Context, Flow, Hold, SeatRequest, count};
 use crate::booking::messages::SelectSeats;
@@ -26,12 +26,14 @@ async fn try_change(ctx: &Context<'_>, id: Uuid, seats: SeatSelection) -> Result
     };
     refuse_taken(ctx, &wanted, id).await?;
     let _ticket = admit(ctx, Call::Checkout)?;
+    let deadline = ctx.engine.deadline();
     let select = SelectSeats {
         seats: wanted.seats,
-        deadline_ms: ctx.engine.deadline(),
+        deadline_ms: deadline,
         request_id: ctx.request_id.clone(),
     };
-    match answer(id, ctx.engine.select(id, select).await)? {
+    let answered = told(ctx, &order, deadline, ctx.engine.select(id, select).await).await;
+    match answer(id, answered)? {
         Some(held) => Ok(Hold {
             order_id: id,
             status: OrderStatus::SeatsReserved,

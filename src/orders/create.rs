@@ -11,13 +11,15 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::admission::Call;
-use super::calls::{Stop, admit, answer, finish};
+use super::calls::{Stop, admit, answer, finish, past};
 use super::idempotency::{Attempt, Kept, Key, Reply, Request, walk};
 use super::{Context, Flow, Outcome, Refusal, count};
-use crate::booking::messages::{BookingInput, SelectSeats};
+use crate::booking::messages::{BookingInput, Deadline, SelectSeats};
+use crate::booking::service::CallError;
 use crate::domain::{OrderStatus, SeatSelection};
 use crate::store::holds::Lock;
-use crate::store::{StoreError, flights, orders};
+use crate::store::orders::{self, Order};
+use crate::store::{StoreError, flights};
 
 /// Seats of one flight, as a create asks for them, parsed.
 pub struct SeatRequest {
@@ -166,12 +168,16 @@ async fn try_create(
     }
     claim(ctx, new, order_id).await?;
     let input = booking_input(ctx, new, order_id, flight.price_cents);
+    let deadline = ctx.engine.deadline();
     let select = SelectSeats {
         seats: new.seats.clone(),
-        deadline_ms: ctx.engine.deadline(),
+        deadline_ms: deadline,
         request_id: ctx.request_id.clone(),
     };
     let outcome = ctx.engine.create(input, select, update_id).await;
+    if let Err(CallError::Lost(why)) = outcome {
+        return lost(ctx, new, (order_id, deadline), why).await;
+    }
     if !matches!(outcome, Ok(Ok(_))) {
         // No order holds the seats for this try: a claim the workflow has
         // not adopted goes now (one it adopted is never touched).
@@ -205,14 +211,41 @@ fn booking_input(ctx: &Context<'_>, new: &SeatRequest, order_id: Uuid, price: i6
 /// order, that was the create's outcome; if not, nothing came of it.
 async fn ended(ctx: &Context<'_>, order_id: Uuid) -> Result<Hold, Stop> {
     match orders::find(ctx.pool, order_id).await {
-        Ok(order) => Ok(Hold {
-            order_id,
-            status: order.status,
-            seats: order.seats,
-            expires_at: order.expires_at,
-        }),
+        Ok(order) => Ok(hold_of(order)),
         Err(StoreError::OrderNotFound(_)) => Err(Refusal::EndedWithoutOrder.into()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A create whose answer was lost on its way back: once its deadline has
+/// passed (the workflow saves no order after it), a row for the order is
+/// the create done, answered from the row as [`ended`] does, and no row is
+/// nothing created, now or later (then "unavailable" is true). A row that
+/// cannot be read leaves it unknown. Without an order, the claim goes as
+/// after any create that made none.
+async fn lost(
+    ctx: &Context<'_>,
+    new: &SeatRequest,
+    (order_id, deadline): (Uuid, Deadline),
+    why: String,
+) -> Result<Hold, Stop> {
+    past(deadline).await;
+    let stop = match orders::find(ctx.pool, order_id).await {
+        Ok(order) => return Ok(hold_of(order)),
+        Err(StoreError::OrderNotFound(_)) => Stop::Unavailable(why),
+        Err(_) => Stop::Unknown { order_id },
+    };
+    drop_claim(ctx, new, order_id).await;
+    Err(stop)
+}
+
+/// The hold an order's row tells of.
+fn hold_of(order: Order) -> Hold {
+    Hold {
+        order_id: order.id,
+        status: order.status,
+        seats: order.seats,
+        expires_at: order.expires_at,
     }
 }
 

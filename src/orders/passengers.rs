@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use super::admission::Call;
-use super::calls::{Stop, admit, answer, ended, finish, live_order};
+use super::calls::{Stop, admit, answer, ended, finish, live_order, told};
 use super::{Context, Flow};
 use crate::booking::messages::SetPassengers;
 use crate::passengers::Passenger;
@@ -20,14 +20,16 @@ pub async fn name_passengers(
 }
 
 async fn try_name(ctx: &Context<'_>, id: Uuid, passengers: Vec<Passenger>) -> Result<Order, Stop> {
-    live_order(ctx, id).await?;
+    let before = live_order(ctx, id).await?;
     let _ticket = admit(ctx, Call::Checkout)?;
+    let deadline = ctx.engine.deadline();
     let req = SetPassengers {
         passengers,
-        deadline_ms: ctx.engine.deadline(),
+        deadline_ms: deadline,
         request_id: ctx.request_id.clone(),
     };
-    match answer(id, ctx.engine.set_passengers(id, req).await)? {
+    let answered = ctx.engine.set_passengers(id, req).await;
+    match answer(id, told(ctx, &before, deadline, answered).await)? {
         Some(_) => Ok(orders::find(ctx.pool, id).await?),
         None => Err(ended(ctx, id).await),
     }

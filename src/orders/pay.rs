@@ -6,7 +6,7 @@
 use uuid::Uuid;
 
 use super::admission::Call;
-use super::calls::{Stop, admit, answer, finish};
+use super::calls::{Stop, admit, answer, finish, told};
 use super::idempotency::{Attempt, Kept, Key, Reply, Request, walk};
 use super::{Context, Flow, Refusal};
 use crate::booking::messages::Pay;
@@ -91,13 +91,14 @@ async fn try_pay(
         };
     }
     let _ticket = admit(ctx, Call::Checkout)?;
+    let deadline = ctx.engine.deadline();
     let pay = Pay {
         code,
-        deadline_ms: ctx.engine.deadline(),
+        deadline_ms: deadline,
         request_id: ctx.request_id.clone(),
     };
     let answered = ctx.engine.pay(id, pay, update_id.map(|(u, _)| u)).await;
-    if answer(id, answered)?.is_some() {
+    if answer(id, told(ctx, &order, deadline, answered).await)?.is_some() {
         return Ok(accepted);
     }
     let order = orders::find(ctx.pool, id).await?;
