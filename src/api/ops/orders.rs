@@ -190,7 +190,7 @@ pub async fn order(
             "{ui}/namespaces/{namespace}/workflows/{}",
             crate::domain::workflow_id(id)
         ),
-        order: super::super::orders::status_view(&state, order),
+        order: crate::api::orders::status_view(&state, order),
     }))
 }
 
@@ -237,7 +237,7 @@ pub async fn cancel_order(
     security(("ops_session" = [])),
     params(("reference" = String, Path, description = "The booking reference", example = "K7PQ2X")),
     responses(
-        (status = 202, description = "The refund is under way", body = super::super::bookings::Cancelled),
+        (status = 202, description = "The refund is under way", body = crate::api::bookings::Cancelled),
         (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
         (status = 403, description = "`CROSS_ORIGIN`", body = ErrorBody),
         (status = 404, description = "`BOOKING_NOT_FOUND`", body = ErrorBody),

@@ -5,8 +5,8 @@ use crate::api::ErrorCode;
 use actix_web::HttpResponse;
 use uuid::Uuid;
 
-use super::super::ApiError;
-use super::super::idempotency::Answer;
+use crate::api::ApiError;
+use crate::api::idempotency::Answer;
 use crate::booking::messages::Refusal as EngineRefusal;
 use crate::domain::OrderStatus;
 use crate::orders::idempotency::Reply;

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::super::request_id;
-use super::super::{ApiError, AppState, bodies};
+use crate::api::request_id;
+use crate::api::{ApiError, AppState, bodies};
 use crate::domain::{self, OrderStatus, SeatSelection};
 use crate::orders::{Hold, SeatRequest};
 use crate::passengers::{self, Passenger, PassengerInput};
