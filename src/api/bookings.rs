@@ -24,8 +24,8 @@ use utoipa::ToSchema;
 use super::errors::ErrorBody;
 use super::idempotency::Key;
 use super::{ApiError, AppState, ErrorCode, bodies};
+use crate::api::orders::answers::outcome;
 use crate::domain::OrderStatus;
-use crate::orders::Outcome;
 use crate::orders::refund::{self, Refunding, Refunds, Refusal};
 use crate::store::refunds::Booking;
 
@@ -161,7 +161,7 @@ pub async fn show(
         last_name: &query.last_name,
         client: &client(&state, &req),
     };
-    let booking = answer(refund::look_up(&refunds(&state), &who).await?, refused)?;
+    let booking = outcome(refund::look_up(&refunds(&state), &who).await?, refused)?;
     Ok(HttpResponse::Ok().json(BookingView::of(booking)))
 }
 
@@ -210,7 +210,7 @@ pub async fn cancel(
     };
     let key = key.as_ref().map(Key::as_str);
     let flow = refund::cancel(&refunds(&state), &who, key).await?;
-    let refunding = answer(flow, refused)?;
+    let refunding = outcome(flow, refused)?;
     Ok(HttpResponse::build(StatusCode::ACCEPTED).json(Cancelled::of(refunding)))
 }
 
@@ -258,23 +258,5 @@ fn refused(refusal: Refusal) -> ApiError {
             ErrorCode::BookingNotCancellable,
             format!("the booking is {status}: it cannot be cancelled again"),
         ),
-    }
-}
-
-/// A refund flow's outcome as HTTP: its refusals as `refused` says them,
-/// the rest as for every flow (the refund flows come to none of those).
-pub(super) fn answer<T>(
-    outcome: Outcome<T, Refusal>,
-    refused: impl FnOnce(Refusal) -> ApiError,
-) -> Result<T, ApiError> {
-    match outcome {
-        Outcome::Done(done) => Ok(done),
-        Outcome::Refused(refusal) => Err(refused(refusal)),
-        Outcome::Busy(message) => Err(ApiError::busy(message)),
-        Outcome::Unavailable(message) => Err(ApiError::unavailable(message)),
-        Outcome::Unknown { order_id } => Err(ApiError::new(
-            ErrorCode::OutcomeUnknown,
-            format!("whether the refund of order {order_id} was recorded is not known yet"),
-        )),
     }
 }

@@ -252,7 +252,7 @@ pub async fn refund_booking(
 ) -> Result<HttpResponse, ApiError> {
     let refund = async {
         let flow = refund::refund(&bookings::refunds(&state), &path).await?;
-        bookings::answer(flow, refused).map(bookings::Cancelled::of)
+        answers::outcome(flow, refused).map(bookings::Cancelled::of)
     };
     let answer = audited(&state, &op, "refund_booking", &path, refund.await).await?;
     Ok(HttpResponse::build(StatusCode::ACCEPTED).json(answer))

@@ -1,5 +1,5 @@
-//! The one mapping from what an order flow came to (`orders::Outcome`) to
-//! HTTP, and of the answers an `Idempotency-Key` keeps.
+//! The one mapping from what a flow came to (`orders::Outcome`) to HTTP,
+//! and of the answers an `Idempotency-Key` keeps.
 
 use crate::api::ErrorCode;
 use actix_web::HttpResponse;
@@ -17,11 +17,20 @@ use crate::orders::{Flow, Outcome, Refusal};
 /// together.
 const MAX_RETRY_AFTER: u32 = 5;
 
-/// A flow's outcome: its `Done` value, or the error that answers it.
+/// An order flow's outcome: its `Done` value, or the error that answers it.
 pub fn result<T>(flow: Flow<T>) -> Result<T, ApiError> {
-    match flow? {
+    outcome(flow?, |refusal| refused(&refusal))
+}
+
+/// Any flow's outcome as HTTP, `refused` saying its refusals: the one
+/// place `Busy`, `Unavailable` and `Unknown` become answers.
+pub fn outcome<T, R>(
+    outcome: Outcome<T, R>,
+    refused: impl FnOnce(R) -> ApiError,
+) -> Result<T, ApiError> {
+    match outcome {
         Outcome::Done(done) => Ok(done),
-        Outcome::Refused(refusal) => Err(refused(&refusal)),
+        Outcome::Refused(refusal) => Err(refused(refusal)),
         Outcome::Busy(why) => {
             let mut busy = ApiError::busy(why);
             busy.retry_after = Some(rand::random_range(1..=MAX_RETRY_AFTER));
