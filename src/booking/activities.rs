@@ -17,7 +17,7 @@ use super::messages::{
     Release, Sale, SaveQuery, SellSeats, Verdict,
 };
 use super::payment::{self, Behaviour};
-use crate::domain::{OrderStatus, workflow_id};
+use crate::domain::{OrderStatus, SeatId, workflow_id};
 use crate::metrics;
 use crate::store::holds::{Holds, Lock};
 use crate::store::orders::{self, Confirm, Order};
@@ -72,7 +72,7 @@ impl BookingActivities {
         }
         // Seats sold or unknown are never the order's; the others it took
         // now go back, those it held before stay held.
-        let refused = |s: &&String| check.sold.contains(s) || check.unknown.contains(s);
+        let refused = |s: &&SeatId| check.sold.contains(s) || check.unknown.contains(s);
         let undo = req.seats.iter().filter(|s| refused(s) || !held.contains(s));
         self.release(&req.releasing(undo)).await?;
         Ok(if check.unknown.is_empty() {

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{AttemptOutcome, OrderStatus, PaymentCode, SeatSelection};
+use crate::domain::{AttemptOutcome, OrderStatus, PaymentCode, SeatId, SeatSelection};
 use crate::passengers::Passenger;
 
 /// Input of the booking workflow: the order and the timing policy it runs
@@ -72,7 +72,7 @@ pub type Answer<T> = Result<T, Refusal>;
 /// A selection taken: the seats are held until `expires_at_ms` (Unix ms).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Held {
-    pub seats: Vec<String>,
+    pub seats: Vec<SeatId>,
     pub expires_at_ms: u64,
 }
 
@@ -80,9 +80,9 @@ pub struct Held {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Refusal {
     /// Seats sold or held by another order.
-    SeatsUnavailable(Vec<String>),
+    SeatsUnavailable(Vec<SeatId>),
     /// Seats the flight does not have.
-    UnknownSeats(Vec<String>),
+    UnknownSeats(Vec<SeatId>),
     /// The hold ran out.
     Expired,
     /// The order can no longer change: paid, ended, or never created.
@@ -92,9 +92,9 @@ pub enum Refusal {
     /// The seat store did not answer.
     StoreUnavailable,
     /// Passengers named for seats the order does not hold.
-    NotHeld(Vec<String>),
+    NotHeld(Vec<SeatId>),
     /// A payment for seats without a passenger.
-    PassengersRequired(Vec<String>),
+    PassengersRequired(Vec<SeatId>),
 }
 
 /// What the `status` query returns: the order as the workflow sees it now.
@@ -103,7 +103,7 @@ pub struct Snapshot {
     pub order_id: Uuid,
     pub flight_id: Uuid,
     pub status: OrderStatus,
-    pub seats: Vec<String>,
+    pub seats: Vec<SeatId>,
     /// Absolute end of the hold (Unix ms); the caller computes what is left.
     pub deadline_ms: Option<u64>,
     pub payment_attempts: u32,
@@ -119,7 +119,7 @@ pub struct OrderState {
     pub order_id: Uuid,
     pub flight_id: Uuid,
     pub status: OrderStatus,
-    pub seats: Vec<String>,
+    pub seats: Vec<SeatId>,
     pub total_price_cents: i64,
     pub expires_at_ms: Option<u64>,
     pub failure_reason: Option<String>,
@@ -135,16 +135,16 @@ pub struct OrderState {
 pub struct LockSeats {
     pub order_id: Uuid,
     pub flight_id: Uuid,
-    pub seats: Vec<String>,
+    pub seats: Vec<SeatId>,
     pub ttl_ms: u64,
     /// Of `seats`, those the order held before this lock: a refused lock
     /// gives back every other seat it took, and keeps these.
-    pub held: Vec<String>,
+    pub held: Vec<SeatId>,
 }
 
 impl LockSeats {
     /// The order's holds on `seats`, to release.
-    pub fn releasing<'a>(&self, seats: impl Iterator<Item = &'a String>) -> Release {
+    pub fn releasing<'a>(&self, seats: impl Iterator<Item = &'a SeatId>) -> Release {
         Release {
             order_id: self.order_id,
             flight_id: self.flight_id,
@@ -159,9 +159,9 @@ pub enum Locked {
     /// Every seat is held for the order and the order saved.
     All,
     /// Seats sold or held by another order; nothing was taken.
-    Unavailable(Vec<String>),
+    Unavailable(Vec<SeatId>),
     /// Seats that do not exist on the flight; nothing was taken.
-    Unknown(Vec<String>),
+    Unknown(Vec<SeatId>),
     /// The deadline passed before the order was saved; nothing was taken.
     Late,
 }
@@ -173,7 +173,7 @@ pub enum Locked {
 pub struct HoldSeats {
     pub lock: LockSeats,
     pub order: OrderState,
-    pub dropped: Vec<String>,
+    pub dropped: Vec<SeatId>,
     pub deadline_ms: Option<Deadline>,
     pub request_id: Option<String>,
 }
@@ -183,7 +183,7 @@ pub struct HoldSeats {
 pub struct Release {
     pub order_id: Uuid,
     pub flight_id: Uuid,
-    pub seats: Vec<String>,
+    pub seats: Vec<SeatId>,
 }
 
 /// Activity input: one payment attempt.
@@ -226,7 +226,7 @@ pub struct SellSeats {
 pub enum Sale {
     Sold,
     /// Seats sold to another order meanwhile; nothing was sold.
-    SeatsTaken(Vec<String>),
+    SeatsTaken(Vec<SeatId>),
     /// The order's row is no longer live (the sweep ended it); nothing sold.
     NotLive(OrderStatus),
 }
