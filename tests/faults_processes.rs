@@ -78,7 +78,7 @@ async fn a_creation_lost_with_its_worker_leaves_no_live_row_and_no_hold() {
     };
     let late = SelectSeats {
         seats: SeatSelection::parse(&["7B"]).unwrap(),
-        deadline_ms: 1,
+        deadline_ms: flightctl::booking::messages::Deadline::from_unix_ms(1),
         request_id: None,
     };
     let options = WorkflowUpdateWithStartOptions::new(

@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use flightctl::booking::Booking;
-use flightctl::booking::messages::{BookingInput, Refusal, SelectSeats};
+use flightctl::booking::messages::{BookingInput, Deadline, Refusal, SelectSeats};
 use flightctl::config::Settings;
 use flightctl::domain::{SeatId, SeatSelection};
 use reqwest::header::HeaderMap;
@@ -310,7 +310,7 @@ async fn a_creation_processed_after_its_deadline_holds_nothing() {
     let past = chrono::Utc::now().timestamp_millis() as u64 - 1_000;
     let select = SelectSeats {
         seats,
-        deadline_ms: past,
+        deadline_ms: Deadline::from_unix_ms(past),
         request_id: None,
     };
     let options = WorkflowUpdateWithStartOptions::new(

@@ -13,8 +13,8 @@ use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use super::messages::{
-    AttemptRecord, EndOrder, Ended, HoldSeats, LockSeats, Locked, OrderState, PaymentAttempt,
-    Release, Sale, SaveQuery, SellSeats, Verdict,
+    AttemptRecord, Deadline, EndOrder, Ended, HoldSeats, LockSeats, Locked, OrderState,
+    PaymentAttempt, Release, Sale, SaveQuery, SellSeats, Verdict,
 };
 use super::payment::{self, Behaviour};
 use crate::domain::{OrderStatus, SeatId, workflow_id};
@@ -173,7 +173,7 @@ impl BookingActivities {
                 tracing::info!(seats = ?req.lock.seats, outcome = ?outcome, "seats refused");
                 return Ok(outcome);
             }
-            let deadline = req.deadline_ms.and_then(to_time);
+            let deadline = req.deadline_ms.and_then(Deadline::to_time);
             if !orders::save(&self.pool, &row(&req.order), deadline).await?.committed {
                 let held = &req.lock.held;
                 let taken = req.lock.seats.iter().filter(|s| !held.contains(s));
@@ -247,7 +247,7 @@ impl BookingActivities {
             let mut release = req.release.clone();
             match &req.order {
                 Some(order) => {
-                    let deadline = req.deadline_ms.and_then(to_time);
+                    let deadline = req.deadline_ms.and_then(Deadline::to_time);
                     let saved = orders::save(&self.pool, &row(order), deadline).await?;
                     if !saved.committed {
                         tracing::info!("ending refused: past the caller's deadline");

@@ -3,6 +3,9 @@
 //! are the workflow's own types, not store rows, so a new column never
 //! changes what Temporal records.
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -28,10 +31,47 @@ pub struct BookingInput {
 /// A workflow whose creating selection never arrives ends after this long.
 pub const CREATION_WAIT_MS: u64 = 30_000;
 
-/// When the caller stops waiting for an update's answer (Unix ms). The
-/// workflow refuses work it would commit later ([`Refusal::Late`]): an
-/// answer the caller never saw changed nothing.
-pub type Deadline = u64;
+/// When the caller stops waiting for an update's answer. The workflow
+/// refuses work it would commit later ([`Refusal::Late`]): an answer the
+/// caller never saw changed nothing. Kept as Unix ms, its JSON form in
+/// every payload, and what the store's SQL compares with
+/// `clock_timestamp()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Deadline(u64);
+
+impl Deadline {
+    /// The instant `ms` milliseconds after the Unix epoch.
+    pub fn from_unix_ms(ms: u64) -> Self {
+        Self(ms)
+    }
+
+    /// The deadline of a wait of `wait` from `now_ms` (Unix ms).
+    pub fn after(now_ms: u64, wait: Duration) -> Self {
+        Self(now_ms + wait.as_millis() as u64)
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn unix_ms(self) -> u64 {
+        self.0
+    }
+
+    /// At `now_ms` (Unix ms) the deadline is behind: work committed now
+    /// would be late.
+    pub fn has_passed(self, now_ms: u64) -> bool {
+        now_ms > self.0
+    }
+
+    /// What is left of the wait at `now_ms` (Unix ms); nothing once passed.
+    pub fn remaining(self, now_ms: u64) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(now_ms))
+    }
+
+    /// The deadline as the store's timestamps (none if out of range).
+    pub fn to_time(self) -> Option<DateTime<Utc>> {
+        crate::time::to_time(self.0)
+    }
+}
 
 /// The `select_seats` update: the complete new selection.
 #[derive(Clone, Debug, Serialize, Deserialize)]

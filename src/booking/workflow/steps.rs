@@ -217,9 +217,8 @@ pub async fn cancel(
 /// caller's answer is late by then; a keyed retry gets this one.
 async fn committed(ctx: &mut WorkflowContext<Booking>, save: LostSave) -> bool {
     let now = ctx.workflow_time().map_or(0, unix_ms);
-    if now <= save.deadline {
-        ctx.timer(Duration::from_millis(save.deadline - now) + SETTLE_AFTER)
-            .await;
+    if !save.deadline.has_passed(now) {
+        ctx.timer(save.deadline.remaining(now) + SETTLE_AFTER).await;
     }
     let query = ctx.state(|s| SaveQuery {
         order_id: s.input.order_id,
