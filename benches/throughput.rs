@@ -85,7 +85,8 @@ async fn holds(app: &TestApp, scale: &Scale) {
         let holds = holds.clone();
         async move {
             let order = Uuid::new_v4();
-            let seats = vec![format!("{}A", i % 500 + 1), format!("{}B", i % 500 + 1)];
+            let row = i % 500 + 1;
+            let seats = [format!("{row}A"), format!("{row}B")].map(|s| support::seat(&s));
             holds
                 .lock(flight, order, &seats, Duration::from_secs(60))
                 .await

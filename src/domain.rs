@@ -4,8 +4,13 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use uuid::Uuid;
+
+/// The error a failed conversion to SQL gives.
+type BoxError = Box<dyn std::error::Error + Sync + Send>;
 
 /// Seat columns of every aircraft we sell.
 pub const COLUMNS: [char; 6] = ['A', 'B', 'C', 'D', 'E', 'F'];
@@ -17,7 +22,9 @@ pub const MAX_SEATS_PER_ORDER: usize = 9;
 pub const SEAT_ID_PATTERN: &str = "^[1-9][0-9]{0,2}[A-Fa-f]$";
 
 /// A seat id such as `12A`: a row number from 1 and a column letter A–F.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Serialised, bound to SQL and logged (`{:?}`) as its text, exactly as the
+/// plain string it replaced, so recorded payloads and rows keep their form.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SeatId {
     row: u16,
@@ -56,6 +63,42 @@ impl fmt::Display for SeatId {
     }
 }
 
+impl fmt::Debug for SeatId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.to_string(), f)
+    }
+}
+
+/// A seat id binds as the text Postgres stores (`text`, `text[]`).
+impl ToSql for SeatId {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        self.to_string().to_sql(ty, out)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <String as ToSql>::accepts(ty)
+    }
+
+    to_sql_checked!();
+}
+
+/// A seat id equals its canonical text (`12A`, not `12a`).
+impl PartialEq<str> for SeatId {
+    fn eq(&self, other: &str) -> bool {
+        let Some(digits) = other.strip_suffix(self.column) else {
+            return false;
+        };
+        let canonical = digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+        canonical && digits.parse() == Ok(self.row)
+    }
+}
+
+impl PartialEq<&str> for SeatId {
+    fn eq(&self, other: &&str) -> bool {
+        self == *other
+    }
+}
+
 impl TryFrom<String> for SeatId {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
@@ -67,6 +110,16 @@ impl From<SeatId> for String {
     fn from(value: SeatId) -> Self {
         value.to_string()
     }
+}
+
+/// Seat ids as their text: what an API body lists.
+pub fn seat_texts(seats: &[SeatId]) -> Vec<String> {
+    seats.iter().map(SeatId::to_string).collect()
+}
+
+/// Seat ids as one `, `-separated text: what a message names.
+pub fn seat_list(seats: &[SeatId]) -> String {
+    seat_texts(seats).join(", ")
 }
 
 /// 1 to 9 distinct seats, kept sorted.
@@ -88,7 +141,7 @@ impl SeatSelection {
     }
 
     pub fn ids(&self) -> Vec<String> {
-        self.0.iter().map(SeatId::to_string).collect()
+        seat_texts(&self.0)
     }
 
     pub fn len(&self) -> usize {
@@ -285,6 +338,8 @@ mod tests {
         let seat = SeatId::parse("12a").unwrap();
         assert_eq!((seat.row(), seat.column()), (12, 'A'));
         assert_eq!(seat.to_string(), "12A");
+        assert_eq!(format!("{seat:?}"), r#""12A""#);
+        assert!(seat == "12A" && seat != "12a" && seat != "012A" && seat != "12B");
         for bad in [
             "", "A", "12", "0A", "01A", "12G", "12AA", "-1A", "+1A", "1000A", " 1A", "1A ", "1é",
             "é", "1\u{0}A",

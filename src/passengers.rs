@@ -23,8 +23,8 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 #[serde(rename_all = "camelCase")]
 pub struct Passenger {
     /// A seat the order holds.
-    #[schema(example = "12A", pattern = "^[1-9][0-9]{0,2}[A-Fa-f]$")]
-    pub seat: String,
+    #[schema(value_type = String, example = "12A", pattern = "^[1-9][0-9]{0,2}[A-Fa-f]$")]
+    pub seat: SeatId,
     /// 1–64 characters after trimming: letters of any script, spaces,
     /// hyphens, apostrophes and dots, at least one letter.
     #[schema(example = "Ada", min_length = 1, max_length = 64)]
@@ -102,8 +102,7 @@ pub fn validate(list: &[PassengerInput]) -> Result<Vec<Passenger>, Invalid> {
             message,
         };
         let seat = SeatId::parse(&raw_seat)
-            .map_err(|_| invalid("seat", "is not a seat id such as 12A".into()))?
-            .to_string();
+            .map_err(|_| invalid("seat", "is not a seat id such as 12A".into()))?;
         if out.iter().any(|q| q.seat == seat) {
             return Err(invalid("seat", "has two passengers".into()));
         }
@@ -117,7 +116,7 @@ pub fn validate(list: &[PassengerInput]) -> Result<Vec<Passenger>, Invalid> {
             email,
         });
     }
-    out.sort_by_key(|p| SeatId::parse(&p.seat).ok());
+    out.sort_by(|a, b| a.seat.cmp(&b.seat));
     Ok(out)
 }
 
@@ -216,7 +215,7 @@ mod tests {
             ("محمد", "الخوارزمي"),
         ] {
             let list = validate(&[input("1a", given, family)]).unwrap();
-            assert_eq!(list[0].seat, "1A");
+            assert_eq!(list[0].seat.to_string(), "1A");
             assert_eq!(list[0].given_name, given.trim());
         }
     }

@@ -5,6 +5,7 @@ mod support;
 
 use std::time::Duration;
 
+use flightctl::domain::SeatId;
 use serde_json::{Value, json};
 use support::{FL101, FL201, TestApp, servers};
 use uuid::Uuid;
@@ -77,7 +78,7 @@ async fn the_seat_map_has_rows_of_a_to_f() {
 async fn held_seats_show_reserved_and_are_not_available() {
     let app = TestApp::spawn(support::isolated_settings(false).await).await;
     let flight = Uuid::parse_str(FL101).unwrap();
-    let held = vec!["2A".to_string(), "2B".to_string()];
+    let held = ["2A", "2B"].map(|s| SeatId::parse(s).unwrap());
     app.holds
         .lock(flight, Uuid::new_v4(), &held, Duration::from_secs(60))
         .await

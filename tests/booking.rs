@@ -117,12 +117,12 @@ async fn kept_seats_survive_a_reset_past_the_original_deadline() {
     let holds = held_by(&app, FL201).await;
     let me = Uuid::parse_str(&order).unwrap();
     assert_eq!(
-        holds.get("4A"),
+        holds.get(&support::seat("4A")),
         Some(&me),
         "the kept seat is still mine: {holds:?}"
     );
-    assert_eq!(holds.get("4C"), Some(&me));
-    assert!(!holds.contains_key("4B"));
+    assert_eq!(holds.get(&support::seat("4C")), Some(&me));
+    assert!(!holds.contains_key(&support::seat("4B")));
 }
 
 #[tokio::test]
@@ -191,7 +191,11 @@ async fn a_refused_change_keeps_the_previous_selection() {
         Uuid::parse_str(&theirs).unwrap(),
     );
     assert_eq!(
-        (holds.get("9A"), holds.get("9B"), holds.get("9C")),
+        (
+            holds.get(&support::seat("9A")),
+            holds.get(&support::seat("9B")),
+            holds.get(&support::seat("9C"))
+        ),
         (Some(&me), Some(&me), Some(&them))
     );
     let (code, body) = create(&app, FL102, &["9B", "9D"]).await;
@@ -200,7 +204,9 @@ async fn a_refused_change_keeps_the_previous_selection() {
         (409, Some("SEATS_UNAVAILABLE"))
     );
     assert!(
-        !held_by(&app, FL102).await.contains_key("9D"),
+        !held_by(&app, FL102)
+            .await
+            .contains_key(&support::seat("9D")),
         "nothing partly taken"
     );
 }
@@ -371,7 +377,7 @@ async fn a_lock_never_keeps_a_seat_sold_meanwhile() {
     wait_for(&app, &buyer, "CONFIRMED", LONG).await;
     let acts = BookingActivities::new(app.pool.clone(), app.holds.clone(), 0.0);
     let me = Uuid::new_v4();
-    let seats = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let seats = support::seat_ids;
     let lock = |wanted: &[&str], held: &[&str]| LockSeats {
         order_id: me,
         flight_id: flight,
@@ -380,7 +386,7 @@ async fn a_lock_never_keeps_a_seat_sold_meanwhile() {
         held: seats(held),
     };
     let mine = || async {
-        let mut held: Vec<String> = app
+        let mut held: Vec<_> = app
             .holds
             .list(flight)
             .await
@@ -405,12 +411,12 @@ async fn a_lock_never_keeps_a_seat_sold_meanwhile() {
         "3A kept, 3B and 3C given back"
     );
     assert_eq!(
-        acts.lock(&lock(&["3A", "3D", "99Z"], &["3A"]))
+        acts.lock(&lock(&["3A", "3D", "999F"], &["3A"]))
             .await
             .unwrap(),
-        Locked::Unknown(seats(&["99Z"]))
+        Locked::Unknown(seats(&["999F"]))
     );
-    assert_eq!(mine().await, seats(&["3A"]), "3D and 99Z given back");
+    assert_eq!(mine().await, seats(&["3A"]), "3D and 999F given back");
     // A check that fails: the lock's outcome is unknown to the workflow,
     // so the seats it took go back before the error.
     let conn = app.pool.get().await.unwrap();

@@ -157,7 +157,7 @@ async fn a_lost_hold_still_free_is_taken_back_when_paying() {
     let id = Uuid::parse_str(&order).unwrap();
     // The hold of 11B is lost (Redis restarted without it, say).
     app.holds
-        .release(flight, id, &["11B".into()])
+        .release(flight, id, &[support::seat("11B")])
         .await
         .unwrap();
     assert_eq!(pay(&app, &order, "00000").await.0, 202);
@@ -177,10 +177,10 @@ async fn a_lost_hold_taken_by_another_order_refuses_the_payment_before_charging(
     let flight = Uuid::parse_str(FL201).unwrap();
     let id = Uuid::parse_str(&order).unwrap();
     app.holds
-        .release(flight, id, &["12B".into()])
+        .release(flight, id, &[support::seat("12B")])
         .await
         .unwrap();
-    let (other, seat) = (Uuid::new_v4(), ["12B".to_string()]);
+    let (other, seat) = (Uuid::new_v4(), [support::seat("12B")]);
     let taken = app
         .holds
         .lock(flight, other, &seat, Duration::from_secs(60));
@@ -203,7 +203,11 @@ async fn a_lost_hold_taken_by_another_order_refuses_the_payment_before_charging(
         payment_attempts(&app, &order).await.is_empty(),
         "never charged"
     );
-    assert_eq!(held_by(&app, FL201).await["12A"], id, "the rest stays held");
+    assert_eq!(
+        held_by(&app, FL201).await[&support::seat("12A")],
+        id,
+        "the rest stays held"
+    );
 
     // Still changeable: drop the lost seat, then pay.
     let (code, body) = app

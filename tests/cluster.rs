@@ -11,6 +11,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use flightctl::config::Settings;
+use flightctl::domain::SeatId;
 use serde_json::{Value, json};
 use support::burst::{self, Limits};
 use support::cluster::{RedisCluster, redis_cluster};
@@ -50,7 +51,7 @@ async fn wait_for(app: &TestApp, order: Uuid, wanted: &str) {
 }
 
 /// The flight's holds, seat → order, read through the cluster.
-async fn holds(app: &TestApp, flight: &str) -> Vec<(String, Uuid)> {
+async fn holds(app: &TestApp, flight: &str) -> Vec<(SeatId, Uuid)> {
     let mut held: Vec<_> = (app.holds.list(flight.parse().unwrap()).await)
         .expect("holds from the cluster")
         .into_iter()
@@ -59,8 +60,8 @@ async fn holds(app: &TestApp, flight: &str) -> Vec<(String, Uuid)> {
     held
 }
 
-fn mine(order: Uuid, seats: &[&str]) -> Vec<(String, Uuid)> {
-    seats.iter().map(|s| (s.to_string(), order)).collect()
+fn mine(order: Uuid, seats: &[&str]) -> Vec<(SeatId, Uuid)> {
+    seats.iter().map(|s| (support::seat(s), order)).collect()
 }
 
 #[tokio::test]
@@ -180,8 +181,8 @@ async fn count(app: &TestApp, sql: &str, flight: Uuid) -> i64 {
 /// invariants below must hold either way.
 async fn lost_holds(
     app: &TestApp,
-    before: &[(String, Uuid)],
-    after: &std::collections::HashMap<String, Uuid>,
+    before: &[(SeatId, Uuid)],
+    after: &std::collections::HashMap<SeatId, Uuid>,
 ) -> usize {
     let client = app.pool.get().await.unwrap();
     let mut lost = 0;

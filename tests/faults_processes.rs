@@ -37,7 +37,7 @@ async fn a_creation_lost_with_its_worker_leaves_no_live_row_and_no_hold() {
     let app = support::TestApp::with_worker(support::isolated_settings(true).await).await;
     let flight: Uuid = FL201.parse().unwrap();
     let order = Uuid::new_v4();
-    let lost = vec!["7A".to_string()];
+    let lost = crate::support::seat_ids(&["7A"]);
     app.holds
         .lock(flight, order, &lost, Duration::from_secs(120))
         .await
@@ -78,7 +78,7 @@ async fn a_creation_lost_with_its_worker_leaves_no_live_row_and_no_hold() {
     };
     let late = SelectSeats {
         seats: SeatSelection::parse(&["7B"]).unwrap(),
-        deadline_ms: 1,
+        deadline_ms: flightctl::booking::messages::Deadline::from_unix_ms(1),
         request_id: None,
     };
     let options = WorkflowUpdateWithStartOptions::new(
@@ -131,7 +131,7 @@ async fn an_ending_order_releases_holds_its_workflow_never_recorded() {
         assert_eq!(code, 201, "{body}");
         let order: Uuid = body["orderId"].as_str().unwrap().parse().unwrap();
         // The lost attempt's lock: the workflow knows only 9A.
-        let stray = vec!["9B".to_string()];
+        let stray = crate::support::seat_ids(&["9B"]);
         app.holds
             .lock(flight, order, &stray, Duration::from_secs(120))
             .await

@@ -7,9 +7,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use flightctl::booking::Booking;
-use flightctl::booking::messages::{BookingInput, Refusal, SelectSeats};
+use flightctl::booking::messages::{BookingInput, Deadline, Refusal, SelectSeats};
 use flightctl::config::Settings;
-use flightctl::domain::SeatSelection;
+use flightctl::domain::{SeatId, SeatSelection};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use support::{FL101, FL102, FL201, TestApp};
@@ -81,7 +81,7 @@ async fn workflows(app: &TestApp) -> usize {
         .count()
 }
 
-async fn holders(app: &TestApp, flight: &str) -> std::collections::HashMap<String, Uuid> {
+async fn holders(app: &TestApp, flight: &str) -> std::collections::HashMap<SeatId, Uuid> {
     app.holds
         .list(Uuid::parse_str(flight).unwrap())
         .await
@@ -151,7 +151,11 @@ async fn a_key_reused_with_another_body_is_422_and_changes_nothing() {
         (422, Some("IDEMPOTENCY_KEY_REUSED")),
         "{body}"
     );
-    assert!(!holders(&app, FL201).await.contains_key("3B"));
+    assert!(
+        !holders(&app, FL201)
+            .await
+            .contains_key(&support::seat("3B"))
+    );
     assert_eq!(workflows(&app).await, 1);
     for bad in ["", &"x".repeat(256), "caf\u{e9}"] {
         let (code, body) = create(&app, Some(bad), FL201, &["3C"]).await;
@@ -177,7 +181,11 @@ async fn a_seat_already_held_is_refused_409_without_starting_a_workflow() {
         assert!(body["message"].as_str().unwrap().contains("4A"), "{body}");
     }
     assert_eq!(workflows(&app).await, 1, "losers never reached Temporal");
-    assert!(!holders(&app, FL101).await.contains_key("4B"));
+    assert!(
+        !holders(&app, FL101)
+            .await
+            .contains_key(&support::seat("4B"))
+    );
 }
 
 #[tokio::test]
@@ -265,7 +273,13 @@ async fn a_create_retried_after_an_unknown_outcome_gets_the_real_one() {
     assert_eq!((code, &again["orderId"]), (201, &body["orderId"]));
     let me = Uuid::parse_str(&order).unwrap();
     let held = holders(&app, FL201).await;
-    assert_eq!((held.get("6A"), held.get("6B")), (Some(&me), Some(&me)));
+    assert_eq!(
+        (
+            held.get(&support::seat("6A")),
+            held.get(&support::seat("6B"))
+        ),
+        (Some(&me), Some(&me))
+    );
     assert_eq!(status(&app, &order).await["status"], "SEATS_RESERVED");
 }
 
@@ -281,7 +295,7 @@ async fn a_creation_processed_after_its_deadline_holds_nothing() {
     let seats = SeatSelection::parse(&["7A", "7B"]).unwrap();
     // A claim like the API's, taken before the workflow saw the creation.
     app.holds
-        .lock(flight_id, order_id, &seats.ids(), Duration::from_secs(30))
+        .lock(flight_id, order_id, seats.seats(), Duration::from_secs(30))
         .await
         .unwrap();
     let input = BookingInput {
@@ -296,7 +310,7 @@ async fn a_creation_processed_after_its_deadline_holds_nothing() {
     let past = chrono::Utc::now().timestamp_millis() as u64 - 1_000;
     let select = SelectSeats {
         seats,
-        deadline_ms: past,
+        deadline_ms: Deadline::from_unix_ms(past),
         request_id: None,
     };
     let options = WorkflowUpdateWithStartOptions::new(

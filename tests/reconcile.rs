@@ -45,11 +45,11 @@ async fn a_terminated_workflows_seats_come_back_by_themselves() {
     let stranger = Uuid::new_v4();
     let ttl = Duration::from_secs(600);
     app.holds
-        .lock(flight, ended, &["18A".into()], ttl)
+        .lock(flight, ended, &[support::seat("18A")], ttl)
         .await
         .unwrap();
     app.holds
-        .lock(flight, stranger, &["18B".into()], ttl)
+        .lock(flight, stranger, &[support::seat("18B")], ttl)
         .await
         .unwrap();
     let conn = app.pool.get().await.unwrap();
@@ -95,7 +95,7 @@ async fn a_terminated_workflows_seats_come_back_by_themselves() {
             let holds = app.holds.list(flight).await.unwrap();
             let left: Vec<_> = ["17A", "17B", "18A", "18B"]
                 .into_iter()
-                .filter(|s| holds.contains_key(*s))
+                .filter(|s| holds.contains_key(&support::seat(s)))
                 .collect();
             left.is_empty().then_some(holds)
         },

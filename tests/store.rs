@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flightctl::domain::OrderStatus;
+use flightctl::domain::{OrderStatus, SeatId};
 use flightctl::store::holds::{Holds, Lock};
 use flightctl::store::orders::{self, Confirm, Order};
 use flightctl::store::{self, migrate, seed};
@@ -18,8 +18,8 @@ async fn holds(prefix_settings: &flightctl::config::Settings) -> Holds {
     Holds::new(client, prefix_settings.redis.key_prefix.clone())
 }
 
-fn seats(ids: &[&str]) -> Vec<String> {
-    ids.iter().map(|s| s.to_string()).collect()
+fn seats(ids: &[&str]) -> Vec<SeatId> {
+    ids.iter().map(|s| SeatId::parse(s).unwrap()).collect()
 }
 
 #[tokio::test]
@@ -96,7 +96,9 @@ async fn fifty_concurrent_lockers_never_share_a_seat() {
     let mut tasks = Vec::new();
     for i in 0..50 {
         let holds = holds.clone();
-        let wanted: Vec<String> = (0..3).map(|k| pool[(i + k * 2) % 6].to_string()).collect();
+        let wanted: Vec<SeatId> = (0..3)
+            .map(|k| support::seat(pool[(i + k * 2) % 6]))
+            .collect();
         tasks.push(tokio::spawn(async move {
             let order = Uuid::new_v4();
             let outcome = holds
@@ -106,7 +108,7 @@ async fn fifty_concurrent_lockers_never_share_a_seat() {
             (order, wanted, outcome)
         }));
     }
-    let mut owner: HashMap<String, Uuid> = HashMap::new();
+    let mut owner: HashMap<SeatId, Uuid> = HashMap::new();
     let mut winners = 0;
     for task in tasks {
         let (order, wanted, outcome) = task.await.unwrap();
@@ -150,7 +152,11 @@ async fn a_lock_is_all_or_nothing_and_reentrant_for_its_order() {
         Lock::Taken(seats(&["2B"]))
     );
     assert!(
-        !holds.list(flight).await.unwrap().contains_key("2C"),
+        !holds
+            .list(flight)
+            .await
+            .unwrap()
+            .contains_key(&support::seat("2C")),
         "nothing partly taken"
     );
     assert_eq!(
@@ -174,7 +180,10 @@ async fn holds_expire_with_their_ttl() {
         .unwrap();
     // A TTL of seconds, not milliseconds: the read above must come before
     // it lapses even on a loaded machine.
-    assert_eq!(holds.list(flight).await.unwrap().get("3A"), Some(&a));
+    assert_eq!(
+        holds.list(flight).await.unwrap().get(&support::seat("3A")),
+        Some(&a)
+    );
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(holds.list(flight).await.unwrap().is_empty());
     let ttl = Duration::from_secs(60);
@@ -226,7 +235,10 @@ async fn a_hold_never_gets_shorter_when_its_order_locks_it_again() {
     let pttl = pttl(&settings, &holds, flight, "6A").await;
     assert!(pttl > 950_000, "the hold was cut to {pttl} ms");
     // Nor does a lock of the seats the order holds drop it from the index.
-    assert_eq!(holds.list(flight).await.unwrap().get("6A"), Some(&order));
+    assert_eq!(
+        holds.list(flight).await.unwrap().get(&support::seat("6A")),
+        Some(&order)
+    );
 }
 
 #[tokio::test]
@@ -249,8 +261,8 @@ async fn dropping_a_claim_leaves_a_hold_the_workflow_adopted() {
     let dropped = holds.drop_claim(flight, order, &both, claim);
     assert_eq!(dropped.await.unwrap(), 1);
     let left = holds.list(flight).await.unwrap();
-    assert_eq!(left.get("7A"), Some(&order));
-    assert!(!left.contains_key("7B"), "{left:?}");
+    assert_eq!(left.get(&support::seat("7A")), Some(&order));
+    assert!(!left.contains_key(&support::seat("7B")), "{left:?}");
 }
 
 /// Milliseconds left on a seat's hold key.
@@ -344,7 +356,7 @@ async fn confirm_books_every_seat_once_or_nothing() {
             .unwrap(),
         Confirm::SeatsTaken(seats(&["6A"]))
     );
-    assert_eq!(booked(&pool, flight).await, seats(&["6A"]));
+    assert_eq!(booked(&pool, flight).await, ["6A"]);
     let conn = pool.get().await.unwrap();
     let available: i32 = conn
         .query_one(
@@ -400,7 +412,7 @@ async fn confirm_sells_only_a_live_order() {
     }
     assert_eq!(
         booked(&pool, flight).await,
-        seats(&["11A", "11B"]),
+        ["11A", "11B"],
         "no order that was not live bought a seat"
     );
 }

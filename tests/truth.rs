@@ -132,8 +132,16 @@ async fn a_seat_change_answered_non_2xx_during_a_stall_changes_nothing() {
     let flight = Uuid::parse_str(FL101).unwrap();
     let holds = app.holds.list(flight).await.unwrap();
     let me = Uuid::parse_str(&order).unwrap();
-    assert_eq!(holds.get("2A"), Some(&me), "the old seat is still held");
-    assert_eq!(holds.get("2B"), None, "the new seat was given back");
+    assert_eq!(
+        holds.get(&support::seat("2A")),
+        Some(&me),
+        "the old seat is still held"
+    );
+    assert_eq!(
+        holds.get(&support::seat("2B")),
+        None,
+        "the new seat was given back"
+    );
 }
 
 #[tokio::test]
@@ -147,7 +155,10 @@ async fn a_cancellation_answered_non_2xx_during_a_stall_changes_nothing() {
     assert_eq!(row(&app, &order).await.status.as_str(), "SEATS_RESERVED");
     let flight = Uuid::parse_str(FL101).unwrap();
     let holds = app.holds.list(flight).await.unwrap();
-    assert_eq!(holds.get("3A"), Some(&Uuid::parse_str(&order).unwrap()));
+    assert_eq!(
+        holds.get(&support::seat("3A")),
+        Some(&Uuid::parse_str(&order).unwrap())
+    );
     let (code, _) = app.delete(&format!("/api/orders/{order}")).await;
     assert_eq!(code, 200, "the order is as it was: cancelling now works");
 }
@@ -273,8 +284,10 @@ async fn a_change_whose_outcome_was_lost_after_its_save_is_told_as_it_is() {
         let holds = app.holds.list(flight).await.ok()?;
         let me = Uuid::parse_str(&order).unwrap();
         let row = row(&app, &order).await;
-        (row.seats == ["6B"] && holds.get("6B") == Some(&me) && !holds.contains_key("6A"))
-            .then_some(())
+        (row.seats == ["6B"]
+            && holds.get(&support::seat("6B")) == Some(&me)
+            && !holds.contains_key(&support::seat("6A")))
+        .then_some(())
     })
     .await;
     // The workflow holds what the row says: paying sells 6B, not 6A.

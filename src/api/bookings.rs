@@ -25,7 +25,7 @@ use super::errors::ErrorBody;
 use super::idempotency::Key;
 use super::{ApiError, AppState, ErrorCode, bodies};
 use crate::api::orders::answers::outcome;
-use crate::domain::OrderStatus;
+use crate::domain::{OrderStatus, seat_texts};
 use crate::orders::refund::{self, Refunding, Refunds, Refusal};
 use crate::store::refunds::Booking;
 
@@ -88,14 +88,14 @@ pub struct BookingView {
 impl BookingView {
     fn of(b: Booking) -> Self {
         let passengers = b.order.passengers.iter().map(|p| BookedPassenger {
-            seat: p.seat.clone(),
+            seat: p.seat.to_string(),
             given_name: p.given_name.clone(),
             family_name: p.family_name.clone(),
         });
         Self {
             reference: b.order.reference.clone().unwrap_or_default(),
             status: b.order.status,
-            seats: b.order.seats.clone(),
+            seats: seat_texts(&b.order.seats),
             passengers: passengers.collect(),
             total_price_cents: b.order.total_price_cents,
             confirmed_at: b.order.confirmed_at,

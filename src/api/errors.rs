@@ -339,7 +339,9 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(cause = %e.report(), "redis unavailable");
                 Self::unavailable("the seat store is unavailable; try again shortly")
             }
-            StoreError::Query(_) | StoreError::Migration(_) => Self::internal(&e.report()),
+            StoreError::Query(_) | StoreError::Migration(_) | StoreError::Corrupt { .. } => {
+                Self::internal(&e.report())
+            }
         }
     }
 }

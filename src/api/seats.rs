@@ -70,7 +70,7 @@ pub async fn seat_views(pool: &Pool, holds: &Holds, id: Uuid) -> Result<Vec<Seat
                 "available"
             };
             SeatView {
-                id: s.id,
+                id: s.id.to_string(),
                 row: s.row,
                 column: s.column,
                 status,

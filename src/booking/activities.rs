@@ -13,11 +13,11 @@ use temporalio_sdk::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use super::messages::{
-    AttemptRecord, EndOrder, Ended, HoldSeats, LockSeats, Locked, OrderState, PaymentAttempt,
-    Release, Sale, SaveQuery, SellSeats, Verdict,
+    AttemptRecord, Deadline, EndOrder, Ended, HoldSeats, LockSeats, Locked, OrderState,
+    PaymentAttempt, Release, Sale, SaveQuery, SellSeats, Verdict,
 };
 use super::payment::{self, Behaviour};
-use crate::domain::{OrderStatus, workflow_id};
+use crate::domain::{OrderStatus, SeatId, workflow_id};
 use crate::metrics;
 use crate::store::holds::{Holds, Lock};
 use crate::store::orders::{self, Confirm, Order};
@@ -72,7 +72,7 @@ impl BookingActivities {
         }
         // Seats sold or unknown are never the order's; the others it took
         // now go back, those it held before stay held.
-        let refused = |s: &&String| check.sold.contains(s) || check.unknown.contains(s);
+        let refused = |s: &&SeatId| check.sold.contains(s) || check.unknown.contains(s);
         let undo = req.seats.iter().filter(|s| refused(s) || !held.contains(s));
         self.release(&req.releasing(undo)).await?;
         Ok(if check.unknown.is_empty() {
@@ -173,7 +173,7 @@ impl BookingActivities {
                 tracing::info!(seats = ?req.lock.seats, outcome = ?outcome, "seats refused");
                 return Ok(outcome);
             }
-            let deadline = req.deadline_ms.and_then(to_time);
+            let deadline = req.deadline_ms.and_then(Deadline::to_time);
             if !orders::save(&self.pool, &row(&req.order), deadline).await?.committed {
                 let held = &req.lock.held;
                 let taken = req.lock.seats.iter().filter(|s| !held.contains(s));
@@ -247,7 +247,7 @@ impl BookingActivities {
             let mut release = req.release.clone();
             match &req.order {
                 Some(order) => {
-                    let deadline = req.deadline_ms.and_then(to_time);
+                    let deadline = req.deadline_ms.and_then(Deadline::to_time);
                     let saved = orders::save(&self.pool, &row(order), deadline).await?;
                     if !saved.committed {
                         tracing::info!("ending refused: past the caller's deadline");

@@ -99,7 +99,7 @@ async fn build(pool: &Pool, req: &MailOrder) -> Result<Vec<BookingMail>, Activit
     to.dedup();
     let passengers: Vec<MailPassenger> = (order.passengers.iter())
         .map(|p| MailPassenger {
-            seat: p.seat.clone(),
+            seat: p.seat.to_string(),
             given_name: p.given_name.clone(),
             family_name: p.family_name.clone(),
         })

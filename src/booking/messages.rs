@@ -3,10 +3,13 @@
 //! are the workflow's own types, not store rows, so a new column never
 //! changes what Temporal records.
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::{AttemptOutcome, OrderStatus, PaymentCode, SeatSelection};
+use crate::domain::{AttemptOutcome, OrderStatus, PaymentCode, SeatId, SeatSelection};
 use crate::passengers::Passenger;
 
 /// Input of the booking workflow: the order and the timing policy it runs
@@ -28,10 +31,47 @@ pub struct BookingInput {
 /// A workflow whose creating selection never arrives ends after this long.
 pub const CREATION_WAIT_MS: u64 = 30_000;
 
-/// When the caller stops waiting for an update's answer (Unix ms). The
-/// workflow refuses work it would commit later ([`Refusal::Late`]): an
-/// answer the caller never saw changed nothing.
-pub type Deadline = u64;
+/// When the caller stops waiting for an update's answer. The workflow
+/// refuses work it would commit later ([`Refusal::Late`]): an answer the
+/// caller never saw changed nothing. Kept as Unix ms, its JSON form in
+/// every payload, and what the store's SQL compares with
+/// `clock_timestamp()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Deadline(u64);
+
+impl Deadline {
+    /// The instant `ms` milliseconds after the Unix epoch.
+    pub fn from_unix_ms(ms: u64) -> Self {
+        Self(ms)
+    }
+
+    /// The deadline of a wait of `wait` from `now_ms` (Unix ms).
+    pub fn after(now_ms: u64, wait: Duration) -> Self {
+        Self(now_ms + wait.as_millis() as u64)
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn unix_ms(self) -> u64 {
+        self.0
+    }
+
+    /// At `now_ms` (Unix ms) the deadline is behind: work committed now
+    /// would be late.
+    pub fn has_passed(self, now_ms: u64) -> bool {
+        now_ms > self.0
+    }
+
+    /// What is left of the wait at `now_ms` (Unix ms); nothing once passed.
+    pub fn remaining(self, now_ms: u64) -> Duration {
+        Duration::from_millis(self.0.saturating_sub(now_ms))
+    }
+
+    /// The deadline as the store's timestamps (none if out of range).
+    pub fn to_time(self) -> Option<DateTime<Utc>> {
+        crate::time::to_time(self.0)
+    }
+}
 
 /// The `select_seats` update: the complete new selection.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -72,7 +112,7 @@ pub type Answer<T> = Result<T, Refusal>;
 /// A selection taken: the seats are held until `expires_at_ms` (Unix ms).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Held {
-    pub seats: Vec<String>,
+    pub seats: Vec<SeatId>,
     pub expires_at_ms: u64,
 }
 
@@ -80,9 +120,9 @@ pub struct Held {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Refusal {
     /// Seats sold or held by another order.
-    SeatsUnavailable(Vec<String>),
+    SeatsUnavailable(Vec<SeatId>),
     /// Seats the flight does not have.
-    UnknownSeats(Vec<String>),
+    UnknownSeats(Vec<SeatId>),
     /// The hold ran out.
     Expired,
     /// The order can no longer change: paid, ended, or never created.
@@ -92,9 +132,9 @@ pub enum Refusal {
     /// The seat store did not answer.
     StoreUnavailable,
     /// Passengers named for seats the order does not hold.
-    NotHeld(Vec<String>),
+    NotHeld(Vec<SeatId>),
     /// A payment for seats without a passenger.
-    PassengersRequired(Vec<String>),
+    PassengersRequired(Vec<SeatId>),
 }
 
 /// What the `status` query returns: the order as the workflow sees it now.
@@ -103,7 +143,7 @@ pub struct Snapshot {
     pub order_id: Uuid,
     pub flight_id: Uuid,
     pub status: OrderStatus,
-    pub seats: Vec<String>,
+    pub seats: Vec<SeatId>,
     /// Absolute end of the hold (Unix ms); the caller computes what is left.
     pub deadline_ms: Option<u64>,
     pub payment_attempts: u32,
@@ -119,7 +159,7 @@ pub struct OrderState {
     pub order_id: Uuid,
     pub flight_id: Uuid,
     pub status: OrderStatus,
-    pub seats: Vec<String>,
+    pub seats: Vec<SeatId>,
     pub total_price_cents: i64,
     pub expires_at_ms: Option<u64>,
     pub failure_reason: Option<String>,
@@ -135,16 +175,16 @@ pub struct OrderState {
 pub struct LockSeats {
     pub order_id: Uuid,
     pub flight_id: Uuid,
-    pub seats: Vec<String>,
+    pub seats: Vec<SeatId>,
     pub ttl_ms: u64,
     /// Of `seats`, those the order held before this lock: a refused lock
     /// gives back every other seat it took, and keeps these.
-    pub held: Vec<String>,
+    pub held: Vec<SeatId>,
 }
 
 impl LockSeats {
     /// The order's holds on `seats`, to release.
-    pub fn releasing<'a>(&self, seats: impl Iterator<Item = &'a String>) -> Release {
+    pub fn releasing<'a>(&self, seats: impl Iterator<Item = &'a SeatId>) -> Release {
         Release {
             order_id: self.order_id,
             flight_id: self.flight_id,
@@ -159,9 +199,9 @@ pub enum Locked {
     /// Every seat is held for the order and the order saved.
     All,
     /// Seats sold or held by another order; nothing was taken.
-    Unavailable(Vec<String>),
+    Unavailable(Vec<SeatId>),
     /// Seats that do not exist on the flight; nothing was taken.
-    Unknown(Vec<String>),
+    Unknown(Vec<SeatId>),
     /// The deadline passed before the order was saved; nothing was taken.
     Late,
 }
@@ -173,7 +213,7 @@ pub enum Locked {
 pub struct HoldSeats {
     pub lock: LockSeats,
     pub order: OrderState,
-    pub dropped: Vec<String>,
+    pub dropped: Vec<SeatId>,
     pub deadline_ms: Option<Deadline>,
     pub request_id: Option<String>,
 }
@@ -183,7 +223,7 @@ pub struct HoldSeats {
 pub struct Release {
     pub order_id: Uuid,
     pub flight_id: Uuid,
-    pub seats: Vec<String>,
+    pub seats: Vec<SeatId>,
 }
 
 /// Activity input: one payment attempt.
@@ -226,7 +266,7 @@ pub struct SellSeats {
 pub enum Sale {
     Sold,
     /// Seats sold to another order meanwhile; nothing was sold.
-    SeatsTaken(Vec<String>),
+    SeatsTaken(Vec<SeatId>),
     /// The order's row is no longer live (the sweep ended it); nothing sold.
     NotLive(OrderStatus),
 }

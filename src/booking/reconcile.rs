@@ -39,6 +39,7 @@ use uuid::Uuid;
 use super::Booking;
 use super::refund::RefundInput;
 use super::service::{Engine, RefundStart};
+use crate::domain::SeatId;
 use crate::store::holds::Holds;
 use crate::store::reconcile::{self, Drift};
 use crate::store::{StoreError, flights};
@@ -275,7 +276,7 @@ impl Reconciler {
             let Some((_, held, None)) = now.into_iter().find(|(o, _, _)| *o == order) else {
                 continue;
             };
-            let held: Vec<String> = held.into_iter().filter(|s| seats.contains(s)).collect();
+            let held: Vec<SeatId> = held.into_iter().filter(|s| seats.contains(s)).collect();
             match self.workflow(&crate::domain::workflow_id(order)).await {
                 Ok(Run::Gone(_)) => {
                     report.holds_released += self.release_stray(flight, order, &held).await?;
@@ -295,8 +296,8 @@ impl Reconciler {
     async fn holders(
         &self,
         flight: Uuid,
-    ) -> anyhow::Result<Vec<(Uuid, Vec<String>, Option<crate::domain::OrderStatus>)>> {
-        let mut by_order: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+    ) -> anyhow::Result<Vec<(Uuid, Vec<SeatId>, Option<crate::domain::OrderStatus>)>> {
+        let mut by_order: BTreeMap<Uuid, Vec<SeatId>> = BTreeMap::new();
         for (seat, order) in self.holds.list(flight).await? {
             by_order.entry(order).or_default().push(seat);
         }
@@ -318,7 +319,7 @@ impl Reconciler {
         &self,
         flight: Uuid,
         order: Uuid,
-        seats: &[String],
+        seats: &[SeatId],
     ) -> anyhow::Result<u32> {
         let released = self.release(flight, order, seats).await?;
         if released > 0 {
@@ -331,7 +332,7 @@ impl Reconciler {
         &self,
         flight: Uuid,
         order: Uuid,
-        seats: &[String],
+        seats: &[SeatId],
     ) -> Result<u32, StoreError> {
         let released = self.holds.release(flight, order, seats).await?;
         // Best effort: seat maps re-read every few seconds anyway.

@@ -110,7 +110,7 @@ impl Engine {
 
     /// The deadline of a call made now (Unix ms).
     pub fn deadline(&self) -> Deadline {
-        now_ms() + self.call_timeout.as_millis() as u64
+        Deadline::after(now_ms(), self.call_timeout)
     }
 
     /// Start the order's workflow with its creating selection, or send the

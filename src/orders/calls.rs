@@ -2,9 +2,6 @@
 //! live order, take an admission slot, and read the engine's answer (a
 //! lost one told by the order's row once the call's deadline has passed).
 
-use std::time::Duration;
-
-use chrono::Utc;
 use uuid::Uuid;
 
 use super::admission::{Call, Ticket};
@@ -119,8 +116,7 @@ pub async fn told<T>(
 /// clock and ours to differ. It ends no later than waiting for an answer
 /// would have (the call's wait is its deadline plus the same grace).
 pub async fn past(deadline: Deadline) {
-    let now = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
-    let left = Duration::from_millis(deadline.saturating_sub(now));
+    let left = deadline.remaining(crate::time::now_ms());
     tokio::time::sleep(left + ANSWER_GRACE).await;
 }
 

@@ -16,7 +16,7 @@ use super::idempotency::{Attempt, Kept, Key, Reply, Request, walk};
 use super::{Context, Flow, Outcome, Refusal, count};
 use crate::booking::messages::{BookingInput, Deadline, SelectSeats};
 use crate::booking::service::CallError;
-use crate::domain::{OrderStatus, SeatSelection};
+use crate::domain::{OrderStatus, SeatId, SeatSelection};
 use crate::store::holds::Lock;
 use crate::store::orders::{self, Order};
 use crate::store::{StoreError, flights};
@@ -41,7 +41,7 @@ impl SeatRequest {
 pub struct Hold {
     pub order_id: Uuid,
     pub status: OrderStatus,
-    pub seats: Vec<String>,
+    pub seats: Vec<SeatId>,
     /// When the hold ends unless paid or changed.
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -127,15 +127,15 @@ pub async fn refuse_taken(
     new: &SeatRequest,
     order_id: Uuid,
 ) -> Result<(), Stop> {
-    let ids = new.seats.ids();
+    let ids = new.seats.seats();
     let held = ctx
         .holds
-        .held_by_others(new.flight_id, order_id, &ids)
+        .held_by_others(new.flight_id, order_id, ids)
         .await?;
     if !held.is_empty() {
         return Err(Refusal::SeatsTaken(held).into());
     }
-    let check = flights::check_seats(ctx.pool, new.flight_id, &ids).await?;
+    let check = flights::check_seats(ctx.pool, new.flight_id, ids).await?;
     if check.unknown.len() == ids.len() {
         // No seat at all: most likely no such flight (refused as such).
         flights::find(ctx.pool, new.flight_id).await?;
@@ -261,9 +261,9 @@ fn claim_ttl(ctx: &Context<'_>) -> Duration {
 /// claim (its lock is re-entrant for the same order, and a hold never gets
 /// shorter); otherwise it lapses by itself shortly after the call's deadline.
 async fn claim(ctx: &Context<'_>, new: &SeatRequest, order_id: Uuid) -> Result<(), Stop> {
-    let ids = new.seats.ids();
+    let ids = new.seats.seats();
     let ttl = claim_ttl(ctx);
-    match ctx.holds.lock(new.flight_id, order_id, &ids, ttl).await? {
+    match ctx.holds.lock(new.flight_id, order_id, ids, ttl).await? {
         Lock::Locked => Ok(()),
         Lock::Taken(seats) => Err(Refusal::SeatsTaken(seats).into()),
     }
@@ -271,10 +271,10 @@ async fn claim(ctx: &Context<'_>, new: &SeatRequest, order_id: Uuid) -> Result<(
 
 /// The claim goes now unless the workflow adopted it.
 async fn drop_claim(ctx: &Context<'_>, new: &SeatRequest, order_id: Uuid) {
-    let (ids, ttl) = (new.seats.ids(), claim_ttl(ctx));
+    let (ids, ttl) = (new.seats.seats(), claim_ttl(ctx));
     let dropped = match ctx
         .holds
-        .drop_claim(new.flight_id, order_id, &ids, ttl)
+        .drop_claim(new.flight_id, order_id, ids, ttl)
         .await
     {
         Ok(0) => Ok(()),

@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use crate::booking::messages;
-use crate::domain::OrderStatus;
+use crate::domain::{OrderStatus, SeatId};
 
 /// Why a flow refused a request, with nothing changed.
 #[derive(Clone, Debug, PartialEq)]
@@ -13,9 +13,9 @@ pub enum Refusal {
     /// No order with this id.
     NoSuchOrder(Uuid),
     /// Seats sold or held by another order.
-    SeatsTaken(Vec<String>),
+    SeatsTaken(Vec<SeatId>),
     /// Seats the flight does not have.
-    UnknownSeats(Vec<String>),
+    UnknownSeats(Vec<SeatId>),
     /// The flight's sales are closed.
     SalesClosed { flight_number: String },
     /// The order has ended (or its run has): it can no longer change.

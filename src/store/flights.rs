@@ -5,7 +5,8 @@ use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::StoreError;
+use super::{StoreError, seat_id};
+use crate::domain::SeatId;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Flight {
@@ -27,7 +28,7 @@ pub struct Flight {
 /// A seat as Postgres knows it.
 #[derive(Clone, Debug)]
 pub struct Seat {
-    pub id: String,
+    pub id: SeatId,
     pub row: i32,
     pub column: String,
     pub booked: bool,
@@ -96,29 +97,30 @@ pub async fn seats(pool: &Pool, flight_id: Uuid) -> Result<Vec<Seat>, StoreError
             &[&flight_id],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Seat {
-            id: r.get("id"),
-            row: r.get("row_num"),
-            column: r.get("col"),
-            booked: r.get("booked"),
+    rows.iter()
+        .map(|r| {
+            Ok(Seat {
+                id: seat_id(r.get("id"))?,
+                row: r.get("row_num"),
+                column: r.get("col"),
+                booked: r.get("booked"),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Of `wanted`, the seats that do not exist on the flight and those already sold.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct SeatCheck {
-    pub unknown: Vec<String>,
-    pub sold: Vec<String>,
+    pub unknown: Vec<SeatId>,
+    pub sold: Vec<SeatId>,
 }
 
 /// Of `wanted`, which seats the flight lacks and which are sold already.
 pub async fn check_seats(
     pool: &Pool,
     flight_id: Uuid,
-    wanted: &[String],
+    wanted: &[SeatId],
 ) -> Result<SeatCheck, StoreError> {
     let conn = pool.get().await?;
     let rows = conn
@@ -129,7 +131,8 @@ pub async fn check_seats(
         .await?;
     let mut check = SeatCheck::default();
     for seat in wanted {
-        match rows.iter().find(|r| r.get::<_, &str>("id") == seat) {
+        let id = seat.to_string();
+        match rows.iter().find(|r| r.get::<_, &str>("id") == id) {
             None => check.unknown.push(seat.clone()),
             Some(r) if r.get::<_, bool>("booked") => check.sold.push(seat.clone()),
             Some(_) => {}

@@ -16,7 +16,8 @@ use fred::prelude::{Client, KeysInterface};
 use fred::types::scripts::Script;
 use uuid::Uuid;
 
-use super::StoreError;
+use super::{StoreError, seat_id};
+use crate::domain::SeatId;
 
 /// Lock every seat or none. Re-entrant: seats already held by the same order
 /// are kept, and their hold never gets shorter (a retried claim of the API
@@ -118,7 +119,7 @@ pub struct Holds {
 pub enum Lock {
     Locked,
     /// Seats held by other orders; nothing was changed.
-    Taken(Vec<String>),
+    Taken(Vec<SeatId>),
 }
 
 impl Holds {
@@ -133,7 +134,7 @@ impl Holds {
         &self.client
     }
 
-    fn keys(&self, flight: Uuid, seats: &[String]) -> Vec<String> {
+    fn keys(&self, flight: Uuid, seats: &[SeatId]) -> Vec<String> {
         let index = format!("{}:hold:{{{flight}}}", self.prefix);
         let mut keys = Vec::with_capacity(seats.len() + 1);
         keys.extend(seats.iter().map(|s| format!("{index}:{s}")));
@@ -141,10 +142,10 @@ impl Holds {
         keys
     }
 
-    fn args(order: Uuid, ttl: Option<Duration>, seats: &[String]) -> Vec<String> {
+    fn args(order: Uuid, ttl: Option<Duration>, seats: &[SeatId]) -> Vec<String> {
         let mut args = vec![order.to_string()];
         args.extend(ttl.map(|t| t.as_millis().max(1).to_string()));
-        args.extend(seats.iter().cloned());
+        args.extend(seats.iter().map(SeatId::to_string));
         args
     }
 
@@ -153,7 +154,7 @@ impl Holds {
         &self,
         flight: Uuid,
         order: Uuid,
-        seats: &[String],
+        seats: &[SeatId],
         ttl: Duration,
     ) -> Result<Lock, StoreError> {
         let taken: Vec<String> = LOCK
@@ -163,6 +164,10 @@ impl Holds {
                 Self::args(order, Some(ttl), seats),
             )
             .await?;
+        let taken = taken
+            .iter()
+            .map(|s| seat_id(s))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(if taken.is_empty() {
             Lock::Locked
         } else {
@@ -175,8 +180,8 @@ impl Holds {
         &self,
         flight: Uuid,
         order: Uuid,
-        seats: &[String],
-    ) -> Result<Vec<String>, StoreError> {
+        seats: &[SeatId],
+    ) -> Result<Vec<SeatId>, StoreError> {
         let keys = self.keys(flight, seats).split_off(1);
         let owners: Vec<Option<String>> = self.client.mget(keys).await?;
         let me = order.to_string();
@@ -193,7 +198,7 @@ impl Holds {
         &self,
         flight: Uuid,
         order: Uuid,
-        seats: &[String],
+        seats: &[SeatId],
     ) -> Result<u32, StoreError> {
         if seats.is_empty() {
             return Ok(0);
@@ -213,7 +218,7 @@ impl Holds {
         &self,
         flight: Uuid,
         order: Uuid,
-        seats: &[String],
+        seats: &[SeatId],
         claim_ttl: Duration,
     ) -> Result<u32, StoreError> {
         Ok(DROP_CLAIM
@@ -226,13 +231,16 @@ impl Holds {
     }
 
     /// Live holds of a flight: seat id → order id.
-    pub async fn list(&self, flight: Uuid) -> Result<HashMap<String, Uuid>, StoreError> {
+    pub async fn list(&self, flight: Uuid) -> Result<HashMap<SeatId, Uuid>, StoreError> {
         let flat: Vec<String> = LIST
             .evalsha_with_reload(&self.client, self.keys(flight, &[]), Vec::<String>::new())
             .await?;
-        Ok(flat
-            .chunks_exact(2)
-            .filter_map(|pair| Some((pair[0].clone(), Uuid::parse_str(&pair[1]).ok()?)))
-            .collect())
+        let mut holds = HashMap::with_capacity(flat.len() / 2);
+        for pair in flat.chunks_exact(2) {
+            if let Ok(order) = Uuid::parse_str(&pair[1]) {
+                holds.insert(seat_id(&pair[0])?, order);
+            }
+        }
+        Ok(holds)
     }
 }

@@ -20,6 +20,7 @@ use fred::prelude::{
 use fred::types::config::ClusterDiscoveryPolicy;
 
 use crate::config::{DatabaseSettings, RedisSettings, RedisTarget, Settings};
+use crate::domain::SeatId;
 
 pub use holds::Holds;
 
@@ -42,6 +43,10 @@ pub enum StoreError {
     /// Applying or reading the schema migrations failed.
     #[error("the schema migrations failed")]
     Migration(#[from] refinery::Error),
+    /// A value the store wrote came back unreadable (a seat id that does
+    /// not parse): the data is corrupt, a retry will not cure it.
+    #[error("a stored {what} is corrupt: {value:?}")]
+    Corrupt { what: &'static str, value: String },
     #[error("flight {0} not found")]
     FlightNotFound(uuid::Uuid),
     #[error("order {0} not found")]
@@ -61,6 +66,14 @@ pub enum PostgresDown {
 }
 
 impl StoreError {
+    /// The stored `what` read back as `value` does not parse.
+    pub fn corrupt(what: &'static str, value: &str) -> Self {
+        Self::Corrupt {
+            what,
+            value: value.to_string(),
+        }
+    }
+
     /// The error and every cause under it, `: `-separated, with the SQLSTATE
     /// of a server's error: what a log line or a readiness check shows
     /// (never a client's error answer).
@@ -88,6 +101,18 @@ impl From<tokio_postgres::Error> for StoreError {
             _ => Self::Postgres(e.into()),
         }
     }
+}
+
+/// The seat ids in `column` of `row`, parsed: a value the store wrote
+/// that does not parse is [`StoreError::Corrupt`].
+fn seat_ids(row: &tokio_postgres::Row, column: &str) -> Result<Vec<SeatId>, StoreError> {
+    let texts: Vec<&str> = row.try_get(column)?;
+    texts.into_iter().map(seat_id).collect()
+}
+
+/// A seat id read back from Postgres or Redis.
+fn seat_id(text: &str) -> Result<SeatId, StoreError> {
+    SeatId::parse(text).map_err(|_| StoreError::corrupt("seat id", text))
 }
 
 /// SQLSTATE classes of a database that is down, starting, overloaded or

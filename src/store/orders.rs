@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::StoreError;
+use super::{StoreError, seat_id, seat_ids};
 pub use crate::domain::AttemptOutcome;
-use crate::domain::OrderStatus;
+use crate::domain::{OrderStatus, SeatId};
 use crate::passengers::Passenger;
 
 /// An order as the workflow last saved it.
@@ -19,7 +19,7 @@ pub struct Order {
     pub flight_id: Uuid,
     pub workflow_id: String,
     pub status: OrderStatus,
-    pub seats: Vec<String>,
+    pub seats: Vec<SeatId>,
     pub total_price_cents: i64,
     pub expires_at: Option<DateTime<Utc>>,
     pub confirmed_at: Option<DateTime<Utc>>,
@@ -53,14 +53,14 @@ const COLUMNS: &str = "id, flight_id, workflow_id, status, seats, total_price_ce
 
 impl Order {
     /// A row selected with [`COLUMNS`].
-    fn from_row(row: &Row) -> Self {
+    fn from_row(row: &Row) -> Result<Self, StoreError> {
         let status: &str = row.get("status");
-        Self {
+        Ok(Self {
             id: row.get("id"),
             flight_id: row.get("flight_id"),
             workflow_id: row.get("workflow_id"),
             status: OrderStatus::parse(status).unwrap_or(OrderStatus::Failed),
-            seats: row.get("seats"),
+            seats: seat_ids(row, "seats")?,
             total_price_cents: row.get("total_price_cents"),
             expires_at: row.get("expires_at"),
             confirmed_at: row.get("confirmed_at"),
@@ -73,7 +73,7 @@ impl Order {
             reference: row.get("reference"),
             created_at: row.get("created_at"),
             updated_at: row.get("updated_at"),
-        }
+        })
     }
 }
 
@@ -180,10 +180,8 @@ pub async fn saved_at(pool: &Pool, id: Uuid) -> Result<Option<i64>, StoreError> 
 pub async fn find(pool: &Pool, id: Uuid) -> Result<Order, StoreError> {
     let conn = pool.get().await?;
     let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = $1");
-    conn.query_opt(&sql, &[&id])
-        .await?
-        .map(|row| Order::from_row(&row))
-        .ok_or(StoreError::OrderNotFound(id))
+    let row = conn.query_opt(&sql, &[&id]).await?;
+    Order::from_row(&row.ok_or(StoreError::OrderNotFound(id))?)
 }
 
 /// Delete the row of an order that never became one, if it is live: a row
@@ -255,7 +253,7 @@ pub enum Confirm {
     /// The order was confirmed already (a retry): nothing changed.
     Confirmed,
     /// These seats were sold meanwhile; nothing was booked.
-    SeatsTaken(Vec<String>),
+    SeatsTaken(Vec<SeatId>),
     /// The order is no longer live (the sweep ended it); nothing was booked.
     NotLive(OrderStatus),
 }
@@ -271,7 +269,7 @@ pub async fn confirm(
     pool: &Pool,
     order_id: Uuid,
     flight_id: Uuid,
-    seats: &[String],
+    seats: &[SeatId],
 ) -> Result<Confirm, StoreError> {
     let mut conn = pool.get().await?;
     let mut tx = conn.transaction().await?;
@@ -281,7 +279,7 @@ pub async fn confirm(
         Some(status) if status.holds_seats() => {}
         Some(status) => return Ok(Confirm::NotLive(status)),
     }
-    let sold: Vec<String> = tx
+    let sold = tx
         .query(
             "UPDATE seats SET status = 'booked', order_id = $1, updated_at = NOW()
              WHERE flight_id = $2 AND id = ANY($3) AND status = 'available'
@@ -290,8 +288,8 @@ pub async fn confirm(
         )
         .await?
         .iter()
-        .map(|r| r.get("id"))
-        .collect();
+        .map(|r| seat_id(r.get("id")))
+        .collect::<Result<Vec<_>, _>>()?;
     if sold.len() != seats.len() {
         tx.rollback().await?;
         let taken = seats
@@ -318,7 +316,7 @@ pub async fn confirm(
 async fn give_reference(
     tx: &mut tokio_postgres::Transaction<'_>,
     order_id: Uuid,
-    seats: &[String],
+    seats: &[SeatId],
 ) -> Result<(), StoreError> {
     const DRAWS: usize = 8;
     for draw in 1..=DRAWS {

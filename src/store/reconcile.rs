@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use deadpool_postgres::Pool;
 use uuid::Uuid;
 
-use super::StoreError;
-use crate::domain::OrderStatus;
+use super::{StoreError, seat_ids};
+use crate::domain::{OrderStatus, SeatId};
 
 /// Statuses in which an order's workflow is expected to be running.
 const LIVE: &str = "('CREATED', 'SEATS_RESERVED', 'PAYMENT_PENDING', 'PAYMENT_PROCESSING')";
@@ -17,7 +17,7 @@ pub struct LiveOrder {
     pub id: Uuid,
     pub flight_id: Uuid,
     pub workflow_id: String,
-    pub seats: Vec<String>,
+    pub seats: Vec<SeatId>,
     /// Unchanged for two minutes or more.
     pub quiet: bool,
 }
@@ -31,18 +31,18 @@ pub async fn live_orders(pool: &Pool, limit: i64) -> Result<Vec<LiveOrder>, Stor
          FROM orders
          WHERE status IN {LIVE} ORDER BY updated_at LIMIT $1"
     );
-    Ok(conn
-        .query(&sql, &[&limit])
-        .await?
-        .iter()
-        .map(|r| LiveOrder {
-            id: r.get("id"),
-            flight_id: r.get("flight_id"),
-            workflow_id: r.get("workflow_id"),
-            seats: r.get("seats"),
-            quiet: r.get("quiet"),
+    let rows = conn.query(&sql, &[&limit]).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(LiveOrder {
+                id: r.get("id"),
+                flight_id: r.get("flight_id"),
+                workflow_id: r.get("workflow_id"),
+                seats: seat_ids(r, "seats")?,
+                quiet: r.get("quiet"),
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// End a live order whose workflow is gone: FAILED with `reason`. An order

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::support::{self, TestApp};
 use flightctl::config::Settings;
+use flightctl::domain::SeatId;
 use flightctl::store::orders;
 use serde_json::{Value, json};
 use temporalio_client::WorkflowFetchHistoryOptions;
@@ -78,7 +79,7 @@ pub async fn pay_keyed(app: &TestApp, order: &str, code: &str, key: &str) -> (u1
     (code, resp.json().await.unwrap_or_default())
 }
 
-pub async fn held_by(app: &TestApp, flight: &str) -> std::collections::HashMap<String, Uuid> {
+pub async fn held_by(app: &TestApp, flight: &str) -> std::collections::HashMap<SeatId, Uuid> {
     app.holds
         .list(Uuid::parse_str(flight).unwrap())
         .await

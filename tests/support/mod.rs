@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use flightctl::api::Application;
 use flightctl::config::{RedisTarget, Secret, Settings, Sources};
-use flightctl::domain::OrderStatus;
+use flightctl::domain::{OrderStatus, SeatId};
 use flightctl::store::orders::Order;
 use flightctl::store::{self, Holds};
 use serde_json::{Value, json};
@@ -60,6 +60,16 @@ pub fn base_settings() -> Settings {
     s
 }
 
+/// The seat `id` (a valid one: tests name seats by hand).
+pub fn seat(id: &str) -> SeatId {
+    SeatId::parse(id).unwrap()
+}
+
+/// The seats `ids` (valid ones).
+pub fn seat_ids(ids: &[&str]) -> Vec<SeatId> {
+    ids.iter().map(|s| seat(s)).collect()
+}
+
 /// An order row as a workflow saves it while holding `seats` (35,000 cents
 /// each), with no workflow behind it: for tests below the API.
 pub fn order_row(id: Uuid, flight: Uuid, seats: &[&str]) -> Order {
@@ -68,7 +78,7 @@ pub fn order_row(id: Uuid, flight: Uuid, seats: &[&str]) -> Order {
         flight_id: flight,
         workflow_id: format!("booking-{id}"),
         status: OrderStatus::SeatsReserved,
-        seats: seats.iter().map(|s| s.to_string()).collect(),
+        seats: seat_ids(seats),
         total_price_cents: 35_000 * seats.len() as i64,
         expires_at: None,
         confirmed_at: None,

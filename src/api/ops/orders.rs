@@ -14,7 +14,7 @@ use crate::api::bookings;
 use crate::api::errors::ErrorBody;
 use crate::api::orders::{Ack, StatusView, answers, context, order_id};
 use crate::api::{ApiError, AppState, ErrorCode};
-use crate::domain::OrderStatus;
+use crate::domain::{OrderStatus, seat_texts};
 use crate::orders::refund::{self, Refusal};
 use crate::passengers::Passenger;
 use crate::store::ops::{self as store, OrderFilter};
@@ -120,7 +120,7 @@ pub async fn orders_list(
         flight_id: o.flight_id,
         flight_number: number,
         status: o.status,
-        seats: o.seats,
+        seats: seat_texts(&o.seats),
         booking_reference: o.reference,
         passengers: o.passengers,
         total_price_cents: o.total_price_cents,

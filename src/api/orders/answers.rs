@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::api::ApiError;
 use crate::api::idempotency::Answer;
 use crate::booking::messages::Refusal as EngineRefusal;
-use crate::domain::OrderStatus;
+use crate::domain::{OrderStatus, SeatId, seat_list, seat_texts};
 use crate::orders::idempotency::Reply;
 use crate::orders::{Flow, Outcome, Refusal};
 
@@ -112,10 +112,10 @@ fn engine_refused(refusal: &EngineRefusal) -> ApiError {
             ApiError::unavailable("the seat store did not answer; nothing was changed")
         }
         EngineRefusal::NotHeld(seats) => {
-            let first = seats.first().cloned();
+            let first = seats.first().map(SeatId::to_string);
             ApiError::new(
                 ErrorCode::InvalidPassengers,
-                format!("the order does not hold seat {}", seats.join(", ")),
+                format!("the order does not hold seat {}", seat_list(seats)),
             )
             .about(first, "seat")
         }
@@ -123,10 +123,10 @@ fn engine_refused(refusal: &EngineRefusal) -> ApiError {
             ErrorCode::PassengersRequired,
             format!(
                 "name a passenger for every seat before paying; missing: {}",
-                seats.join(", ")
+                seat_list(seats)
             ),
         )
-        .naming(seats.clone()),
+        .naming(seat_texts(seats)),
     }
 }
 
@@ -160,19 +160,19 @@ fn not_modifiable(status: OrderStatus) -> ApiError {
     )
 }
 
-fn unknown_seats(seats: &[String]) -> ApiError {
+fn unknown_seats(seats: &[SeatId]) -> ApiError {
     ApiError::new(
         ErrorCode::InvalidSeats,
-        format!("no such seat on this flight: {}", seats.join(", ")),
+        format!("no such seat on this flight: {}", seat_list(seats)),
     )
 }
 
-fn unavailable_seats(seats: &[String]) -> ApiError {
+fn unavailable_seats(seats: &[SeatId]) -> ApiError {
     ApiError::new(
         ErrorCode::SeatsUnavailable,
         format!(
             "already booked or held by another order: {}",
-            seats.join(", ")
+            seat_list(seats)
         ),
     )
 }

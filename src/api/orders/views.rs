@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::api::request_id;
 use crate::api::{ApiError, AppState, bodies};
-use crate::domain::{self, OrderStatus, SeatSelection};
+use crate::domain::{self, OrderStatus, SeatSelection, seat_texts};
 use crate::orders::{Hold, SeatRequest};
 use crate::passengers::{self, Passenger, PassengerInput};
 use crate::store::orders::Order;
@@ -120,7 +120,7 @@ impl Held {
             order_id: hold.order_id,
             workflow_id,
             status: hold.status,
-            seats: hold.seats.clone(),
+            seats: seat_texts(&hold.seats),
             expires_at: hold.expires_at,
         }
     }
@@ -201,7 +201,7 @@ impl StatusView {
             flight_id: o.flight_id,
             status: o.status,
             timer_remaining: remaining(o.status, deadline),
-            seats: o.seats,
+            seats: seat_texts(&o.seats),
             expires_at: o.expires_at,
             payment_attempts: o.payment_attempts as u32,
             max_payment_attempts: max_attempts,

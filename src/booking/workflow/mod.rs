@@ -34,7 +34,7 @@ use super::messages::{
     Answer, BookingInput, CREATION_WAIT_MS, Cancel, Held, OrderState, Pay, Refusal, SelectSeats,
     SetPassengers, Snapshot,
 };
-use crate::domain::OrderStatus;
+use crate::domain::{OrderStatus, SeatId};
 use crate::passengers::Passenger;
 use crate::time::unix_ms;
 
@@ -42,7 +42,7 @@ use crate::time::unix_ms;
 /// ran out): released at once, else with the next selection or the ending.
 #[derive(Clone, Debug, Default)]
 struct Unsettled {
-    seats: Vec<String>,
+    seats: Vec<SeatId>,
 }
 
 #[workflow]
@@ -148,7 +148,7 @@ impl Booking {
         let now = ctx.workflow_time().map_or(0, unix_ms);
         let checked = ctx.state(|s| {
             let hold = s.phase.live_hold(now)?;
-            let not_held: Vec<String> = (req.passengers.iter())
+            let not_held: Vec<SeatId> = (req.passengers.iter())
                 .filter(|p| !hold.seats.contains(&p.seat))
                 .map(|p| p.seat.clone())
                 .collect();
@@ -177,7 +177,7 @@ impl Booking {
         let now = ctx.workflow_time().map_or(0, unix_ms);
         let checked = ctx.state(|s| {
             let hold = s.phase.live_hold(now)?;
-            let unnamed: Vec<String> = (hold.seats.iter())
+            let unnamed: Vec<SeatId> = (hold.seats.iter())
                 .filter(|seat| !s.passengers.iter().any(|p| &p.seat == *seat))
                 .cloned()
                 .collect();
@@ -219,7 +219,7 @@ impl Booking {
         error.map(str::to_string)
     }
 
-    fn total_price_cents(&self, seats: &[String]) -> i64 {
+    fn total_price_cents(&self, seats: &[SeatId]) -> i64 {
         self.input.seat_price_cents * seats.len() as i64
     }
 

@@ -33,12 +33,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::booking::messages::Refusal;
-use crate::domain::{OrderStatus, PaymentCode};
+use crate::domain::{OrderStatus, PaymentCode, SeatId};
 
 /// A live hold: the seats, until when, and which selection it is.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hold {
-    pub seats: Vec<String>,
+    pub seats: Vec<SeatId>,
     pub expires_at_ms: u64,
     /// Raised by every selection taken: it restarts the timer.
     pub version: u64,
@@ -62,7 +62,7 @@ static NO_ATTEMPTS: Attempts = Attempts {
 /// validate, the attempts so far.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payment {
-    pub seats: Vec<String>,
+    pub seats: Vec<SeatId>,
     pub code: PaymentCode,
     pub attempts: Attempts,
 }
@@ -130,13 +130,13 @@ pub enum Phase {
     /// Ending without a sale: the holds go back, the last row is saved.
     Ending {
         ending: Ending,
-        seats: Vec<String>,
+        seats: Vec<SeatId>,
         attempts: Attempts,
     },
     /// Nothing more happens.
     Done {
         fate: Fate,
-        seats: Vec<String>,
+        seats: Vec<SeatId>,
         attempts: Attempts,
     },
 }
@@ -160,7 +160,7 @@ impl Phase {
     }
 
     /// The seats the order has (held, being paid for, or last held).
-    pub fn seats(&self) -> &[String] {
+    pub fn seats(&self) -> &[SeatId] {
         match self {
             Phase::AwaitingCreation | Phase::Committing(None) => &[],
             Phase::Holding(h) | Phase::Committing(Some(h)) => &h.seats,
@@ -255,7 +255,7 @@ impl Phase {
     }
 
     /// A selection was taken: the hold restarts in full.
-    pub fn hold(&mut self, seats: Vec<String>, expires_at_ms: u64) -> Hold {
+    pub fn hold(&mut self, seats: Vec<SeatId>, expires_at_ms: u64) -> Hold {
         let version = match self {
             Phase::Committing(Some(h)) => h.version + 1,
             _ => 1,
@@ -369,8 +369,8 @@ impl Phase {
 mod tests {
     use super::*;
 
-    fn seats(s: &[&str]) -> Vec<String> {
-        s.iter().map(|s| s.to_string()).collect()
+    fn seats(s: &[&str]) -> Vec<SeatId> {
+        s.iter().map(|s| SeatId::parse(s).unwrap()).collect()
     }
 
     fn holding() -> Phase {
@@ -432,7 +432,7 @@ mod tests {
         p.begin();
         let hold = p.hold(seats(&["2B"]), 2_000);
         assert_eq!(hold.version, 2);
-        assert_eq!(p.seats(), ["2B"]);
+        assert_eq!(p.seats(), seats(&["2B"]));
     }
 
     #[test]
@@ -463,7 +463,7 @@ mod tests {
         assert_eq!(p.live_hold(0), Err(Refusal::Expired));
         p.finish();
         assert_eq!(p.status(), OrderStatus::Expired);
-        assert_eq!(p.seats(), ["2B"]);
+        assert_eq!(p.seats(), seats(&["2B"]));
         assert_eq!(p.live_hold(0), Err(Refusal::Expired));
         assert!(p.is_done());
     }
@@ -511,7 +511,7 @@ mod tests {
         p.attempt(2);
         p.sold();
         assert_eq!(p.status(), OrderStatus::Confirmed);
-        assert_eq!(p.seats(), ["1A"]);
+        assert_eq!(p.seats(), seats(&["1A"]));
         assert_eq!(p.attempts().made, 2);
         assert_eq!(p.failure_reason(), None);
         assert!(p.is_done());
@@ -532,7 +532,7 @@ mod tests {
         assert_eq!(p.status(), OrderStatus::Failed);
         assert_eq!(p.failure_reason(), reason);
         assert_eq!(p.attempts().last_error.as_deref(), Some("declined"));
-        assert_eq!(p.seats(), ["1A"]);
+        assert_eq!(p.seats(), seats(&["1A"]));
     }
 
     #[test]
@@ -542,7 +542,7 @@ mod tests {
         p.cancelled();
         assert!(p.is_done());
         assert_eq!(p.status(), OrderStatus::Cancelled);
-        assert_eq!(p.seats(), ["1A"]);
+        assert_eq!(p.seats(), seats(&["1A"]));
         assert_eq!(p.failure_reason(), None);
         assert_eq!(
             p.live_hold(0),

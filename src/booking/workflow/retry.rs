@@ -23,12 +23,12 @@ impl Due {
 
     /// The deadline has passed: work committed now would be late.
     pub fn passed(self) -> bool {
-        self.now > self.deadline
+        self.deadline.has_passed(self.now)
     }
 
     /// What is left of the caller's wait.
     pub fn left(self) -> Duration {
-        Duration::from_millis(self.deadline.saturating_sub(self.now))
+        self.deadline.remaining(self.now)
     }
 }
 

@@ -21,7 +21,7 @@ use crate::booking::messages::{
 };
 use crate::booking::payment;
 use crate::booking::refund::AfterSale;
-use crate::domain::OrderStatus;
+use crate::domain::{OrderStatus, SeatId, seat_list};
 use crate::passengers::Passenger;
 use crate::store::orders::AttemptOutcome;
 use crate::time::unix_ms;
@@ -36,7 +36,7 @@ pub async fn select(
     req: SelectSeats,
     now: u64,
 ) -> Answer<Held> {
-    let wanted = req.seats.ids();
+    let wanted = req.seats.seats().to_vec();
     // The passengers of kept seats stay; the others go with their seats.
     let kept = ctx.state(|s| {
         let mut kept = s.passengers.clone();
@@ -62,7 +62,7 @@ pub async fn name_passengers(
 /// `deadline`: the order's row is saved with both, or nothing changes.
 async fn hold_with(
     ctx: &mut WorkflowContext<Booking>,
-    wanted: Vec<String>,
+    wanted: Vec<SeatId>,
     passengers: Vec<Passenger>,
     due: Due,
     request_id: &Option<String>,
@@ -217,9 +217,8 @@ pub async fn cancel(
 /// caller's answer is late by then; a keyed retry gets this one.
 async fn committed(ctx: &mut WorkflowContext<Booking>, save: LostSave) -> bool {
     let now = ctx.workflow_time().map_or(0, unix_ms);
-    if now <= save.deadline {
-        ctx.timer(Duration::from_millis(save.deadline - now) + SETTLE_AFTER)
-            .await;
+    if !save.deadline.has_passed(now) {
+        ctx.timer(save.deadline.remaining(now) + SETTLE_AFTER).await;
     }
     let query = ctx.state(|s| SaveQuery {
         order_id: s.input.order_id,
@@ -260,7 +259,7 @@ async fn lock(
     ctx: &mut WorkflowContext<Booking>,
     order: OrderState,
     ttl: Duration,
-    held: Vec<String>,
+    held: Vec<SeatId>,
     due: Due,
 ) -> Result<(), Refusal> {
     let (wanted, seq) = (order.seats.clone(), order.seq);
@@ -293,7 +292,7 @@ async fn lock(
         Ok(Locked::Unknown(seats)) => Err(Refusal::UnknownSeats(seats)),
         Ok(Locked::Late) => Err(Refusal::Late),
         Err(_) => {
-            let taken: Vec<String> = wanted.into_iter().filter(|s| !held.contains(s)).collect();
+            let taken: Vec<SeatId> = wanted.into_iter().filter(|s| !held.contains(s)).collect();
             lost(ctx, taken, dropped, LostSave::of(seq, due)).await
         }
     }
@@ -304,8 +303,8 @@ async fn lock(
 /// caller has moved the order on; if not, what it took goes back now.
 async fn lost(
     ctx: &mut WorkflowContext<Booking>,
-    taken: Vec<String>,
-    dropped: Vec<String>,
+    taken: Vec<SeatId>,
+    dropped: Vec<SeatId>,
     save: LostSave,
 ) -> Result<(), Refusal> {
     ctx.state_mut(|s| add_missing(&mut s.unsettled.seats, &taken));
@@ -448,7 +447,7 @@ async fn sell(ctx: &mut WorkflowContext<Booking>, attempt: AttemptRecord) -> Wor
             ctx,
             format!(
                 "seats {} were sold to another order; nothing was booked",
-                seats.join(", ")
+                seat_list(&seats)
             ),
         ),
         Sale::NotLive(status) => fail(
@@ -500,7 +499,7 @@ pub async fn end_order(ctx: &mut WorkflowContext<Booking>, ending: Ending) -> Wo
 
 impl Booking {
     /// The order's holds on `seats`.
-    fn release(&self, seats: Vec<String>) -> Release {
+    fn release(&self, seats: Vec<SeatId>) -> Release {
         Release {
             order_id: self.input.order_id,
             flight_id: self.input.flight_id,
@@ -510,7 +509,7 @@ impl Booking {
 }
 
 /// Append the seats of `more` that `seats` lacks, keeping its order.
-fn add_missing(seats: &mut Vec<String>, more: &[String]) {
+fn add_missing(seats: &mut Vec<SeatId>, more: &[SeatId]) {
     for seat in more {
         if !seats.contains(seat) {
             seats.push(seat.clone());
