@@ -10,6 +10,7 @@ pub mod deployment;
 pub mod domain;
 pub mod mail;
 pub mod metrics;
+pub mod money;
 pub mod ops;
 pub mod orders;
 pub mod passengers;

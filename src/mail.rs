@@ -10,6 +10,7 @@
 //! code or a network failure only, since an activity's error is kept
 //! readable in Temporal's history — and `Debug` redacts it.
 
+use crate::money::Cents;
 use std::fmt;
 use std::sync::Once;
 use std::time::Duration;
@@ -31,7 +32,7 @@ pub enum MailKind {
     /// The booking is confirmed (paid).
     Confirmation,
     /// The booking was refunded, by this amount.
-    Refund { amount_cents: i64 },
+    Refund { amount_cents: Cents },
 }
 
 /// One passenger of a booking and their seat.
@@ -55,7 +56,7 @@ pub struct BookingMail {
     pub destination: String,
     pub departure_time: DateTime<Utc>,
     pub passengers: Vec<MailPassenger>,
-    pub total_price_cents: i64,
+    pub total_price_cents: Cents,
 }
 
 /// What became of a send.
@@ -264,7 +265,7 @@ struct Content {
 impl Content {
     fn of(mail: &BookingMail) -> Content {
         let reference = &mail.reference;
-        let total = dollars(mail.total_price_cents);
+        let total = mail.total_price_cents.to_string();
         let (slug, heading, lead, money) = match &mail.kind {
             MailKind::Confirmation => (
                 "confirmation",
@@ -275,9 +276,9 @@ impl Content {
             MailKind::Refund { amount_cents } => (
                 "refund",
                 format!("Your booking {reference} is refunded"),
-                format!("We refunded {} of this booking.", dollars(*amount_cents)),
+                format!("We refunded {amount_cents} of this booking."),
                 vec![
-                    ("Refunded", dollars(*amount_cents)),
+                    ("Refunded", amount_cents.to_string()),
                     ("Booking total", total),
                 ],
             ),
@@ -367,21 +368,6 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// `123456` cents as `$1,234.56`, as the web UI shows prices.
-fn dollars(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let (whole, part) = (cents.unsigned_abs() / 100, cents.unsigned_abs() % 100);
-    let digits = whole.to_string();
-    let mut grouped = String::new();
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(d);
-    }
-    format!("{sign}${grouped}.{part:02}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,7 +388,7 @@ mod tests {
                 given_name: "Zoë".into(),
                 family_name: "O'Brien <&>".into(),
             }],
-            total_price_cents: 123_456,
+            total_price_cents: Cents::new(123_456),
         }
     }
 
@@ -413,15 +399,6 @@ mod tests {
             "&lt;b&gt;&quot;O&#39;Brien&quot; &amp; co&lt;/b&gt;"
         );
         assert_eq!(escape("Zoë 李"), "Zoë 李");
-    }
-
-    #[test]
-    fn amounts_read_as_dollars() {
-        assert_eq!(dollars(0), "$0.00");
-        assert_eq!(dollars(5), "$0.05");
-        assert_eq!(dollars(35_000), "$350.00");
-        assert_eq!(dollars(123_456_789), "$1,234,567.89");
-        assert_eq!(dollars(-1_050), "-$10.50");
     }
 
     #[test]

@@ -229,7 +229,7 @@ async fn a_workflow_whose_creating_selection_never_arrives_ends_by_itself() {
     let input = BookingInput {
         order_id: order,
         flight_id: Uuid::parse_str(FL101).unwrap(),
-        seat_price_cents: 35_000,
+        seat_price_cents: flightctl::money::Cents::new(35_000),
         hold_ms: 60_000,
         payment_timeout_ms: 1_000,
         payment_max_attempts: 3,

@@ -48,7 +48,7 @@ async fn a_creation_lost_with_its_worker_leaves_no_live_row_and_no_hold() {
         workflow_id: format!("booking-{order}"),
         status: OrderStatus::SeatsReserved,
         seats: lost.clone(),
-        total_price_cents: 28000,
+        total_price_cents: flightctl::money::Cents::new(28000),
         expires_at: Some(chrono::Utc::now() + chrono::Duration::seconds(60)),
         confirmed_at: None,
         failure_reason: None,
@@ -70,7 +70,7 @@ async fn a_creation_lost_with_its_worker_leaves_no_live_row_and_no_hold() {
     let input = BookingInput {
         order_id: order,
         flight_id: flight,
-        seat_price_cents: 28000,
+        seat_price_cents: flightctl::money::Cents::new(28000),
         hold_ms: 60_000,
         payment_timeout_ms: 1_000,
         payment_max_attempts: 3,

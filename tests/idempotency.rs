@@ -301,7 +301,7 @@ async fn a_creation_processed_after_its_deadline_holds_nothing() {
     let input = BookingInput {
         order_id,
         flight_id,
-        seat_price_cents: 35_000,
+        seat_price_cents: flightctl::money::Cents::new(35_000),
         hold_ms: 60_000,
         payment_timeout_ms: 1_000,
         payment_max_attempts: 3,

@@ -47,7 +47,7 @@ fn booking(kind: MailKind) -> BookingMail {
             passenger("12A", "Zoë", "O'Brien <&> Smith"),
             passenger("12B", "李", "小龍"),
         ],
-        total_price_cents: 70_000,
+        total_price_cents: flightctl::money::Cents::new(70_000),
     }
 }
 
@@ -105,7 +105,7 @@ async fn a_confirmation_arrives_with_a_text_and_an_html_part_naming_everything()
 async fn a_refund_says_refunded_and_the_amount() {
     let sink = SmtpSink::start();
     let refund = booking(MailKind::Refund {
-        amount_cents: 35_050,
+        amount_cents: flightctl::money::Cents::new(35_050),
     });
     assert_eq!(mailer(&sink).send(&refund).await.unwrap(), Sent::Delivered);
 

@@ -38,7 +38,7 @@ impl From<&flights::Flight> for Flight {
             arrival_time: f.arrival_time,
             total_seats: f.total_seats,
             available_seats: f.available_seats,
-            price_cents: f.price_cents,
+            price_cents: f.price_cents.get(),
             sales_open: f.sales_open,
         }
     }
@@ -69,7 +69,7 @@ impl From<&ops::FlightSales> for FlightSales {
             sold: s.sold,
             held: s.held,
             available: s.available,
-            revenue_cents: s.revenue_cents,
+            revenue_cents: s.revenue_cents.get(),
             bookings_per_minute: s.bookings_per_minute.clone(),
         }
     }
@@ -91,7 +91,7 @@ impl From<&refunds::Refund> for Refund {
     fn from(r: &refunds::Refund) -> Self {
         Self {
             status: r.status.clone(),
-            amount_cents: r.amount_cents,
+            amount_cents: r.amount_cents.get(),
             attempts: r.attempts,
             requested_at: r.requested_at,
             finished_at: r.finished_at,

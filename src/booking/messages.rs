@@ -3,6 +3,7 @@
 //! are the workflow's own types, not store rows, so a new column never
 //! changes what Temporal records.
 
+use crate::money::Cents;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -18,7 +19,7 @@ use crate::passengers::Passenger;
 pub struct BookingInput {
     pub order_id: Uuid,
     pub flight_id: Uuid,
-    pub seat_price_cents: i64,
+    pub seat_price_cents: Cents,
     pub hold_ms: u64,
     pub payment_timeout_ms: u64,
     pub payment_max_attempts: u32,
@@ -149,7 +150,7 @@ pub struct Snapshot {
     pub payment_attempts: u32,
     pub max_payment_attempts: u32,
     pub last_error: Option<String>,
-    pub total_price_cents: i64,
+    pub total_price_cents: Cents,
 }
 
 /// The order row as the workflow saves it. `seq` numbers the saves of one
@@ -160,7 +161,7 @@ pub struct OrderState {
     pub flight_id: Uuid,
     pub status: OrderStatus,
     pub seats: Vec<SeatId>,
-    pub total_price_cents: i64,
+    pub total_price_cents: Cents,
     pub expires_at_ms: Option<u64>,
     pub failure_reason: Option<String>,
     pub payment_attempts: u32,

@@ -17,6 +17,7 @@ use super::{Context, Flow, Outcome, Refusal, count};
 use crate::booking::messages::{BookingInput, Deadline, SelectSeats};
 use crate::booking::service::CallError;
 use crate::domain::{OrderStatus, SeatId, SeatSelection};
+use crate::money::Cents;
 use crate::store::holds::Lock;
 use crate::store::orders::{self, Order};
 use crate::store::{StoreError, flights};
@@ -194,7 +195,12 @@ async fn try_create(
     }
 }
 
-fn booking_input(ctx: &Context<'_>, new: &SeatRequest, order_id: Uuid, price: i64) -> BookingInput {
+fn booking_input(
+    ctx: &Context<'_>,
+    new: &SeatRequest,
+    order_id: Uuid,
+    price: Cents,
+) -> BookingInput {
     let booking = &ctx.settings.booking;
     BookingInput {
         order_id,

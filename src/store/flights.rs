@@ -1,5 +1,6 @@
 //! Flights and their seats, as Postgres knows them (sold or not).
 
+use crate::money::Cents;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use tokio_postgres::Row;
@@ -19,7 +20,7 @@ pub struct Flight {
     pub total_seats: i32,
     /// Seats not sold in Postgres; live holds are subtracted by the caller.
     pub available_seats: i32,
-    pub price_cents: i64,
+    pub price_cents: Cents,
     /// False while an operator has closed its sales: creates are refused
     /// (409 `SALES_CLOSED`); orders already made go on.
     pub sales_open: bool,

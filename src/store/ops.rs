@@ -2,6 +2,7 @@
 //! their sessions, the audit trail, the orders' status history, the sales
 //! overview of every flight, new flights, and the sweep's runs.
 
+use crate::money::Cents;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -303,7 +304,7 @@ pub struct FlightSales {
     /// Seats neither sold nor held.
     pub available: i64,
     /// What the sold bookings paid (refunded ones excluded).
-    pub revenue_cents: i64,
+    pub revenue_cents: Cents,
     /// Bookings confirmed per minute over the last 30 minutes, oldest first.
     pub bookings_per_minute: Vec<i64>,
 }
@@ -342,8 +343,8 @@ pub async fn sales(pool: &Pool) -> Result<Vec<FlightSales>, StoreError> {
         .into_iter()
         .map(|flight| {
             let row = sold.iter().find(|r| r.get::<_, Uuid>("id") == flight.id);
-            let (booked, revenue): (i64, i64) =
-                row.map_or((0, 0), |r| (r.get("booked"), r.get("revenue")));
+            let (booked, revenue): (i64, Cents) =
+                row.map_or((0, Cents::ZERO), |r| (r.get("booked"), r.get("revenue")));
             let mut per_minute = vec![0; SPARK_MINUTES];
             for r in spark
                 .iter()
@@ -392,7 +393,7 @@ pub struct NewFlight {
     pub arrival_time: DateTime<Utc>,
     pub rows: i32,
     pub seat_letters: Vec<char>,
-    pub price_cents: i64,
+    pub price_cents: Cents,
 }
 
 /// Why a flight was not added.

@@ -1,6 +1,7 @@
 //! Orders in Postgres. The booking workflow is the only writer; every write
 //! is idempotent so Temporal may retry it.
 
+use crate::money::Cents;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,7 @@ pub struct Order {
     pub workflow_id: String,
     pub status: OrderStatus,
     pub seats: Vec<SeatId>,
-    pub total_price_cents: i64,
+    pub total_price_cents: Cents,
     pub expires_at: Option<DateTime<Utc>>,
     pub confirmed_at: Option<DateTime<Utc>>,
     pub failure_reason: Option<String>,

@@ -7,6 +7,7 @@
 //! request, [`request`]) → REFUNDED ([`finish`], which puts the seats back
 //! on sale in the same transaction) or REFUND_FAILED ([`fail`]).
 
+use crate::money::Cents;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -91,7 +92,7 @@ pub async fn request(
 pub struct Refund {
     /// PENDING, REFUNDED or FAILED.
     pub status: String,
-    pub amount_cents: i64,
+    pub amount_cents: Cents,
     pub attempts: i32,
     pub requested_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,

@@ -1,5 +1,6 @@
 //! Demo data: four flights and their seats. Re-running changes nothing.
 
+use crate::money::Cents;
 use deadpool_postgres::Pool;
 
 use super::StoreError;
@@ -10,7 +11,7 @@ struct SeedFlight {
     origin: &'static str,
     destination: &'static str,
     rows: i32,
-    price_cents: i64,
+    price_cents: Cents,
     departs_in_days: i32,
     duration_hours: i32,
 }
@@ -22,7 +23,7 @@ const FLIGHTS: [SeedFlight; 4] = [
         origin: "NYC",
         destination: "LAX",
         rows: 20,
-        price_cents: 35000,
+        price_cents: Cents::new(35_000),
         departs_in_days: 2,
         duration_hours: 6,
     },
@@ -32,7 +33,7 @@ const FLIGHTS: [SeedFlight; 4] = [
         origin: "LAX",
         destination: "NYC",
         rows: 20,
-        price_cents: 32000,
+        price_cents: Cents::new(32_000),
         departs_in_days: 3,
         duration_hours: 5,
     },
@@ -42,7 +43,7 @@ const FLIGHTS: [SeedFlight; 4] = [
         origin: "SFO",
         destination: "CHI",
         rows: 15,
-        price_cents: 28000,
+        price_cents: Cents::new(28_000),
         departs_in_days: 1,
         duration_hours: 4,
     },
@@ -52,7 +53,7 @@ const FLIGHTS: [SeedFlight; 4] = [
         origin: "CHI",
         destination: "SFO",
         rows: 15,
-        price_cents: 27500,
+        price_cents: Cents::new(27_500),
         departs_in_days: 4,
         duration_hours: 4,
     },

@@ -79,7 +79,7 @@ pub fn order_row(id: Uuid, flight: Uuid, seats: &[&str]) -> Order {
         workflow_id: format!("booking-{id}"),
         status: OrderStatus::SeatsReserved,
         seats: seat_ids(seats),
-        total_price_cents: 35_000 * seats.len() as i64,
+        total_price_cents: flightctl::money::Cents::new(35_000).times(seats.len()),
         expires_at: None,
         confirmed_at: None,
         failure_reason: None,

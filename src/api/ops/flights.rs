@@ -12,6 +12,7 @@ use super::auth::Operator;
 use crate::api::bodies::{self, FlightSales};
 use crate::api::errors::ErrorBody;
 use crate::api::{ApiError, AppState, ErrorCode, sse};
+use crate::money::Cents;
 use crate::store::flights;
 use crate::store::ops::{self as store, AddFlight, NewFlight};
 
@@ -213,7 +214,7 @@ impl AddFlightBody {
             arrival_time,
             rows: rows as i32,
             seat_letters,
-            price_cents,
+            price_cents: Cents::new(price_cents),
         })
     }
 }

@@ -123,7 +123,7 @@ pub async fn orders_list(
         seats: seat_texts(&o.seats),
         booking_reference: o.reference,
         passengers: o.passengers,
-        total_price_cents: o.total_price_cents,
+        total_price_cents: o.total_price_cents.get(),
         created_at: o.created_at,
         updated_at: o.updated_at,
     });

@@ -206,7 +206,7 @@ impl StatusView {
             payment_attempts: o.payment_attempts as u32,
             max_payment_attempts: max_attempts,
             last_error: o.failure_reason.or(o.last_payment_error),
-            total_price_cents: o.total_price_cents,
+            total_price_cents: o.total_price_cents.get(),
             passengers: o.passengers,
             booking_reference: o.reference,
         }

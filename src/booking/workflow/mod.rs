@@ -19,6 +19,7 @@ mod phase;
 mod retry;
 mod steps;
 
+use crate::money::Cents;
 use std::error::Error;
 use std::time::Duration;
 
@@ -219,8 +220,8 @@ impl Booking {
         error.map(str::to_string)
     }
 
-    fn total_price_cents(&self, seats: &[SeatId]) -> i64 {
-        self.input.seat_price_cents * seats.len() as i64
+    fn total_price_cents(&self, seats: &[SeatId]) -> Cents {
+        self.input.seat_price_cents.times(seats.len())
     }
 
     /// The row as the order is now, with the next save number.
