@@ -80,11 +80,11 @@ fn rss_kib(pid: u32) -> Option<u64> {
 
 async fn holds(app: &TestApp, scale: &Scale) {
     let holds = Arc::new(app.holds.clone());
-    let flight = FlightId::new();
+    let flight = FlightId::random();
     let (samples, wall) = concurrently(scale.holds, 16, move |i| {
         let holds = holds.clone();
         async move {
-            let order = OrderId::new();
+            let order = OrderId::random();
             let row = i % 500 + 1;
             let seats = [format!("{row}A"), format!("{row}B")].map(|s| support::seat(&s));
             holds
@@ -215,7 +215,7 @@ async fn order_pages(app: &TestApp, n: usize) -> Vec<String> {
     let flight: FlightId = FL101.parse().unwrap();
     let mut urls = Vec::new();
     for i in 0..n {
-        let id = OrderId::new();
+        let id = OrderId::random();
         let seat = format!("{}A", i % 20 + 1);
         let order = flightctl::store::orders::Order {
             expires_at: Some(chrono::Utc::now() + chrono::Duration::minutes(15)),

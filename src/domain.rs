@@ -229,19 +229,13 @@ macro_rules! uuid_id {
 
         impl $name {
             /// A fresh random id.
-            pub fn new() -> Self {
+            pub fn random() -> Self {
                 Self(Uuid::new_v4())
             }
 
             /// The UUID, for the edges (API bodies, Temporal ids).
             pub fn uuid(self) -> Uuid {
                 self.0
-            }
-        }
-
-        impl Default for $name {
-            fn default() -> Self {
-                Self::new()
             }
         }
 

@@ -80,7 +80,7 @@ async fn held_seats_show_reserved_and_are_not_available() {
     let flight: FlightId = FL101.parse().unwrap();
     let held = ["2A", "2B"].map(|s| SeatId::parse(s).unwrap());
     app.holds
-        .lock(flight, OrderId::new(), &held, Duration::from_secs(60))
+        .lock(flight, OrderId::random(), &held, Duration::from_secs(60))
         .await
         .unwrap();
     let conn = app.pool.get().await.unwrap();
@@ -509,7 +509,7 @@ async fn every_request_has_an_id_echoed_back_and_in_json_logs() {
             "{id}"
         );
     }
-    let order = OrderId::new();
+    let order = OrderId::random();
     let status = format!("http://127.0.0.1:{port}/api/orders/{order}/status");
     let resp = http
         .get(&status)

@@ -373,7 +373,7 @@ async fn a_lock_never_keeps_a_seat_sold_meanwhile() {
     pay(&app, &buyer, "00000").await;
     wait_for(&app, &buyer, "CONFIRMED", LONG).await;
     let acts = BookingActivities::new(app.pool.clone(), app.holds.clone(), 0.0);
-    let me = OrderId::new();
+    let me = OrderId::random();
     let seats = support::seat_ids;
     let lock = |wanted: &[&str], held: &[&str]| LockSeats {
         order_id: me,

@@ -181,7 +181,7 @@ async fn a_lost_hold_taken_by_another_order_refuses_the_payment_before_charging(
         .release(flight, id, &[support::seat("12B")])
         .await
         .unwrap();
-    let (other, seat) = (OrderId::new(), [support::seat("12B")]);
+    let (other, seat) = (OrderId::random(), [support::seat("12B")]);
     let taken = app
         .holds
         .lock(flight, other, &seat, Duration::from_secs(60));

@@ -225,7 +225,7 @@ async fn a_workflow_whose_creating_selection_never_arrives_ends_by_itself() {
     use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
     let app = app(Duration::from_secs(60)).await;
     let client = temporal(&app).await;
-    let order = OrderId::new();
+    let order = OrderId::random();
     let input = BookingInput {
         order_id: order,
         flight_id: FL101.parse().unwrap(),

@@ -36,7 +36,7 @@ async fn a_creation_lost_with_its_worker_leaves_no_live_row_and_no_hold() {
 
     let app = support::TestApp::with_worker(support::isolated_settings(true).await).await;
     let flight: FlightId = FL201.parse().unwrap();
-    let order = OrderId::new();
+    let order = OrderId::random();
     let lost = crate::support::seat_ids(&["7A"]);
     app.holds
         .lock(flight, order, &lost, Duration::from_secs(120))

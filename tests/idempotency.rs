@@ -287,7 +287,7 @@ async fn a_creation_processed_after_its_deadline_holds_nothing() {
         flightctl::temporal::connect(&app.settings.temporal, "test", Duration::from_secs(10))
             .await
             .unwrap();
-    let order_id = OrderId::new();
+    let order_id = OrderId::random();
     let flight_id: FlightId = FL101.parse().unwrap();
     let seats = SeatSelection::parse(&["7A", "7B"]).unwrap();
     // A claim like the API's, taken before the workflow saw the creation.

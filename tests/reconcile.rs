@@ -41,7 +41,7 @@ async fn a_terminated_workflows_seats_come_back_by_themselves() {
     let ended: OrderId = body["orderId"].as_str().unwrap().parse().unwrap();
     let (code, _) = app.delete(&format!("/api/orders/{ended}")).await;
     assert_eq!(code, 200);
-    let stranger = OrderId::new();
+    let stranger = OrderId::random();
     let ttl = Duration::from_secs(600);
     app.holds
         .lock(flight, ended, &[support::seat("18A")], ttl)
@@ -141,7 +141,7 @@ async fn a_terminated_workflows_seats_come_back_by_themselves() {
 
 /// A live row, quiet for five minutes, whose workflow never existed.
 async fn quiet_orphan(pool: &deadpool_postgres::Pool) -> OrderId {
-    let id = OrderId::new();
+    let id = OrderId::random();
     let flight: FlightId = FL102.parse().unwrap();
     orders::save(pool, &support::order_row(id, flight, &["19A"]), None)
         .await

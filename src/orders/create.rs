@@ -54,7 +54,7 @@ pub async fn create<A: Kept>(
     key: Option<Key<'_, Hold, A>>,
 ) -> Flow<Reply<A, Hold>> {
     let Some(key) = key else {
-        let tried = finish(attempt(ctx, new, OrderId::new(), None).await);
+        let tried = finish(attempt(ctx, new, OrderId::random(), None).await);
         count("create", &tried);
         return tried.map(|outcome| outcome.map(Reply::Fresh));
     };
@@ -84,7 +84,7 @@ impl Attempt for KeyedCreate<'_> {
     /// The up-front refusals for a fresh order: a refusal is the key's
     /// answer; a store that is down is none.
     async fn first(&mut self) -> Result<(OrderId, Option<Refusal>), Stop> {
-        let order_id = OrderId::new();
+        let order_id = OrderId::random();
         match refuse_taken(self.ctx, self.new, order_id).await {
             Ok(()) => Ok((order_id, None)),
             Err(Stop::Refused(refusal)) => Ok((order_id, Some(refusal))),
@@ -93,7 +93,7 @@ impl Attempt for KeyedCreate<'_> {
     }
 
     fn renewed(&self, _order_id: OrderId) -> OrderId {
-        OrderId::new()
+        OrderId::random()
     }
 
     /// A retry of the running attempt meets the seats it may hold already

@@ -409,7 +409,7 @@ pub enum AddFlight {
 
 /// Add the flight and every one of its seats, in one transaction.
 pub async fn add_flight(pool: &Pool, f: &NewFlight) -> Result<Flight, AddFlight> {
-    let id = FlightId::new();
+    let id = FlightId::random();
     let total = f.rows * f.seat_letters.len() as i32;
     let mut conn = pool.get().await.map_err(StoreError::from)?;
     let tx = conn.transaction().await.map_err(StoreError::from)?;

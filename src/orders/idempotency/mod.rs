@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn equal_codes_on_two_orders_give_different_fingerprints() {
-        let (a, b) = (OrderId::new(), OrderId::new());
+        let (a, b) = (OrderId::random(), OrderId::random());
         let pay = |order: OrderId| fingerprint(SECRET, &format!("pay:{order}"), &["12345"]);
         assert_ne!(pay(a), pay(b));
         assert_eq!(pay(a), pay(a), "a retry on the same order matches");
