@@ -14,12 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use flightctl::domain::{FlightId, OrderId};
 use serde_json::json;
 use support::burst::percentile;
 use support::engine::{self, Window};
 use support::sse::{self, EventStream};
 use support::{FL101, FL102, FL201, TestApp};
-use uuid::Uuid;
 
 struct Scale {
     holds: usize,
@@ -80,11 +80,11 @@ fn rss_kib(pid: u32) -> Option<u64> {
 
 async fn holds(app: &TestApp, scale: &Scale) {
     let holds = Arc::new(app.holds.clone());
-    let flight = Uuid::new_v4();
+    let flight = FlightId::random();
     let (samples, wall) = concurrently(scale.holds, 16, move |i| {
         let holds = holds.clone();
         async move {
-            let order = Uuid::new_v4();
+            let order = OrderId::random();
             let row = i % 500 + 1;
             let seats = [format!("{row}A"), format!("{row}B")].map(|s| support::seat(&s));
             holds
@@ -212,10 +212,10 @@ async fn status_reads(app: &TestApp, scale: &Scale) {
 /// The pages of `n` held orders: rows saved directly, as many as no flight
 /// has seats for (a stream reads only the row).
 async fn order_pages(app: &TestApp, n: usize) -> Vec<String> {
-    let flight = Uuid::parse_str(FL101).unwrap();
+    let flight: FlightId = FL101.parse().unwrap();
     let mut urls = Vec::new();
     for i in 0..n {
-        let id = Uuid::new_v4();
+        let id = OrderId::random();
         let seat = format!("{}A", i % 20 + 1);
         let order = flightctl::store::orders::Order {
             expires_at: Some(chrono::Utc::now() + chrono::Duration::minutes(15)),

@@ -6,7 +6,7 @@ use std::fmt;
 
 use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
-use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use uuid::Uuid;
 
 /// The error a failed conversion to SQL gives.
@@ -217,13 +217,93 @@ impl From<PaymentCode> for String {
     }
 }
 
+/// Defines an id newtype over a UUID. It serialises (`transparent`), binds to
+/// and reads from SQL, and prints as the bare UUID, so recorded payloads and
+/// rows keep their form; only the compiler tells the kinds apart.
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A fresh random id.
+            pub fn random() -> Self {
+                Self(Uuid::new_v4())
+            }
+
+            /// The UUID, for the edges (API bodies, Temporal ids).
+            pub fn uuid(self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(value: Uuid) -> Self {
+                Self(value)
+            }
+        }
+
+        impl From<$name> for Uuid {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(text).map(Self)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl ToSql for $name {
+            fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+                self.0.to_sql(ty, out)
+            }
+
+            fn accepts(ty: &Type) -> bool {
+                <Uuid as ToSql>::accepts(ty)
+            }
+
+            to_sql_checked!();
+        }
+
+        impl<'a> FromSql<'a> for $name {
+            fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+                Uuid::from_sql(ty, raw).map(Self)
+            }
+
+            fn accepts(ty: &Type) -> bool {
+                <Uuid as FromSql>::accepts(ty)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// The id of an order (and of its booking workflow).
+    OrderId
+);
+uuid_id!(
+    /// The id of a flight.
+    FlightId
+);
+
 /// Parse a UUID path segment.
 pub fn parse_id(text: &str) -> Option<Uuid> {
     Uuid::parse_str(text).ok()
 }
 
 /// Workflow id of an order's booking workflow.
-pub fn workflow_id(order_id: Uuid) -> String {
+pub fn workflow_id(order_id: OrderId) -> String {
     format!("booking-{order_id}")
 }
 
@@ -368,6 +448,18 @@ mod tests {
             format!("{:?}", PaymentCode::parse("12345").unwrap()),
             "PaymentCode(*****)"
         );
+    }
+
+    #[test]
+    fn ids_keep_the_form_of_the_uuid_they_wrap() {
+        let uuid = Uuid::from_u128(0x1234);
+        let order = OrderId::from(uuid);
+        assert_eq!(order.to_string(), uuid.to_string());
+        let json = serde_json::to_string(&order).unwrap();
+        assert_eq!(json, serde_json::to_string(&uuid).unwrap());
+        assert_eq!(serde_json::from_str::<OrderId>(&json).unwrap(), order);
+        assert_eq!(uuid.to_string().parse::<FlightId>().unwrap().uuid(), uuid);
+        assert!("not-a-uuid".parse::<OrderId>().is_err());
     }
 
     #[test]

@@ -94,7 +94,7 @@ fn tracer_provider(mode: &str) -> anyhow::Result<SdkTracerProvider> {
 /// (`hold_seats`), without the type the SDK registers it under.
 pub fn activity_span(
     ctx: &temporalio_sdk::activities::ActivityContext,
-    order_id: uuid::Uuid,
+    order_id: crate::domain::OrderId,
     request_id: Option<&str>,
 ) -> tracing::Span {
     let info = ctx.info();

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use flightctl::domain::SeatId;
+use flightctl::domain::{FlightId, OrderId, SeatId};
 use serde_json::{Value, json};
 use support::{FL101, FL201, TestApp, servers};
 use uuid::Uuid;
@@ -77,10 +77,10 @@ async fn the_seat_map_has_rows_of_a_to_f() {
 #[tokio::test]
 async fn held_seats_show_reserved_and_are_not_available() {
     let app = TestApp::spawn(support::isolated_settings(false).await).await;
-    let flight = Uuid::parse_str(FL101).unwrap();
+    let flight: FlightId = FL101.parse().unwrap();
     let held = ["2A", "2B"].map(|s| SeatId::parse(s).unwrap());
     app.holds
-        .lock(flight, Uuid::new_v4(), &held, Duration::from_secs(60))
+        .lock(flight, OrderId::random(), &held, Duration::from_secs(60))
         .await
         .unwrap();
     let conn = app.pool.get().await.unwrap();
@@ -468,7 +468,7 @@ async fn an_unexpected_database_error_is_500_without_its_text_and_an_outage_503(
     let allow = |yes: bool| format!("ALTER DATABASE \"{db}\" WITH ALLOW_CONNECTIONS {yes}");
     admin.batch_execute(&allow(false)).await.unwrap();
     let fresh = flightctl::store::pg_pool(&app.settings.database).unwrap();
-    let err = flightctl::store::flights::find(&fresh, Uuid::parse_str(FL101).unwrap())
+    let err = flightctl::store::flights::find(&fresh, FL101.parse().unwrap())
         .await
         .unwrap_err();
     assert!(
@@ -509,7 +509,7 @@ async fn every_request_has_an_id_echoed_back_and_in_json_logs() {
             "{id}"
         );
     }
-    let order = Uuid::new_v4();
+    let order = OrderId::random();
     let status = format!("http://127.0.0.1:{port}/api/orders/{order}/status");
     let resp = http
         .get(&status)

@@ -11,7 +11,7 @@ mod support;
 
 use std::time::Duration;
 
-use flightctl::domain::OrderStatus;
+use flightctl::domain::{FlightId, OrderId, OrderStatus};
 use serde_json::{Value, json};
 use support::{FL101, FL102, FL201, TestApp};
 use temporalio_client::WorkflowCountOptions;
@@ -115,7 +115,7 @@ async fn kept_seats_survive_a_reset_past_the_original_deadline() {
     let s = status(&app, &order).await;
     assert_eq!(s["status"], "SEATS_RESERVED", "{s}");
     let holds = held_by(&app, FL201).await;
-    let me = Uuid::parse_str(&order).unwrap();
+    let me: OrderId = order.parse().unwrap();
     assert_eq!(
         holds.get(&support::seat("4A")),
         Some(&me),
@@ -186,10 +186,7 @@ async fn a_refused_change_keeps_the_previous_selection() {
         "the timer was not touched"
     );
     let holds = held_by(&app, FL102).await;
-    let (me, them) = (
-        Uuid::parse_str(&mine).unwrap(),
-        Uuid::parse_str(&theirs).unwrap(),
-    );
+    let (me, them): (OrderId, OrderId) = (mine.parse().unwrap(), theirs.parse().unwrap());
     assert_eq!(
         (
             holds.get(&support::seat("9A")),
@@ -370,13 +367,13 @@ async fn a_lock_never_keeps_a_seat_sold_meanwhile() {
     use flightctl::booking::BookingActivities;
     use flightctl::booking::messages::{LockSeats, Locked};
     let app = app(Duration::from_secs(60)).await;
-    let flight = Uuid::parse_str(FL201).unwrap();
+    let flight: FlightId = FL201.parse().unwrap();
     // 3C is sold to another order; its hold is gone from Redis.
     let buyer = create_ok(&app, FL201, &["3C"]).await;
     pay(&app, &buyer, "00000").await;
     wait_for(&app, &buyer, "CONFIRMED", LONG).await;
     let acts = BookingActivities::new(app.pool.clone(), app.holds.clone(), 0.0);
-    let me = Uuid::new_v4();
+    let me = OrderId::random();
     let seats = support::seat_ids;
     let lock = |wanted: &[&str], held: &[&str]| LockSeats {
         order_id: me,

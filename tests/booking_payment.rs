@@ -12,6 +12,7 @@ mod support;
 
 use std::time::Duration;
 
+use flightctl::domain::{FlightId, OrderId};
 use serde_json::json;
 use support::{FL101, FL102, FL201, TestApp};
 use uuid::Uuid;
@@ -153,8 +154,8 @@ async fn a_lost_hold_still_free_is_taken_back_when_paying() {
     let app = app(Duration::from_secs(60)).await;
     let order = create_ok(&app, FL201, &["11A", "11B"]).await;
     app.name_passengers(&order).await;
-    let flight = Uuid::parse_str(FL201).unwrap();
-    let id = Uuid::parse_str(&order).unwrap();
+    let flight: FlightId = FL201.parse().unwrap();
+    let id: OrderId = order.parse().unwrap();
     // The hold of 11B is lost (Redis restarted without it, say).
     app.holds
         .release(flight, id, &[support::seat("11B")])
@@ -174,13 +175,13 @@ async fn a_lost_hold_taken_by_another_order_refuses_the_payment_before_charging(
     let app = app(Duration::from_secs(60)).await;
     let order = create_ok(&app, FL201, &["12A", "12B"]).await;
     app.name_passengers(&order).await;
-    let flight = Uuid::parse_str(FL201).unwrap();
-    let id = Uuid::parse_str(&order).unwrap();
+    let flight: FlightId = FL201.parse().unwrap();
+    let id: OrderId = order.parse().unwrap();
     app.holds
         .release(flight, id, &[support::seat("12B")])
         .await
         .unwrap();
-    let (other, seat) = (Uuid::new_v4(), [support::seat("12B")]);
+    let (other, seat) = (OrderId::random(), [support::seat("12B")]);
     let taken = app
         .holds
         .lock(flight, other, &seat, Duration::from_secs(60));

@@ -12,7 +12,7 @@ mod support;
 
 use std::time::Duration;
 
-use flightctl::domain::OrderStatus;
+use flightctl::domain::{OrderId, OrderStatus};
 use serde_json::{Value, json};
 use support::{FL101, FL102, FL201};
 use temporalio_client::WorkflowFetchHistoryOptions;
@@ -225,10 +225,10 @@ async fn a_workflow_whose_creating_selection_never_arrives_ends_by_itself() {
     use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
     let app = app(Duration::from_secs(60)).await;
     let client = temporal(&app).await;
-    let order = Uuid::new_v4();
+    let order = OrderId::random();
     let input = BookingInput {
         order_id: order,
-        flight_id: Uuid::parse_str(FL101).unwrap(),
+        flight_id: FL101.parse().unwrap(),
         seat_price_cents: flightctl::money::Cents::new(35_000),
         hold_ms: 60_000,
         payment_timeout_ms: 1_000,

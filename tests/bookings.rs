@@ -6,6 +6,7 @@ mod support;
 use std::time::Duration;
 
 use flightctl::config::Settings;
+use flightctl::domain::OrderId;
 use serde_json::{Value, json};
 use support::{FL101, FL201, TestApp};
 use temporalio_client::WorkflowFetchHistoryOptions;
@@ -457,7 +458,7 @@ async fn a_refund_whose_workflow_never_started_is_started_by_the_sweep() {
     let (order, _) = book(&app, FL101, &["9E"], "Liskov").await;
     // The request recorded as the API records it, but no workflow started
     // (as when Temporal is down at that moment), a minute ago.
-    let id = Uuid::parse_str(&order).unwrap();
+    let id: OrderId = order.parse().unwrap();
     let cutoff = Duration::from_secs(3600);
     let done = flightctl::store::refunds::request(&app.pool, id, cutoff, None)
         .await

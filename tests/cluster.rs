@@ -11,7 +11,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use flightctl::config::Settings;
-use flightctl::domain::SeatId;
+use flightctl::domain::{OrderId, SeatId};
 use serde_json::{Value, json};
 use support::burst::{self, Limits};
 use support::cluster::{RedisCluster, redis_cluster};
@@ -51,7 +51,7 @@ async fn wait_for(app: &TestApp, order: Uuid, wanted: &str) {
 }
 
 /// The flight's holds, seat → order, read through the cluster.
-async fn holds(app: &TestApp, flight: &str) -> Vec<(SeatId, Uuid)> {
+async fn holds(app: &TestApp, flight: &str) -> Vec<(SeatId, OrderId)> {
     let mut held: Vec<_> = (app.holds.list(flight.parse().unwrap()).await)
         .expect("holds from the cluster")
         .into_iter()
@@ -60,8 +60,11 @@ async fn holds(app: &TestApp, flight: &str) -> Vec<(SeatId, Uuid)> {
     held
 }
 
-fn mine(order: Uuid, seats: &[&str]) -> Vec<(SeatId, Uuid)> {
-    seats.iter().map(|s| (support::seat(s), order)).collect()
+fn mine(order: Uuid, seats: &[&str]) -> Vec<(SeatId, OrderId)> {
+    seats
+        .iter()
+        .map(|s| (support::seat(s), order.into()))
+        .collect()
 }
 
 #[tokio::test]
@@ -181,8 +184,8 @@ async fn count(app: &TestApp, sql: &str, flight: Uuid) -> i64 {
 /// invariants below must hold either way.
 async fn lost_holds(
     app: &TestApp,
-    before: &[(SeatId, Uuid)],
-    after: &std::collections::HashMap<SeatId, Uuid>,
+    before: &[(SeatId, OrderId)],
+    after: &std::collections::HashMap<SeatId, OrderId>,
 ) -> usize {
     let client = app.pool.get().await.unwrap();
     let mut lost = 0;
@@ -243,7 +246,7 @@ async fn a_master_killed_mid_sale_fails_over_and_the_books_balance() {
             "killed master :{dead} of slot {slot}; replica :{promoted} took over after {took:.2?}"
         );
         let after = eventually("the holds from the promoted replica", LONG, || async {
-            app.holds.list(flight_id).await.ok()
+            app.holds.list(flight_id.into()).await.ok()
         })
         .await;
         println!(
@@ -415,7 +418,7 @@ async fn holds_lost_in_a_failover_are_caught_by_the_payment_re_check() {
     assert_eq!(promoted, replica, "the cut-off replica took over");
     let flight_id: Uuid = flight.parse().unwrap();
     eventually("the holds from the promoted replica", LONG, || async {
-        app.holds.list(flight_id).await.ok()
+        app.holds.list(flight_id.into()).await.ok()
     })
     .await;
     println!(

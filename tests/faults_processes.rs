@@ -11,10 +11,10 @@ mod support;
 use faults::Fault;
 use std::time::Duration;
 
+use flightctl::domain::{FlightId, OrderId};
 use serde_json::json;
 use support::FL201;
 use tokio::time::Instant;
-use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bookings_balance_after_the_worker_and_serve_are_killed_and_restarted() {
@@ -35,8 +35,8 @@ async fn a_creation_lost_with_its_worker_leaves_no_live_row_and_no_hold() {
     use temporalio_client::{WorkflowIdConflictPolicy, WorkflowUpdateWithStartOptions};
 
     let app = support::TestApp::with_worker(support::isolated_settings(true).await).await;
-    let flight: Uuid = FL201.parse().unwrap();
-    let order = Uuid::new_v4();
+    let flight: FlightId = FL201.parse().unwrap();
+    let order = OrderId::random();
     let lost = crate::support::seat_ids(&["7A"]);
     app.holds
         .lock(flight, order, &lost, Duration::from_secs(120))
@@ -123,13 +123,13 @@ async fn an_ending_order_releases_holds_its_workflow_never_recorded() {
     let mut settings = support::isolated_settings(true).await;
     settings.booking.seat_reservation_timeout = Duration::from_secs(60);
     let app = support::TestApp::with_worker(settings).await;
-    let flight: Uuid = FL201.parse().unwrap();
+    let flight: FlightId = FL201.parse().unwrap();
     for end in ["cancel", "pay"] {
         let (code, body) = app
             .post("/api/orders", json!({"flightId": FL201, "seats": ["9A"]}))
             .await;
         assert_eq!(code, 201, "{body}");
-        let order: Uuid = body["orderId"].as_str().unwrap().parse().unwrap();
+        let order: OrderId = body["orderId"].as_str().unwrap().parse().unwrap();
         // The lost attempt's lock: the workflow knows only 9A.
         let stray = crate::support::seat_ids(&["9B"]);
         app.holds

@@ -9,6 +9,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use flightctl::domain::FlightId;
 use flightctl::store::orders;
 use reqwest::header::HeaderMap;
 use support::{FL101, TestApp};
@@ -20,8 +21,8 @@ use uuid::Uuid;
 async fn app_with_order() -> (TestApp, Uuid) {
     let app = TestApp::spawn(support::isolated_settings(false).await).await;
     let order = Uuid::new_v4();
-    let flight = Uuid::parse_str(FL101).unwrap();
-    let row = support::order_row(order, flight, &["3C"]);
+    let flight: FlightId = FL101.parse().unwrap();
+    let row = support::order_row(order.into(), flight, &["3C"]);
     orders::save(&app.pool, &row, None).await.unwrap();
     (app, order)
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use flightctl::booking::Booking;
 use flightctl::booking::messages::{BookingInput, Deadline, Refusal, SelectSeats};
 use flightctl::config::Settings;
-use flightctl::domain::{SeatId, SeatSelection};
+use flightctl::domain::{FlightId, OrderId, SeatId, SeatSelection};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use support::{FL101, FL102, FL201, TestApp};
@@ -81,11 +81,8 @@ async fn workflows(app: &TestApp) -> usize {
         .count()
 }
 
-async fn holders(app: &TestApp, flight: &str) -> std::collections::HashMap<SeatId, Uuid> {
-    app.holds
-        .list(Uuid::parse_str(flight).unwrap())
-        .await
-        .unwrap()
+async fn holders(app: &TestApp, flight: &str) -> std::collections::HashMap<SeatId, OrderId> {
+    app.holds.list(flight.parse().unwrap()).await.unwrap()
 }
 
 async fn one(app: &TestApp, sql: &str, order: &str) -> i64 {
@@ -271,7 +268,7 @@ async fn a_create_retried_after_an_unknown_outcome_gets_the_real_one() {
     assert_eq!(code, 404, "the abandoned attempt left no order");
     let (code, again) = create(&app, Some("retry-me"), FL201, &["6A", "6B"]).await;
     assert_eq!((code, &again["orderId"]), (201, &body["orderId"]));
-    let me = Uuid::parse_str(&order).unwrap();
+    let me: OrderId = order.parse().unwrap();
     let held = holders(&app, FL201).await;
     assert_eq!(
         (
@@ -290,8 +287,8 @@ async fn a_creation_processed_after_its_deadline_holds_nothing() {
         flightctl::temporal::connect(&app.settings.temporal, "test", Duration::from_secs(10))
             .await
             .unwrap();
-    let order_id = Uuid::new_v4();
-    let flight_id = Uuid::parse_str(FL101).unwrap();
+    let order_id = OrderId::random();
+    let flight_id: FlightId = FL101.parse().unwrap();
     let seats = SeatSelection::parse(&["7A", "7B"]).unwrap();
     // A claim like the API's, taken before the workflow saw the creation.
     app.holds

@@ -20,7 +20,6 @@ use flightctl::domain::OrderStatus;
 use podman::{Containers, MachineLock, Podman};
 use serde_json::{Value, json};
 use support::{FL101, procs};
-use uuid::Uuid;
 
 /// The image's user (Dockerfile: `USER 10001:10001`).
 const APP_UID: u32 = 10001;
@@ -69,7 +68,7 @@ async fn the_image_migrates_seeds_and_takes_a_booking_as_containers() {
     let order = book_and_pay_through_the_containers(&http, &base).await;
     // Postgres, the authority, agrees.
     let pool = flightctl::store::pg_pool(&settings.database).unwrap();
-    let row = flightctl::store::orders::find(&pool, Uuid::parse_str(&order).unwrap())
+    let row = flightctl::store::orders::find(&pool, order.parse().unwrap())
         .await
         .unwrap();
     assert_eq!(row.status, OrderStatus::Confirmed);

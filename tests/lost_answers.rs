@@ -10,6 +10,7 @@ mod support;
 
 use std::time::Duration;
 
+use flightctl::domain::OrderId;
 use serde_json::{Value, json};
 use support::{FL101, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -135,7 +136,7 @@ async fn order_holding(app: &TestApp, seat: &str) -> Option<Uuid> {
 }
 
 async fn status(app: &TestApp, order: &str) -> String {
-    let id = Uuid::parse_str(order).unwrap();
+    let id: OrderId = order.parse().unwrap();
     let order = flightctl::store::orders::find(&app.pool, id).await.unwrap();
     order.status.as_str().to_string()
 }

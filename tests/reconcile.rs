@@ -8,12 +8,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use flightctl::booking::reconcile::{Reconciler, Report};
-use flightctl::domain::OrderStatus;
+use flightctl::domain::{FlightId, OrderId, OrderStatus};
 use flightctl::store::orders;
 use flightctl::store::{self, Holds};
 use serde_json::json;
 use support::{FL102, TestApp};
-use uuid::Uuid;
 
 #[tokio::test]
 async fn a_terminated_workflows_seats_come_back_by_themselves() {
@@ -23,7 +22,7 @@ async fn a_terminated_workflows_seats_come_back_by_themselves() {
     s.booking.reconcile_interval = Duration::from_secs(10);
     s.server.call_timeout = Duration::from_secs(10);
     let mut app = TestApp::with_worker(s).await;
-    let flight = Uuid::parse_str(FL102).unwrap();
+    let flight: FlightId = FL102.parse().unwrap();
 
     let (code, body) = app
         .post(
@@ -39,10 +38,10 @@ async fn a_terminated_workflows_seats_come_back_by_themselves() {
         .post("/api/orders", json!({"flightId": FL102, "seats": ["18A"]}))
         .await;
     assert_eq!(code, 201, "{body}");
-    let ended = Uuid::parse_str(body["orderId"].as_str().unwrap()).unwrap();
+    let ended: OrderId = body["orderId"].as_str().unwrap().parse().unwrap();
     let (code, _) = app.delete(&format!("/api/orders/{ended}")).await;
     assert_eq!(code, 200);
-    let stranger = Uuid::new_v4();
+    let stranger = OrderId::random();
     let ttl = Duration::from_secs(600);
     app.holds
         .lock(flight, ended, &[support::seat("18A")], ttl)
@@ -141,9 +140,9 @@ async fn a_terminated_workflows_seats_come_back_by_themselves() {
 }
 
 /// A live row, quiet for five minutes, whose workflow never existed.
-async fn quiet_orphan(pool: &deadpool_postgres::Pool) -> Uuid {
-    let id = Uuid::new_v4();
-    let flight = Uuid::parse_str(FL102).unwrap();
+async fn quiet_orphan(pool: &deadpool_postgres::Pool) -> OrderId {
+    let id = OrderId::random();
+    let flight: FlightId = FL102.parse().unwrap();
     orders::save(pool, &support::order_row(id, flight, &["19A"]), None)
         .await
         .unwrap();

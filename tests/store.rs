@@ -7,11 +7,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flightctl::domain::{OrderStatus, SeatId};
+use flightctl::domain::{FlightId, OrderId, OrderStatus, SeatId};
 use flightctl::store::holds::{Holds, Lock};
 use flightctl::store::orders::{self, Confirm, Order};
 use flightctl::store::{self, migrate, seed};
-use uuid::Uuid;
 
 async fn holds(prefix_settings: &flightctl::config::Settings) -> Holds {
     let client = store::redis_client(&prefix_settings.redis).await.unwrap();
@@ -90,7 +89,7 @@ async fn the_migrate_and_seed_commands_are_idempotent() {
 async fn fifty_concurrent_lockers_never_share_a_seat() {
     let settings = support::isolated_settings(false).await;
     let holds = Arc::new(holds(&settings).await);
-    let flight = Uuid::new_v4();
+    let flight = FlightId::random();
     // Overlapping sets of three seats out of six.
     let pool = ["1A", "1B", "1C", "1D", "1E", "1F"];
     let mut tasks = Vec::new();
@@ -100,7 +99,7 @@ async fn fifty_concurrent_lockers_never_share_a_seat() {
             .map(|k| support::seat(pool[(i + k * 2) % 6]))
             .collect();
         tasks.push(tokio::spawn(async move {
-            let order = Uuid::new_v4();
+            let order = OrderId::random();
             let outcome = holds
                 .lock(flight, order, &wanted, Duration::from_secs(60))
                 .await
@@ -108,7 +107,7 @@ async fn fifty_concurrent_lockers_never_share_a_seat() {
             (order, wanted, outcome)
         }));
     }
-    let mut owner: HashMap<SeatId, Uuid> = HashMap::new();
+    let mut owner: HashMap<SeatId, OrderId> = HashMap::new();
     let mut winners = 0;
     for task in tasks {
         let (order, wanted, outcome) = task.await.unwrap();
@@ -135,7 +134,7 @@ async fn fifty_concurrent_lockers_never_share_a_seat() {
 async fn a_lock_is_all_or_nothing_and_reentrant_for_its_order() {
     let settings = support::isolated_settings(false).await;
     let holds = holds(&settings).await;
-    let (flight, a, b) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let (flight, a, b) = (FlightId::random(), OrderId::random(), OrderId::random());
     let ttl = Duration::from_secs(60);
     assert_eq!(
         holds
@@ -173,7 +172,7 @@ async fn a_lock_is_all_or_nothing_and_reentrant_for_its_order() {
 async fn holds_expire_with_their_ttl() {
     let settings = support::isolated_settings(false).await;
     let holds = holds(&settings).await;
-    let (flight, a, b) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let (flight, a, b) = (FlightId::random(), OrderId::random(), OrderId::random());
     holds
         .lock(flight, a, &seats(&["3A"]), Duration::from_secs(2))
         .await
@@ -197,7 +196,7 @@ async fn holds_expire_with_their_ttl() {
 async fn only_the_owner_can_release_or_relock() {
     let settings = support::isolated_settings(false).await;
     let holds = holds(&settings).await;
-    let (flight, owner, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let (flight, owner, other) = (FlightId::random(), OrderId::random(), OrderId::random());
     let held = seats(&["4A", "4B"]);
     holds
         .lock(flight, owner, &held, Duration::from_secs(2))
@@ -226,7 +225,7 @@ async fn only_the_owner_can_release_or_relock() {
 async fn a_hold_never_gets_shorter_when_its_order_locks_it_again() {
     let settings = support::isolated_settings(false).await;
     let holds = holds(&settings).await;
-    let (flight, order) = (Uuid::new_v4(), Uuid::new_v4());
+    let (flight, order) = (FlightId::random(), OrderId::random());
     let held = seats(&["6A"]);
     let hold = Duration::from_secs(960);
     holds.lock(flight, order, &held, hold).await.unwrap();
@@ -245,7 +244,7 @@ async fn a_hold_never_gets_shorter_when_its_order_locks_it_again() {
 async fn dropping_a_claim_leaves_a_hold_the_workflow_adopted() {
     let settings = support::isolated_settings(false).await;
     let holds = holds(&settings).await;
-    let (flight, order) = (Uuid::new_v4(), Uuid::new_v4());
+    let (flight, order) = (FlightId::random(), OrderId::random());
     let claim = Duration::from_secs(8);
     holds
         .lock(flight, order, &seats(&["7A", "7B"]), claim)
@@ -269,7 +268,7 @@ async fn dropping_a_claim_leaves_a_hold_the_workflow_adopted() {
 async fn pttl(
     settings: &flightctl::config::Settings,
     holds: &Holds,
-    flight: Uuid,
+    flight: FlightId,
     seat: &str,
 ) -> i64 {
     use fred::prelude::KeysInterface;
@@ -281,11 +280,11 @@ async fn pttl(
 async fn holds_of_one_flight_share_a_hash_tag() {
     let settings = support::isolated_settings(false).await;
     let holds = holds(&settings).await;
-    let flight = Uuid::new_v4();
+    let flight = FlightId::random();
     holds
         .lock(
             flight,
-            Uuid::new_v4(),
+            OrderId::random(),
             &seats(&["5A", "5B"]),
             Duration::from_secs(60),
         )
@@ -307,7 +306,7 @@ async fn holds_of_one_flight_share_a_hash_tag() {
     assert!(keys.iter().all(|k| k.contains(&tag)), "{keys:?}");
 }
 
-fn order(id: Uuid, flight: Uuid, seat_ids: &[&str]) -> Order {
+fn order(id: OrderId, flight: FlightId, seat_ids: &[&str]) -> Order {
     Order {
         status: OrderStatus::PaymentProcessing,
         payment_attempts: 1,
@@ -316,7 +315,7 @@ fn order(id: Uuid, flight: Uuid, seat_ids: &[&str]) -> Order {
 }
 
 /// The flight's seats sold in Postgres.
-async fn booked(pool: &deadpool_postgres::Pool, flight: Uuid) -> Vec<String> {
+async fn booked(pool: &deadpool_postgres::Pool, flight: FlightId) -> Vec<String> {
     let sql = "SELECT id FROM seats WHERE flight_id = $1 AND status = 'booked' ORDER BY id";
     let conn = pool.get().await.unwrap();
     let rows = conn.query(sql, &[&flight]).await.unwrap();
@@ -327,8 +326,8 @@ async fn booked(pool: &deadpool_postgres::Pool, flight: Uuid) -> Vec<String> {
 async fn confirm_books_every_seat_once_or_nothing() {
     let settings = support::isolated_settings(false).await;
     let pool = support::prepare_database(&settings).await;
-    let flight = Uuid::parse_str(support::FL101).unwrap();
-    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    let flight = support::FL101.parse::<FlightId>().unwrap();
+    let (first, second) = (OrderId::random(), OrderId::random());
     orders::save(&pool, &order(first, flight, &["6A"]), None)
         .await
         .unwrap();
@@ -380,9 +379,9 @@ async fn confirm_books_every_seat_once_or_nothing() {
 async fn confirm_sells_only_a_live_order() {
     let settings = support::isolated_settings(false).await;
     let pool = support::prepare_database(&settings).await;
-    let flight = Uuid::parse_str(support::FL102).unwrap();
+    let flight = support::FL102.parse::<FlightId>().unwrap();
     let save = async |seat: &str, status: OrderStatus| {
-        let id = Uuid::new_v4();
+        let id = OrderId::random();
         let row = Order {
             status,
             ..support::order_row(id, flight, &[seat])
@@ -421,8 +420,8 @@ async fn confirm_sells_only_a_live_order() {
 async fn concurrent_confirms_of_one_seat_sell_it_once() {
     let settings = support::isolated_settings(false).await;
     let pool = support::prepare_database(&settings).await;
-    let flight = Uuid::parse_str(support::FL201).unwrap();
-    let ids: Vec<Uuid> = (0..10).map(|_| Uuid::new_v4()).collect();
+    let flight = support::FL201.parse::<FlightId>().unwrap();
+    let ids: Vec<OrderId> = (0..10).map(|_| OrderId::random()).collect();
     for id in &ids {
         orders::save(&pool, &order(*id, flight, &["7C"]), None)
             .await
@@ -452,8 +451,8 @@ async fn concurrent_confirms_of_one_seat_sell_it_once() {
 async fn saving_never_overwrites_a_confirmed_order() {
     let settings = support::isolated_settings(false).await;
     let pool = support::prepare_database(&settings).await;
-    let flight = Uuid::parse_str(support::FL102).unwrap();
-    let id = Uuid::new_v4();
+    let flight = support::FL102.parse::<FlightId>().unwrap();
+    let id = OrderId::random();
     let mut o = order(id, flight, &["8A"]);
     orders::save(&pool, &o, None).await.unwrap();
     orders::confirm(&pool, id, flight, &o.seats).await.unwrap();
@@ -492,8 +491,8 @@ async fn every_change_raises_the_version_and_is_announced_in_its_transaction() {
             .unwrap()
     };
 
-    let flight = Uuid::parse_str(support::FL201).unwrap();
-    let id = Uuid::new_v4();
+    let flight = support::FL201.parse::<FlightId>().unwrap();
+    let id = OrderId::random();
     let o = order(id, flight, &["9A"]);
     orders::save(&pool, &o, None).await.unwrap();
     assert_eq!(orders::find(&pool, id).await.unwrap().version, 1);
@@ -522,8 +521,8 @@ async fn every_change_raises_the_version_and_is_announced_in_its_transaction() {
 async fn a_save_from_earlier_in_the_history_never_overwrites_a_later_one() {
     let settings = support::isolated_settings(false).await;
     let pool = support::prepare_database(&settings).await;
-    let flight = Uuid::parse_str(support::FL201).unwrap();
-    let id = Uuid::new_v4();
+    let flight = support::FL201.parse::<FlightId>().unwrap();
+    let id = OrderId::random();
     let later = Order {
         saved_at_event: 20,
         ..order(id, flight, &["10A"])
@@ -565,13 +564,13 @@ async fn a_retried_change_is_reported_once() {
 
     let settings = support::isolated_settings(false).await;
     let pool = support::prepare_database(&settings).await;
-    let flight = Uuid::parse_str(support::FL101).unwrap();
-    let row = |id: Uuid, status: OrderStatus, at: i64| Order {
+    let flight = support::FL101.parse::<FlightId>().unwrap();
+    let row = |id: OrderId, status: OrderStatus, at: i64| Order {
         status,
         saved_at_event: at,
         ..support::order_row(id, flight, &["7A"])
     };
-    let (expiring, buying) = (Uuid::new_v4(), Uuid::new_v4());
+    let (expiring, buying) = (OrderId::random(), OrderId::random());
     let mut ended = Vec::new();
     for (id, status, at) in [
         (expiring, OrderStatus::SeatsReserved, 5),

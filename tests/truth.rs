@@ -8,6 +8,7 @@ mod support;
 
 use std::time::Duration;
 
+use flightctl::domain::{FlightId, OrderId};
 use serde_json::{Value, json};
 use support::{FL101, TestApp, procs, servers};
 use tokio_postgres::NoTls;
@@ -46,7 +47,7 @@ async fn keyed(app: &TestApp, path: &str, key: &str, body: Value) -> (u16, Value
 }
 
 async fn row(app: &TestApp, order: &str) -> flightctl::store::orders::Order {
-    let id = Uuid::parse_str(order).unwrap();
+    let id: OrderId = order.parse().unwrap();
     flightctl::store::orders::find(&app.pool, id).await.unwrap()
 }
 
@@ -129,9 +130,9 @@ async fn a_seat_change_answered_non_2xx_during_a_stall_changes_nothing() {
         after.expires_at, before.expires_at,
         "the hold did not restart"
     );
-    let flight = Uuid::parse_str(FL101).unwrap();
+    let flight: FlightId = FL101.parse().unwrap();
     let holds = app.holds.list(flight).await.unwrap();
-    let me = Uuid::parse_str(&order).unwrap();
+    let me: OrderId = order.parse().unwrap();
     assert_eq!(
         holds.get(&support::seat("2A")),
         Some(&me),
@@ -153,11 +154,11 @@ async fn a_cancellation_answered_non_2xx_during_a_stall_changes_nothing() {
     assert!([503, 504].contains(&code), "{code} {body}");
     after_the_stall(holder).await;
     assert_eq!(row(&app, &order).await.status.as_str(), "SEATS_RESERVED");
-    let flight = Uuid::parse_str(FL101).unwrap();
+    let flight: FlightId = FL101.parse().unwrap();
     let holds = app.holds.list(flight).await.unwrap();
     assert_eq!(
         holds.get(&support::seat("3A")),
-        Some(&Uuid::parse_str(&order).unwrap())
+        Some(&order.parse().unwrap())
     );
     let (code, _) = app.delete(&format!("/api/orders/{order}")).await;
     assert_eq!(code, 200, "the order is as it was: cancelling now works");
@@ -280,9 +281,9 @@ async fn a_change_whose_outcome_was_lost_after_its_save_is_told_as_it_is() {
         "the change took effect: never a refusal: {code} {body}"
     );
     support::eventually("the change settled", LONG, || async {
-        let flight = Uuid::parse_str(FL101).unwrap();
+        let flight: FlightId = FL101.parse().unwrap();
         let holds = app.holds.list(flight).await.ok()?;
-        let me = Uuid::parse_str(&order).unwrap();
+        let me: OrderId = order.parse().unwrap();
         let row = row(&app, &order).await;
         (row.seats == ["6B"]
             && holds.get(&support::seat("6B")) == Some(&me)

@@ -30,7 +30,7 @@ pub struct Flight {
 impl From<&flights::Flight> for Flight {
     fn from(f: &flights::Flight) -> Self {
         Self {
-            id: f.id,
+            id: f.id.uuid(),
             flight_number: f.flight_number.clone(),
             origin: f.origin.clone(),
             destination: f.destination.clone(),

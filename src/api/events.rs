@@ -69,7 +69,7 @@ pub async fn page(
             .boxed_local(),
     );
     if let Some(id) = flight {
-        crate::store::flights::find(&state.pool, id).await?;
+        crate::store::flights::find(&state.pool, id.into()).await?;
         parts.push(
             sse::feed_events(live.clone(), live.flight(id))
                 .await?

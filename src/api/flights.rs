@@ -79,7 +79,7 @@ pub async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = flight_id(&path)?;
-    let mut flight = flights::find(&state.pool, id).await?;
+    let mut flight = flights::find(&state.pool, id.into()).await?;
     let seats = seat_views(&state.pool, &state.holds, id).await?;
     flight.available_seats = seats.iter().filter(|s| s.status == "available").count() as i32;
     let rows = seats.iter().map(|s| s.row).max().unwrap_or(0);
@@ -156,7 +156,7 @@ pub async fn events(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = flight_id(&path)?;
-    flights::find(&state.pool, id).await?;
+    flights::find(&state.pool, id.into()).await?;
     sse::feed(state.live.clone(), state.live.flight(id)).await
 }
 

@@ -67,7 +67,7 @@ pub fn current() -> Option<String> {
 }
 
 /// Name the order this request is about, and its workflow, on its span.
-pub fn order(id: uuid::Uuid) {
+pub fn order(id: crate::domain::OrderId) {
     let span = tracing::Span::current();
     span.record("order_id", tracing::field::display(id));
     span.record(

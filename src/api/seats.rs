@@ -53,12 +53,15 @@ pub async fn with_availability(pool: &Pool, holds: &Holds) -> Result<Vec<Flight>
 /// `(flightId, availableSeats)` of every flight: the flight list's live feed.
 pub async fn availability(pool: &Pool, holds: &Holds) -> Result<Availability, StoreError> {
     let flights = with_availability(pool, holds).await?;
-    Ok(flights.iter().map(|f| (f.id, f.available_seats)).collect())
+    Ok(flights
+        .iter()
+        .map(|f| (f.id.uuid(), f.available_seats))
+        .collect())
 }
 
 /// Every seat of the flight: sold in Postgres, held in Redis, or available.
 pub async fn seat_views(pool: &Pool, holds: &Holds, id: Uuid) -> Result<Vec<SeatView>, StoreError> {
-    let (seats, held) = tokio::try_join!(flights::seats(pool, id), holds.list(id))?;
+    let (seats, held) = tokio::try_join!(flights::seats(pool, id.into()), holds.list(id.into()))?;
     Ok(seats
         .into_iter()
         .map(|s| {

@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use temporalio_common::RetryPolicy;
 use temporalio_sdk::activities::ActivityError;
 use temporalio_sdk::{ActivityCloseTimeouts, ActivityOptions, ApplicationFailure};
-use uuid::Uuid;
 
+use crate::domain::OrderId;
 use crate::mail::{BookingMail, MailKind, MailPassenger, Mailer, Sent};
 use crate::store::{StoreError, flights, orders};
 
@@ -28,7 +28,7 @@ pub enum Notice {
 /// The `send_booking_mail` activity's input: the order whose mail goes out.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MailOrder {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub notice: Notice,
 }
 

@@ -8,17 +8,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-use crate::domain::{AttemptOutcome, OrderStatus, PaymentCode, SeatId, SeatSelection};
+use crate::domain::{
+    AttemptOutcome, FlightId, OrderId, OrderStatus, PaymentCode, SeatId, SeatSelection,
+};
 use crate::passengers::Passenger;
 
 /// Input of the booking workflow: the order and the timing policy it runs
 /// under (fixed at start, so it is part of the workflow's history).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BookingInput {
-    pub order_id: Uuid,
-    pub flight_id: Uuid,
+    pub order_id: OrderId,
+    pub flight_id: FlightId,
     pub seat_price_cents: Cents,
     pub hold_ms: u64,
     pub payment_timeout_ms: u64,
@@ -141,8 +142,8 @@ pub enum Refusal {
 /// What the `status` query returns: the order as the workflow sees it now.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
-    pub order_id: Uuid,
-    pub flight_id: Uuid,
+    pub order_id: OrderId,
+    pub flight_id: FlightId,
     pub status: OrderStatus,
     pub seats: Vec<SeatId>,
     /// Absolute end of the hold (Unix ms); the caller computes what is left.
@@ -157,8 +158,8 @@ pub struct Snapshot {
 /// run: a save with a lower one arrives late and changes nothing.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OrderState {
-    pub order_id: Uuid,
-    pub flight_id: Uuid,
+    pub order_id: OrderId,
+    pub flight_id: FlightId,
     pub status: OrderStatus,
     pub seats: Vec<SeatId>,
     pub total_price_cents: Cents,
@@ -174,8 +175,8 @@ pub struct OrderState {
 /// Hold `seats` for the order for `ttl_ms` (a hold never gets shorter).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LockSeats {
-    pub order_id: Uuid,
-    pub flight_id: Uuid,
+    pub order_id: OrderId,
+    pub flight_id: FlightId,
     pub seats: Vec<SeatId>,
     pub ttl_ms: u64,
     /// Of `seats`, those the order held before this lock: a refused lock
@@ -222,15 +223,15 @@ pub struct HoldSeats {
 /// The order's holds on `seats`, to release.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Release {
-    pub order_id: Uuid,
-    pub flight_id: Uuid,
+    pub order_id: OrderId,
+    pub flight_id: FlightId,
     pub seats: Vec<SeatId>,
 }
 
 /// Activity input: one payment attempt.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PaymentAttempt {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub attempt: u32,
     pub code: PaymentCode,
     pub timeout_ms: u64,
@@ -247,7 +248,7 @@ pub enum Verdict {
 /// Local activity input: record a finished payment attempt.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AttemptRecord {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub attempt: u32,
     pub outcome: AttemptOutcome,
     pub error: Option<String>,
@@ -288,7 +289,7 @@ pub struct EndOrder {
 /// one)? Asked after a step's outcome was lost.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SaveQuery {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub seq: u64,
 }
 

@@ -34,12 +34,11 @@ use temporalio_common::protos::temporal::api::errordetails::v1::NotFoundFailure;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
-use uuid::Uuid;
 
 use super::Booking;
 use super::refund::RefundInput;
 use super::service::{Engine, RefundStart};
-use crate::domain::SeatId;
+use crate::domain::{FlightId, OrderId, SeatId};
 use crate::store::holds::Holds;
 use crate::store::reconcile::{self, Drift};
 use crate::store::{StoreError, flights};
@@ -56,17 +55,17 @@ pub struct Report {
     /// Live orders whose workflow was running or being checked.
     pub orders_checked: u32,
     /// Orders ended FAILED because their workflow was closed or gone.
-    pub orders_ended: Vec<Uuid>,
+    pub orders_ended: Vec<OrderId>,
     /// Seat holds released, by order.
     pub holds_released: u32,
     /// Flights whose `available_seats` was corrected.
-    pub flights_corrected: Vec<Uuid>,
+    pub flights_corrected: Vec<FlightId>,
     /// Orders whose workflow could not be described (left for a later run).
     #[serde(default)]
     pub errors: u32,
     /// Pending refunds whose workflow this run started.
     #[serde(default)]
-    pub refunds_started: Vec<Uuid>,
+    pub refunds_started: Vec<OrderId>,
 }
 
 impl Report {
@@ -295,16 +294,16 @@ impl Reconciler {
     #[allow(clippy::type_complexity)]
     async fn holders(
         &self,
-        flight: Uuid,
-    ) -> anyhow::Result<Vec<(Uuid, Vec<SeatId>, Option<crate::domain::OrderStatus>)>> {
-        let mut by_order: BTreeMap<Uuid, Vec<SeatId>> = BTreeMap::new();
+        flight: FlightId,
+    ) -> anyhow::Result<Vec<(OrderId, Vec<SeatId>, Option<crate::domain::OrderStatus>)>> {
+        let mut by_order: BTreeMap<OrderId, Vec<SeatId>> = BTreeMap::new();
         for (seat, order) in self.holds.list(flight).await? {
             by_order.entry(order).or_default().push(seat);
         }
         if by_order.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<Uuid> = by_order.keys().copied().collect();
+        let ids: Vec<OrderId> = by_order.keys().copied().collect();
         let statuses: HashMap<_, _> = reconcile::statuses(&self.pool, &ids).await?;
         Ok(by_order
             .into_iter()
@@ -317,8 +316,8 @@ impl Reconciler {
 
     async fn release_stray(
         &self,
-        flight: Uuid,
-        order: Uuid,
+        flight: FlightId,
+        order: OrderId,
         seats: &[SeatId],
     ) -> anyhow::Result<u32> {
         let released = self.release(flight, order, seats).await?;
@@ -330,8 +329,8 @@ impl Reconciler {
 
     async fn release(
         &self,
-        flight: Uuid,
-        order: Uuid,
+        flight: FlightId,
+        order: OrderId,
         seats: &[SeatId],
     ) -> Result<u32, StoreError> {
         let released = self.holds.release(flight, order, seats).await?;

@@ -16,7 +16,6 @@ use temporalio_client::{
     WorkflowIdReusePolicy, WorkflowStartOptions, WorkflowUpdateWithStartOptions,
 };
 use tokio::sync::OnceCell;
-use uuid::Uuid;
 
 use super::Booking;
 use super::messages::{
@@ -24,7 +23,7 @@ use super::messages::{
 };
 use super::refund::{Refund, RefundInput, refund_workflow_id};
 use crate::config::TemporalSettings;
-use crate::domain::{OrderStatus, workflow_id};
+use crate::domain::{OrderId, OrderStatus, workflow_id};
 use crate::time::now_ms;
 
 /// After a call's deadline, how long an answer the workflow decided before
@@ -152,7 +151,7 @@ impl Engine {
     /// Change the order's seats.
     pub async fn select(
         &self,
-        order_id: Uuid,
+        order_id: OrderId,
         select: SelectSeats,
     ) -> Result<Answer<Held>, CallError> {
         let handle = self.handle(order_id).await?;
@@ -164,7 +163,7 @@ impl Engine {
     /// Name the order's passengers.
     pub async fn set_passengers(
         &self,
-        order_id: Uuid,
+        order_id: OrderId,
         req: SetPassengers,
     ) -> Result<Answer<Held>, CallError> {
         let handle = self.handle(order_id).await?;
@@ -176,7 +175,7 @@ impl Engine {
     /// Pay; `update_id` makes a retried payment the same update.
     pub async fn pay(
         &self,
-        order_id: Uuid,
+        order_id: OrderId,
         pay: Pay,
         update_id: Option<String>,
     ) -> Result<Answer<OrderStatus>, CallError> {
@@ -190,7 +189,7 @@ impl Engine {
     /// Cancel the order.
     pub async fn cancel(
         &self,
-        order_id: Uuid,
+        order_id: OrderId,
         cancel: Cancel,
     ) -> Result<Answer<OrderStatus>, CallError> {
         let handle = self.handle(order_id).await?;
@@ -225,7 +224,10 @@ impl Engine {
         }
     }
 
-    async fn handle(&self, order_id: Uuid) -> Result<WorkflowHandle<Client, Booking>, CallError> {
+    async fn handle(
+        &self,
+        order_id: OrderId,
+    ) -> Result<WorkflowHandle<Client, Booking>, CallError> {
         let client = self.client().await?;
         Ok(client.get_workflow_handle::<Booking>(workflow_id(order_id)))
     }

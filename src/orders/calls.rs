@@ -2,12 +2,11 @@
 //! live order, take an admission slot, and read the engine's answer (a
 //! lost one told by the order's row once the call's deadline has passed).
 
-use uuid::Uuid;
-
 use super::admission::{Call, Ticket};
 use super::{Context, Flow, Outcome, Refusal};
 use crate::booking::messages::{Answer, Deadline};
 use crate::booking::service::{ANSWER_GRACE, CallError};
+use crate::domain::OrderId;
 use crate::store::StoreError;
 use crate::store::orders::{self, Order};
 
@@ -19,7 +18,7 @@ pub enum Stop {
     Refused(Refusal),
     Busy(String),
     Unavailable(String),
-    Unknown { order_id: Uuid },
+    Unknown { order_id: OrderId },
     Failed(StoreError),
 }
 
@@ -69,7 +68,7 @@ pub fn admit(ctx: &Context<'_>, call: Call) -> Result<Ticket, Stop> {
 }
 
 /// The order row of a live order, or why it cannot change.
-pub async fn live_order(ctx: &Context<'_>, id: Uuid) -> Result<Order, Stop> {
+pub async fn live_order(ctx: &Context<'_>, id: OrderId) -> Result<Order, Stop> {
     let order = orders::find(ctx.pool, id).await?;
     if order.status.is_terminal() {
         return Err(Refusal::Closed(order.status).into());
@@ -80,7 +79,10 @@ pub async fn live_order(ctx: &Context<'_>, id: Uuid) -> Result<Order, Stop> {
 /// The engine's answer to a call for `order_id`: what it did, or `None`
 /// when the order's run is not running (the flow explains that). A lost
 /// answer no row has told ([`told`]) may have been done: unknown.
-pub fn answer<T>(order_id: Uuid, answer: Result<Answer<T>, CallError>) -> Result<Option<T>, Stop> {
+pub fn answer<T>(
+    order_id: OrderId,
+    answer: Result<Answer<T>, CallError>,
+) -> Result<Option<T>, Stop> {
     match answer {
         Ok(Ok(done)) => Ok(Some(done)),
         Ok(Err(refusal)) => Err(Refusal::Engine(refusal).into()),
@@ -121,7 +123,7 @@ pub async fn past(deadline: Deadline) {
 }
 
 /// The order's run has ended under a change: its row says how.
-pub async fn ended(ctx: &Context<'_>, id: Uuid) -> Stop {
+pub async fn ended(ctx: &Context<'_>, id: OrderId) -> Stop {
     match orders::find(ctx.pool, id).await {
         Ok(order) => Refusal::Closed(order.status).into(),
         Err(e) => e.into(),

@@ -2,23 +2,22 @@
 //! deadline; a refused change leaves the previous seats as they were.
 
 use chrono::DateTime;
-use uuid::Uuid;
 
 use super::admission::Call;
 use super::calls::{Stop, admit, answer, ended, finish, live_order, told};
 use super::create::refuse_taken;
 use super::{Context, Flow, Hold, SeatRequest, count};
 use crate::booking::messages::SelectSeats;
-use crate::domain::{OrderStatus, SeatSelection};
+use crate::domain::{OrderId, OrderStatus, SeatSelection};
 
 /// Change the seats of the live order `id`; the hold restarts in full.
-pub async fn change(ctx: &Context<'_>, id: Uuid, seats: SeatSelection) -> Flow<Hold> {
+pub async fn change(ctx: &Context<'_>, id: OrderId, seats: SeatSelection) -> Flow<Hold> {
     let changed = finish(try_change(ctx, id, seats).await);
     count("change", &changed);
     changed
 }
 
-async fn try_change(ctx: &Context<'_>, id: Uuid, seats: SeatSelection) -> Result<Hold, Stop> {
+async fn try_change(ctx: &Context<'_>, id: OrderId, seats: SeatSelection) -> Result<Hold, Stop> {
     let order = live_order(ctx, id).await?;
     let wanted = SeatRequest {
         flight_id: order.flight_id,

@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::admission::Call;
 use super::calls::{Stop, admit, answer, finish, past};
@@ -16,7 +15,7 @@ use super::idempotency::{Attempt, Kept, Key, Reply, Request, walk};
 use super::{Context, Flow, Outcome, Refusal, count};
 use crate::booking::messages::{BookingInput, Deadline, SelectSeats};
 use crate::booking::service::CallError;
-use crate::domain::{OrderStatus, SeatId, SeatSelection};
+use crate::domain::{FlightId, OrderId, OrderStatus, SeatId, SeatSelection};
 use crate::money::Cents;
 use crate::store::holds::Lock;
 use crate::store::orders::{self, Order};
@@ -24,7 +23,7 @@ use crate::store::{StoreError, flights};
 
 /// Seats of one flight, as a create asks for them, parsed.
 pub struct SeatRequest {
-    pub flight_id: Uuid,
+    pub flight_id: FlightId,
     pub seats: SeatSelection,
 }
 
@@ -40,7 +39,7 @@ impl SeatRequest {
 /// The seats an order holds, and until when.
 #[derive(Debug)]
 pub struct Hold {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub status: OrderStatus,
     pub seats: Vec<SeatId>,
     /// When the hold ends unless paid or changed.
@@ -55,7 +54,7 @@ pub async fn create<A: Kept>(
     key: Option<Key<'_, Hold, A>>,
 ) -> Flow<Reply<A, Hold>> {
     let Some(key) = key else {
-        let tried = finish(attempt(ctx, new, Uuid::new_v4(), None).await);
+        let tried = finish(attempt(ctx, new, OrderId::random(), None).await);
         count("create", &tried);
         return tried.map(|outcome| outcome.map(Reply::Fresh));
     };
@@ -84,8 +83,8 @@ impl Attempt for KeyedCreate<'_> {
 
     /// The up-front refusals for a fresh order: a refusal is the key's
     /// answer; a store that is down is none.
-    async fn first(&mut self) -> Result<(Uuid, Option<Refusal>), Stop> {
-        let order_id = Uuid::new_v4();
+    async fn first(&mut self) -> Result<(OrderId, Option<Refusal>), Stop> {
+        let order_id = OrderId::random();
         match refuse_taken(self.ctx, self.new, order_id).await {
             Ok(()) => Ok((order_id, None)),
             Err(Stop::Refused(refusal)) => Ok((order_id, Some(refusal))),
@@ -93,13 +92,13 @@ impl Attempt for KeyedCreate<'_> {
         }
     }
 
-    fn renewed(&self, _order_id: Uuid) -> Uuid {
-        Uuid::new_v4()
+    fn renewed(&self, _order_id: OrderId) -> OrderId {
+        OrderId::random()
     }
 
     /// A retry of the running attempt meets the seats it may hold already
     /// (its claim and locks are the order's own).
-    async fn send(&mut self, order_id: Uuid, update_id: String, _resend: bool) -> Flow<Hold> {
+    async fn send(&mut self, order_id: OrderId, update_id: String, _resend: bool) -> Flow<Hold> {
         finish(attempt(self.ctx, self.new, order_id, Some(update_id)).await)
     }
 
@@ -112,7 +111,7 @@ impl Attempt for KeyedCreate<'_> {
 async fn attempt(
     ctx: &Context<'_>,
     new: &SeatRequest,
-    order_id: Uuid,
+    order_id: OrderId,
     update_id: Option<String>,
 ) -> Result<Hold, Stop> {
     refuse_taken(ctx, new, order_id).await?;
@@ -126,7 +125,7 @@ async fn attempt(
 pub async fn refuse_taken(
     ctx: &Context<'_>,
     new: &SeatRequest,
-    order_id: Uuid,
+    order_id: OrderId,
 ) -> Result<(), Stop> {
     let ids = new.seats.seats();
     let held = ctx
@@ -157,7 +156,7 @@ pub async fn refuse_taken(
 async fn try_create(
     ctx: &Context<'_>,
     new: &SeatRequest,
-    order_id: Uuid,
+    order_id: OrderId,
     update_id: Option<String>,
 ) -> Result<Hold, Stop> {
     (ctx.name_order)(order_id);
@@ -198,7 +197,7 @@ async fn try_create(
 fn booking_input(
     ctx: &Context<'_>,
     new: &SeatRequest,
-    order_id: Uuid,
+    order_id: OrderId,
     price: Cents,
 ) -> BookingInput {
     let booking = &ctx.settings.booking;
@@ -215,7 +214,7 @@ fn booking_input(
 
 /// The order's run has ended (an earlier try started it). If it became an
 /// order, that was the create's outcome; if not, nothing came of it.
-async fn ended(ctx: &Context<'_>, order_id: Uuid) -> Result<Hold, Stop> {
+async fn ended(ctx: &Context<'_>, order_id: OrderId) -> Result<Hold, Stop> {
     match orders::find(ctx.pool, order_id).await {
         Ok(order) => Ok(hold_of(order)),
         Err(StoreError::OrderNotFound(_)) => Err(Refusal::EndedWithoutOrder.into()),
@@ -232,7 +231,7 @@ async fn ended(ctx: &Context<'_>, order_id: Uuid) -> Result<Hold, Stop> {
 async fn lost(
     ctx: &Context<'_>,
     new: &SeatRequest,
-    (order_id, deadline): (Uuid, Deadline),
+    (order_id, deadline): (OrderId, Deadline),
     why: String,
 ) -> Result<Hold, Stop> {
     past(deadline).await;
@@ -266,7 +265,7 @@ fn claim_ttl(ctx: &Context<'_>) -> Duration {
 /// simultaneous buyers of a seat are told apart here. The workflow adopts the
 /// claim (its lock is re-entrant for the same order, and a hold never gets
 /// shorter); otherwise it lapses by itself shortly after the call's deadline.
-async fn claim(ctx: &Context<'_>, new: &SeatRequest, order_id: Uuid) -> Result<(), Stop> {
+async fn claim(ctx: &Context<'_>, new: &SeatRequest, order_id: OrderId) -> Result<(), Stop> {
     let ids = new.seats.seats();
     let ttl = claim_ttl(ctx);
     match ctx.holds.lock(new.flight_id, order_id, ids, ttl).await? {
@@ -276,7 +275,7 @@ async fn claim(ctx: &Context<'_>, new: &SeatRequest, order_id: Uuid) -> Result<(
 }
 
 /// The claim goes now unless the workflow adopted it.
-async fn drop_claim(ctx: &Context<'_>, new: &SeatRequest, order_id: Uuid) {
+async fn drop_claim(ctx: &Context<'_>, new: &SeatRequest, order_id: OrderId) {
     let (ids, ttl) = (new.seats.seats(), claim_ttl(ctx));
     let dropped = match ctx
         .holds

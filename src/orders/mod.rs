@@ -23,7 +23,7 @@ pub enum Outcome<T, R> {
     Unavailable(String),
     /// No answer in time for the order `order_id`: the outcome is not
     /// known yet.
-    Unknown { order_id: uuid::Uuid },
+    Unknown { order_id: crate::domain::OrderId },
 }
 
 impl<T, R> Outcome<T, R> {
@@ -79,7 +79,7 @@ pub struct Context<'a> {
     pub request_id: Option<String>,
     /// Names the order a request turned out to be about on its span (a
     /// create's order id is chosen here).
-    pub name_order: fn(uuid::Uuid),
+    pub name_order: fn(crate::domain::OrderId),
 }
 
 /// Count a seat selection (`create`, `change`) by its outcome: held, or

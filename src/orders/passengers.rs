@@ -1,25 +1,28 @@
 //! Naming the passengers of a live order: one update of its workflow with
 //! a deadline.
 
-use uuid::Uuid;
-
 use super::admission::Call;
 use super::calls::{Stop, admit, answer, ended, finish, live_order, told};
 use super::{Context, Flow};
 use crate::booking::messages::SetPassengers;
+use crate::domain::OrderId;
 use crate::passengers::Passenger;
 use crate::store::orders::{self, Order};
 
 /// Name the passengers of the live order `id`; done, its row after.
 pub async fn name_passengers(
     ctx: &Context<'_>,
-    id: Uuid,
+    id: OrderId,
     passengers: Vec<Passenger>,
 ) -> Flow<Order> {
     finish(try_name(ctx, id, passengers).await)
 }
 
-async fn try_name(ctx: &Context<'_>, id: Uuid, passengers: Vec<Passenger>) -> Result<Order, Stop> {
+async fn try_name(
+    ctx: &Context<'_>,
+    id: OrderId,
+    passengers: Vec<Passenger>,
+) -> Result<Order, Stop> {
     let before = live_order(ctx, id).await?;
     let _ticket = admit(ctx, Call::Checkout)?;
     let deadline = ctx.engine.deadline();

@@ -3,21 +3,19 @@
 //! decides what a request does, as for a create (the same order on every
 //! attempt).
 
-use uuid::Uuid;
-
 use super::admission::Call;
 use super::calls::{Stop, admit, answer, finish, told};
 use super::idempotency::{Attempt, Kept, Key, Reply, Request, walk};
 use super::{Context, Flow, Refusal};
 use crate::booking::messages::Pay;
-use crate::domain::{OrderStatus, PaymentCode};
+use crate::domain::{OrderId, OrderStatus, PaymentCode};
 use crate::store::orders;
 
 /// Pay for the order `id` with `code`: one try, or, with a key, the key's
 /// walk until an answer. Done, the payment is being validated.
 pub async fn pay<A: Kept>(
     ctx: &Context<'_>,
-    id: Uuid,
+    id: OrderId,
     code: PaymentCode,
     key: Option<Key<'_, OrderStatus, A>>,
 ) -> Flow<Reply<A, OrderStatus>> {
@@ -46,24 +44,24 @@ pub async fn pay<A: Kept>(
 /// A keyed payment: every attempt is for the same order.
 struct KeyedPay<'a> {
     ctx: &'a Context<'a>,
-    id: Uuid,
+    id: OrderId,
     code: &'a PaymentCode,
 }
 
 impl Attempt for KeyedPay<'_> {
     type Done = OrderStatus;
 
-    async fn first(&mut self) -> Result<(Uuid, Option<Refusal>), Stop> {
+    async fn first(&mut self) -> Result<(OrderId, Option<Refusal>), Stop> {
         Ok((self.id, None))
     }
 
-    fn renewed(&self, order_id: Uuid) -> Uuid {
+    fn renewed(&self, order_id: OrderId) -> OrderId {
         order_id
     }
 
     async fn send(
         &mut self,
-        _order_id: Uuid,
+        _order_id: OrderId,
         update_id: String,
         resend: bool,
     ) -> Flow<OrderStatus> {
@@ -76,7 +74,7 @@ impl Attempt for KeyedPay<'_> {
 /// whether an earlier request may have sent it already.
 async fn try_pay(
     ctx: &Context<'_>,
-    id: Uuid,
+    id: OrderId,
     code: PaymentCode,
     update_id: Option<(String, bool)>,
 ) -> Result<OrderStatus, Stop> {

@@ -15,12 +15,11 @@
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use uuid::Uuid;
 
 use super::Outcome;
 use crate::booking::refund::RefundInput;
 use crate::booking::service::Engine;
-use crate::domain::OrderStatus;
+use crate::domain::{OrderId, OrderStatus};
 use crate::passengers::{name_key, parse_reference};
 use crate::store::StoreError;
 use crate::store::lookups::Lookups;
@@ -63,7 +62,7 @@ pub enum Refusal {
 /// A refund recorded and under way.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refunding {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub reference: String,
 }
 
@@ -160,7 +159,7 @@ pub async fn refund(r: &Refunds<'_>, reference: &str) -> Flow<Refunding> {
 
 /// Start the booking's refund workflow. The request is recorded already, so
 /// a start that fails is only logged: the reconciliation sweep starts it.
-async fn start(r: &Refunds<'_>, order_id: Uuid) {
+async fn start(r: &Refunds<'_>, order_id: OrderId) {
     let input = RefundInput {
         order_id,
         max_attempts: r.max_attempts,

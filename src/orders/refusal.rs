@@ -1,17 +1,15 @@
 //! Why a flow refused: every refusal changed nothing.
 
-use uuid::Uuid;
-
 use crate::booking::messages;
-use crate::domain::{OrderStatus, SeatId};
+use crate::domain::{FlightId, OrderId, OrderStatus, SeatId};
 
 /// Why a flow refused a request, with nothing changed.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Refusal {
     /// No flight with this id.
-    NoSuchFlight(Uuid),
+    NoSuchFlight(FlightId),
     /// No order with this id.
-    NoSuchOrder(Uuid),
+    NoSuchOrder(OrderId),
     /// Seats sold or held by another order.
     SeatsTaken(Vec<SeatId>),
     /// Seats the flight does not have.

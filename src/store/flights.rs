@@ -4,14 +4,13 @@ use crate::money::Cents;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use tokio_postgres::Row;
-use uuid::Uuid;
 
 use super::{StoreError, seat_id};
-use crate::domain::SeatId;
+use crate::domain::{FlightId, SeatId};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Flight {
-    pub id: Uuid,
+    pub id: FlightId,
     pub flight_number: String,
     pub origin: String,
     pub destination: String,
@@ -68,7 +67,7 @@ pub async fn list(pool: &Pool) -> Result<Vec<Flight>, StoreError> {
 /// Announce that the flight's seats changed where Postgres did not see it
 /// (a hold released in Redis alone); `serve` pushes it to the seat maps.
 /// Changes to orders and sold seats are announced by triggers.
-pub async fn announce(pool: &Pool, id: Uuid) -> Result<(), StoreError> {
+pub async fn announce(pool: &Pool, id: FlightId) -> Result<(), StoreError> {
     let conn = pool.get().await?;
     conn.execute(
         "SELECT pg_notify('flightctl_changes', 'f:' || $1::text)",
@@ -79,7 +78,7 @@ pub async fn announce(pool: &Pool, id: Uuid) -> Result<(), StoreError> {
 }
 
 /// The flight with this id, or [`StoreError::FlightNotFound`].
-pub async fn find(pool: &Pool, id: Uuid) -> Result<Flight, StoreError> {
+pub async fn find(pool: &Pool, id: FlightId) -> Result<Flight, StoreError> {
     let conn = pool.get().await?;
     let sql = format!("SELECT {FLIGHT_COLUMNS} FROM flights WHERE id = $1");
     conn.query_opt(&sql, &[&id])
@@ -89,7 +88,7 @@ pub async fn find(pool: &Pool, id: Uuid) -> Result<Flight, StoreError> {
 }
 
 /// Every seat of a flight in row, then column order.
-pub async fn seats(pool: &Pool, flight_id: Uuid) -> Result<Vec<Seat>, StoreError> {
+pub async fn seats(pool: &Pool, flight_id: FlightId) -> Result<Vec<Seat>, StoreError> {
     let conn = pool.get().await?;
     let rows = conn
         .query(
@@ -120,7 +119,7 @@ pub struct SeatCheck {
 /// Of `wanted`, which seats the flight lacks and which are sold already.
 pub async fn check_seats(
     pool: &Pool,
-    flight_id: Uuid,
+    flight_id: FlightId,
     wanted: &[SeatId],
 ) -> Result<SeatCheck, StoreError> {
     let conn = pool.get().await?;

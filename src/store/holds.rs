@@ -14,10 +14,9 @@ use std::time::Duration;
 
 use fred::prelude::{Client, KeysInterface};
 use fred::types::scripts::Script;
-use uuid::Uuid;
 
 use super::{StoreError, seat_id};
-use crate::domain::SeatId;
+use crate::domain::{FlightId, OrderId, SeatId};
 
 /// Lock every seat or none. Re-entrant: seats already held by the same order
 /// are kept, and their hold never gets shorter (a retried claim of the API
@@ -134,7 +133,7 @@ impl Holds {
         &self.client
     }
 
-    fn keys(&self, flight: Uuid, seats: &[SeatId]) -> Vec<String> {
+    fn keys(&self, flight: FlightId, seats: &[SeatId]) -> Vec<String> {
         let index = format!("{}:hold:{{{flight}}}", self.prefix);
         let mut keys = Vec::with_capacity(seats.len() + 1);
         keys.extend(seats.iter().map(|s| format!("{index}:{s}")));
@@ -142,7 +141,7 @@ impl Holds {
         keys
     }
 
-    fn args(order: Uuid, ttl: Option<Duration>, seats: &[SeatId]) -> Vec<String> {
+    fn args(order: OrderId, ttl: Option<Duration>, seats: &[SeatId]) -> Vec<String> {
         let mut args = vec![order.to_string()];
         args.extend(ttl.map(|t| t.as_millis().max(1).to_string()));
         args.extend(seats.iter().map(SeatId::to_string));
@@ -152,8 +151,8 @@ impl Holds {
     /// Hold every seat in `seats` for `order` for `ttl`, or none of them.
     pub async fn lock(
         &self,
-        flight: Uuid,
-        order: Uuid,
+        flight: FlightId,
+        order: OrderId,
         seats: &[SeatId],
         ttl: Duration,
     ) -> Result<Lock, StoreError> {
@@ -178,8 +177,8 @@ impl Holds {
     /// Of `seats`, those held by an order other than `order` (a read, no claim).
     pub async fn held_by_others(
         &self,
-        flight: Uuid,
-        order: Uuid,
+        flight: FlightId,
+        order: OrderId,
         seats: &[SeatId],
     ) -> Result<Vec<SeatId>, StoreError> {
         let keys = self.keys(flight, seats).split_off(1);
@@ -196,8 +195,8 @@ impl Holds {
     /// Release the seats of `seats` that `order` holds; others are untouched.
     pub async fn release(
         &self,
-        flight: Uuid,
-        order: Uuid,
+        flight: FlightId,
+        order: OrderId,
         seats: &[SeatId],
     ) -> Result<u32, StoreError> {
         if seats.is_empty() {
@@ -216,8 +215,8 @@ impl Holds {
     /// hold of the seat that ends within `claim_ttl` is still the claim.
     pub async fn drop_claim(
         &self,
-        flight: Uuid,
-        order: Uuid,
+        flight: FlightId,
+        order: OrderId,
         seats: &[SeatId],
         claim_ttl: Duration,
     ) -> Result<u32, StoreError> {
@@ -231,13 +230,13 @@ impl Holds {
     }
 
     /// Live holds of a flight: seat id → order id.
-    pub async fn list(&self, flight: Uuid) -> Result<HashMap<SeatId, Uuid>, StoreError> {
+    pub async fn list(&self, flight: FlightId) -> Result<HashMap<SeatId, OrderId>, StoreError> {
         let flat: Vec<String> = LIST
             .evalsha_with_reload(&self.client, self.keys(flight, &[]), Vec::<String>::new())
             .await?;
         let mut holds = HashMap::with_capacity(flat.len() / 2);
         for pair in flat.chunks_exact(2) {
-            if let Ok(order) = Uuid::parse_str(&pair[1]) {
+            if let Ok(order) = pair[1].parse::<OrderId>() {
                 holds.insert(seat_id(&pair[0])?, order);
             }
         }

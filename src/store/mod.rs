@@ -48,9 +48,9 @@ pub enum StoreError {
     #[error("a stored {what} is corrupt: {value:?}")]
     Corrupt { what: &'static str, value: String },
     #[error("flight {0} not found")]
-    FlightNotFound(uuid::Uuid),
+    FlightNotFound(crate::domain::FlightId),
     #[error("order {0} not found")]
-    OrderNotFound(uuid::Uuid),
+    OrderNotFound(crate::domain::OrderId),
 }
 
 /// Why Postgres could not do the work now: the connection or the server

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use uuid::Uuid;
 
 use super::StoreError;
 use super::flights::{self, Flight};
 use super::orders::{self, Order};
+use crate::domain::{FlightId, OrderId};
 
 /// Add an operator, or give an existing one a new password hash. Returns
 /// whether the operator is new.
@@ -195,7 +195,7 @@ pub struct StatusChange {
 }
 
 /// Every status the order had, oldest first.
-pub async fn history(pool: &Pool, order_id: Uuid) -> Result<Vec<StatusChange>, StoreError> {
+pub async fn history(pool: &Pool, order_id: OrderId) -> Result<Vec<StatusChange>, StoreError> {
     let conn = pool.get().await?;
     let rows = conn
         .query(
@@ -222,7 +222,7 @@ pub struct Attempt {
 }
 
 /// The order's payment attempts, in the order they were made.
-pub async fn attempts(pool: &Pool, order_id: Uuid) -> Result<Vec<Attempt>, StoreError> {
+pub async fn attempts(pool: &Pool, order_id: OrderId) -> Result<Vec<Attempt>, StoreError> {
     let conn = pool.get().await?;
     let rows = conn
         .query(
@@ -246,7 +246,7 @@ pub async fn attempts(pool: &Pool, order_id: Uuid) -> Result<Vec<Attempt>, Store
 #[derive(Clone, Debug, Default)]
 pub struct OrderFilter {
     pub status: Option<String>,
-    pub flight: Option<Uuid>,
+    pub flight: Option<FlightId>,
     /// A booking reference, an order id, or a passenger's family name.
     pub q: Option<String>,
     pub page: i64,
@@ -260,7 +260,7 @@ pub async fn orders(
     let conn = pool.get().await?;
     let offset = (filter.page.max(1) - 1) * PAGE_SIZE;
     let q = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    let ids: Vec<(Uuid, String, i64)> = conn
+    let ids: Vec<(OrderId, String, i64)> = conn
         .query(
             "SELECT o.id, f.flight_number, count(*) OVER () AS total
              FROM orders o JOIN flights f ON f.id = o.flight_id
@@ -342,13 +342,15 @@ pub async fn sales(pool: &Pool) -> Result<Vec<FlightSales>, StoreError> {
     Ok(list
         .into_iter()
         .map(|flight| {
-            let row = sold.iter().find(|r| r.get::<_, Uuid>("id") == flight.id);
+            let row = sold
+                .iter()
+                .find(|r| r.get::<_, FlightId>("id") == flight.id);
             let (booked, revenue): (i64, Cents) =
                 row.map_or((0, Cents::ZERO), |r| (r.get("booked"), r.get("revenue")));
             let mut per_minute = vec![0; SPARK_MINUTES];
             for r in spark
                 .iter()
-                .filter(|r| r.get::<_, Uuid>("flight_id") == flight.id)
+                .filter(|r| r.get::<_, FlightId>("flight_id") == flight.id)
             {
                 let ago: i32 = r.get("minutes_ago");
                 if (0..SPARK_MINUTES as i32).contains(&ago) {
@@ -368,7 +370,7 @@ pub async fn sales(pool: &Pool) -> Result<Vec<FlightSales>, StoreError> {
 }
 
 /// Open or close a flight's sales; the flight after, if there is one.
-pub async fn set_sales(pool: &Pool, id: Uuid, open: bool) -> Result<Flight, StoreError> {
+pub async fn set_sales(pool: &Pool, id: FlightId, open: bool) -> Result<Flight, StoreError> {
     let conn = pool.get().await?;
     let changed = conn
         .execute(
@@ -407,7 +409,7 @@ pub enum AddFlight {
 
 /// Add the flight and every one of its seats, in one transaction.
 pub async fn add_flight(pool: &Pool, f: &NewFlight) -> Result<Flight, AddFlight> {
-    let id = Uuid::new_v4();
+    let id = FlightId::random();
     let total = f.rows * f.seat_letters.len() as i32;
     let mut conn = pool.get().await.map_err(StoreError::from)?;
     let tx = conn.transaction().await.map_err(StoreError::from)?;

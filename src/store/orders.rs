@@ -6,18 +6,17 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
-use uuid::Uuid;
 
 use super::{StoreError, seat_id, seat_ids};
 pub use crate::domain::AttemptOutcome;
-use crate::domain::{OrderStatus, SeatId};
+use crate::domain::{FlightId, OrderId, OrderStatus, SeatId};
 use crate::passengers::Passenger;
 
 /// An order as the workflow last saved it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Order {
-    pub id: Uuid,
-    pub flight_id: Uuid,
+    pub id: OrderId,
+    pub flight_id: FlightId,
     pub workflow_id: String,
     pub status: OrderStatus,
     pub seats: Vec<SeatId>,
@@ -169,7 +168,7 @@ pub async fn save(
 }
 
 /// The save number the order's row holds, if it has a row.
-pub async fn saved_at(pool: &Pool, id: Uuid) -> Result<Option<i64>, StoreError> {
+pub async fn saved_at(pool: &Pool, id: OrderId) -> Result<Option<i64>, StoreError> {
     let conn = pool.get().await?;
     let row = conn
         .query_opt("SELECT saved_at_event FROM orders WHERE id = $1", &[&id])
@@ -178,7 +177,7 @@ pub async fn saved_at(pool: &Pool, id: Uuid) -> Result<Option<i64>, StoreError> 
 }
 
 /// The order with this id, or [`StoreError::OrderNotFound`].
-pub async fn find(pool: &Pool, id: Uuid) -> Result<Order, StoreError> {
+pub async fn find(pool: &Pool, id: OrderId) -> Result<Order, StoreError> {
     let conn = pool.get().await?;
     let sql = format!("SELECT {COLUMNS} FROM orders WHERE id = $1");
     let row = conn.query_opt(&sql, &[&id]).await?;
@@ -188,7 +187,7 @@ pub async fn find(pool: &Pool, id: Uuid) -> Result<Order, StoreError> {
 /// Delete the row of an order that never became one, if it is live: a row
 /// saved by an attempt its workflow never recorded (lost with its worker).
 /// An ended row is kept. Returns whether a row was deleted.
-pub async fn forget_unsold(pool: &Pool, id: Uuid) -> Result<bool, StoreError> {
+pub async fn forget_unsold(pool: &Pool, id: OrderId) -> Result<bool, StoreError> {
     let conn = pool.get().await?;
     let deleted = conn
         .execute(
@@ -214,7 +213,7 @@ fn outcome_text(outcome: AttemptOutcome) -> &'static str {
 /// returns whether it was recorded now (a retry finds it there).
 pub async fn record_attempt(
     pool: &Pool,
-    order_id: Uuid,
+    order_id: OrderId,
     attempt: i32,
     outcome: AttemptOutcome,
     error: Option<&str>,
@@ -268,8 +267,8 @@ pub enum Confirm {
 /// [`Confirm::NotLive`], and the workflow ends the order without a sale.
 pub async fn confirm(
     pool: &Pool,
-    order_id: Uuid,
-    flight_id: Uuid,
+    order_id: OrderId,
+    flight_id: FlightId,
     seats: &[SeatId],
 ) -> Result<Confirm, StoreError> {
     let mut conn = pool.get().await?;
@@ -316,7 +315,7 @@ pub async fn confirm(
 /// one be taken (the unique constraint decides).
 async fn give_reference(
     tx: &mut tokio_postgres::Transaction<'_>,
-    order_id: Uuid,
+    order_id: OrderId,
     seats: &[SeatId],
 ) -> Result<(), StoreError> {
     const DRAWS: usize = 8;
@@ -349,7 +348,7 @@ async fn give_reference(
 /// without a row.
 async fn locked_status(
     tx: &tokio_postgres::Transaction<'_>,
-    order_id: Uuid,
+    order_id: OrderId,
 ) -> Result<Option<OrderStatus>, StoreError> {
     let row = tx
         .query_opt(

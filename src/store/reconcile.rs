@@ -3,10 +3,9 @@
 use std::collections::HashMap;
 
 use deadpool_postgres::Pool;
-use uuid::Uuid;
 
 use super::{StoreError, seat_ids};
-use crate::domain::{OrderStatus, SeatId};
+use crate::domain::{FlightId, OrderId, OrderStatus, SeatId};
 
 /// Statuses in which an order's workflow is expected to be running.
 const LIVE: &str = "('CREATED', 'SEATS_RESERVED', 'PAYMENT_PENDING', 'PAYMENT_PROCESSING')";
@@ -14,8 +13,8 @@ const LIVE: &str = "('CREATED', 'SEATS_RESERVED', 'PAYMENT_PENDING', 'PAYMENT_PR
 /// An order row in a live state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveOrder {
-    pub id: Uuid,
-    pub flight_id: Uuid,
+    pub id: OrderId,
+    pub flight_id: FlightId,
     pub workflow_id: String,
     pub seats: Vec<SeatId>,
     /// Unchanged for two minutes or more.
@@ -47,7 +46,7 @@ pub async fn live_orders(pool: &Pool, limit: i64) -> Result<Vec<LiveOrder>, Stor
 
 /// End a live order whose workflow is gone: FAILED with `reason`. An order
 /// that ended meanwhile is left alone; returns whether the row changed.
-pub async fn end_orphan(pool: &Pool, id: Uuid, reason: &str) -> Result<bool, StoreError> {
+pub async fn end_orphan(pool: &Pool, id: OrderId, reason: &str) -> Result<bool, StoreError> {
     let conn = pool.get().await?;
     let sql = format!(
         "UPDATE orders SET status = 'FAILED', failure_reason = $2, updated_at = NOW()
@@ -57,7 +56,10 @@ pub async fn end_orphan(pool: &Pool, id: Uuid, reason: &str) -> Result<bool, Sto
 }
 
 /// The status of each of `ids` that has a row.
-pub async fn statuses(pool: &Pool, ids: &[Uuid]) -> Result<HashMap<Uuid, OrderStatus>, StoreError> {
+pub async fn statuses(
+    pool: &Pool,
+    ids: &[OrderId],
+) -> Result<HashMap<OrderId, OrderStatus>, StoreError> {
     let conn = pool.get().await?;
     let rows = conn
         .query("SELECT id, status FROM orders WHERE id = ANY($1)", &[&ids])
@@ -74,7 +76,7 @@ pub async fn statuses(pool: &Pool, ids: &[Uuid]) -> Result<HashMap<Uuid, OrderSt
 /// A flight whose `available_seats` disagreed with its seats.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Drift {
-    pub flight_id: Uuid,
+    pub flight_id: FlightId,
     pub was: i32,
     pub now: i32,
 }

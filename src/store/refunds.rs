@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::StoreError;
 use super::flights::Flight;
 use super::orders::{self, Order};
-use crate::domain::OrderStatus;
+use crate::domain::{FlightId, OrderId, OrderStatus};
 
 /// What became of a cancellation request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub enum Request {
 /// once record one refund.
 pub async fn request(
     pool: &Pool,
-    order_id: Uuid,
+    order_id: OrderId,
     cutoff: Duration,
     key: Option<&str>,
 ) -> Result<Request, StoreError> {
@@ -99,7 +99,7 @@ pub struct Refund {
 }
 
 /// The refund of an order, if one was asked for.
-pub async fn find(pool: &Pool, order_id: Uuid) -> Result<Option<Refund>, StoreError> {
+pub async fn find(pool: &Pool, order_id: OrderId) -> Result<Option<Refund>, StoreError> {
     let conn = pool.get().await?;
     let row = conn
         .query_opt(
@@ -127,7 +127,7 @@ pub struct Booking {
 
 /// The booking with this reference, if any.
 pub async fn booking(pool: &Pool, reference: &str) -> Result<Option<Booking>, StoreError> {
-    let id: Option<Uuid> = {
+    let id: Option<OrderId> = {
         let conn = pool.get().await?;
         conn.query_opt("SELECT id FROM orders WHERE reference = $1", &[&reference])
             .await?
@@ -159,7 +159,7 @@ pub enum ProviderError {
 /// Returns the provider's reference of the payout.
 pub async fn pay_out(
     pool: &Pool,
-    order_id: Uuid,
+    order_id: OrderId,
     failure_rate: f64,
     roll: f64,
 ) -> Result<String, ProviderError> {
@@ -212,7 +212,7 @@ pub enum Finished {
 /// REFUNDED.
 pub async fn finish(
     pool: &Pool,
-    order_id: Uuid,
+    order_id: OrderId,
     provider_ref: &str,
 ) -> Result<Finished, StoreError> {
     let mut conn = pool.get().await?;
@@ -224,7 +224,7 @@ pub async fn finish(
         )
         .await?
         .ok_or(StoreError::OrderNotFound(order_id))?;
-    let (status, flight_id): (&str, Uuid) = (row.get("status"), row.get("flight_id"));
+    let (status, flight_id): (&str, FlightId) = (row.get("status"), row.get("flight_id"));
     if status != OrderStatus::RefundPending.as_str() {
         return Ok(Finished::Already);
     }
@@ -259,7 +259,7 @@ pub async fn finish(
 
 /// The provider's last attempt failed: the booking shows REFUND_FAILED for
 /// an operator; its seats stay sold. Returns whether it changed now.
-pub async fn fail(pool: &Pool, order_id: Uuid, error: &str) -> Result<bool, StoreError> {
+pub async fn fail(pool: &Pool, order_id: OrderId, error: &str) -> Result<bool, StoreError> {
     let mut conn = pool.get().await?;
     let tx = conn.transaction().await?;
     let changed = tx
@@ -281,7 +281,7 @@ pub async fn fail(pool: &Pool, order_id: Uuid, error: &str) -> Result<bool, Stor
 
 /// Refunds asked for more than `age` ago and still pending: the sweep makes
 /// sure each has its workflow.
-pub async fn pending(pool: &Pool, age: Duration, limit: i64) -> Result<Vec<Uuid>, StoreError> {
+pub async fn pending(pool: &Pool, age: Duration, limit: i64) -> Result<Vec<OrderId>, StoreError> {
     let conn = pool.get().await?;
     let rows = conn
         .query(

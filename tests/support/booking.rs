@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::support::{self, TestApp};
 use flightctl::config::Settings;
-use flightctl::domain::SeatId;
+use flightctl::domain::{OrderId, SeatId};
 use flightctl::store::orders;
 use serde_json::{Value, json};
 use temporalio_client::WorkflowFetchHistoryOptions;
@@ -79,15 +79,12 @@ pub async fn pay_keyed(app: &TestApp, order: &str, code: &str, key: &str) -> (u1
     (code, resp.json().await.unwrap_or_default())
 }
 
-pub async fn held_by(app: &TestApp, flight: &str) -> std::collections::HashMap<SeatId, Uuid> {
-    app.holds
-        .list(Uuid::parse_str(flight).unwrap())
-        .await
-        .unwrap()
+pub async fn held_by(app: &TestApp, flight: &str) -> std::collections::HashMap<SeatId, OrderId> {
+    app.holds.list(flight.parse().unwrap()).await.unwrap()
 }
 
 pub async fn row(app: &TestApp, order: &str) -> orders::Order {
-    orders::find(&app.pool, Uuid::parse_str(order).unwrap())
+    orders::find(&app.pool, order.parse().unwrap())
         .await
         .unwrap()
 }

@@ -785,12 +785,12 @@ pub async fn audit(app: &TestApp, flight: &str, settle_within: Duration, report:
         .values()
         .filter(|s| **s == OrderStatus::SeatsReserved)
         .count();
-    let holds = app.holds.list(flight).await.expect("list holds");
+    let holds = app.holds.list(flight.into()).await.expect("list holds");
     report.ghost_holds = holds
         .values()
         .filter(|owner| {
             statuses
-                .get(owner)
+                .get(&owner.uuid())
                 .is_none_or(|s| *s != OrderStatus::Confirmed && !LIVE.contains(s))
         })
         .count();

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use flightctl::api::Application;
 use flightctl::config::{RedisTarget, Secret, Settings, Sources};
-use flightctl::domain::{OrderStatus, SeatId};
+use flightctl::domain::{FlightId, OrderId, OrderStatus, SeatId};
 use flightctl::store::orders::Order;
 use flightctl::store::{self, Holds};
 use serde_json::{Value, json};
@@ -72,7 +72,7 @@ pub fn seat_ids(ids: &[&str]) -> Vec<SeatId> {
 
 /// An order row as a workflow saves it while holding `seats` (35,000 cents
 /// each), with no workflow behind it: for tests below the API.
-pub fn order_row(id: Uuid, flight: Uuid, seats: &[&str]) -> Order {
+pub fn order_row(id: OrderId, flight: FlightId, seats: &[&str]) -> Order {
     Order {
         id,
         flight_id: flight,

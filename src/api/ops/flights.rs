@@ -262,7 +262,7 @@ async fn sales_of(state: &AppState, flight: flights::Flight) -> Result<FlightSal
     let listed = flights_view(state).await?.flights;
     Ok(listed
         .into_iter()
-        .find(|f| f.flight.id == flight.id)
+        .find(|f| f.flight.id == flight.id.uuid())
         .unwrap_or(FlightSales {
             sold: 0,
             held: 0,
@@ -314,7 +314,7 @@ pub async fn sales(
                 format!("{:?} is not a flight id", *path),
             )
         })?;
-        Ok(store::set_sales(&state.pool, id, body.open).await?)
+        Ok(store::set_sales(&state.pool, id.into(), body.open).await?)
     };
     let flight = audited(&state, &op, action, &path, set.await).await?;
     Ok(HttpResponse::Ok().json(sales_of(&state, flight).await?))

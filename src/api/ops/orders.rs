@@ -14,7 +14,7 @@ use crate::api::bookings;
 use crate::api::errors::ErrorBody;
 use crate::api::orders::{Ack, StatusView, answers, context, order_id};
 use crate::api::{ApiError, AppState, ErrorCode};
-use crate::domain::{OrderStatus, seat_texts};
+use crate::domain::{FlightId, OrderStatus, seat_texts};
 use crate::orders::refund::{self, Refusal};
 use crate::passengers::Passenger;
 use crate::store::ops::{self as store, OrderFilter};
@@ -110,14 +110,14 @@ pub async fn orders_list(
     }
     let filter = OrderFilter {
         status,
-        flight,
+        flight: flight.map(FlightId::from),
         q: query.q.clone(),
         page,
     };
     let found = store::orders(&state.pool, &filter).await?;
     let orders = found.items.into_iter().map(|(o, number)| OrderItem {
-        order_id: o.id,
-        flight_id: o.flight_id,
+        order_id: o.id.uuid(),
+        flight_id: o.flight_id.uuid(),
         flight_number: number,
         status: o.status,
         seats: seat_texts(&o.seats),
@@ -172,7 +172,7 @@ pub async fn order(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
-    let order = orders::find(&state.pool, id).await?;
+    let order = orders::find(&state.pool, id.into()).await?;
     let flight = flights::find(&state.pool, order.flight_id).await?;
     let ui = state.settings.temporal.ui_url.trim_end_matches('/');
     let namespace = &state.settings.temporal.namespace;
@@ -180,15 +180,15 @@ pub async fn order(
         flight_number: flight.flight_number,
         created_at: order.created_at,
         confirmed_at: order.confirmed_at,
-        attempts: bodies::all(&store::attempts(&state.pool, id).await?),
-        history: bodies::all(&store::history(&state.pool, id).await?),
-        refund: refund_rows::find(&state.pool, id)
+        attempts: bodies::all(&store::attempts(&state.pool, id.into()).await?),
+        history: bodies::all(&store::history(&state.pool, id.into()).await?),
+        refund: refund_rows::find(&state.pool, id.into())
             .await?
             .as_ref()
             .map(Refund::from),
         workflow_url: format!(
             "{ui}/namespaces/{namespace}/workflows/{}",
-            crate::domain::workflow_id(id)
+            crate::domain::workflow_id(id.into())
         ),
         order: crate::api::orders::status_view(&state, order),
     }))
@@ -219,7 +219,7 @@ pub async fn cancel_order(
 ) -> Result<HttpResponse, ApiError> {
     let cancel = async {
         let id = order_id(&path)?;
-        let status = answers::result(crate::orders::cancel(&context(&state), id).await)?;
+        let status = answers::result(crate::orders::cancel(&context(&state), id.into()).await)?;
         Ok(Ack {
             order_id: id,
             status,

@@ -37,7 +37,7 @@ pub fn outcome<T, R>(
             Err(busy)
         }
         Outcome::Unavailable(why) => Err(ApiError::unavailable(why)),
-        Outcome::Unknown { order_id } => Err(outcome_unknown(order_id)),
+        Outcome::Unknown { order_id } => Err(outcome_unknown(order_id.uuid())),
     }
 }
 

@@ -130,7 +130,7 @@ pub async fn change_seats(
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
     let seats = selection(&body.seats)?;
-    let hold = answers::result(flows::change(&context(&state), id, seats).await)?;
+    let hold = answers::result(flows::change(&context(&state), id.into(), seats).await)?;
     Ok(HttpResponse::Ok().json(Held::of(&hold, None)))
 }
 
@@ -161,7 +161,7 @@ pub async fn set_passengers(
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
     let passengers = body.parse()?;
-    let named = flows::name_passengers(&context(&state), id, passengers).await;
+    let named = flows::name_passengers(&context(&state), id.into(), passengers).await;
     Ok(HttpResponse::Ok().json(status_of(&state, answers::result(named)?)))
 }
 
@@ -184,7 +184,7 @@ pub async fn status(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
-    let order = orders::find(&state.pool, id).await?;
+    let order = orders::find(&state.pool, id.into()).await?;
     Ok(HttpResponse::Ok().json(status_of(&state, order)))
 }
 
@@ -206,7 +206,7 @@ pub async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
-    let order = orders::find(&state.pool, id).await?;
+    let order = orders::find(&state.pool, id.into()).await?;
     let flight = flights::find(&state.pool, order.flight_id).await?;
     Ok(HttpResponse::Ok().json(OrderDetail {
         confirmed_at: order.confirmed_at,
@@ -260,7 +260,10 @@ pub async fn pay(
         value: key.as_str(),
         keep: &keep,
     });
-    answers::reply(flows::pay(&context(&state), id, code, key).await, answer)
+    answers::reply(
+        flows::pay(&context(&state), id.into(), code, key).await,
+        answer,
+    )
 }
 
 #[utoipa::path(
@@ -284,7 +287,7 @@ pub async fn cancel(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
-    let status = answers::result(flows::cancel(&context(&state), id).await)?;
+    let status = answers::result(flows::cancel(&context(&state), id.into()).await)?;
     Ok(HttpResponse::Ok().json(Ack {
         order_id: id,
         status,

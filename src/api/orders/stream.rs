@@ -65,7 +65,7 @@ async fn next_event(mut ev: Events) -> Option<(String, Events)> {
         }
         let read = {
             let _turn = ev.live.read_turn().await;
-            orders::find(ev.live.pool(), ev.id).await
+            orders::find(ev.live.pool(), ev.id.into()).await
         };
         match read {
             Ok(order) => ev.read = Some(order),
@@ -91,7 +91,7 @@ pub async fn order_events(
     kind: Option<&'static str>,
 ) -> Result<Option<impl futures::Stream<Item = String> + use<>>, ApiError> {
     let watch = state.live.order(id);
-    let order = orders::find(&state.pool, id).await?;
+    let order = orders::find(&state.pool, id.into()).await?;
     if order.status.is_terminal() && order.version <= sent {
         return Ok(None);
     }

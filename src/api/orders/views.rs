@@ -73,7 +73,10 @@ pub fn seat_request(body: &CreateOrder) -> Result<SeatRequest, ApiError> {
         )
     })?;
     let seats = selection(&body.seats)?;
-    Ok(SeatRequest { flight_id, seats })
+    Ok(SeatRequest {
+        flight_id: flight_id.into(),
+        seats,
+    })
 }
 
 /// The passengers of an order: one per held seat.
@@ -117,7 +120,7 @@ impl Held {
     /// The body of a hold: `workflow_id` on creation only.
     pub fn of(hold: &Hold, workflow_id: Option<String>) -> Self {
         Self {
-            order_id: hold.order_id,
+            order_id: hold.order_id.uuid(),
             workflow_id,
             status: hold.status,
             seats: seat_texts(&hold.seats),
@@ -168,7 +171,7 @@ pub fn order_id(path: &str) -> Result<Uuid, ApiError> {
             format!("{path:?} is not an order id (a UUID)"),
         )
     })?;
-    request_id::order(id);
+    request_id::order(id.into());
     Ok(id)
 }
 
@@ -196,9 +199,9 @@ impl StatusView {
     pub fn from_row(o: Order, max_attempts: u32) -> Self {
         let deadline = o.expires_at.map(|t| t.timestamp_millis() as u64);
         Self {
-            order_id: o.id,
+            order_id: o.id.uuid(),
             workflow_id: o.workflow_id,
-            flight_id: o.flight_id,
+            flight_id: o.flight_id.uuid(),
             status: o.status,
             timer_remaining: remaining(o.status, deadline),
             seats: seat_texts(&o.seats),

@@ -9,10 +9,10 @@ use deadpool_postgres::Pool;
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tracing::Instrument;
-use uuid::Uuid;
 
 use super::FinishRefund;
 use crate::booking::mails::{self, MailOrder};
+use crate::domain::OrderId;
 use crate::mail::Mailer;
 use crate::store::refunds::{self, Finished, ProviderError};
 
@@ -41,7 +41,7 @@ impl AfterSale {
     pub async fn refund_payment(
         self: Arc<Self>,
         ctx: ActivityContext,
-        order_id: Uuid,
+        order_id: OrderId,
     ) -> Result<String, ActivityError> {
         let attempt = ctx.info().attempt;
         async {
@@ -88,7 +88,7 @@ impl AfterSale {
     pub async fn fail_refund(
         self: Arc<Self>,
         ctx: ActivityContext,
-        order_id: Uuid,
+        order_id: OrderId,
     ) -> Result<(), ActivityError> {
         async {
             let error = "the payment provider declined every refund attempt";

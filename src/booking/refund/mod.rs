@@ -25,20 +25,21 @@ mod activities;
 mod workflow;
 
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+
+use crate::domain::OrderId;
 
 pub use activities::AfterSale;
 pub use workflow::Refund;
 
 /// The refund workflow's id for an order.
-pub fn refund_workflow_id(order_id: Uuid) -> String {
+pub fn refund_workflow_id(order_id: OrderId) -> String {
     format!("refund-{order_id}")
 }
 
 /// Input of the refund workflow.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RefundInput {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     /// Calls to the provider before the refund is given up to an operator.
     pub max_attempts: u32,
 }
@@ -53,6 +54,6 @@ pub enum RefundOutcome {
 /// `finish_refund`'s input: the provider's reference of the payout.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FinishRefund {
-    pub order_id: Uuid,
+    pub order_id: OrderId,
     pub provider_ref: String,
 }

@@ -2,10 +2,9 @@
 //! what the request does, do it, ask the machine where that leaves the key,
 //! and have the store apply it.
 
-use uuid::Uuid;
-
 use super::store::{self, Binding, Entry, Kept, Names};
 use super::{KeyState, Next, Settled, fingerprint, update_id};
+use crate::domain::OrderId;
 use crate::orders::calls::{Stop, finish, resume};
 use crate::orders::{Context, Flow, Refusal};
 
@@ -42,12 +41,17 @@ pub(crate) trait Attempt {
     type Done;
     /// The order of a new key's first attempt, and a refusal met before
     /// any work (the key's answer at once).
-    async fn first(&mut self) -> Result<(Uuid, Option<Refusal>), Stop>;
+    async fn first(&mut self) -> Result<(OrderId, Option<Refusal>), Stop>;
     /// The order the attempt after an abandoned one is for.
-    fn renewed(&self, order_id: Uuid) -> Uuid;
+    fn renewed(&self, order_id: OrderId) -> OrderId;
     /// Send an attempt for `order_id` as `update_id`; `resend`: an earlier
     /// request may have sent it already.
-    async fn send(&mut self, order_id: Uuid, update_id: String, resend: bool) -> Flow<Self::Done>;
+    async fn send(
+        &mut self,
+        order_id: OrderId,
+        update_id: String,
+        resend: bool,
+    ) -> Flow<Self::Done>;
     /// The key was bound to this request's up-front refusal.
     fn refused_first(&mut self, _refusal: &Refusal) {}
 }
@@ -164,7 +168,7 @@ impl<'a, 'r, T, A: Kept> Walk<'a, 'r, T, A> {
 
     /// Start the attempt after the abandoned one `from`, for `order_id`;
     /// returns the state that holds (another request may have renewed it).
-    async fn renew(&self, from: &KeyState<A>, order_id: Uuid) -> Result<KeyState<A>, Stop> {
+    async fn renew(&self, from: &KeyState<A>, order_id: OrderId) -> Result<KeyState<A>, Stop> {
         let to = from.clone().renew(order_id);
         match store::apply(self.ctx.pool, self.names(), from, &to).await? {
             Some(entry) => self.check(entry),

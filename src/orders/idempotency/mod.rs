@@ -32,7 +32,7 @@ pub use store::{Kept, purge_expired};
 use hmac::{KeyInit, Mac};
 
 use super::{Flow, Outcome};
-use uuid::Uuid;
+use crate::domain::OrderId;
 
 /// Where a key stands. `A` is the stored answer.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,14 +40,14 @@ pub enum KeyState<A> {
     New,
     /// Work was sent for `order_id` as attempt `attempt`; no final answer.
     Running {
-        order_id: Uuid,
+        order_id: OrderId,
         attempt: u32,
     },
     /// The final answer, replayed to every retry.
     Answered(A),
     /// Attempt `attempt` changed nothing; the next retry starts another.
     Abandoned {
-        order_id: Uuid,
+        order_id: OrderId,
         attempt: u32,
     },
 }
@@ -58,9 +58,9 @@ pub enum Next<A> {
     /// Bind the key to a new order (first use).
     Bind,
     /// Send the work of `attempt` for `order_id` (again, for a retry).
-    Send { order_id: Uuid, attempt: u32 },
+    Send { order_id: OrderId, attempt: u32 },
     /// Start attempt `attempt + 1` (a create gets a fresh order).
-    Renew { order_id: Uuid, attempt: u32 },
+    Renew { order_id: OrderId, attempt: u32 },
     /// Answer with the stored answer.
     Replay(A),
 }
@@ -113,7 +113,7 @@ impl<A: Clone> KeyState<A> {
 
     /// The key bound to `order_id`: its first attempt runs, unless the
     /// request was refused before any work (`refused`, its final answer).
-    pub fn bind(order_id: Uuid, refused: Option<A>) -> Self {
+    pub fn bind(order_id: OrderId, refused: Option<A>) -> Self {
         match refused {
             Some(answer) => KeyState::Answered(answer),
             None => KeyState::Running {
@@ -124,7 +124,7 @@ impl<A: Clone> KeyState<A> {
     }
 
     /// An abandoned attempt gives way to the next, for `order_id`.
-    pub fn renew(self, order_id: Uuid) -> Self {
+    pub fn renew(self, order_id: OrderId) -> Self {
         match self {
             KeyState::Abandoned { attempt, .. } => KeyState::Running {
                 order_id,
@@ -178,11 +178,12 @@ pub fn update_id(base: &str, attempt: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uuid::Uuid;
 
     type S = KeyState<&'static str>;
 
-    fn order() -> Uuid {
-        Uuid::from_u128(7)
+    fn order() -> OrderId {
+        OrderId::from(Uuid::from_u128(7))
     }
 
     #[test]
@@ -204,7 +205,10 @@ mod tests {
         assert_eq!(answered.next(), Next::Replay("201"));
         let again = answered.clone().settle(Settled::NothingHappened);
         assert_eq!(again, answered);
-        assert_eq!(answered.clone().renew(Uuid::from_u128(8)), answered);
+        assert_eq!(
+            answered.clone().renew(OrderId::from(Uuid::from_u128(8))),
+            answered
+        );
     }
 
     #[test]
@@ -223,7 +227,7 @@ mod tests {
                 attempt: 0
             }
         );
-        let fresh = Uuid::from_u128(8);
+        let fresh = OrderId::from(Uuid::from_u128(8));
         let renewed = abandoned.renew(fresh);
         assert_eq!(
             renewed.next(),
@@ -245,8 +249,8 @@ mod tests {
 
     #[test]
     fn equal_codes_on_two_orders_give_different_fingerprints() {
-        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
-        let pay = |order: Uuid| fingerprint(SECRET, &format!("pay:{order}"), &["12345"]);
+        let (a, b) = (OrderId::random(), OrderId::random());
+        let pay = |order: OrderId| fingerprint(SECRET, &format!("pay:{order}"), &["12345"]);
         assert_ne!(pay(a), pay(b));
         assert_eq!(pay(a), pay(a), "a retry on the same order matches");
         let other = fingerprint("another-secret", &format!("pay:{a}"), &["12345"]);

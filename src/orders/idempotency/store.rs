@@ -13,9 +13,9 @@ use deadpool_postgres::Pool;
 use serde_json::Value;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
-use uuid::Uuid;
 
 use super::KeyState;
+use crate::domain::OrderId;
 use crate::store::StoreError;
 
 /// An answer a key keeps and replays, as its row holds it: a status code
@@ -45,13 +45,13 @@ pub struct Names<'a> {
 pub struct Binding<'a> {
     pub names: Names<'a>,
     pub fingerprint: &'a str,
-    pub order_id: Uuid,
+    pub order_id: OrderId,
 }
 
 const COLUMNS: &str = "fingerprint, order_id, status_code, response, abandoned, attempt";
 
 fn entry<A: Kept>(row: &Row) -> Entry<A> {
-    let order_id: Uuid = row.get("order_id");
+    let order_id: OrderId = row.get("order_id");
     let code: Option<i32> = row.get("status_code");
     let body: Option<Value> = row.get("response");
     let attempt = row.get::<_, i32>("attempt") as u32;
@@ -189,7 +189,7 @@ fn attempt_of<A>(state: &KeyState<A>) -> Option<(i32, bool)> {
 
 /// The columns a state writes (an answer leaves the order and attempt).
 struct Set {
-    order_id: Option<Uuid>,
+    order_id: Option<OrderId>,
     attempt: Option<i32>,
     abandoned: bool,
     code: Option<i32>,
@@ -198,7 +198,7 @@ struct Set {
 
 impl Set {
     fn of<A: Kept>(state: &KeyState<A>) -> Option<Self> {
-        let attempt = |order_id: Uuid, attempt: u32, abandoned| Set {
+        let attempt = |order_id: OrderId, attempt: u32, abandoned| Set {
             order_id: Some(order_id),
             attempt: Some(attempt as i32),
             abandoned,

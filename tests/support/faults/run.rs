@@ -421,7 +421,7 @@ async fn check_redis_holds(
     let holds_api = flightctl::store::Holds::new(sh.redis.clone(), sh.prefix.clone());
     for f in [sh.flight.as_str(), FL201] {
         for (seat, order) in holds_api.list(f.parse().unwrap()).await.unwrap() {
-            let st = status.get(&order);
+            let st = status.get(&order.uuid());
             if !st.is_some_and(|s| LIVE.contains(&s.as_str())) {
                 violations.push(format!(
                     "hold index of {f} lists {seat} for order {order} ({st:?})"
