@@ -631,3 +631,23 @@ async fn a_keyed_payment_refused_for_missing_passengers_goes_through_once_they_a
     assert_eq!((code, again), (202, body), "the same key: the same answer");
     assert_eq!(attempts(&app, &order).await, 1, "paid once");
 }
+
+/// A cancellation answered while Temporal is down is refunded once Temporal
+/// is back, without waiting for the sweep (off here, as in the fault
+/// suites): `serve` keeps starting the refund's workflow for a while.
+#[tokio::test]
+async fn a_refund_asked_while_temporal_is_down_is_paid_once_it_returns() {
+    let mut temporal = support::servers::Temporal::start();
+    let mut s = support::isolated_settings(false).await;
+    s.temporal.host = temporal.host();
+    s.booking.payment_validation_timeout = Duration::from_secs(1);
+    s.booking.payment_failure_rate = 0.0;
+    s.booking.refund_failure_rate = 0.0;
+    let app = TestApp::with_worker(s).await;
+    let (order, reference) = book(&app, FL101, &["9D"], "Hopper").await;
+    temporal.stop();
+    let (code, body) = cancel(&app, &reference, "Hopper", None).await;
+    assert_eq!(code, 202, "the request is recorded in Postgres: {body}");
+    temporal.restart();
+    wait_status(&app, &order, "REFUNDED").await;
+}

@@ -65,7 +65,9 @@ pub enum CallError {
 
 /// The booking engine as the API sees it: the Temporal client (connected on
 /// first use, so `serve` starts while Temporal is still coming up) and the
-/// timing every call follows.
+/// timing every call follows. A clone shares the settings and, once
+/// connected, the client.
+#[derive(Clone)]
 pub struct Engine {
     settings: TemporalSettings,
     call_timeout: Duration,

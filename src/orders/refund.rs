@@ -157,14 +157,38 @@ pub async fn refund(r: &Refunds<'_>, reference: &str) -> Flow<Refunding> {
     }))
 }
 
+/// How long `serve` keeps starting a refund workflow Temporal did not take
+/// at once (down, or restarting), and how often: the customer's 202 stands
+/// on the recorded request, and its refund should not wait for the sweep.
+const START_RETRY_FOR: Duration = Duration::from_secs(120);
+const START_RETRY_EVERY: Duration = Duration::from_secs(2);
+
 /// Start the booking's refund workflow. The request is recorded already, so
-/// a start that fails is only logged: the reconciliation sweep starts it.
+/// a start that fails is retried in the background for a while, and after
+/// that left to the reconciliation sweep (which starts any refund pending
+/// for over a minute); starting twice is harmless (one workflow id).
 async fn start(r: &Refunds<'_>, order_id: OrderId) {
     let input = RefundInput {
         order_id,
         max_attempts: r.max_attempts,
     };
-    if let Err(e) = r.engine.start_refund(input).await {
-        tracing::warn!(order_id = %order_id, error = %e, "refund recorded but its workflow did not start; the reconciliation sweep starts it");
+    if let Err(e) = r.engine.start_refund(input.clone()).await {
+        tracing::warn!(order_id = %order_id, error = %e, "refund recorded but its workflow did not start; retrying");
+        tokio::spawn(retry_start(r.engine.clone(), input));
     }
+}
+
+/// Start the refund workflow once Temporal takes it, for at most
+/// [`START_RETRY_FOR`].
+async fn retry_start(engine: Engine, input: RefundInput) {
+    let order_id = input.order_id;
+    let until = tokio::time::Instant::now() + START_RETRY_FOR;
+    while tokio::time::Instant::now() < until {
+        tokio::time::sleep(START_RETRY_EVERY).await;
+        if engine.start_refund(input.clone()).await.is_ok() {
+            tracing::info!(order_id = %order_id, "refund workflow started on a retry");
+            return;
+        }
+    }
+    tracing::warn!(order_id = %order_id, "refund workflow still not started; the reconciliation sweep starts it");
 }
