@@ -2,7 +2,6 @@
 //! status view of an order row, and parsing at the edge.
 
 use crate::api::ErrorCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -180,17 +179,13 @@ pub fn selection(items: &[String]) -> Result<SeatSelection, ApiError> {
     SeatSelection::parse(items).map_err(|e| ApiError::new(ErrorCode::InvalidSeats, e))
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// Whole seconds left on a live hold, from the absolute deadline and the
 /// server's clock now.
 fn remaining(status: OrderStatus, deadline_ms: Option<u64>) -> u64 {
     match (status, deadline_ms) {
-        (OrderStatus::SeatsReserved, Some(d)) => d.saturating_sub(now_ms()).div_ceil(1000),
+        (OrderStatus::SeatsReserved, Some(d)) => {
+            d.saturating_sub(crate::time::now_ms()).div_ceil(1000)
+        }
         _ => 0,
     }
 }
