@@ -79,7 +79,7 @@ async fn the_migrate_and_seed_commands_are_idempotent() {
     let status = String::from_utf8(run(&["migrate", "status"]).stdout).unwrap();
     assert_eq!(
         status.lines().filter(|l| l.ends_with("applied")).count(),
-        9,
+        10,
         "{status}"
     );
     let seed = String::from_utf8(run(&["seed"]).stdout).unwrap();
