@@ -244,8 +244,9 @@ impl From<&ledger::FlightMoney> for FlightMoney {
 #[serde(rename_all = "camelCase")]
 pub struct Discrepancy {
     pub order_id: Uuid,
-    /// None: the ledger has money for an order with no row.
+    /// Null: the ledger has money for an order with no row.
     pub flight_id: Option<Uuid>,
+    /// Null: no order row.
     pub status: Option<OrderStatus>,
     pub charged_cents: i64,
     pub refunded_cents: i64,
