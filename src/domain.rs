@@ -392,6 +392,20 @@ impl OrderStatus {
             Self::SeatsReserved | Self::PaymentPending | Self::PaymentProcessing
         )
     }
+
+    /// Its seats are sold to it now: what it must have been paid for. A
+    /// refund running or failed keeps them sold; a refunded order has none.
+    pub fn keeps_sale(self) -> bool {
+        matches!(
+            self,
+            Self::Confirmed | Self::RefundPending | Self::RefundFailed
+        )
+    }
+
+    /// A live order: its workflow is on its way to an ending.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Created) || self.holds_seats()
+    }
 }
 
 /// How one payment attempt ended.

@@ -12,7 +12,8 @@
 //!   store reports the change did when it committed (once, however often an
 //!   activity retries; never in workflow code, which replays), next to the Temporal
 //!   SDK's own `temporal_*` worker metrics on the same endpoint: ours are
-//!   instruments of the SDK's Prometheus meter.
+//!   instruments of the SDK's Prometheus meter. The reconciliation sweep
+//!   sets the orders whose money does not balance, on every run.
 //!
 //! Every name of ours starts with `flightctl_`.
 
@@ -23,7 +24,7 @@ use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
 use temporalio_common::telemetry::metrics::{
-    CoreMeter, Counter, MetricAttributes, MetricKeyValue, MetricParameters, NewAttributes,
+    CoreMeter, Counter, Gauge, MetricAttributes, MetricKeyValue, MetricParameters, NewAttributes,
 };
 use temporalio_common::telemetry::{PrometheusExporterOptions, start_prometheus_metric_exporter};
 
@@ -40,6 +41,7 @@ pub const LIVE_HOLDS: &str = "flightctl_live_holds";
 pub const ORDERS_ENDED: &str = "flightctl_orders_ended_total";
 pub const REFUNDS_ENDED: &str = "flightctl_refunds_ended_total";
 pub const PAYMENT_ATTEMPTS: &str = "flightctl_payment_attempts_total";
+pub const MONEY_DISCREPANCIES: &str = "flightctl_money_discrepancies";
 
 /// Request latency buckets (seconds): reads take milliseconds, booking
 /// calls up to `API_CALL_TIMEOUT` plus a grace period.
@@ -146,6 +148,9 @@ struct Booking {
     refunds: Counter,
     /// Attributes per refund ending: refunded, failed.
     refund_endings: [MetricAttributes; 2],
+    /// Orders whose money does not balance, at the sweep's last run.
+    discrepancies: Gauge,
+    unlabelled: MetricAttributes,
 }
 
 static BOOKING: OnceLock<Booking> = OnceLock::new();
@@ -183,6 +188,16 @@ impl Booking {
                 "Refunds ended, by outcome (refunded, failed: an operator must act)",
             ),
             refund_endings: REFUND_ENDINGS.map(|o| label("outcome", o)),
+            discrepancies: meter.gauge(
+                MetricParameters::builder()
+                    .name(MONEY_DISCREPANCIES)
+                    .description(
+                        "Orders whose approved charges less refunds are not the price of what \
+                         they hold sold, at the reconciliation sweep's last run",
+                    )
+                    .build(),
+            ),
+            unlabelled: meter.new_attributes(NewAttributes::from([])),
         };
         // Every series from the start, so rates work from the first event.
         for attrs in &booking.endings {
@@ -262,5 +277,12 @@ pub fn payment_attempt(outcome: AttemptOutcome) {
     };
     if let Some(m) = BOOKING.get() {
         m.attempts.add(1, &m.outcomes[index]);
+    }
+}
+
+/// The sweep checked the money ledger: this many orders do not balance.
+pub fn money_discrepancies(count: usize) {
+    if let Some(m) = BOOKING.get() {
+        m.discrepancies.record(count as u64, &m.unlabelled);
     }
 }

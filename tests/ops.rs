@@ -537,14 +537,7 @@ async fn an_operator_refunds_a_booking_even_inside_the_customer_cutoff() {
         by_name["orders"].to_string().contains(&order),
         "found by family name: {by_name}"
     );
-    let path = format!("/api/ops/bookings/{reference}/refund");
-    let (code, body) = send(&ops, &app, reqwest::Method::POST, &path, None).await;
-    assert_eq!(code, 202, "{body}");
-    support::eventually("the refund", LONG, || async {
-        let (_, s) = app.get(&format!("/api/orders/{order}/status")).await;
-        (s["status"] == "REFUNDED").then_some(())
-    })
-    .await;
+    let path = refunded_by_an_operator(&ops, &app, &order, &reference).await;
     let (code, _) = send(&ops, &app, reqwest::Method::POST, &path, None).await;
     assert_eq!(code, 409, "refunded already");
     let (_, detail) = send(
@@ -557,6 +550,25 @@ async fn an_operator_refunds_a_booking_even_inside_the_customer_cutoff() {
     .await;
     assert_eq!(detail["refund"]["status"], "REFUNDED");
     assert_eq!(detail["attempts"][0]["outcome"], "SUCCEEDED");
+}
+
+/// The operator refunds the booking; returns once it is REFUNDED, with
+/// the path of the refund route.
+async fn refunded_by_an_operator(
+    ops: &reqwest::Client,
+    app: &TestApp,
+    order: &str,
+    reference: &str,
+) -> String {
+    let path = format!("/api/ops/bookings/{reference}/refund");
+    let (code, body) = send(ops, app, reqwest::Method::POST, &path, None).await;
+    assert_eq!(code, 202, "{body}");
+    support::eventually("the refund", LONG, || async {
+        let (_, s) = app.get(&format!("/api/orders/{order}/status")).await;
+        (s["status"] == "REFUNDED").then_some(())
+    })
+    .await;
+    path
 }
 
 #[tokio::test]
@@ -613,4 +625,104 @@ async fn the_sweeps_runs_and_the_sales_stream_are_there_for_operators() {
     .await
     .expect("a change within seconds");
     assert!(next.contains("\"held\":1"), "{next}");
+}
+
+/// The money ledger checked now, as the reconciliation route shows it.
+async fn money(ops: &reqwest::Client, app: &TestApp) -> Value {
+    let path = "/api/ops/reconciliation";
+    let (code, body) = send(ops, app, reqwest::Method::GET, path, None).await;
+    assert_eq!(code, 200, "{body}");
+    body["money"].clone()
+}
+
+/// Charged, refunded, sold.
+fn totals(money: &Value) -> (i64, i64, i64) {
+    let cents = |name: &str| {
+        money[name]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{name}: {money}"))
+    };
+    (
+        cents("chargedCents"),
+        cents("refundedCents"),
+        cents("soldCents"),
+    )
+}
+
+/// A booking of `seats` on FL201, named and paid: its order, reference
+/// and price.
+async fn a_paid_booking(app: &TestApp, seats: &[&str]) -> (String, String, i64) {
+    let (code, held) = create(app, FL201, seats).await;
+    assert_eq!(code, 201, "{held}");
+    let order = held["orderId"].as_str().unwrap().to_string();
+    app.name_passengers(&order).await;
+    let pay = format!("/api/orders/{order}/pay");
+    let (code, body) = app.post(&pay, json!({"paymentCode": "00000"})).await;
+    assert_eq!(code, 202, "{body}");
+    let sold = support::eventually("the sale", LONG, || async {
+        let (_, s) = app.get(&format!("/api/orders/{order}/status")).await;
+        s["bookingReference"].is_string().then_some(s)
+    })
+    .await;
+    let reference = sold["bookingReference"].as_str().unwrap().to_string();
+    (order, reference, sold["totalPriceCents"].as_i64().unwrap())
+}
+
+#[tokio::test]
+async fn every_charge_and_refund_is_on_the_ledger_and_the_money_balances() {
+    let app = app().await;
+    let anonymous = client().get(app.url("/api/ops/reconciliation")).send();
+    assert_eq!(anonymous.await.unwrap().status().as_u16(), 401);
+    let ops = signed_in(&app, "ada").await;
+    assert_eq!(totals(&money(&ops, &app).await), (0, 0, 0));
+
+    // Sold and paid: one charge, balanced, on its flight's line.
+    let (order, reference, price) = a_paid_booking(&app, &["9D", "9E"]).await;
+    let charge = ("CHARGE".to_string(), price, format!("pay-{order}-1"));
+    assert_eq!(
+        support::ledger_rows(&app.pool, order.parse().unwrap()).await,
+        std::slice::from_ref(&charge)
+    );
+    let paid = money(&ops, &app).await;
+    assert_eq!(totals(&paid), (price, 0, price), "{paid}");
+    assert_eq!(paid["discrepancies"], json!([]), "{paid}");
+    assert_eq!(
+        paid["flights"],
+        json!([{"flightId": FL201, "flightNumber": "FL201",
+            "chargedCents": price, "refundedCents": 0, "soldCents": price}])
+    );
+
+    // Refunded: a refund row with the provider's reference; still balanced.
+    refunded_by_an_operator(&ops, &app, &order, &reference).await;
+    let rows = support::ledger_rows(&app.pool, order.parse().unwrap()).await;
+    assert_eq!((rows.len(), &rows[0]), (2, &charge), "{rows:?}");
+    assert_eq!((rows[1].0.as_str(), rows[1].1), ("REFUND", price));
+    assert!(rows[1].2.starts_with("rf_"), "{rows:?}");
+    let refunded = money(&ops, &app).await;
+    assert_eq!(totals(&refunded), (price, price, 0), "{refunded}");
+    assert_eq!(refunded["discrepancies"], json!([]), "{refunded}");
+
+    // A payment approved for an order that sold nothing: listed.
+    let (code, held) = create(&app, FL201, &["9F"]).await;
+    assert_eq!(code, 201, "{held}");
+    let unsold = held["orderId"].as_str().unwrap();
+    let (code, cancelled) = app.delete(&format!("/api/orders/{unsold}")).await;
+    assert_eq!(code, 200, "{cancelled}");
+    let (_, status) = app.get(&format!("/api/orders/{unsold}/status")).await;
+    let cents = status["totalPriceCents"].as_i64().unwrap();
+    let conn = app.pool.get().await.unwrap();
+    conn.execute(
+        "INSERT INTO payment_attempts (order_id, attempt, outcome) VALUES ($1, 1, 'SUCCEEDED')",
+        &[&Uuid::parse_str(unsold).unwrap()],
+    )
+    .await
+    .unwrap();
+    let off = money(&ops, &app).await;
+    assert_eq!(totals(&off), (price + cents, price, 0), "{off}");
+    assert_eq!(
+        off["discrepancies"],
+        json!([{"orderId": unsold, "flightId": FL201, "status": "CANCELLED",
+            "chargedCents": cents, "refundedCents": 0, "soldCents": 0,
+            "problem": "charged without a sale"}])
+    );
 }

@@ -184,3 +184,61 @@ async fn a_missing_namespace_is_never_taken_for_gone_workflows() {
     let row = orders::find(&pool, order).await.unwrap();
     assert_eq!(row.status, OrderStatus::Failed);
 }
+
+/// A payment approved for an order that holds nothing sold: every run of the
+/// sweep reports it (its recorded report, a log line, the worker's gauge).
+#[tokio::test]
+async fn the_sweep_reports_money_that_does_not_balance() {
+    let mut s = support::isolated_settings(true).await;
+    s.booking.reconcile_interval = Duration::from_secs(1);
+    let mut app = TestApp::spawn(s).await;
+    let id = OrderId::random();
+    let flight: FlightId = FL102.parse().unwrap();
+    let mut row = support::order_row(id, flight, &["20A"]);
+    row.status = OrderStatus::Expired;
+    orders::save(&app.pool, &row, None).await.unwrap();
+    let conn = app.pool.get().await.unwrap();
+    conn.execute(
+        "INSERT INTO payment_attempts (order_id, attempt, outcome) VALUES ($1, 1, 'SUCCEEDED')",
+        &[&id],
+    )
+    .await
+    .unwrap();
+    let port = support::procs::free_port();
+    app.start_worker_with(&[("WORKER_METRICS_PORT", port.to_string())])
+        .await;
+
+    let report = support::eventually("a run's report", Duration::from_secs(60), || async {
+        let row = conn
+            .query_opt("SELECT report FROM reconcile_runs ORDER BY id LIMIT 1", &[])
+            .await
+            .unwrap()?;
+        Some(row.get::<_, serde_json::Value>(0))
+    })
+    .await;
+    assert_eq!(report["moneyDiscrepancies"], 1, "{report}");
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    let gauge = support::eventually("the gauge", Duration::from_secs(20), || async {
+        let text = app
+            .http
+            .get(&metrics)
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find(|l| l.starts_with("flightctl_money_discrepancies"))
+            .map(str::to_string)
+    })
+    .await;
+    assert!(gauge.ends_with(" 1"), "{gauge}");
+    let log = app.worker_log(0);
+    assert!(
+        log.contains("reconcile: money discrepancies")
+            && log.contains(&id.to_string())
+            && log.contains("charged without a sale"),
+        "{log}"
+    );
+}

@@ -10,7 +10,8 @@ use std::time::Duration;
 use flightctl::domain::{FlightId, OrderId, OrderStatus, SeatId};
 use flightctl::store::holds::{Holds, Lock};
 use flightctl::store::orders::{self, Confirm, Order};
-use flightctl::store::{self, migrate, seed};
+use flightctl::store::{self, migrate, refunds, seed};
+use tokio_postgres::error::SqlState;
 
 async fn holds(prefix_settings: &flightctl::config::Settings) -> Holds {
     let client = store::redis_client(&prefix_settings.redis).await.unwrap();
@@ -32,11 +33,11 @@ async fn migrate_twice_and_seed_twice_gives_four_flights_and_420_seats() {
     );
     assert_eq!(
         migrate::up(&pool).await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 12]
     );
     assert_eq!(migrate::up(&pool).await.unwrap(), Vec::<i32>::new());
     let status = migrate::status(&pool).await.unwrap();
-    assert_eq!(status.len(), 9);
+    assert_eq!(status.len(), 10);
     assert!(status.iter().all(|m| m.applied));
 
     let first = seed::run(&pool).await.unwrap();
@@ -78,7 +79,7 @@ async fn the_migrate_and_seed_commands_are_idempotent() {
     let status = String::from_utf8(run(&["migrate", "status"]).stdout).unwrap();
     assert_eq!(
         status.lines().filter(|l| l.ends_with("applied")).count(),
-        9,
+        10,
         "{status}"
     );
     let seed = String::from_utf8(run(&["seed"]).stdout).unwrap();
@@ -597,4 +598,125 @@ async fn a_retried_change_is_reported_once() {
     }
     assert_eq!(recorded, 2, "two attempts, each once");
     assert_eq!(sales, [Confirm::Sold, Confirm::Confirmed], "one sale");
+}
+
+#[tokio::test]
+async fn the_ledger_records_each_charge_and_refund_once_and_never_changes() {
+    use orders::AttemptOutcome as Outcome;
+    let settings = support::isolated_settings(false).await;
+    let pool = support::prepare_database(&settings).await;
+    let flight = support::FL102.parse::<FlightId>().unwrap();
+    let id = OrderId::random();
+    orders::save(&pool, &order(id, flight, &["9A", "9B"]), None)
+        .await
+        .unwrap();
+    let declined = orders::record_attempt(&pool, id, 1, Outcome::Declined, Some("declined"));
+    assert!(declined.await.unwrap());
+    assert!(
+        support::ledger_rows(&pool, id).await.is_empty(),
+        "a decline is no charge"
+    );
+    // An approved attempt is a charge of the order's total; its retry is not.
+    for now in [true, false] {
+        let recorded = orders::record_attempt(&pool, id, 2, Outcome::Succeeded, None).await;
+        assert_eq!(recorded.unwrap(), now);
+    }
+    let charge = ("CHARGE".to_string(), 70_000, format!("pay-{id}-2"));
+    assert_eq!(
+        support::ledger_rows(&pool, id).await,
+        std::slice::from_ref(&charge)
+    );
+
+    // A second approved charge of the order: refused by the schema.
+    let conn = pool.get().await.unwrap();
+    let second = conn
+        .execute(
+            "INSERT INTO payment_attempts (order_id, attempt, outcome) VALUES ($1, 3, 'SUCCEEDED')",
+            &[&id],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(second.code(), Some(&SqlState::UNIQUE_VIOLATION));
+    let db = second.as_db_error().unwrap();
+    assert_eq!(db.constraint(), Some("ledger_one_charge_per_order"));
+    assert!(
+        orders::record_attempt(&pool, id, 3, Outcome::Succeeded, None)
+            .await
+            .is_err()
+    );
+    let attempts: i64 = conn
+        .query_one(
+            "SELECT count(*) FROM payment_attempts WHERE order_id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(attempts, 2, "the refused attempt left nothing");
+
+    // A refund paid is a row with the provider's reference, once however
+    // often the provider is asked.
+    conn.execute(
+        "INSERT INTO refunds (order_id, amount_cents) VALUES ($1, 70000)",
+        &[&id],
+    )
+    .await
+    .unwrap();
+    let paid = refunds::pay_out(&pool, id, 0.0, 0.5).await.unwrap();
+    assert_eq!(refunds::pay_out(&pool, id, 0.0, 0.5).await.unwrap(), paid);
+    let refund = ("REFUND".to_string(), 70_000, paid);
+    assert_eq!(
+        support::ledger_rows(&pool, id).await,
+        [charge.clone(), refund.clone()]
+    );
+
+    // Rows are never changed or removed, whoever asks.
+    for sql in [
+        "UPDATE ledger SET amount_cents = 0",
+        "DELETE FROM ledger",
+        "TRUNCATE ledger",
+    ] {
+        let refused = conn.execute(sql, &[]).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+            "{sql}"
+        );
+    }
+    assert_eq!(support::ledger_rows(&pool, id).await, [charge, refund]);
+}
+
+#[tokio::test]
+async fn the_ledger_starts_with_the_money_moved_before_it() {
+    let settings = support::isolated_settings(false).await;
+    let pool = store::pg_pool(&settings.database).unwrap();
+    let mut conn = pool.get().await.unwrap();
+    migrate::migrations::runner()
+        .set_target(refinery::Target::Version(9))
+        .run_async(&mut **conn)
+        .await
+        .unwrap();
+    seed::run(&pool).await.unwrap();
+    let flight = support::FL102.parse::<FlightId>().unwrap();
+    let id = OrderId::random();
+    orders::save(&pool, &order(id, flight, &["10A"]), None)
+        .await
+        .unwrap();
+    conn.batch_execute(&format!(
+        "INSERT INTO payment_attempts (order_id, attempt, outcome) VALUES
+            ('{id}', 1, 'ERROR'), ('{id}', 2, 'SUCCEEDED');
+         INSERT INTO provider_refunds (idempotency_key, order_id, amount_cents, provider_ref)
+         VALUES ('refund-{id}', '{id}', 35000, 'rf_before');"
+    ))
+    .await
+    .unwrap();
+    drop(conn);
+    assert_eq!(migrate::up(&pool).await.unwrap().last(), Some(&12));
+    assert_eq!(
+        support::ledger_rows(&pool, id).await,
+        [
+            ("CHARGE".to_string(), 35_000, format!("pay-{id}-2")),
+            ("REFUND".to_string(), 35_000, "rf_before".to_string()),
+        ]
+    );
 }

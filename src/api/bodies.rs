@@ -7,7 +7,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::store::{flights, ops, refunds};
+use crate::domain::OrderStatus;
+use crate::store::{flights, ledger, ops, refunds};
 
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -181,6 +182,90 @@ impl From<&ops::SweepRun> for SweepRun {
         Self {
             at: r.at,
             report: r.report.clone(),
+        }
+    }
+}
+
+/// The money ledger against what is sold: approved charges less refunds
+/// must be the price of what is held sold, order by order.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Money {
+    /// Every approved charge.
+    pub charged_cents: i64,
+    /// Every refund paid.
+    pub refunded_cents: i64,
+    /// The price of every order whose seats are sold to it now.
+    pub sold_cents: i64,
+    /// The same, per flight, by flight number.
+    pub flights: Vec<FlightMoney>,
+    /// Every order whose charges less refunds are not what it holds sold
+    /// (or whose seats disagree with its sale); empty when all balances.
+    pub discrepancies: Vec<Discrepancy>,
+}
+
+impl From<&ledger::Money> for Money {
+    fn from(m: &ledger::Money) -> Self {
+        Self {
+            charged_cents: m.charged.get(),
+            refunded_cents: m.refunded.get(),
+            sold_cents: m.sold.get(),
+            flights: all(&m.flights),
+            discrepancies: all(&m.discrepancies),
+        }
+    }
+}
+
+/// One flight's money.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FlightMoney {
+    pub flight_id: Uuid,
+    pub flight_number: String,
+    pub charged_cents: i64,
+    pub refunded_cents: i64,
+    pub sold_cents: i64,
+}
+
+impl From<&ledger::FlightMoney> for FlightMoney {
+    fn from(f: &ledger::FlightMoney) -> Self {
+        Self {
+            flight_id: f.flight_id.uuid(),
+            flight_number: f.flight_number.clone(),
+            charged_cents: f.charged.get(),
+            refunded_cents: f.refunded.get(),
+            sold_cents: f.sold.get(),
+        }
+    }
+}
+
+/// An order whose money does not match what it holds sold.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Discrepancy {
+    pub order_id: Uuid,
+    /// Null: the ledger has money for an order with no row.
+    pub flight_id: Option<Uuid>,
+    /// Null: no order row.
+    pub status: Option<OrderStatus>,
+    pub charged_cents: i64,
+    pub refunded_cents: i64,
+    pub sold_cents: i64,
+    /// What is off, like "charged without a sale", "sold without a
+    /// charge", "refunded more than charged".
+    pub problem: String,
+}
+
+impl From<&ledger::Discrepancy> for Discrepancy {
+    fn from(d: &ledger::Discrepancy) -> Self {
+        Self {
+            order_id: d.order_id.uuid(),
+            flight_id: d.flight_id.map(|f| f.uuid()),
+            status: d.status,
+            charged_cents: d.charged.get(),
+            refunded_cents: d.refunded.get(),
+            sold_cents: d.sold.get(),
+            problem: d.problem.clone(),
         }
     }
 }

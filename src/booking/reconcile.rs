@@ -9,7 +9,10 @@
 //!    workflow: released;
 //! 3. a flight whose `available_seats` disagrees with its seats: corrected;
 //! 4. a refund pending for over a minute: its workflow is started, should
-//!    the API's start have failed (a start that finds it is a no-op).
+//!    the API's start have failed (a start that finds it is a no-op);
+//! 5. the money ledger is checked against what is sold
+//!    (`store::ledger`): nothing is repaired, each order that does not
+//!    balance is logged and counted (the report, `flightctl_money_discrepancies`).
 //!
 //! Each run logs what it fixed and returns it (the workflow's result, so the
 //! schedule's recent runs in the Temporal UI show it too). Every step is
@@ -66,6 +69,10 @@ pub struct Report {
     /// Pending refunds whose workflow this run started.
     #[serde(default)]
     pub refunds_started: Vec<OrderId>,
+    /// Orders whose approved charges less refunds are not the price of
+    /// what they hold sold (step 5).
+    #[serde(default)]
+    pub money_discrepancies: u32,
 }
 
 impl Report {
@@ -94,6 +101,9 @@ pub struct RefundPolicy {
     pub engine: Engine,
     pub max_attempts: u32,
 }
+
+/// Orders that do not balance logged one by one per run; the count says all.
+const MONEY_LINES_PER_RUN: usize = 20;
 
 /// A refund pending this long without its workflow is started by the sweep.
 const REFUND_START_GRACE: Duration = Duration::from_secs(60);
@@ -149,6 +159,29 @@ impl Reconciler {
         Ok(())
     }
 
+    /// Step 5: the money ledger against what is sold. Reported, never
+    /// repaired here: a wrong figure needs a person (or the refund of a
+    /// payment without a sale) to put it right.
+    async fn check_money(&self, report: &mut Report) -> anyhow::Result<()> {
+        let money = crate::store::ledger::check(&self.pool).await?;
+        let off = &money.discrepancies;
+        for d in off.iter().take(MONEY_LINES_PER_RUN) {
+            tracing::warn!(order_id = %d.order_id, status = d.status.map(|s| s.as_str()), charged_cents = d.charged.get(), refunded_cents = d.refunded.get(), sold_cents = d.sold.get(), problem = %d.problem, "reconcile: an order's money does not balance");
+        }
+        if !off.is_empty() {
+            tracing::warn!(
+                discrepancies = off.len(),
+                charged_cents = money.charged.get(),
+                refunded_cents = money.refunded.get(),
+                sold_cents = money.sold.get(),
+                "reconcile: money discrepancies"
+            );
+        }
+        report.money_discrepancies = off.len() as u32;
+        crate::metrics::money_discrepancies(off.len());
+        Ok(())
+    }
+
     /// One sweep; each step's failure fails the run (the activity retries).
     pub async fn sweep(&self) -> anyhow::Result<Report> {
         let mut report = Report::default();
@@ -165,6 +198,7 @@ impl Reconciler {
         }
         report.flights_corrected = drift.into_iter().map(|d| d.flight_id).collect();
         self.start_refunds(&mut report).await?;
+        self.check_money(&mut report).await?;
         // The console lists the runs; a run whose record fails still fixed
         // what it fixed.
         let recorded = serde_json::to_value(&report).unwrap_or_default();
@@ -178,11 +212,13 @@ impl Reconciler {
                 holds_released = report.holds_released,
                 flights_corrected = report.flights_corrected.len(),
                 refunds_started = report.refunds_started.len(),
+                money_discrepancies = report.money_discrepancies,
                 "reconcile: run fixed things"
             );
         } else {
             tracing::debug!(
                 orders_checked = report.orders_checked,
+                money_discrepancies = report.money_discrepancies,
                 "reconcile: nothing to fix"
             );
         }

@@ -3,6 +3,7 @@
 
 pub mod flights;
 pub mod holds;
+pub mod ledger;
 pub mod lookups;
 pub mod migrate;
 pub mod ops;

@@ -956,6 +956,7 @@ async function scenarioOps(browser) {
   await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Sweep runs' }).click();
   await opsHeading(page, 'Sweep runs');
   await step('the runs are read', () => page.getByText(/\d+ runs? shown|has not run yet/).first().waitFor());
+  await step('the money balances', () => page.getByTestId('ops-money-summary').getByText(/^Charged \$[\d,.]+, refunded \$[\d,.]+, sold \$[\d,.]+\. Every order balances\.$/).waitFor());
   await accessible(page, 'the console sweep runs');
 
   await page.getByRole('button', { name: 'Sign out' }).click();

@@ -94,6 +94,20 @@ pub fn order_row(id: OrderId, flight: FlightId, seats: &[&str]) -> Order {
     }
 }
 
+/// The order's money ledger rows, oldest first: kind, amount, provider
+/// reference.
+pub async fn ledger_rows(
+    pool: &deadpool_postgres::Pool,
+    id: OrderId,
+) -> Vec<(String, i64, String)> {
+    let conn = pool.get().await.unwrap();
+    let sql = "SELECT kind, amount_cents, provider_ref FROM ledger WHERE order_id = $1 ORDER BY id";
+    let rows = conn.query(sql, &[&id]).await.unwrap();
+    rows.iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
 /// Settings pointing at a fresh database, key prefix and task queue.
 /// Temporal is started (once per binary) only when `temporal` is true.
 pub async fn isolated_settings(temporal: bool) -> Settings {

@@ -1,4 +1,5 @@
-//! Orders, one order, cancel and refund, the sweep's runs, the audit trail.
+//! Orders, one order, cancel and refund, the sweep's runs and the money
+//! ledger, the audit trail.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -9,7 +10,7 @@ use uuid::Uuid;
 
 use super::audited;
 use super::auth::Operator;
-use crate::api::bodies::{self, Attempt, AuditEntry, Refund, StatusChange, SweepRun};
+use crate::api::bodies::{self, Attempt, AuditEntry, Money, Refund, StatusChange, SweepRun};
 use crate::api::bookings;
 use crate::api::errors::ErrorBody;
 use crate::api::orders::{Ack, StatusView, answers, context, order_id};
@@ -19,7 +20,7 @@ use crate::orders::refund::{self, Refusal};
 use crate::passengers::Passenger;
 use crate::store::ops::{self as store, OrderFilter};
 use crate::store::refunds as refund_rows;
-use crate::store::{flights, orders};
+use crate::store::{flights, ledger, orders};
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -271,20 +272,21 @@ fn refused(refusal: Refusal) -> ApiError {
     }
 }
 
-/// The sweep's recent runs.
+/// The sweep's recent runs, and the money ledger checked now.
 #[derive(Serialize, ToSchema)]
 pub struct SweepView {
     runs: Vec<SweepRun>,
+    money: Money,
 }
 
 #[utoipa::path(
     get,
     path = "/api/ops/reconciliation",
     tag = "operations console",
-    summary = "The reconciliation sweep's recent runs and what each fixed",
+    summary = "The reconciliation sweep's recent runs, and the money ledger against what is sold",
     security(("ops_session" = [])),
     responses(
-        (status = 200, description = "The runs, newest first", body = SweepView),
+        (status = 200, description = "The runs, newest first, and the money checked now", body = SweepView),
         (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
         (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
     ),
@@ -294,8 +296,10 @@ pub async fn reconciliation(
     _op: Operator,
 ) -> Result<HttpResponse, ApiError> {
     let runs = store::sweep_runs(&state.pool, 100).await?;
+    let money = ledger::check(&state.pool).await?;
     Ok(HttpResponse::Ok().json(SweepView {
         runs: bodies::all(&runs),
+        money: Money::from(&money),
     }))
 }
 

@@ -1,10 +1,11 @@
-// What happened without a customer asking: the reconciliation sweep's
-// runs (what each checked and repaired) and the audit trail of operator
-// actions, a page at a time.
+// What happened without a customer asking: the money ledger against what
+// is sold (totals per flight, each order that does not balance), the
+// reconciliation sweep's runs (what each checked and repaired) and the
+// audit trail of operator actions, a page at a time.
 
 import { $, el, setText } from '/assets/dom.js';
-import { plural } from '/assets/format.js';
-import { cell, fillBody, go, hashFor, opsApi, orderLink, renderPager, shortId, shownError, stamp } from '/assets/ops-common.js';
+import { fmtMoney, plural } from '/assets/format.js';
+import { badge, cell, fillBody, go, hashFor, opsApi, orderLink, renderPager, shortId, shownError, stamp } from '/assets/ops-common.js';
 import { flights } from '/assets/ops-dashboard.js';
 
 // ---------------------------------------------------------------- sweep runs
@@ -36,15 +37,45 @@ function runRow({ at, report: r = {} }) {
     cell(String(r.holdsReleased ?? 0), { cls: 'num' }),
     cell(flightNames(r.flightsCorrected)),
     cell(orderLinks(r.refundsStarted)),
+    cell(String(r.moneyDiscrepancies ?? 0), { cls: 'num' }),
     cell(errorsText(r.errors)),
   ];
+}
+
+// ---------------------------------------------------------------- money
+
+const amount = (cents) => cell(fmtMoney(cents), { cls: 'num' });
+
+function flightMoneyRow(f) {
+  return [cell(f.flightNumber, { header: true }), amount(f.chargedCents), amount(f.refundedCents), amount(f.soldCents)];
+}
+
+function discrepancyRow(d) {
+  return [
+    cell(orderLink(d.orderId), { header: true }),
+    cell(flightNames(d.flightId ? [d.flightId] : [])),
+    cell(d.status ? badge(d.status) : '—'),
+    amount(d.chargedCents),
+    amount(d.refundedCents),
+    amount(d.soldCents),
+    cell(d.problem),
+  ];
+}
+
+function showMoney(money) {
+  const off = money.discrepancies.length;
+  const totals = `Charged ${fmtMoney(money.chargedCents)}, refunded ${fmtMoney(money.refundedCents)}, sold ${fmtMoney(money.soldCents)}.`;
+  setText($('money-summary'), `${totals} ${off ? `${plural(off, 'order')} not balanced.` : 'Every order balances.'}`);
+  fillBody($('money-body'), money.flights.map(flightMoneyRow), 'No money has moved yet.');
+  fillBody($('money-off-body'), money.discrepancies.map(discrepancyRow), 'None: every order balances.');
 }
 
 async function loadRuns() {
   const body = $('sweep-body');
   fillBody(body, [], 'Loading sweep runs…');
   try {
-    const { runs } = await opsApi('GET', '/api/ops/reconciliation');
+    const { runs, money } = await opsApi('GET', '/api/ops/reconciliation');
+    showMoney(money);
     fillBody(body, runs.map(runRow), 'The sweep has not run yet.');
     setText($('sweep-count'), `${plural(runs.length, 'run')} shown.`);
   } catch (err) {
