@@ -426,19 +426,12 @@ fn each_worker_build_runs_its_own_deployment_that_nothing_scales_to_zero() {
         }
     }
     // The committed example build is what the script writes.
-    for file in ["kustomization.yaml"] {
-        let written = dir
-            .join("k8s/overlays/example/workers/example-1")
-            .join(file);
-        let committed = repo_root()
-            .join("deploy/k8s/overlays/example/workers/example-1")
-            .join(file);
-        assert_eq!(
-            std::fs::read_to_string(written).unwrap(),
-            std::fs::read_to_string(committed).unwrap(),
-            "deploy/k8s/overlays/example/workers/example-1 is not what `scripts/k8s-rollout.sh new` writes"
-        );
-    }
+    let example = "overlays/example/workers/example-1/kustomization.yaml";
+    assert_eq!(
+        std::fs::read_to_string(dir.join("k8s").join(example)).unwrap(),
+        std::fs::read_to_string(repo_root().join("deploy/k8s").join(example)).unwrap(),
+        "deploy/k8s/{example} is not what `scripts/k8s-rollout.sh new` writes"
+    );
 }
 
 /// A build is written once, with a build id that fits every object name
