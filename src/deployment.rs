@@ -220,3 +220,53 @@ pub async fn wait_drained(
         tokio::time::sleep(Duration::from_secs(1).min(wait)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use temporalio_common::protos::temporal::api::deployment::v1::VersionDrainageInfo;
+
+    use super::*;
+
+    fn info(
+        status: Status,
+        drainage: Option<VersionDrainageStatus>,
+    ) -> WorkerDeploymentVersionInfo {
+        WorkerDeploymentVersionInfo {
+            status: status as i32,
+            drainage_info: drainage.map(|d| VersionDrainageInfo {
+                status: d as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_a_drained_version_reads_drained() {
+        use VersionDrainageStatus as D;
+        let cases = [
+            (info(Status::Current, None), Drainage::Active),
+            (info(Status::Ramping, None), Drainage::Active),
+            (info(Status::Created, None), Drainage::Inactive),
+            (info(Status::Inactive, None), Drainage::Inactive),
+            (
+                info(Status::Draining, Some(D::Draining)),
+                Drainage::Draining,
+            ),
+            (info(Status::Drained, Some(D::Drained)), Drainage::Drained),
+            // A server that reports drainage info but no version status.
+            (
+                info(Status::Unspecified, Some(D::Draining)),
+                Drainage::Draining,
+            ),
+            (
+                info(Status::Unspecified, Some(D::Drained)),
+                Drainage::Drained,
+            ),
+            (info(Status::Unspecified, None), Drainage::Unknown),
+        ];
+        for (info, want) in cases {
+            assert_eq!(version_drainage(&info).drainage, want, "{info:?}");
+        }
+    }
+}
