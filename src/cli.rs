@@ -1,6 +1,7 @@
 //! Command line: `flightctl serve | worker | migrate up|status | seed`.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -88,7 +89,28 @@ pub enum Deployment {
     /// Print the deployment's current build id and this binary's.
     #[command(after_help = "Example:\n  flightctl deployment show")]
     Show,
+    /// Is a build drained (no open booking pinned to it)? Exit 0 only when
+    /// Temporal reports it DRAINED; 2 when it is not (yet); 1 on an error.
+    #[command(
+        after_help = "Its workers can be stopped once it is drained. Temporal refreshes a \
+        draining version's status periodically (every 3 min by default), so DRAINED comes \
+        up to that long after its last booking ended.\n\
+        Examples:\n  flightctl deployment drained --build-id 2026-12-01-1\n  \
+        flightctl deployment drained --build-id 2026-12-01-1 --wait 30m && kill $OLD_WORKER"
+    )]
+    Drained {
+        /// The build id to ask about (the old one).
+        #[arg(long)]
+        build_id: String,
+        /// Keep asking this long for DRAINED (0s: ask once).
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+        wait: std::time::Duration,
+    },
 }
+
+/// The exit code of `deployment drained` for a build not drained (yet):
+/// distinct from 1, an error, so a script tells "wait" from "broken".
+pub const NOT_DRAINED: u8 = 2;
 
 #[derive(Debug, Subcommand)]
 pub enum Migrate {
@@ -127,7 +149,9 @@ impl Cli {
     }
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Run the command; its exit code (every command but `deployment drained`
+/// succeeds with 0).
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let service = cli.service();
     let settings = Settings::load(cli.config)?;
     if let Some(service) = service {
@@ -140,9 +164,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(Migrate::Up) => migrate_up(&settings).await,
         Command::Migrate(Migrate::Status) => migrate_status(&settings).await,
         Command::Seed => seed(&settings).await,
-        Command::Deployment(cmd) => deployment(&settings, cmd).await,
+        Command::Deployment(cmd) => return deployment(&settings, cmd).await,
         Command::Operator(cmd) => operator(&settings, cmd).await,
-    }
+    }?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn operator(settings: &Settings, cmd: Operator) -> anyhow::Result<()> {
@@ -193,7 +218,7 @@ fn read_password() -> anyhow::Result<crate::ops::Password> {
     Ok(crate::ops::Password::new(text))
 }
 
-async fn deployment(settings: &Settings, cmd: Deployment) -> anyhow::Result<()> {
+async fn deployment(settings: &Settings, cmd: Deployment) -> anyhow::Result<ExitCode> {
     let client = crate::temporal::connect(
         &settings.temporal,
         "flightctl-deployment",
@@ -213,8 +238,22 @@ async fn deployment(settings: &Settings, cmd: Deployment) -> anyhow::Result<()> 
             println!("current build: {}", current.as_deref().unwrap_or("(none)"));
             println!("this binary:   {}", settings.worker.build_id());
         }
+        Deployment::Drained { build_id, wait } => {
+            let seen = crate::deployment::wait_drained(&client, name, &build_id, wait).await?;
+            let checked = seen.last_checked.map_or_else(
+                || "not checked yet".to_string(),
+                |t| format!("last checked {}", humantime::format_rfc3339_seconds(t)),
+            );
+            println!(
+                "deployment {name}: build {build_id} is {} ({checked})",
+                seen.drainage.as_str()
+            );
+            if seen.drainage != crate::deployment::Drainage::Drained {
+                return Ok(ExitCode::from(NOT_DRAINED));
+            }
+        }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Say at every start whether Temporal stores payloads encrypted: switched

@@ -16,7 +16,7 @@ async fn main() -> ExitCode {
     // Flush buffered traces (a blocking call) off the async workers.
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("flightctl: error: {e:#}");
             ExitCode::FAILURE

@@ -1,37 +1,101 @@
 //! The Kubernetes manifests (`deploy/k8s`), validated offline: the example
-//! overlay rendered by `kubectl kustomize`, checked against the Kubernetes
-//! API schemas by `kubernetes-validate` and against security and
-//! reliability policies by `checkov`, with 0 failures. Both come from PyPI
-//! (`scripts/install-prereqs.sh`, pinned); without one this test fails, it
-//! does not skip. Each tool is bounded by a deadline.
+//! overlay and two worker builds (the committed `workers/example-1` and one
+//! written by `scripts/k8s-rollout.sh new`) rendered by `kubectl kustomize`,
+//! checked against the Kubernetes API schemas by `kubernetes-validate` and
+//! against security and reliability policies by `checkov`, with 0 failures.
+//! Both come from PyPI (`scripts/install-prereqs.sh`, pinned); without one
+//! this test fails, it does not skip. Each tool is bounded by a deadline.
 
 #[path = "support/tools.rs"]
 mod tools;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
 const WITHIN: Duration = Duration::from_secs(45);
+const BUILDS: [&str; 2] = ["example-1", "example-2"];
+const IMAGE_1: &str = "registry.example.com/flightctl@sha256:0000000000000000000000000000000000000000000000000000000000000000";
+const IMAGE_2: &str = "registry.example.com/flightctl@sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The example overlay as `kubectl kustomize` renders it, in a file.
-fn render() -> (PathBuf, String) {
+fn scratch() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "flightctl-k8s-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// `scripts/k8s-rollout.sh ARGS`: its exit status and its output.
+fn rollout_script(args: &[&str]) -> (bool, String) {
+    let mut cmd = Command::new(repo_root().join("scripts/k8s-rollout.sh"));
+    cmd.args(args).current_dir(repo_root());
+    let out = tools::run_bounded("scripts/k8s-rollout.sh", cmd, WITHIN);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// `dir` as `kubectl kustomize` renders it.
+fn kustomize(dir: &Path) -> String {
     let kubectl = tools::tool("kubectl", "apt-get install kubectl");
     let mut cmd = Command::new(kubectl);
-    cmd.args(["kustomize", "deploy/k8s/overlays/example"])
-        .current_dir(repo_root());
+    cmd.arg("kustomize").arg(dir);
     let out = tools::run_bounded("kubectl kustomize", cmd, WITHIN);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "kubectl kustomize: {stderr}");
-    let yaml = String::from_utf8(out.stdout).unwrap();
-    let dir = std::env::temp_dir().join(format!("flightctl-k8s-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    assert!(out.status.success(), "kubectl kustomize {dir:?}: {stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A copy of `deploy/k8s` in which the script wrote both example builds
+/// (example-1 again, to compare with the committed one): its example overlay.
+fn overlay_with_builds() -> (PathBuf, PathBuf) {
+    let dir = scratch();
+    copy_tree(&repo_root().join("deploy/k8s"), &dir.join("k8s"));
+    let overlay = dir.join("k8s/overlays/example");
+    std::fs::remove_dir_all(overlay.join("workers/example-1")).unwrap();
+    let overlay_arg = overlay.to_str().unwrap();
+    for (build, image) in BUILDS.iter().zip([IMAGE_1, IMAGE_2]) {
+        let (ok, text) = rollout_script(&["new", overlay_arg, build, image]);
+        assert!(ok, "scripts/k8s-rollout.sh new {build}: {text}");
+    }
+    (dir, overlay)
+}
+
+/// The example overlay and both worker builds as `kubectl kustomize`
+/// renders them, in one file.
+fn render() -> (PathBuf, String) {
+    let (dir, overlay) = overlay_with_builds();
+    let mut yaml = kustomize(&overlay);
+    for build in BUILDS {
+        yaml.push_str("---\n");
+        yaml.push_str(&kustomize(&overlay.join("workers").join(build)));
+    }
     let file = dir.join("example.yaml");
     std::fs::write(&file, &yaml).unwrap();
     (file, yaml)
@@ -64,9 +128,6 @@ fn the_example_overlay_renders_what_a_deployment_needs() {
     let container = &serve["containers"][0];
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/livez");
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
-    let worker = &find(&docs, "Deployment", "flightctl-worker")["spec"]["template"]["spec"];
-    let grace = worker["terminationGracePeriodSeconds"].as_u64().unwrap();
-    assert!(grace >= 30, "the worker's grace covers its drain: {grace}");
     for d in docs
         .iter()
         .filter(|d| d["kind"] == "Deployment" || d["kind"] == "Job")
@@ -86,11 +147,8 @@ fn the_example_overlay_renders_what_a_deployment_needs() {
         assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
         assert!(c["resources"]["limits"]["memory"].is_string(), "{c:?}");
     }
-    let scaled = find(&docs, "ScaledObject", "flightctl-worker");
-    assert_eq!(scaled["spec"]["triggers"][0]["type"], "temporal");
     find(&docs, "HorizontalPodAutoscaler", "flightctl-serve");
     find(&docs, "PodDisruptionBudget", "flightctl-serve");
-    find(&docs, "PodDisruptionBudget", "flightctl-worker");
     find(&docs, "Job", "flightctl-migrate");
 }
 
@@ -251,4 +309,158 @@ fn checkov_finds_no_failure_in_the_example_overlay() {
             .unwrap_or("");
         assert!(reason.len() > 20, "a skip without its reason: {skip}");
     }
+}
+
+/// The label every object of one worker build carries: its build id.
+const BUILD_LABEL: &str = "flightctl.io/build";
+
+fn is_worker(d: &serde_yaml::Value) -> bool {
+    d["kind"] == "Deployment" && d["metadata"]["labels"]["app.kubernetes.io/component"] == "worker"
+}
+
+/// Whether a `matchLabels` selector selects pods labelled `labels`.
+fn selects(selector: &serde_yaml::Value, labels: &serde_yaml::Value) -> bool {
+    selector["matchLabels"]
+        .as_mapping()
+        .expect("a matchLabels selector")
+        .iter()
+        .all(|(k, v)| &labels[k] == v)
+}
+
+/// The container's `WORKER_BUILD_ID` comes from the pod's build label, so
+/// a pod can never poll as another build than its Deployment's.
+fn assert_build_from_label(pod: &serde_yaml::Value, what: &str) {
+    let env = pod["containers"][0]["env"].as_sequence().unwrap();
+    let build = env
+        .iter()
+        .find(|e| e["name"] == "WORKER_BUILD_ID")
+        .unwrap_or_else(|| panic!("{what} sets WORKER_BUILD_ID"));
+    assert_eq!(
+        build["valueFrom"]["fieldRef"]["fieldPath"],
+        format!("metadata.labels['{BUILD_LABEL}']").as_str(),
+        "{what}"
+    );
+}
+
+/// Issue 23 (5): the workers ran as one Deployment `flightctl-worker` with
+/// RollingUpdate, which stopped the old build's pods while bookings pinned
+/// to it still ran. Now each build is its own Deployment, which nothing
+/// else replaces, scales to zero or drains to zero.
+#[test]
+fn each_worker_build_runs_its_own_deployment_that_nothing_scales_to_zero() {
+    let (dir, overlay) = overlay_with_builds();
+    let shared = docs(&kustomize(&overlay));
+    assert!(
+        !shared.iter().any(is_worker),
+        "the environment's overlay has no worker Deployment of its own"
+    );
+    for d in &shared {
+        let text = serde_yaml::to_string(d).unwrap();
+        assert!(!text.contains("flightctl-worker"), "{text}");
+    }
+    let mut pods = Vec::new();
+    for build in BUILDS {
+        let docs = docs(&kustomize(&overlay.join("workers").join(build)));
+        let workers: Vec<_> = docs.iter().filter(|d| is_worker(d)).collect();
+        assert_eq!(workers.len(), 1, "one worker Deployment per build");
+        let deployment = workers[0];
+        let name = format!("flightctl-worker-{build}");
+        assert_eq!(deployment["metadata"]["name"], name.as_str());
+        for d in &docs {
+            assert_eq!(d["metadata"]["labels"][BUILD_LABEL], build, "{d:?}");
+        }
+        let spec = &deployment["spec"];
+        assert_eq!(spec["selector"]["matchLabels"][BUILD_LABEL], build);
+        let template = &spec["template"];
+        assert_eq!(template["metadata"]["labels"][BUILD_LABEL], build);
+        assert_build_from_label(&template["spec"], &name);
+        // A rolling update replaces pods of this build only (same label,
+        // same image), and never goes below the count.
+        assert_eq!(spec["strategy"]["type"], "RollingUpdate");
+        assert_eq!(spec["strategy"]["rollingUpdate"]["maxUnavailable"], 0);
+        let grace = template["spec"]["terminationGracePeriodSeconds"]
+            .as_u64()
+            .unwrap();
+        assert!(grace >= 30, "the worker's grace covers its drain: {grace}");
+
+        let budget = find(&docs, "PodDisruptionBudget", &name);
+        assert!(budget["spec"]["minAvailable"].as_u64() >= Some(1));
+        assert!(selects(
+            &budget["spec"]["selector"],
+            &template["metadata"]["labels"]
+        ));
+        let scaled = find(&docs, "ScaledObject", &name);
+        assert_eq!(scaled["spec"]["scaleTargetRef"]["name"], name.as_str());
+        assert!(scaled["spec"]["minReplicaCount"].as_u64() >= Some(1));
+        let trigger = &scaled["spec"]["triggers"][0];
+        assert_eq!(trigger["type"], "temporal");
+        assert_eq!(trigger["metadata"]["workerDeploymentBuildId"], build);
+        assert_eq!(
+            trigger["metadata"]["workerDeploymentNameFromEnv"],
+            "WORKER_DEPLOYMENT_NAME"
+        );
+        let job = find(&docs, "Job", &format!("flightctl-set-current-{build}"));
+        assert_build_from_label(&job["spec"]["template"]["spec"], "the set-current Job");
+        assert!(
+            job["spec"]["ttlSecondsAfterFinished"].is_null(),
+            "a finished set-current Job stays, so applying its build again never reruns it"
+        );
+        pods.push((
+            build,
+            spec["selector"].clone(),
+            budget["spec"]["selector"].clone(),
+            template["metadata"]["labels"].clone(),
+        ));
+    }
+    // No build's Deployment or budget selects another build's pods.
+    for (build, deployment, budget, _) in &pods {
+        for (other, _, _, labels) in pods.iter().filter(|p| p.0 != *build) {
+            assert!(
+                !selects(deployment, labels),
+                "{build} selects {other}'s pods"
+            );
+            assert!(
+                !selects(budget, labels),
+                "{build}'s budget counts {other}'s pods"
+            );
+        }
+    }
+    // The committed example build is what the script writes.
+    let example = "overlays/example/workers/example-1/kustomization.yaml";
+    assert_eq!(
+        std::fs::read_to_string(dir.join("k8s").join(example)).unwrap(),
+        std::fs::read_to_string(repo_root().join("deploy/k8s").join(example)).unwrap(),
+        "deploy/k8s/{example} is not what `scripts/k8s-rollout.sh new` writes"
+    );
+}
+
+/// A build is written once, with a build id that fits every object name
+/// and an image by digest; the script refuses anything else.
+#[test]
+fn the_rollout_script_writes_a_build_once_and_refuses_a_bad_one() {
+    let (_dir, overlay) = overlay_with_builds();
+    let overlay = overlay.to_str().unwrap();
+    let refusals = [
+        (
+            ["new", overlay, "example-1", IMAGE_1],
+            "a build is written once",
+        ),
+        (["new", overlay, "Example-3", IMAGE_1], "build id"),
+        (["new", overlay, "-3", IMAGE_1], "build id"),
+        (
+            [
+                "new",
+                overlay,
+                "example-3",
+                "registry.example.com/flightctl:latest",
+            ],
+            "image",
+        ),
+    ];
+    for (args, says) in refusals {
+        let (ok, text) = rollout_script(&args);
+        assert!(!ok && text.contains(says), "{args:?}: {text}");
+    }
+    let (ok, text) = rollout_script(&["roll", overlay, "example-9"]);
+    assert!(!ok && text.contains("no such build"), "{text}");
 }

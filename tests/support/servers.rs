@@ -229,6 +229,13 @@ impl Redis {
     }
 }
 
+/// How long after a worker version stops being current the harness's
+/// Temporal first looks for workflows still pinned to it, and how often it
+/// looks again (the server's defaults are 3 min and 3 min: a version is
+/// reported drained 3 to 6 min after its last workflow closed).
+pub const DRAINAGE_GRACE: Duration = Duration::from_secs(2);
+pub const DRAINAGE_REFRESH: Duration = Duration::from_secs(1);
+
 /// A Temporal dev server; tests that stop and restart it get their own.
 pub struct Temporal {
     pub port: u16,
@@ -269,6 +276,7 @@ impl Temporal {
                 .args(["--port", &self.port.to_string()])
                 .args(["--http-port", &self.ports[0].to_string()])
                 .args(["--metrics-port", &self.ports[1].to_string()])
+                .args(drainage_settings())
                 .args(["--log-level", "error", "--db-filename"])
                 .arg(self.dir.join("temporal.db"))
                 .stdout(out.try_clone().expect("temporal log"))
@@ -325,6 +333,23 @@ impl Temporal {
     pub fn pid(&self) -> Option<u32> {
         self.proc.as_ref().map(Proc::pid)
     }
+}
+
+/// The dev server's dynamic settings for drainage (`DRAINAGE_GRACE`,
+/// `DRAINAGE_REFRESH`), so a test sees a version drained in seconds.
+fn drainage_settings() -> Vec<String> {
+    let setting = |key: &str, value: Duration| {
+        [
+            "--dynamic-config-value".to_string(),
+            format!("matching.wv.{key}=\"{}s\"", value.as_secs()),
+        ]
+    };
+    let mut args = setting("VersionDrainageStatusVisibilityGracePeriod", DRAINAGE_GRACE).to_vec();
+    args.extend(setting(
+        "VersionDrainageStatusRefreshInterval",
+        DRAINAGE_REFRESH,
+    ));
+    args
 }
 
 pub fn postgres() -> &'static Postgres {
