@@ -139,13 +139,16 @@ async fn a_terminated_workflows_seats_come_back_by_themselves() {
     .await;
 }
 
-/// A live row, quiet for five minutes, whose workflow never existed.
+/// A live row paying for 19A (claimed), quiet for five minutes, whose
+/// workflow never existed.
 async fn quiet_orphan(pool: &deadpool_postgres::Pool) -> OrderId {
     let id = OrderId::random();
     let flight: FlightId = FL102.parse().unwrap();
-    orders::save(pool, &support::order_row(id, flight, &["19A"]), None)
-        .await
-        .unwrap();
+    let paying = orders::Order {
+        status: OrderStatus::PaymentProcessing,
+        ..support::order_row(id, flight, &["19A"])
+    };
+    orders::save(pool, &paying, None).await.unwrap();
     let quiet = "UPDATE orders SET updated_at = NOW() - INTERVAL '5 minutes' WHERE id = $1";
     let conn = pool.get().await.unwrap();
     conn.execute(quiet, &[&id]).await.unwrap();
@@ -153,7 +156,8 @@ async fn quiet_orphan(pool: &deadpool_postgres::Pool) -> OrderId {
 }
 
 /// Temporal's typed answers as the server sends them: a workflow that is not
-/// found ends its quiet live row, a namespace that is not found never does.
+/// found ends its quiet live row and releases its claims, a namespace that
+/// is not found never does.
 #[tokio::test]
 async fn a_missing_namespace_is_never_taken_for_gone_workflows() {
     let s = support::isolated_settings(true).await;
@@ -177,12 +181,22 @@ async fn a_missing_namespace_is_never_taken_for_gone_workflows() {
     assert!(report.orders_ended.is_empty(), "{report:?}");
     assert_eq!(report.errors, 1, "{report:?}");
     let row = orders::find(&pool, order).await.unwrap();
-    assert_eq!(row.status, OrderStatus::SeatsReserved);
+    assert_eq!(row.status, OrderStatus::PaymentProcessing);
+    assert_eq!(claim_of_19a(&pool).await, Some(order));
 
     let report = sweep(&s.temporal.namespace).await;
     assert_eq!(report.orders_ended, vec![order], "{report:?}");
     let row = orders::find(&pool, order).await.unwrap();
     assert_eq!(row.status, OrderStatus::Failed);
+    assert_eq!(claim_of_19a(&pool).await, None);
+}
+
+/// The order claiming FL102's seat 19A, if any.
+async fn claim_of_19a(pool: &deadpool_postgres::Pool) -> Option<OrderId> {
+    let conn = pool.get().await.unwrap();
+    let sql = "SELECT claimed_by FROM seats WHERE flight_id = $1 AND id = '19A'";
+    let flight: FlightId = FL102.parse().unwrap();
+    conn.query_one(sql, &[&flight]).await.unwrap().get(0)
 }
 
 /// A payment approved for an order that holds nothing sold: every run of the

@@ -33,11 +33,11 @@ async fn migrate_twice_and_seed_twice_gives_four_flights_and_420_seats() {
     );
     assert_eq!(
         migrate::up(&pool).await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 12]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12]
     );
     assert_eq!(migrate::up(&pool).await.unwrap(), Vec::<i32>::new());
     let status = migrate::status(&pool).await.unwrap();
-    assert_eq!(status.len(), 10);
+    assert_eq!(status.len(), 11);
     assert!(status.iter().all(|m| m.applied));
 
     let first = seed::run(&pool).await.unwrap();
@@ -307,10 +307,19 @@ async fn holds_of_one_flight_share_a_hash_tag() {
     assert!(keys.iter().all(|k| k.contains(&tag)), "{keys:?}");
 }
 
+/// An order paying for its seats (its save claims them).
 fn order(id: OrderId, flight: FlightId, seat_ids: &[&str]) -> Order {
     Order {
         status: OrderStatus::PaymentProcessing,
         payment_attempts: 1,
+        ..support::order_row(id, flight, seat_ids)
+    }
+}
+
+/// An order holding its seats, not paying yet (its save claims nothing).
+fn holding(id: OrderId, flight: FlightId, seat_ids: &[&str]) -> Order {
+    Order {
+        status: OrderStatus::SeatsReserved,
         ..support::order_row(id, flight, seat_ids)
     }
 }
@@ -332,7 +341,9 @@ async fn confirm_books_every_seat_once_or_nothing() {
     orders::save(&pool, &order(first, flight, &["6A"]), None)
         .await
         .unwrap();
-    orders::save(&pool, &order(second, flight, &["6A", "6B"]), None)
+    // Two orders can no longer pay for one seat (the first claimed it): the
+    // second one holds it, its hold outlived in Redis.
+    orders::save(&pool, &holding(second, flight, &["6A", "6B"]), None)
         .await
         .unwrap();
 
@@ -372,7 +383,7 @@ async fn confirm_books_every_seat_once_or_nothing() {
     assert!(confirmed.confirmed_at.is_some());
     assert_eq!(
         orders::find(&pool, second).await.unwrap().status,
-        OrderStatus::PaymentProcessing
+        OrderStatus::SeatsReserved
     );
 }
 
@@ -424,7 +435,7 @@ async fn concurrent_confirms_of_one_seat_sell_it_once() {
     let flight = support::FL201.parse::<FlightId>().unwrap();
     let ids: Vec<OrderId> = (0..10).map(|_| OrderId::random()).collect();
     for id in &ids {
-        orders::save(&pool, &order(*id, flight, &["7C"]), None)
+        orders::save(&pool, &holding(*id, flight, &["7C"]), None)
             .await
             .unwrap();
     }

@@ -53,7 +53,7 @@ pub struct FlightSales {
     pub flight: Flight,
     /// Seats sold (booked in Postgres).
     pub sold: i64,
-    /// Seats held in Redis now.
+    /// Seats live orders reserve now: held in Redis or claimed by a payment.
     pub held: i64,
     /// Seats neither sold nor held.
     pub available: i64,

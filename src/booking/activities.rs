@@ -42,8 +42,10 @@ impl BookingActivities {
 }
 
 impl BookingActivities {
-    /// Lock, then check: Redis first, so a seat sold in Postgres between
-    /// the two steps is seen by the check and never stays held. A refused
+    /// Lock, then check: Redis first, so a seat sold (or claimed by another
+    /// order's payment) in Postgres between the two steps is seen by the
+    /// check and never stays held; a claim is seen even when Redis lost
+    /// the paying order's hold. A refused
     /// lock gives back every seat it took (keeping those the order held
     /// before); a check that fails gives them back too before the error.
     pub async fn lock(&self, req: &LockSeats) -> Result<Locked, ActivityError> {
@@ -55,7 +57,8 @@ impl BookingActivities {
             return Ok(Locked::Unavailable(seats));
         }
         let held = &req.held;
-        let check = match flights::check_seats(&self.pool, req.flight_id, &req.seats).await {
+        let check = flights::check_seats(&self.pool, req.flight_id, req.order_id, &req.seats);
+        let check = match check.await {
             Ok(check) => check,
             Err(e) => {
                 // Best effort: the lock is failing anyway, and the workflow
@@ -67,16 +70,16 @@ impl BookingActivities {
                 return Err(e.into());
             }
         };
-        if check.unknown.is_empty() && check.sold.is_empty() {
+        if check.unknown.is_empty() && check.taken.is_empty() {
             return Ok(Locked::All);
         }
-        // Seats sold or unknown are never the order's; the others it took
+        // Seats taken or unknown are never the order's; the others it took
         // now go back, those it held before stay held.
-        let refused = |s: &&SeatId| check.sold.contains(s) || check.unknown.contains(s);
+        let refused = |s: &&SeatId| check.taken.contains(s) || check.unknown.contains(s);
         let undo = req.seats.iter().filter(|s| refused(s) || !held.contains(s));
         self.release(&req.releasing(undo)).await?;
         Ok(if check.unknown.is_empty() {
-            Locked::Unavailable(check.sold)
+            Locked::Unavailable(check.taken)
         } else {
             Locked::Unknown(check.unknown)
         })
@@ -158,6 +161,8 @@ impl BookingActivities {
 impl BookingActivities {
     /// A step that takes seats: lock, save the order unless its deadline
     /// has passed, release the seats no longer wanted (and announce it).
+    /// Saving a payment claims the seats in Postgres with the row; a seat
+    /// that cannot be claimed refuses the step like a seat taken.
     /// Each part is idempotent, so a retry is safe; a lock that cannot be
     /// saved gives back what it took, so a refusal holds nothing new.
     #[activity]
@@ -174,10 +179,15 @@ impl BookingActivities {
                 return Ok(outcome);
             }
             let deadline = req.deadline_ms.and_then(Deadline::to_time);
-            if !orders::save(&self.pool, &row(&req.order), deadline).await?.committed {
+            let saved = orders::save(&self.pool, &row(&req.order), deadline).await?;
+            if !saved.committed {
                 let held = &req.lock.held;
                 let taken = req.lock.seats.iter().filter(|s| !held.contains(s));
                 self.release(&req.lock.releasing(taken)).await?;
+                if !saved.unavailable.is_empty() {
+                    tracing::info!(seats = ?saved.unavailable, "seats refused: claimed by another order's payment");
+                    return Ok(Locked::Unavailable(saved.unavailable));
+                }
                 tracing::info!(seats = ?req.lock.seats, "seats refused: past the caller's deadline");
                 return Ok(Locked::Late);
             }

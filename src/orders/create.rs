@@ -119,9 +119,9 @@ async fn attempt(
 }
 
 /// Refuse, without touching Temporal, a seat held by another order (one
-/// Redis read, first: the common loser of a flash sale), sold, unknown, or
-/// on a flight that does not exist. Postgres stays the authority: the
-/// workflow checks again.
+/// Redis read, first: the common loser of a flash sale), sold or claimed
+/// by another order's payment, unknown, or on a flight that does not
+/// exist. Postgres stays the authority: the workflow checks again.
 pub async fn refuse_taken(
     ctx: &Context<'_>,
     new: &SeatRequest,
@@ -135,7 +135,7 @@ pub async fn refuse_taken(
     if !held.is_empty() {
         return Err(Refusal::SeatsTaken(held).into());
     }
-    let check = flights::check_seats(ctx.pool, new.flight_id, ids).await?;
+    let check = flights::check_seats(ctx.pool, new.flight_id, order_id, ids).await?;
     if check.unknown.len() == ids.len() {
         // No seat at all: most likely no such flight (refused as such).
         flights::find(ctx.pool, new.flight_id).await?;
@@ -143,8 +143,8 @@ pub async fn refuse_taken(
     if !check.unknown.is_empty() {
         return Err(Refusal::UnknownSeats(check.unknown).into());
     }
-    if !check.sold.is_empty() {
-        return Err(Refusal::SeatsTaken(check.sold).into());
+    if !check.taken.is_empty() {
+        return Err(Refusal::SeatsTaken(check.taken).into());
     }
     Ok(())
 }

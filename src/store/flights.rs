@@ -1,4 +1,5 @@
-//! Flights and their seats, as Postgres knows them (sold or not).
+//! Flights and their seats, as Postgres knows them: sold, claimed by an
+//! order's payment (`claims`), or neither.
 
 use crate::money::Cents;
 use chrono::{DateTime, Utc};
@@ -6,7 +7,7 @@ use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 
 use super::{StoreError, seat_id};
-use crate::domain::{FlightId, SeatId};
+use crate::domain::{FlightId, OrderId, SeatId};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Flight {
@@ -32,6 +33,8 @@ pub struct Seat {
     pub row: i32,
     pub column: String,
     pub booked: bool,
+    /// Claimed by a live order's payment (never when booked).
+    pub claimed: bool,
 }
 
 const FLIGHT_COLUMNS: &str = "id, flight_number, origin, destination, departure_time,
@@ -92,8 +95,9 @@ pub async fn seats(pool: &Pool, flight_id: FlightId) -> Result<Vec<Seat>, StoreE
     let conn = pool.get().await?;
     let rows = conn
         .query(
-            "SELECT id, row_num, col, status = 'booked' AS booked FROM seats
-             WHERE flight_id = $1 ORDER BY row_num, col",
+            "SELECT id, row_num, col, status = 'booked' AS booked,
+                    claimed_by IS NOT NULL AS claimed
+             FROM seats WHERE flight_id = $1 ORDER BY row_num, col",
             &[&flight_id],
         )
         .await?;
@@ -104,29 +108,34 @@ pub async fn seats(pool: &Pool, flight_id: FlightId) -> Result<Vec<Seat>, StoreE
                 row: r.get("row_num"),
                 column: r.get("col"),
                 booked: r.get("booked"),
+                claimed: r.get("claimed"),
             })
         })
         .collect()
 }
 
-/// Of `wanted`, the seats that do not exist on the flight and those already sold.
+/// Of `wanted`, the seats that do not exist on the flight and those taken.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct SeatCheck {
     pub unknown: Vec<SeatId>,
-    pub sold: Vec<SeatId>,
+    /// Sold, or claimed by another order's payment.
+    pub taken: Vec<SeatId>,
 }
 
-/// Of `wanted`, which seats the flight lacks and which are sold already.
+/// Of `wanted`, which seats the flight lacks and which are taken: sold, or
+/// claimed by an order other than `order` (whatever Redis holds).
 pub async fn check_seats(
     pool: &Pool,
     flight_id: FlightId,
+    order: OrderId,
     wanted: &[SeatId],
 ) -> Result<SeatCheck, StoreError> {
     let conn = pool.get().await?;
     let rows = conn
         .query(
-            "SELECT id, status = 'booked' AS booked FROM seats WHERE flight_id = $1 AND id = ANY($2)",
-            &[&flight_id, &wanted],
+            "SELECT id, status = 'booked' OR (claimed_by IS NOT NULL AND claimed_by <> $3) AS taken
+             FROM seats WHERE flight_id = $1 AND id = ANY($2)",
+            &[&flight_id, &wanted, &order],
         )
         .await?;
     let mut check = SeatCheck::default();
@@ -134,7 +143,7 @@ pub async fn check_seats(
         let id = seat.to_string();
         match rows.iter().find(|r| r.get::<_, &str>("id") == id) {
             None => check.unknown.push(seat.clone()),
-            Some(r) if r.get::<_, bool>("booked") => check.sold.push(seat.clone()),
+            Some(r) if r.get::<_, bool>("taken") => check.taken.push(seat.clone()),
             Some(_) => {}
         }
     }

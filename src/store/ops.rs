@@ -299,7 +299,7 @@ pub struct FlightSales {
     pub flight: Flight,
     /// Seats sold (booked in Postgres).
     pub sold: i64,
-    /// Seats held in Redis now.
+    /// Seats live orders reserve now: held in Redis or claimed by a payment.
     pub held: i64,
     /// Seats neither sold nor held.
     pub available: i64,
@@ -312,8 +312,8 @@ pub struct FlightSales {
 /// Minutes the bookings sparkline covers.
 pub const SPARK_MINUTES: usize = 30;
 
-/// Every flight's sales but the holds (`held` is 0; the caller counts them
-/// in Redis).
+/// Every flight's sales but the reserved seats (`held` is 0; the caller
+/// counts the holds in Redis and the claims).
 pub async fn sales(pool: &Pool) -> Result<Vec<FlightSales>, StoreError> {
     let list = flights::list(pool).await?;
     let conn = pool.get().await?;

@@ -7,7 +7,7 @@ use deadpool_postgres::Pool;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 
-use super::{StoreError, seat_id, seat_ids};
+use super::{StoreError, claims, seat_id, seat_ids};
 pub use crate::domain::AttemptOutcome;
 use crate::domain::{FlightId, OrderId, OrderStatus, SeatId};
 use crate::passengers::Passenger;
@@ -78,16 +78,41 @@ impl Order {
 }
 
 /// What a save did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Saved {
-    /// The row holds this save (or a later one): false only when the
-    /// deadline passed first.
+    /// The row holds this save (or a later one): false when the deadline
+    /// passed first, or when seats could not be claimed.
     pub committed: bool,
     /// The ending (expired, cancelled, failed) this save changed the row's
     /// status to; a retried save finds it there already, so an ending is
     /// reported once.
     pub ended: Option<OrderStatus>,
+    /// A payment's save: the seats it could not claim, sold or claimed by
+    /// another order's payment; nothing was saved. Empty otherwise.
+    pub unavailable: Vec<SeatId>,
 }
+
+/// The upsert of a save; `$12` is the deadline. The deadline is checked by
+/// the statement itself, after any row lock it waited for: a save stalled
+/// past the deadline never commits.
+const UPSERT: &str = "WITH before AS (SELECT status FROM orders WHERE id = $1)
+    INSERT INTO orders (id, flight_id, workflow_id, status, seats, total_price_cents,
+           expires_at, failure_reason, payment_attempts, last_payment_error, saved_at_event,
+           passengers)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13
+    WHERE $12::timestamptz IS NULL OR clock_timestamp() <= $12::timestamptz
+    ON CONFLICT (id) DO UPDATE SET
+       status = EXCLUDED.status, seats = EXCLUDED.seats,
+       total_price_cents = EXCLUDED.total_price_cents, expires_at = EXCLUDED.expires_at,
+       failure_reason = EXCLUDED.failure_reason,
+       payment_attempts = EXCLUDED.payment_attempts,
+       last_payment_error = EXCLUDED.last_payment_error,
+       saved_at_event = EXCLUDED.saved_at_event, passengers = EXCLUDED.passengers,
+       updated_at = NOW()
+    WHERE orders.confirmed_at IS NULL
+      AND orders.saved_at_event <= EXCLUDED.saved_at_event
+      AND ($12::timestamptz IS NULL OR clock_timestamp() <= $12::timestamptz)
+    RETURNING (SELECT status FROM before) AS before";
 
 /// Insert or update the order row, unless `deadline` has passed by the time
 /// the database commits it: the row is then as before and `false` comes
@@ -95,75 +120,94 @@ pub struct Saved {
 /// as committed). A confirmed order is never overwritten (only `confirm`
 /// sells seats), nor a state saved later in the workflow than this one (a
 /// late retry, a worker that lost its task).
+///
+/// The seats' claims change with the row, in its transaction: a save
+/// `PAYMENT_PROCESSING` claims every seat of the order or saves nothing
+/// ([`Saved::unavailable`]); a save that ends the order releases its
+/// claims. Other saves (a selection, passengers) come before any claim and
+/// touch none. The claims go first and the row last, so the row's deadline
+/// check still follows every lock the save waited for.
 pub async fn save(
     pool: &Pool,
     o: &Order,
     deadline: Option<DateTime<Utc>>,
 ) -> Result<Saved, StoreError> {
-    let conn = pool.get().await?;
-    // The deadline is checked by the statement itself, after any row lock
-    // it waited for: a save stalled past the deadline never commits.
-    let saved = conn
-        .query_opt(
-            "WITH before AS (SELECT status FROM orders WHERE id = $1)
-         INSERT INTO orders (id, flight_id, workflow_id, status, seats, total_price_cents,
-                expires_at, failure_reason, payment_attempts, last_payment_error, saved_at_event,
-                passengers)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13
-         WHERE $12::timestamptz IS NULL OR clock_timestamp() <= $12::timestamptz
-         ON CONFLICT (id) DO UPDATE SET
-            status = EXCLUDED.status, seats = EXCLUDED.seats,
-            total_price_cents = EXCLUDED.total_price_cents, expires_at = EXCLUDED.expires_at,
-            failure_reason = EXCLUDED.failure_reason,
-            payment_attempts = EXCLUDED.payment_attempts,
-            last_payment_error = EXCLUDED.last_payment_error,
-            saved_at_event = EXCLUDED.saved_at_event, passengers = EXCLUDED.passengers,
-            updated_at = NOW()
-         WHERE orders.confirmed_at IS NULL
-           AND orders.saved_at_event <= EXCLUDED.saved_at_event
-           AND ($12::timestamptz IS NULL OR clock_timestamp() <= $12::timestamptz)
-         RETURNING (SELECT status FROM before) AS before",
-            &[
-                &o.id,
-                &o.flight_id,
-                &o.workflow_id,
-                &o.status.as_str(),
-                &o.seats,
-                &o.total_price_cents,
-                &o.expires_at,
-                &o.failure_reason,
-                &o.payment_attempts,
-                &o.last_payment_error,
-                &o.saved_at_event,
-                &deadline,
-                &serde_json::to_value(&o.passengers).unwrap_or_default(),
-            ],
-        )
-        .await?;
-    let Some(row) = saved else {
-        // Not written: a newer save (or a sale) is there, an earlier try
-        // of this very save committed it, or the deadline passed.
-        let current = conn
-            .query_opt(
-                "SELECT saved_at_event, status FROM orders WHERE id = $1",
-                &[&o.id],
-            )
-            .await?;
-        let committed = current.is_some_and(|r| {
-            let (at, status): (i64, &str) = (r.get("saved_at_event"), r.get("status"));
-            at == o.saved_at_event && status == o.status.as_str()
-        });
-        let committed = committed || deadline.is_none();
-        return Ok(Saved {
-            committed,
-            ended: None,
-        });
+    let mut conn = pool.get().await?;
+    let passengers = serde_json::to_value(&o.passengers).unwrap_or_default();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 13] = [
+        &o.id,
+        &o.flight_id,
+        &o.workflow_id,
+        &o.status.as_str(),
+        &o.seats,
+        &o.total_price_cents,
+        &o.expires_at,
+        &o.failure_reason,
+        &o.payment_attempts,
+        &o.last_payment_error,
+        &o.saved_at_event,
+        &deadline,
+        &passengers,
+    ];
+    let paying = o.status == OrderStatus::PaymentProcessing;
+    let written = if paying || o.status.is_terminal() {
+        let tx = conn.transaction().await?;
+        let unavailable = if paying {
+            claims::claim(&tx, o.id, o.flight_id, &o.seats).await?
+        } else {
+            claims::release(&tx, o.id).await?;
+            Vec::new()
+        };
+        if !unavailable.is_empty() {
+            tx.rollback().await?;
+            return Ok(Saved {
+                committed: false,
+                ended: None,
+                unavailable,
+            });
+        }
+        let written = tx.query_opt(UPSERT, &params).await?;
+        match written {
+            Some(_) => tx.commit().await?,
+            None => tx.rollback().await?,
+        }
+        written
+    } else {
+        conn.query_opt(UPSERT, &params).await?
+    };
+    let Some(row) = written else {
+        return not_written(&conn, o, deadline).await;
     };
     let before: Option<String> = row.get("before");
     let ended = o.status.is_terminal() && before.as_deref() != Some(o.status.as_str());
     Ok(Saved {
         committed: true,
         ended: ended.then_some(o.status),
+        unavailable: Vec::new(),
+    })
+}
+
+/// A save not written: a newer save (or a sale) is there, an earlier try
+/// of this very save committed it, or the deadline passed.
+async fn not_written(
+    conn: &deadpool_postgres::Object,
+    o: &Order,
+    deadline: Option<DateTime<Utc>>,
+) -> Result<Saved, StoreError> {
+    let current = conn
+        .query_opt(
+            "SELECT saved_at_event, status FROM orders WHERE id = $1",
+            &[&o.id],
+        )
+        .await?;
+    let committed = current.is_some_and(|r| {
+        let (at, status): (i64, &str) = (r.get("saved_at_event"), r.get("status"));
+        at == o.saved_at_event && status == o.status.as_str()
+    });
+    Ok(Saved {
+        committed: committed || deadline.is_none(),
+        ended: None,
+        unavailable: Vec::new(),
     })
 }
 
@@ -252,14 +296,16 @@ pub enum Confirm {
     Sold,
     /// The order was confirmed already (a retry): nothing changed.
     Confirmed,
-    /// These seats were sold meanwhile; nothing was booked.
+    /// These seats were sold meanwhile (or are claimed by another order's
+    /// payment); nothing was booked.
     SeatsTaken(Vec<SeatId>),
     /// The order is no longer live (the sweep ended it); nothing was booked.
     NotLive(OrderStatus),
 }
 
-/// Sell every seat of the order in one transaction, only if all are unsold
-/// and the order is live (holding seats or paying for them).
+/// Sell every seat of the order in one transaction, only if all are unsold,
+/// none is claimed by another order, and the order is live (holding seats
+/// or paying for them). The order's own claims become the sale.
 /// Idempotent: confirming a confirmed order changes nothing.
 ///
 /// An order that is not live (ended meanwhile, e.g. FAILED by the
@@ -281,8 +327,10 @@ pub async fn confirm(
     }
     let sold = tx
         .query(
-            "UPDATE seats SET status = 'booked', order_id = $1, updated_at = NOW()
+            "UPDATE seats SET status = 'booked', order_id = $1, claimed_by = NULL,
+                    updated_at = NOW()
              WHERE flight_id = $2 AND id = ANY($3) AND status = 'available'
+               AND (claimed_by IS NULL OR claimed_by = $1)
              RETURNING id",
             &[&order_id, &flight_id, &seats],
         )

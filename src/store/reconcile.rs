@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use deadpool_postgres::Pool;
 
-use super::{StoreError, seat_ids};
+use super::{StoreError, claims, seat_ids};
 use crate::domain::{FlightId, OrderId, OrderStatus, SeatId};
 
 /// Statuses in which an order's workflow is expected to be running.
@@ -44,15 +44,22 @@ pub async fn live_orders(pool: &Pool, limit: i64) -> Result<Vec<LiveOrder>, Stor
         .collect()
 }
 
-/// End a live order whose workflow is gone: FAILED with `reason`. An order
-/// that ended meanwhile is left alone; returns whether the row changed.
+/// End a live order whose workflow is gone: FAILED with `reason`, its
+/// seats' claims released in the same transaction. An order that ended
+/// meanwhile is left alone; returns whether the row changed.
 pub async fn end_orphan(pool: &Pool, id: OrderId, reason: &str) -> Result<bool, StoreError> {
-    let conn = pool.get().await?;
+    let mut conn = pool.get().await?;
+    let tx = conn.transaction().await?;
     let sql = format!(
         "UPDATE orders SET status = 'FAILED', failure_reason = $2, updated_at = NOW()
          WHERE id = $1 AND status IN {LIVE}"
     );
-    Ok(conn.execute(&sql, &[&id, &reason]).await? == 1)
+    let ended = tx.execute(&sql, &[&id, &reason]).await? == 1;
+    if ended {
+        claims::release(&tx, id).await?;
+    }
+    tx.commit().await?;
+    Ok(ended)
 }
 
 /// The status of each of `ids` that has a row.
@@ -82,7 +89,8 @@ pub struct Drift {
 }
 
 /// Set every flight's `available_seats` to the count of its unsold seats
-/// where they differ; returns what was corrected.
+/// where they differ; returns what was corrected. A claimed seat is unsold
+/// (`available`): readers subtract claims, as they subtract holds.
 pub async fn correct_availability(pool: &Pool) -> Result<Vec<Drift>, StoreError> {
     let conn = pool.get().await?;
     let rows = conn

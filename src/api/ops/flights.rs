@@ -11,7 +11,7 @@ use super::audited;
 use super::auth::Operator;
 use crate::api::bodies::{self, FlightSales};
 use crate::api::errors::ErrorBody;
-use crate::api::{ApiError, AppState, ErrorCode, sse};
+use crate::api::{ApiError, AppState, ErrorCode, seats, sse};
 use crate::money::Cents;
 use crate::store::flights;
 use crate::store::ops::{self as store, AddFlight, NewFlight};
@@ -24,10 +24,11 @@ pub struct FlightsView {
 
 async fn flights_view(state: &AppState) -> Result<FlightsView, ApiError> {
     let mut flights = store::sales(&state.pool).await?;
-    for f in &mut flights {
-        let held = state.holds.list(f.flight.id).await?.len() as i64;
-        f.held = held;
-        f.available = (f.available - held).max(0);
+    let ids: Vec<_> = flights.iter().map(|f| f.flight.id).collect();
+    let reserved = seats::reserved(&state.pool, &state.holds, &ids).await?;
+    for (f, reserved) in flights.iter_mut().zip(reserved) {
+        f.held = reserved.len() as i64;
+        f.available = (f.available - f.held).max(0);
     }
     Ok(FlightsView {
         flights: bodies::all(&flights),

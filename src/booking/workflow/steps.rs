@@ -92,9 +92,11 @@ async fn hold_with(
 
 /// Before a payment is accepted: lock every seat of the order again for
 /// the whole payment window (re-entrant: a hold lost but still free is
-/// taken back) and save the row PAYMENT_PROCESSING, before `deadline`. A
-/// seat sold or held by another order refuses the payment, naming it; the
-/// order keeps what it holds and stays changeable.
+/// taken back) and save the row PAYMENT_PROCESSING, before `deadline`; the
+/// save claims every seat in Postgres, so no other order can take one
+/// while the payment runs, whatever Redis loses. A seat sold, held or
+/// claimed by another order refuses the payment, naming it; the order
+/// keeps what it holds and stays changeable.
 pub async fn accept_payment(
     ctx: &mut WorkflowContext<Booking>,
     req: Pay,

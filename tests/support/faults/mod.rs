@@ -4,6 +4,7 @@
 //! continued); then every order must settle and the books must balance:
 //!
 //! - every booked seat belongs to exactly one CONFIRMED order listing it;
+//! - no seat is left claimed by a payment;
 //! - no order is left in a live state;
 //! - no Redis hold belongs to an ended (or unknown) order;
 //! - `available_seats` equals the count of available seats;

@@ -264,7 +264,31 @@ async fn check_seats(db: &deadpool_postgres::Object, violations: &mut Vec<String
         }
     }
     check_confirmed_orders_own_their_seats(db, violations).await;
+    check_no_claim_outlives_its_payment(db, violations).await;
     booked
+}
+
+/// Every order has ended, so no seat is still claimed by a payment.
+async fn check_no_claim_outlives_its_payment(
+    db: &deadpool_postgres::Object,
+    violations: &mut Vec<String>,
+) {
+    let rows = db
+        .query(
+            "SELECT s.flight_id::text, s.id, s.claimed_by, o.status
+             FROM seats s LEFT JOIN orders o ON o.id = s.claimed_by
+             WHERE s.claimed_by IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap();
+    for r in &rows {
+        let (flight, seat, order, st): (String, String, Uuid, Option<String>) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
+        violations.push(format!(
+            "seat {flight}/{seat} is still claimed by {order} ({st:?})"
+        ));
+    }
 }
 
 /// A CONFIRMED order owns every seat it lists, and no seat is listed by two.
