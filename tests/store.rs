@@ -79,7 +79,7 @@ async fn the_migrate_and_seed_commands_are_idempotent() {
     let status = String::from_utf8(run(&["migrate", "status"]).stdout).unwrap();
     assert_eq!(
         status.lines().filter(|l| l.ends_with("applied")).count(),
-        10,
+        11,
         "{status}"
     );
     let seed = String::from_utf8(run(&["seed"]).stdout).unwrap();
@@ -710,11 +710,12 @@ async fn the_ledger_starts_with_the_money_moved_before_it() {
     seed::run(&pool).await.unwrap();
     let flight = support::FL102.parse::<FlightId>().unwrap();
     let id = OrderId::random();
-    orders::save(&pool, &order(id, flight, &["10A"]), None)
-        .await
-        .unwrap();
+    // The row as a save wrote it before claims (V10) existed.
     conn.batch_execute(&format!(
-        "INSERT INTO payment_attempts (order_id, attempt, outcome) VALUES
+        "INSERT INTO orders (id, flight_id, workflow_id, status, seats, total_price_cents,
+                payment_attempts)
+         VALUES ('{id}', '{flight}', 'booking-{id}', 'PAYMENT_PROCESSING', '{{10A}}', 35000, 2);
+         INSERT INTO payment_attempts (order_id, attempt, outcome) VALUES
             ('{id}', 1, 'ERROR'), ('{id}', 2, 'SUCCEEDED');
          INSERT INTO provider_refunds (idempotency_key, order_id, amount_cents, provider_ref)
          VALUES ('refund-{id}', '{id}', 35000, 'rf_before');"
