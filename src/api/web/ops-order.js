@@ -1,7 +1,8 @@
 // One order: its row, passengers, payment attempts, status history and
 // refund, a link to its workflow in the Temporal UI, and what an operator
-// may do to it — cancel a live order, refund a confirmed booking — each
-// after a confirmation step. A live order or a refund under way is read
+// may do to it — cancel a live order, refund a confirmed booking, retry
+// the refund of a booking the provider declined for good — each after a
+// confirmation step. A live order or a refund under way is read
 // again every few seconds while it is on screen.
 
 import { $, el, focusHeading, keyed, setAttr, setText, show } from '/assets/dom.js';
@@ -28,6 +29,7 @@ let pollTimer = 0;
 function actionOf(order) {
   if (LIVE.has(order.status)) return 'cancel';
   if (order.status === 'CONFIRMED' && order.bookingReference) return 'refund';
+  if (order.status === 'REFUND_FAILED' && order.bookingReference) return 'retry-refund';
   return null;
 }
 
@@ -100,6 +102,15 @@ function actionWords(action, o) {
       facts: [`${seatText} ${seats.length === 1 ? 'is' : 'are'} released at once.`, 'No payment is taken; the customer sees the order cancelled.', 'This cannot be undone.'],
       yes: 'Yes, cancel the order',
       no: 'Keep the order',
+    };
+  }
+  if (action === 'retry-refund') {
+    return {
+      start: 'Retry refund…',
+      title: `Retry the refund of booking ${o.bookingReference}?`,
+      facts: [`The payment provider is asked again to refund ${amount}; it never pays twice.`, `${seatText} go back on sale once it pays.`],
+      yes: `Yes, retry the refund of ${amount}`,
+      no: 'Not now',
     };
   }
   return {
