@@ -34,6 +34,15 @@ async fn wait_status(app: &TestApp, order: &str, wanted: &str, within: Duration)
     .await
 }
 
+/// The order's status once its refund is `wanted`.
+async fn refund_is(app: &TestApp, order: &str, wanted: &str) -> Value {
+    support::eventually(&format!("the refund {wanted}"), LONG, || async {
+        let s = status(app, order).await;
+        (s["refund"]["status"] == wanted).then_some(s)
+    })
+    .await
+}
+
 /// Book `seat` on FL101 for a passenger named Lovelace: the order id.
 async fn book(app: &TestApp, seat: &str) -> String {
     let (code, body) = app
@@ -339,11 +348,7 @@ async fn an_approved_payment_that_sold_nothing_is_refunded_and_mailed() {
     let failed = wait_status(&app, &order, "FAILED", LONG).await;
     let reason = failed["lastError"].as_str().unwrap();
     assert!(reason.contains("payment is being refunded"), "{reason}");
-    let refunded = support::eventually("the refund", LONG, || async {
-        let s = status(&app, &order).await;
-        (s["refund"]["status"] == "REFUNDED").then_some(s)
-    })
-    .await;
+    let refunded = refund_is(&app, &order, "REFUNDED").await;
     assert_eq!(refunded["status"], "FAILED", "the order stays FAILED");
     assert_eq!(
         refunded["refund"]["amountCents"],
@@ -376,12 +381,16 @@ async fn an_approved_payment_that_sold_nothing_is_refunded_and_mailed() {
 
 /// The sweep is the backstop: an approved payment whose order ended
 /// unsold with no refund (as when the worker that found it died before
-/// recording it) is refunded on the next run; the order stays FAILED.
+/// recording it) is refunded on the next run; the order stays FAILED. The
+/// provider declines it here (once is the limit), so an operator retries
+/// it by the order's id once the provider pays again.
 #[tokio::test]
 async fn the_sweep_refunds_an_approved_payment_left_without_a_sale() {
     let mut s = support::isolated_settings(true).await;
     s.booking.reconcile_interval = Duration::from_secs(1);
-    let app = TestApp::with_worker(s).await;
+    s.booking.refund_failure_rate = 1.0;
+    s.booking.refund_max_attempts = 1;
+    let mut app = TestApp::with_worker(s).await;
     let id = saved_order(&app.pool, "14F").await;
     let approved = flightctl::domain::AttemptOutcome::Succeeded;
     orders::record_attempt(&app.pool, id, 1, approved, None)
@@ -394,11 +403,25 @@ async fn the_sweep_refunds_an_approved_payment_left_without_a_sale() {
             .unwrap()
     );
     let order = id.to_string();
-    let refunded = support::eventually("the sweep's refund", LONG, || async {
-        let s = status(&app, &order).await;
-        (s["refund"]["status"] == "REFUNDED").then_some(s)
-    })
-    .await;
-    assert_eq!(refunded["status"], "FAILED");
+    let failed = refund_is(&app, &order, "FAILED").await;
+    assert_eq!(failed["status"], "FAILED");
+
+    app.worker().stop();
+    app.start_worker_with(&[("REFUND_FAILURE_RATE", "0".into())])
+        .await;
+    let ops = operator(&app, "grace").await;
+    let path = format!("/api/ops/orders/{order}/refund");
+    let (code, body) = post(&ops, &app, &path).await;
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(body, json!({"orderId": order, "status": "FAILED"}));
+    let refunded = refund_is(&app, &order, "REFUNDED").await;
+    assert_eq!(refunded["status"], "FAILED", "the order stays FAILED");
     assert_eq!(refunded["refund"]["amountCents"], 35_000);
+    let (code, body) = post(&ops, &app, &path).await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (409, Some("ORDER_NOT_MODIFIABLE"))
+    );
+    let audit = get(&ops, &app, "/api/ops/audit").await.to_string();
+    assert!(audit.contains("retry_refund"), "audited: {audit}");
 }

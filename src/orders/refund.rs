@@ -58,6 +58,8 @@ pub enum Refusal {
     WindowClosed { cutoff: Duration },
     /// The booking is in this status: refunded, or refunding already.
     NotCancellable(OrderStatus),
+    /// The order (in this status) has no refund that failed.
+    NothingToRetry(OrderStatus),
 }
 
 /// A refund recorded and under way.
@@ -166,6 +168,23 @@ pub async fn refund(r: &Refunds<'_>, reference: &str) -> Flow<Refunding> {
         order_id,
         reference,
     }))
+}
+
+/// An operator retries the refund of an order the provider declined for
+/// good: a booking's (REFUND_FAILED) or an unsold payment's (the order
+/// FAILED, its refund FAILED). A new round of its workflow; the order's
+/// status after it.
+pub async fn retry(r: &Refunds<'_>, order_id: OrderId) -> Flow<OrderStatus> {
+    let order = crate::store::orders::find(r.pool, order_id).await?;
+    let refunds::Retry::Retried(round) = refunds::retry(r.pool, order_id).await? else {
+        return Ok(Outcome::Refused(Refusal::NothingToRetry(order.status)));
+    };
+    start(r, order_id, round).await;
+    let status = match order.status {
+        OrderStatus::RefundFailed => OrderStatus::RefundPending,
+        other => other,
+    };
+    Ok(Outcome::Done(status))
 }
 
 /// A refund's first round (`refund-<orderId>`).

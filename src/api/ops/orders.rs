@@ -279,12 +279,54 @@ pub async fn refund_booking(
     Ok(HttpResponse::build(StatusCode::ACCEPTED).json(answer))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/ops/orders/{id}/refund",
+    tag = "operations console",
+    summary = "Retry a refund the payment provider declined for good",
+    description = "For an order whose refund is `FAILED`: a booking's (`REFUND_FAILED`), or an \
+approved payment's whose order was not sold (the order stays `FAILED`). The refund runs again in \
+a new round; the provider keys the payout by the order, so it never pays twice. Audited.",
+    security(("ops_session" = [])),
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 202, description = "The refund runs again; the order's status now", body = Ack),
+        (status = 400, description = "`INVALID_ORDER_ID`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 403, description = "`CROSS_ORIGIN`", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`ORDER_NOT_MODIFIABLE`: the order has no failed refund", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
+    ),
+)]
+pub async fn retry_refund(
+    state: web::Data<AppState>,
+    op: Operator,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let retry = async {
+        let id = order_id(&path)?;
+        let flow = refund::retry(&bookings::refunds(&state), id.into()).await?;
+        let status = answers::outcome(flow, refused)?;
+        Ok(Ack {
+            order_id: id,
+            status,
+        })
+    };
+    let ack = audited(&state, &op, "retry_refund", &path, retry.await).await?;
+    Ok(HttpResponse::build(StatusCode::ACCEPTED).json(ack))
+}
+
 /// Why an operator's refund was refused, as HTTP.
 fn refused(refusal: Refusal) -> ApiError {
     match refusal {
         Refusal::NotCancellable(status) => ApiError::new(
             ErrorCode::BookingNotCancellable,
             format!("the booking is {status}: no refund to make"),
+        ),
+        Refusal::NothingToRetry(status) => ApiError::new(
+            ErrorCode::OrderNotModifiable,
+            format!("the order is {status} and has no failed refund to retry"),
         ),
         // An operator's refund is refused otherwise only for a booking
         // it does not find: no look-up limit, no cutoff.

@@ -26,10 +26,12 @@ const state = {
 let pollTimer = 0;
 
 // What an operator may do to the order, if anything.
-function actionOf(order) {
+function actionOf(order, refund) {
   if (LIVE.has(order.status)) return 'cancel';
   if (order.status === 'CONFIRMED' && order.bookingReference) return 'refund';
   if (order.status === 'REFUND_FAILED' && order.bookingReference) return 'retry-refund';
+  // An approved payment whose order was not sold: its refund, declined.
+  if (refund?.status === 'FAILED') return 'retry-payment-refund';
   return null;
 }
 
@@ -104,6 +106,15 @@ function actionWords(action, o) {
       no: 'Keep the order',
     };
   }
+  if (action === 'retry-payment-refund') {
+    return {
+      start: 'Retry refund…',
+      title: 'Retry the refund of this payment?',
+      facts: [`The order was never sold; the payment provider is asked again to refund ${amount}. It never pays twice.`],
+      yes: `Yes, retry the refund of ${amount}`,
+      no: 'Not now',
+    };
+  }
   if (action === 'retry-refund') {
     return {
       start: 'Retry refund…',
@@ -124,7 +135,7 @@ function actionWords(action, o) {
 
 function renderAction(s) {
   const o = s.detail.order;
-  const action = actionOf(o);
+  const action = actionOf(o, s.detail.refund);
   show($('order-no-action'), !action);
   setText($('order-no-action'), action ? '' : `Nothing to do: the order is ${statusLabel(o.status).toLowerCase()}.`);
   show($('action-start'), Boolean(action) && !s.confirming);
@@ -213,14 +224,17 @@ function keep() {
 }
 
 const REFUSED = {
-  ORDER_NOT_MODIFIABLE: 'The order can no longer be cancelled: it has moved on (see its status).',
+  ORDER_NOT_MODIFIABLE: 'The order has moved on (see its status and its refund).',
   BOOKING_NOT_CANCELLABLE: 'The booking can no longer be refunded: it has moved on (see its status).',
 };
 
 async function confirmAction() {
   const o = state.detail.order;
-  const action = actionOf(o);
-  const path = action === 'cancel' ? `/api/ops/orders/${encodeURIComponent(o.orderId)}/cancel` : `/api/ops/bookings/${encodeURIComponent(o.bookingReference)}/refund`;
+  const action = actionOf(o, state.detail.refund);
+  const path = {
+    cancel: `/api/ops/orders/${encodeURIComponent(o.orderId)}/cancel`,
+    'retry-payment-refund': `/api/ops/orders/${encodeURIComponent(o.orderId)}/refund`,
+  }[action] ?? `/api/ops/bookings/${encodeURIComponent(o.bookingReference)}/refund`;
   Object.assign(state, { acting: true, actionError: '' });
   render(state);
   try {
