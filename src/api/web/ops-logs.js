@@ -36,6 +36,7 @@ function runRow({ at, report: r = {} }) {
     cell(String(r.holdsReleased ?? 0), { cls: 'num' }),
     cell(flightNames(r.flightsCorrected)),
     cell(orderLinks(r.refundsStarted)),
+    cell(orderLinks(r.unsoldRefunded)),
     cell(errorsText(r.errors)),
   ];
 }
