@@ -331,24 +331,25 @@ async fn put_back_on_sale(
     Ok(released as u32)
 }
 
-/// The provider's last attempt failed: the booking shows REFUND_FAILED for
-/// an operator; its seats stay sold. Returns whether it changed now.
+/// The provider declined every attempt: the refund is FAILED for an
+/// operator, and a cancelled booking REFUND_FAILED (its seats stay sold;
+/// an unsold order stays FAILED). Returns whether it changed now.
 pub async fn fail(pool: &Pool, order_id: OrderId, error: &str) -> Result<bool, StoreError> {
     let mut conn = pool.get().await?;
     let tx = conn.transaction().await?;
-    let changed = tx
-        .execute(
-            "UPDATE orders SET status = 'REFUND_FAILED', updated_at = NOW()
-             WHERE id = $1 AND status = 'REFUND_PENDING'",
-            &[&order_id],
-        )
-        .await?;
     tx.execute(
-        "UPDATE refunds SET status = 'FAILED', last_error = $2, finished_at = NOW()
-         WHERE order_id = $1 AND status = 'PENDING'",
-        &[&order_id, &error],
+        "UPDATE orders SET status = 'REFUND_FAILED', updated_at = NOW()
+         WHERE id = $1 AND status = 'REFUND_PENDING'",
+        &[&order_id],
     )
     .await?;
+    let changed = tx
+        .execute(
+            "UPDATE refunds SET status = 'FAILED', last_error = $2, finished_at = NOW()
+             WHERE order_id = $1 AND status = 'PENDING'",
+            &[&order_id, &error],
+        )
+        .await?;
     tx.commit().await?;
     Ok(changed > 0)
 }
