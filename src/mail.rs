@@ -33,6 +33,10 @@ pub enum MailKind {
     Confirmation,
     /// The booking was refunded, by this amount.
     Refund { amount_cents: Cents },
+    /// A payment approved for an order that could not be sold (its seats
+    /// went to another order) was refunded; `reference` is then the order's
+    /// id, as it has no booking reference.
+    PaymentRefund { amount_cents: Cents },
 }
 
 /// One passenger of a booking and their seat.
@@ -282,6 +286,18 @@ impl Content {
                     ("Booking total", total),
                 ],
             ),
+            MailKind::PaymentRefund { amount_cents } => (
+                "payment-refund",
+                "Your payment is refunded: nothing was booked".to_string(),
+                format!(
+                    "Your seats could not be booked, so we refunded {amount_cents}, all of your payment."
+                ),
+                vec![("Refunded", amount_cents.to_string())],
+            ),
+        };
+        let label = match &mail.kind {
+            MailKind::PaymentRefund { .. } => "Order",
+            _ => "Booking reference",
         };
         let flight = format!(
             "{} from {} to {}",
@@ -289,7 +305,7 @@ impl Content {
         );
         let departure = mail.departure_time.format("%a %-d %b %Y, %H:%M UTC");
         let mut facts = vec![
-            ("Booking reference", reference.clone()),
+            (label, reference.clone()),
             ("Flight", flight),
             ("Departure", departure.to_string()),
         ];

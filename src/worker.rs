@@ -7,9 +7,8 @@ use temporalio_common::telemetry::TelemetryOptions;
 use temporalio_sdk::runtime::RuntimeOptions;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 
-use crate::booking::reconcile::RefundPolicy;
 use crate::booking::reconcile::{self, Reconciler, Reconciliation};
-use crate::booking::refund::{AfterSale, Refund};
+use crate::booking::refund::{AfterSale, Refund, Starter};
 use crate::booking::service::Engine;
 use crate::booking::{Booking, BookingActivities};
 use crate::config::Settings;
@@ -45,15 +44,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         Duration::from_secs(10),
     )
     .await?;
-    let activities = BookingActivities::new(
-        pool.clone(),
-        holds.clone(),
-        settings.booking.payment_failure_rate,
-    );
-    let mailer = Mailer::new(&settings.mail)?;
-    let after_sale = AfterSale::new(pool.clone(), mailer, settings.booking.refund_failure_rate);
-    let claim_ttl = settings.server.claim_ttl();
-    let refunds = RefundPolicy {
+    let refunds = Starter {
         engine: Engine::connected(
             settings.temporal.clone(),
             settings.server.call_timeout,
@@ -61,6 +52,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         ),
         max_attempts: settings.booking.refund_max_attempts,
     };
+    let activities = BookingActivities::new(
+        pool.clone(),
+        holds.clone(),
+        settings.booking.payment_failure_rate,
+    )
+    .refunding(refunds.clone());
+    let mailer = Mailer::new(&settings.mail)?;
+    let after_sale = AfterSale::new(pool.clone(), mailer, settings.booking.refund_failure_rate);
+    let claim_ttl = settings.server.claim_ttl();
     let reconciler = Reconciler::new(pool, holds, client.clone(), claim_ttl).restarting(refunds);
     let options = WorkerOptions::new(settings.temporal.task_queue.clone())
         .register_workflow::<Booking>()?

@@ -312,39 +312,6 @@ async fn count(app: &TestApp, sql: &str, order: &str) -> i64 {
     conn.query_one(sql, &[&id]).await.unwrap().get(0)
 }
 
-/// The refund workflow's history, recorded as a fixture with
-/// `FLIGHTCTL_RECORD_HISTORIES`, and replayed.
-async fn record(app: &TestApp, order: &str, name: &str) {
-    let client = flightctl::temporal::connect(&app.settings.temporal, "test", LONG)
-        .await
-        .unwrap();
-    let handle =
-        client.get_workflow_handle::<flightctl::booking::refund::Refund>(format!("refund-{order}"));
-    let json = support::eventually("the refund's closed history", LONG, || async {
-        let json = handle
-            .fetch_history(WorkflowFetchHistoryOptions::default())
-            .to_json()
-            .await
-            .ok()?;
-        String::from_utf8_lossy(&json)
-            .contains("WorkflowExecutionCompleted")
-            .then_some(json)
-    })
-    .await;
-    if let Some(dir) = std::env::var_os("FLIGHTCTL_RECORD_HISTORIES") {
-        std::fs::write(
-            std::path::Path::new(&dir).join(format!("{name}.json")),
-            &json,
-        )
-        .unwrap();
-    }
-    let recorded = temporalio_client::WorkflowHistory::from_json(&json).unwrap();
-    support::replayer()
-        .replay_workflow(recorded)
-        .await
-        .unwrap_or_else(|e| panic!("{name} refund-{order} does not replay: {e}"));
-}
-
 #[tokio::test]
 async fn a_cancelled_booking_is_refunded_once_and_its_seats_go_back_on_sale() {
     let app = TestApp::with_worker(settings().await).await;
@@ -396,7 +363,7 @@ async fn a_cancelled_booking_is_refunded_once_and_its_seats_go_back_on_sale() {
     assert_eq!(count(&app, still_owned, &order).await, 0);
     let (code, _) = cancel(&app, &reference, "Lovelace", Some("cancel-2")).await;
     assert_eq!(code, 409, "a refunded booking is not cancellable");
-    record(&app, &order, "refunded").await;
+    support::record_refund(&app, &order, "refunded").await;
 
     // The seats sell again.
     book(&app, FL101, &["7A"], "Babbage").await;
@@ -431,7 +398,7 @@ async fn a_refund_the_provider_keeps_declining_ends_refund_failed_for_an_operato
         "booked",
         "the seats stay sold"
     );
-    record(&app, &order, "refund-failed").await;
+    support::record_refund(&app, &order, "refund-failed").await;
 }
 
 #[tokio::test]

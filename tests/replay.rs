@@ -2,7 +2,8 @@
 //! today's workflow code: a change that would break running orders fails
 //! here, without any server. Refresh them on purpose with
 //! `FLIGHTCTL_RECORD_HISTORIES=$PWD/tests/histories cargo test --test booking_workflow recorded`
-//! (and `--test bookings recorded` for the refund's).
+//! (and `--test bookings refund` and `--test refunds sold_nothing` for the
+//! refund's).
 
 mod support;
 
@@ -26,6 +27,7 @@ async fn committed_histories_still_replay() {
         "never-created",
         "refunded",
         "refund-failed",
+        "refunded-unsold",
     ] {
         let fixture = dir.join(format!("{ending}.json"));
         assert!(

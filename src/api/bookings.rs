@@ -254,7 +254,8 @@ fn refused(refusal: Refusal) -> ApiError {
                 humantime::format_duration(cutoff)
             ),
         ),
-        Refusal::NotCancellable(status) => ApiError::new(
+        // A customer's flow never retries a refund; should it, as refused.
+        Refusal::NotCancellable(status) | Refusal::NothingToRetry(status) => ApiError::new(
             ErrorCode::BookingNotCancellable,
             format!("the booking is {status}: it cannot be cancelled again"),
         ),

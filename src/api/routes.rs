@@ -99,6 +99,7 @@ route_table! {
     "/api/ops/orders" => [get ops::orders_list],
     "/api/ops/orders/{id}" => [get ops::order],
     "/api/ops/orders/{id}/cancel" => [post ops::cancel_order],
+    "/api/ops/orders/{id}/refund" => [post ops::retry_refund],
     "/api/ops/bookings/{reference}/refund" => [post ops::refund_booking],
     "/api/ops/reconciliation" => [get ops::reconciliation],
     "/api/ops/audit" => [get ops::audit],

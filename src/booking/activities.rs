@@ -17,11 +17,12 @@ use super::messages::{
     PaymentAttempt, Release, Sale, SaveQuery, SellSeats, Verdict,
 };
 use super::payment::{self, Behaviour};
-use crate::domain::{OrderStatus, SeatId, workflow_id};
+use super::refund::Starter;
+use crate::domain::{OrderId, OrderStatus, SeatId, workflow_id};
 use crate::metrics;
 use crate::store::holds::{Holds, Lock};
 use crate::store::orders::{self, Confirm, Order};
-use crate::store::{StoreError, flights};
+use crate::store::{StoreError, flights, refunds};
 use crate::telemetry::activity_span;
 use crate::time::to_time;
 
@@ -29,6 +30,9 @@ pub struct BookingActivities {
     pool: Pool,
     holds: Holds,
     failure_rate: f64,
+    /// Starts the refund of an approved payment that sold nothing; none:
+    /// the reconciliation sweep starts it.
+    refunds: Option<Starter>,
 }
 
 impl BookingActivities {
@@ -37,7 +41,14 @@ impl BookingActivities {
             pool,
             holds,
             failure_rate,
+            refunds: None,
         }
+    }
+
+    /// Also start the refund of an approved payment that sold nothing.
+    pub fn refunding(mut self, refunds: Starter) -> Self {
+        self.refunds = Some(refunds);
+        self
     }
 }
 
@@ -140,6 +151,24 @@ impl BookingActivities {
         Ok(())
     }
 
+    /// The payment was approved and nothing was sold: record its refund
+    /// (a store error fails the step, retried), then start its workflow. A
+    /// start that fails is left to the reconciliation sweep, which starts
+    /// every refund pending for a minute: the booking does not wait on
+    /// Temporal for it.
+    async fn refund_unsold(&self, order_id: OrderId) -> Result<(), StoreError> {
+        if refunds::request_unsold(&self.pool, order_id).await? {
+            tracing::warn!("an approved payment sold nothing: refunding it");
+        }
+        let Some(starter) = &self.refunds else {
+            return Ok(());
+        };
+        if let Err(e) = starter.start(order_id, 1).await {
+            tracing::warn!(error = %e, "the unsold payment's refund did not start; the sweep starts it");
+        }
+        Ok(())
+    }
+
     /// Record a payment attempt; counted once, when its row is inserted.
     async fn record(&self, rec: &AttemptRecord) -> Result<(), StoreError> {
         let attempt = rec.attempt as i32;
@@ -200,7 +229,8 @@ impl BookingActivities {
     }
 
     /// Payment succeeded: record the attempt, sell the seats, release the
-    /// holds once sold. An order whose row is gone cannot be sold by
+    /// holds once sold; a sale refused (seats taken, row ended) refunds the
+    /// payment (`refund_unsold`). An order whose row is gone cannot be sold by
     /// retrying: that failure is final (the workflow then ends it FAILED).
     #[activity]
     pub async fn sell_seats(
@@ -233,6 +263,8 @@ impl BookingActivities {
             };
             if sale == Sale::Sold {
                 self.release_all(&req.held).await?;
+            } else {
+                self.refund_unsold(req.held.order_id).await?;
             }
             tracing::info!(seats = ?req.held.seats, sale = ?sale, "sale");
             Ok(sale)

@@ -1,5 +1,6 @@
 //! The mails a booking sends: its confirmation, once CONFIRMED, and its
-//! refund, once REFUNDED, to every passenger email. The booking and the
+//! refund, once REFUNDED (or, for an approved payment whose order was not
+//! sold, the payment's refund), to every passenger email. The booking and the
 //! refund workflow each send theirs by the `send_booking_mail` activity
 //! ([`AfterSale`](super::refund::AfterSale)), retried with backoff for a day,
 //! so a mail server outage delays the mail, never the booking. The mail is
@@ -86,11 +87,18 @@ async fn build(pool: &Pool, req: &MailOrder) -> Result<Vec<BookingMail>, Activit
         other => other?,
     };
     let flight = flights::find(pool, order.flight_id).await?;
-    let kind = match req.notice {
-        Notice::Confirmation => MailKind::Confirmation,
-        Notice::Refund => MailKind::Refund {
-            amount_cents: order.total_price_cents,
-        },
+    let amount_cents = order.total_price_cents;
+    // An order never sold has no booking reference: its refund is the
+    // payment's, named by the order's id.
+    let (kind, reference) = match (req.notice, order.reference.clone()) {
+        (Notice::Confirmation, reference) => {
+            (MailKind::Confirmation, reference.unwrap_or_default())
+        }
+        (Notice::Refund, Some(reference)) => (MailKind::Refund { amount_cents }, reference),
+        (Notice::Refund, None) => (
+            MailKind::PaymentRefund { amount_cents },
+            order.id.uuid().simple().to_string(),
+        ),
     };
     let mut to: Vec<&str> = (order.passengers.iter())
         .filter_map(|p| p.email.as_deref())
@@ -109,7 +117,7 @@ async fn build(pool: &Pool, req: &MailOrder) -> Result<Vec<BookingMail>, Activit
         .map(|address| BookingMail {
             to: address.to_string(),
             kind: kind.clone(),
-            reference: order.reference.clone().unwrap_or_default(),
+            reference: reference.clone(),
             flight_number: flight.flight_number.clone(),
             origin: flight.origin.clone(),
             destination: flight.destination.clone(),

@@ -9,7 +9,9 @@
 //!    workflow: released;
 //! 3. a flight whose `available_seats` disagrees with its seats: corrected;
 //! 4. a refund pending for over a minute: its workflow is started, should
-//!    the API's start have failed (a start that finds it is a no-op);
+//!    the API's start have failed (a start that finds it is a no-op); and
+//!    an approved payment whose order ended unsold without a refund: its
+//!    refund is recorded and started (nothing drops an approved payment);
 //! 5. the money ledger is checked against what is sold
 //!    (`store::ledger`): nothing is repaired, each order that does not
 //!    balance is logged and counted (the report, `flightctl_money_discrepancies`).
@@ -39,12 +41,12 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{ActivityOptions, WorkflowContext, WorkflowResult};
 
 use super::Booking;
-use super::refund::RefundInput;
-use super::service::{Engine, RefundStart};
+use super::refund::Starter;
+use super::service::RefundStart;
 use crate::domain::{FlightId, OrderId, SeatId};
 use crate::store::holds::Holds;
 use crate::store::reconcile::{self, Drift};
-use crate::store::{StoreError, flights};
+use crate::store::{StoreError, flights, refunds};
 
 /// Live orders looked at per run; the least recently changed first.
 const ORDERS_PER_RUN: i64 = 2_000;
@@ -73,6 +75,9 @@ pub struct Report {
     /// what they hold sold (step 5).
     #[serde(default)]
     pub money_discrepancies: u32,
+    /// Approved payments of unsold orders whose refund this run recorded.
+    #[serde(default)]
+    pub unsold_refunded: Vec<OrderId>,
 }
 
 impl Report {
@@ -81,6 +86,7 @@ impl Report {
             || self.holds_released > 0
             || !self.flights_corrected.is_empty()
             || !self.refunds_started.is_empty()
+            || !self.unsold_refunded.is_empty()
     }
 }
 
@@ -92,14 +98,7 @@ pub struct Reconciler {
     /// How long a create's up-front claim lives (`ServerSettings::claim_ttl`).
     claim_ttl: Duration,
     /// How refund workflows are started; none: step 4 is skipped.
-    refunds: Option<RefundPolicy>,
-}
-
-/// How the sweep starts a pending refund's workflow: through the engine,
-/// like the API.
-pub struct RefundPolicy {
-    pub engine: Engine,
-    pub max_attempts: u32,
+    refunds: Option<Starter>,
 }
 
 /// Orders that do not balance logged one by one per run; the count says all.
@@ -127,24 +126,26 @@ impl Reconciler {
     }
 
     /// Also start the workflows of pending refunds (step 4).
-    pub fn restarting(mut self, refunds: RefundPolicy) -> Self {
+    pub fn restarting(mut self, refunds: Starter) -> Self {
         self.refunds = Some(refunds);
         self
     }
 
-    /// Step 4: every refund pending for a while has its workflow.
+    /// Step 4: every approved payment of an unsold order has its refund,
+    /// and every refund pending for a while has its workflow.
     async fn start_refunds(&self, report: &mut Report) -> anyhow::Result<()> {
-        let Some(policy) = &self.refunds else {
+        let Some(starter) = &self.refunds else {
             return Ok(());
         };
-        let pending =
-            crate::store::refunds::pending(&self.pool, REFUND_START_GRACE, ORDERS_PER_RUN).await?;
-        for order_id in pending {
-            let input = RefundInput {
-                order_id,
-                max_attempts: policy.max_attempts,
-            };
-            match policy.engine.start_refund(input).await {
+        let unsold = refunds::request_unsold_ended(&self.pool, ORDERS_PER_RUN).await?;
+        for refund in &unsold {
+            tracing::warn!(order_id = %refund.order_id, "reconcile: an approved payment sold nothing; refunding it");
+            report.unsold_refunded.push(refund.order_id);
+        }
+        let pending = refunds::pending(&self.pool, REFUND_START_GRACE, ORDERS_PER_RUN).await?;
+        for refund in unsold.into_iter().chain(pending) {
+            let order_id = refund.order_id;
+            match starter.start(order_id, refund.round).await {
                 Ok(RefundStart::Started) => {
                     tracing::warn!(order_id = %order_id, "reconcile: started a pending refund's workflow");
                     report.refunds_started.push(order_id);

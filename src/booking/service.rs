@@ -200,13 +200,13 @@ impl Engine {
         self.within(update).await?.map_err(update_error)
     }
 
-    /// Start the booking's refund workflow, unless it has one already
-    /// (started, running or ended: the id is never reused). Given up on
-    /// after [`REFUND_START_WAIT`].
+    /// Start this round of the order's refund workflow, unless it has one
+    /// already (started, running or ended: the id is never reused). Given
+    /// up on after [`REFUND_START_WAIT`].
     pub async fn start_refund(&self, input: RefundInput) -> Result<RefundStart, CallError> {
         let options = WorkflowStartOptions::new(
             self.settings.task_queue.clone(),
-            refund_workflow_id(input.order_id),
+            refund_workflow_id(input.order_id, input.round),
         )
         .id_reuse_policy(WorkflowIdReusePolicy::RejectDuplicate)
         .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)

@@ -1,7 +1,8 @@
 //! A booking's refund, by its two ways in: the customer cancels a booking
 //! found by its reference and a passenger's family name ([`cancel`]; the
 //! look-up alone is [`look_up`]), or an operator refunds a booking by its
-//! reference, whatever the departure cutoff ([`refund`]).
+//! reference, whatever the departure cutoff, or retries a refund the
+//! provider declined for good ([`refund`]).
 //!
 //! A customer's look-up that finds nothing counts against the client; one
 //! that failed too often is refused for the rest of a window, before the
@@ -57,6 +58,8 @@ pub enum Refusal {
     WindowClosed { cutoff: Duration },
     /// The booking is in this status: refunded, or refunding already.
     NotCancellable(OrderStatus),
+    /// The order (in this status) has no refund that failed.
+    NothingToRetry(OrderStatus),
 }
 
 /// A refund recorded and under way.
@@ -124,7 +127,7 @@ pub async fn cancel(r: &Refunds<'_>, who: &LookUp<'_>, key: Option<&str>) -> Flo
             return Ok(Outcome::Refused(Refusal::NotCancellable(status)));
         }
     }
-    start(r, order_id).await;
+    start(r, order_id, FIRST_ROUND).await;
     let reference = booking.order.reference.unwrap_or_default();
     Ok(Outcome::Done(Refunding {
         order_id,
@@ -133,7 +136,8 @@ pub async fn cancel(r: &Refunds<'_>, who: &LookUp<'_>, key: Option<&str>) -> Flo
 }
 
 /// An operator refunds a sold booking by its reference, whatever the
-/// cutoff.
+/// cutoff; or retries the refund of a booking left REFUND_FAILED (a new
+/// round of its refund workflow, the same payout key).
 pub async fn refund(r: &Refunds<'_>, reference: &str) -> Flow<Refunding> {
     let Some(reference) = parse_reference(reference) else {
         return Ok(Outcome::Refused(Refusal::BookingNotFound));
@@ -143,19 +147,48 @@ pub async fn refund(r: &Refunds<'_>, reference: &str) -> Flow<Refunding> {
         return Ok(Outcome::Refused(Refusal::BookingNotFound));
     };
     let order_id = booking.order.id;
-    match refunds::request(r.pool, order_id, Duration::ZERO, None).await? {
-        Request::Accepted | Request::Repeated => {}
-        Request::WindowClosed | Request::NotCancellable(_) => {
-            let status = booking.order.status;
-            return Ok(Outcome::Refused(Refusal::NotCancellable(status)));
-        }
-    }
-    start(r, order_id).await;
+    let round = match booking.order.status {
+        OrderStatus::RefundFailed => match refunds::retry(r.pool, order_id).await? {
+            refunds::Retry::Retried(round) => round,
+            refunds::Retry::NotFailed => {
+                let status = booking.order.status;
+                return Ok(Outcome::Refused(Refusal::NotCancellable(status)));
+            }
+        },
+        _ => match refunds::request(r.pool, order_id, Duration::ZERO, None).await? {
+            Request::Accepted | Request::Repeated => FIRST_ROUND,
+            Request::WindowClosed | Request::NotCancellable(_) => {
+                let status = booking.order.status;
+                return Ok(Outcome::Refused(Refusal::NotCancellable(status)));
+            }
+        },
+    };
+    start(r, order_id, round).await;
     Ok(Outcome::Done(Refunding {
         order_id,
         reference,
     }))
 }
+
+/// An operator retries the refund of an order the provider declined for
+/// good: a booking's (REFUND_FAILED) or an unsold payment's (the order
+/// FAILED, its refund FAILED). A new round of its workflow; the order's
+/// status after it.
+pub async fn retry(r: &Refunds<'_>, order_id: OrderId) -> Flow<OrderStatus> {
+    let order = crate::store::orders::find(r.pool, order_id).await?;
+    let refunds::Retry::Retried(round) = refunds::retry(r.pool, order_id).await? else {
+        return Ok(Outcome::Refused(Refusal::NothingToRetry(order.status)));
+    };
+    start(r, order_id, round).await;
+    let status = match order.status {
+        OrderStatus::RefundFailed => OrderStatus::RefundPending,
+        other => other,
+    };
+    Ok(Outcome::Done(status))
+}
+
+/// A refund's first round (`refund-<orderId>`).
+const FIRST_ROUND: u32 = 1;
 
 /// How long `serve` keeps starting a refund workflow Temporal did not take
 /// at once (down, or restarting), and how often: the customer's 202 stands
@@ -163,14 +196,15 @@ pub async fn refund(r: &Refunds<'_>, reference: &str) -> Flow<Refunding> {
 const START_RETRY_FOR: Duration = Duration::from_secs(120);
 const START_RETRY_EVERY: Duration = Duration::from_secs(2);
 
-/// Start the booking's refund workflow. The request is recorded already, so
+/// Start this round of the booking's refund workflow. The request is recorded already, so
 /// a start that fails is retried in the background for a while, and after
 /// that left to the reconciliation sweep (which starts any refund pending
 /// for over a minute); starting twice is harmless (one workflow id).
-async fn start(r: &Refunds<'_>, order_id: OrderId) {
+async fn start(r: &Refunds<'_>, order_id: OrderId, round: u32) {
     let input = RefundInput {
         order_id,
         max_attempts: r.max_attempts,
+        round,
     };
     if let Err(e) = r.engine.start_refund(input.clone()).await {
         tracing::warn!(order_id = %order_id, error = %e, "refund recorded but its workflow did not start; retrying");

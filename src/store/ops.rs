@@ -116,7 +116,7 @@ pub async fn revoke_session(pool: &Pool, digest: &str) -> Result<(), StoreError>
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
     pub operator: String,
-    /// `cancel_order`, `refund_booking`, `close_sales`, `open_sales`,
+    /// `cancel_order`, `refund_booking`, `retry_refund`, `close_sales`, `open_sales`,
     /// `add_flight`, `sign_in`, `sign_out`.
     pub action: String,
     /// What it acted on: an order id, a booking reference, a flight.

@@ -5,7 +5,11 @@
 //!
 //! The order's status moves CONFIRMED → REFUND_PENDING (the customer's
 //! request, [`request`]) → REFUNDED ([`finish`], which puts the seats back
-//! on sale in the same transaction) or REFUND_FAILED ([`fail`]).
+//! on sale in the same transaction) or REFUND_FAILED ([`fail`]), and an
+//! operator's [`retry`] takes REFUND_FAILED back to REFUND_PENDING in a new
+//! round. An approved payment whose order was never sold is refunded too
+//! ([`request_unsold`], reason UNSOLD): its order stays FAILED and its
+//! refund's row alone moves PENDING → REFUNDED or FAILED.
 
 use crate::money::Cents;
 use std::time::Duration;
@@ -87,11 +91,39 @@ pub async fn request(
     Ok(Request::Accepted)
 }
 
+/// Why an order is refunded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// A sold booking was cancelled.
+    Cancelled,
+    /// An approved payment whose order was never sold.
+    Unsold,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Cancelled => "CANCELLED",
+            Reason::Unsold => "UNSOLD",
+        }
+    }
+
+    fn parse(text: &str) -> Reason {
+        match text {
+            "UNSOLD" => Reason::Unsold,
+            _ => Reason::Cancelled,
+        }
+    }
+}
+
 /// A refund as the booking look-up shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refund {
     /// PENDING, REFUNDED or FAILED.
     pub status: String,
+    pub reason: Reason,
+    /// 1, then one more per operator's retry.
+    pub round: u32,
     pub amount_cents: Cents,
     pub attempts: i32,
     pub requested_at: DateTime<Utc>,
@@ -103,13 +135,15 @@ pub async fn find(pool: &Pool, order_id: OrderId) -> Result<Option<Refund>, Stor
     let conn = pool.get().await?;
     let row = conn
         .query_opt(
-            "SELECT status, amount_cents, attempts, requested_at, finished_at
+            "SELECT status, reason, round, amount_cents, attempts, requested_at, finished_at
              FROM refunds WHERE order_id = $1",
             &[&order_id],
         )
         .await?;
     Ok(row.map(|r| Refund {
         status: r.get("status"),
+        reason: Reason::parse(r.get("reason")),
+        round: r.get::<_, i32>("round") as u32,
         amount_cents: r.get("amount_cents"),
         attempts: r.get("attempts"),
         requested_at: r.get("requested_at"),
@@ -144,42 +178,54 @@ pub async fn booking(pool: &Pool, reference: &str) -> Result<Option<Booking>, St
     }))
 }
 
-/// Why the simulated provider did not pay a refund this time.
-#[derive(Debug, thiserror::Error)]
-pub enum ProviderError {
-    #[error("the payment provider declined the refund for now")]
+/// The simulated provider's answer to one payout call. A store error is no
+/// answer at all: the caller retries it until the store is back, and it
+/// never counts as a decline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payout {
+    /// Paid, now or before: the provider's reference of the payout.
+    Paid(String),
+    /// The provider declined this call.
     Declined,
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
-/// The simulated payment provider pays out the refund: the call is counted,
-/// fails at `failure_rate` (`roll` in [0, 1)), and otherwise records the
-/// payout under its idempotency key, so a repeated call pays nothing more.
-/// Returns the provider's reference of the payout.
+/// The simulated payment provider pays out the refund, keyed by
+/// `refund-<orderId>` (one payout per order, whatever the round). A payout
+/// it made before is found first, so a call whose answer was lost and is
+/// retried is never declined after the money left; otherwise the call
+/// fails at `failure_rate` (`roll` in [0, 1)), or records the payout. Every
+/// call is counted on the refund's row.
 pub async fn pay_out(
     pool: &Pool,
     order_id: OrderId,
     failure_rate: f64,
     roll: f64,
-) -> Result<String, ProviderError> {
-    let conn = pool.get().await.map_err(StoreError::from)?;
-    let declined = roll < failure_rate;
-    let error = declined.then(|| ProviderError::Declined.to_string());
+) -> Result<Payout, StoreError> {
+    let conn = pool.get().await?;
+    let key = format!("refund-{order_id}");
+    let made = conn
+        .query_opt(
+            "SELECT provider_ref FROM provider_refunds WHERE idempotency_key = $1",
+            &[&key],
+        )
+        .await?;
+    let declined = made.is_none() && roll < failure_rate;
+    let error = declined.then(|| DECLINED.to_string());
     let amount: i64 = conn
         .query_opt(
             "UPDATE refunds SET attempts = attempts + 1, last_error = $2
              WHERE order_id = $1 RETURNING amount_cents",
             &[&order_id, &error],
         )
-        .await
-        .map_err(StoreError::from)?
+        .await?
         .ok_or(StoreError::OrderNotFound(order_id))?
         .get("amount_cents");
-    if declined {
-        return Err(ProviderError::Declined);
+    if let Some(row) = made {
+        return Ok(Payout::Paid(row.get("provider_ref")));
     }
-    let key = format!("refund-{order_id}");
+    if declined {
+        return Ok(Payout::Declined);
+    }
     let candidate = format!("rf_{}", Uuid::new_v4().simple());
     let row = conn
         .query_one(
@@ -193,10 +239,12 @@ pub async fn pay_out(
              LIMIT 1",
             &[&key, &order_id, &amount, &candidate],
         )
-        .await
-        .map_err(StoreError::from)?;
-    Ok(row.get("provider_ref"))
+        .await?;
+    Ok(Payout::Paid(row.get("provider_ref")))
 }
+
+/// What a declined call leaves on the refund's row.
+const DECLINED: &str = "the payment provider declined the refund for now";
 
 /// What finishing a refund did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -207,9 +255,10 @@ pub enum Finished {
     Already,
 }
 
-/// The refund was paid: in one transaction, the booking's seats go back on
-/// sale, the flight's count follows, and the order and its refund end
-/// REFUNDED.
+/// The refund was paid. A cancelled booking's: in one transaction, its
+/// seats go back on sale, the flight's count follows, and the order and its
+/// refund end REFUNDED. An unsold payment's: only the refund ends REFUNDED
+/// (the order stays FAILED, its seats were never its own).
 pub async fn finish(
     pool: &Pool,
     order_id: OrderId,
@@ -219,15 +268,53 @@ pub async fn finish(
     let tx = conn.transaction().await?;
     let row = tx
         .query_opt(
-            "SELECT status, flight_id FROM orders WHERE id = $1 FOR UPDATE",
+            "SELECT o.status, o.flight_id, r.status AS refund, r.reason
+             FROM orders o JOIN refunds r ON r.order_id = o.id
+             WHERE o.id = $1 FOR UPDATE",
             &[&order_id],
         )
         .await?
         .ok_or(StoreError::OrderNotFound(order_id))?;
     let (status, flight_id): (&str, FlightId) = (row.get("status"), row.get("flight_id"));
-    if status != OrderStatus::RefundPending.as_str() {
+    let (refund, reason): (&str, &str) = (row.get("refund"), row.get("reason"));
+    if refund != "PENDING" {
         return Ok(Finished::Already);
     }
+    let released = if reason == Reason::Unsold.as_str() {
+        0
+    } else if status == OrderStatus::RefundPending.as_str() {
+        put_back_on_sale(&tx, order_id, flight_id).await?
+    } else {
+        return Ok(Finished::Already);
+    };
+    tx.execute(
+        "UPDATE refunds SET status = 'REFUNDED', provider_ref = $2, finished_at = NOW(),
+                last_error = NULL
+         WHERE order_id = $1",
+        &[&order_id, &provider_ref],
+    )
+    .await?;
+    // An unsold order's row is touched too (its status unchanged), so it
+    // announces its refund to whoever watches it.
+    tx.execute(
+        "UPDATE orders SET status = CASE WHEN status = 'REFUND_PENDING' THEN 'REFUNDED'
+                                         ELSE status END,
+                           updated_at = NOW()
+         WHERE id = $1",
+        &[&order_id],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Finished::Refunded(released))
+}
+
+/// A cancelled booking's seats go back on sale, and its flight's count
+/// follows; how many.
+async fn put_back_on_sale(
+    tx: &deadpool_postgres::Transaction<'_>,
+    order_id: OrderId,
+    flight_id: FlightId,
+) -> Result<u32, StoreError> {
     let released = tx
         .execute(
             "UPDATE seats SET status = 'available', order_id = NULL, updated_at = NOW()
@@ -241,55 +328,141 @@ pub async fn finish(
         &[&flight_id, &(released as i32)],
     )
     .await?;
-    tx.execute(
-        "UPDATE refunds SET status = 'REFUNDED', provider_ref = $2, finished_at = NOW(),
-                last_error = NULL
-         WHERE order_id = $1",
-        &[&order_id, &provider_ref],
-    )
-    .await?;
-    tx.execute(
-        "UPDATE orders SET status = 'REFUNDED', updated_at = NOW() WHERE id = $1",
-        &[&order_id],
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Finished::Refunded(released as u32))
+    Ok(released as u32)
 }
 
-/// The provider's last attempt failed: the booking shows REFUND_FAILED for
-/// an operator; its seats stay sold. Returns whether it changed now.
+/// The provider declined every attempt: the refund is FAILED for an
+/// operator, and a cancelled booking REFUND_FAILED (its seats stay sold;
+/// an unsold order stays FAILED). Returns whether it changed now.
 pub async fn fail(pool: &Pool, order_id: OrderId, error: &str) -> Result<bool, StoreError> {
     let mut conn = pool.get().await?;
     let tx = conn.transaction().await?;
-    let changed = tx
-        .execute(
-            "UPDATE orders SET status = 'REFUND_FAILED', updated_at = NOW()
-             WHERE id = $1 AND status = 'REFUND_PENDING'",
-            &[&order_id],
-        )
-        .await?;
     tx.execute(
-        "UPDATE refunds SET status = 'FAILED', last_error = $2, finished_at = NOW()
-         WHERE order_id = $1 AND status = 'PENDING'",
-        &[&order_id, &error],
+        "UPDATE orders SET status = 'REFUND_FAILED', updated_at = NOW()
+         WHERE id = $1 AND status = 'REFUND_PENDING'",
+        &[&order_id],
     )
     .await?;
+    let changed = tx
+        .execute(
+            "UPDATE refunds SET status = 'FAILED', last_error = $2, finished_at = NOW()
+             WHERE order_id = $1 AND status = 'PENDING'",
+            &[&order_id, &error],
+        )
+        .await?;
     tx.commit().await?;
     Ok(changed > 0)
 }
 
-/// Refunds asked for more than `age` ago and still pending: the sweep makes
-/// sure each has its workflow.
-pub async fn pending(pool: &Pool, age: Duration, limit: i64) -> Result<Vec<OrderId>, StoreError> {
+/// A refund to run: its order and its round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub order_id: OrderId,
+    pub round: u32,
+}
+
+/// Refunds asked for (or retried) more than `age` ago and still pending:
+/// the sweep makes sure each has its workflow.
+pub async fn pending(pool: &Pool, age: Duration, limit: i64) -> Result<Vec<Pending>, StoreError> {
     let conn = pool.get().await?;
     let rows = conn
         .query(
-            "SELECT order_id FROM refunds
+            "SELECT order_id, round FROM refunds
              WHERE status = 'PENDING' AND requested_at < NOW() - make_interval(secs => $1)
              ORDER BY requested_at LIMIT $2",
             &[&age.as_secs_f64(), &limit],
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get("order_id")).collect())
+    Ok(rows.iter().map(pending_of).collect())
+}
+
+fn pending_of(r: &tokio_postgres::Row) -> Pending {
+    Pending {
+        order_id: r.get("order_id"),
+        round: r.get::<_, i32>("round") as u32,
+    }
+}
+
+/// Record the refund of the approved payment of an order that was not
+/// sold (its seats taken, or its row ended first), unless it has one.
+/// Whether it was recorded now.
+pub async fn request_unsold(pool: &Pool, order_id: OrderId) -> Result<bool, StoreError> {
+    let conn = pool.get().await?;
+    let recorded = conn
+        .execute(
+            &format!(
+                "INSERT INTO refunds (order_id, amount_cents, reason)
+                 SELECT o.id, o.total_price_cents, 'UNSOLD' FROM orders o
+                 WHERE o.id = $1 AND {UNSOLD_PAID}
+                 ON CONFLICT (order_id) DO NOTHING"
+            ),
+            &[&order_id],
+        )
+        .await?;
+    Ok(recorded > 0)
+}
+
+/// An order `o` with an approved payment that holds no sale.
+const UNSOLD_PAID: &str = "o.confirmed_at IS NULL AND o.reference IS NULL
+    AND o.status NOT IN ('CONFIRMED', 'REFUND_PENDING', 'REFUNDED', 'REFUND_FAILED')
+    AND EXISTS (SELECT 1 FROM payment_attempts a
+                WHERE a.order_id = o.id AND a.outcome = 'SUCCEEDED')";
+
+/// The sweep's backstop: record the refund of every approved payment whose
+/// order ended unsold (FAILED, EXPIRED, CANCELLED) without a refund; the
+/// refunds recorded now, to start.
+pub async fn request_unsold_ended(pool: &Pool, limit: i64) -> Result<Vec<Pending>, StoreError> {
+    let conn = pool.get().await?;
+    let rows = conn
+        .query(
+            &format!(
+                "INSERT INTO refunds (order_id, amount_cents, reason)
+                 SELECT o.id, o.total_price_cents, 'UNSOLD' FROM orders o
+                 WHERE o.status IN ('FAILED', 'EXPIRED', 'CANCELLED') AND {UNSOLD_PAID}
+                   AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = o.id)
+                 ORDER BY o.updated_at LIMIT $1
+                 ON CONFLICT (order_id) DO NOTHING
+                 RETURNING order_id, round"
+            ),
+            &[&limit],
+        )
+        .await?;
+    Ok(rows.iter().map(pending_of).collect())
+}
+
+/// What an operator's retry of a refund did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// The FAILED refund is PENDING again, in this new round (and a
+    /// cancelled booking REFUND_PENDING again).
+    Retried(u32),
+    /// The order has no refund, or one that has not failed.
+    NotFailed,
+}
+
+/// An operator retries a refund the provider declined for good: in one
+/// transaction, the refund starts a new round, PENDING; a cancelled
+/// booking goes back from REFUND_FAILED to REFUND_PENDING.
+pub async fn retry(pool: &Pool, order_id: OrderId) -> Result<Retry, StoreError> {
+    let mut conn = pool.get().await?;
+    let tx = conn.transaction().await?;
+    let row = tx
+        .query_opt(
+            "UPDATE refunds SET status = 'PENDING', round = round + 1, finished_at = NULL,
+                    last_error = NULL
+             WHERE order_id = $1 AND status = 'FAILED' RETURNING round",
+            &[&order_id],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(Retry::NotFailed);
+    };
+    tx.execute(
+        "UPDATE orders SET status = 'REFUND_PENDING', updated_at = NOW()
+         WHERE id = $1 AND status = 'REFUND_FAILED'",
+        &[&order_id],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Retry::Retried(row.get::<_, i32>("round") as u32))
 }

@@ -596,3 +596,32 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// The first refund workflow of `order` once closed, recorded as the
+/// fixture `tests/histories/<name>.json` when `FLIGHTCTL_RECORD_HISTORIES`
+/// names that directory, and replayed.
+pub async fn record_refund(app: &TestApp, order: &str, name: &str) {
+    let within = Duration::from_secs(60);
+    let client = flightctl::temporal::connect(&app.settings.temporal, "test", within)
+        .await
+        .unwrap();
+    let handle =
+        client.get_workflow_handle::<flightctl::booking::refund::Refund>(format!("refund-{order}"));
+    let json = eventually("the refund's closed history", within, || async {
+        let options = temporalio_client::WorkflowFetchHistoryOptions::default();
+        let json = handle.fetch_history(options).to_json().await.ok()?;
+        String::from_utf8_lossy(&json)
+            .contains("WorkflowExecutionCompleted")
+            .then_some(json)
+    })
+    .await;
+    if let Some(dir) = std::env::var_os("FLIGHTCTL_RECORD_HISTORIES") {
+        let file = std::path::Path::new(&dir).join(format!("{name}.json"));
+        std::fs::write(file, &json).unwrap();
+    }
+    let recorded = temporalio_client::WorkflowHistory::from_json(&json).unwrap();
+    replayer()
+        .replay_workflow(recorded)
+        .await
+        .unwrap_or_else(|e| panic!("{name} refund-{order} does not replay: {e}"));
+}

@@ -1,8 +1,8 @@
 //! The operator console's JSON API, `/api/ops/*`: sign-in and sessions,
 //! what operators see (flights' sales, orders, an order's history, the
 //! sweep's runs, the audit trail) and what they do (cancel an order, refund
-//! a booking, close or open sales, add a flight), each action recorded in
-//! the audit trail.
+//! a booking, retry a refund the provider declined for good, close or open
+//! sales, add a flight), each action recorded in the audit trail.
 //!
 //! **Nothing without a session.** Every route but `POST /api/ops/session`
 //! takes an [`Operator`], the extractor that answers `401 UNAUTHENTICATED`
@@ -20,8 +20,8 @@
 //! - `auth.rs` — sign-in, the session cookie, the guard and `Operator`;
 //! - `flights.rs` — the sales overview and its stream, sales open/closed,
 //!   new flights;
-//! - `orders.rs` — orders, one order, cancel, refund, the sweep's runs, the
-//!   audit trail.
+//! - `orders.rs` — orders, one order, cancel, refund and its retry, the
+//!   sweep's runs, the audit trail.
 
 mod auth;
 mod flights;

@@ -53,6 +53,9 @@ pub struct OrderItem {
     total_price_cents: i64,
     created_at: Option<DateTime<Utc>>,
     updated_at: Option<DateTime<Utc>>,
+    /// Its refund's status (PENDING, REFUNDED, FAILED), if it has one: a
+    /// cancelled booking's, or a FAILED order's approved payment's.
+    refund: Option<String>,
 }
 
 /// A page of orders, newest first.
@@ -116,10 +119,30 @@ pub async fn orders_list(
         page,
     };
     let found = store::orders(&state.pool, &filter).await?;
-    let orders = found.items.into_iter().map(|(o, number)| OrderItem {
+    let mut orders = Vec::with_capacity(found.items.len());
+    for (o, number) in found.items {
+        let refund = match o.status.is_terminal() {
+            true => refund_rows::find(&state.pool, o.id)
+                .await?
+                .map(|r| r.status),
+            false => None,
+        };
+        orders.push(item(o, number, refund));
+    }
+    Ok(HttpResponse::Ok().json(OrdersView {
+        orders,
+        page: found.page,
+        page_size: found.page_size,
+        total: found.total,
+    }))
+}
+
+/// An order as the console lists it.
+fn item(o: orders::Order, flight_number: String, refund: Option<String>) -> OrderItem {
+    OrderItem {
         order_id: o.id.uuid(),
         flight_id: o.flight_id.uuid(),
-        flight_number: number,
+        flight_number,
         status: o.status,
         seats: seat_texts(&o.seats),
         booking_reference: o.reference,
@@ -127,13 +150,8 @@ pub async fn orders_list(
         total_price_cents: o.total_price_cents.get(),
         created_at: o.created_at,
         updated_at: o.updated_at,
-    });
-    Ok(HttpResponse::Ok().json(OrdersView {
-        orders: orders.collect(),
-        page: found.page,
-        page_size: found.page_size,
-        total: found.total,
-    }))
+        refund,
+    }
 }
 
 /// One order, all of it.
@@ -191,7 +209,7 @@ pub async fn order(
             "{ui}/namespaces/{namespace}/workflows/{}",
             crate::domain::workflow_id(id.into())
         ),
-        order: crate::api::orders::status_view(&state, order),
+        order: crate::api::orders::status_view(&state, order).await?,
     }))
 }
 
@@ -234,7 +252,10 @@ pub async fn cancel_order(
     post,
     path = "/api/ops/bookings/{reference}/refund",
     tag = "operations console",
-    summary = "Refund a confirmed booking (whatever the departure cutoff)",
+    summary = "Refund a confirmed booking (whatever the departure cutoff), or retry a failed refund",
+    description = "A `CONFIRMED` booking is cancelled and refunded; a `REFUND_FAILED` one (the \
+provider declined `REFUND_MAX_ATTEMPTS` times) is refunded again in a new round: the provider \
+keys the payout by the order, so it never pays twice. Audited.",
     security(("ops_session" = [])),
     params(("reference" = String, Path, description = "The booking reference", example = "K7PQ2X")),
     responses(
@@ -242,7 +263,7 @@ pub async fn cancel_order(
         (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
         (status = 403, description = "`CROSS_ORIGIN`", body = ErrorBody),
         (status = 404, description = "`BOOKING_NOT_FOUND`", body = ErrorBody),
-        (status = 409, description = "`BOOKING_NOT_CANCELLABLE`: refunded or refunding already", body = ErrorBody),
+        (status = 409, description = "`BOOKING_NOT_CANCELLABLE`: refunded, or its refund under way", body = ErrorBody),
         (status = 503, description = "`SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
     ),
 )]
@@ -259,12 +280,54 @@ pub async fn refund_booking(
     Ok(HttpResponse::build(StatusCode::ACCEPTED).json(answer))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/ops/orders/{id}/refund",
+    tag = "operations console",
+    summary = "Retry a refund the payment provider declined for good",
+    description = "For an order whose refund is `FAILED`: a booking's (`REFUND_FAILED`), or an \
+approved payment's whose order was not sold (the order stays `FAILED`). The refund runs again in \
+a new round; the provider keys the payout by the order, so it never pays twice. Audited.",
+    security(("ops_session" = [])),
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 202, description = "The refund runs again; the order's status now", body = Ack),
+        (status = 400, description = "`INVALID_ORDER_ID`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 403, description = "`CROSS_ORIGIN`", body = ErrorBody),
+        (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`ORDER_NOT_MODIFIABLE`: the order has no failed refund", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
+    ),
+)]
+pub async fn retry_refund(
+    state: web::Data<AppState>,
+    op: Operator,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let retry = async {
+        let id = order_id(&path)?;
+        let flow = refund::retry(&bookings::refunds(&state), id.into()).await?;
+        let status = answers::outcome(flow, refused)?;
+        Ok(Ack {
+            order_id: id,
+            status,
+        })
+    };
+    let ack = audited(&state, &op, "retry_refund", &path, retry.await).await?;
+    Ok(HttpResponse::build(StatusCode::ACCEPTED).json(ack))
+}
+
 /// Why an operator's refund was refused, as HTTP.
 fn refused(refusal: Refusal) -> ApiError {
     match refusal {
         Refusal::NotCancellable(status) => ApiError::new(
             ErrorCode::BookingNotCancellable,
             format!("the booking is {status}: no refund to make"),
+        ),
+        Refusal::NothingToRetry(status) => ApiError::new(
+            ErrorCode::OrderNotModifiable,
+            format!("the order is {status} and has no failed refund to retry"),
         ),
         // An operator's refund is refused otherwise only for a booking
         // it does not find: no look-up limit, no cutoff.

@@ -30,11 +30,11 @@ pub use stream::{last_event_id, order_events};
 pub use views::{
     Ack, ChangeSeats, CreateOrder, Held, OrderDetail, PassengersBody, PayBody, StatusView, order_id,
 };
-use views::{seat_request, selection, status_of};
+use views::{seat_request, selection, status_of, status_with_refund};
 
-/// The order's status view (for the console).
-pub fn status_view(state: &AppState, order: orders::Order) -> StatusView {
-    status_of(state, order)
+/// The order's status view with its refund (for the console).
+pub async fn status_view(state: &AppState, order: orders::Order) -> Result<StatusView, ApiError> {
+    status_with_refund(state, order).await
 }
 
 /// What the order flows work with, for this request.
@@ -185,7 +185,7 @@ pub async fn status(
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
     let order = orders::find(&state.pool, id.into()).await?;
-    Ok(HttpResponse::Ok().json(status_of(&state, order)))
+    Ok(HttpResponse::Ok().json(status_with_refund(&state, order).await?))
 }
 
 #[utoipa::path(
@@ -210,7 +210,7 @@ pub async fn show(
     let flight = flights::find(&state.pool, order.flight_id).await?;
     Ok(HttpResponse::Ok().json(OrderDetail {
         confirmed_at: order.confirmed_at,
-        status: status_of(&state, order),
+        status: status_with_refund(&state, order).await?,
         flight: (&flight).into(),
     }))
 }

@@ -14,6 +14,7 @@ use crate::domain::{self, OrderStatus, SeatSelection, seat_texts};
 use crate::orders::{Hold, SeatRequest};
 use crate::passengers::{self, Passenger, PassengerInput};
 use crate::store::orders::Order;
+use crate::store::refunds;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -160,6 +161,21 @@ pub struct StatusView {
     /// The booking reference, once confirmed (6 characters, no look-alikes).
     #[schema(example = "K7PQ2X")]
     pub booking_reference: Option<String>,
+    /// The order's refund, once one is asked for: a cancelled booking's,
+    /// or an approved payment's whose order was not sold (the order then
+    /// stays `FAILED`, its `lastError` saying the payment is refunded).
+    /// Absent from the event stream's events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund: Option<RefundBrief>,
+}
+
+/// An order's refund as its status shows it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundBrief {
+    /// PENDING, REFUNDED or FAILED.
+    pub status: String,
+    pub amount_cents: i64,
 }
 
 /// The order id of a path, parsed, and named on the request's span.
@@ -207,6 +223,7 @@ impl StatusView {
             total_price_cents: o.total_price_cents.get(),
             passengers: o.passengers,
             booking_reference: o.reference,
+            refund: None,
         }
     }
 }
@@ -214,6 +231,21 @@ impl StatusView {
 /// The order's status now, from its row.
 pub fn status_of(state: &AppState, order: Order) -> StatusView {
     StatusView::from_row(order, state.settings.booking.payment_max_attempts)
+}
+
+/// The order's status now, with its refund: only an ended order can have
+/// one, so a live order costs no second read.
+pub async fn status_with_refund(state: &AppState, order: Order) -> Result<StatusView, ApiError> {
+    let refund = match order.status.is_terminal() {
+        true => refunds::find(&state.pool, order.id).await?,
+        false => None,
+    };
+    let mut view = status_of(state, order);
+    view.refund = refund.map(|r| RefundBrief {
+        status: r.status,
+        amount_cents: r.amount_cents.get(),
+    });
+    Ok(view)
 }
 
 /// The order's status with its flight.

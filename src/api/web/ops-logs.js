@@ -38,6 +38,7 @@ function runRow({ at, report: r = {} }) {
     cell(flightNames(r.flightsCorrected)),
     cell(orderLinks(r.refundsStarted)),
     cell(String(r.moneyDiscrepancies ?? 0), { cls: 'num' }),
+    cell(orderLinks(r.unsoldRefunded)),
     cell(errorsText(r.errors)),
   ];
 }

@@ -1,7 +1,8 @@
 // One order: its row, passengers, payment attempts, status history and
 // refund, a link to its workflow in the Temporal UI, and what an operator
-// may do to it — cancel a live order, refund a confirmed booking — each
-// after a confirmation step. A live order or a refund under way is read
+// may do to it — cancel a live order, refund a confirmed booking, retry
+// the refund of a booking the provider declined for good — each after a
+// confirmation step. A live order or a refund under way is read
 // again every few seconds while it is on screen.
 
 import { $, el, focusHeading, keyed, setAttr, setText, show } from '/assets/dom.js';
@@ -25,9 +26,12 @@ const state = {
 let pollTimer = 0;
 
 // What an operator may do to the order, if anything.
-function actionOf(order) {
+function actionOf(order, refund) {
   if (LIVE.has(order.status)) return 'cancel';
   if (order.status === 'CONFIRMED' && order.bookingReference) return 'refund';
+  if (order.status === 'REFUND_FAILED' && order.bookingReference) return 'retry-refund';
+  // An approved payment whose order was not sold: its refund, declined.
+  if (refund?.status === 'FAILED') return 'retry-payment-refund';
   return null;
 }
 
@@ -102,6 +106,24 @@ function actionWords(action, o) {
       no: 'Keep the order',
     };
   }
+  if (action === 'retry-payment-refund') {
+    return {
+      start: 'Retry refund…',
+      title: 'Retry the refund of this payment?',
+      facts: [`The order was never sold; the payment provider is asked again to refund ${amount}. It never pays twice.`],
+      yes: `Yes, retry the refund of ${amount}`,
+      no: 'Not now',
+    };
+  }
+  if (action === 'retry-refund') {
+    return {
+      start: 'Retry refund…',
+      title: `Retry the refund of booking ${o.bookingReference}?`,
+      facts: [`The payment provider is asked again to refund ${amount}; it never pays twice.`, `${seatText} go back on sale once it pays.`],
+      yes: `Yes, retry the refund of ${amount}`,
+      no: 'Not now',
+    };
+  }
   return {
     start: 'Refund booking…',
     title: `Refund booking ${o.bookingReference}?`,
@@ -113,7 +135,7 @@ function actionWords(action, o) {
 
 function renderAction(s) {
   const o = s.detail.order;
-  const action = actionOf(o);
+  const action = actionOf(o, s.detail.refund);
   show($('order-no-action'), !action);
   setText($('order-no-action'), action ? '' : `Nothing to do: the order is ${statusLabel(o.status).toLowerCase()}.`);
   show($('action-start'), Boolean(action) && !s.confirming);
@@ -202,14 +224,17 @@ function keep() {
 }
 
 const REFUSED = {
-  ORDER_NOT_MODIFIABLE: 'The order can no longer be cancelled: it has moved on (see its status).',
+  ORDER_NOT_MODIFIABLE: 'The order has moved on (see its status and its refund).',
   BOOKING_NOT_CANCELLABLE: 'The booking can no longer be refunded: it has moved on (see its status).',
 };
 
 async function confirmAction() {
   const o = state.detail.order;
-  const action = actionOf(o);
-  const path = action === 'cancel' ? `/api/ops/orders/${encodeURIComponent(o.orderId)}/cancel` : `/api/ops/bookings/${encodeURIComponent(o.bookingReference)}/refund`;
+  const action = actionOf(o, state.detail.refund);
+  const path = {
+    cancel: `/api/ops/orders/${encodeURIComponent(o.orderId)}/cancel`,
+    'retry-payment-refund': `/api/ops/orders/${encodeURIComponent(o.orderId)}/refund`,
+  }[action] ?? `/api/ops/bookings/${encodeURIComponent(o.bookingReference)}/refund`;
   Object.assign(state, { acting: true, actionError: '' });
   render(state);
   try {

@@ -37,6 +37,10 @@ export function fillFlightFilter(flights) {
 
 const passengerNames = (o) => (o.passengers ?? []).map((p) => [p.givenName, p.familyName].filter(Boolean).join(' ')).join(', ');
 
+// An order's refund, if it has one (a FAILED order's is its approved
+// payment's, given back).
+const REFUND = { PENDING: 'Refund pending', REFUNDED: 'Refunded', FAILED: 'Refund failed' };
+
 function orderRow(o) {
   return [
     cell(orderLink(o.orderId), { header: true }),
@@ -47,6 +51,7 @@ function orderRow(o) {
     cell(o.bookingReference ?? '', { cls: 'mono' }),
     cell(passengerNames(o)),
     cell(fmtMoney(o.totalPriceCents), { cls: 'num' }),
+    cell(REFUND[o.refund] ?? ''),
   ];
 }
 

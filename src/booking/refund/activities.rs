@@ -14,7 +14,7 @@ use super::FinishRefund;
 use crate::booking::mails::{self, MailOrder};
 use crate::domain::OrderId;
 use crate::mail::Mailer;
-use crate::store::refunds::{self, Finished, ProviderError};
+use crate::store::refunds::{self, Finished, Payout};
 
 /// The after-sale activities: Postgres, the mailer, and how often the
 /// simulated provider declines.
@@ -36,33 +36,33 @@ impl AfterSale {
 
 #[activities]
 impl AfterSale {
-    /// The simulated provider pays the refund back (idempotent by order).
+    /// One call to the simulated provider (idempotent by order): its answer,
+    /// paid or declined, is the result; a store error fails the call, to be
+    /// retried, and is never a decline.
     #[activity]
     pub async fn refund_payment(
         self: Arc<Self>,
         ctx: ActivityContext,
         order_id: OrderId,
-    ) -> Result<String, ActivityError> {
+    ) -> Result<Payout, ActivityError> {
         let attempt = ctx.info().attempt;
         async {
             let roll: f64 = rand::random();
-            match refunds::pay_out(&self.pool, order_id, self.refund_failure_rate, roll).await {
-                Ok(provider_ref) => {
-                    tracing::info!(attempt, "refund paid out");
-                    Ok(provider_ref)
-                }
-                Err(ProviderError::Declined) => {
-                    tracing::info!(attempt, "refund declined by the provider; retried");
-                    Err(anyhow::anyhow!(ProviderError::Declined).into())
-                }
-                Err(ProviderError::Store(e)) => Err(e.into()),
+            let payout =
+                refunds::pay_out(&self.pool, order_id, self.refund_failure_rate, roll).await;
+            match &payout {
+                Ok(Payout::Paid(_)) => tracing::info!(attempt, "refund paid out"),
+                Ok(Payout::Declined) => tracing::info!(attempt, "refund declined by the provider"),
+                Err(e) => tracing::info!(attempt, error = %e, "refund call failed; retried"),
             }
+            Ok(payout?)
         }
         .instrument(activity_span(&ctx, order_id, None))
         .await
     }
 
-    /// Paid: the seats go back on sale and the booking ends REFUNDED.
+    /// Paid: the refund ends REFUNDED (a cancelled booking's seats go back
+    /// on sale, and the booking ends REFUNDED).
     #[activity]
     pub async fn finish_refund(
         self: Arc<Self>,
@@ -83,7 +83,8 @@ impl AfterSale {
         .await
     }
 
-    /// Not paid after the last attempt: REFUND_FAILED, for an operator.
+    /// Declined every time: the refund FAILED (a booking REFUND_FAILED), for
+    /// an operator to retry.
     #[activity]
     pub async fn fail_refund(
         self: Arc<Self>,
@@ -94,7 +95,7 @@ impl AfterSale {
             let error = "the payment provider declined every refund attempt";
             if refunds::fail(&self.pool, order_id, error).await? {
                 crate::metrics::refund_ended(false);
-                tracing::warn!("refund failed after its last attempt: an operator must act");
+                tracing::warn!("refund declined after its last attempt: an operator must retry it");
             }
             Ok(())
         }

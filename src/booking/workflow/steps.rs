@@ -431,8 +431,13 @@ async fn attempt_payment(
     }
 }
 
+/// What an order that was paid and not sold tells its customer:
+/// `sell_seats` has recorded the payment's refund.
+const REFUNDING: &str = "and your payment is being refunded";
+
 /// Record the attempt, sell the seats, release the holds: one local
-/// activity. Seats sold meanwhile fail the order whole.
+/// activity. Seats sold meanwhile fail the order whole, and its payment is
+/// refunded.
 async fn sell(ctx: &mut WorkflowContext<Booking>, attempt: AttemptRecord) -> WorkflowResult<()> {
     let req = ctx.state(|s| SellSeats {
         held: s.release(s.phase.seats().to_vec()),
@@ -448,13 +453,16 @@ async fn sell(ctx: &mut WorkflowContext<Booking>, attempt: AttemptRecord) -> Wor
         Sale::SeatsTaken(seats) => fail(
             ctx,
             format!(
-                "seats {} were sold to another order; nothing was booked",
+                "seats {} were sold to another order; nothing was booked {REFUNDING}",
                 seat_list(&seats)
             ),
         ),
         Sale::NotLive(status) => fail(
             ctx,
-            format!("the order was ended ({status}) before it could be sold; nothing was booked"),
+            format!(
+                "the order was ended ({status}) before it could be sold; nothing was booked \
+                 {REFUNDING}"
+            ),
         ),
     }
     Ok(())
