@@ -1,7 +1,7 @@
 //! What must hold, named like issue 23's sentences. `always` properties
 //! hold in every reachable state; those about how things end hold in every
 //! state where no step is left, which every run reaches (the graph is
-//! acyclic: see `protocol::potential`). `sometimes` properties are
+//! acyclic: see `space::potential`). `sometimes` properties are
 //! witnesses that the model does reach what the others speak of.
 
 use stateright::Property;
@@ -39,7 +39,7 @@ pub fn all() -> Vec<Property<Protocol>> {
         }),
         // A REFUND_FAILED refund offers the operator's retry, so no run
         // ends with one: each ends paid, the provider's declines being
-        // finite (PROVIDER_DECLINES) and Postgres coming back.
+        // finite (PROVIDER_DECLINES).
         Property::always(REFUNDS_END, |m: &Protocol, s: &State| {
             !m.is_terminal(s) || every_refund_paid(s)
         }),
