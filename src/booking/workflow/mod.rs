@@ -30,6 +30,7 @@ use temporalio_sdk::{
 };
 
 pub use phase::{Attempts, Ending, Fate, Hold, Payment, Phase};
+pub use steps::TTL_MARGIN;
 
 use super::messages::{
     Answer, BookingInput, CREATION_WAIT_MS, Cancel, Held, OrderState, Pay, Refusal, SelectSeats,

@@ -17,6 +17,12 @@ pub struct Row {
     /// Payment attempts: the row's counter, and the recorded attempts.
     pub attempts: i32,
     pub attempt_rows: i64,
+    /// Money: the order's price, its approved payments, what the provider
+    /// paid back, and its refund's status (if one was asked for).
+    pub price_cents: i64,
+    pub approved: i64,
+    pub refunded_cents: i64,
+    pub refund: Option<String>,
 }
 
 /// A request that changed nothing left `order` as it was: its seats

@@ -36,13 +36,17 @@
 #![allow(dead_code)]
 
 mod checks;
+mod history;
 mod report;
+mod rivals;
 mod run;
 mod stack;
 mod traffic;
 
 pub use checks::*;
+pub use history::*;
 pub use report::*;
+pub use rivals::*;
 pub use run::run;
 pub use stack::*;
 pub use traffic::*;

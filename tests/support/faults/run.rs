@@ -55,7 +55,10 @@ pub async fn run(faults: &[Fault]) {
         hold_lifetimes(&sh.holds.lock().unwrap()),
         check_answers(&journal, &orders),
         refunds,
+        check_history(&journal, &orders),
+        check_money(&orders),
     ];
+    write_history(&journal, &stack.logs.join("history.jsonl"));
     print_faults(&injected);
     let counts = Counts {
         traffic,
@@ -79,6 +82,7 @@ async fn shared(stack: &Stack) -> Arc<Shared> {
         .unwrap();
     Arc::new(Shared {
         base: format!("http://127.0.0.1:{}", stack.serve_port),
+        t0: Instant::now(),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -106,7 +110,8 @@ async fn traffic_through(
     let kinds = std::iter::repeat_n(Kind::Retrying, RETRYING)
         .chain(std::iter::repeat_n(Kind::OneShot, ONE_SHOT));
     let customers: Vec<_> = kinds
-        .map(|kind| tokio::spawn(customer(sh.clone(), kind)))
+        .enumerate()
+        .map(|(i, kind)| tokio::spawn(PROCESS.scope(i + 1, customer(sh.clone(), kind))))
         .collect();
     let sampler = tokio::spawn(hold_sampler(sh.clone()));
     tokio::time::sleep(WARMUP).await;
@@ -128,20 +133,23 @@ async fn traffic_through(
 /// exited meanwhile.
 async fn inject_and_recover(
     stack: &mut Stack,
-    sh: &Shared,
+    sh: &Arc<Shared>,
     fault: Fault,
     start: Instant,
 ) -> Injected {
     let at = start.elapsed();
-    let redis_fault = matches!(fault, Fault::Redis);
+    let redis_fault = matches!(fault, Fault::Redis | Fault::RedisMidPayment);
     if redis_fault {
         sh.outage.lock().unwrap().down = true;
     }
-    let mut notes: Vec<String> = tokio::task::block_in_place(|| inject(stack, fault))
-        .into_iter()
-        .collect();
-    tokio::time::sleep(fault.down_for()).await;
-    tokio::task::block_in_place(|| restore(stack, fault));
+    let mut notes: Vec<String> = if fault.mid_payment() {
+        mid_payment(stack, sh, fault).await
+    } else {
+        let notes = tokio::task::block_in_place(|| inject(stack, fault));
+        tokio::time::sleep(fault.down_for()).await;
+        tokio::task::block_in_place(|| restore(stack, fault));
+        notes.into_iter().collect()
+    };
     if redis_fault {
         *sh.outage.lock().unwrap() = RedisOutage {
             down: false,
@@ -175,11 +183,14 @@ async fn inject_and_recover(
     }
 }
 
-/// Waits, bounded by `SETTLE_LIMIT`, until no order is live; returns the
-/// ones still live (`"<id> <status>"`) and how long it waited.
+/// Waits, bounded by `SETTLE_LIMIT`, until no order is live and no refund
+/// pending (an unsold order's too); returns the ones still live (`"<id>
+/// <status>"`) and how long it waited.
 async fn settle(db: &deadpool_postgres::Object) -> (Vec<String>, Duration) {
     let settle_start = Instant::now();
-    let live_sql = "SELECT id, status FROM orders WHERE status = ANY($1) ORDER BY id";
+    let live_sql = "SELECT id, status FROM orders WHERE status = ANY($1)
+                    UNION SELECT order_id, 'refund PENDING' FROM refunds WHERE status = 'PENDING'
+                    ORDER BY 1";
     let live: Vec<String> = loop {
         let rows = db.query(live_sql, &[&LIVE]).await.unwrap();
         let live: Vec<String> = rows
@@ -218,7 +229,13 @@ async fn print_live_orders(db: &deadpool_postgres::Object, stack: &Stack, live: 
 async fn final_rows(db: &deadpool_postgres::Object) -> HashMap<Uuid, Row> {
     db.query(
         "SELECT o.id, o.status, o.flight_id::text, o.seats, o.payment_attempts,
-                (SELECT count(*) FROM payment_attempts p WHERE p.order_id = o.id)
+                (SELECT count(*) FROM payment_attempts p WHERE p.order_id = o.id),
+                o.total_price_cents,
+                (SELECT count(*) FROM payment_attempts p
+                  WHERE p.order_id = o.id AND p.outcome = 'SUCCEEDED'),
+                (SELECT coalesce(sum(amount_cents), 0)::bigint FROM provider_refunds p
+                  WHERE p.order_id = o.id),
+                (SELECT r.status FROM refunds r WHERE r.order_id = o.id)
          FROM orders o",
         &[],
     )
@@ -232,6 +249,10 @@ async fn final_rows(db: &deadpool_postgres::Object) -> HashMap<Uuid, Row> {
             seats: r.get(3),
             attempts: r.get(4),
             attempt_rows: r.get(5),
+            price_cents: r.get(6),
+            approved: r.get(7),
+            refunded_cents: r.get(8),
+            refund: r.get(9),
         };
         (r.get(0), row)
     })

@@ -128,6 +128,9 @@ pub enum Fault {
     TemporalStall,
     Postgres,
     PostgresStall,
+    /// Payments under way, rival buyers after their seats (`rivals.rs`).
+    RedisMidPayment,
+    WorkerStallMidPayment,
 }
 
 impl Fault {
@@ -140,6 +143,8 @@ impl Fault {
             Fault::TemporalStall => "temporal: stall (SIGSTOP 7s, SIGCONT)",
             Fault::Postgres => "postgres: immediate shutdown, restart",
             Fault::PostgresStall => "postgres: stall (SIGSTOP all 7s, SIGCONT)",
+            Fault::RedisMidPayment => "mid-payment: worker frozen, redis restarted empty, rivals",
+            Fault::WorkerStallMidPayment => "mid-payment: worker frozen past the holds, rivals",
         }
     }
 
@@ -149,7 +154,14 @@ impl Fault {
             Fault::Worker | Fault::Serve | Fault::Redis => Duration::from_secs(1),
             Fault::Temporal | Fault::Postgres => Duration::from_secs(2),
             Fault::TemporalStall | Fault::PostgresStall => STALL,
+            Fault::RedisMidPayment | Fault::WorkerStallMidPayment => Duration::ZERO,
         }
+    }
+
+    /// Strikes while payments are under way, with rival buyers (run by
+    /// [`mid_payment`], not by [`inject`] and [`restore`]).
+    pub fn mid_payment(self) -> bool {
+        matches!(self, Fault::RedisMidPayment | Fault::WorkerStallMidPayment)
     }
 }
 
@@ -180,6 +192,7 @@ pub fn inject(stack: &mut Stack, fault: Fault) -> Option<String> {
             stack.frozen = Some(frozen);
             return Some(note);
         }
+        Fault::RedisMidPayment | Fault::WorkerStallMidPayment => {}
     }
     None
 }
@@ -196,5 +209,6 @@ pub fn restore(stack: &mut Stack, fault: Fault) {
                 frozen.thaw();
             }
         }
+        Fault::RedisMidPayment | Fault::WorkerStallMidPayment => {}
     }
 }

@@ -21,6 +21,12 @@ pub struct Request {
     pub settled: Option<u16>,
     /// The order's seats before the request (change).
     pub seats_before: Vec<String>,
+    /// The customer that made it (see [`PROCESS`]).
+    pub process: usize,
+    /// When it was sent first and when its last answer came, since the
+    /// traffic started.
+    pub invoked: Duration,
+    pub completed: Duration,
 }
 
 impl Request {
@@ -62,6 +68,9 @@ pub struct Reply {
     pub named: Vec<Uuid>,
     /// The last answer, unless it left the outcome open (see `Request`).
     pub settled: Option<(u16, Value)>,
+    /// When it was sent first and answered last, since the traffic started.
+    pub invoked: Duration,
+    pub completed: Duration,
 }
 
 /// The order a 504's message names (`/api/orders/<id>/status`).
@@ -154,9 +163,16 @@ pub struct RedisOutage {
     pub back_at: Option<DateTime<Utc>>,
 }
 
+tokio::task_local! {
+    /// The customer a task is: each request of the history names it.
+    pub static PROCESS: usize;
+}
+
 pub struct Shared {
     /// `serve`'s address: a restarted `serve` takes the same port.
     pub base: String,
+    /// When the traffic started: the history's clock.
+    pub t0: Instant,
     pub http: reqwest::Client,
     pub flight: String,
     pub stop: AtomicBool,
@@ -201,6 +217,8 @@ impl Shared {
             answers: Vec::new(),
             named: Vec::new(),
             settled: None,
+            invoked: start - self.t0,
+            completed: start - self.t0,
         };
         let mut last: String;
         loop {
@@ -234,6 +252,7 @@ impl Shared {
                         if code != 504 {
                             reply.settled = Some((code, body));
                         }
+                        reply.completed = self.t0.elapsed();
                         return reply;
                     }
                     last = body["message"].as_str().unwrap_or_default().to_string();
@@ -246,6 +265,7 @@ impl Shared {
                     self.note(kind, call, "conn");
                     reply.answers.push((0, String::new()));
                     if kind == Kind::OneShot {
+                        reply.completed = self.t0.elapsed();
                         return reply;
                     }
                     last = "no answer".into();
@@ -260,6 +280,7 @@ impl Shared {
                     .unresolved
                     .entry(format!("{call}: {last}"))
                     .or_default() += 1;
+                reply.completed = self.t0.elapsed();
                 return reply;
             }
             tokio::time::sleep(wait).await;
@@ -285,6 +306,9 @@ impl Shared {
             answers: reply.answers.clone(),
             settled: reply.settled.as_ref().map(|(code, _)| *code),
             seats_before,
+            process: PROCESS.try_with(|p| *p).unwrap_or(0),
+            invoked: reply.invoked,
+            completed: reply.completed,
         });
     }
 
