@@ -283,11 +283,11 @@ async fn an_operator_retries_a_failed_refund_and_it_ends_refunded() {
     );
 }
 
-/// An approved payment whose seat was sold to another order meanwhile
-/// (directly in Postgres, while the sale waits on the seat's row lock):
-/// the order ends FAILED saying its payment is refunded, the refund ends
-/// REFUNDED without touching the other order's seat, the customer gets the
-/// refund mail, and the console lists it.
+/// An approved payment whose order was ended before its sale
+/// (the order ended by the sweep's own store call while the approved
+/// payment's record waits on a lock): the order ends FAILED saying its
+/// payment is refunded, the refund ends REFUNDED and sells nothing, the
+/// customer gets the refund mail, and the console lists it.
 #[tokio::test]
 async fn an_approved_payment_that_sold_nothing_is_refunded_and_mailed() {
     let sink = SmtpSink::start();
@@ -306,17 +306,14 @@ async fn an_approved_payment_that_sold_nothing_is_refunded_and_mailed() {
     let path = format!("/api/orders/{order}/passengers");
     assert_eq!(app.put(&path, passengers).await.0, 200);
 
-    // Another order, and the seat's row locked until it is sold to it.
-    let other = saved_order(&app.pool, "13E").await;
-    let flight: FlightId = FL101.parse().unwrap();
+    // The payment's record waits on a lock while the order is ended under
+    // it, as the sweep ends an order whose workflow it found gone: the
+    // approved payment then finds the order not live (its claim released).
     let mut conn = app.pool.get().await.unwrap();
     let tx = conn.transaction().await.unwrap();
-    tx.execute(
-        "SELECT 1 FROM seats WHERE flight_id = $1 AND id = '13E' FOR UPDATE",
-        &[&flight],
-    )
-    .await
-    .unwrap();
+    tx.batch_execute("LOCK TABLE payment_attempts IN SHARE ROW EXCLUSIVE MODE")
+        .await
+        .unwrap();
     let (code, body) = app
         .post(
             &format!("/api/orders/{order}/pay"),
@@ -324,30 +321,33 @@ async fn an_approved_payment_that_sold_nothing_is_refunded_and_mailed() {
         )
         .await;
     assert_eq!(code, 202, "{body}");
-    support::eventually("the approved payment", LONG, || async {
+    support::eventually("the approved payment's record waiting", LONG, || async {
         let c = app.pool.get().await.unwrap();
-        let approved: i64 = c
+        let waiting: i64 = c
             .query_one(
-                "SELECT count(*) FROM payment_attempts WHERE order_id = $1 AND outcome = 'SUCCEEDED'",
-                &[&id],
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+                 WHERE c.relname = 'payment_attempts' AND NOT l.granted",
+                &[],
             )
             .await
             .unwrap()
             .get(0);
-        (approved == 1).then_some(())
+        (waiting > 0).then_some(())
     })
     .await;
-    tx.execute(
-        "UPDATE seats SET status = 'booked', order_id = $2 WHERE flight_id = $1 AND id = '13E'",
-        &[&flight, &other],
-    )
-    .await
-    .unwrap();
+    let ended = flightctl::store::reconcile::end_orphan(&app.pool, id, "its workflow was gone");
+    assert!(ended.await.unwrap(), "the paying order was live");
     tx.commit().await.unwrap();
 
-    let failed = wait_status(&app, &order, "FAILED", LONG).await;
-    let reason = failed["lastError"].as_str().unwrap();
-    assert!(reason.contains("payment is being refunded"), "{reason}");
+    let failed = support::eventually("the customer told of the refund", LONG, || async {
+        let s = status(&app, &order).await;
+        let told = s["lastError"]
+            .as_str()
+            .is_some_and(|r| r.contains("payment is being refunded"));
+        (s["status"] == "FAILED" && told).then_some(s)
+    })
+    .await;
+    assert_eq!(failed["paymentAttempts"], 1);
     let refunded = refund_is(&app, &order, "REFUNDED").await;
     assert_eq!(refunded["status"], "FAILED", "the order stays FAILED");
     assert_eq!(
@@ -355,7 +355,10 @@ async fn an_approved_payment_that_sold_nothing_is_refunded_and_mailed() {
         refunded["totalPriceCents"]
     );
     let seats = app.seat_statuses(FL101).await;
-    assert_eq!(seats["13E"], "booked", "the other order's seat stays sold");
+    assert_eq!(
+        seats["13E"], "available",
+        "nothing was sold, nothing is claimed"
+    );
 
     let mails = sink.wait_for(1, LONG).await;
     let mail = mails.last().unwrap();

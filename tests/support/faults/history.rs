@@ -10,7 +10,8 @@
 //!   not, the create's named order exists or not), and never both;
 //! - money balances per order: approved payments − refunds paid equal the
 //!   price of what the order holds sold (nothing charged without a sale
-//!   unless its refund waits for an operator).
+//!   unless its refund waits for an operator), judged from the payment and
+//!   payout rows, and the service's own ledger check agrees.
 
 use super::*;
 
@@ -196,6 +197,36 @@ pub fn check_money(rows: &HashMap<Uuid, Row>) -> Invariant {
         checked: format!(
             "{} orders: charged {charged}, refunded {refunded}, sold {sold} cents; approved payments without a sale refunded: {unsold_refunded}; refunds left to an operator after the provider's last decline: {for_operator}",
             rows.len()
+        ),
+        violations,
+    }
+}
+
+/// The service's own books agree: the money ledger (`store::ledger`, what
+/// `GET /api/ops/reconciliation` serves) lists no discrepancy.
+pub async fn check_ledger(pool: &deadpool_postgres::Pool) -> Invariant {
+    let money = flightctl::store::ledger::check(pool).await.unwrap();
+    let violations = (money.discrepancies.iter())
+        .map(|d| {
+            format!(
+                "{} {:?}: {}: charged {}, refunded {}, sold {}",
+                d.order_id,
+                d.status,
+                d.problem,
+                d.charged.get(),
+                d.refunded.get(),
+                d.sold.get()
+            )
+        })
+        .collect();
+    Invariant {
+        name: "the ledger lists no discrepancy",
+        checked: format!(
+            "ledger: charged {}, refunded {}, sold {} cents over {} flights",
+            money.charged.get(),
+            money.refunded.get(),
+            money.sold.get(),
+            money.flights.len()
         ),
         violations,
     }

@@ -41,6 +41,7 @@ pub async fn run(faults: &[Fault]) {
     check_available_seats(&db, &mut violations).await;
     let holds = check_redis_holds(&sh, &status, &mut violations).await;
 
+    let ledger = check_ledger(&sh.pool).await;
     let journal = sh.journal.lock().unwrap();
     let invariants = [
         Invariant {
@@ -57,6 +58,7 @@ pub async fn run(faults: &[Fault]) {
         refunds,
         check_history(&journal, &orders),
         check_money(&orders),
+        ledger,
     ];
     write_history(&journal, &stack.logs.join("history.jsonl"));
     print_faults(&injected);
