@@ -578,6 +578,7 @@ async fn a_master_without_a_replica_dies_and_its_flight_answers_503_in_time() {
         assert!(unavailable(&answer), "{answer:?}");
         let answer = timed("other flight's seat map", seat_map(&app, other)).await;
         assert!(unavailable(&answer), "the cluster is down: {answer:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
     let restarted = Instant::now();

@@ -23,9 +23,9 @@ pub struct FlightsView {
 }
 
 async fn flights_view(state: &AppState) -> Result<FlightsView, ApiError> {
-    let mut flights = store::sales(&state.pool).await?;
+    let (mut flights, holds) = (store::sales(&state.pool).await?, state.request_holds());
     for f in &mut flights {
-        let held = state.holds.list(f.flight.id).await?.len() as i64;
+        let held = holds.list(f.flight.id).await?.len() as i64;
         f.held = held;
         f.available = (f.available - held).max(0);
     }

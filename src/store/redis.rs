@@ -1,0 +1,116 @@
+//! How one Redis call is made: bounded, so a store that is gone is an
+//! answer (`StoreError::Redis`, 503 at the API) and never a wait.
+//!
+//! The client's own command timeout bounds every call. A caller with a
+//! deadline (an API request) also has each command bounded by what is
+//! left of it, and is refused at once while the client is reconnecting:
+//! a command sent then would only queue until the deadline. That happens
+//! for as long as any master of a cluster is unreachable (the client
+//! connects to every master of the slot map, or serves none), so without
+//! it every request would wait out its deadline until that master returns.
+//! The timeouts are the client's, never a dropped future's: a command whose
+//! caller gave up is marked so and never written later, so a request
+//! answered 503 takes no hold afterwards.
+
+use std::time::{Duration, Instant};
+
+use fred::clients::WithOptions;
+use fred::error::{Error, ErrorKind};
+use fred::prelude::{Client, ClientLike, ClientState, FromValue, Options, Value};
+use fred::types::scripts::Script;
+use fred::types::{ClusterHash, CustomCommand};
+
+use super::StoreError;
+
+/// A Redis client and the deadline its calls must meet, if any.
+#[derive(Clone)]
+pub struct Redis {
+    client: Client,
+    due: Option<Instant>,
+}
+
+impl Redis {
+    /// Calls bounded by the client's command timeout alone.
+    pub fn new(client: Client) -> Self {
+        Self { client, due: None }
+    }
+
+    /// The same client for a caller that must answer by `due`.
+    pub fn until(&self, due: Instant) -> Self {
+        Self {
+            client: self.client.clone(),
+            due: Some(due),
+        }
+    }
+
+    /// The same client without a caller's deadline: for compensation,
+    /// which must not be cut short by a deadline that has passed.
+    pub fn unhurried(&self) -> Self {
+        Self::new(self.client.clone())
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The client with this call's timeout, or why no command is sent: the
+    /// deadline has passed, or the client is reconnecting.
+    pub fn call(&self) -> Result<WithOptions<Client>, StoreError> {
+        let mut options = Options::default();
+        if let Some(due) = self.due {
+            let left = due.saturating_duration_since(Instant::now());
+            if left < MIN_CALL {
+                return Err(gone("no time is left before the request's deadline"));
+            }
+            if self.client.state() != ClientState::Connected {
+                return Err(gone("the client is reconnecting to redis"));
+            }
+            options.timeout = Some(left);
+        }
+        Ok(self.client.with_options(&options))
+    }
+
+    /// Run `script` (`EVALSHA`, loading it first where the server lacks
+    /// it) on `keys` and `args`, routed by its first key's slot.
+    pub async fn eval<R: FromValue>(
+        &self,
+        script: &Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<R, StoreError> {
+        let mut argv: Vec<Value> = Vec::with_capacity(2 + keys.len() + args.len());
+        argv.push(script.sha1().clone().into());
+        argv.push((keys.len() as i64).into());
+        argv.extend(keys.into_iter().chain(args).map(Value::from));
+        // The first key follows the hash and the key count.
+        let evalsha = CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false);
+        match self.call()?.custom(evalsha.clone(), argv.clone()).await {
+            Err(e) if e.details().starts_with("NOSCRIPT") => {
+                self.load(script).await?;
+                Ok(self.call()?.custom(evalsha, argv).await?)
+            }
+            answer => Ok(answer?),
+        }
+    }
+
+    /// `SCRIPT LOAD` on every master. Harmless if it lands late, so a
+    /// plain timeout bounds it.
+    async fn load(&self, script: &Script) -> Result<(), StoreError> {
+        let left = match self.due {
+            Some(due) => due.saturating_duration_since(Instant::now()),
+            None => super::COMMAND_TIMEOUT,
+        };
+        match tokio::time::timeout(left, script.load(&self.client)).await {
+            Ok(loaded) => Ok(loaded?),
+            Err(_) => Err(gone("loading a script timed out")),
+        }
+    }
+}
+
+/// Shorter than this, a command could not be answered anyway.
+const MIN_CALL: Duration = Duration::from_millis(10);
+
+/// The store is unavailable for this call.
+fn gone(why: &'static str) -> StoreError {
+    StoreError::Redis(Error::new(ErrorKind::Timeout, why))
+}
