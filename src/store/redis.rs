@@ -60,10 +60,12 @@ impl Redis {
         if let Some(due) = self.due {
             let left = due.saturating_duration_since(Instant::now());
             if left < MIN_CALL {
-                return Err(gone("no time is left before the request's deadline"));
+                let why = "no time is left before the request's deadline";
+                return Err(gone(ErrorKind::Timeout, why));
             }
             if self.client.state() != ClientState::Connected {
-                return Err(gone("the client is reconnecting to redis"));
+                let why = "the client is reconnecting to redis";
+                return Err(gone(ErrorKind::IO, why));
             }
             options.timeout = Some(left);
         }
@@ -102,7 +104,7 @@ impl Redis {
         };
         match tokio::time::timeout(left, script.load(&self.client)).await {
             Ok(loaded) => Ok(loaded?),
-            Err(_) => Err(gone("loading a script timed out")),
+            Err(_) => Err(gone(ErrorKind::Timeout, "loading a script timed out")),
         }
     }
 }
@@ -111,6 +113,50 @@ impl Redis {
 const MIN_CALL: Duration = Duration::from_millis(10);
 
 /// The store is unavailable for this call.
-fn gone(why: &'static str) -> StoreError {
-    StoreError::Redis(Error::new(ErrorKind::Timeout, why))
+fn gone(kind: ErrorKind, why: &'static str) -> StoreError {
+    StoreError::Redis(Error::new(kind, why))
+}
+
+#[cfg(test)]
+mod tests {
+    use fred::prelude::Builder;
+
+    use super::*;
+
+    /// A client that has not connected (nothing listens at its address): what
+    /// a client reconnecting after an outage looks like to a caller.
+    fn not_connected() -> Client {
+        let config = fred::prelude::Config::from_url("redis://127.0.0.1:1").unwrap();
+        Builder::from_config(config).build().unwrap()
+    }
+
+    fn refusal(redis: &Redis) -> String {
+        match redis.call() {
+            Ok(_) => "no refusal".into(),
+            Err(e) => e.report(),
+        }
+    }
+
+    #[test]
+    fn a_request_sends_nothing_while_the_client_is_not_connected() {
+        let redis = Redis::new(not_connected());
+        let due = Instant::now() + Duration::from_secs(3);
+        let why = refusal(&redis.until(due));
+        assert_eq!(
+            why,
+            "redis is unavailable: IO Error: the client is reconnecting to redis"
+        );
+        // Without a deadline the command is sent and waits for the client
+        // (bounded by its command timeout): workers and compensation.
+        assert!(redis.until(due).unhurried().call().is_ok());
+    }
+
+    #[test]
+    fn a_request_whose_deadline_has_passed_sends_nothing() {
+        let redis = Redis::new(not_connected()).until(Instant::now());
+        assert_eq!(
+            refusal(&redis),
+            "redis is unavailable: Timeout Error: no time is left before the request's deadline"
+        );
+    }
 }
