@@ -539,8 +539,8 @@ fn unavailable((code, body): &(u16, Value)) -> bool {
 /// A master with no replica dies: nobody serves its slots and every node
 /// says the cluster is down (`cluster_state:fail`). The seat map and a
 /// create of a flight on it answer 503 `SERVICE_UNAVAILABLE` within the
-/// request's deadline, again and again (never a hang), and so does a flight
-/// on a live master: the whole cluster refuses work. Restarted, the master's
+/// request's deadline, again and again (never a hang), and so do a flight
+/// on a live master (the whole cluster refuses work) and `/health`. Restarted, the master's
 /// flight answers 200 and takes orders again, without a restart of the app.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_without_a_replica_dies_and_its_flight_answers_503_in_time() {
@@ -580,6 +580,12 @@ async fn a_master_without_a_replica_dies_and_its_flight_answers_503_in_time() {
         assert!(unavailable(&answer), "the cluster is down: {answer:?}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    let (code, body) = timed("health, master gone", app.get("/health")).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body["checks"]["redis"].as_str().unwrap().contains("redis"),
+        "{body}"
+    );
 
     let restarted = Instant::now();
     tokio::task::block_in_place(|| cluster.restart(dead, LONG));

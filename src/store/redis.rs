@@ -8,9 +8,9 @@
 //! for as long as any master of a cluster is unreachable (the client
 //! connects to every master of the slot map, or serves none), so without
 //! it every request would wait out its deadline until that master returns.
-//! The timeouts are the client's, never a dropped future's: a command whose
-//! caller gave up is marked so and never written later, so a request
-//! answered 503 takes no hold afterwards.
+//! The timeouts are the client's, never a dropped future's: a command still
+//! queued when its caller gives up is marked so and never written later
+//! (one already written may still run; a claim then lapses with its TTL).
 
 use std::time::{Duration, Instant};
 
