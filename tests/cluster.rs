@@ -507,7 +507,8 @@ async fn holds_lost_in_a_failover_are_caught_by_the_payment_re_check() {
 
 /// How long a request may take to answer 503 once its flight's master is
 /// gone: within its deadline (`API_CALL_TIMEOUT`, 3 s). Once the Redis
-/// client knows the store is unreachable the answer takes milliseconds, so
+/// client knows the store is unreachable the answer takes at most half a
+/// second (its grace for a reconnection), so
 /// a loaded machine leaves it far inside; a request that waits for Redis
 /// instead reaches the deadline.
 const IN_TIME: Duration = Duration::from_secs(3);

@@ -30,9 +30,9 @@ pub struct AppState {
 
 impl AppState {
     /// The seat holds for one request: each Redis call bounded by the
-    /// request's deadline (`API_CALL_TIMEOUT` from now), and refused at
-    /// once while the Redis client is reconnecting, so a store that is
-    /// gone is a 503 in time, never a wait.
+    /// request's deadline (`API_CALL_TIMEOUT` from now), and refused while
+    /// the Redis client is reconnecting (past a short grace), so a store
+    /// that is gone is a 503 in time, never a wait.
     pub fn request_holds(&self) -> Holds {
         let due = std::time::Instant::now() + self.settings.server.call_timeout;
         self.holds.until(due)

@@ -134,7 +134,7 @@ impl Holds {
 
     /// The holds for a caller that must answer by `due`: each command is
     /// bounded by what is left, and none is sent while the client is
-    /// reconnecting (the store is unavailable at once).
+    /// reconnecting (after a short grace, the store is unavailable).
     pub fn until(&self, due: Instant) -> Self {
         Self {
             redis: self.redis.until(due),
@@ -205,7 +205,7 @@ impl Holds {
         seats: &[SeatId],
     ) -> Result<Vec<SeatId>, StoreError> {
         let keys = self.keys(flight, seats).split_off(1);
-        let owners: Vec<Option<String>> = self.redis.call()?.mget(keys).await?;
+        let owners: Vec<Option<String>> = self.redis.call().await?.mget(keys).await?;
         let me = order.to_string();
         Ok(seats
             .iter()

@@ -29,7 +29,7 @@ impl Lookups {
     }
 
     /// Redis for one look-up, which a request waits on: bounded as a
-    /// request's calls are (unavailable at once while the client is
+    /// request's calls are (unavailable while the client is
     /// reconnecting), within one command timeout.
     fn redis(&self) -> Redis {
         self.redis.until(Instant::now() + COMMAND_TIMEOUT)
@@ -42,11 +42,11 @@ impl Lookups {
     /// Seconds until `who` may look up again, if it is refused now.
     pub async fn refused(&self, who: &str) -> Result<Option<u64>, StoreError> {
         let (key, redis) = (self.key(who), self.redis());
-        let failures: Option<u64> = redis.call()?.get(&key).await?;
+        let failures: Option<u64> = redis.call().await?.get(&key).await?;
         if failures.unwrap_or(0) < u64::from(self.max) {
             return Ok(None);
         }
-        let ttl: i64 = redis.call()?.ttl(&key).await?;
+        let ttl: i64 = redis.call().await?.ttl(&key).await?;
         Ok(Some(ttl.max(1) as u64))
     }
 
@@ -54,10 +54,10 @@ impl Lookups {
     /// opened.
     pub async fn failed(&self, who: &str) -> Result<(), StoreError> {
         let (key, redis) = (self.key(who), self.redis());
-        let _: u64 = redis.call()?.incr(&key).await?;
+        let _: u64 = redis.call().await?.incr(&key).await?;
         let secs = self.window.as_secs().max(1) as i64;
         let nx = Some(ExpireOptions::NX);
-        let _: bool = redis.call()?.expire(&key, secs, nx).await?;
+        let _: bool = redis.call().await?.expire(&key, secs, nx).await?;
         Ok(())
     }
 }

@@ -184,7 +184,8 @@ pub async fn check_postgres(pool: &Pool) -> Result<(), StoreError> {
 /// Build and connect the Redis client: one server, or a Redis Cluster
 /// (`REDIS_URL=redis-cluster://…`). It reconnects by itself after an
 /// outage; commands sent while it is down fail after [`COMMAND_TIMEOUT`],
-/// and a request's are refused at once (see [`redis`]; the API answers 503). On a cluster it follows `MOVED`/`ASK` redirections and
+/// and a request's are refused while it reconnects (see [`redis`]; the API
+/// answers 503). On a cluster it follows `MOVED`/`ASK` redirections and
 /// re-reads the slot map when a node fails, from the configured nodes and
 /// the last map it knew, so a promoted replica is found even when the node
 /// named in `REDIS_URL` is the one that died.
@@ -232,7 +233,7 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
 /// Round-trip to Redis, bounded as the holds' calls are (`Holds::until`
 /// gives a readiness check its deadline).
 pub async fn check_redis(holds: &Holds) -> Result<(), StoreError> {
-    let _: String = holds.redis().call()?.ping(None).await?;
+    let _: String = holds.redis().call().await?.ping(None).await?;
     Ok(())
 }
 

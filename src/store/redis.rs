@@ -3,8 +3,9 @@
 //!
 //! The client's own command timeout bounds every call. A caller with a
 //! deadline (an API request) also has each command bounded by what is
-//! left of it, and is refused at once while the client is reconnecting:
-//! a command sent then would only queue until the deadline. That happens
+//! left of it, and is refused while the client is reconnecting (after a
+//! short grace for a blip): a command sent then would only queue until the
+//! deadline. That happens
 //! for as long as any master of a cluster is unreachable (the client
 //! connects to every master of the slot map, or serves none), so without
 //! it every request would wait out its deadline until that master returns.
@@ -54,20 +55,32 @@ impl Redis {
     }
 
     /// The client with this call's timeout, or why no command is sent: the
-    /// deadline has passed, or the client is reconnecting.
-    pub fn call(&self) -> Result<WithOptions<Client>, StoreError> {
+    /// deadline has passed, or the client is reconnecting and has not
+    /// connected within [`RECONNECT_GRACE`] (a blip passes; a store that is
+    /// gone is refused without waiting out the deadline).
+    pub async fn call(&self) -> Result<WithOptions<Client>, StoreError> {
         let mut options = Options::default();
         if let Some(due) = self.due {
-            let left = due.saturating_duration_since(Instant::now());
-            if left < MIN_CALL {
+            let left = || due.saturating_duration_since(Instant::now());
+            let late = || {
                 let why = "no time is left before the request's deadline";
-                return Err(gone(ErrorKind::Timeout, why));
+                (left() < MIN_CALL).then(|| gone(ErrorKind::Timeout, why))
+            };
+            if let Some(late) = late() {
+                return Err(late);
             }
             if self.client.state() != ClientState::Connected {
-                let why = "the client is reconnecting to redis";
-                return Err(gone(ErrorKind::IO, why));
+                let wait = left().min(RECONNECT_GRACE);
+                let connected = tokio::time::timeout(wait, self.client.wait_for_connect()).await;
+                if !matches!(connected, Ok(Ok(()))) {
+                    let why = "the client is reconnecting to redis";
+                    return Err(gone(ErrorKind::IO, why));
+                }
             }
-            options.timeout = Some(left);
+            if let Some(late) = late() {
+                return Err(late);
+            }
+            options.timeout = Some(left());
         }
         Ok(self.client.with_options(&options))
     }
@@ -86,10 +99,15 @@ impl Redis {
         argv.extend(keys.into_iter().chain(args).map(Value::from));
         // The first key follows the hash and the key count.
         let evalsha = CustomCommand::new_static("EVALSHA", ClusterHash::Offset(2), false);
-        match self.call()?.custom(evalsha.clone(), argv.clone()).await {
+        match self
+            .call()
+            .await?
+            .custom(evalsha.clone(), argv.clone())
+            .await
+        {
             Err(e) if e.details().starts_with("NOSCRIPT") => {
                 self.load(script).await?;
-                Ok(self.call()?.custom(evalsha, argv).await?)
+                Ok(self.call().await?.custom(evalsha, argv).await?)
             }
             answer => Ok(answer?),
         }
@@ -108,6 +126,10 @@ impl Redis {
         }
     }
 }
+
+/// How long a caller with a deadline waits for a reconnecting client
+/// before it is told the store is unavailable.
+const RECONNECT_GRACE: Duration = Duration::from_millis(500);
 
 /// Shorter than this, a command could not be answered anyway.
 const MIN_CALL: Duration = Duration::from_millis(10);
@@ -130,32 +152,38 @@ mod tests {
         Builder::from_config(config).build().unwrap()
     }
 
-    fn refusal(redis: &Redis) -> String {
-        match redis.call() {
+    async fn refusal(redis: &Redis) -> String {
+        match redis.call().await {
             Ok(_) => "no refusal".into(),
             Err(e) => e.report(),
         }
     }
 
-    #[test]
-    fn a_request_sends_nothing_while_the_client_is_not_connected() {
+    #[tokio::test]
+    async fn a_request_sends_nothing_while_the_client_is_not_connected() {
         let redis = Redis::new(not_connected());
         let due = Instant::now() + Duration::from_secs(3);
-        let why = refusal(&redis.until(due));
+        let asked = Instant::now();
+        let why = refusal(&redis.until(due)).await;
+        let waited = asked.elapsed();
+        assert!(
+            waited >= RECONNECT_GRACE && waited < Duration::from_secs(3),
+            "{waited:?}"
+        );
         assert_eq!(
             why,
             "redis is unavailable: IO Error: the client is reconnecting to redis"
         );
         // Without a deadline the command is sent and waits for the client
         // (bounded by its command timeout): workers and compensation.
-        assert!(redis.until(due).unhurried().call().is_ok());
+        assert!(redis.until(due).unhurried().call().await.is_ok());
     }
 
-    #[test]
-    fn a_request_whose_deadline_has_passed_sends_nothing() {
+    #[tokio::test]
+    async fn a_request_whose_deadline_has_passed_sends_nothing() {
         let redis = Redis::new(not_connected()).until(Instant::now());
         assert_eq!(
-            refusal(&redis),
+            refusal(&redis).await,
             "redis is unavailable: Timeout Error: no time is left before the request's deadline"
         );
     }
