@@ -15,7 +15,7 @@ use flightctl::domain::{OrderId, SeatId};
 use serde_json::{Value, json};
 use support::burst::{self, Limits};
 use support::cluster::{RedisCluster, redis_cluster};
-use support::{FL101, FL102, TestApp, eventually};
+use support::{FL101, FL102, FL201, FL202, TestApp, eventually};
 use uuid::Uuid;
 
 const LONG: Duration = Duration::from_secs(30);
@@ -503,4 +503,104 @@ async fn holds_lost_in_a_failover_are_caught_by_the_payment_re_check() {
         "one owner per seat"
     );
     books_agree(&app, &flight).await;
+}
+
+/// How long a request may take to answer 503 once its flight's master is
+/// gone: within its deadline (`API_CALL_TIMEOUT`, 3 s). Once the Redis
+/// client knows the store is unreachable the answer takes at most half a
+/// second (its grace for a reconnection), so
+/// a loaded machine leaves it far inside; a request that waits for Redis
+/// instead reaches the deadline.
+const IN_TIME: Duration = Duration::from_secs(3);
+
+/// `call`, timed: it must answer within [`IN_TIME`] (the client gives up
+/// well after, so a hang shows as too slow, not as a stuck test).
+async fn timed<F>(what: &str, call: F) -> (u16, Value)
+where
+    F: std::future::Future<Output = (u16, Value)>,
+{
+    let started = Instant::now();
+    let answer = tokio::time::timeout(IN_TIME * 5, call)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no answer within {:?}", IN_TIME * 5));
+    let took = started.elapsed();
+    println!("{what}: {} in {took:.2?}", answer.0);
+    assert!(took < IN_TIME, "{what} took {took:.2?}: {}", answer.1);
+    answer
+}
+
+async fn seat_map(app: &TestApp, flight: &str) -> (u16, Value) {
+    app.get(&format!("/api/flights/{flight}")).await
+}
+
+fn unavailable((code, body): &(u16, Value)) -> bool {
+    *code == 503 && body["error"] == "SERVICE_UNAVAILABLE"
+}
+
+/// A master with no replica dies: nobody serves its slots and every node
+/// says the cluster is down (`cluster_state:fail`). The seat map and a
+/// create of a flight on it answer 503 `SERVICE_UNAVAILABLE` within the
+/// request's deadline, again and again (never a hang), and so do a flight
+/// on a live master (the whole cluster refuses work) and `/health`. Restarted, the master's
+/// flight answers 200 and takes orders again, without a restart of the app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_without_a_replica_dies_and_its_flight_answers_503_in_time() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start_without_replicas)
+        .await
+        .unwrap();
+    let app = TestApp::with_worker(settings(&cluster, Duration::from_secs(60)).await).await;
+    let slot_of = |flight: &str| cluster.slot(&format!("{{{flight}}}"));
+    let doomed = FL101;
+    let master = cluster.master_of(slot_of(doomed)).expect("a master");
+    // A seeded flight on another master (the slot ranges of three masters
+    // are fixed, so this is always the same flight).
+    let other = [FL102, FL201, FL202]
+        .into_iter()
+        .find(|f| cluster.master_of(slot_of(f)) != Some(master))
+        .expect("a seeded flight on another master");
+    for flight in [doomed, other] {
+        let (code, body) = seat_map(&app, flight).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    let order = || create(&app, doomed, &["3A"]);
+
+    let dead = cluster.kill_master_of(slot_of(doomed));
+    let killed = Instant::now();
+    tokio::task::block_in_place(|| cluster.wait_state("fail", LONG));
+    println!(
+        "killed master :{dead}; cluster_state:fail after {:.2?}",
+        killed.elapsed()
+    );
+    // Answered in time for as long as it lasts, not only the first time.
+    while killed.elapsed() < Duration::from_secs(12) {
+        let answer = timed("seat map, master gone", seat_map(&app, doomed)).await;
+        assert!(unavailable(&answer), "{answer:?}");
+        let answer = timed("create, master gone", order()).await;
+        assert!(unavailable(&answer), "{answer:?}");
+        let answer = timed("other flight's seat map", seat_map(&app, other)).await;
+        assert!(unavailable(&answer), "the cluster is down: {answer:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (code, body) = timed("health, master gone", app.get("/health")).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body["checks"]["redis"].as_str().unwrap().contains("redis"),
+        "{body}"
+    );
+
+    let restarted = Instant::now();
+    tokio::task::block_in_place(|| cluster.restart(dead, LONG));
+    eventually("the flight's seat map again", LONG, || async {
+        let (code, _) = seat_map(&app, doomed).await;
+        (code == 200).then_some(())
+    })
+    .await;
+    println!(
+        "master :{dead} restarted; its flight answered 200 after {:.2?}",
+        restarted.elapsed()
+    );
+    let (code, body) = answered("a create after the restart", order).await;
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = seat_map(&app, other).await;
+    assert_eq!(code, 200, "{body}");
 }

@@ -46,7 +46,7 @@ pub struct SeatMap {
     ),
 )]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let flights = with_availability(&state.pool, &state.holds).await?;
+    let flights = with_availability(&state.pool, &state.request_holds()).await?;
     Ok(HttpResponse::Ok().json(FlightList {
         flights: bodies::all(&flights),
     }))
@@ -79,8 +79,9 @@ pub async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = flight_id(&path)?;
+    let holds = state.request_holds();
     let mut flight = flights::find(&state.pool, id.into()).await?;
-    let seats = seat_views(&state.pool, &state.holds, id).await?;
+    let seats = seat_views(&state.pool, &holds, id).await?;
     flight.available_seats = seats.iter().filter(|s| s.status == "available").count() as i32;
     let rows = seats.iter().map(|s| s.row).max().unwrap_or(0);
     Ok(HttpResponse::Ok().json(FlightDetail {

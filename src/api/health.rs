@@ -177,9 +177,10 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn readiness(state: &AppState) -> HttpResponse {
+    let holds = state.request_holds();
     let (pg, redis, temporal, worker) = tokio::join!(
         check("postgres", reported(store::check_postgres(&state.pool))),
-        check("redis", reported(store::check_redis(state.holds.client()))),
+        check("redis", reported(store::check_redis(&holds))),
         check("temporal", temporal(state)),
         check("worker", worker(state)),
     );

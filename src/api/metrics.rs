@@ -116,9 +116,8 @@ impl MessageBody for Stream {
 
 /// Seats held in Redis now, every flight.
 async fn live_holds(state: &AppState) -> Result<i64, StoreError> {
-    let flights = flights::list(&state.pool).await?;
-    let held =
-        futures::future::try_join_all(flights.iter().map(|f| state.holds.list(f.id))).await?;
+    let (flights, holds) = (flights::list(&state.pool).await?, state.request_holds());
+    let held = futures::future::try_join_all(flights.iter().map(|f| holds.list(f.id))).await?;
     Ok(held.iter().map(|h| h.len() as i64).sum())
 }
 

@@ -29,6 +29,15 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The seat holds for one request: each Redis call bounded by the
+    /// request's deadline (`API_CALL_TIMEOUT` from now), and refused while
+    /// the Redis client is reconnecting (past a short grace), so a store
+    /// that is gone is a 503 in time, never a wait.
+    pub fn request_holds(&self) -> Holds {
+        let due = std::time::Instant::now() + self.settings.server.call_timeout;
+        self.holds.until(due)
+    }
+
     /// The Temporal client, connecting on first use so the API starts (and
     /// serves flights) while Temporal is still coming up.
     pub async fn temporal(&self) -> Result<&temporalio_client::Client, ApiError> {

@@ -274,14 +274,12 @@ async fn claim(ctx: &Context<'_>, new: &SeatRequest, order_id: OrderId) -> Resul
     }
 }
 
-/// The claim goes now unless the workflow adopted it.
+/// The claim goes now unless the workflow adopted it. Compensation, so
+/// not bounded by the request's deadline (it may have passed).
 async fn drop_claim(ctx: &Context<'_>, new: &SeatRequest, order_id: OrderId) {
     let (ids, ttl) = (new.seats.seats(), claim_ttl(ctx));
-    let dropped = match ctx
-        .holds
-        .drop_claim(new.flight_id, order_id, ids, ttl)
-        .await
-    {
+    let holds = ctx.holds.unhurried();
+    let dropped = match holds.drop_claim(new.flight_id, order_id, ids, ttl).await {
         Ok(0) => Ok(()),
         Ok(_) => flights::announce(ctx.pool, new.flight_id).await,
         Err(e) => Err(e),

@@ -72,7 +72,9 @@ pub type Flow<T> = Result<Outcome<T, Refusal>, StoreError>;
 pub struct Context<'a> {
     pub settings: &'a Settings,
     pub pool: &'a Pool,
-    pub holds: &'a Holds,
+    /// The seat holds, bounded by the request's deadline: a Redis that
+    /// cannot answer in time is unavailable, never waited on past it.
+    pub holds: Holds,
     pub engine: &'a Engine,
     pub admission: &'a Admission,
     /// The request's id, carried on to the worker's logs.

@@ -10,11 +10,12 @@
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fred::prelude::{Client, KeysInterface};
 use fred::types::scripts::Script;
 
+use super::redis::Redis;
 use super::{StoreError, seat_id};
 use crate::domain::{FlightId, OrderId, SeatId};
 
@@ -106,10 +107,12 @@ return out
     )
 });
 
-/// Seat holds of every flight.
+/// Seat holds of every flight. Each call is bounded (see [`Redis`]): by
+/// the client's command timeout, and by a request's deadline in the copy
+/// [`Holds::until`] gives.
 #[derive(Clone)]
 pub struct Holds {
-    client: Client,
+    redis: Redis,
     prefix: String,
 }
 
@@ -124,13 +127,37 @@ pub enum Lock {
 impl Holds {
     pub fn new(client: Client, prefix: impl Into<String>) -> Self {
         Self {
-            client,
+            redis: Redis::new(client),
             prefix: prefix.into(),
         }
     }
 
+    /// The holds for a caller that must answer by `due`: each command is
+    /// bounded by what is left, and none is sent while the client is
+    /// reconnecting (after a short grace, the store is unavailable).
+    pub fn until(&self, due: Instant) -> Self {
+        Self {
+            redis: self.redis.until(due),
+            prefix: self.prefix.clone(),
+        }
+    }
+
+    /// The holds without a caller's deadline, for compensation that runs
+    /// after it.
+    pub fn unhurried(&self) -> Self {
+        Self {
+            redis: self.redis.unhurried(),
+            prefix: self.prefix.clone(),
+        }
+    }
+
     pub fn client(&self) -> &Client {
-        &self.client
+        self.redis.client()
+    }
+
+    /// The bounded Redis these holds are kept in.
+    pub fn redis(&self) -> &Redis {
+        &self.redis
     }
 
     fn keys(&self, flight: FlightId, seats: &[SeatId]) -> Vec<String> {
@@ -156,13 +183,9 @@ impl Holds {
         seats: &[SeatId],
         ttl: Duration,
     ) -> Result<Lock, StoreError> {
-        let taken: Vec<String> = LOCK
-            .evalsha_with_reload(
-                &self.client,
-                self.keys(flight, seats),
-                Self::args(order, Some(ttl), seats),
-            )
-            .await?;
+        let keys = self.keys(flight, seats);
+        let args = Self::args(order, Some(ttl), seats);
+        let taken: Vec<String> = self.redis.eval(&LOCK, keys, args).await?;
         let taken = taken
             .iter()
             .map(|s| seat_id(s))
@@ -182,7 +205,7 @@ impl Holds {
         seats: &[SeatId],
     ) -> Result<Vec<SeatId>, StoreError> {
         let keys = self.keys(flight, seats).split_off(1);
-        let owners: Vec<Option<String>> = self.client.mget(keys).await?;
+        let owners: Vec<Option<String>> = self.redis.call().await?.mget(keys).await?;
         let me = order.to_string();
         Ok(seats
             .iter()
@@ -202,13 +225,8 @@ impl Holds {
         if seats.is_empty() {
             return Ok(0);
         }
-        Ok(RELEASE
-            .evalsha_with_reload(
-                &self.client,
-                self.keys(flight, seats),
-                Self::args(order, None, seats),
-            )
-            .await?)
+        let (keys, args) = (self.keys(flight, seats), Self::args(order, None, seats));
+        self.redis.eval(&RELEASE, keys, args).await
     }
 
     /// Release `order`'s claim on `seats` unless a workflow adopted it: a
@@ -220,19 +238,16 @@ impl Holds {
         seats: &[SeatId],
         claim_ttl: Duration,
     ) -> Result<u32, StoreError> {
-        Ok(DROP_CLAIM
-            .evalsha_with_reload(
-                &self.client,
-                self.keys(flight, seats),
-                Self::args(order, Some(claim_ttl), seats),
-            )
-            .await?)
+        let keys = self.keys(flight, seats);
+        let args = Self::args(order, Some(claim_ttl), seats);
+        self.redis.eval(&DROP_CLAIM, keys, args).await
     }
 
     /// Live holds of a flight: seat id → order id.
     pub async fn list(&self, flight: FlightId) -> Result<HashMap<SeatId, OrderId>, StoreError> {
-        let flat: Vec<String> = LIST
-            .evalsha_with_reload(&self.client, self.keys(flight, &[]), Vec::<String>::new())
+        let flat: Vec<String> = self
+            .redis
+            .eval(&LIST, self.keys(flight, &[]), vec![])
             .await?;
         let mut holds = HashMap::with_capacity(flat.len() / 2);
         for pair in flat.chunks_exact(2) {

@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod ops;
 pub mod orders;
 pub mod reconcile;
+pub mod redis;
 pub mod refunds;
 pub mod seed;
 
@@ -184,8 +185,9 @@ pub async fn check_postgres(pool: &Pool) -> Result<(), StoreError> {
 
 /// Build and connect the Redis client: one server, or a Redis Cluster
 /// (`REDIS_URL=redis-cluster://…`). It reconnects by itself after an
-/// outage; commands sent while it is down fail after a short timeout (the
-/// API answers 503). On a cluster it follows `MOVED`/`ASK` redirections and
+/// outage; commands sent while it is down fail after [`COMMAND_TIMEOUT`],
+/// and a request's are refused while it reconnects (see [`redis`]; the API
+/// answers 503). On a cluster it follows `MOVED`/`ASK` redirections and
 /// re-reads the slot map when a node fails, from the configured nodes and
 /// the last map it knew, so a promoted replica is found even when the node
 /// named in `REDIS_URL` is the one that died.
@@ -211,7 +213,7 @@ pub async fn redis_client(settings: &RedisSettings) -> anyhow::Result<fred::prel
         ..RedisConfig::default()
     };
     let client = Builder::from_config(config)
-        .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(3))
+        .with_performance_config(|p| p.default_command_timeout = COMMAND_TIMEOUT)
         .with_connection_config(|c| {
             c.connection_timeout = Duration::from_secs(3);
             c.internal_command_timeout = Duration::from_secs(3);
@@ -226,9 +228,14 @@ pub async fn redis_client(settings: &RedisSettings) -> anyhow::Result<fred::prel
     Ok(client)
 }
 
-/// Round-trip to Redis.
-pub async fn check_redis(client: &fred::prelude::Client) -> Result<(), StoreError> {
-    let _: String = client.ping(None).await?;
+/// The longest one Redis command may take (a caller's deadline may cut it
+/// shorter, see [`redis::Redis`]).
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Round-trip to Redis, bounded as the holds' calls are (`Holds::until`
+/// gives a readiness check its deadline).
+pub async fn check_redis(holds: &Holds) -> Result<(), StoreError> {
+    let _: String = holds.redis().call().await?.ping(None).await?;
     Ok(())
 }
 

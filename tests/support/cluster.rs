@@ -1,7 +1,8 @@
-//! A real Redis Cluster: three masters and three replicas, six Debian
+//! A real Redis Cluster: three masters, each with a replica or none, Debian
 //! `redis-server --cluster-enabled yes` processes on free ports joined by
 //! `redis-cli --cluster create`. A short `cluster-node-timeout` lets a
-//! replica take over within seconds of its master's death.
+//! replica take over within seconds of its master's death; a master with
+//! no replica leaves its slots unserved until it is restarted.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -10,18 +11,23 @@ use std::time::{Duration, Instant};
 
 use super::procs::{Frozen, Proc, find_bin, free_port, freeze_tree, temp_dir, wait_for_port};
 
-const NODES: usize = 6;
+const MASTERS: usize = 3;
 /// How long a master may be unreachable before the cluster calls it failed
 /// and its replica is promoted.
 const NODE_TIMEOUT_MS: u32 = 1000;
 
 struct Node {
     port: u16,
+    /// Its cluster bus port.
+    bus: u16,
+    /// Its directory: `nodes.conf` (its id and slots) survives a restart.
+    dir: PathBuf,
     proc: Mutex<Option<Proc>>,
 }
 
 pub struct RedisCluster {
     nodes: Vec<Node>,
+    server: PathBuf,
     cli: PathBuf,
 }
 
@@ -37,9 +43,20 @@ struct NodeLine {
 }
 
 impl RedisCluster {
-    /// Six nodes, the cluster created, every node seeing `cluster_state:ok`
-    /// and every replica in sync with its master.
+    /// Three masters, each with a replica: six nodes, the cluster created,
+    /// every node seeing `cluster_state:ok` and every replica in sync with
+    /// its master.
     pub fn start() -> RedisCluster {
+        Self::start_with(1)
+    }
+
+    /// Three masters and no replica: a master's death leaves its slots
+    /// unserved (and the cluster `fail`) until it is restarted.
+    pub fn start_without_replicas() -> RedisCluster {
+        Self::start_with(0)
+    }
+
+    fn start_with(replicas: usize) -> RedisCluster {
         let server = find_bin(
             "redis-server",
             "FLIGHTCTL_TEST_REDIS",
@@ -51,36 +68,23 @@ impl RedisCluster {
             &["/usr/bin/redis-cli"],
         );
         let root = temp_dir("redis-cluster");
-        let nodes: Vec<Node> = (0..NODES)
+        let nodes: Vec<Node> = (0..MASTERS * (1 + replicas))
             .map(|i| {
-                let (port, bus) = (free_port(), free_port());
                 let dir = root.join(i.to_string());
                 std::fs::create_dir_all(&dir).unwrap();
-                let mut cmd = Command::new(&server);
-                cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                    // The bus port is chosen too: port + 10000 may be taken.
-                    .args([
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-port",
-                        &bus.to_string(),
-                    ])
-                    .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
-                    .args(["--cluster-config-file", "nodes.conf"])
-                    .args(["--save", "", "--appendonly", "no", "--dir"])
-                    .arg(&dir)
-                    .stdout(Stdio::null());
-                let proc = Proc::spawn("redis-cluster-node", cmd, libc::SIGTERM);
                 Node {
-                    port,
-                    proc: Mutex::new(Some(proc)),
+                    // The bus port is chosen too: port + 10000 may be taken.
+                    port: free_port(),
+                    bus: free_port(),
+                    dir,
+                    proc: Mutex::new(None),
                 }
             })
             .collect();
-        for node in &nodes {
-            wait_for_port("redis cluster node", node.port, Duration::from_secs(15));
+        let cluster = RedisCluster { nodes, server, cli };
+        for node in &cluster.nodes {
+            cluster.spawn(node);
         }
-        let cluster = RedisCluster { nodes, cli };
         let mut create = Command::new(&cluster.cli);
         create.args(["--cluster", "create"]);
         create.args(
@@ -89,7 +93,7 @@ impl RedisCluster {
                 .iter()
                 .map(|n| format!("127.0.0.1:{}", n.port)),
         );
-        create.args(["--cluster-replicas", "1", "--cluster-yes"]);
+        create.args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"]);
         let out = create.output().expect("run redis-cli --cluster create");
         assert!(
             out.status.success(),
@@ -99,6 +103,56 @@ impl RedisCluster {
         );
         cluster.wait_healthy(Duration::from_secs(30));
         cluster
+    }
+
+    /// Start `node`'s server (again, after a kill: from its directory, so
+    /// it rejoins as the node it was) and wait until it listens.
+    fn spawn(&self, node: &Node) {
+        let mut cmd = Command::new(&self.server);
+        cmd.args(["--port", &node.port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                &node.bus.to_string(),
+            ])
+            .args(["--cluster-node-timeout", &NODE_TIMEOUT_MS.to_string()])
+            .args(["--cluster-config-file", "nodes.conf"])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(&node.dir)
+            .stdout(Stdio::null());
+        let proc = Proc::spawn("redis-cluster-node", cmd, libc::SIGTERM);
+        *node.proc.lock().unwrap() = Some(proc);
+        wait_for_port("redis cluster node", node.port, Duration::from_secs(15));
+    }
+
+    /// Restart the node on `port` (killed before) and wait until the
+    /// cluster is healthy again.
+    pub fn restart(&self, port: u16, within: Duration) {
+        let node = self.nodes.iter().find(|n| n.port == port).expect("ours");
+        assert!(node.proc.lock().unwrap().is_none(), "{port} is running");
+        self.spawn(node);
+        self.wait_healthy(within);
+    }
+
+    /// Wait until every running node reports `cluster_state:<state>`
+    /// (`ok` or `fail`).
+    pub fn wait_state(&self, state: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        let wanted = format!("cluster_state:{state}");
+        loop {
+            let seen: Vec<String> = (self.live_ports().into_iter())
+                .map(|p| self.cli(p, &["CLUSTER", "INFO"]).unwrap_or_else(|e| e))
+                .collect();
+            if seen.iter().all(|info| info.contains(&wanted)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cluster did not reach {wanted} within {within:?}: {seen:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// `REDIS_URL` naming every node, as a deployment lists its seeds.
@@ -137,7 +191,7 @@ impl RedisCluster {
     }
 
     /// Every running node: `cluster_state:ok`, three masters owning every
-    /// slot, each master with an in-sync replica.
+    /// slot, each replica in sync with its master.
     fn wait_healthy(&self, within: Duration) {
         let deadline = Instant::now() + within;
         let mut last = String::new();
@@ -167,7 +221,7 @@ impl RedisCluster {
         let masters = (self.nodes_seen_by(port)?.into_iter())
             .filter(|n| n.master && !n.failed && !n.slots.is_empty())
             .count();
-        if masters != 3 {
+        if masters != MASTERS {
             return Err(format!("{masters} masters with slots"));
         }
         Ok(())

@@ -30,6 +30,7 @@ pub use procs::Proc;
 pub const FL101: &str = "550e8400-e29b-41d4-a716-446655440001";
 pub const FL102: &str = "550e8400-e29b-41d4-a716-446655440002";
 pub const FL201: &str = "550e8400-e29b-41d4-a716-446655440003";
+pub const FL202: &str = "550e8400-e29b-41d4-a716-446655440004";
 
 /// The payload key of every test process (client, workers, replayer), so
 /// tests run with payloads encrypted as a deployment does. Test-only: never

@@ -25,7 +25,7 @@ pub struct FlightsView {
 async fn flights_view(state: &AppState) -> Result<FlightsView, ApiError> {
     let mut flights = store::sales(&state.pool).await?;
     let ids: Vec<_> = flights.iter().map(|f| f.flight.id).collect();
-    let reserved = seats::reserved(&state.pool, &state.holds, &ids).await?;
+    let reserved = seats::reserved(&state.pool, &state.request_holds(), &ids).await?;
     for (f, reserved) in flights.iter_mut().zip(reserved) {
         f.held = reserved.len() as i64;
         f.available = (f.available - f.held).max(0);

@@ -42,7 +42,7 @@ pub(super) fn context(state: &AppState) -> flows::Context<'_> {
     flows::Context {
         settings: &state.settings,
         pool: &state.pool,
-        holds: &state.holds,
+        holds: state.request_holds(),
         engine: &state.engine,
         admission: &state.admission,
         request_id: request_id::current(),
