@@ -43,6 +43,17 @@ async fn refund_is(app: &TestApp, order: &str, wanted: &str) -> Value {
     .await
 }
 
+/// Pay for `order` with the code that is always approved: accepted (202).
+async fn pay(app: &TestApp, order: &str) {
+    let (code, body) = app
+        .post(
+            &format!("/api/orders/{order}/pay"),
+            json!({"paymentCode": "00000"}),
+        )
+        .await;
+    assert_eq!(code, 202, "{body}");
+}
+
 /// Book `seat` on FL101 for a passenger named Lovelace: the order id.
 async fn book(app: &TestApp, seat: &str) -> String {
     let (code, body) = app
@@ -57,13 +68,7 @@ async fn book(app: &TestApp, seat: &str) -> String {
         .put(&format!("/api/orders/{order}/passengers"), passengers)
         .await;
     assert_eq!(code, 200, "{body}");
-    let (code, body) = app
-        .post(
-            &format!("/api/orders/{order}/pay"),
-            json!({"paymentCode": "00000"}),
-        )
-        .await;
-    assert_eq!(code, 202, "{body}");
+    pay(app, &order).await;
     wait_status(app, &order, "CONFIRMED", LONG).await;
     order
 }
@@ -314,13 +319,7 @@ async fn an_approved_payment_that_sold_nothing_is_refunded_and_mailed() {
     tx.batch_execute("LOCK TABLE payment_attempts IN SHARE ROW EXCLUSIVE MODE")
         .await
         .unwrap();
-    let (code, body) = app
-        .post(
-            &format!("/api/orders/{order}/pay"),
-            json!({"paymentCode": "00000"}),
-        )
-        .await;
-    assert_eq!(code, 202, "{body}");
+    pay(&app, &order).await;
     support::eventually("the approved payment's record waiting", LONG, || async {
         let c = app.pool.get().await.unwrap();
         let waiting: i64 = c
