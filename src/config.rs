@@ -156,8 +156,15 @@ pub struct TemporalSettings {
 
 #[derive(Clone, Debug, Deserialize)]
 pub struct BookingSettings {
+    /// How long a selection holds its seats (`SEAT_RESERVATION_TIMEOUT`);
+    /// a seat change restarts it, up to `hold_max_lifetime`.
     #[serde(deserialize_with = "human_duration")]
     pub seat_reservation_timeout: Duration,
+    /// `HOLD_MAX_LIFETIME`: no hold of an order lasts past its creation plus
+    /// this, however often its seats change (at least one
+    /// `seat_reservation_timeout`).
+    #[serde(deserialize_with = "human_duration")]
+    pub hold_max_lifetime: Duration,
     #[serde(deserialize_with = "human_duration")]
     pub payment_validation_timeout: Duration,
     /// Payment attempts in all before an order fails (`PAYMENT_MAX_RETRIES`,
@@ -347,6 +354,14 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "timeouts must be greater than zero".into(),
             ));
+        }
+        if b.hold_max_lifetime < b.seat_reservation_timeout {
+            return Err(ConfigError::Invalid(format!(
+                "HOLD_MAX_LIFETIME ({}) must be at least SEAT_RESERVATION_TIMEOUT ({}): \
+                 no order could hold its seats for one full hold",
+                humantime::format_duration(b.hold_max_lifetime),
+                humantime::format_duration(b.seat_reservation_timeout)
+            )));
         }
         self.temporal.payload_keys()?;
         self.mail.validate()

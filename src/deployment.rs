@@ -3,7 +3,9 @@
 //! Pinned to the version it started on. A new build is rolled out by
 //! starting its workers and making it current (`flightctl deployment
 //! set-current`); bookings started before finish on the old build, which
-//! drains (a booking lives at most hold + payment window) and is retired
+//! drains (a booking lives at most `HOLD_MAX_LIFETIME` + payment window:
+//! however often its seats change, its hold ends by its creation plus the
+//! lifetime) and is retired
 //! once Temporal reports it drained (`flightctl deployment drained`).
 //! So the workflow code has one path: no `ctx.patched` branches.
 

@@ -262,7 +262,12 @@ fn a_lifetime_shorter_than_the_hold_is_refused_naming_both() {
     );
     let err = load(&[("HOLD_MAX_LIFETIME", "half an hour")]).expect_err("not a duration");
     assert!(err.contains("HOLD_MAX_LIFETIME"), "{err}");
-    assert!(load(&[("SEAT_RESERVATION_TIMEOUT", "30m")]).is_ok());
+    let default = load(&[]).unwrap().booking;
+    assert_eq!(default.hold_max_lifetime, Duration::from_secs(30 * 60));
+    let equal = load(&[("SEAT_RESERVATION_TIMEOUT", "30m")])
+        .unwrap()
+        .booking;
+    assert_eq!(equal.seat_reservation_timeout, equal.hold_max_lifetime);
     let err = load(&[("SEAT_RESERVATION_TIMEOUT", "31m")]).expect_err("past the default 30m");
     assert!(err.contains("HOLD_MAX_LIFETIME"), "{err}");
 }

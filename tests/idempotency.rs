@@ -300,6 +300,7 @@ async fn a_creation_processed_after_its_deadline_holds_nothing() {
         flight_id,
         seat_price_cents: flightctl::money::Cents::new(35_000),
         hold_ms: 60_000,
+        hold_max_lifetime_ms: 120_000,
         payment_timeout_ms: 1_000,
         payment_max_attempts: 3,
         creation_wait_ms: None,

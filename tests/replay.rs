@@ -1,9 +1,12 @@
 //! Committed workflow histories (tests/histories/*.json) must replay against
 //! today's workflow code: a change that would break running orders fails
 //! here, without any server. Refresh them on purpose with
-//! `FLIGHTCTL_RECORD_HISTORIES=$PWD/tests/histories cargo test --test booking_workflow recorded`
-//! (and `--test bookings refund` and `--test refunds sold_nothing` for the
-//! refund's).
+//! `FLIGHTCTL_RECORD_HISTORIES=$PWD/tests/histories cargo test --test booking_workflow -- recorded never_arrives`
+//! and `--test abuse_holds spun` (a hold spun by changes until its cap), and
+//! `--test bookings refund` and `--test refunds sold_nothing` for the
+//! refund's. A change of the booking workflow ships as a new worker build
+//! (Pinned): bookings started on the old build finish there, so the
+//! fixtures are re-recorded with the change rather than kept per build.
 
 mod support;
 
@@ -22,6 +25,7 @@ async fn committed_histories_still_replay() {
         "confirmed",
         "cancelled",
         "expired",
+        "expired-at-cap",
         "failed-payment",
         "failed-timeout",
         "never-created",

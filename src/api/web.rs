@@ -146,6 +146,8 @@ pub struct ClientConfig {
     payment_failure_rate: f64,
     payment_max_retries: u32,
     seat_reservation_seconds: u64,
+    /// `HOLD_MAX_LIFETIME`: no hold lasts past an order's creation plus this.
+    hold_max_lifetime_seconds: u64,
 }
 
 /// `GET /api/config`: what the UI shows about this deployment.
@@ -164,5 +166,6 @@ pub async fn client_config(state: web::Data<AppState>) -> HttpResponse {
         payment_failure_rate: s.booking.payment_failure_rate,
         payment_max_retries: s.booking.payment_max_attempts,
         seat_reservation_seconds: s.booking.seat_reservation_timeout.as_secs(),
+        hold_max_lifetime_seconds: s.booking.hold_max_lifetime.as_secs(),
     })
 }

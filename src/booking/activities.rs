@@ -373,6 +373,7 @@ fn row(o: &OrderState) -> Order {
         seats: o.seats.clone(),
         total_price_cents: o.total_price_cents,
         expires_at: o.expires_at_ms.and_then(to_time),
+        max_expires_at: o.max_expires_at_ms.and_then(to_time),
         confirmed_at: None,
         failure_reason: o.failure_reason.clone(),
         payment_attempts: o.payment_attempts as i32,

@@ -21,7 +21,12 @@ pub struct BookingInput {
     pub order_id: OrderId,
     pub flight_id: FlightId,
     pub seat_price_cents: Cents,
+    /// How long a selection holds its seats (a change restarts it).
     pub hold_ms: u64,
+    /// No hold of the order ends later than its creation plus this
+    /// (`HOLD_MAX_LIFETIME`), however often its seats change.
+    #[serde(default = "default_hold_max_lifetime_ms")]
+    pub hold_max_lifetime_ms: u64,
     pub payment_timeout_ms: u64,
     pub payment_max_attempts: u32,
     /// How long the workflow waits for its creating selection before it
@@ -32,6 +37,14 @@ pub struct BookingInput {
 
 /// A workflow whose creating selection never arrives ends after this long.
 pub const CREATION_WAIT_MS: u64 = 30_000;
+
+/// The cap of an input that does not name one (sent by an older `serve`):
+/// `HOLD_MAX_LIFETIME`'s default.
+pub const HOLD_MAX_LIFETIME_MS: u64 = 30 * 60 * 1000;
+
+fn default_hold_max_lifetime_ms() -> u64 {
+    HOLD_MAX_LIFETIME_MS
+}
 
 /// When the caller stops waiting for an update's answer. The workflow
 /// refuses work it would commit later ([`Refusal::Late`]): an answer the
@@ -111,11 +124,22 @@ pub struct Cancel {
 /// What an update answers: what it did, or why it did nothing.
 pub type Answer<T> = Result<T, Refusal>;
 
-/// A selection taken: the seats are held until `expires_at_ms` (Unix ms).
+/// A selection taken (or passengers named): the seats are held until
+/// `expires_at_ms` (Unix ms), and no change holds them past
+/// `max_expires_at_ms` (absent from an older build's answer).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Held {
     pub seats: Vec<SeatId>,
     pub expires_at_ms: u64,
+    #[serde(default)]
+    pub max_expires_at_ms: Option<u64>,
+}
+
+impl Held {
+    /// The cap as the store's timestamps (none from an older build).
+    pub fn max_expires_at(&self) -> Option<DateTime<Utc>> {
+        self.max_expires_at_ms.and_then(crate::time::to_time)
+    }
 }
 
 /// Why the workflow refused an update. Every refusal changed nothing.
@@ -148,6 +172,9 @@ pub struct Snapshot {
     pub seats: Vec<SeatId>,
     /// Absolute end of the hold (Unix ms); the caller computes what is left.
     pub deadline_ms: Option<u64>,
+    /// The latest the hold may end however the seats change (Unix ms).
+    #[serde(default)]
+    pub max_deadline_ms: Option<u64>,
     pub payment_attempts: u32,
     pub max_payment_attempts: u32,
     pub last_error: Option<String>,
@@ -164,6 +191,10 @@ pub struct OrderState {
     pub seats: Vec<SeatId>,
     pub total_price_cents: Cents,
     pub expires_at_ms: Option<u64>,
+    /// The hold's cap while there is a hold: the creation plus
+    /// `HOLD_MAX_LIFETIME`.
+    #[serde(default)]
+    pub max_expires_at_ms: Option<u64>,
     pub failure_reason: Option<String>,
     pub payment_attempts: u32,
     pub last_payment_error: Option<String>,

@@ -91,6 +91,11 @@ pub(super) const ENV_VARS: &[(&str, &str, Kind)] = &[
         Kind::Duration,
     ),
     (
+        "HOLD_MAX_LIFETIME",
+        "booking.hold_max_lifetime",
+        Kind::Duration,
+    ),
+    (
         "PAYMENT_VALIDATION_TIMEOUT",
         "booking.payment_validation_timeout",
         Kind::Duration,
@@ -174,6 +179,7 @@ pub(super) const DEFAULTS: &[(&str, &str)] = &[
     ("temporal.codec_endpoint_enabled", "true"),
     ("temporal.codec_on_public_listener", "false"),
     ("booking.seat_reservation_timeout", "15m"),
+    ("booking.hold_max_lifetime", "30m"),
     ("booking.payment_validation_timeout", "10s"),
     ("booking.payment_max_attempts", "3"),
     ("booking.payment_failure_rate", "0.15"),

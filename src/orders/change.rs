@@ -36,8 +36,9 @@ async fn try_change(ctx: &Context<'_>, id: OrderId, seats: SeatSelection) -> Res
         Some(held) => Ok(Hold {
             order_id: id,
             status: OrderStatus::SeatsReserved,
-            seats: held.seats,
+            max_expires_at: held.max_expires_at(),
             expires_at: DateTime::from_timestamp_millis(held.expires_at_ms as i64),
+            seats: held.seats,
         }),
         None => Err(ended(ctx, id).await),
     }

@@ -44,6 +44,9 @@ pub struct Hold {
     pub seats: Vec<SeatId>,
     /// When the hold ends unless paid or changed.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The latest a change can make it end: the order's creation plus
+    /// `HOLD_MAX_LIFETIME`.
+    pub max_expires_at: Option<DateTime<Utc>>,
 }
 
 /// Create an order holding `new`'s seats: one try for a fresh order, or,
@@ -187,8 +190,9 @@ async fn try_create(
         Some(held) => Ok(Hold {
             order_id,
             status: OrderStatus::SeatsReserved,
-            seats: held.seats,
+            max_expires_at: held.max_expires_at(),
             expires_at: DateTime::from_timestamp_millis(held.expires_at_ms as i64),
+            seats: held.seats,
         }),
         None => ended(ctx, order_id).await,
     }
@@ -206,6 +210,7 @@ fn booking_input(
         flight_id: new.flight_id,
         seat_price_cents: price,
         hold_ms: booking.seat_reservation_timeout.as_millis() as u64,
+        hold_max_lifetime_ms: booking.hold_max_lifetime.as_millis() as u64,
         payment_timeout_ms: booking.payment_validation_timeout.as_millis() as u64,
         payment_max_attempts: booking.payment_max_attempts,
         creation_wait_ms: None,
@@ -251,6 +256,7 @@ fn hold_of(order: Order) -> Hold {
         status: order.status,
         seats: order.seats,
         expires_at: order.expires_at,
+        max_expires_at: order.max_expires_at,
     }
 }
 

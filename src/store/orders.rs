@@ -22,6 +22,10 @@ pub struct Order {
     pub seats: Vec<SeatId>,
     pub total_price_cents: Cents,
     pub expires_at: Option<DateTime<Utc>>,
+    /// While seats are held: the latest the hold may end however the seats
+    /// change (the order's creation + `HOLD_MAX_LIFETIME`).
+    #[serde(default)]
+    pub max_expires_at: Option<DateTime<Utc>>,
     pub confirmed_at: Option<DateTime<Utc>>,
     pub failure_reason: Option<String>,
     pub payment_attempts: i32,
@@ -48,7 +52,7 @@ pub struct Order {
 }
 
 const COLUMNS: &str = "id, flight_id, workflow_id, status, seats, total_price_cents, expires_at,
-    confirmed_at, failure_reason, payment_attempts, last_payment_error, version, saved_at_event,
+    max_expires_at, confirmed_at, failure_reason, payment_attempts, last_payment_error, version, saved_at_event,
     passengers, reference, created_at, updated_at";
 
 impl Order {
@@ -63,6 +67,7 @@ impl Order {
             seats: seat_ids(row, "seats")?,
             total_price_cents: row.get("total_price_cents"),
             expires_at: row.get("expires_at"),
+            max_expires_at: row.get("max_expires_at"),
             confirmed_at: row.get("confirmed_at"),
             failure_reason: row.get("failure_reason"),
             payment_attempts: row.get("payment_attempts"),
@@ -98,13 +103,13 @@ pub struct Saved {
 const UPSERT: &str = "WITH before AS (SELECT status FROM orders WHERE id = $1)
     INSERT INTO orders (id, flight_id, workflow_id, status, seats, total_price_cents,
            expires_at, failure_reason, payment_attempts, last_payment_error, saved_at_event,
-           passengers)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13
+           passengers, max_expires_at)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14
     WHERE $12::timestamptz IS NULL OR clock_timestamp() <= $12::timestamptz
     ON CONFLICT (id) DO UPDATE SET
        status = EXCLUDED.status, seats = EXCLUDED.seats,
        total_price_cents = EXCLUDED.total_price_cents, expires_at = EXCLUDED.expires_at,
-       failure_reason = EXCLUDED.failure_reason,
+       max_expires_at = EXCLUDED.max_expires_at, failure_reason = EXCLUDED.failure_reason,
        payment_attempts = EXCLUDED.payment_attempts,
        last_payment_error = EXCLUDED.last_payment_error,
        saved_at_event = EXCLUDED.saved_at_event, passengers = EXCLUDED.passengers,
@@ -134,7 +139,7 @@ pub async fn save(
 ) -> Result<Saved, StoreError> {
     let mut conn = pool.get().await?;
     let passengers = serde_json::to_value(&o.passengers).unwrap_or_default();
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 13] = [
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 14] = [
         &o.id,
         &o.flight_id,
         &o.workflow_id,
@@ -148,6 +153,7 @@ pub async fn save(
         &o.saved_at_event,
         &deadline,
         &passengers,
+        &o.max_expires_at,
     ];
     let paying = o.status == OrderStatus::PaymentProcessing;
     let written = if paying || o.status.is_terminal() {

@@ -82,6 +82,7 @@ pub fn order_row(id: OrderId, flight: FlightId, seats: &[&str]) -> Order {
         seats: seat_ids(seats),
         total_price_cents: flightctl::money::Cents::new(35_000).times(seats.len()),
         expires_at: None,
+        max_expires_at: None,
         confirmed_at: None,
         failure_reason: None,
         payment_attempts: 0,

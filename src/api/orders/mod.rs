@@ -109,13 +109,15 @@ pub async fn create(
     put,
     path = "/api/orders/{id}/seats",
     tag = "orders",
-    summary = "Change the order's seats; the hold restarts in full",
+    summary = "Change the order's seats; the hold restarts, never past its cap",
     description = "All or nothing: a refused change leaves the previous seats, their holds and \
-the timer as they were.",
+the timer as they were. A change restarts the hold in full, but never past `maxExpiresAt` (the \
+order's creation plus `HOLD_MAX_LIFETIME`): a hold kept alive by changes still ends there, \
+`EXPIRED`.",
     params(("id" = Uuid, Path, description = "The order's id")),
     request_body = ChangeSeats,
     responses(
-        (status = 200, description = "The new seats, held until `expiresAt`", body = Held),
+        (status = 200, description = "The new seats, held until `expiresAt` (at most `maxExpiresAt`)", body = Held),
         (status = 400, description = "`INVALID_ORDER_ID`: not a UUID; `INVALID_SEATS`: not 1–9 distinct seat ids, or a seat the flight does not have", body = ErrorBody),
         (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`SEATS_UNAVAILABLE` (names the seats), `ORDER_EXPIRED`, `ORDER_NOT_MODIFIABLE` (paid, failed or cancelled)", body = ErrorBody),
@@ -139,8 +141,8 @@ pub async fn change_seats(
     path = "/api/orders/{id}/passengers",
     tag = "orders",
     summary = "Name the passengers: one per held seat",
-    description = "Replaces the order's passenger list; like a seat change it restarts the \
-hold. A later seat change keeps the passengers of kept seats. Every seat needs one before \
+    description = "Replaces the order's passenger list. Unlike a seat change it does not \
+restart the hold: `expiresAt` stays as it was. A later seat change keeps the passengers of kept seats. Every seat needs one before \
 paying. Names: 1–64 characters after trimming, letters of any script, spaces, hyphens, \
 apostrophes and dots; the email (optional) receives the confirmation.",
     params(("id" = Uuid, Path, description = "The order's id")),

@@ -114,6 +114,10 @@ pub struct Held {
     pub seats: Vec<String>,
     /// When the hold ends unless paid or changed (RFC 3339, UTC).
     pub expires_at: Option<DateTime<Utc>>,
+    /// The latest a seat change can make the hold end: the order's creation
+    /// plus `HOLD_MAX_LIFETIME` (RFC 3339, UTC). A change restarts the hold
+    /// up to it, never past it.
+    pub max_expires_at: Option<DateTime<Utc>>,
 }
 
 impl Held {
@@ -125,6 +129,7 @@ impl Held {
             status: hold.status,
             seats: seat_texts(&hold.seats),
             expires_at: hold.expires_at,
+            max_expires_at: hold.max_expires_at,
         }
     }
 }
@@ -146,8 +151,13 @@ pub struct StatusView {
     pub flight_id: Uuid,
     pub status: OrderStatus,
     pub seats: Vec<String>,
-    /// When the hold ends (RFC 3339, UTC); none before seats are held.
+    /// When the hold ends (RFC 3339, UTC); none unless seats are held.
     pub expires_at: Option<DateTime<Utc>>,
+    /// While seats are held, the latest a seat change can make the hold
+    /// end: the order's creation plus `HOLD_MAX_LIFETIME` (RFC 3339, UTC).
+    /// A change restarts the hold up to it; naming passengers does not
+    /// restart it.
+    pub max_expires_at: Option<DateTime<Utc>>,
     /// Whole seconds left on the hold; 0 when none is running.
     pub timer_remaining: u64,
     /// Payment validation attempts made so far.
@@ -217,6 +227,7 @@ impl StatusView {
             timer_remaining: remaining(o.status, deadline),
             seats: seat_texts(&o.seats),
             expires_at: o.expires_at,
+            max_expires_at: o.max_expires_at,
             payment_attempts: o.payment_attempts as u32,
             max_payment_attempts: max_attempts,
             last_error: o.failure_reason.or(o.last_payment_error),

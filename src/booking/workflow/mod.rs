@@ -8,6 +8,8 @@
 //! cancellation as `cancel`; `status` is a query. Every update carries the
 //! caller's deadline, and the step that commits it (the row's save) refuses
 //! to commit after it, so an answer the caller never saw changed nothing.
+//! A change restarts the hold, never past the order's creation plus its
+//! maximum lifetime (from the input); naming passengers restarts nothing.
 //! The run loop keeps the hold timer, collects payment and ends the order;
 //! every ending other than CONFIRMED releases every hold.
 //!
@@ -29,7 +31,7 @@ use temporalio_sdk::{
     WorkflowResult, WorkflowTermination,
 };
 
-pub use phase::{Attempts, Ending, Fate, Hold, Payment, Phase};
+pub use phase::{Attempts, Ending, Fate, Hold, HoldEnd, HoldRules, Payment, Phase};
 pub use steps::TTL_MARGIN;
 
 use super::messages::{
@@ -115,6 +117,7 @@ impl Booking {
             status: self.phase.status(),
             seats: self.phase.seats().to_vec(),
             deadline_ms: self.phase.expires_at_ms(),
+            max_deadline_ms: self.phase.max_expires_at_ms(),
             payment_attempts: self.phase.attempts().made,
             max_payment_attempts: self.input.payment_max_attempts,
             last_error: self.last_error(),
@@ -123,8 +126,9 @@ impl Booking {
     }
 
     /// Replace the selection: lock the new set all-or-nothing, release the
-    /// seats no longer wanted, restart the hold. A refused change (or one
-    /// that would commit after the deadline) changes nothing.
+    /// seats no longer wanted, restart the hold (never past the order's
+    /// cap). A refused change (or one that would commit after the deadline)
+    /// changes nothing.
     #[update]
     pub async fn select_seats(
         ctx: &mut WorkflowContext<Self>,
@@ -139,8 +143,8 @@ impl Booking {
     }
 
     /// Name the passengers of held seats (the whole list: it replaces the
-    /// one before). Saved with the row like a selection, and like one it
-    /// restarts the hold.
+    /// one before). Saved with the row like a selection, but the hold goes
+    /// on as it was: naming passengers never restarts it.
     #[update]
     pub async fn set_passengers(
         ctx: &mut WorkflowContext<Self>,
@@ -221,6 +225,14 @@ impl Booking {
         error.map(str::to_string)
     }
 
+    /// How long a hold lasts and its cap, as the order was started with.
+    fn hold_rules(&self) -> HoldRules {
+        HoldRules {
+            hold_ms: self.input.hold_ms,
+            max_lifetime_ms: self.input.hold_max_lifetime_ms,
+        }
+    }
+
     fn total_price_cents(&self, seats: &[SeatId]) -> Cents {
         self.input.seat_price_cents.times(seats.len())
     }
@@ -235,6 +247,7 @@ impl Booking {
             seats: self.phase.seats().to_vec(),
             total_price_cents: self.total_price_cents(self.phase.seats()),
             expires_at_ms: self.phase.expires_at_ms(),
+            max_expires_at_ms: self.phase.max_expires_at_ms(),
             failure_reason: self.phase.failure_reason().map(str::to_string),
             payment_attempts: self.phase.attempts().made,
             last_payment_error: self.phase.attempts().last_error.clone(),
@@ -285,12 +298,15 @@ impl Booking {
     }
 
     /// Wait for the hold to run out, or for a message to move the order on.
+    /// A message that settles leaving the hold as it was (a passenger
+    /// update, a refused change) leaves its timer running.
     async fn hold(ctx: &mut WorkflowContext<Self>, hold: Hold) -> WorkflowResult<()> {
         let now = ctx.workflow_time().map_or(0, unix_ms);
         if now < hold.expires_at_ms {
             let mut timer = ctx.timer(Duration::from_millis(hold.expires_at_ms - now));
             let current = Phase::Holding(hold.clone());
-            let mut moved = ctx.wait_condition(move |s: &Self| s.phase != current);
+            let mut moved =
+                ctx.wait_condition(move |s: &Self| !s.phase.is_committing() && s.phase != current);
             temporalio_sdk::workflows::select! {
                 _ = timer => {}
                 res = moved => return Ok(res?),

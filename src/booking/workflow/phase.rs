@@ -6,10 +6,10 @@
 //!
 //! ```text
 //!  AwaitingCreation ──begin──▶ Committing(None) ──hold──▶ Holding ◀───────────────┐
-//!    │ end: the creation        │ restore: refused,         │ begin: select,      │ hold: taken
-//!    │ timer ran out            │ late                      │ passengers, pay,    │ restore: refused,
-//!    ▼                          ▼                           ▼ cancel              │ late (unchanged)
-//!  Ending(NeverCreated) ◀───────┘                  Committing(Some(hold)) ────────┘
+//!    │ end: the creation        │ restore: refused,         │ begin: select,      │ hold: taken (restarts,
+//!    │ timer ran out            │ late                      │ passengers, pay,    │ never past the cap)
+//!    ▼                          ▼                           ▼ cancel              │ keep: passengers saved
+//!  Ending(NeverCreated) ◀───────┘                  Committing(Some(hold)) ────────┘ restore: refused, late
 //!    │                                               │ pay        │ cancelled  │ end: cancel saved,
 //!    │                                               ▼            ▼            │ release unknown
 //!    │                        attempt, attempted ⟲ Paying      Done(CANCELLED) │
@@ -29,6 +29,13 @@
 //!
 //! An order still `Created` (never held seats) that is told to end always
 //! ends [`Ending::NeverCreated`]; an ending once chosen is kept.
+//!
+//! Holds end: the creating selection fixes the order's cap, its creation
+//! plus the maximum lifetime ([`HoldRules`]); every later selection
+//! restarts the hold in full but never past the cap
+//! ([`Phase::restarted_end`]), and a passenger update keeps the hold as it
+//! is ([`Phase::keep`]). So an order that keeps changing its seats still
+//! expires at its cap.
 
 use serde::{Deserialize, Serialize};
 
@@ -40,8 +47,37 @@ use crate::domain::{OrderStatus, PaymentCode, SeatId};
 pub struct Hold {
     pub seats: Vec<SeatId>,
     pub expires_at_ms: u64,
+    /// The latest any hold of the order may end: its creation plus the
+    /// hold's maximum lifetime. Set by the creating selection; no change
+    /// moves it.
+    pub max_expires_at_ms: u64,
     /// Raised by every selection taken: it restarts the timer.
     pub version: u64,
+}
+
+impl Hold {
+    /// When this hold ends, and the latest any hold of the order may.
+    pub fn end(&self) -> HoldEnd {
+        HoldEnd {
+            expires_at_ms: self.expires_at_ms,
+            max_expires_at_ms: self.max_expires_at_ms,
+        }
+    }
+}
+
+/// How long a hold lasts, and how long an order may hold seats at all
+/// (the workflow's input: fixed at its start).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HoldRules {
+    pub hold_ms: u64,
+    pub max_lifetime_ms: u64,
+}
+
+/// When a hold ends (Unix ms), and the cap no hold of the order passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HoldEnd {
+    pub expires_at_ms: u64,
+    pub max_expires_at_ms: u64,
 }
 
 /// The payment's attempts: how many were made (the one under way
@@ -171,9 +207,34 @@ impl Phase {
 
     /// The end of the hold, while there is one to show.
     pub fn expires_at_ms(&self) -> Option<u64> {
+        self.held().map(|h| h.expires_at_ms)
+    }
+
+    /// The latest the hold may end however the seats change, while there
+    /// is a hold to show.
+    pub fn max_expires_at_ms(&self) -> Option<u64> {
+        self.held().map(|h| h.max_expires_at_ms)
+    }
+
+    fn held(&self) -> Option<&Hold> {
         match self {
-            Phase::Holding(h) | Phase::Committing(Some(h)) => Some(h.expires_at_ms),
+            Phase::Holding(h) | Phase::Committing(Some(h)) => Some(h),
             _ => None,
+        }
+    }
+
+    /// When a hold restarted at `now_ms` by a selection committing now
+    /// ends: in full, but never past the order's cap. The creating
+    /// selection sets the cap (`now_ms` plus the maximum lifetime); a
+    /// change keeps the one it has.
+    pub fn restarted_end(&self, now_ms: u64, rules: HoldRules) -> HoldEnd {
+        let max_expires_at_ms = match self.held() {
+            Some(h) => h.max_expires_at_ms,
+            None => now_ms.saturating_add(rules.max_lifetime_ms),
+        };
+        HoldEnd {
+            expires_at_ms: now_ms.saturating_add(rules.hold_ms).min(max_expires_at_ms),
+            max_expires_at_ms,
         }
     }
 
@@ -254,19 +315,29 @@ impl Phase {
         };
     }
 
-    /// A selection was taken: the hold restarts in full.
-    pub fn hold(&mut self, seats: Vec<SeatId>, expires_at_ms: u64) -> Hold {
+    /// A selection was taken: the hold restarts, to `end` (see
+    /// [`Phase::restarted_end`]).
+    pub fn hold(&mut self, seats: Vec<SeatId>, end: HoldEnd) -> Hold {
         let version = match self {
             Phase::Committing(Some(h)) => h.version + 1,
             _ => 1,
         };
         let hold = Hold {
             seats,
-            expires_at_ms,
+            expires_at_ms: end.expires_at_ms,
+            max_expires_at_ms: end.max_expires_at_ms,
             version,
         };
         *self = Phase::Holding(hold.clone());
         hold
+    }
+
+    /// A committing message that changes no hold (a passenger update) was
+    /// saved: the hold goes on as it was, its end and its timer untouched.
+    pub fn keep(&mut self) {
+        if let Phase::Committing(Some(h)) = self {
+            *self = Phase::Holding(h.clone());
+        }
     }
 
     /// A payment was accepted: from here the order cannot expire.
@@ -373,10 +444,25 @@ mod tests {
         s.iter().map(|s| SeatId::parse(s).unwrap()).collect()
     }
 
+    /// Holds of 1 s, at most 3 s from the creation.
+    const RULES: HoldRules = HoldRules {
+        hold_ms: 1_000,
+        max_lifetime_ms: 3_000,
+    };
+
+    fn end(expires_at_ms: u64) -> HoldEnd {
+        HoldEnd {
+            expires_at_ms,
+            max_expires_at_ms: 3_000,
+        }
+    }
+
+    /// Created at 0: held until 1 s, never past 3 s.
     fn holding() -> Phase {
         let mut p = Phase::AwaitingCreation;
         p.begin();
-        p.hold(seats(&["1A"]), 1_000);
+        let end = p.restarted_end(0, RULES);
+        p.hold(seats(&["1A"]), end);
         p
     }
 
@@ -430,9 +516,70 @@ mod tests {
         p.restore();
         assert_eq!(Some(&p), before.map(Phase::Holding).as_ref());
         p.begin();
-        let hold = p.hold(seats(&["2B"]), 2_000);
+        let hold = p.hold(seats(&["2B"]), end(2_000));
         assert_eq!(hold.version, 2);
         assert_eq!(p.seats(), seats(&["2B"]));
+    }
+
+    #[test]
+    fn the_creation_sets_the_cap_and_changes_restart_the_hold_up_to_it() {
+        let mut p = holding();
+        assert_eq!(p.max_expires_at_ms(), Some(3_000));
+        // A change at 1.5 s: a full hold, to 2.5 s.
+        p.begin();
+        assert_eq!(p.restarted_end(1_500, RULES), end(2_500));
+        p.hold(seats(&["2B"]), end(2_500));
+        // A change at 2.5 s: cut to the cap, 3 s; one at 2.9 s too.
+        for now in [2_500, 2_900] {
+            p.begin();
+            let capped = p.restarted_end(now, RULES);
+            assert_eq!(capped, end(3_000));
+            p.hold(seats(&["1A"]), capped);
+            assert_eq!(p.expires_at_ms(), Some(3_000));
+            assert_eq!(p.max_expires_at_ms(), Some(3_000));
+        }
+        // At the cap the hold is over: no change extends it.
+        assert_eq!(p.may_select(3_000), Err(Refusal::Expired));
+        p.expire(4);
+        assert_eq!(p.status(), OrderStatus::Expired);
+        assert_eq!(p.max_expires_at_ms(), None);
+    }
+
+    #[test]
+    fn a_cap_shorter_than_a_hold_ends_the_first_hold_at_the_cap() {
+        let rules = HoldRules {
+            hold_ms: 5_000,
+            max_lifetime_ms: 3_000,
+        };
+        let mut p = Phase::AwaitingCreation;
+        p.begin();
+        let capped = HoldEnd {
+            expires_at_ms: 3_100,
+            max_expires_at_ms: 3_100,
+        };
+        assert_eq!(p.restarted_end(100, rules), capped);
+    }
+
+    #[test]
+    fn a_passenger_update_keeps_the_hold_and_its_timer() {
+        let mut p = holding();
+        let before = p.clone();
+        p.begin();
+        p.keep();
+        assert_eq!(p, before, "same end, same version: the timer goes on");
+        p.expire(1);
+        assert_eq!(p.status(), OrderStatus::Expired);
+    }
+
+    #[test]
+    fn keep_changes_only_a_committing_order() {
+        let mut p = Phase::AwaitingCreation;
+        p.keep();
+        assert_eq!(p, Phase::AwaitingCreation);
+        let mut p = paying();
+        let before = p.clone();
+        p.keep();
+        assert_eq!(p, before);
     }
 
     #[test]
@@ -455,7 +602,7 @@ mod tests {
     fn only_the_current_hold_expires() {
         let mut p = holding();
         p.begin();
-        p.hold(seats(&["2B"]), 2_000);
+        p.hold(seats(&["2B"]), end(2_000));
         p.expire(1);
         assert_eq!(p.status(), OrderStatus::SeatsReserved);
         p.expire(2);

@@ -11,7 +11,7 @@ use temporalio_common::error::IncomingError;
 use temporalio_sdk::{ActivityExecutionError, ActivityOptions, WorkflowContext, WorkflowResult};
 
 use super::retry::{Due, Retry};
-use super::{Booking, Ending, Hold, Phase};
+use super::{Booking, Ending, Hold, HoldEnd, Phase};
 use crate::booking::activities::BookingActivities as Acts;
 use crate::booking::mails::{self, MailOrder, Notice};
 use crate::booking::messages::{
@@ -30,7 +30,8 @@ use crate::time::unix_ms;
 /// should the workflow be late to release it.
 pub const TTL_MARGIN: Duration = Duration::from_secs(60);
 
-/// Take a selection (the creating one or a change) before `deadline`.
+/// Take a selection (the creating one or a change) before `deadline`: the
+/// hold restarts in full, but never past the order's cap.
 pub async fn select(
     ctx: &mut WorkflowContext<Booking>,
     req: SelectSeats,
@@ -44,47 +45,70 @@ pub async fn select(
         kept
     });
     let due = Due::at(req.deadline_ms, now);
-    hold_with(ctx, wanted, kept, due, &req.request_id).await
+    let before = begin(ctx, due, &req.request_id)?;
+    let end = ctx.state(|s| s.phase.restarted_end(due.now, s.hold_rules()));
+    let seats = wanted.clone();
+    hold_with(ctx, before, (wanted, kept), end, due, move |phase| {
+        phase.hold(seats, end);
+    })
+    .await
 }
 
-/// Name the passengers: the held seats again, with the new list.
+/// Name the passengers: the held seats again, with the new list, until the
+/// hold's end as it was (naming passengers restarts no hold).
 pub async fn name_passengers(
     ctx: &mut WorkflowContext<Booking>,
     req: SetPassengers,
     now: u64,
 ) -> Answer<Held> {
-    let seats = ctx.state(|s| s.phase.seats().to_vec());
     let due = Due::at(req.deadline_ms, now);
-    hold_with(ctx, seats, req.passengers, due, &req.request_id).await
+    let before = begin(ctx, due, &req.request_id)?;
+    let Some(hold) = before.clone() else {
+        // Only a live hold is named (checked by the update); nothing changed.
+        ctx.state_mut(|s| s.phase.restore());
+        return Err(Refusal::NotModifiable(OrderStatus::Created));
+    };
+    let end = hold.end();
+    hold_with(
+        ctx,
+        before,
+        (hold.seats, req.passengers),
+        end,
+        due,
+        Phase::keep,
+    )
+    .await
 }
 
-/// Hold `wanted` for a new hold period with `passengers`, before
-/// `deadline`: the order's row is saved with both, or nothing changes.
+/// Hold `wanted` with `passengers` until `end`, before `deadline`: the
+/// order's row is saved with both and `settle` moves the phase on, or
+/// nothing changes. Redis keeps the seats until the hold's end plus the
+/// margin (a lock never shortens a hold), so never past the cap's.
 async fn hold_with(
     ctx: &mut WorkflowContext<Booking>,
-    wanted: Vec<SeatId>,
-    passengers: Vec<Passenger>,
+    before: Option<Hold>,
+    (wanted, passengers): (Vec<SeatId>, Vec<Passenger>),
+    end: HoldEnd,
     due: Due,
-    request_id: &Option<String>,
+    settle: impl FnOnce(&mut Phase),
 ) -> Answer<Held> {
-    let before = begin(ctx, due, request_id)?;
-    let hold_ms = ctx.state(|s| s.input.hold_ms);
-    let expires_at_ms = due.now + hold_ms;
     let order = ctx.state_mut(|s| OrderState {
         status: OrderStatus::SeatsReserved,
         total_price_cents: s.total_price_cents(&wanted),
         seats: wanted.clone(),
-        expires_at_ms: Some(expires_at_ms),
+        expires_at_ms: Some(end.expires_at_ms),
+        max_expires_at_ms: Some(end.max_expires_at_ms),
         passengers: passengers.clone(),
         ..s.next_save()
     });
-    let ttl = Duration::from_millis(hold_ms) + TTL_MARGIN;
+    let ttl = Duration::from_millis(end.expires_at_ms.saturating_sub(due.now)) + TTL_MARGIN;
     take(ctx, before, order, ttl, due, |s| {
         s.passengers = passengers;
-        let hold = s.phase.hold(wanted, expires_at_ms);
+        settle(&mut s.phase);
         Held {
-            seats: hold.seats,
-            expires_at_ms: hold.expires_at_ms,
+            seats: wanted,
+            expires_at_ms: end.expires_at_ms,
+            max_expires_at_ms: Some(end.max_expires_at_ms),
         }
     })
     .await
@@ -107,6 +131,7 @@ pub async fn accept_payment(
     let order = ctx.state_mut(|s| OrderState {
         status: OrderStatus::PaymentProcessing,
         expires_at_ms: None,
+        max_expires_at_ms: None,
         ..s.next_save()
     });
     let input = ctx.state(|s| s.input.clone());
@@ -178,6 +203,7 @@ pub async fn cancel(
         seats: seats.clone(),
         total_price_cents: s.total_price_cents(&seats),
         expires_at_ms: None,
+        max_expires_at_ms: None,
         ..s.next_save()
     });
     let seq = order.seq;
@@ -487,6 +513,7 @@ pub async fn end_order(ctx: &mut WorkflowContext<Booking>, ending: Ending) -> Wo
             status,
             failure_reason: reason,
             expires_at_ms: None,
+            max_expires_at_ms: None,
             ..s.next_save()
         })),
     };
