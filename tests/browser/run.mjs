@@ -316,7 +316,8 @@ async function checkTicket(page, seats, people) {
   return reference;
 }
 
-// (1) Hold two seats, change one (the hold restarts), name the passengers
+// (1) Hold two seats, change one (the hold restarts, and the note says until
+// when it can be), name the passengers (the hold goes on)
 // (the form's rules, a seat change keeps the rows of seats kept), pay
 // 00000, see the confirmation and its e-ticket; a second visitor sees the
 // seats sold.
@@ -357,6 +358,7 @@ async function scenarioPay(browser, config) {
   const afterDrop = await countdownSeconds(page);
   if (!(afterDrop >= hold - 2)) fail(`countdown should reset to ~${hold}s after a change, shows ${afterDrop}s (was ${before}s)`);
   await waitText(page, 'countdown-note', 'restarted');
+  await waitText(page, 'countdown-note', 'can be extended until');
   await page.getByTestId(`seat-${c}`).click();
   await waitLabel(page, c, 'selected');
   const afterAdd = await countdownSeconds(page);
@@ -390,13 +392,13 @@ async function scenarioPay(browser, config) {
   await fillPassengers(page, seats, PEOPLE);
   if (await pay.isDisabled()) fail('the pay button should be enabled once every seat has a passenger and the code is 00000');
 
-  // Saved, the hold restarts; a seat added gets an empty row, the rows of
-  // the seats kept keep their names.
+  // Saved, the hold goes on (naming passengers never restarts it); a seat
+  // added gets an empty row, the rows of the seats kept keep their names.
   const beforeSave = await countdownSeconds(page);
   await page.getByRole('button', { name: 'Save passengers' }).click();
   await waitText(page, 'passenger-state', 'Passengers saved');
   const afterSave = await countdownSeconds(page);
-  if (!(afterSave >= hold - 2)) fail(`saving the passengers should restart the hold: ${beforeSave}s, then ${afterSave}s`);
+  if (!(afterSave <= beforeSave)) fail(`saving the passengers should not restart the hold: ${beforeSave}s, then ${afterSave}s`);
   await page.getByTestId(`seat-${b}`).click();
   await waitLabel(page, b, 'selected');
   if ((await page.getByLabel(`Given name, seat ${b}`, { exact: true }).inputValue()) !== '') fail(`the row of seat ${b}, just added, should be empty`);
@@ -542,7 +544,8 @@ function shiftClock(skew) {
 }
 
 // (5) A visitor's clock is 15 minutes off: the countdown still follows the
-// server's timer, and paying works.
+// server's timer, the note says until when the hold can be extended on the
+// visitor's own clock, and paying works.
 async function scenarioSkewedClock(browser, config, minutes) {
   const hold = config.seatReservationSeconds;
   const skew = minutes * 60_000;
@@ -561,8 +564,16 @@ async function scenarioSkewedClock(browser, config, minutes) {
   const href = await page.getByTestId('workflow-link').getAttribute('href');
   const orderId = href.slice(href.lastIndexOf('booking-') + 'booking-'.length);
   const shown = await countdownSeconds(page);
-  const { timerRemaining } = await getJson(BASE_URL, `/api/orders/${orderId}/status`);
+  const { timerRemaining, maxExpiresAt } = await getJson(BASE_URL, `/api/orders/${orderId}/status`);
   if (!(Math.abs(shown - timerRemaining) <= 3)) fail(`countdown shows ${shown}s, the server's timer says ${timerRemaining}s (hold ${hold}s)`);
+  // Until when the hold can be extended, on the visitor's own clock.
+  const capOnPage = Date.parse(maxExpiresAt) + skew;
+  const capTexts = await page.evaluate((ms) => {
+    const fmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+    return [ms - 30_000, ms + 30_000].map((t) => fmt.format(new Date(t)));
+  }, capOnPage);
+  const note = await page.getByTestId('countdown-note').textContent();
+  if (!capTexts.some((t) => note.includes(`extended until ${t}`))) fail(`the note should say the hold can be extended until ${capTexts.join(' or ')} (the visitor's clock): "${note}"`);
   await sleep(2300);
   const later = await countdownSeconds(page);
   if (!(later <= shown - 1 && later >= shown - 4)) fail(`countdown should run down by ~2 s: ${shown}s, then ${later}s 2.3 s later`);

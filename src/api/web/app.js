@@ -46,6 +46,7 @@ const state = {
     paymentFailureRate: null,
     paymentMaxRetries: 3,
     seatReservationSeconds: 900,
+    holdMaxLifetimeSeconds: 1800,
   },
   fatal: '',
   notice: null, // { text, kind }
@@ -68,12 +69,16 @@ const paxForm = passengerForm(state, { render, refreshStatus });
 
 // ---------------------------------------------------------------- render
 
-function renderIntro({ paymentFailureRate: rate, seatReservationSeconds: secs }) {
+// A duration in whole minutes, or seconds below one.
+function minutes(secs) {
+  const mins = Math.round(secs / 60);
+  return mins >= 1 ? plural(mins, 'minute') : `${secs} seconds`;
+}
+
+function renderIntro({ paymentFailureRate: rate, seatReservationSeconds: secs, holdMaxLifetimeSeconds: most }) {
   const pct = typeof rate === 'number' ? `${Number((rate * 100).toFixed(1))}%` : 'some';
   setText($('demo-note'), `Demo: payments fail at random ${pct} of the time; 00000 always succeeds, 99999 always fails.`);
-  const mins = Math.round(secs / 60);
-  const hold = mins >= 1 ? plural(mins, 'minute') : `${secs} seconds`;
-  setText($('idle-text'), `Pick a flight, then click a seat to start. Your seats are held for ${hold} while you pay, and every change restarts the hold.`);
+  setText($('idle-text'), `Pick a flight, then click a seat to start. Your seats are held for ${minutes(secs)} while you pay, and every change restarts the hold, for up to ${minutes(most)} in all.`);
 }
 
 function renderNotice(n) {
@@ -427,7 +432,8 @@ async function changeSeats(seats) {
   const r = await bookingCall('PUT', `/api/orders/${encodeURIComponent(o.orderId)}/seats`, { seats });
   if (state.booking.order !== o) return;
   release(o.seats.filter((s) => !r.seats.includes(s)));
-  Object.assign(o, { seats: r.seats, status: r.status, expiresAt: Date.parse(r.expiresAt), holds: o.holds + 1 });
+  const { maxExpiresAt } = orderFrom(r, o);
+  Object.assign(o, { seats: r.seats, status: r.status, expiresAt: Date.parse(r.expiresAt), maxExpiresAt, holds: o.holds + 1 });
   for (const key of state.booking.pax.errors.keys()) if (!r.seats.includes(key.split('|')[0])) state.booking.pax.errors.delete(key);
 }
 

@@ -40,6 +40,7 @@ export function orderFrom(s, previous = {}) {
     status: s.status,
     seats: s.seats ?? previous.seats ?? [],
     expiresAt: s.expiresAt ? Date.parse(s.expiresAt) : previous.expiresAt ?? null,
+    maxExpiresAt: s.maxExpiresAt ? Date.parse(s.maxExpiresAt) : previous.maxExpiresAt ?? null,
     paymentAttempts: s.paymentAttempts ?? previous.paymentAttempts ?? 0,
     maxPaymentAttempts: s.maxPaymentAttempts ?? previous.maxPaymentAttempts ?? null,
     lastError: s.lastError !== undefined ? s.lastError : previous.lastError ?? null,

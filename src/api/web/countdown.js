@@ -3,16 +3,27 @@
 
 import { serverNow } from '/assets/clock.js';
 import { $, setText } from '/assets/dom.js';
-import { mmss } from '/assets/format.js';
+import { fmtHourMinute, mmss } from '/assets/format.js';
 
 const TICK_MS = 250;
 const WARN_MS = 60_000;
 
 // Time left on the order's hold, or null while the server's time is unknown
-// (nothing heard from it yet).
+// (nothing heard from it yet). Never past the order's cap, `maxExpiresAt`.
 export function remainingMs(order) {
   const now = serverNow();
-  return now === null || order.expiresAt === null ? null : order.expiresAt - now;
+  if (now === null || order.expiresAt === null) return null;
+  const end = order.maxExpiresAt === null ? order.expiresAt : Math.min(order.expiresAt, order.maxExpiresAt);
+  return end - now;
+}
+
+// The latest a change can make the hold end, as HH:MM on the visitor's own
+// clock (the server's instant moved by the visitor's clock offset), or null
+// if the server did not say.
+function capText(order) {
+  if (order.maxExpiresAt === null) return null;
+  const now = serverNow();
+  return fmtHourMinute(now === null ? order.maxExpiresAt : Date.now() + (order.maxExpiresAt - now));
 }
 
 function timerState(left) {
@@ -25,9 +36,14 @@ function timerNote(stateName, order, holdMs) {
   if (stateName === 'ended') return ['Time is up — releasing your seats…', 'warn'];
   if (stateName === 'warning') return ['Less than a minute left — pay now or your seats will be released.', 'warn'];
   const full = mmss(holdMs);
+  const until = capText(order);
+  if (until && order.expiresAt >= order.maxExpiresAt) {
+    return [`Held until ${until} at the latest: changing your seats no longer extends the hold.`, 'reset'];
+  }
+  const cap = until ? ` The hold can be extended until ${until}.` : '';
   return order.holds > 1
-    ? [`Hold restarted — back to ${full}.`, 'reset']
-    : [`Held for ${full}. Any change to your seats restarts the hold.`, 'reset'];
+    ? [`Hold restarted — back to ${full}.${cap}`, 'reset']
+    : [`Held for ${full}. Any change to your seats restarts the hold.${cap}`, 'reset'];
 }
 
 // Flash the timer once for each start or restart of a hold.

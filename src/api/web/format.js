@@ -23,6 +23,10 @@ export function fmtDuration(fromIso, toIso) {
 
 export const fmtClock = (date) => clockFmt.format(date);
 
+// Hours and minutes of an instant (Unix ms), on the visitor's clock.
+const hourMinuteFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+export const fmtHourMinute = (ms) => hourMinuteFmt.format(new Date(ms));
+
 export function mmss(ms) {
   const total = Math.max(0, Math.ceil(ms / 1000));
   const m = Math.floor(total / 60);

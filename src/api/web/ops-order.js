@@ -57,6 +57,7 @@ function renderFacts(o) {
   if (o.confirmedAt) facts.push(fact('Confirmed', stamp(o.confirmedAt)));
   if (o.updatedAt) facts.push(fact('Last change', stamp(o.updatedAt)));
   if (o.expiresAt && LIVE.has(o.status)) facts.push(fact('Hold ends', stamp(o.expiresAt)));
+  if (o.maxExpiresAt && LIVE.has(o.status)) facts.push(fact('Hold extendable until', stamp(o.maxExpiresAt)));
   facts.push(fact('Payment attempts', String(o.paymentAttempts ?? 0)));
   if (o.lastError) facts.push(fact('Last error', o.lastError));
   $('order-facts').replaceChildren(...facts);
