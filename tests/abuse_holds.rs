@@ -271,3 +271,13 @@ fn a_lifetime_shorter_than_the_hold_is_refused_naming_both() {
     let err = load(&[("SEAT_RESERVATION_TIMEOUT", "31m")]).expect_err("past the default 30m");
     assert!(err.contains("HOLD_MAX_LIFETIME"), "{err}");
 }
+
+#[test]
+fn the_cap_is_documented_in_the_openapi_document() {
+    let doc = flightctl::api::openapi_document();
+    for schema in ["Held", "StatusView"] {
+        let field = &doc["components"]["schemas"][schema]["properties"]["maxExpiresAt"];
+        let said = field["description"].as_str().unwrap_or_default();
+        assert!(said.contains("HOLD_MAX_LIFETIME"), "{schema}: {field}");
+    }
+}
