@@ -137,6 +137,14 @@ impl Cli {
         }
     }
 
+    /// Whether this command talks to Temporal (and so needs its TLS files).
+    fn uses_temporal(&self) -> bool {
+        matches!(
+            self.command,
+            Command::Serve | Command::Worker | Command::Deployment(_)
+        )
+    }
+
     /// The long-running process this command starts, if any.
     fn service(&self) -> Option<Service> {
         match self.command {
@@ -153,10 +161,19 @@ impl Cli {
 /// succeeds with 0).
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let service = cli.service();
+    let uses_temporal = cli.uses_temporal();
     let settings = Settings::load(cli.config)?;
     if let Some(service) = service {
         settings.check_secrets(service)?;
         log_payload_encryption(&settings);
+    }
+    if uses_temporal {
+        // The TLS files are read now, so a bad one stops the command at
+        // start, not at its first call to Temporal (serve connects lazily).
+        let tls = settings.temporal.tls()?;
+        if service.is_some() {
+            log_temporal_transport(&settings, tls.as_ref());
+        }
     }
     match cli.command {
         Command::Serve => crate::api::serve(settings).await,
@@ -270,6 +287,22 @@ fn log_payload_encryption(settings: &Settings) {
             "payload encryption is OFF (PAYLOAD_ENCRYPTION=false): payment codes and orders \
              are stored readable in Temporal's history"
         ),
+    }
+}
+
+/// Say at every start how Temporal is reached: what is used, never a value.
+fn log_temporal_transport(settings: &Settings, tls: Option<&crate::config::TemporalTls>) {
+    let t = &settings.temporal;
+    match tls {
+        Some(tls) => tracing::info!(
+            host = %t.host,
+            own_ca = tls.ca.is_some(),
+            client_certificate = tls.cert.is_some(),
+            server_name = tls.server_name.as_deref().unwrap_or(""),
+            api_key = t.api_key().is_some(),
+            "Temporal is reached over TLS"
+        ),
+        None => tracing::info!(host = %t.host, "Temporal is reached over plain gRPC (no TLS)"),
     }
 }
 

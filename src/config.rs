@@ -16,12 +16,14 @@ mod payload;
 mod proxies;
 mod redis;
 mod secrets;
+mod temporal_tls;
 
 use env::{DEFAULTS, ENV_VARS, check_env};
 pub use payload::{PayloadKey, PayloadKeys};
 pub use proxies::TrustedProxies;
 pub use redis::{RedisSettings, RedisTarget};
 pub use secrets::{DEV_IDEMPOTENCY_SECRET, DEVELOPMENT, Service};
+pub use temporal_tls::TemporalTls;
 
 /// A string that never shows up in logs or `Debug` output.
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
@@ -132,6 +134,23 @@ pub struct TemporalSettings {
     pub host: String,
     pub namespace: String,
     pub task_queue: String,
+    /// `TEMPORAL_TLS`: TLS with the system's roots; implied by any of the
+    /// settings below (see [`TemporalTls`] and `TemporalSettings::tls`).
+    pub tls: bool,
+    /// `TEMPORAL_TLS_CA`: path of the PEM file of the CA(s) the server's
+    /// certificate must chain to; empty, the system's roots.
+    pub tls_ca: String,
+    /// `TEMPORAL_TLS_CERT`: path of the client certificate (PEM), for
+    /// mutual TLS; with `tls_key`.
+    pub tls_cert: String,
+    /// `TEMPORAL_TLS_KEY`: path of the client certificate's private key (PEM).
+    pub tls_key: String,
+    /// `TEMPORAL_TLS_SERVER_NAME`: the name the server's certificate must
+    /// carry; empty, `host`'s host.
+    pub tls_server_name: String,
+    /// `TEMPORAL_API_KEY`: sent as `Authorization: Bearer` on every call
+    /// (Temporal Cloud's API keys); implies TLS.
+    pub api_key: Secret,
     /// Base URL of the Temporal web UI, for links to a workflow (its origin
     /// may call the codec endpoint).
     pub ui_url: String,
@@ -364,6 +383,7 @@ impl Settings {
             )));
         }
         self.temporal.payload_keys()?;
+        self.temporal.check_tls()?;
         self.mail.validate()
     }
 }

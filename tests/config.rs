@@ -475,3 +475,65 @@ fn a_bad_redis_url_stops_loading_and_the_cli_without_showing_a_password() {
     assert!(stderr.contains("REDIS_URL"), "{stderr}");
     assert!(!stderr.contains("s3cret"), "{stderr}");
 }
+
+#[test]
+fn temporal_tls_comes_from_its_environment_names_and_is_off_by_default() {
+    let plain = load_env(&[]);
+    assert!(!plain.temporal.tls_enabled());
+    assert!(plain.temporal.tls().unwrap().is_none(), "plain gRPC");
+
+    let s = load_env(&[
+        ("TEMPORAL_TLS_CA", "/etc/temporal/ca.pem"),
+        ("TEMPORAL_TLS_CERT", "/etc/temporal/client.pem"),
+        ("TEMPORAL_TLS_KEY", "/etc/temporal/client.key"),
+        ("TEMPORAL_TLS_SERVER_NAME", "temporal.example"),
+        ("TEMPORAL_API_KEY", " s3cret-api-key\n"),
+    ]);
+    let t = &s.temporal;
+    assert_eq!(t.tls_ca, "/etc/temporal/ca.pem");
+    assert_eq!(t.tls_cert, "/etc/temporal/client.pem");
+    assert_eq!(t.tls_key, "/etc/temporal/client.key");
+    assert_eq!(t.tls_server_name, "temporal.example");
+    assert_eq!(t.api_key(), Some("s3cret-api-key"), "trimmed");
+    assert!(t.tls_enabled());
+    let debug = format!("{s:?}");
+    assert!(!debug.contains("s3cret"), "{debug}");
+
+    // Each one alone turns TLS on; TEMPORAL_TLS=true with the system's roots.
+    for env in [
+        ("TEMPORAL_TLS", "true"),
+        ("TEMPORAL_TLS_CA", "/ca.pem"),
+        ("TEMPORAL_TLS_SERVER_NAME", "t.example"),
+        ("TEMPORAL_API_KEY", "k"),
+    ] {
+        assert!(load_env(&[env]).temporal.tls_enabled(), "{env:?}");
+    }
+    let roots = load_env(&[("TEMPORAL_TLS", "true")])
+        .temporal
+        .tls()
+        .unwrap();
+    let roots = roots.expect("TLS");
+    assert!(roots.ca.is_none() && roots.cert.is_none() && roots.server_name.is_none());
+}
+
+#[test]
+fn a_client_certificate_without_its_key_or_a_bad_api_key_stops_loading() {
+    let dir = tempfile::tempdir().unwrap();
+    for env in [
+        vec![("TEMPORAL_TLS_CERT", "/c.pem")],
+        vec![("TEMPORAL_TLS_KEY", "/c.key")],
+    ] {
+        let err = Settings::load_from(&sources(dir.path(), None, &env)).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("TEMPORAL_TLS_CERT") && text.contains("TEMPORAL_TLS_KEY"),
+            "{env:?}: {text}"
+        );
+        assert_eq!(text.lines().count(), 1, "{text}");
+    }
+    let env = [("TEMPORAL_API_KEY", "s3cret key")];
+    let err = Settings::load_from(&sources(dir.path(), None, &env)).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("TEMPORAL_API_KEY"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+}

@@ -459,12 +459,23 @@ pub fn serve_process_at(
 /// A `flightctl worker` process configured like `settings`, appending its
 /// log to `log` (a restarted worker continues its predecessor's file).
 pub fn worker_process(settings: &Settings, log: &std::path::Path) -> Proc {
+    worker_process_with(settings, &[], log)
+}
+
+/// A worker process like [`worker_process`]'s, with more environment
+/// (`env` wins).
+pub fn worker_process_with(
+    settings: &Settings,
+    env: &[(&str, String)],
+    log: &std::path::Path,
+) -> Proc {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_flightctl"));
     cmd.arg("worker")
         .current_dir(repo_root())
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .envs(worker_env(settings))
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(append(log));
     Proc::spawn("worker", cmd, libc::SIGTERM)
