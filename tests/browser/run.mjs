@@ -698,7 +698,12 @@ async function scenarioManage(browser) {
   await accessible(page, 'the manage page, no booking found');
 
   await page.getByLabel('Last name').fill(PEOPLE[0][1]);
+  const lookup = page.waitForRequest((r) => new URL(r.url()).pathname.startsWith('/api/bookings/'));
   await page.getByRole('button', { name: 'Find booking' }).click();
+  const asked = await step('the look-up is sent', () => lookup);
+  const url = decodeURIComponent(asked.url());
+  if (asked.method() !== 'POST' || new URL(asked.url()).pathname !== '/api/bookings/lookup') fail(`the look-up should be POST /api/bookings/lookup: ${asked.method()} ${url}`);
+  if (url.includes(PEOPLE[0][1]) || url.includes(reference) || /lastName/i.test(url)) fail(`the look-up's URL should carry neither the name nor the reference: ${url}`);
   await waitText(page, 'booking-status', 'Confirmed');
   const shown = (await page.getByTestId('booking-view').textContent()).replace(/\s+/g, ' ');
   for (const want of [reference, 'FL101', paid, ...seats.map((seat, i) => `${seat} ${PEOPLE[i][0]} ${PEOPLE[i][1]}`)]) {
