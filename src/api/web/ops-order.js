@@ -63,7 +63,7 @@ function renderFacts(o) {
 }
 
 function renderTables(d) {
-  const pax = sortSeats((d.order.passengers ?? []).map((p) => p.seat)).map((seat) => d.order.passengers.find((p) => p.seat === seat));
+  const pax = sortSeats((d.passengers ?? []).map((p) => p.seat)).map((seat) => d.passengers.find((p) => p.seat === seat));
   fillBody(
     $('order-passengers').tBodies[0],
     pax.map((p) => [cell(p.seat, { header: true }), cell(p.givenName), cell(p.familyName), cell(p.email ?? '—')]),
