@@ -38,12 +38,10 @@ use crate::store::refunds::Booking;
 pub struct LookUpBooking {
     /// The booking reference (6 characters, any case).
     #[schema(value_type = String, min_length = 1, max_length = 64)]
-    #[serde(default)]
     reference: serde_json::Value,
     /// The family name of one of the booking's passengers (any case,
     /// accents optional).
     #[schema(value_type = String, min_length = 1, max_length = 64)]
-    #[serde(default)]
     last_name: serde_json::Value,
 }
 
