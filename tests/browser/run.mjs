@@ -845,6 +845,17 @@ async function opsCancelOrder(page, orderId, flight) {
   const href = await page.getByRole('link', { name: /Open the workflow in the Temporal UI/ }).getAttribute('href');
   if (!href?.endsWith(`/workflows/booking-${orderId}`)) fail(`the workflow link should end with booking-${orderId}: ${href}`);
   await accessible(page, 'the console, an order');
+  // A live order on screen is watched through its public status (no
+  // names); its full read (its passengers, an audited read) is not repeated
+  // while the status stays.
+  const full = [];
+  const seeFull = (r) => new URL(r.url()).pathname === `/api/ops/orders/${orderId}` && full.push(r.url());
+  page.on('request', seeFull);
+  for (let i = 1; i <= 2; i++) {
+    await step(`the live order's status is read (${i})`, () => page.waitForRequest((r) => new URL(r.url()).pathname === `/api/orders/${orderId}/status`, { timeout: 15_000 }));
+  }
+  page.off('request', seeFull);
+  if (full.length) fail(`watching an unchanged order should not read it in full again: ${full.join(', ')}`);
   await page.getByRole('button', { name: 'Cancel order…' }).click();
   const confirm = page.getByRole('group', { name: 'Cancel this order?' });
   await step('the cancellation asks first', () => confirm.waitFor());
@@ -931,7 +942,8 @@ async function scenarioOps(browser) {
   await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Audit trail' }).click();
   await opsHeading(page, 'Audit trail');
   const entry = page.getByRole('row').filter({ hasText: orderId }).filter({ hasText: name });
-  await step('the cancellation is in the audit trail', () => entry.first().waitFor());
+  await step('the cancellation is in the audit trail', () => entry.filter({ hasText: 'cancel_order' }).first().waitFor());
+  await step('the read of its passengers is in the audit trail', () => entry.filter({ hasText: 'read_order' }).first().waitFor());
   await accessible(page, 'the console audit trail');
 
   const number = `OP${100 + Math.floor(Math.random() * 9900)}`;
