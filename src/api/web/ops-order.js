@@ -2,9 +2,12 @@
 // refund, a link to its workflow in the Temporal UI, and what an operator
 // may do to it — cancel a live order, refund a confirmed booking, retry
 // the refund of a booking the provider declined for good — each after a
-// confirmation step. A live order or a refund under way is read
-// again every few seconds while it is on screen.
+// confirmation step. A live order or a refund under way is watched every
+// few seconds while it is on screen: through its public status, which
+// names no passenger, and read again in full (its passengers: a read the
+// audit trail records) only when that status moved.
 
+import { api } from '/assets/api.js';
 import { $, el, focusHeading, keyed, setAttr, setText, show } from '/assets/dom.js';
 import { flightLabel, fmtMoney, sortSeats } from '/assets/format.js';
 import { flights } from '/assets/ops-dashboard.js';
@@ -206,7 +209,26 @@ async function read() {
 // Read again in a while if the order may still change.
 function follow() {
   stopPolling();
-  if (state.id && state.detail && MOVING.has(state.detail.order.status)) pollTimer = setTimeout(read, POLL_MS);
+  if (state.id && state.detail && MOVING.has(state.detail.order.status)) pollTimer = setTimeout(check, POLL_MS);
+}
+
+// What the order's status shows that this page draws from the full read.
+const WATCHED = ['status', 'paymentAttempts', 'lastError', 'expiresAt', 'bookingReference'];
+const moved = (o, s) => WATCHED.some((k) => (o[k] ?? null) !== (s[k] ?? null)) || String(o.seats) !== String(s.seats);
+
+// The order's public status (no personal data, so no audit row); the full
+// order again only when it moved, or when the status could not be read.
+async function check() {
+  const id = state.id;
+  let s = null;
+  try {
+    s = await api('GET', `/api/orders/${encodeURIComponent(id)}/status`);
+  } catch {
+    // the full read says what is wrong
+  }
+  if (id !== state.id) return;
+  if (!s || !state.detail || moved(state.detail.order, s)) await read();
+  else follow();
 }
 
 // ---------------------------------------------------------------- actions
