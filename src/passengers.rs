@@ -8,6 +8,7 @@ use std::fmt;
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
@@ -168,6 +169,38 @@ pub fn name_key(name: &str) -> String {
     plain.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Whether `wanted` (a family name as a customer types it) is the family
+/// name of one of `passengers`, compared as look-ups compare names
+/// ([`name_key`]). The same work whatever the answer: every slot of a
+/// full order is compared (an empty slot against a decoy), each as two
+/// SHA-256 digests compared over all their bytes without an early exit,
+/// so how long it takes says neither which passenger matched, nor whether
+/// any did, nor how many passengers the booking has (or whether there is
+/// a booking at all: give no passengers).
+pub fn family_matches(passengers: &[Passenger], wanted: &str) -> bool {
+    const DECOY: &str = "no passenger has this name";
+    let wanted = Sha256::digest(name_key(wanted).as_bytes());
+    let slots = passengers.len().max(crate::domain::MAX_SEATS_PER_ORDER);
+    let mut found = 0u8;
+    for slot in 0..slots {
+        let (name, real) = match passengers.get(slot) {
+            Some(p) => (p.family_name.as_str(), 1u8),
+            None => (DECOY, 0u8),
+        };
+        let digest = Sha256::digest(name_key(name).as_bytes());
+        found |= same_bytes(&digest, &wanted) & real;
+    }
+    std::hint::black_box(found) == 1
+}
+
+/// 1 if `a` and `b` (of one length) are equal, else 0: every byte is
+/// looked at, and no branch depends on them.
+fn same_bytes(a: &[u8], b: &[u8]) -> u8 {
+    let diff = (a.iter().zip(b)).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    let diff = std::hint::black_box(diff);
+    ((u16::from(diff).wrapping_sub(1) >> 8) & 1) as u8
+}
+
 /// Booking references: 6 characters without look-alikes (no 0/O, 1/I/L).
 pub const REFERENCE_ALPHABET: &str = "23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 pub const REFERENCE_LEN: usize = 6;
@@ -272,6 +305,36 @@ mod tests {
         assert_eq!(name_key("Ðorđević"), name_key("ðorđevic"));
         assert_eq!(name_key("van  der Berg"), "van der berg");
         assert_ne!(name_key("Lovelace"), name_key("Lovelaces"));
+    }
+
+    #[test]
+    fn a_family_name_matches_any_passenger_as_look_ups_compare_names() {
+        let list = validate(&[
+            input("1A", "Ada", "Lovelace"),
+            input("1B", "Charles", "Babbage"),
+        ])
+        .unwrap();
+        for typed in ["Lovelace", " LÓVELACE ", "babbage"] {
+            assert!(family_matches(&list, typed), "{typed}");
+        }
+        for typed in ["Lovelaces", "Ada", "", "no passenger has this name"] {
+            assert!(!family_matches(&list, typed), "{typed}");
+        }
+        assert!(!family_matches(&[], "Lovelace"), "no booking: no match");
+        assert!(!family_matches(&[], "no passenger has this name"));
+    }
+
+    #[test]
+    fn bytes_compare_equal_only_when_every_byte_is() {
+        assert_eq!(same_bytes(&[0; 32], &[0; 32]), 1);
+        for i in 0..32 {
+            for bit in 0..8 {
+                let mut b = [0u8; 32];
+                b[i] = 1 << bit;
+                assert_eq!(same_bytes(&[0; 32], &b), 0, "byte {i} bit {bit}");
+            }
+        }
+        assert_eq!(same_bytes(&[0xff; 32], &[0xff; 32]), 1);
     }
 
     #[test]

@@ -81,7 +81,7 @@ fn the_document_has_exactly_the_registered_routes() {
         ("get", "/api/openapi.json"),
         ("get", "/api/docs"),
         ("put", "/api/orders/{id}/passengers"),
-        ("get", "/api/bookings/{reference}"),
+        ("post", "/api/bookings/lookup"),
         ("post", "/api/bookings/{reference}/cancel"),
     ] {
         let op = (spec_route.0.to_string(), spec_route.1.to_string());

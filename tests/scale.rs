@@ -357,20 +357,21 @@ async fn killing_one_worker_mid_sale_leaves_its_bookings_to_the_others() {
     assert_nothing_stuck(&report, at, &shape);
 }
 
-/// A GET of `path` through the balancer from the loopback address `from`
-/// (the whole of 127.0.0.0/8 is this machine), sending an
+/// A booking look-up through the balancer from the loopback address
+/// `from` (the whole of 127.0.0.0/8 is this machine), sending an
 /// `X-Forwarded-For` of its own that the balancer must replace.
-async fn get_from(shape: &Shape, from: [u8; 4], path: &str) -> u16 {
+async fn look_up_from(shape: &Shape, from: [u8; 4], body: &serde_json::Value) -> u16 {
     let client = reqwest::Client::builder()
         .local_address(std::net::IpAddr::from(from))
         .build()
         .unwrap();
     let resp = client
-        .get(shape.url(path))
+        .post(shape.url("/api/bookings/lookup"))
+        .json(body)
         .header("X-Forwarded-For", "198.51.100.7")
         .send()
         .await
-        .expect("GET through the balancer");
+        .expect("POST through the balancer");
     resp.status().as_u16()
 }
 
@@ -380,18 +381,18 @@ async fn behind_the_balancer_each_client_has_its_own_look_up_limit() {
     let mut s = support::isolated_settings(true).await;
     s.booking.lookup_max_failures = 2;
     let shape = Shape::start(s, SERVES, 1).await;
-    let guess = "/api/bookings/ZZZZZZ?lastName=Smith";
+    let guess = json!({"reference": "ZZZZZZ", "lastName": "Smith"});
     let (guesser, neighbour) = ([127, 0, 0, 2], [127, 0, 0, 3]);
     // Spread over both instances: the count is kept in Redis, per client.
-    assert_eq!(get_from(&shape, guesser, guess).await, 404);
-    assert_eq!(get_from(&shape, guesser, guess).await, 404);
+    assert_eq!(look_up_from(&shape, guesser, &guess).await, 404);
+    assert_eq!(look_up_from(&shape, guesser, &guess).await, 404);
     assert_eq!(
-        get_from(&shape, guesser, guess).await,
+        look_up_from(&shape, guesser, &guess).await,
         429,
         "the guesser used up its failures"
     );
     // Another client behind the same balancer is not locked out, though it
     // claims (in a header the balancer replaces) the same address as the
     // guesser did.
-    assert_eq!(get_from(&shape, neighbour, guess).await, 404);
+    assert_eq!(look_up_from(&shape, neighbour, &guess).await, 404);
 }

@@ -107,9 +107,11 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     pub operator: String,
     /// `cancel_order`, `refund_booking`, `retry_refund`, `close_sales`, `open_sales`,
-    /// `add_flight`, `sign_in`, `sign_out`.
+    /// `add_flight`, `sign_in`, `sign_out`; `read_order` and `read_orders`: an
+    /// operator was shown passengers' names and emails.
     pub action: String,
-    /// What it acted on: an order id, a booking reference, a flight.
+    /// What it acted on: an order id, a booking reference, a flight
+    /// (`orders` for the order list, whose detail lists the ids shown).
     pub target: String,
     /// `ok`, or the error code it was refused with.
     pub outcome: String,

@@ -1,8 +1,11 @@
 //! "Manage my booking": a confirmed order found by its reference and a
 //! passenger's family name, and its cancellation with a refund.
 //!
-//! A look-up answers the booking, or `404 BOOKING_NOT_FOUND` whether the
-//! reference or the name was wrong (no oracle); a client that fails too
+//! The family name travels in the request's body, never in its URL
+//! (`POST /api/bookings/lookup`, `POST /api/bookings/{reference}/cancel`),
+//! so no access log, proxy or browser history keeps it. A look-up answers
+//! the booking, or `404 BOOKING_NOT_FOUND` whether the reference or the
+//! name was wrong (no oracle, and the same work: `orders::refund`); a client that fails too
 //! often is refused `429 TOO_MANY_LOOKUPS` for the rest of a window
 //! (`store::lookups`, counted per client address: the peer, or behind a
 //! load balancer in `TRUSTED_PROXIES` the address it forwards). It never lists other
@@ -29,14 +32,17 @@ use crate::domain::{OrderStatus, seat_texts};
 use crate::orders::refund::{self, Refunding, Refunds, Refusal};
 use crate::store::refunds::Booking;
 
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct LookUp {
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"reference": "K7PQ2X", "lastName": "Lovelace"}))]
+pub struct LookUpBooking {
+    /// The booking reference (6 characters, any case).
+    #[schema(value_type = String, min_length = 1, max_length = 64)]
+    reference: serde_json::Value,
     /// The family name of one of the booking's passengers (any case,
     /// accents optional).
-    #[serde(rename = "lastName")]
-    #[param(rename = "lastName", min_length = 1, max_length = 64)]
-    last_name: String,
+    #[schema(value_type = String, min_length = 1, max_length = 64)]
+    last_name: serde_json::Value,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -131,34 +137,40 @@ impl Cancelled {
 }
 
 #[utoipa::path(
-    get,
-    path = "/api/bookings/{reference}",
+    post,
+    path = "/api/bookings/lookup",
     tag = "bookings",
     summary = "Find a booking by its reference and a passenger's family name",
-    description = "The family name matches without regard to case or accents. A wrong \
-reference and a wrong name get the same 404; a client with too many failed look-ups is \
-refused for a while (429 with `Retry-After`).",
-    params(
-        ("reference" = String, Path, description = "The booking reference (6 characters)", example = "K7PQ2X"),
-        LookUp,
-    ),
+    description = "A POST, so that neither the name nor the reference is in a URL (access \
+logs, proxies, browser history). The family name matches without regard to case or accents. \
+A wrong reference and a wrong name get the same 404 after the same work; a client with too \
+many failed look-ups is refused for a while (429 with `Retry-After`). The answer names the \
+passengers, never their emails.",
+    request_body = LookUpBooking,
     responses(
         (status = 200, description = "The booking", body = BookingView),
-        (status = 400, description = "`INVALID_QUERY`: no `lastName`", body = ErrorBody),
+        (status = 400, description = "`INVALID_REQUEST`: no `reference` or no `lastName` (each a string)", body = ErrorBody),
         (status = 404, description = "`BOOKING_NOT_FOUND`: no booking with this reference and name", body = ErrorBody),
         (status = 429, description = "`TOO_MANY_LOOKUPS`: too many failed look-ups; retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "`SERVICE_UNAVAILABLE`: a dependency is down", body = ErrorBody),
     ),
 )]
-pub async fn show(
+pub async fn look_up(
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<String>,
-    query: web::Query<LookUp>,
+    body: web::Json<LookUpBooking>,
 ) -> Result<HttpResponse, ApiError> {
+    let (Some(reference), Some(last_name)) = (body.reference.as_str(), body.last_name.as_str())
+    else {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "give reference (the booking reference) and lastName (the family name of one of \
+             the booking's passengers), each a string",
+        ));
+    };
     let who = refund::LookUp {
-        reference: &path,
-        last_name: &query.last_name,
+        reference,
+        last_name,
         client: &client(&state, &req),
     };
     let booking = outcome(refund::look_up(&refunds(&state), &who).await?, refused)?;

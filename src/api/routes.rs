@@ -90,7 +90,7 @@ route_table! {
     "/api/orders/{id}/passengers" => [put orders::set_passengers],
     "/api/orders/{id}/pay" => [post orders::pay],
     "/api/orders/{id}/events" => [get orders::events],
-    "/api/bookings/{reference}" => [get bookings::show],
+    "/api/bookings/lookup" => [post bookings::look_up],
     "/api/bookings/{reference}/cancel" => [post bookings::cancel],
     "/api/ops/session" => [post ops::sign_in, get ops::session, delete ops::sign_out],
     "/api/ops/flights" => [get ops::flights, post ops::add_flight],

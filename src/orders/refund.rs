@@ -7,7 +7,10 @@
 //! A customer's look-up that finds nothing counts against the client; one
 //! that failed too often is refused for the rest of a window, before the
 //! store is asked. A wrong reference and a wrong name are refused alike
-//! (no oracle). Either way the request is recorded in Postgres first
+//! (no oracle), after the same work: one query that reads the booking
+//! with its passengers, flight and refund whatever the outcome, and the
+//! name compared in constant time over a full order's passengers
+//! ([`family_matches`]). Either way the request is recorded in Postgres first
 //! (CONFIRMED → REFUND_PENDING, the cutoff checked in the same
 //! transaction), then the refund workflow is started through the
 //! [`Engine`]; should that start fail it is only logged, and the
@@ -21,7 +24,7 @@ use super::Outcome;
 use crate::booking::refund::RefundInput;
 use crate::booking::service::Engine;
 use crate::domain::{OrderId, OrderStatus};
-use crate::passengers::{name_key, parse_reference};
+use crate::passengers::{family_matches, name_key, parse_reference};
 use crate::store::StoreError;
 use crate::store::lookups::Lookups;
 use crate::store::refunds::{self, Booking, Request};
@@ -82,17 +85,18 @@ async fn find(r: &Refunds<'_>, who: &LookUp<'_>) -> Result<Result<Booking, Refus
     if let Some(retry_after_secs) = r.lookups.refused(who.client).await? {
         return Ok(Err(Refusal::TooManyLookUps { retry_after_secs }));
     }
-    let wanted = name_key(who.last_name);
+    // A reference or a name that cannot be one is refused without a
+    // query: that tells the client only what it sent.
     let found = match parse_reference(who.reference) {
-        Some(reference) if !wanted.is_empty() => refunds::booking(r.pool, &reference).await?,
+        Some(reference) if !name_key(who.last_name).is_empty() => {
+            refunds::booking(r.pool, &reference).await?
+        }
         _ => None,
     };
-    let named = |b: &Booking| {
-        (b.order.passengers.iter()).any(|p| name_key(&p.family_name) == wanted)
-            && b.order.status.was_sold()
-    };
+    let passengers = found.as_ref().map_or(&[][..], |b| &b.order.passengers[..]);
+    let named = family_matches(passengers, who.last_name);
     match found {
-        Some(b) if named(&b) => Ok(Ok(b)),
+        Some(b) if named && b.order.status.was_sold() => Ok(Ok(b)),
         _ => {
             r.lookups.failed(who.client).await?;
             Ok(Err(Refusal::BookingNotFound))

@@ -40,20 +40,36 @@ pub struct Seat {
 const FLIGHT_COLUMNS: &str = "id, flight_number, origin, destination, departure_time,
     arrival_time, total_seats, available_seats, price_cents, sales_open";
 
+/// [`FLIGHT_COLUMNS`] of the `flights` table named `alias` in a join, each
+/// named `<prefix><column>` (for [`Flight::from_prefixed`]).
+pub(super) fn prefixed_columns(alias: &str, prefix: &str) -> String {
+    let columns = FLIGHT_COLUMNS.split(',').map(str::trim);
+    let named: Vec<String> = columns
+        .map(|c| format!("{alias}.{c} AS {prefix}{c}"))
+        .collect();
+    named.join(", ")
+}
+
 impl Flight {
     /// A row selected with [`FLIGHT_COLUMNS`].
     fn from_row(row: &Row) -> Self {
+        Self::from_prefixed(row, "")
+    }
+
+    /// A row selected with [`prefixed_columns`] and this `prefix`.
+    pub(super) fn from_prefixed(row: &Row, prefix: &str) -> Self {
+        let column = |name: &str| format!("{prefix}{name}");
         Self {
-            id: row.get("id"),
-            flight_number: row.get("flight_number"),
-            origin: row.get("origin"),
-            destination: row.get("destination"),
-            departure_time: row.get("departure_time"),
-            arrival_time: row.get("arrival_time"),
-            total_seats: row.get("total_seats"),
-            available_seats: row.get("available_seats"),
-            price_cents: row.get("price_cents"),
-            sales_open: row.get("sales_open"),
+            id: row.get(column("id").as_str()),
+            flight_number: row.get(column("flight_number").as_str()),
+            origin: row.get(column("origin").as_str()),
+            destination: row.get(column("destination").as_str()),
+            departure_time: row.get(column("departure_time").as_str()),
+            arrival_time: row.get(column("arrival_time").as_str()),
+            total_seats: row.get(column("total_seats").as_str()),
+            available_seats: row.get(column("available_seats").as_str()),
+            price_cents: row.get(column("price_cents").as_str()),
+            sales_open: row.get(column("sales_open").as_str()),
         }
     }
 }

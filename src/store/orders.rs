@@ -55,9 +55,17 @@ const COLUMNS: &str = "id, flight_id, workflow_id, status, seats, total_price_ce
     max_expires_at, confirmed_at, failure_reason, payment_attempts, last_payment_error, version, saved_at_event,
     passengers, reference, created_at, updated_at";
 
+/// [`COLUMNS`] of the `orders` table named `alias` in a join, each keeping
+/// its name (for [`Order::from_row`]).
+pub(super) fn columns_of(alias: &str) -> String {
+    let columns = COLUMNS.split(',').map(str::trim);
+    let named: Vec<String> = columns.map(|c| format!("{alias}.{c}")).collect();
+    named.join(", ")
+}
+
 impl Order {
-    /// A row selected with [`COLUMNS`].
-    fn from_row(row: &Row) -> Result<Self, StoreError> {
+    /// A row selected with [`COLUMNS`] (or [`columns_of`]).
+    pub(super) fn from_row(row: &Row) -> Result<Self, StoreError> {
         let status: &str = row.get("status");
         Ok(Self {
             id: row.get("id"),

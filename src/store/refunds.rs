@@ -17,6 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
 use serde::{Deserialize, Serialize};
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use super::StoreError;
@@ -130,25 +131,32 @@ pub struct Refund {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+const REFUND_COLUMNS: &str =
+    "status, reason, round, amount_cents, attempts, requested_at, finished_at";
+
+impl Refund {
+    /// A row selected with [`REFUND_COLUMNS`], each named `<prefix><column>`;
+    /// none if its status is null (no refund in a left join).
+    fn from_prefixed(row: &Row, prefix: &str) -> Option<Self> {
+        let column = |name: &str| format!("{prefix}{name}");
+        Some(Refund {
+            status: row.get::<_, Option<String>>(column("status").as_str())?,
+            reason: Reason::parse(row.get(column("reason").as_str())),
+            round: row.get::<_, i32>(column("round").as_str()) as u32,
+            amount_cents: row.get(column("amount_cents").as_str()),
+            attempts: row.get(column("attempts").as_str()),
+            requested_at: row.get(column("requested_at").as_str()),
+            finished_at: row.get(column("finished_at").as_str()),
+        })
+    }
+}
+
 /// The refund of an order, if one was asked for.
 pub async fn find(pool: &Pool, order_id: OrderId) -> Result<Option<Refund>, StoreError> {
     let conn = pool.get().await?;
-    let row = conn
-        .query_opt(
-            "SELECT status, reason, round, amount_cents, attempts, requested_at, finished_at
-             FROM refunds WHERE order_id = $1",
-            &[&order_id],
-        )
-        .await?;
-    Ok(row.map(|r| Refund {
-        status: r.get("status"),
-        reason: Reason::parse(r.get("reason")),
-        round: r.get::<_, i32>("round") as u32,
-        amount_cents: r.get("amount_cents"),
-        attempts: r.get("attempts"),
-        requested_at: r.get("requested_at"),
-        finished_at: r.get("finished_at"),
-    }))
+    let sql = format!("SELECT {REFUND_COLUMNS} FROM refunds WHERE order_id = $1");
+    let row = conn.query_opt(&sql, &[&order_id]).await?;
+    Ok(row.and_then(|r| Refund::from_prefixed(&r, "")))
 }
 
 /// A booking: a sold order found by its reference, with its flight and
@@ -159,22 +167,30 @@ pub struct Booking {
     pub refund: Option<Refund>,
 }
 
-/// The booking with this reference, if any.
+/// The booking with this reference, if any: the order with its
+/// passengers, its flight and its refund in one query, so a reference that
+/// exists and one that does not cost the same work (no timing oracle).
 pub async fn booking(pool: &Pool, reference: &str) -> Result<Option<Booking>, StoreError> {
-    let id: Option<OrderId> = {
-        let conn = pool.get().await?;
-        conn.query_opt("SELECT id FROM orders WHERE reference = $1", &[&reference])
-            .await?
-            .map(|r| r.get("id"))
+    let conn = pool.get().await?;
+    let refund: Vec<String> = (REFUND_COLUMNS.split(',').map(str::trim))
+        .map(|c| format!("r.{c} AS r_{c}"))
+        .collect();
+    let sql = format!(
+        "SELECT {}, {}, {}
+         FROM orders o JOIN flights f ON f.id = o.flight_id
+         LEFT JOIN refunds r ON r.order_id = o.id
+         WHERE o.reference = $1",
+        orders::columns_of("o"),
+        super::flights::prefixed_columns("f", "f_"),
+        refund.join(", "),
+    );
+    let Some(row) = conn.query_opt(&sql, &[&reference]).await? else {
+        return Ok(None);
     };
-    let Some(id) = id else { return Ok(None) };
-    let order = orders::find(pool, id).await?;
-    let flight = super::flights::find(pool, order.flight_id).await?;
-    let refund = find(pool, id).await?;
     Ok(Some(Booking {
-        order,
-        flight,
-        refund,
+        order: Order::from_row(&row)?,
+        flight: Flight::from_prefixed(&row, "f_"),
+        refund: Refund::from_prefixed(&row, "r_"),
     }))
 }
 

@@ -709,7 +709,12 @@ async function scenarioManage(browser) {
   await accessible(page, 'the manage page, no booking found');
 
   await page.getByLabel('Last name').fill(PEOPLE[0][1]);
+  const lookup = page.waitForRequest((r) => new URL(r.url()).pathname.startsWith('/api/bookings/'));
   await page.getByRole('button', { name: 'Find booking' }).click();
+  const asked = await step('the look-up is sent', () => lookup);
+  const url = decodeURIComponent(asked.url());
+  if (asked.method() !== 'POST' || new URL(asked.url()).pathname !== '/api/bookings/lookup') fail(`the look-up should be POST /api/bookings/lookup: ${asked.method()} ${url}`);
+  if (url.includes(PEOPLE[0][1]) || url.includes(reference) || /lastName/i.test(url)) fail(`the look-up's URL should carry neither the name nor the reference: ${url}`);
   await waitText(page, 'booking-status', 'Confirmed');
   const shown = (await page.getByTestId('booking-view').textContent()).replace(/\s+/g, ' ');
   for (const want of [reference, 'FL101', paid, ...seats.map((seat, i) => `${seat} ${PEOPLE[i][0]} ${PEOPLE[i][1]}`)]) {
@@ -851,6 +856,17 @@ async function opsCancelOrder(page, orderId, flight) {
   const href = await page.getByRole('link', { name: /Open the workflow in the Temporal UI/ }).getAttribute('href');
   if (!href?.endsWith(`/workflows/booking-${orderId}`)) fail(`the workflow link should end with booking-${orderId}: ${href}`);
   await accessible(page, 'the console, an order');
+  // A live order on screen is watched through its public status (no
+  // names); its full read (its passengers, an audited read) is not repeated
+  // while the status stays.
+  const full = [];
+  const seeFull = (r) => new URL(r.url()).pathname === `/api/ops/orders/${orderId}` && full.push(r.url());
+  page.on('request', seeFull);
+  for (let i = 1; i <= 2; i++) {
+    await step(`the live order's status is read (${i})`, () => page.waitForRequest((r) => new URL(r.url()).pathname === `/api/orders/${orderId}/status`, { timeout: 15_000 }));
+  }
+  page.off('request', seeFull);
+  if (full.length) fail(`watching an unchanged order should not read it in full again: ${full.join(', ')}`);
   await page.getByRole('button', { name: 'Cancel order…' }).click();
   const confirm = page.getByRole('group', { name: 'Cancel this order?' });
   await step('the cancellation asks first', () => confirm.waitFor());
@@ -937,7 +953,8 @@ async function scenarioOps(browser) {
   await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Audit trail' }).click();
   await opsHeading(page, 'Audit trail');
   const entry = page.getByRole('row').filter({ hasText: orderId }).filter({ hasText: name });
-  await step('the cancellation is in the audit trail', () => entry.first().waitFor());
+  await step('the cancellation is in the audit trail', () => entry.filter({ hasText: 'cancel_order' }).first().waitFor());
+  await step('the read of its passengers is in the audit trail', () => entry.filter({ hasText: 'read_order' }).first().waitFor());
   await accessible(page, 'the console audit trail');
 
   const number = `OP${100 + Math.floor(Math.random() * 9900)}`;

@@ -2,7 +2,9 @@
 //! what operators see (flights' sales, orders, an order's history, the
 //! sweep's runs, the audit trail) and what they do (cancel an order, refund
 //! a booking, retry a refund the provider declined for good, close or open
-//! sales, add a flight), each action recorded in the audit trail.
+//! sales, add a flight), each action recorded in the audit trail, as is
+//! every read of passengers' names and emails (the order list and one
+//! order: `read_orders`, `read_order`).
 //!
 //! **Nothing without a session.** Every route but `POST /api/ops/session`
 //! takes an [`Operator`], the extractor that answers `401 UNAUTHENTICATED`
@@ -41,11 +43,29 @@ pub(super) async fn audited<T>(
     target: &str,
     result: Result<T, ApiError>,
 ) -> Result<T, ApiError> {
+    read_audited(state, op, action, target, None, result).await
+}
+
+/// An operator's read of passengers' personal data, recorded in the audit
+/// trail before it is answered: no answer without its row. `shown` is the
+/// detail of a read that succeeded (what it showed, by id: never a name or
+/// an email, nor the search text, which may be a name).
+pub(super) async fn read_audited<T>(
+    state: &AppState,
+    op: &Operator,
+    action: &str,
+    target: &str,
+    shown: Option<String>,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
     let outcome = match &result {
         Ok(_) => "ok",
         Err(e) => e.code.as_str(),
     };
-    let detail = result.as_ref().err().map(|e| e.message.clone());
+    let detail = match &result {
+        Ok(_) => shown,
+        Err(e) => Some(e.message.clone()),
+    };
     if let Err(e) = store::audit(
         &state.pool,
         &op.name,

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::audited;
 use super::auth::Operator;
+use super::{audited, read_audited};
 use crate::api::bodies::{self, Attempt, AuditEntry, Money, Refund, StatusChange, SweepRun};
 use crate::api::bookings;
 use crate::api::errors::ErrorBody;
@@ -73,6 +73,9 @@ pub struct OrdersView {
     path = "/api/ops/orders",
     tag = "operations console",
     summary = "Orders, newest first: by status, flight, reference, family name or order id",
+    description = "Each order with its passengers' names and emails: every read is in the audit \
+trail (`read_orders`, the ids of the orders shown in its detail; never the search text, which \
+may be a name).",
     security(("ops_session" = [])),
     params(OrdersQuery),
     responses(
@@ -84,9 +87,21 @@ pub struct OrdersView {
 )]
 pub async fn orders_list(
     state: web::Data<AppState>,
-    _op: Operator,
+    op: Operator,
     query: web::Query<OrdersQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let page = orders_page(&state, &query).await;
+    let shown = page.as_ref().ok().map(|view| {
+        let ids: Vec<String> = view.orders.iter().map(|o| o.order_id.to_string()).collect();
+        format!("page {}: {}", view.page, ids.join(" "))
+    });
+    let target = "orders";
+    let page = read_audited(&state, &op, "read_orders", target, shown, page).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// The page of orders a query asks for.
+async fn orders_page(state: &AppState, query: &OrdersQuery) -> Result<OrdersView, ApiError> {
     let bad = |m: &str| ApiError::new(ErrorCode::InvalidQuery, m.to_string());
     let status = match query.status.as_deref() {
         Some(s) => Some(
@@ -129,12 +144,12 @@ pub async fn orders_list(
         };
         orders.push(item(o, number, refund));
     }
-    Ok(HttpResponse::Ok().json(OrdersView {
+    Ok(OrdersView {
         orders,
         page: found.page,
         page_size: found.page_size,
         total: found.total,
-    }))
+    })
 }
 
 /// An order as the console lists it.
@@ -158,7 +173,12 @@ fn item(o: orders::Order, flight_number: String, refund: Option<String>) -> Orde
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderView {
+    /// The status as the customer's routes show it (the seats named, no
+    /// names).
     order: StatusView,
+    /// Who flies, with their emails: personal data, so every read of this
+    /// route is audited.
+    passengers: Vec<Passenger>,
     flight_number: String,
     created_at: Option<DateTime<Utc>>,
     confirmed_at: Option<DateTime<Utc>>,
@@ -175,6 +195,8 @@ pub struct OrderView {
     path = "/api/ops/orders/{id}",
     tag = "operations console",
     summary = "One order: its row, passengers, payment attempts, status history, refund",
+    description = "The passengers' names and emails are personal data: every read is in the \
+audit trail (`read_order`, the order id its target).",
     security(("ops_session" = [])),
     params(("id" = Uuid, Path, description = "The order's id")),
     responses(
@@ -187,15 +209,23 @@ pub struct OrderView {
 )]
 pub async fn order(
     state: web::Data<AppState>,
-    _op: Operator,
+    op: Operator,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = order_id(&path)?;
+    let view = order_view(&state, &path).await;
+    let view = read_audited(&state, &op, "read_order", &path, None, view).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// One order, all of it, personal data included.
+async fn order_view(state: &AppState, path: &str) -> Result<OrderView, ApiError> {
+    let id = order_id(path)?;
     let order = orders::find(&state.pool, id.into()).await?;
     let flight = flights::find(&state.pool, order.flight_id).await?;
     let ui = state.settings.temporal.ui_url.trim_end_matches('/');
     let namespace = &state.settings.temporal.namespace;
-    Ok(HttpResponse::Ok().json(OrderView {
+    Ok(OrderView {
+        passengers: order.passengers.clone(),
         flight_number: flight.flight_number,
         created_at: order.created_at,
         confirmed_at: order.confirmed_at,
@@ -209,8 +239,8 @@ pub async fn order(
             "{ui}/namespaces/{namespace}/workflows/{}",
             crate::domain::workflow_id(id.into())
         ),
-        order: crate::api::orders::status_view(&state, order).await?,
-    }))
+        order: crate::api::orders::status_view(state, order).await?,
+    })
 }
 
 #[utoipa::path(

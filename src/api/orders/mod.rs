@@ -144,11 +144,13 @@ pub async fn change_seats(
     description = "Replaces the order's passenger list. Unlike a seat change it does not \
 restart the hold: `expiresAt` stays as it was. A later seat change keeps the passengers of kept seats. Every seat needs one before \
 paying. Names: 1–64 characters after trimming, letters of any script, spaces, hyphens, \
-apostrophes and dots; the email (optional) receives the confirmation.",
+apostrophes and dots; the email (optional) receives the confirmation. The answer, like every \
+route keyed by the order id, lists the seats named and never a name or an email: the client \
+keeps what it sent.",
     params(("id" = Uuid, Path, description = "The order's id")),
     request_body = PassengersBody,
     responses(
-        (status = 200, description = "The order's status with its passengers", body = StatusView),
+        (status = 200, description = "The order's status, its `passengers` the seats named (no names)", body = StatusView),
         (status = 400, description = "`INVALID_PASSENGERS`: a bad name, email or seat, or a seat the order does not hold (`seat` and `field` name it); `INVALID_ORDER_ID`", body = ErrorBody),
         (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`ORDER_EXPIRED`, `ORDER_NOT_MODIFIABLE` (paid, failed or cancelled)", body = ErrorBody),
@@ -172,7 +174,9 @@ pub async fn set_passengers(
     path = "/api/orders/{id}/status",
     tag = "orders",
     summary = "The order's status",
-    description = "Works while the workflow runs and after it has ended.",
+    description = "Works while the workflow runs and after it has ended. `passengers` lists the \
+seats named, never who sits there (the order id is no key to personal data); a confirmed \
+order carries its `bookingReference`.",
     params(("id" = Uuid, Path, description = "The order's id")),
     responses(
         (status = 200, description = "The status", body = StatusView),

@@ -166,8 +166,12 @@ pub struct StatusView {
     /// Why the last payment attempt failed, or why the order failed.
     pub last_error: Option<String>,
     pub total_price_cents: i64,
-    /// One per seat named so far (all of them before paying).
-    pub passengers: Vec<Passenger>,
+    /// The seats named so far (all of them before paying), one object per
+    /// seat: the seat only. Names and emails are never on a route keyed by
+    /// the order id (the id is in the workflow id and in log spans): the
+    /// page that sent them keeps them, and the booking look-up shows the
+    /// names to whoever knows the reference and a family name.
+    pub passengers: Vec<NamedSeat>,
     /// The booking reference, once confirmed (6 characters, no look-alikes).
     #[schema(example = "K7PQ2X")]
     pub booking_reference: Option<String>,
@@ -177,6 +181,21 @@ pub struct StatusView {
     /// Absent from the event stream's events.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refund: Option<RefundBrief>,
+}
+
+/// A seat whose passenger is named: no name, no email.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct NamedSeat {
+    #[schema(example = "12A")]
+    pub seat: String,
+}
+
+impl NamedSeat {
+    /// The seats of `passengers`, and nothing else of them.
+    pub fn of(passengers: &[Passenger]) -> Vec<Self> {
+        let seats = passengers.iter().map(|p| p.seat.to_string());
+        seats.map(|seat| Self { seat }).collect()
+    }
 }
 
 /// An order's refund as its status shows it.
@@ -232,7 +251,7 @@ impl StatusView {
             max_payment_attempts: max_attempts,
             last_error: o.failure_reason.or(o.last_payment_error),
             total_price_cents: o.total_price_cents.get(),
-            passengers: o.passengers,
+            passengers: NamedSeat::of(&o.passengers),
             booking_reference: o.reference,
             refund: None,
         }

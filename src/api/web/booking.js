@@ -31,7 +31,11 @@ export function idleBooking() {
 }
 
 // An order from an API answer or a status, keeping what the answer omits.
-// `holds` counts the times the hold was (re)started.
+// `holds` counts the times the hold was (re)started. `passengers` are the
+// ones this page saved, as it sent them: the API never sends a name or an
+// email back on an order's routes (the order id is no key to them), so the
+// page keeps them in memory to show them (not in storage: a reload asks
+// for them again).
 export function orderFrom(s, previous = {}) {
   return {
     orderId: s.orderId,
@@ -45,7 +49,7 @@ export function orderFrom(s, previous = {}) {
     maxPaymentAttempts: s.maxPaymentAttempts ?? previous.maxPaymentAttempts ?? null,
     lastError: s.lastError !== undefined ? s.lastError : previous.lastError ?? null,
     totalPriceCents: s.totalPriceCents ?? previous.totalPriceCents ?? null,
-    passengers: s.passengers ?? previous.passengers ?? [],
+    passengers: previous.passengers ?? [],
     reference: s.bookingReference ?? previous.reference ?? null,
     holds: previous.holds ?? 1,
   };
@@ -96,7 +100,7 @@ export function passengersUnsaved(b) {
   return JSON.stringify(saved) !== JSON.stringify(passengersBody(b));
 }
 
-// Rows for seats held that have none yet, from what the server knows.
+// Rows for seats held that have none yet, from what this page saved.
 export function fillRows(b) {
   for (const p of b.order?.passengers ?? []) {
     if (!b.pax.rows.has(p.seat)) b.pax.rows.set(p.seat, { givenName: p.givenName, familyName: p.familyName, email: p.email ?? '' });

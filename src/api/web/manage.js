@@ -1,7 +1,9 @@
 // The "manage my booking" page (/manage): look a booking up by its
 // reference and a passenger's last name, see it, cancel it for a refund
 // (after a confirmation step) and follow the refund until it is settled.
-// Like the booking page, the screen is drawn from one state object.
+// Like the booking page, the screen is drawn from one state object. The
+// reference and the name go in a POST body, never in a URL: no access log,
+// proxy or browser history keeps them.
 
 import { api, bookingCall, newKey } from '/assets/api.js';
 import { $, el, fieldError, focusHeading, keyed, setText, show } from '/assets/dom.js';
@@ -26,7 +28,7 @@ const state = {
   looking: false,
   error: '', // what the last lookup or poll was told, for the whole form
   blockedUntil: 0, // 429: no lookup before this (performance.now())
-  booking: null, // the last answer of GET /api/bookings/{reference}
+  booking: null, // the last answer of POST /api/bookings/lookup
   asked: null, // { reference, lastName } the booking was found with
   confirming: false,
   cancelling: false,
@@ -144,8 +146,8 @@ function render(s) {
 
 // ---------------------------------------------------------------- the booking
 
-const bookingPath = (reference, lastName) =>
-  `/api/bookings/${encodeURIComponent(reference)}?${new URLSearchParams({ lastName })}`;
+// The booking, looked up by its reference and a passenger's last name.
+const lookUp = ({ reference, lastName }) => api('POST', '/api/bookings/lookup', { reference, lastName });
 
 // A 429: no lookup until Retry-After has passed; the button counts down.
 function blockFor(seconds) {
@@ -177,9 +179,8 @@ function followRefund() {
   if (!state.booking || state.booking.status !== 'REFUND_PENDING' || polls >= POLL_LIMIT) return;
   pollTimer = setTimeout(async () => {
     polls += 1;
-    const { reference, lastName } = state.asked;
     try {
-      state.booking = await api('GET', bookingPath(reference, lastName));
+      state.booking = await lookUp(state.asked);
       state.error = '';
     } catch (e) {
       if (e.code === 'TOO_MANY_LOOKUPS') await new Promise((r) => setTimeout(r, (e.retryAfter || 5) * 1000));
@@ -211,7 +212,7 @@ async function onLookup(e) {
   Object.assign(state, { looking: true, error: '' });
   render(state);
   try {
-    showBooking(await api('GET', bookingPath(asked.reference, asked.lastName)), asked);
+    showBooking(await lookUp(asked), asked);
     focusHeading('booking-title');
   } catch (err) {
     Object.assign(state, { booking: null, error: lookupFailed(err) });
@@ -268,7 +269,7 @@ async function confirmCancel() {
   } catch (err) {
     state.cancelError = CANCEL_REFUSED[err.code] ?? (err.code === 'BOOKING_NOT_FOUND' ? lookupFailed(err) : `The booking could not be cancelled: ${err.message}`);
     if (err.code === 'BOOKING_NOT_CANCELLABLE') {
-      const fresh = await api('GET', bookingPath(reference, lastName)).catch(() => null);
+      const fresh = await lookUp(state.asked).catch(() => null);
       if (fresh) showBooking(fresh, state.asked);
     }
   } finally {

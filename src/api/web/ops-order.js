@@ -2,9 +2,12 @@
 // refund, a link to its workflow in the Temporal UI, and what an operator
 // may do to it — cancel a live order, refund a confirmed booking, retry
 // the refund of a booking the provider declined for good — each after a
-// confirmation step. A live order or a refund under way is read
-// again every few seconds while it is on screen.
+// confirmation step. A live order or a refund under way is watched every
+// few seconds while it is on screen: through its public status, which
+// names no passenger, and read again in full (its passengers: a read the
+// audit trail records) only when that status moved.
 
+import { api } from '/assets/api.js';
 import { $, el, focusHeading, keyed, setAttr, setText, show } from '/assets/dom.js';
 import { flightLabel, fmtMoney, sortSeats } from '/assets/format.js';
 import { flights } from '/assets/ops-dashboard.js';
@@ -64,7 +67,7 @@ function renderFacts(o) {
 }
 
 function renderTables(d) {
-  const pax = sortSeats((d.order.passengers ?? []).map((p) => p.seat)).map((seat) => d.order.passengers.find((p) => p.seat === seat));
+  const pax = sortSeats((d.passengers ?? []).map((p) => p.seat)).map((seat) => d.passengers.find((p) => p.seat === seat));
   fillBody(
     $('order-passengers').tBodies[0],
     pax.map((p) => [cell(p.seat, { header: true }), cell(p.givenName), cell(p.familyName), cell(p.email ?? '—')]),
@@ -207,7 +210,26 @@ async function read() {
 // Read again in a while if the order may still change.
 function follow() {
   stopPolling();
-  if (state.id && state.detail && MOVING.has(state.detail.order.status)) pollTimer = setTimeout(read, POLL_MS);
+  if (state.id && state.detail && MOVING.has(state.detail.order.status)) pollTimer = setTimeout(check, POLL_MS);
+}
+
+// What the order's status shows that this page draws from the full read.
+const WATCHED = ['status', 'paymentAttempts', 'lastError', 'expiresAt', 'bookingReference'];
+const moved = (o, s) => WATCHED.some((k) => (o[k] ?? null) !== (s[k] ?? null)) || String(o.seats) !== String(s.seats);
+
+// The order's public status (no personal data, so no audit row); the full
+// order again only when it moved, or when the status could not be read.
+async function check() {
+  const id = state.id;
+  let s = null;
+  try {
+    s = await api('GET', `/api/orders/${encodeURIComponent(id)}/status`);
+  } catch {
+    // the full read says what is wrong
+  }
+  if (id !== state.id) return;
+  if (!s || !state.detail || moved(state.detail.order, s)) await read();
+  else follow();
 }
 
 // ---------------------------------------------------------------- actions

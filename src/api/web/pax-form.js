@@ -68,7 +68,8 @@ export function passengerForm(state, { render, refreshStatus }) {
   }
 
   // PUT the passengers of the seats held. The answer is the order's status,
-  // whose hold has restarted. True when saved.
+  // whose hold has restarted, naming the seats only: what was sent is kept
+  // as the order's passengers. True when saved.
   async function savePassengers() {
     const b = state.booking;
     const o = b.order;
@@ -80,11 +81,12 @@ export function passengerForm(state, { render, refreshStatus }) {
     Object.assign(b.pax, { saving: true, error: '' });
     render(state);
     try {
-      const s = await bookingCall('PUT', `/api/orders/${encodeURIComponent(o.orderId)}/passengers`, { passengers: passengersBody(b) });
+      const passengers = passengersBody(b);
+      const s = await bookingCall('PUT', `/api/orders/${encodeURIComponent(o.orderId)}/passengers`, { passengers });
       if (state.booking.order !== o) return false;
       observeStatus(s);
       const expiresAt = Date.parse(s.expiresAt);
-      Object.assign(o, orderFrom(s, o), expiresAt > o.expiresAt ? { holds: o.holds + 1 } : {});
+      Object.assign(o, orderFrom(s, o), { passengers }, expiresAt > o.expiresAt ? { holds: o.holds + 1 } : {});
       return true;
     } catch (err) {
       if (state.booking.order !== o) return false;
