@@ -13,7 +13,8 @@
 //! - `/metrics` and `/api/config` are served on the admin listener, and
 //!   `/metrics` not on the public one unless `PUBLIC_METRICS` says so;
 //! - behind HAProxy, a client cannot claim `X-Forwarded-Proto` itself: the
-//!   balancer sets it.
+//!   balancer sets it, so over TLS the session cookie is Secure and the
+//!   console's Origin check compares with `https://`.
 
 mod support;
 
@@ -467,4 +468,164 @@ async fn behind_haproxy_the_balancer_says_how_the_client_connected() {
         .await
         .unwrap();
     assert_eq!(out.status().as_u16(), 204);
+}
+
+/// Every payload key a shipped file holds (compose.yaml, .env.example, the
+/// k8s manifests, config/): every base64 word that decodes to 32 bytes.
+fn shipped_keys() -> Vec<(String, String)> {
+    use base64::Engine as _;
+    let root = support::repo_root();
+    let mut files = vec![root.join("compose.yaml"), root.join(".env.example")];
+    let mut dirs = vec![root.join("deploy/k8s"), root.join("config")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    let mut keys = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let words = text.split(|c: char| !(c.is_ascii_alphanumeric() || "+/=".contains(c)));
+        for word in words.filter(|w| w.len() >= 43) {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(word);
+            if decoded.is_ok_and(|bytes| bytes.len() == 32) {
+                keys.push((file.display().to_string(), word.to_string()));
+            }
+        }
+    }
+    keys
+}
+
+#[test]
+fn every_payload_key_the_repository_ships_is_known_as_shipped() {
+    use base64::Engine as _;
+    let keys = shipped_keys();
+    println!("keys shipped: {keys:?}");
+    assert!(
+        keys.iter().any(|(_, k)| k == COMPOSE_KEY),
+        "the scan finds compose.yaml's key: {keys:?}"
+    );
+    for (file, key) in &keys {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(key)
+            .unwrap();
+        let fingerprint = flightctl::config::payload_key_fingerprint(&bytes);
+        assert!(
+            flightctl::config::SHIPPED_PAYLOAD_KEYS.contains(&fingerprint.as_str()),
+            "{file} ships a payload key whose fingerprint {fingerprint} is not in \
+             SHIPPED_PAYLOAD_KEYS (src/config/payload.rs)"
+        );
+    }
+    // .env.example ships none: it says how to make one.
+    let example = std::fs::read_to_string(support::repo_root().join(".env.example")).unwrap();
+    assert!(example.contains("PAYLOAD_ENCRYPTION_KEY=\n"), "{example}");
+    assert!(example.contains("openssl rand -base64 32"));
+}
+
+/// A self-signed certificate for 127.0.0.1 and its key, in one PEM (what
+/// HAProxy's `crt` takes), made by the `openssl` command.
+fn self_signed_pem() -> std::path::PathBuf {
+    let dir = procs::temp_dir("lb-tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(made.success(), "openssl made a certificate");
+    let pem = dir.join("lb.pem");
+    let text = std::fs::read_to_string(&cert).unwrap() + &std::fs::read_to_string(&key).unwrap();
+    std::fs::write(&pem, text).unwrap();
+    pem
+}
+
+/// `curl` over TLS (the test's own certificate, so `-k`): the answer's
+/// status line and headers.
+fn curl_headers(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-k", "-s", "-o", "/dev/null", "-D", "-", "--max-time", "20"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The status code of `curl_headers`' answer.
+fn status_of(headers: &str) -> Option<u16> {
+    headers.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Behind HAProxy terminating TLS, serve knows the client used https: the
+/// session cookie is Secure, and a state change from the https page passes
+/// the console's Origin check (one from the http origin does not).
+#[tokio::test]
+async fn behind_haproxy_over_tls_the_cookie_is_secure_and_the_origin_is_https() {
+    let pem = self_signed_pem();
+    let settings = support::isolated_settings(true).await;
+    let shape = Shape::start_tls(settings, 1, 1, &pem).await;
+    let hash = hash_password(&Password::new(PASSWORD)).unwrap();
+    put_operator(&shape.app.pool, "ada", &hash).await.unwrap();
+    let base = shape.app.address.clone();
+    assert!(base.starts_with("https://"), "{base}");
+    let body = json!({"name": "ada", "password": PASSWORD}).to_string();
+    let session_url = format!("{base}/api/ops/session");
+    let json = "content-type: application/json";
+    let signed_in = curl_headers(&["-X", "POST", "-H", json, "--data", &body, &session_url]);
+    println!("sign-in through haproxy over TLS:\n{signed_in}");
+    assert_eq!(status_of(&signed_in), Some(200), "{signed_in}");
+    let cookie_line = signed_in
+        .lines()
+        .find(|l| l.to_lowercase().starts_with("set-cookie: flightctl_ops="))
+        .unwrap_or_else(|| panic!("no session cookie: {signed_in}"));
+    assert!(
+        cookie_line.to_lowercase().contains("; secure"),
+        "{cookie_line}"
+    );
+    let cookie = cookie_line
+        .split_once(": ")
+        .and_then(|(_, v)| v.split(';').next())
+        .unwrap()
+        .to_string();
+    let with_cookie = format!("cookie: {cookie}");
+    // A state change from the http page is another origin: 403.
+    let http_origin = format!("origin: {}", base.replacen("https://", "http://", 1));
+    let refused = curl_headers(&[
+        "-X",
+        "DELETE",
+        "-H",
+        &with_cookie,
+        "-H",
+        &http_origin,
+        &session_url,
+    ]);
+    assert_eq!(status_of(&refused), Some(403), "{refused}");
+    let https_origin = format!("origin: {base}");
+    let signed_out = curl_headers(&[
+        "-X",
+        "DELETE",
+        "-H",
+        &with_cookie,
+        "-H",
+        &https_origin,
+        &session_url,
+    ]);
+    assert_eq!(status_of(&signed_out), Some(204), "{signed_out}");
 }
