@@ -199,6 +199,12 @@ async fn the_codec_needs_a_session_or_the_codec_token_on_every_listener() {
         let (status, _, body) = decode(&stranger, url, Some(&bearer), None).await;
         assert_eq!(status, 200, "{url} with the token: {body}");
         assert_eq!(body["payloads"][0]["data"], "MQ==", "{body}");
+        // Encode too: it proves nothing secret, but it is the codec.
+        let encode = url.replace("/decode", "/encode");
+        let (status, _, body) = decode(&stranger, &encode, None, None).await;
+        assert_eq!(status, 401, "{encode}: {body}");
+        let (status, _, body) = decode(&stranger, &encode, Some(&bearer), None).await;
+        assert_eq!(status, 200, "{encode} with the token: {body}");
     }
 
     // An operator signed in on the public listener: the browser sends the
