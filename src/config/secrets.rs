@@ -1,7 +1,8 @@
 //! Secure by default: the secrets `serve` and `worker` refuse to start
 //! without (or, outside development, with a payload key that ships in the
 //! repository or is not random), and the one exposure `serve` refuses, each
-//! with one line naming its variable and never printing a secret. A deployment that forgot one stops at once, instead of
+//! with one line naming its variable and never printing a secret. A
+//! deployment that forgot one stops at once, instead of
 //! keying idempotency fingerprints with a secret anyone can read, storing
 //! payment codes readable in Temporal, or decrypting them for customers.
 //! (`migrate` and `seed` use neither and are not held to them.)
@@ -43,20 +44,22 @@ impl Settings {
     }
 
     /// `/codec/decode` decrypts every Temporal payload (payment codes,
-    /// passengers) for whoever reaches it, so it is served on the admin
-    /// listener only; on the public one too only on a development machine,
-    /// where the customer and the operator are the same person. Elsewhere
-    /// the admin listener is the way (`ADMIN_HOST`, `ADMIN_PORT`), so there
-    /// is nothing to give up by refusing.
+    /// passengers) for an operator's session or `CODEC_TOKEN`; a stolen
+    /// session must not reach it from the customers' side too, so it is
+    /// served on the admin listener only; on the public one too only on a
+    /// development machine, where the customer and the operator are the
+    /// same person. Elsewhere the admin listener is the way (`ADMIN_HOST`,
+    /// `ADMIN_PORT`), so there is nothing to give up by refusing.
     fn check_codec_exposure(&self) -> Result<(), ConfigError> {
         let t = &self.temporal;
         if !t.codec_on_public_listener || !t.codec_endpoint_enabled || self.is_development() {
             return Ok(());
         }
         Err(ConfigError::Invalid(format!(
-            "CODEC_ON_PUBLIC_LISTENER=true would let whoever reaches SERVER_PORT decrypt every \
-             Temporal payload: point the Temporal UI at the admin listener (ADMIN_HOST:ADMIN_PORT, \
-             /codec) instead, or set FLIGHTCTL_ENV={DEVELOPMENT} on a development machine"
+            "CODEC_ON_PUBLIC_LISTENER=true would serve the payload codec, which decrypts every \
+             Temporal payload, where customers reach SERVER_PORT: point the Temporal UI at the \
+             admin listener (ADMIN_HOST:ADMIN_PORT, /codec) instead, or set \
+             FLIGHTCTL_ENV={DEVELOPMENT} on a development machine"
         )))
     }
 
