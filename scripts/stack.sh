@@ -70,7 +70,9 @@ infra_up() {
   postgres_up
   start_bg redis redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$data" --appendonly yes --save ""
   # The UI shows decrypted payloads through the codec endpoint on serve's
-  # admin listener (never the public port): the browser calls it.
+  # admin listener (never the public port): the browser calls it, with the
+  # operator's console session once the UI's codec setting "include
+  # cross-origin credentials" is on (README, "Payload encryption").
   start_bg temporal temporal server start-dev --ip 127.0.0.1 --port "$temporal_port" \
     --ui-port "$ui_port" --db-filename "$data/temporal.db" --log-level warn \
     --ui-codec-endpoint "http://localhost:${ADMIN_PORT:-8081}/codec"
@@ -93,6 +95,8 @@ secrets() {
     export PAYLOAD_ENCRYPTION_KEY_ID=${PAYLOAD_ENCRYPTION_KEY_ID:-local}
   fi
   secret IDEMPOTENCY_SECRET idempotency.secret
+  # For the temporal CLI's --codec-auth "Bearer $(cat .data/codec.token)".
+  secret CODEC_TOKEN codec.token
 }
 
 # The processes of the shape asked for: one `api` without a balancer, or
@@ -150,8 +154,10 @@ flightctl is up: $shape
   web UI       http://localhost:$lb_port/
   flights      http://localhost:$lb_port/api/flights
   Temporal UI  http://localhost:$ui_port/
-  codec        http://localhost:${ADMIN_PORT:-8081}/codec (serve's admin listener, loopback: the Temporal UI decrypts through it)
-  metrics      http://localhost:$lb_port/metrics (API), http://localhost:${WORKER_METRICS_PORT:-9091}/metrics (worker)
+  codec        http://localhost:${ADMIN_PORT:-8081}/codec (serve's admin listener, loopback: the Temporal UI decrypts through it
+               for an operator signed in at http://localhost:$lb_port/ops, with the UI's codec setting
+               "include cross-origin credentials" on; or Authorization: Bearer \$(cat .data/codec.token))
+  metrics      http://localhost:${ADMIN_PORT:-8081}/metrics (API, admin listener), http://localhost:${WORKER_METRICS_PORT:-9091}/metrics (worker)
 stop with: ./dev down
 MSG
 }

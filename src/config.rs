@@ -19,7 +19,9 @@ mod secrets;
 mod temporal_tls;
 
 use env::{DEFAULTS, ENV_VARS, check_env};
-pub use payload::{PayloadKey, PayloadKeys};
+pub use payload::{
+    PayloadKey, PayloadKeys, SHIPPED_PAYLOAD_KEYS, Weakness, fingerprint as payload_key_fingerprint,
+};
 pub use proxies::TrustedProxies;
 pub use redis::{RedisSettings, RedisTarget};
 pub use secrets::{DEV_IDEMPOTENCY_SECRET, DEVELOPMENT, Service};
@@ -98,6 +100,10 @@ pub struct ServerSettings {
     /// `TRUSTED_PROXIES`: the load balancers whose `X-Forwarded-For` names
     /// the client (see [`TrustedProxies`]); empty, none is.
     pub trusted_proxies: TrustedProxies,
+    /// `PUBLIC_METRICS`: whether the public listener serves `GET /metrics`
+    /// too (the admin listener always does). True in development, where
+    /// the customer and the operator are the same person; false by default.
+    pub public_metrics: bool,
 }
 
 /// How long a create's up-front seat claim outlives its call's deadline:
@@ -171,6 +177,11 @@ pub struct TemporalSettings {
     /// Whether the public listener answers `/codec/*` too (else 404 there).
     /// Refused outside development (`Settings::check_secrets`).
     pub codec_on_public_listener: bool,
+    /// `CODEC_TOKEN`: a bearer token that opens the codec besides an
+    /// operator's session (`Authorization: Bearer <token>`, for the
+    /// `temporal` CLI and scripts); empty, only a session does. At least
+    /// 32 characters when set.
+    pub codec_token: Secret,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -384,6 +395,14 @@ impl Settings {
         }
         self.temporal.payload_keys()?;
         self.temporal.check_tls()?;
+        let token = self.temporal.codec_token.expose();
+        if !token.is_empty() && token.trim().chars().count() < secrets::MIN_CODEC_TOKEN {
+            return Err(ConfigError::Invalid(format!(
+                "CODEC_TOKEN must be at least {} characters: make one with \
+                 `openssl rand -base64 32`",
+                secrets::MIN_CODEC_TOKEN
+            )));
+        }
         self.mail.validate()
     }
 }

@@ -246,12 +246,16 @@ async fn health_names_redis_while_it_is_down_and_recovers() {
 #[tokio::test]
 async fn health_names_the_worker_while_none_polls_the_task_queue() {
     let mut app = TestApp::spawn(support::isolated_settings(true).await).await;
-    let (code, body) = app.get("/health").await;
+    // Why, on the admin listener; on the public one, which check only.
+    let (code, body) = app.admin_get("/health").await;
     assert_eq!(code, 503, "{body}");
     assert_eq!(body["checks"]["temporal"], "ok", "{body}");
     let worker = body["checks"]["worker"].as_str().unwrap();
     assert!(worker.contains("no worker has polled"), "{body}");
     assert!(worker.contains(&app.settings.temporal.task_queue), "{body}");
+    let (code, body) = app.get("/health").await;
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(body["checks"]["worker"], "worker unavailable", "{body}");
     app.start_worker().await;
     support::eventually("health with a worker", Duration::from_secs(30), || async {
         let (code, body) = app.get("/health").await;

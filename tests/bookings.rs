@@ -495,7 +495,7 @@ async fn passenger_names_never_reach_logs_metrics_or_plain_temporal_payloads() {
     }
     let metrics = app
         .http
-        .get(app.url("/metrics"))
+        .get(app.admin_url("/metrics"))
         .send()
         .await
         .unwrap()

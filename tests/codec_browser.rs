@@ -3,18 +3,23 @@
 //! listener (as `./dev up` runs it), an order paid with a code, and headless
 //! Chromium on the workflow's page (`tests/browser/codec-ui.mjs`). The UI
 //! runs on another origin than the admin listener, so its calls go through
-//! the codec's CORS.
+//! the codec's CORS; the codec answers operators only, so the browser signs
+//! in to the console first and the UI sends the session cookie with its
+//! codec calls ("include cross-origin credentials").
 
 mod support;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use flightctl::ops::{Password, hash_password};
+use flightctl::store::ops::put_operator;
 use serde_json::json;
 use support::procs::{Proc, find_bin, free_port, wait_for_port};
 use support::{FL101, TestApp};
 
 const CODE: &str = "47291";
+const PASSWORD: &str = "correct horse battery staple";
 
 /// A dev server with its web UI, which decodes through `codec_endpoint`;
 /// returns it, its frontend address and the UI's base URL.
@@ -63,6 +68,9 @@ async fn the_temporal_ui_shows_decrypted_payloads_through_the_codec_endpoint() {
     settings.temporal.codec_cors_origins = ui.clone();
     settings.booking.payment_failure_rate = 0.0;
     let app = TestApp::with_worker(settings).await;
+    // The codec answers operators only: the browser signs in as one.
+    let hash = hash_password(&Password::new(PASSWORD)).unwrap();
+    put_operator(&app.pool, "ada", &hash).await.unwrap();
 
     let body = json!({"flightId": FL101, "seats": ["9A"]});
     let (status, body) = app.post("/api/orders", body).await;
@@ -92,6 +100,9 @@ async fn the_temporal_ui_shows_decrypted_payloads_through_the_codec_endpoint() {
         )
         .env("CODE", CODE)
         .env("CODEC_ENDPOINT", &codec_endpoint)
+        .env("SIGN_IN_URL", app.url("/api/ops/session"))
+        .env("OPERATOR", "ada")
+        .env("PASSWORD", PASSWORD)
         .env("SCREENSHOT_DIR", &shots)
         .env("CHROMIUM", chromium)
         .kill_on_drop(true)

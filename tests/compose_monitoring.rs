@@ -132,7 +132,9 @@ fn prometheus_scrapes_the_api_and_every_worker() {
         Value::Null => "/metrics".to_string(),
         path => scalar(path),
     };
-    let api_target = format!("api:{}", env_var(service(&compose, "api"), "SERVER_PORT"));
+    // serve's metrics are on its admin listener (the public one serves
+    // them only with PUBLIC_METRICS).
+    let api_target = format!("api:{}", env_var(service(&compose, "api"), "ADMIN_PORT"));
     let api = jobs.iter().find(|job| {
         job["static_configs"].as_sequence().is_some_and(|configs| {
             configs.iter().any(|c| {

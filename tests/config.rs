@@ -537,3 +537,67 @@ fn a_client_certificate_without_its_key_or_a_bad_api_key_stops_loading() {
     assert!(text.contains("TEMPORAL_API_KEY"), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
 }
+
+#[test]
+fn public_metrics_are_off_unless_development_or_asked_for() {
+    let repo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
+    let load = |env: &[(&str, &str)]| Settings::load_from(&sources(&repo, None, env)).unwrap();
+    assert!(!load(&[]).server.public_metrics);
+    assert!(
+        !load(&[("FLIGHTCTL_ENV", "production")])
+            .server
+            .public_metrics
+    );
+    assert!(
+        load(&[("FLIGHTCTL_ENV", "development")])
+            .server
+            .public_metrics
+    );
+    assert!(load(&[("PUBLIC_METRICS", "true")]).server.public_metrics);
+    let err = Settings::load_from(&sources(&repo, None, &[("PUBLIC_METRICS", "yes")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("PUBLIC_METRICS"), "{err}");
+}
+
+#[test]
+fn a_short_codec_token_stops_loading_without_showing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = "short-token";
+    let err = Settings::load_from(&sources(dir.path(), None, &[("CODEC_TOKEN", short)]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("CODEC_TOKEN"), "{err}");
+    assert!(!err.contains(short), "{err}");
+    let long = "a-codec-token-of-at-least-32-characters";
+    let s = load_env(&[("CODEC_TOKEN", long)]);
+    assert_eq!(s.temporal.codec_token.expose(), long);
+    assert_eq!(format!("{:?}", s.temporal.codec_token), "[redacted]");
+}
+
+#[test]
+fn outside_development_a_shipped_or_patterned_payload_key_is_refused_for_both_services() {
+    let own = ("IDEMPOTENCY_SECRET", "an-operator's-own-secret");
+    let compose = "DdETYdFSeu1cCmRA4WzFgSiO6Sir0iWdZWwgMGDUkpo=";
+    for service in [Service::Serve, Service::Worker] {
+        for key in [compose, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="] {
+            let env = [own, ("PAYLOAD_ENCRYPTION_KEY", key)];
+            let err = load_env(&env)
+                .check_secrets(service)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("PAYLOAD_ENCRYPTION_KEY"), "{err}");
+            assert!(!err.contains(key), "{err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+            let dev = [
+                own,
+                ("PAYLOAD_ENCRYPTION_KEY", key),
+                ("FLIGHTCTL_ENV", "development"),
+            ];
+            load_env(&dev).check_secrets(service).unwrap();
+        }
+        load_env(&[own, ("PAYLOAD_ENCRYPTION_KEY", KEY)])
+            .check_secrets(service)
+            .unwrap();
+    }
+}

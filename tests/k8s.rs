@@ -220,6 +220,119 @@ fn the_codec_is_reached_only_through_the_admin_service() {
     }
 }
 
+/// The admin port (the codec and the metrics) admits pods of flightctl's
+/// own namespace only, and only those labelled for it (the operators'
+/// proxy, Prometheus): a peer with `namespaceSelector: {}` would admit a
+/// labelled pod of any namespace, which anyone with a namespace can make.
+#[test]
+fn the_admin_port_admits_only_labelled_pods_of_its_own_namespace() {
+    let (_, yaml) = render();
+    let docs = docs(&yaml);
+    let admin_port: u64 = find(&docs, "ConfigMap", "flightctl-config")["data"]["ADMIN_PORT"]
+        .as_str()
+        .and_then(|p| p.parse().ok())
+        .expect("ADMIN_PORT");
+    let policy = find(&docs, "NetworkPolicy", "flightctl");
+    let namespace = policy["metadata"]["namespace"].as_str().unwrap();
+    let rules: Vec<&serde_yaml::Value> = policy["spec"]["ingress"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["ports"]
+                .as_sequence()
+                .is_some_and(|p| p.iter().any(|p| p["port"].as_u64() == Some(admin_port)))
+        })
+        .collect();
+    assert_eq!(rules.len(), 1, "one rule opens the admin port: {rules:?}");
+    let peers = rules[0]["from"].as_sequence().expect("from");
+    assert!(!peers.is_empty());
+    for peer in peers {
+        let labels = peer["podSelector"]["matchLabels"]
+            .as_mapping()
+            .unwrap_or_else(|| panic!("a peer selects pods by label: {peer:?}"));
+        assert!(!labels.is_empty(), "{peer:?}");
+        match &peer["namespaceSelector"] {
+            serde_yaml::Value::Null => {} // the policy's own namespace
+            selector => assert_eq!(
+                selector["matchLabels"]["kubernetes.io/metadata.name"].as_str(),
+                Some(namespace),
+                "a peer of another namespace: {peer:?}"
+            ),
+        }
+    }
+}
+
+/// Behind an ingress every customer's connection comes from the ingress
+/// controller: the ConfigMap names its network in TRUSTED_PROXIES (with a
+/// comment saying to set it to the cluster's), so per-client limits see
+/// customers, not one client.
+#[test]
+fn trusted_proxies_name_the_ingress_network() {
+    let (_, yaml) = render();
+    let docs = docs(&yaml);
+    let proxies = find(&docs, "ConfigMap", "flightctl-config")["data"]["TRUSTED_PROXIES"]
+        .as_str()
+        .expect("TRUSTED_PROXIES")
+        .to_string();
+    assert!(!proxies.trim().is_empty(), "TRUSTED_PROXIES is empty");
+    flightctl::config::TrustedProxies::parse(&proxies)
+        .unwrap_or_else(|e| panic!("TRUSTED_PROXIES={proxies:?} does not parse: {e}"));
+    let source =
+        std::fs::read_to_string(repo_root().join("deploy/k8s/base/configmap.yaml")).unwrap();
+    let lines: Vec<&str> = source.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("TRUSTED_PROXIES:"))
+        .unwrap();
+    let comment: String = lines[..at]
+        .iter()
+        .rev()
+        .take_while(|l| l.trim_start().starts_with('#'))
+        .map(|l| l.to_lowercase())
+        .collect();
+    assert!(
+        comment.contains("ingress"),
+        "the comment above TRUSTED_PROXIES names the ingress: {comment}"
+    );
+}
+
+/// Prometheus (the Prometheus Operator's ServiceMonitor) scrapes serve's
+/// metrics on the admin Service, where the public listener no longer
+/// serves them.
+#[test]
+fn the_service_monitor_scrapes_the_admin_listener() {
+    let (_, yaml) = render();
+    let docs = docs(&yaml);
+    let text =
+        std::fs::read_to_string(repo_root().join("deploy/k8s/monitoring/service-monitor.yaml"))
+            .expect("deploy/k8s/monitoring/service-monitor.yaml");
+    let monitor: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    assert_eq!(monitor["kind"], "ServiceMonitor");
+    let admin = find(&docs, "Service", "flightctl-admin");
+    assert!(
+        selects(&monitor["spec"]["selector"], &admin["metadata"]["labels"]),
+        "the ServiceMonitor selects flightctl-admin: {monitor:?}"
+    );
+    let serve = find(&docs, "Service", "flightctl-serve");
+    assert!(
+        !selects(&monitor["spec"]["selector"], &serve["metadata"]["labels"]),
+        "the ServiceMonitor does not select the public Service"
+    );
+    let endpoints = monitor["spec"]["endpoints"].as_sequence().unwrap();
+    let ports: Vec<&str> = admin["spec"]["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    for endpoint in endpoints {
+        let port = endpoint["port"].as_str().unwrap();
+        assert!(ports.contains(&port), "{port} is a port of flightctl-admin");
+        assert_eq!(endpoint["path"], "/metrics");
+    }
+}
+
 #[test]
 fn kubernetes_validate_accepts_the_example_overlay() {
     let (file, _) = render();

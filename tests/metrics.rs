@@ -54,7 +54,8 @@ async fn metrics_show_the_named_series_after_a_booking() {
     app.start_worker_with(&[("WORKER_METRICS_PORT", worker_port.to_string())])
         .await;
     let worker_metrics = format!("http://127.0.0.1:{worker_port}/metrics");
-    let serve_metrics = app.url("/metrics");
+    // serve's metrics are on its admin listener.
+    let serve_metrics = app.admin_url("/metrics");
 
     // A seat map stream stays open while the booking happens.
     let stream = app.open_seat_map_stream(FL101).await;

@@ -264,7 +264,8 @@ async fn prometheus_scraping_two_workers(
         app.start_worker_with(&[("WORKER_METRICS_PORT", port.to_string())])
             .await;
     }
-    let api_target = app.address.trim_start_matches("http://").to_string();
+    // serve's metrics are on its admin listener.
+    let api_target = app.admin_address.trim_start_matches("http://").to_string();
     let worker_targets: Vec<String> = worker_ports
         .iter()
         .map(|p| format!("127.0.0.1:{p}"))

@@ -70,25 +70,33 @@ async fn schemathesis_finds_nothing_outside_the_document() {
     )
     .await;
 
-    // Signed out: the whole document but the codec (the ops routes answer
-    // 401), then the codec on the admin listener (no links there: no
-    // stateful phase).
+    // Signed out: the whole document but the admin listener's routes (the
+    // ops routes answer 401), then the codec and the metrics on the admin
+    // listener (no links there: no stateful phase).
     let out = run(
         &exe,
         &base,
-        vec!["--exclude-path-regex".into(), CODEC.into()],
+        vec!["--exclude-path-regex".into(), ADMIN_ONLY.into()],
     )
     .await;
-    let admin = run_at(
+    // The codec answers operators only: the run holds the codec token as
+    // the document's `codec_token` scheme (and tries each call without it,
+    // 401 expected).
+    let codec_auth = format!(
+        "\n[auth.openapi.codec_token]\nbearer = \"{}\"\n",
+        support::CODEC_TOKEN
+    );
+    let admin = run_with(
         &exe,
         &base,
         &admin,
         vec![
             "--include-path-regex".into(),
-            CODEC.into(),
+            ADMIN_ONLY.into(),
             "--phases".into(),
             "examples,coverage,fuzzing".into(),
         ],
+        &codec_auth,
     )
     .await;
     // Signed in: the operator console's routes with a session cookie,
@@ -164,8 +172,9 @@ fn seed_args() -> Vec<String> {
 }
 
 const OPS_PASSWORD: &str = "a long operator password for the fuzzer";
-/// The codec's paths: served on the admin listener only.
-const CODEC: &str = "^/codec/";
+/// The paths served on the admin listener only: the codec's, and
+/// `/metrics` (on the public listener only with `PUBLIC_METRICS`, off here).
+const ADMIN_ONLY: &str = "^/(codec/|metrics$)";
 
 /// One schemathesis run against `base`, its output printed.
 async fn run(exe: &std::path::Path, base: &str, extra: Vec<String>) -> std::process::Output {

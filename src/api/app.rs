@@ -171,9 +171,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         (true, true) => "the codec at /codec (also on the public listener)",
     };
     tracing::info!(
-        "admin listener on http://{} for operators: {codec}, /livez, /readyz",
+        "admin listener on http://{} for operators: {codec}, /metrics, /api/config, /livez, /readyz",
         app.admin_addr()
     );
+    if settings.server.public_metrics {
+        tracing::info!("PUBLIC_METRICS=true: /metrics on port {} too", app.port());
+    }
+    if t.codec_endpoint_enabled && t.codec_token.expose().is_empty() {
+        tracing::info!("the codec opens for operators' sessions only (CODEC_TOKEN is not set)");
+    }
     if t.codec_endpoint_enabled && t.codec_on_public_listener {
         tracing::warn!(
             "CODEC_ON_PUBLIC_LISTENER=true: whoever reaches port {} can decrypt Temporal payloads",

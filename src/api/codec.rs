@@ -5,10 +5,16 @@
 //! "<base64>"}]}`. The UI calls it from the browser, so the UI's origin
 //! (`TEMPORAL_UI_URL`, plus `CODEC_CORS_ORIGINS`) is allowed by CORS.
 //!
-//! Whoever reaches this endpoint can read every payload, so `serve` answers it
-//! on its admin listener (`ADMIN_HOST:ADMIN_PORT`, loopback by default) and
-//! not on the public one (`listener.rs`); expose the admin listener only where
-//! the Temporal UI's operators are (see README, "Payload encryption").
+//! Whoever may call this endpoint can read every payload, so it answers only
+//! an operator: one with a live console session (the `flightctl_ops`
+//! cookie, which the Temporal UI's browser sends when the UI's codec
+//! setting "include credentials" is on), or a caller with
+//! `Authorization: Bearer <CODEC_TOKEN>` (the `temporal` CLI's
+//! `--codec-auth`, scripts), the token compared in constant time. Anyone
+//! else gets `401 UNAUTHENTICATED`, on every listener. And `serve` answers
+//! it on its admin listener (`ADMIN_HOST:ADMIN_PORT`, loopback by default),
+//! not on the public one (`listener.rs`); expose the admin listener only
+//! where the Temporal UI's operators are (README, "Payload encryption").
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -32,11 +38,14 @@ use crate::config::TemporalSettings;
 /// and Temporal accepts payloads of up to 2 MB.
 const BODY_LIMIT: usize = 4 * 1024 * 1024;
 
-/// The codec, whether it is served, and who may call it from a browser.
+/// The codec, whether it is served, who may call it from a browser, and
+/// the token that opens it besides a session.
 pub struct Codec {
     cipher: Cipher,
     enabled: bool,
     origins: Vec<String>,
+    /// SHA-256 of `CODEC_TOKEN`; `None` when it is not set.
+    token: Option<[u8; 32]>,
 }
 
 impl Codec {
@@ -47,16 +56,67 @@ impl Codec {
             .map(origin_of)
             .filter(|o| !o.is_empty())
             .collect();
+        let token = match settings.codec_token.expose().trim() {
+            "" => None,
+            token => Some(digest(token)),
+        };
         Ok(Self {
             cipher: Cipher::new(&settings.payload_keys()?),
             enabled: settings.codec_endpoint_enabled,
             origins,
+            token,
         })
     }
 
     fn allows(&self, origin: &str) -> bool {
         self.origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
     }
+
+    /// Whether `presented` is the codec token: their SHA-256 digests
+    /// compared in constant time, so neither the token's length nor how
+    /// much of it a guess got right shows in the time taken.
+    fn token_is(&self, presented: &str) -> bool {
+        let Some(token) = &self.token else {
+            return false;
+        };
+        let presented = digest(presented.trim());
+        let differences = token
+            .iter()
+            .zip(presented.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        std::hint::black_box(differences) == 0
+    }
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer(req: &ServiceRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+}
+
+/// Whether `req` may use the codec: the codec token, or a live operator
+/// session (no Origin check here: the codec's callers are another origin,
+/// the Temporal UI's, which CORS allows by name).
+async fn authorised(req: &ServiceRequest, codec: &Codec) -> Result<bool, ApiError> {
+    if bearer(req).is_some_and(|token| codec.token_is(token)) {
+        return Ok(true);
+    }
+    Ok(super::ops::signed_in(req.request()).await?.is_some())
+}
+
+/// The answer to a codec request without credentials.
+fn unauthenticated() -> ApiError {
+    ApiError::new(
+        ErrorCode::Unauthenticated,
+        "the codec answers operators only: sign in at /ops (the Temporal UI sends the session \
+         cookie with \"include credentials\"), or send Authorization: Bearer <CODEC_TOKEN>",
+    )
 }
 
 /// `scheme://host[:port]` of a URL: what a browser sends as `Origin`.
@@ -153,18 +213,22 @@ impl utoipa::ToSchema for Base64 {}
 const ADMIN_ONLY: &str = "Served on the **admin listener** (`ADMIN_HOST:ADMIN_PORT`, default \
 `127.0.0.1:8081`), for operators and the Temporal UI: it opens every Temporal payload, payment \
 codes and passengers included. The public listener (`SERVER_PORT`, this document's server) \
-answers `404 NOT_FOUND` here, unless `CODEC_ON_PUBLIC_LISTENER=true` (development only).";
+answers `404 NOT_FOUND` here, unless `CODEC_ON_PUBLIC_LISTENER=true` (development only). On \
+every listener it needs an operator's session (the console's cookie; the Temporal UI sends it \
+with its codec setting \"include credentials\") or `Authorization: Bearer <CODEC_TOKEN>`.";
 
 #[utoipa::path(
     post,
     path = "/codec/encode",
     tag = "operations",
+    security(("ops_session" = []), ("codec_token" = [])),
     summary = "Encrypt payloads with the current key (Temporal codec-server convention)",
     description = ADMIN_ONLY,
     request_body(content = Payloads, content_type = "application/json"),
     responses(
         (status = 200, description = "The payloads, encrypted", body = Payloads),
         (status = 400, description = "`INVALID_JSON`, `INVALID_REQUEST` or `INVALID_PAYLOAD` (not base64)", body = super::errors::ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`: neither an operator's session nor `Authorization: Bearer <CODEC_TOKEN>`", body = super::errors::ErrorBody),
         (status = 403, description = "`ORIGIN_NOT_ALLOWED`: a browser origin the codec does not allow", body = super::errors::ErrorBody),
         (status = 404, description = "`NOT_FOUND`: asked on the public listener, or the codec endpoint is switched off", body = super::errors::ErrorBody),
         (status = 413, description = "`PAYLOAD_TOO_LARGE`: over 4 MiB", body = super::errors::ErrorBody),
@@ -181,12 +245,14 @@ pub async fn encode(
     post,
     path = "/codec/decode",
     tag = "operations",
+    security(("ops_session" = []), ("codec_token" = [])),
     summary = "Decrypt payloads (Temporal codec-server convention); plain ones pass through",
     description = ADMIN_ONLY,
     request_body(content = Payloads, content_type = "application/json"),
     responses(
         (status = 200, description = "The payloads, decrypted", body = Payloads),
         (status = 400, description = "`INVALID_JSON`, `INVALID_REQUEST`, `INVALID_PAYLOAD` (not base64, or encrypted data that does not open) or `UNKNOWN_KEY_ID`", body = super::errors::ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`: neither an operator's session nor `Authorization: Bearer <CODEC_TOKEN>`", body = super::errors::ErrorBody),
         (status = 403, description = "`ORIGIN_NOT_ALLOWED`: a browser origin the codec does not allow", body = super::errors::ErrorBody),
         (status = 404, description = "`NOT_FOUND`: asked on the public listener, or the codec endpoint is switched off", body = super::errors::ErrorBody),
         (status = 413, description = "`PAYLOAD_TOO_LARGE`: over 4 MiB", body = super::errors::ErrorBody),
@@ -275,9 +341,12 @@ fn to_json(p: Payload) -> JsonPayload {
 
 /// Guards the codec routes: with `CODEC_ENDPOINT_ENABLED=false` they are not
 /// there (404), on either listener (which listener serves them at all is
-/// `listener::guard`'s). CORS: a preflight from an allowed origin is answered here; a
-/// request from any other browser origin is refused (403); requests without
-/// `Origin` (curl, the CLI) pass.
+/// `listener::guard`'s). CORS: a preflight from an allowed origin is
+/// answered here (a preflight carries no credentials); a request from any
+/// other browser origin is refused (403); requests without `Origin` (curl,
+/// the CLI) pass on. Then credentials: a live operator session or the codec
+/// token, else 401 `UNAUTHENTICATED` (with the CORS headers, so a browser
+/// shows it).
 pub async fn cors(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -317,6 +386,21 @@ pub async fn cors(
             ))
             .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"));
         let mut res = req.into_response(response.finish());
+        allow(&mut res, origin.as_deref());
+        return Ok(res.map_into_right_body());
+    }
+    let authorised = match codec {
+        Some(codec) => authorised(&req, codec).await,
+        None => Ok(false),
+    };
+    let refused = match authorised {
+        Ok(true) => None,
+        Ok(false) => Some(unauthenticated().error_response()),
+        Err(e) => Some(e.error_response()),
+    };
+    if let Some(response) = refused {
+        // With the CORS headers, so the Temporal UI can read why.
+        let mut res = req.into_response(response);
         allow(&mut res, origin.as_deref());
         return Ok(res.map_into_right_body());
     }

@@ -270,10 +270,20 @@ impl ApiError {
         self
     }
 
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        let message = message.into();
-        tracing::warn!(%message, "dependency unavailable");
-        Self::new(ErrorCode::ServiceUnavailable, message)
+    /// A dependency is down: 503 `SERVICE_UNAVAILABLE` with `Retry-After`
+    /// and `sentence`, a fixed one of ours (`&'static`, so no driver or
+    /// Temporal client text can reach a body); the cause goes to the log
+    /// through [`ApiError::dependency_down`].
+    pub fn unavailable(sentence: &'static str) -> Self {
+        tracing::warn!(message = sentence, "dependency unavailable");
+        Self::new(ErrorCode::ServiceUnavailable, sentence)
+    }
+
+    /// A dependency is down for `cause` (a driver's or the Temporal
+    /// client's words): logged, and answered with `sentence` only.
+    pub fn dependency_down(sentence: &'static str, cause: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(%cause, message = sentence, "dependency unavailable");
+        Self::new(ErrorCode::ServiceUnavailable, sentence)
     }
 
     /// Something that should not happen did: logged with its cause, answered
@@ -331,14 +341,14 @@ impl From<StoreError> for ApiError {
             StoreError::OrderNotFound(id) => {
                 Self::new(ErrorCode::OrderNotFound, format!("no order with id {id}"))
             }
-            StoreError::Postgres(_) => {
-                tracing::warn!(cause = %e.report(), "postgres unavailable");
-                Self::unavailable("the database is unavailable; try again shortly")
-            }
-            StoreError::Redis(_) => {
-                tracing::warn!(cause = %e.report(), "redis unavailable");
-                Self::unavailable("the seat store is unavailable; try again shortly")
-            }
+            StoreError::Postgres(_) => Self::dependency_down(
+                "the database is unavailable; try again shortly",
+                &e.report(),
+            ),
+            StoreError::Redis(_) => Self::dependency_down(
+                "the seat store is unavailable; try again shortly",
+                &e.report(),
+            ),
             StoreError::Query(_) | StoreError::Migration(_) | StoreError::Corrupt { .. } => {
                 Self::internal(&e.report())
             }

@@ -9,6 +9,12 @@
 //!   the operator console's CSRF check compares `Origin` with this site;
 //!   this one still tells another site the origin only, never a path or a
 //!   query (`/manage?reference=…` names a booking).
+//! - Every answer with order, booking or ops data — whatever the route
+//!   answers under `/api/orders`, `/api/bookings`, `/api/ops`, the page's
+//!   stream `/api/events` (it carries the order) and the codec (decrypted
+//!   payloads), errors and streams included: `Cache-Control: no-store`, so
+//!   no browser, proxy or shared cache keeps it ([`private`]). It replaces
+//!   what a handler set (a stream's `no-cache`).
 //! - Every HTML answer (`text/html`, whichever route): [`CONTENT_SECURITY_POLICY`]
 //!   and `X-Frame-Options: DENY` for browsers older than `frame-ancestors`.
 //!   A handler that sets one of these itself keeps its own.
@@ -53,6 +59,26 @@ const PAGES: [(HeaderName, &str); 2] = [
     (header::X_FRAME_OPTIONS, "DENY"),
 ];
 
+/// Where answers carry order, booking or ops data (routed paths; a path
+/// under one of these that no route has is a 404 that is not stored
+/// either).
+const PRIVATE: [&str; 5] = [
+    "/api/orders",
+    "/api/bookings",
+    "/api/ops",
+    "/api/events",
+    "/codec/",
+];
+
+/// Whether answers at `path` (as routed, percent-decoded) carry order,
+/// booking or ops data.
+pub fn private(path: &str) -> bool {
+    PRIVATE.iter().any(|prefix| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/') || prefix.ends_with('/'))
+    })
+}
+
 fn is_html(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -78,9 +104,14 @@ pub async fn secure(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody, Ended>>, actix_web::Error> {
     let head = req.method() == Method::HEAD;
+    // The path as routed (percent-decoded): `/api/%6Frders` is an order too.
+    let private = private(req.match_info().as_str());
     let mut res = next.call(req).await?;
     let headers = res.headers_mut();
     add(headers, &EVERYWHERE);
+    if private {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     if is_html(headers) {
         add(headers, &PAGES);
     }
@@ -107,5 +138,37 @@ impl MessageBody for Ended {
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
         Poll::Ready(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::private;
+
+    #[test]
+    fn order_booking_ops_and_codec_paths_are_private() {
+        for path in [
+            "/api/orders",
+            "/api/orders/1/status",
+            "/api/bookings/K7QX2M",
+            "/api/bookings/lookup",
+            "/api/ops",
+            "/api/ops/session",
+            "/api/events",
+            "/codec/decode",
+        ] {
+            assert!(private(path), "{path}");
+        }
+        for path in [
+            "/",
+            "/api/flights",
+            "/api/config",
+            "/api/ordersx",
+            "/api/opsy",
+            "/assets/app.js",
+            "/metrics",
+        ] {
+            assert!(!private(path), "{path}");
+        }
     }
 }

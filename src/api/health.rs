@@ -4,11 +4,16 @@
 //! with a short timeout, and whether a worker polls the booking task queue.
 //! `GET /livez`: only that this process answers; no Postgres, Redis or
 //! Temporal I/O, so an outage of a dependency never restarts every pod.
+//!
+//! A failing check says why on the admin listener, in the drivers' words
+//! operators need; on the public listener only which check failed (the
+//! words are logged), so no driver or Temporal client text reaches a
+//! customer.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use temporalio_common::protos::grpc::health::v1::HealthCheckRequest;
 use temporalio_common::protos::temporal::api::enums::v1::{TaskQueueKind, TaskQueueType};
@@ -16,6 +21,7 @@ use temporalio_common::protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_common::protos::temporal::api::workflowservice::v1::DescribeTaskQueueRequest;
 
 use super::AppState;
+use super::listener::Listener;
 use crate::store::{self, StoreError};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -69,7 +75,7 @@ async fn reported(check: impl Future<Output = Result<(), StoreError>>) -> Result
 }
 
 async fn temporal(state: &AppState) -> Result<(), String> {
-    let client = state.temporal().await.map_err(|e| e.message)?;
+    let client = state.engine.client().await.map_err(|e| e.to_string())?;
     let mut health = client.connection().health_service();
     health
         .check(tonic::Request::new(HealthCheckRequest::default()))
@@ -80,7 +86,7 @@ async fn temporal(state: &AppState) -> Result<(), String> {
 
 /// Some worker polls the booking task queue: bookings can make progress.
 async fn worker(state: &AppState) -> Result<(), String> {
-    let client = state.temporal().await.map_err(|e| e.message)?;
+    let client = state.engine.client().await.map_err(|e| e.to_string())?;
     let t = &state.settings.temporal;
     let request = DescribeTaskQueueRequest {
         namespace: t.namespace.clone(),
@@ -156,11 +162,12 @@ pub async fn livez() -> HttpResponse {
     path = "/readyz",
     tag = "operations",
     summary = "Readiness: Postgres, Redis, Temporal, and a worker polling the task queue",
-    description = "Served on both listeners: the public one and the admin one (`ADMIN_PORT`).",
+    description = "Served on both listeners: the public one and the admin one (`ADMIN_PORT`). \
+A failing check says why on the admin listener; on the public one it names the check only.",
     responses(Readiness)
 )]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    readiness(&state).await
+pub async fn readyz(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    readiness(&state, &req).await
 }
 
 #[utoipa::path(
@@ -169,14 +176,16 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     tag = "operations",
     summary = "Postgres, Redis, Temporal, and a worker polling the task queue (as `/readyz`)",
     description = "The older name of `/readyz`, kept for the health checks that call it. \
-Served on both listeners: the public one and the admin one (`ADMIN_PORT`).",
+Served on both listeners: the public one and the admin one (`ADMIN_PORT`). A failing check \
+says why on the admin listener; on the public one it names the check only.",
     responses(Readiness)
 )]
-pub async fn health(state: web::Data<AppState>) -> HttpResponse {
-    readiness(&state).await
+pub async fn health(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    readiness(&state, &req).await
 }
 
-async fn readiness(state: &AppState) -> HttpResponse {
+async fn readiness(state: &AppState, req: &HttpRequest) -> HttpResponse {
+    let public = req.app_data::<Listener>().copied() != Some(Listener::Admin);
     let holds = state.request_holds();
     let (pg, redis, temporal, worker) = tokio::join!(
         check("postgres", reported(store::check_postgres(&state.pool))),
@@ -185,14 +194,21 @@ async fn readiness(state: &AppState) -> HttpResponse {
         check("worker", worker(state)),
     );
     let healthy = pg.is_ok() && redis.is_ok() && temporal.is_ok() && worker.is_ok();
-    let show = |r: Result<(), String>| r.err().unwrap_or_else(|| "ok".into());
+    let show = |name: &str, r: Result<(), String>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(why) if public => {
+            tracing::warn!(check = name, %why, "readiness check failed");
+            format!("{name} unavailable")
+        }
+        Err(why) => why,
+    };
     let body = Health {
         status: if healthy { "ok" } else { "unavailable" },
         checks: Checks {
-            postgres: show(pg),
-            redis: show(redis),
-            temporal: show(temporal),
-            worker: show(worker),
+            postgres: show("postgres", pg),
+            redis: show("redis", redis),
+            temporal: show("temporal", temporal),
+            worker: show("worker", worker),
         },
     };
     if healthy {

@@ -126,7 +126,13 @@ async fn live_holds(state: &AppState) -> Result<i64, StoreError> {
     path = "/metrics",
     tag = "operations",
     summary = "Metrics in the Prometheus text format (`flightctl_*`)",
-    responses((status = 200, description = "HTTP, hold, admission and stream series; see README", content_type = "text/plain; version=0.0.4", body = String)),
+    description = "Served on the **admin listener** (`ADMIN_HOST:ADMIN_PORT`), where Prometheus \
+scrapes it. The public listener (this document's server) answers `404 NOT_FOUND` here unless \
+`PUBLIC_METRICS=true` (set in development).",
+    responses(
+        (status = 200, description = "HTTP, hold, admission and stream series; see README", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 404, description = "`NOT_FOUND`: asked on the public listener without `PUBLIC_METRICS=true`", body = super::errors::ErrorBody),
+    ),
 )]
 /// `GET /metrics`: the Prometheus text format. The live holds are read when
 /// scraped; should Redis or Postgres not answer, that one series is left

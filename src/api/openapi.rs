@@ -86,6 +86,19 @@ pub fn document() -> &'static serde_json::Value {
                 "The operator session, set by POST /api/ops/session (HttpOnly, SameSite=Strict)",
             ))),
         );
+        // The codec's other key: CODEC_TOKEN as a bearer token.
+        components.add_security_scheme(
+            "codec_token",
+            SecurityScheme::Http(
+                utoipa::openapi::security::HttpBuilder::new()
+                    .scheme(utoipa::openapi::security::HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "Authorization: Bearer <CODEC_TOKEN> (the codec only; an operator \
+                         session opens it too)",
+                    ))
+                    .build(),
+            ),
+        );
         let mut json = serde_json::to_value(&doc).expect("the OpenAPI document serializes");
         fix_json(&mut json);
         for route in super::ROUTES {

@@ -41,10 +41,9 @@ impl AppState {
     /// The Temporal client, connecting on first use so the API starts (and
     /// serves flights) while Temporal is still coming up.
     pub async fn temporal(&self) -> Result<&temporalio_client::Client, ApiError> {
-        self.engine
-            .client()
-            .await
-            .map_err(|e| ApiError::unavailable(e.to_string()))
+        self.engine.client().await.map_err(|e| {
+            ApiError::dependency_down("the booking service is unavailable; try again shortly", &e)
+        })
     }
 
     /// The client's address: the peer, or behind a trusted load balancer

@@ -156,6 +156,9 @@ pub struct ClientConfig {
     path = "/api/config",
     tag = "operations",
     summary = "What the web UI shows about this deployment",
+    description = "Served on both listeners. It carries what the UI shows and nothing more: \
+the Temporal UI's address (as browsers reach it, for the workflow link), the namespace, and \
+the booking rules the page states.",
     responses((status = 200, description = "The settings", body = ClientConfig)),
 )]
 pub async fn client_config(state: web::Data<AppState>) -> HttpResponse {

@@ -3,7 +3,46 @@
 
 use std::fmt;
 
+use sha2::{Digest, Sha256};
+
 use super::{ConfigError, TemporalSettings};
+
+/// SHA-256 (hex) of the 32 bytes of every payload key that ships in this
+/// repository (compose.yaml's development default; .env.example, the k8s
+/// examples and config/ ship none). Public, so refused outside development
+/// (`Settings::check_secrets`). `tests/abuse_secrets.rs` scans the shipped
+/// files and fails on a key missing here: add its fingerprint
+/// (`echo -n KEY | base64 -d | sha256sum`) when a file ships a new one.
+pub const SHIPPED_PAYLOAD_KEYS: &[&str] = &[
+    // compose.yaml (PAYLOAD_ENCRYPTION_KEY's default), .env.example before.
+    "b99f94d44cbd7971c62342b0bdfe2df67b6c3e164d142d36126bce07d3c0b87d",
+];
+
+/// Fewer distinct byte values than this in 32 bytes is no random key: 32
+/// random bytes have about 30, and fewer than 16 happens with odds far
+/// below 1 in 10^20.
+const MIN_DISTINCT_BYTES: usize = 16;
+
+/// Why a key is not fit outside development.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weakness {
+    /// It ships in the repository: anyone can read it.
+    Shipped,
+    /// Its bytes are text, or too few distinct values: a password or a
+    /// pattern, not `openssl rand -base64 32`.
+    NotRandom,
+}
+
+impl Weakness {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Weakness::Shipped => "is a key that ships in the repository, which anyone can read",
+            Weakness::NotRandom => {
+                "is not 32 random bytes (it is text or a pattern, which can be guessed)"
+            }
+        }
+    }
+}
 
 /// An AES-256 key for Temporal payloads and the id written next to what it
 /// encrypts, so a payload names the key that opens it.
@@ -17,6 +56,36 @@ impl fmt::Debug for PayloadKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PayloadKey({:?}, [redacted])", self.id)
     }
+}
+
+impl PayloadKey {
+    /// The SHA-256 of the key's bytes, hex: what [`SHIPPED_PAYLOAD_KEYS`]
+    /// lists.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.key)
+    }
+
+    /// Why this key must not encrypt outside development, if it must not.
+    pub fn weakness(&self) -> Option<Weakness> {
+        if SHIPPED_PAYLOAD_KEYS.contains(&self.fingerprint().as_str()) {
+            return Some(Weakness::Shipped);
+        }
+        let text = self.key.iter().all(|b| (0x20..=0x7e).contains(b));
+        let mut seen = [false; 256];
+        for b in self.key {
+            seen[usize::from(b)] = true;
+        }
+        let distinct = seen.iter().filter(|s| **s).count();
+        (text || distinct < MIN_DISTINCT_BYTES).then_some(Weakness::NotRandom)
+    }
+}
+
+/// SHA-256 of `key`, hex.
+pub fn fingerprint(key: &[u8]) -> String {
+    Sha256::digest(key)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The keys of the payload codec: `encrypt` (`PAYLOAD_ENCRYPTION_KEY` under
@@ -98,4 +167,59 @@ fn payload_key(id: &str, key: &str, var: &str) -> Result<PayloadKey, ConfigError
         id: id.to_string(),
         key,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(bytes: [u8; 32]) -> PayloadKey {
+        PayloadKey {
+            id: "k".into(),
+            key: bytes,
+        }
+    }
+
+    #[test]
+    fn the_compose_key_is_known_as_shipped() {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode("DdETYdFSeu1cCmRA4WzFgSiO6Sir0iWdZWwgMGDUkpo=")
+            .unwrap();
+        let shipped = key(bytes.try_into().unwrap());
+        assert_eq!(shipped.weakness(), Some(Weakness::Shipped));
+    }
+
+    #[test]
+    fn text_and_patterns_are_not_random() {
+        assert_eq!(key([0; 32]).weakness(), Some(Weakness::NotRandom));
+        assert_eq!(
+            key(*b"my-payload-key-is-a-sentence-123").weakness(),
+            Some(Weakness::NotRandom)
+        );
+        let mut pattern = [0u8; 32];
+        for (i, b) in pattern.iter_mut().enumerate() {
+            *b = 0x80 + (i % 8) as u8;
+        }
+        assert_eq!(key(pattern).weakness(), Some(Weakness::NotRandom));
+        let mut counting = [0u8; 32];
+        for (i, b) in counting.iter_mut().enumerate() {
+            *b = (i * 7 + 3) as u8;
+        }
+        assert_eq!(key(counting).weakness(), None);
+    }
+
+    #[test]
+    fn random_keys_pass() {
+        // Seeded, so a failure reproduces; 32 random bytes pass every time.
+        use rand::{Rng, SeedableRng};
+        let seed = 24_006;
+        println!("seed {seed}");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        for _ in 0..1000 {
+            let mut bytes = [0u8; 32];
+            rng.fill(&mut bytes);
+            assert_eq!(key(bytes).weakness(), None, "{bytes:?}");
+        }
+    }
 }

@@ -4,17 +4,32 @@
 //   WORKFLOW_URL    the order's workflow page in the Temporal UI
 //   CODE            the payment code the order was paid with
 //   CODEC_ENDPOINT  where the UI's codec calls must go (serve's admin listener)
+//   SIGN_IN_URL     the console's sign-in (POST /api/ops/session on serve)
+//   OPERATOR, PASSWORD  an operator's credentials
 //   SCREENSHOT_DIR  where the final screen is saved
 //   CHROMIUM        the browser binary (default /usr/bin/chromium)
 
 import { chromium } from 'playwright-core';
 import path from 'node:path';
 
-const { WORKFLOW_URL, CODE, SCREENSHOT_DIR, CODEC_ENDPOINT } = process.env;
+const { WORKFLOW_URL, CODE, SCREENSHOT_DIR, CODEC_ENDPOINT, SIGN_IN_URL, OPERATOR, PASSWORD } = process.env;
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-const page = await browser.newPage({ viewport: { width: 1400, height: 2400 } });
+const context = await browser.newContext({ viewport: { width: 1400, height: 2400 } });
+const page = await context.newPage();
+// The codec answers operators only: sign in as the console does, so this
+// browser holds the session cookie, and have the UI send it with its codec
+// calls (its codec setting "include cross-origin credentials", kept in
+// localStorage; set before the UI's scripts read it).
+const signIn = await context.request.post(SIGN_IN_URL, { data: { name: OPERATOR, password: PASSWORD } });
+if (signIn.status() !== 200) throw new Error(`sign-in answered ${signIn.status()}`);
+await page.addInitScript((endpoint) => {
+  localStorage.setItem('endpoint', JSON.stringify(endpoint));
+  localStorage.setItem('includeCredentials', 'true');
+  localStorage.setItem('passAccessToken', 'false');
+  localStorage.setItem('overrideRemoteCodecConfiguration', 'true');
+}, CODEC_ENDPOINT);
 const failed = [];
 const decoded = [];
 page.on('response', (r) => {

@@ -40,6 +40,9 @@ pub const PAYLOAD_KEY_ID: &str = "test-key-1";
 /// The idempotency secret of every test process (serve refuses the
 /// development default outside development). Test-only.
 pub const IDEMPOTENCY_SECRET: &str = "flightctl-test-idempotency-secret";
+/// The codec token of every test process (`CODEC_TOKEN`): the admin
+/// helpers send it, as an operator's tool does. Test-only.
+pub const CODEC_TOKEN: &str = "flightctl-test-codec-token-0123456789abcdef";
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -58,6 +61,7 @@ pub fn base_settings() -> Settings {
     s.server.idempotency_secret = Secret::new(IDEMPOTENCY_SECRET);
     s.temporal.payload_encryption_key = Secret::new(PAYLOAD_KEY);
     s.temporal.payload_encryption_key_id = PAYLOAD_KEY_ID.into();
+    s.temporal.codec_token = Secret::new(CODEC_TOKEN);
     s
 }
 
@@ -269,9 +273,15 @@ impl TestApp {
         self.get_at(self.url(path)).await
     }
 
-    /// GET from the admin listener.
+    /// GET from the admin listener, with the codec token (as an operator's
+    /// tool sends it; only the codec asks for it).
     pub async fn admin_get(&self, path: &str) -> (u16, Value) {
-        self.get_at(self.admin_url(path)).await
+        let resp = (self.http.get(self.admin_url(path)))
+            .bearer_auth(CODEC_TOKEN)
+            .send()
+            .await
+            .expect("GET");
+        read(resp).await
     }
 
     async fn get_at(&self, url: String) -> (u16, Value) {
@@ -283,10 +293,15 @@ impl TestApp {
         self.send_at(method, self.url(path), body).await
     }
 
-    /// POST JSON to the admin listener.
+    /// POST JSON to the admin listener, with the codec token.
     pub async fn admin_post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send_at(reqwest::Method::POST, self.admin_url(path), body)
+        let resp = (self.http.post(self.admin_url(path)))
+            .bearer_auth(CODEC_TOKEN)
+            .json(&body)
+            .send()
             .await
+            .expect("POST");
+        read(resp).await
     }
 
     async fn send_at(&self, method: reqwest::Method, url: String, body: Value) -> (u16, Value) {
@@ -545,6 +560,7 @@ pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
             "PAYLOAD_DECRYPTION_KEYS",
             s.temporal.payload_decryption_keys.expose().to_string(),
         ),
+        ("CODEC_TOKEN", s.temporal.codec_token.expose().to_string()),
         (
             "PAYMENT_FAILURE_RATE",
             s.booking.payment_failure_rate.to_string(),

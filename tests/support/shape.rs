@@ -47,7 +47,27 @@ impl Shape {
     /// (a fresh database is migrated and seeded, `TRUSTED_PROXIES` is the
     /// balancer's address), HAProxy in front; returns
     /// once the balancer has every instance in rotation.
-    pub async fn start(mut settings: Settings, serves: usize, workers: usize) -> Shape {
+    pub async fn start(settings: Settings, serves: usize, workers: usize) -> Shape {
+        Self::start_with(settings, serves, workers, None).await
+    }
+
+    /// As [`Shape::start`], HAProxy terminating TLS with `tls_cert` (a PEM:
+    /// certificate, then key): `app.address` is `https://…`.
+    pub async fn start_tls(
+        settings: Settings,
+        serves: usize,
+        workers: usize,
+        tls_cert: &std::path::Path,
+    ) -> Shape {
+        Self::start_with(settings, serves, workers, Some(tls_cert)).await
+    }
+
+    async fn start_with(
+        mut settings: Settings,
+        serves: usize,
+        workers: usize,
+        tls_cert: Option<&std::path::Path>,
+    ) -> Shape {
         // The instances believe the balancer's X-Forwarded-For, as
         // `./dev up SERVE=2` configures them.
         settings.server.trusted_proxies =
@@ -74,8 +94,9 @@ impl Shape {
                 Instance { proc, port, log }
             })
             .collect();
-        let (lb, lb_port, stats_port) = haproxy(&instances, &log_dir);
-        let address = format!("http://127.0.0.1:{lb_port}");
+        let (lb, lb_port, stats_port) = haproxy(&instances, &log_dir, tls_cert);
+        let scheme = if tls_cert.is_some() { "https" } else { "http" };
+        let address = format!("{scheme}://127.0.0.1:{lb_port}");
         let app = TestApp::served_at(settings, address, pool).await;
         let shape = Shape {
             app,
@@ -199,7 +220,11 @@ impl Shape {
 
 /// HAProxy with the repository's configuration in front of `instances`;
 /// returns it with its client port and its stats port, once it listens.
-fn haproxy(instances: &[Instance], log_dir: &std::path::Path) -> (Proc, u16, u16) {
+fn haproxy(
+    instances: &[Instance],
+    log_dir: &std::path::Path,
+    tls_cert: Option<&std::path::Path>,
+) -> (Proc, u16, u16) {
     let bin = procs::find_bin("haproxy", "HAPROXY_BIN", &["/usr/sbin/haproxy"]);
     let config = repo_root().join("deploy/haproxy/haproxy.cfg");
     let (port, stats) = (procs::free_port(), procs::free_port());
@@ -219,6 +244,9 @@ fn haproxy(instances: &[Instance], log_dir: &std::path::Path) -> (Proc, u16, u16
         }))
         .stdout(Stdio::null())
         .stderr(log);
+    if let Some(cert) = tls_cert {
+        cmd.env("LB_TLS_CERT", cert);
+    }
     let lb = Proc::spawn("haproxy", cmd, libc::SIGTERM);
     procs::wait_for_port("haproxy", port, Duration::from_secs(10));
     (lb, port, stats)

@@ -71,6 +71,20 @@ async fn authenticate(req: &HttpRequest) -> Result<Operator, ApiError> {
     })
 }
 
+/// The operator whose live session `req`'s cookie is, if any. No Origin
+/// check: for the codec, whose callers are another origin (the Temporal
+/// UI's) that CORS allows by name.
+pub async fn signed_in(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(token) = req.cookie(COOKIE).and_then(|c| Token::parse(c.value())) else {
+        return Ok(None);
+    };
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(&"no application state"))?;
+    let session = store::session(&state.pool, &token.digest()).await?;
+    Ok(session.map(|s| s.operator))
+}
+
 /// Every `/api/ops/*` request but sign-in passes here before any handler
 /// or extractor: no session, no route (a handler that forgot its
 /// `Operator` parameter is still guarded).

@@ -77,9 +77,12 @@ pub(super) async fn read_audited<T>(
     .await
     {
         tracing::error!(error = %e.report(), action, target, "the audit trail could not record an action");
-        return Err(ApiError::unavailable(format!(
-            "{action} {target}: {outcome}, but the audit trail could not record it"
-        )));
+        // Our words only (the action, its target and outcome code); the
+        // driver's are in the log line above.
+        return Err(ApiError::new(
+            crate::api::ErrorCode::ServiceUnavailable,
+            format!("{action} {target}: {outcome}, but the audit trail could not record it"),
+        ));
     }
     result
 }

@@ -17,6 +17,10 @@ use crate::orders::{Flow, Outcome, Refusal};
 /// together.
 const MAX_RETRY_AFTER: u32 = 5;
 
+/// The sentence of a 503 when a flow found a dependency down.
+pub const ENGINE_DOWN: &str =
+    "the booking service is unavailable; nothing was changed, try again shortly";
+
 /// An order flow's outcome: its `Done` value, or the error that answers it.
 pub fn result<T>(flow: Flow<T>) -> Result<T, ApiError> {
     outcome(flow?, |refusal| refused(&refusal))
@@ -36,7 +40,9 @@ pub fn outcome<T, R>(
             busy.retry_after = Some(rand::random_range(1..=MAX_RETRY_AFTER));
             Err(busy)
         }
-        Outcome::Unavailable(why) => Err(ApiError::unavailable(why)),
+        // `why` may be the Temporal client's or a driver's words: logged,
+        // never sent.
+        Outcome::Unavailable(why) => Err(ApiError::dependency_down(ENGINE_DOWN, &why)),
         Outcome::Unknown { order_id } => Err(outcome_unknown(order_id.uuid())),
     }
 }
