@@ -34,7 +34,12 @@ async fn settings() -> Settings {
 }
 
 /// A request as `client`, through the trusted proxy.
-fn from(app: &TestApp, client: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+fn from(
+    app: &TestApp,
+    client: &str,
+    method: reqwest::Method,
+    path: &str,
+) -> reqwest::RequestBuilder {
     as_client(&app.http, app, client, method, path)
 }
 
@@ -129,9 +134,12 @@ async fn a_create_refused_after_taking_a_place_gives_it_back() {
     // order count took its place; the refusal must not keep it.
     let conn = app.pool.get().await.unwrap();
     let flight = uuid::Uuid::parse_str(FL201).unwrap();
-    conn.execute("UPDATE flights SET sales_open = false WHERE id = $1", &[&flight])
-        .await
-        .unwrap();
+    conn.execute(
+        "UPDATE flights SET sales_open = false WHERE id = $1",
+        &[&flight],
+    )
+    .await
+    .unwrap();
     for seat in ["1A", "1B", "1C", "1D", "1E"] {
         let a = create(&app, HOSTILE, FL201, &[seat]).await;
         assert_eq!(a.code, 409, "{}", a.body);
@@ -155,8 +163,7 @@ async fn one_client_flooding_booking_calls_gets_429_while_another_clients_call_p
     let post = || as_client(&http, &app, HOSTILE, reqwest::Method::POST, "/api/orders");
     let flood: Vec<_> = (1..=16)
         .map(|row| {
-            let req = post()
-                .json(&json!({"flightId": FL102, "seats": [format!("{row}A")]}));
+            let req = post().json(&json!({"flightId": FL102, "seats": [format!("{row}A")]}));
             tokio::spawn(answer(req))
         })
         .collect();
@@ -170,7 +177,10 @@ async fn one_client_flooding_booking_calls_gets_429_while_another_clients_call_p
             panic!(
                 "only {} of the flood's calls were refused while the rest waited: {:?}",
                 refused.len(),
-                refused.iter().map(|a: &Answer| a.body.clone()).collect::<Vec<_>>()
+                refused
+                    .iter()
+                    .map(|a: &Answer| a.body.clone())
+                    .collect::<Vec<_>>()
             );
         };
         let a = a.unwrap();
@@ -196,14 +206,26 @@ async fn one_client_flooding_booking_calls_gets_429_while_another_clients_call_p
         created.extend(a.body["orderId"].as_str().map(str::to_string));
     }
     // Its share is free again: its next booking call is admitted.
-    let order = created.first().expect("an admitted create of the flood held its seat");
-    let cancel = from(&app, HOSTILE, reqwest::Method::DELETE, &format!("/api/orders/{order}"));
+    let order = created
+        .first()
+        .expect("an admitted create of the flood held its seat");
+    let cancel = from(
+        &app,
+        HOSTILE,
+        reqwest::Method::DELETE,
+        &format!("/api/orders/{order}"),
+    );
     let cancelled = answer(cancel).await;
     assert_eq!(cancelled.code, 200, "{}", cancelled.body);
 }
 
 /// Open `path` as `client`: the response (a stream while it is kept).
-async fn open(app: &TestApp, http: &reqwest::Client, client: &str, path: &str) -> reqwest::Response {
+async fn open(
+    app: &TestApp,
+    http: &reqwest::Client,
+    client: &str,
+    path: &str,
+) -> reqwest::Response {
     http.get(app.url(path))
         .header("X-Forwarded-For", client)
         .header("Accept", "text/event-stream")
@@ -245,10 +267,14 @@ async fn the_seventeenth_stream_of_one_client_is_refused_and_closing_one_frees_a
     assert_eq!(polite.status(), 200, "another client's stream opens");
 
     drop(streams.pop());
-    support::eventually("a closed stream frees its place", STREAM_CLOSED_WITHIN, || async {
-        let resp = open(&app, &http, HOSTILE, &paths[0]).await;
-        (resp.status() == 200).then_some(resp)
-    })
+    support::eventually(
+        "a closed stream frees its place",
+        STREAM_CLOSED_WITHIN,
+        || async {
+            let resp = open(&app, &http, HOSTILE, &paths[0]).await;
+            (resp.status() == 200).then_some(resp)
+        },
+    )
     .await;
 }
 
