@@ -115,11 +115,15 @@ async fn seat_map(app: &TestApp, scale: &Scale) {
 /// Orders created through Temporal; they are cancelled afterwards, so the
 /// flight is free for what follows.
 async fn bookings(app: &TestApp, scale: &Scale) {
-    let (http, base) = (app.http.clone(), app.address.clone());
+    // Each order a customer of its own (the server counts live orders per
+    // client address), its client made before the clock runs.
+    let customers: Arc<Vec<reqwest::Client>> =
+        Arc::new((0..scale.bookings).map(support::customer_client).collect());
+    let base = app.address.clone();
     let created = Arc::new(std::sync::Mutex::new(Vec::new()));
     let orders = created.clone();
     let (samples, wall) = concurrently(scale.bookings, 4, move |i| {
-        let (http, base, orders) = (http.clone(), base.clone(), orders.clone());
+        let (http, base, orders) = (customers[i].clone(), base.clone(), orders.clone());
         async move {
             let seat = format!("{}{}", i / 6 + 1, ['A', 'B', 'C', 'D', 'E', 'F'][i % 6]);
             let resp = http
@@ -153,9 +157,10 @@ async fn hold_seats(app: &TestApp, flight: &str, n: usize) -> Vec<(String, Strin
     let mut seats: Vec<String> = app.seat_statuses(flight).await.into_keys().collect();
     seats.sort();
     seats.truncate(n);
-    let (http, base, flight) = (app.http.clone(), app.address.clone(), flight.to_string());
-    let tasks = seats.into_iter().map(|seat| {
-        let (http, base, flight) = (http.clone(), base.clone(), flight.clone());
+    let (base, flight) = (app.address.clone(), flight.to_string());
+    // Each order a customer of its own, as for `bookings`.
+    let tasks = seats.into_iter().enumerate().map(|(i, seat)| {
+        let (http, base, flight) = (support::customer_client(i), base.clone(), flight.clone());
         tokio::spawn(async move {
             loop {
                 let resp = http
@@ -239,9 +244,11 @@ struct Viewers {
 impl Viewers {
     async fn open(urls: &[String]) -> Viewers {
         let received = Arc::new(AtomicUsize::new(0));
-        let client = sse::client();
         let mut tasks = Vec::new();
-        for url in urls {
+        // Each viewer a customer of its own: the server counts open streams
+        // per client address.
+        for (i, url) in urls.iter().enumerate() {
+            let client = sse::client_from(support::customer_address(i));
             let mut stream = EventStream::open(&client, url, None).await;
             let first = stream.next(Duration::from_secs(10)).await;
             first.expect("a first event");

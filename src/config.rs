@@ -104,6 +104,16 @@ pub struct ServerSettings {
     /// too (the admin listener always does). True in development, where
     /// the customer and the operator are the same person; false by default.
     pub public_metrics: bool,
+    /// `MAX_IN_FLIGHT_PER_CLIENT`: booking calls one client may have in
+    /// flight at once, across every `serve` (429 beyond it); 0 is a
+    /// quarter of `max_in_flight` (see [`ServerSettings::in_flight_share`]).
+    pub max_in_flight_per_client: usize,
+    /// `MAX_LIVE_ORDERS_PER_CLIENT`: orders one client may hold live at
+    /// once (429 `TOO_MANY_LIVE_ORDERS` beyond it).
+    pub max_live_orders_per_client: u32,
+    /// `MAX_STREAMS_PER_CLIENT`: event streams one client may keep open at
+    /// once, across every `serve` (429 `TOO_MANY_STREAMS` beyond it).
+    pub max_streams_per_client: u32,
 }
 
 /// How long a create's up-front seat claim outlives its call's deadline:
@@ -112,6 +122,17 @@ pub struct ServerSettings {
 const CLAIM_OUTLIVES_CALL: Duration = Duration::from_secs(5);
 
 impl ServerSettings {
+    /// The booking calls one client may have in flight at once:
+    /// `max_in_flight_per_client`, or when that is 0 a quarter of
+    /// `max_in_flight` (at least one), so no one client takes more than a
+    /// quarter of an instance's slots.
+    pub fn in_flight_share(&self) -> usize {
+        match self.max_in_flight_per_client {
+            0 => (self.max_in_flight / 4).max(1),
+            share => share,
+        }
+    }
+
     /// How long a create's up-front seat claim lives: past the longest wait
     /// for its workflow. One setting for `serve`, which claims with it, and
     /// the worker's reconciliation sweep, which waits that long before it
@@ -350,6 +371,13 @@ impl Settings {
         if self.server.max_in_flight == 0 {
             return Err(ConfigError::Invalid(
                 "server.max_in_flight must be at least 1".into(),
+            ));
+        }
+        if self.server.max_live_orders_per_client == 0 || self.server.max_streams_per_client == 0 {
+            return Err(ConfigError::Invalid(
+                "server.max_live_orders_per_client (MAX_LIVE_ORDERS_PER_CLIENT) and \
+                 server.max_streams_per_client (MAX_STREAMS_PER_CLIENT) must be at least 1"
+                    .into(),
             ));
         }
         if self.server.call_timeout.is_zero() {

@@ -208,13 +208,14 @@ async fn a_refused_change_keeps_the_previous_selection() {
     );
 }
 
-/// Create as a well-behaved client: a 503 must carry `Retry-After`, and is
-/// retried after it (beyond its in-flight limit the API turns calls away).
-async fn create_as_a_client(app: &TestApp, flight: &str, seats: &[&str]) -> (u16, Value) {
+/// Create as a well-behaved client, customer `n` of a crowd (each from its
+/// own address): a 503 must carry `Retry-After`, and is retried after it
+/// (beyond its in-flight limit the API turns calls away).
+async fn create_as_a_client(app: &TestApp, n: usize, flight: &str, seats: &[&str]) -> (u16, Value) {
     let body = json!({"flightId": flight, "seats": seats});
+    let http = support::customer_client(n);
     loop {
-        let resp = app
-            .http
+        let resp = http
             .post(app.url("/api/orders"))
             .json(&body)
             .send()
@@ -239,7 +240,7 @@ async fn create_as_a_client(app: &TestApp, flight: &str, seats: &[&str]) -> (u16
 #[tokio::test]
 async fn thirty_buyers_of_one_seat_one_wins_and_it_is_sold_once() {
     let app = app(Duration::from_secs(60)).await;
-    let attempts = (0..30).map(|_| create_as_a_client(&app, FL102, &["12F"]));
+    let attempts = (0..30).map(|n| create_as_a_client(&app, n, FL102, &["12F"]));
     let results = futures::future::join_all(attempts).await;
     let winners: Vec<&Value> = results
         .iter()

@@ -601,3 +601,32 @@ fn outside_development_a_shipped_or_patterned_payload_key_is_refused_for_both_se
             .unwrap();
     }
 }
+
+#[test]
+fn the_fair_share_per_client_has_its_defaults_and_refuses_zero_caps() {
+    let s = load_env(&[]);
+    assert_eq!(s.server.max_live_orders_per_client, 4);
+    assert_eq!(s.server.max_streams_per_client, 16);
+    assert_eq!(s.server.in_flight_share(), 4, "a quarter of 16");
+    let s = load_env(&[("API_MAX_IN_FLIGHT", "40")]);
+    assert_eq!(s.server.in_flight_share(), 10);
+    let s = load_env(&[("API_MAX_IN_FLIGHT", "2")]);
+    assert_eq!(s.server.in_flight_share(), 1, "at least one");
+    let s = load_env(&[
+        ("MAX_IN_FLIGHT_PER_CLIENT", "6"),
+        ("MAX_LIVE_ORDERS_PER_CLIENT", "2"),
+        ("MAX_STREAMS_PER_CLIENT", "3"),
+    ]);
+    assert_eq!(s.server.in_flight_share(), 6);
+    assert_eq!(s.server.max_live_orders_per_client, 2);
+    assert_eq!(s.server.max_streams_per_client, 3);
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("MAX_LIVE_ORDERS_PER_CLIENT", "0"),
+        ("MAX_STREAMS_PER_CLIENT", "0"),
+        ("MAX_IN_FLIGHT_PER_CLIENT", "a few"),
+    ] {
+        let err = Settings::load_from(&sources(dir.path(), None, &[(var, value)])).unwrap_err();
+        assert!(err.to_string().contains(var), "{var}: {err}");
+    }
+}

@@ -189,6 +189,10 @@ async fn a_seat_already_held_is_refused_409_without_starting_a_workflow() {
 async fn beyond_the_in_flight_limit_the_api_answers_503_busy_at_once() {
     let mut s = settings().await;
     s.server.max_in_flight = 1;
+    // Both creates come from this test's one address: its share of calls
+    // in flight is raised past the instance's one slot, which is what this
+    // test is about.
+    s.server.max_in_flight_per_client = 2;
     s.server.call_timeout = Duration::from_secs(3);
     // No worker: the first create waits for its workflow and keeps the slot.
     let app = TestApp::spawn(s).await;

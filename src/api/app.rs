@@ -107,6 +107,10 @@ impl Application {
                 ops::SIGN_IN_FAILURES,
                 ops::SIGN_IN_WINDOW,
             ),
+            share: store::fairshare::FairShare::new(
+                holds.client().clone(),
+                settings.redis.key_prefix.clone(),
+            ),
             settings,
             pool,
             holds,

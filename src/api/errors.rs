@@ -54,6 +54,9 @@ pub enum ErrorCode {
     TooManySignIns,
     InvalidFlight,
     FlightExists,
+    TooManyRequests,
+    TooManyLiveOrders,
+    TooManyStreams,
     Internal,
 }
 
@@ -62,6 +65,10 @@ pub enum ErrorCode {
 const BUSY_RETRY_AFTER: u32 = 1;
 /// Seconds to wait before retrying when a dependency is down.
 const UNAVAILABLE_RETRY_AFTER: u32 = 2;
+/// Seconds to wait before opening a stream again when the client has its
+/// share open: one keep-alive interval, by which a stream the client closed
+/// has been noticed.
+const STREAMS_RETRY_AFTER: u32 = 15;
 
 impl ErrorCode {
     /// The code as it is sent (`"SEATS_UNAVAILABLE"`).
@@ -102,7 +109,11 @@ impl ErrorCode {
             C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             C::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            C::TooManyLookups | C::TooManySignIns => StatusCode::TOO_MANY_REQUESTS,
+            C::TooManyLookups
+            | C::TooManySignIns
+            | C::TooManyRequests
+            | C::TooManyLiveOrders
+            | C::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
             C::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             C::ServiceBusy | C::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             C::OutcomeUnknown => StatusCode::GATEWAY_TIMEOUT,
@@ -110,11 +121,15 @@ impl ErrorCode {
     }
 
     /// The `Retry-After` this code carries unless the answer names its own
-    /// (the look-up and sign-in limits know when they open again).
+    /// (the look-up, sign-in and live-order limits know when they open
+    /// again).
     pub fn retry_after(self) -> Option<u32> {
         match self {
-            Self::ServiceBusy | Self::OutcomeUnknown => Some(BUSY_RETRY_AFTER),
+            Self::ServiceBusy | Self::OutcomeUnknown | Self::TooManyRequests => {
+                Some(BUSY_RETRY_AFTER)
+            }
             Self::ServiceUnavailable => Some(UNAVAILABLE_RETRY_AFTER),
+            Self::TooManyStreams => Some(STREAMS_RETRY_AFTER),
             _ => None,
         }
     }
@@ -167,6 +182,15 @@ impl ErrorCode {
             C::TooManySignIns => "too many failed sign-ins for this name; try again later",
             C::InvalidFlight => "the flight is not valid",
             C::FlightExists => "the flight number is taken",
+            C::TooManyRequests => {
+                "this client has its share of booking calls in progress; try again shortly"
+            }
+            C::TooManyLiveOrders => {
+                "this client holds as many live orders as it may; pay for or cancel one first"
+            }
+            C::TooManyStreams => {
+                "this client has as many event streams open as it may; close one first"
+            }
             C::Internal => "an unexpected error occurred; it was logged",
         }
     }
@@ -475,6 +499,9 @@ mod tests {
                 "TOO_MANY_SIGN_INS",
                 "INVALID_FLIGHT",
                 "FLIGHT_EXISTS",
+                "TOO_MANY_REQUESTS",
+                "TOO_MANY_LIVE_ORDERS",
+                "TOO_MANY_STREAMS",
                 "INTERNAL",
             ]
         );

@@ -47,6 +47,7 @@ the stream does not end by itself.",
         (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
         (status = 400, description = "`INVALID_FLIGHT_ID`, `INVALID_ORDER_ID`: not a UUID; `INVALID_QUERY`: the query string has the wrong shape", body = super::errors::ErrorBody),
         (status = 404, description = "`FLIGHT_NOT_FOUND`, `ORDER_NOT_FOUND`", body = super::errors::ErrorBody),
+        (status = 429, description = "`TOO_MANY_STREAMS`: this client has `MAX_STREAMS_PER_CLIENT` event streams open (16); close one", body = super::errors::ErrorBody),
         (status = 503, description = "`SERVICE_UNAVAILABLE`: Postgres or Redis is down", body = super::errors::ErrorBody),
     ),
 )]
@@ -61,6 +62,7 @@ pub async fn page(
         .map(flights::flight_id)
         .transpose()?;
     let order = query.order.as_deref().map(orders::order_id).transpose()?;
+    let lease = sse::lease(&state, &req).await?;
     let mut parts: Vec<LocalBoxStream<'static, web::Bytes>> = Vec::new();
     let live = &state.live;
     parts.push(
@@ -82,5 +84,8 @@ pub async fn page(
             parts.push(events.map(web::Bytes::from).boxed_local());
         }
     }
-    Ok(sse::respond(futures::stream::select_all(parts)))
+    Ok(sse::respond_leased(
+        futures::stream::select_all(parts),
+        lease,
+    ))
 }

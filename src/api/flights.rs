@@ -1,7 +1,7 @@
 //! `GET /api/flights` and `GET /api/flights/{id}` (with the seat map: sold
 //! seats from Postgres, held seats from Redis), and their live streams.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -149,16 +149,19 @@ impl Feedable for SeatStates {
         (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
         (status = 400, description = "`INVALID_FLIGHT_ID`: the id is not a UUID", body = super::errors::ErrorBody),
         (status = 404, description = "`FLIGHT_NOT_FOUND`", body = super::errors::ErrorBody),
+        (status = 429, description = "`TOO_MANY_STREAMS`: this client has `MAX_STREAMS_PER_CLIENT` event streams open (16); close one", body = super::errors::ErrorBody),
         (status = 503, description = "`SERVICE_UNAVAILABLE`: Postgres or Redis is down", body = super::errors::ErrorBody),
     ),
 )]
 pub async fn events(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = flight_id(&path)?;
+    let lease = sse::lease(&state, &req).await?;
     flights::find(&state.pool, id.into()).await?;
-    sse::feed(state.live.clone(), state.live.flight(id)).await
+    sse::feed(state.live.clone(), state.live.flight(id), lease).await
 }
 
 /// Event `flight`: one flight's availability.
@@ -217,9 +220,14 @@ impl Feedable for Availability {
     description = "First `event: flights` with every flight's availability (`FlightsSnapshot`), then `event: flight` with `{flightId, availableSeats}` (`FlightAvailability`) for each change. A `: keep-alive` comment every 15 s; the stream does not end by itself.",
     responses(
         (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
+        (status = 429, description = "`TOO_MANY_STREAMS`: this client has `MAX_STREAMS_PER_CLIENT` event streams open (16); close one", body = super::errors::ErrorBody),
         (status = 503, description = "`SERVICE_UNAVAILABLE`: Postgres or Redis is down", body = super::errors::ErrorBody),
     ),
 )]
-pub async fn list_events(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    sse::feed(state.live.clone(), state.live.flights()).await
+pub async fn list_events(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let lease = sse::lease(&state, &req).await?;
+    sse::feed(state.live.clone(), state.live.flights(), lease).await
 }

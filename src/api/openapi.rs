@@ -308,7 +308,7 @@ fn shared(operation: &mut Operation) {
             .content
             .get("application/json")
             .is_some_and(|c| c.schema == error_content().schema);
-        if status == "503" && is_error {
+        if (status == "503" || status == "429") && is_error {
             response.headers.insert(
                 "Retry-After".to_string(),
                 HeaderBuilder::new()

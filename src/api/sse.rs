@@ -1,13 +1,14 @@
 //! Server-sent events: framing, keep-alives and the streams of a live feed.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 
-use super::ApiError;
 use super::live::{FeedReceiver, Feedable, Live};
+use super::{ApiError, AppState, ErrorCode};
+use crate::store::fairshare::Lease;
 
 /// A comment this often keeps proxies from closing a quiet stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -15,6 +16,34 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 const FIRST_STATE: Duration = Duration::from_secs(5);
 
 pub const KEEP_ALIVE_EVENT: &str = ": keep-alive\n\n";
+
+/// How long a stream counts for its client without a renewal: four
+/// keep-alive intervals. A stream renews it as it sends (a quiet one sends
+/// a keep-alive every interval), so only the streams of an instance that
+/// died lapse, within this.
+const STREAM_LEASE: Duration = Duration::from_secs(60);
+
+/// A place among the client's open event streams (`MAX_STREAMS_PER_CLIENT`,
+/// counted across every `serve`), or 429 `TOO_MANY_STREAMS`. Taken before
+/// anything else a stream costs; given back when the lease drops.
+pub async fn lease(state: &AppState, req: &HttpRequest) -> Result<Lease, ApiError> {
+    let client = state.client_key(req);
+    let max = state.settings.server.max_streams_per_client as usize;
+    match state
+        .request_share()
+        .open_stream(&client, max, STREAM_LEASE)
+        .await?
+    {
+        Ok(lease) => Ok(lease),
+        Err(_) => Err(ApiError::new(
+            ErrorCode::TooManyStreams,
+            format!(
+                "this client has {max} event streams open already, as many as it may; close one \
+                 and try again"
+            ),
+        )),
+    }
+}
 
 /// One event: its type (none: `message`), its id if any, its JSON data.
 pub fn event(kind: Option<&str>, id: Option<u64>, data: &impl Serialize) -> String {
@@ -54,6 +83,23 @@ pub fn respond<C: Into<web::Bytes>>(stream: impl Stream<Item = C> + 'static) -> 
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(stream.map(|chunk| Ok::<_, actix_web::Error>(chunk.into())))
+}
+
+/// `stream` as the response, counted among its client's open streams for
+/// as long as it runs: `lease` is renewed as it sends and given back when
+/// the stream ends or the client goes.
+pub fn respond_leased<C: Into<web::Bytes>>(
+    stream: impl Stream<Item = C> + 'static,
+    lease: Lease,
+) -> HttpResponse {
+    let mut renewed = Instant::now();
+    respond(stream.map(move |chunk| {
+        if renewed.elapsed() >= KEEP_ALIVE {
+            renewed = Instant::now();
+            lease.renew(STREAM_LEASE);
+        }
+        chunk
+    }))
 }
 
 /// A feed as events: first its snapshot event with the whole state, then
@@ -97,7 +143,11 @@ pub async fn feed_events<T: Feedable>(
     Ok(futures::stream::once(async { head }).chain(rest))
 }
 
-/// A feed as a response.
-pub async fn feed<T: Feedable>(live: Live, rx: FeedReceiver<T>) -> Result<HttpResponse, ApiError> {
-    Ok(respond(feed_events(live, rx).await?))
+/// A feed as a response, counted among its client's streams (`lease`).
+pub async fn feed<T: Feedable>(
+    live: Live,
+    rx: FeedReceiver<T>,
+    lease: Lease,
+) -> Result<HttpResponse, ApiError> {
+    Ok(respond_leased(feed_events(live, rx).await?, lease))
 }

@@ -10,6 +10,7 @@ use crate::booking::service::Engine;
 use crate::config::Settings;
 use crate::orders::Admission;
 use crate::store::Holds;
+use crate::store::fairshare::{ClientKey, FairShare};
 use crate::store::lookups::Lookups;
 
 /// Shared by every request.
@@ -26,6 +27,9 @@ pub struct AppState {
     pub lookups: Lookups,
     /// Failed operator sign-ins per name.
     pub sign_ins: Lookups,
+    /// Each client's booking calls in flight, live orders and open event
+    /// streams, across every `serve`.
+    pub share: FairShare,
 }
 
 impl AppState {
@@ -36,6 +40,19 @@ impl AppState {
     pub fn request_holds(&self) -> Holds {
         let due = std::time::Instant::now() + self.settings.server.call_timeout;
         self.holds.until(due)
+    }
+
+    /// The per-client counts for one request, bounded by its deadline as
+    /// the holds are.
+    pub fn request_share(&self) -> FairShare {
+        let due = std::time::Instant::now() + self.settings.server.call_timeout;
+        self.share.until(due)
+    }
+
+    /// The client a request counts against: its address (see
+    /// [`AppState::client_address`]).
+    pub fn client_key(&self, req: &actix_web::HttpRequest) -> ClientKey {
+        ClientKey::of(self.client_address(req))
     }
 
     /// The Temporal client, connecting on first use so the API starts (and

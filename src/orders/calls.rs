@@ -8,6 +8,7 @@ use crate::booking::messages::{Answer, Deadline};
 use crate::booking::service::{ANSWER_GRACE, CallError};
 use crate::domain::OrderId;
 use crate::store::StoreError;
+use crate::store::fairshare::Lease;
 use crate::store::orders::{self, Order};
 
 /// Why a flow stopped before its end: what it came to, or the store
@@ -62,9 +63,30 @@ pub fn resume<T>(flow: Flow<T>) -> Result<T, Stop> {
     }
 }
 
-/// A slot for a booking call, or Busy.
-pub fn admit(ctx: &Context<'_>, call: Call) -> Result<Ticket, Stop> {
-    ctx.admission.enter(call).map_err(Stop::Busy)
+/// A booking call admitted: one of its client's share of calls in flight
+/// (across every `serve`) and a slot of this `serve`; both free when it
+/// drops.
+pub struct Admitted {
+    _share: Lease,
+    _slot: Ticket,
+}
+
+/// Admit a booking call: its client's share first (one client's flood is
+/// refused, [`Refusal::TooManyCalls`], while others' calls get the slots),
+/// then a slot of this server, or Busy.
+pub async fn admit(ctx: &Context<'_>, call: Call) -> Result<Admitted, Stop> {
+    let server = &ctx.settings.server;
+    let share = server.in_flight_share();
+    // A call lasts at most its deadline and the wait for a late answer;
+    // the lease of one lost with its instance lapses then.
+    let lease = server.claim_ttl();
+    let entered = ctx.share.enter_call(&ctx.client, share, lease).await?;
+    let share = entered.map_err(|_| Refusal::TooManyCalls { share })?;
+    let slot = ctx.admission.enter(call).map_err(Stop::Busy)?;
+    Ok(Admitted {
+        _share: share,
+        _slot: slot,
+    })
 }
 
 /// The order row of a live order, or why it cannot change.

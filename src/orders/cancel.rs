@@ -14,7 +14,7 @@ pub async fn cancel(ctx: &Context<'_>, id: OrderId) -> Flow<OrderStatus> {
 
 async fn try_cancel(ctx: &Context<'_>, id: OrderId) -> Result<OrderStatus, Stop> {
     let before = live_order(ctx, id).await?;
-    let _ticket = admit(ctx, Call::Checkout)?;
+    let _ticket = admit(ctx, Call::Checkout).await?;
     let deadline = ctx.engine.deadline();
     let cancel = Cancel {
         deadline_ms: deadline,

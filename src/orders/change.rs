@@ -24,7 +24,7 @@ async fn try_change(ctx: &Context<'_>, id: OrderId, seats: SeatSelection) -> Res
         seats,
     };
     refuse_taken(ctx, &wanted, id).await?;
-    let _ticket = admit(ctx, Call::Checkout)?;
+    let _ticket = admit(ctx, Call::Checkout).await?;
     let deadline = ctx.engine.deadline();
     let select = SelectSeats {
         seats: wanted.seats,

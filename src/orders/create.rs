@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use super::admission::Call;
 use super::calls::{Stop, admit, answer, finish, past};
 use super::idempotency::{Attempt, Kept, Key, Reply, Request, walk};
-use super::{Context, Flow, Outcome, Refusal, count};
+use super::{Context, Flow, Outcome, Refusal, count, share};
 use crate::booking::messages::{BookingInput, Deadline, SelectSeats};
 use crate::booking::service::CallError;
 use crate::domain::{FlightId, OrderId, OrderStatus, SeatId, SeatSelection};
@@ -152,10 +152,10 @@ pub async fn refuse_taken(
     Ok(())
 }
 
-/// Admission, the claim, then update-with-start of the order's workflow.
-/// The workflow adopts the claim (stretching it to the full hold), or drops
-/// it when it refuses the creation; with no answer, the flow drops it only
-/// if it is still a claim, so a hold the workflow took is never released.
+/// Admission (the client's share of calls in flight and a slot), the
+/// client's place among its live orders, then the create itself. A place
+/// taken for this order is given back unless the create made the order or
+/// its outcome is unknown: a refused create counts for nothing.
 async fn try_create(
     ctx: &Context<'_>,
     new: &SeatRequest,
@@ -163,7 +163,25 @@ async fn try_create(
     update_id: Option<String>,
 ) -> Result<Hold, Stop> {
     (ctx.name_order)(order_id);
-    let _ticket = admit(ctx, Call::Create)?;
+    let _admitted = admit(ctx, Call::Create).await?;
+    let placed = share::place(ctx, order_id).await?;
+    let made = create_admitted(ctx, new, order_id, update_id).await;
+    if placed && !matches!(made, Ok(_) | Err(Stop::Unknown { .. })) {
+        share::give_back(ctx, order_id).await;
+    }
+    made
+}
+
+/// The claim, then update-with-start of the order's workflow.
+/// The workflow adopts the claim (stretching it to the full hold), or drops
+/// it when it refuses the creation; with no answer, the flow drops it only
+/// if it is still a claim, so a hold the workflow took is never released.
+async fn create_admitted(
+    ctx: &Context<'_>,
+    new: &SeatRequest,
+    order_id: OrderId,
+    update_id: Option<String>,
+) -> Result<Hold, Stop> {
     let flight = flights::find(ctx.pool, new.flight_id).await?;
     if !flight.sales_open {
         let flight_number = flight.flight_number;

@@ -48,6 +48,7 @@ pub mod idempotency;
 mod passengers;
 mod pay;
 mod refusal;
+mod share;
 
 use deadpool_postgres::Pool;
 
@@ -58,9 +59,11 @@ pub use create::{Hold, SeatRequest, create};
 pub use passengers::name_passengers;
 pub use pay::pay;
 pub use refusal::Refusal;
+pub use share::live_bound;
 
 use crate::booking::service::Engine;
 use crate::config::Settings;
+use crate::store::fairshare::{ClientKey, FairShare};
 use crate::store::{Holds, StoreError};
 
 /// What a flow comes to: an [`Outcome`], or the store failing under it
@@ -77,6 +80,10 @@ pub struct Context<'a> {
     pub holds: Holds,
     pub engine: &'a Engine,
     pub admission: &'a Admission,
+    /// Who asks: its booking calls in flight and its live orders are
+    /// counted in `share`, bounded by the request's deadline.
+    pub client: ClientKey,
+    pub share: FairShare,
     /// The request's id, carried on to the worker's logs.
     pub request_id: Option<String>,
     /// Names the order a request turned out to be about on its span (a

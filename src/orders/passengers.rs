@@ -24,7 +24,7 @@ async fn try_name(
     passengers: Vec<Passenger>,
 ) -> Result<Order, Stop> {
     let before = live_order(ctx, id).await?;
-    let _ticket = admit(ctx, Call::Checkout)?;
+    let _ticket = admit(ctx, Call::Checkout).await?;
     let deadline = ctx.engine.deadline();
     let req = SetPassengers {
         passengers,

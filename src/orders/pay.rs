@@ -88,7 +88,7 @@ async fn try_pay(
             false => Err(Refusal::Closed(order.status).into()),
         };
     }
-    let _ticket = admit(ctx, Call::Checkout)?;
+    let _ticket = admit(ctx, Call::Checkout).await?;
     let deadline = ctx.engine.deadline();
     let pay = Pay {
         code,

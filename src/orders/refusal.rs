@@ -28,19 +28,30 @@ pub enum Refusal {
     /// Other requests with the `Idempotency-Key` kept moving it: this one
     /// could not send its attempt.
     KeyContended,
+    /// The client has `share` booking calls in flight already.
+    TooManyCalls { share: usize },
+    /// The client holds `max` live orders already; the first of them ends
+    /// within `within` at the latest.
+    TooManyLiveOrders {
+        max: u32,
+        within: std::time::Duration,
+    },
 }
 
 impl Refusal {
     /// Whether a retry of the same attempt would meet this refusal again
     /// although the work itself may still succeed: the attempt came late,
-    /// met a store outage or passengers not named yet, or (a create) its run
-    /// ended without an order. Such an attempt is given up, never replayed.
+    /// met a store outage or passengers not named yet, its client was over
+    /// its share, or (a create) its run ended without an order. Such an
+    /// attempt is given up, never replayed.
     pub fn is_stale(&self) -> bool {
         use messages::Refusal as R;
         matches!(
             self,
             Refusal::Engine(R::Late | R::StoreUnavailable | R::PassengersRequired(_))
                 | Refusal::EndedWithoutOrder
+                | Refusal::TooManyCalls { .. }
+                | Refusal::TooManyLiveOrders { .. }
         )
     }
 

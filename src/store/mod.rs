@@ -2,6 +2,7 @@
 //! owns a seat) and Redis (seat holds with a TTL).
 
 pub mod claims;
+pub mod fairshare;
 pub mod flights;
 pub mod holds;
 pub mod ledger;

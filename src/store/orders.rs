@@ -242,6 +242,30 @@ pub async fn find(pool: &Pool, id: OrderId) -> Result<Order, StoreError> {
     Order::from_row(&row.ok_or(StoreError::OrderNotFound(id))?)
 }
 
+/// Of `ids`, the orders that have a row, each with whether it is live
+/// (`CREATED`, `SEATS_RESERVED`, `PAYMENT_PENDING`, `PAYMENT_PROCESSING`).
+pub async fn liveness(
+    pool: &Pool,
+    ids: &[OrderId],
+) -> Result<std::collections::HashMap<OrderId, bool>, StoreError> {
+    let ids: Vec<uuid::Uuid> = ids.iter().map(|id| id.uuid()).collect();
+    let conn = pool.get().await?;
+    let rows = conn
+        .query(
+            "SELECT id, status IN ('CREATED', 'SEATS_RESERVED', 'PAYMENT_PENDING',
+                                   'PAYMENT_PROCESSING') AS live
+             FROM orders WHERE id = ANY($1)",
+            &[&ids],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let id: uuid::Uuid = row.try_get("id")?;
+            Ok((OrderId::from(id), row.try_get("live")?))
+        })
+        .collect()
+}
+
 /// Delete the row of an order that never became one, if it is live: a row
 /// saved by an attempt its workflow never recorded (lost with its worker).
 /// An ended row is kept. Returns whether a row was deleted.

@@ -4,7 +4,9 @@
 //!
 //! A buyer behaves like a well-written client: a fresh `Idempotency-Key` per
 //! seat choice, the same key when retrying after a 503, and it honours
-//! `Retry-After`. Anything a correct API must never answer is a violation
+//! `Retry-After`. Each buyer is a customer of its own, from its own
+//! loopback address (`support::customer_client`), so the server's fair
+//! share per client sees a crowd, not one client. Anything a correct API must never answer is a violation
 //! (a failed seat-map read included).
 
 use std::collections::HashMap;
@@ -263,7 +265,6 @@ async fn crowd(
         .await
         .expect("the seat map before the burst");
     let first = Arc::new(map.available());
-    let http = crowd_client();
     // Every buyer's first pick is ready before anyone sends: the start is a
     // true simultaneous burst, not a trickle behind seat-map reads. Each
     // buyer has loaded the seat map, as a customer on the page has, so its
@@ -274,6 +275,8 @@ async fn crowd(
     let tasks: Vec<_> = (0..buyers)
         .map(|i| {
             let rng = StdRng::seed_from_u64(seed.wrapping_add(i as u64));
+            // Each buyer is a customer of its own, from its own address.
+            let http = super::customer_client(i);
             let mut buyer = Buyer::new(app, &http, flight, limits.buyer_for, rng);
             buyer.outage = outage;
             let (first, barrier, url) = (first.clone(), barrier.clone(), url.clone());

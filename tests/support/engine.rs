@@ -18,7 +18,7 @@ use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::{FL102, TestApp, burst};
+use super::{FL102, TestApp};
 use noop::Noop;
 
 /// Concurrent clients of a cycle rate: the creates one `serve` admits at
@@ -245,13 +245,17 @@ pub async fn booking_rate_with(app: &TestApp, window: Window, clients: usize) ->
             .map(|c| seats.iter().skip(c).step_by(clients).cloned().collect())
             .collect(),
     );
-    let (http, base) = (burst::crowd_client(), app.address.clone());
+    // Each client a customer of its own (the server counts a fair share
+    // per client address).
+    let http: Arc<Vec<reqwest::Client>> =
+        Arc::new((0..clients).map(super::customer_client).collect());
+    let base = app.address.clone();
     // One cycle first, as for the no-op: the worker process is fresh too.
-    let probe = booking_cycle(http.clone(), base.clone(), own[0][0].clone());
+    let probe = booking_cycle(http[0].clone(), base.clone(), own[0][0].clone());
     probe.await.expect("a booking cycle");
     cycles_per_second(clients, window.warmup, window.measure, move |c, i| {
         let seat = own[c][i % own[c].len()].clone();
-        booking_cycle(http.clone(), base.clone(), seat)
+        booking_cycle(http[c].clone(), base.clone(), seat)
     })
     .await
 }

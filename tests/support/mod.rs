@@ -431,6 +431,30 @@ pub fn replayer() -> temporalio_sdk::workflow_replayer::WorkflowReplayer {
     WorkflowReplayer::new(options).expect("a replayer")
 }
 
+/// The address of customer `n` of a crowd (a flash sale, a benchmark's
+/// clients): each its own loopback address (all of 127.0.0.0/8 reaches
+/// this machine), never 127.0.0.1, the tests' own and the trusted
+/// proxies'. The server counts a fair share per client, so a crowd speaks
+/// from many addresses, as a real one does.
+pub fn customer_address(n: usize) -> std::net::IpAddr {
+    let n = n % (250 * 250 * 250);
+    let (a, b, c) = (n / 62_500, n / 250 % 250, n % 250);
+    std::net::Ipv4Addr::new(127, 10 + a as u8, b as u8 + 1, c as u8 + 1).into()
+}
+
+/// An HTTP client of customer `n`: its requests come from
+/// [`customer_address`]`(n)`, directly or through the load balancer (which
+/// forwards that address). Idle connections are dropped before the
+/// server's keep-alive would close them (see `burst::crowd_client`).
+pub fn customer_client(n: usize) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(customer_address(n))
+        .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()
+        .expect("an HTTP client")
+}
+
 /// The tests' HTTP client: a request that hangs fails the test in 30 s.
 fn http_client() -> reqwest::Client {
     reqwest::Client::builder()

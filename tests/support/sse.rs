@@ -22,11 +22,19 @@ pub struct EventStream {
 
 /// A client without the overall timeout of `TestApp::http`: streams stay open.
 pub fn client() -> reqwest::Client {
+    builder().build().unwrap()
+}
+
+/// A stream client whose requests come from `address` (a viewer of a
+/// crowd, `support::customer_address`).
+pub fn client_from(address: std::net::IpAddr) -> reqwest::Client {
+    builder().local_address(address).build().unwrap()
+}
+
+fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .pool_max_idle_per_host(0)
-        .build()
-        .unwrap()
 }
 
 impl EventStream {

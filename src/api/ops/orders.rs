@@ -2,7 +2,7 @@
 //! ledger, the audit trail.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -257,18 +257,21 @@ async fn order_view(state: &AppState, path: &str) -> Result<OrderView, ApiError>
         (status = 403, description = "`CROSS_ORIGIN`", body = ErrorBody),
         (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`ORDER_NOT_MODIFIABLE`, `ORDER_EXPIRED`", body = ErrorBody),
+        (status = 429, description = "`TOO_MANY_REQUESTS`: this client has its share of booking calls in progress (`MAX_IN_FLIGHT_PER_CLIENT`); nothing was changed", body = ErrorBody),
         (status = 503, description = "`SERVICE_BUSY` or `SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
         (status = 504, description = "`OUTCOME_UNKNOWN`", body = ErrorBody),
     ),
 )]
 pub async fn cancel_order(
     state: web::Data<AppState>,
+    req: HttpRequest,
     op: Operator,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let cancel = async {
         let id = order_id(&path)?;
-        let status = answers::result(crate::orders::cancel(&context(&state), id.into()).await)?;
+        let ctx = context(&state, &req);
+        let status = answers::result(crate::orders::cancel(&ctx, id.into()).await)?;
         Ok(Ack {
             order_id: id,
             status,

@@ -98,6 +98,24 @@ pub fn refused(refusal: &Refusal) -> ApiError {
             "this Idempotency-Key was used with a different request; use a new key",
         ),
         Refusal::KeyContended => ApiError::busy("the request could not be sent; try again"),
+        Refusal::TooManyCalls { share } => ApiError {
+            retry_after: Some(rand::random_range(1..=MAX_RETRY_AFTER)),
+            ..ApiError::new(
+                ErrorCode::TooManyRequests,
+                format!(
+                    "this client has {share} booking calls in progress already, its share; \
+                     nothing was changed: try again shortly"
+                ),
+            )
+        },
+        Refusal::TooManyLiveOrders { max, within } => ApiError::new(
+            ErrorCode::TooManyLiveOrders,
+            format!(
+                "this client holds {max} live orders already, as many as it may; nothing was \
+                 held: pay for or cancel one, or try again once one has ended"
+            ),
+        )
+        .retry_in(within.as_secs().max(1)),
     }
 }
 

@@ -37,14 +37,16 @@ pub async fn status_view(state: &AppState, order: orders::Order) -> Result<Statu
     status_with_refund(state, order).await
 }
 
-/// What the order flows work with, for this request.
-pub(super) fn context(state: &AppState) -> flows::Context<'_> {
+/// What the order flows work with, for this request from `req`'s client.
+pub(super) fn context<'a>(state: &'a AppState, req: &HttpRequest) -> flows::Context<'a> {
     flows::Context {
         settings: &state.settings,
         pool: &state.pool,
         holds: state.request_holds(),
         engine: &state.engine,
         admission: &state.admission,
+        client: state.client_key(req),
+        share: state.request_share(),
         request_id: request_id::current(),
         name_order: request_id::order,
     }
@@ -86,6 +88,7 @@ the same key and body return the same answer for 24 h (one order), another body 
         (status = 404, description = "`FLIGHT_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`SEATS_UNAVAILABLE`: a seat is sold or held by another order (the message names them)", body = ErrorBody),
         (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the key was used with another body", body = ErrorBody),
+        (status = 429, description = "`TOO_MANY_LIVE_ORDERS`: this client holds `MAX_LIVE_ORDERS_PER_CLIENT` live orders (4) already, `Retry-After` the latest its first one ends; `TOO_MANY_REQUESTS`: this client has its share of booking calls in progress (`MAX_IN_FLIGHT_PER_CLIENT`). Nothing was held", body = ErrorBody),
         (status = 503, description = "`SERVICE_BUSY`: too many booking calls in flight, or the order was refused as too late (nothing was changed); `SERVICE_UNAVAILABLE`: a dependency is down (nothing was changed)", body = ErrorBody),
         (status = 504, description = "`OUTCOME_UNKNOWN`: the engine did not answer in time; the message names the status URL, and a retry with the same `Idempotency-Key` answers the outcome", body = ErrorBody),
     ),
@@ -102,7 +105,10 @@ pub async fn create(
         value: key.as_str(),
         keep: &keep,
     });
-    answers::reply(flows::create(&context(&state), &new, key).await, created)
+    answers::reply(
+        flows::create(&context(&state, &req), &new, key).await,
+        created,
+    )
 }
 
 #[utoipa::path(
@@ -121,18 +127,20 @@ order's creation plus `HOLD_MAX_LIFETIME`): a hold kept alive by changes still e
         (status = 400, description = "`INVALID_ORDER_ID`: not a UUID; `INVALID_SEATS`: not 1–9 distinct seat ids, or a seat the flight does not have", body = ErrorBody),
         (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`SEATS_UNAVAILABLE` (names the seats), `ORDER_EXPIRED`, `ORDER_NOT_MODIFIABLE` (paid, failed or cancelled)", body = ErrorBody),
+        (status = 429, description = "`TOO_MANY_REQUESTS`: this client has its share of booking calls in progress (`MAX_IN_FLIGHT_PER_CLIENT`); nothing was changed", body = ErrorBody),
         (status = 503, description = "`SERVICE_BUSY` or `SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
         (status = 504, description = "`OUTCOME_UNKNOWN`: the engine did not answer in time; the message names the status URL, and a retry with the same `Idempotency-Key` answers the outcome", body = ErrorBody),
     ),
 )]
 pub async fn change_seats(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<ChangeSeats>,
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
     let seats = selection(&body.seats)?;
-    let hold = answers::result(flows::change(&context(&state), id.into(), seats).await)?;
+    let hold = answers::result(flows::change(&context(&state, &req), id.into(), seats).await)?;
     Ok(HttpResponse::Ok().json(Held::of(&hold, None)))
 }
 
@@ -154,18 +162,20 @@ keeps what it sent.",
         (status = 400, description = "`INVALID_PASSENGERS`: a bad name, email or seat, or a seat the order does not hold (`seat` and `field` name it); `INVALID_ORDER_ID`", body = ErrorBody),
         (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`ORDER_EXPIRED`, `ORDER_NOT_MODIFIABLE` (paid, failed or cancelled)", body = ErrorBody),
+        (status = 429, description = "`TOO_MANY_REQUESTS`: this client has its share of booking calls in progress (`MAX_IN_FLIGHT_PER_CLIENT`); nothing was changed", body = ErrorBody),
         (status = 503, description = "`SERVICE_BUSY` or `SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
         (status = 504, description = "`OUTCOME_UNKNOWN`: the engine did not answer in time; the order's status tells whether the passengers were saved", body = ErrorBody),
     ),
 )]
 pub async fn set_passengers(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
     body: web::Json<PassengersBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
     let passengers = body.parse()?;
-    let named = flows::name_passengers(&context(&state), id.into(), passengers).await;
+    let named = flows::name_passengers(&context(&state, &req), id.into(), passengers).await;
     Ok(HttpResponse::Ok().json(status_of(&state, answers::result(named)?)))
 }
 
@@ -242,6 +252,7 @@ seat lost to another order is 409 `SEATS_UNAVAILABLE` with no payment attempt. W
         (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`ORDER_EXPIRED`, `ORDER_NOT_MODIFIABLE` (already paid, failed or cancelled), `SEATS_UNAVAILABLE` (a seat lost to another order), `PASSENGERS_REQUIRED` (`seats` names the seats without a passenger; no payment was attempted)", body = ErrorBody),
         (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the key was used with another code", body = ErrorBody),
+        (status = 429, description = "`TOO_MANY_REQUESTS`: this client has its share of booking calls in progress (`MAX_IN_FLIGHT_PER_CLIENT`); nothing was changed", body = ErrorBody),
         (status = 503, description = "`SERVICE_BUSY` or `SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
         (status = 504, description = "`OUTCOME_UNKNOWN`: the engine did not answer in time; the message names the status URL, and a retry with the same `Idempotency-Key` answers the outcome", body = ErrorBody),
     ),
@@ -267,7 +278,7 @@ pub async fn pay(
         keep: &keep,
     });
     answers::reply(
-        flows::pay(&context(&state), id.into(), code, key).await,
+        flows::pay(&context(&state, &req), id.into(), code, key).await,
         answer,
     )
 }
@@ -284,16 +295,18 @@ pub async fn pay(
         (status = 400, description = "`INVALID_ORDER_ID`: not a UUID", body = ErrorBody),
         (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`ORDER_EXPIRED`, `ORDER_NOT_MODIFIABLE` (paid, failed or already cancelled)", body = ErrorBody),
+        (status = 429, description = "`TOO_MANY_REQUESTS`: this client has its share of booking calls in progress (`MAX_IN_FLIGHT_PER_CLIENT`); nothing was changed", body = ErrorBody),
         (status = 503, description = "`SERVICE_BUSY` or `SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
         (status = 504, description = "`OUTCOME_UNKNOWN`: the engine did not answer in time; the message names the status URL, and a retry with the same `Idempotency-Key` answers the outcome", body = ErrorBody),
     ),
 )]
 pub async fn cancel(
     state: web::Data<AppState>,
+    req: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
-    let status = answers::result(flows::cancel(&context(&state), id.into()).await)?;
+    let status = answers::result(flows::cancel(&context(&state, &req), id.into()).await)?;
     Ok(HttpResponse::Ok().json(Ack {
         order_id: id,
         status,
@@ -323,6 +336,7 @@ the stream ends after a terminal status (`CONFIRMED`, `FAILED`, `EXPIRED`, `CANC
         (status = 204, description = "The client has seen the order's last status already (stops an `EventSource`)"),
         (status = 400, description = "`INVALID_ORDER_ID`: not a UUID", body = ErrorBody),
         (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
+        (status = 429, description = "`TOO_MANY_STREAMS`: this client has `MAX_STREAMS_PER_CLIENT` event streams open (16); close one", body = ErrorBody),
         (status = 503, description = "`SERVICE_UNAVAILABLE`: Postgres is down", body = ErrorBody),
     ),
 )]
@@ -332,9 +346,10 @@ pub async fn events(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = order_id(&path)?;
+    let lease = sse::lease(&state, &req).await?;
     Ok(
         match order_events(&state, id, last_event_id(&req), None).await? {
-            Some(stream) => sse::respond(stream),
+            Some(stream) => sse::respond_leased(stream, lease),
             None => HttpResponse::NoContent().finish(),
         },
     )

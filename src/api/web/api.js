@@ -50,11 +50,14 @@ export function newKey() {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// A booking call (hold, change, pay, cancel). A 503 changed nothing, so it is
-// retried after the server's Retry-After. A create or a payment carries one
-// Idempotency-Key for all its tries: a try that did reach the engine is
-// answered once, never run twice, so a 504 (the outcome was not known in
-// time) is retried too and answers the real outcome. A change or a
+// A booking call (hold, change, pay, cancel). A 503, or a 429
+// TOO_MANY_REQUESTS (this client's share of calls in flight is in use, e.g.
+// by another tab), changed nothing, so it is retried after the server's
+// Retry-After; a 429 TOO_MANY_LIVE_ORDERS is the customer's to act on.
+// A create or a payment carries one Idempotency-Key for all its tries: a
+// try that did reach the engine is answered once, never run twice, so a 504
+// (the outcome was not known in time) is retried too and answers the real
+// outcome. A change or a
 // cancellation answered 504 is left to the order's live status. `key`
 // gives the Idempotency-Key to send (one the caller keeps across its own
 // retries), instead of a new one.
@@ -65,7 +68,8 @@ export async function bookingCall(method, path, body, { idempotent = false, key 
     try {
       return await api(method, path, body, headers);
     } catch (err) {
-      const retry = err.status === 503 || (err.status === 504 && sent !== null);
+      const busy = err.status === 503 || err.code === 'TOO_MANY_REQUESTS';
+      const retry = busy || (err.status === 504 && sent !== null);
       if (!retry || attempt >= BUSY_RETRIES) throw err;
       const wait = Math.min(Math.max(err.retryAfter, 1), 5) * 1000;
       await sleep(wait + Math.random() * 250);

@@ -75,6 +75,11 @@ impl Stack {
         s.worker.deployment_name = "faults".into();
         s.worker.build_id = "faults-build".into();
         s.booking.payment_failure_rate = 0.15;
+        // Customers name themselves in X-Forwarded-For (`traffic::forwarded_for`),
+        // believed from loopback: each is a client of its own for the fair
+        // share per client.
+        s.server.trusted_proxies =
+            flightctl::config::TrustedProxies::parse("127.0.0.1/32").expect("a proxy list");
         // The test flight leaves in a day: cancellable up to an hour before.
         s.booking.refund_cutoff = Duration::from_secs(3600);
         s.booking.refund_failure_rate = 0.15;

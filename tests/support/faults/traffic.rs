@@ -168,6 +168,13 @@ tokio::task_local! {
     pub static PROCESS: usize;
 }
 
+/// The address customer `process` speaks from, as `serve`'s trusted proxy
+/// (loopback, `TRUSTED_PROXIES`) forwards it: each customer is a client of
+/// its own for the server's fair share, as in a real crowd.
+pub fn forwarded_for(process: usize) -> String {
+    format!("10.77.{}.{}", process / 250, process % 250 + 1)
+}
+
 pub struct Shared {
     /// `serve`'s address: a restarted `serve` takes the same port.
     pub base: String,
@@ -222,7 +229,10 @@ impl Shared {
         };
         let mut last: String;
         loop {
-            let mut req = self.http.request(method.clone(), self.url(path));
+            let mut req = (self.http.request(method.clone(), self.url(path))).header(
+                "X-Forwarded-For",
+                forwarded_for(PROCESS.try_with(|p| *p).unwrap_or(0)),
+            );
             if let Some(body) = &body {
                 req = req.json(body);
             }
@@ -586,6 +596,7 @@ pub async fn recovery(sh: &Shared, probe_flight: &str) -> Option<Duration> {
         };
         let resp = client
             .post(sh.url("/api/orders"))
+            .header("X-Forwarded-For", "10.78.0.1")
             .header("Idempotency-Key", Uuid::new_v4().to_string())
             .json(&json!({"flightId": probe_flight, "seats": [seat]}))
             .send()
