@@ -96,6 +96,19 @@ pub struct ServerSettings {
     /// `TRUSTED_PROXIES`: the load balancers whose `X-Forwarded-For` names
     /// the client (see [`TrustedProxies`]); empty, none is.
     pub trusted_proxies: TrustedProxies,
+    /// Failed operator sign-ins one client address may make per
+    /// `sign_in_window`, whatever the names (`SIGN_IN_MAX_PER_ADDRESS`).
+    pub sign_in_max_per_address: u32,
+    /// Failed sign-ins for one name from one address per window
+    /// (`SIGN_IN_MAX_PER_NAME`): a stranger elsewhere cannot lock an
+    /// operator out.
+    pub sign_in_max_per_name: u32,
+    #[serde(deserialize_with = "human_duration")]
+    pub sign_in_window: Duration,
+    /// Password checks (argon2id, 19 MiB each) run at once by one `serve`;
+    /// a sign-in beyond them is answered 503 at once. 0: as many as the
+    /// process has cores (`SIGN_IN_CONCURRENCY`).
+    pub sign_in_concurrency: usize,
 }
 
 /// How long a create's up-front seat claim outlives its call's deadline:
@@ -104,6 +117,15 @@ pub struct ServerSettings {
 const CLAIM_OUTLIVES_CALL: Duration = Duration::from_secs(5);
 
 impl ServerSettings {
+    /// Password checks at once: `sign_in_concurrency`, or with 0 the cores
+    /// this process may use (its cgroup's CPU quota included).
+    pub fn sign_in_checks(&self) -> usize {
+        match self.sign_in_concurrency {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// How long a create's up-front seat claim lives: past the longest wait
     /// for its workflow. One setting for `serve`, which claims with it, and
     /// the worker's reconciliation sweep, which waits that long before it
@@ -313,6 +335,17 @@ impl Settings {
         if self.server.max_in_flight == 0 {
             return Err(ConfigError::Invalid(
                 "server.max_in_flight must be at least 1".into(),
+            ));
+        }
+        let server = &self.server;
+        if server.sign_in_max_per_address == 0
+            || server.sign_in_max_per_name == 0
+            || server.sign_in_window.is_zero()
+        {
+            return Err(ConfigError::Invalid(
+                "server.sign_in_max_per_address, sign_in_max_per_name and sign_in_window must \
+                 be greater than zero"
+                    .into(),
             ));
         }
         if self.server.call_timeout.is_zero() {

@@ -92,7 +92,10 @@ async fn find(r: &Refunds<'_>, who: &LookUp<'_>) -> Result<Result<Booking, Refus
             && b.order.status.was_sold()
     };
     match found {
-        Some(b) if named(&b) => Ok(Ok(b)),
+        Some(b) if named(&b) => {
+            r.lookups.passed(who.client).await?;
+            Ok(Ok(b))
+        }
         _ => {
             r.lookups.failed(who.client).await?;
             Ok(Err(Refusal::BookingNotFound))
