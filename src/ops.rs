@@ -147,28 +147,58 @@ fn verify_with(password: &Password, hash: &str, memory: &mut Vec<Block>) -> bool
     computed.is_ok_and(|computed| &computed == expected)
 }
 
-/// The password checks one `serve` runs at once, and the memory they run
-/// in. A check takes a slot or is refused at once (no queue: a flood of
-/// sign-ins waits for nothing and holds nothing); each slot's 19 MiB is
-/// allocated on its first use and reused by every later check. See
-/// [`PARAMS_M_KIB`] for the arithmetic.
+/// The password checks one `serve` runs at once: a fixed set of threads
+/// of their own, each with its memory (19 MiB, allocated on its first
+/// check and reused by every later one). A check takes a free slot or is
+/// refused at once (no queue: a flood of sign-ins waits for nothing and
+/// holds nothing). The threads run at a lower priority (nice
+/// [`CHECK_NICENESS`]) than the API's: under a flood the checks take the
+/// cores only while the customers' requests leave them idle. See
+/// [`PARAMS_M_KIB`] for the memory arithmetic.
 #[derive(Clone)]
 pub struct PasswordChecks {
     slots: Arc<Semaphore>,
-    memory: Arc<Mutex<Vec<Vec<Block>>>>,
+    jobs: std::sync::mpsc::Sender<Job>,
+}
+
+/// How much lower the checking threads' priority is (Linux nice value;
+/// raising it needs no privilege).
+pub const CHECK_NICENESS: i32 = 10;
+
+/// One check for a checking thread: the slot it holds until done. No
+/// hash: the name is unknown, the decoy is checked (made on a checking
+/// thread the first time, never on one of the API's).
+struct Job {
+    password: Password,
+    hash: Option<String>,
+    slot: OwnedSemaphorePermit,
+    answer: tokio::sync::oneshot::Sender<bool>,
 }
 
 /// A slot taken for one password check.
 pub struct CheckSlot {
     permit: OwnedSemaphorePermit,
-    memory: Arc<Mutex<Vec<Vec<Block>>>>,
+    jobs: std::sync::mpsc::Sender<Job>,
 }
 
 impl PasswordChecks {
+    /// `slots` checks at once (at least one), on as many threads.
     pub fn new(slots: usize) -> Self {
+        let slots = slots.max(1);
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..slots {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-check-{n}"))
+                .spawn(move || check_thread(&queue));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "a password check thread could not start");
+            }
+        }
         Self {
-            slots: Arc::new(Semaphore::new(slots.max(1))),
-            memory: Arc::new(Mutex::new(Vec::new())),
+            slots: Arc::new(Semaphore::new(slots)),
+            jobs,
         }
     }
 
@@ -177,7 +207,7 @@ impl PasswordChecks {
         let permit = self.slots.clone().try_acquire_owned().ok()?;
         Some(CheckSlot {
             permit,
-            memory: self.memory.clone(),
+            jobs: self.jobs.clone(),
         })
     }
 
@@ -187,27 +217,52 @@ impl PasswordChecks {
     }
 }
 
+/// A checking thread: lowers its own priority, then checks what it is
+/// given in the memory it keeps, until `serve` ends.
+fn check_thread(queue: &Mutex<std::sync::mpsc::Receiver<Job>>) {
+    lower_priority();
+    let mut memory: Vec<Block> = Vec::new();
+    loop {
+        let job = match queue.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let hash = job.hash.as_deref().unwrap_or_else(|| decoy_hash());
+        let verified = verify_with(&job.password, hash, &mut memory);
+        drop(job.slot);
+        let _ = job.answer.send(verified);
+    }
+}
+
+/// This thread's nice value raised by [`CHECK_NICENESS`] (Linux: nice is
+/// per thread). Best effort: a failure leaves it as it was.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on this thread's own id, no memory passed.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, CHECK_NICENESS);
+    }
+}
+
 impl CheckSlot {
-    /// Whether `password` is the one `hash` was made from, computed on a
-    /// blocking thread in the slot's memory. The slot is held until the
-    /// computation ends, even should the request be dropped meanwhile.
-    pub async fn verify(self, password: Password, hash: String) -> bool {
-        tokio::task::spawn_blocking(move || {
-            let CheckSlot { permit, memory } = self;
-            let mut blocks = memory
-                .lock()
-                .ok()
-                .and_then(|mut m| m.pop())
-                .unwrap_or_default();
-            let verified = verify_with(&password, &hash, &mut blocks);
-            if let Ok(mut m) = memory.lock() {
-                m.push(blocks);
-            }
-            drop(permit);
-            verified
-        })
-        .await
-        .unwrap_or(false)
+    /// Whether `password` is the one `hash` was made from (none: checked
+    /// against the decoy, never true), computed on a checking thread. The
+    /// slot is held until the computation ends, even should the request be
+    /// dropped meanwhile.
+    pub async fn verify(self, password: Password, hash: Option<String>) -> bool {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job = Job {
+            password,
+            hash,
+            slot: self.permit,
+            answer,
+        };
+        if self.jobs.send(job).is_err() {
+            return false;
+        }
+        answered.await.unwrap_or(false)
     }
 }
 
@@ -281,19 +336,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn checks_beyond_the_slots_are_refused_at_once_and_slots_reuse_memory() {
+    async fn checks_beyond_the_slots_are_refused_at_once() {
         let password = Password::new("correct horse battery staple");
         let hash = hash_password(&password).unwrap();
         let checks = PasswordChecks::new(1);
         let slot = checks.try_slot().expect("a free slot");
         assert!(checks.try_slot().is_none(), "no second slot, no queue");
-        assert!(slot.verify(password.clone(), hash.clone()).await);
+        assert!(slot.verify(password.clone(), Some(hash.clone())).await);
         assert_eq!(checks.free(), 1, "the slot is back");
         let slot = checks.try_slot().unwrap();
-        assert!(!slot.verify(Password::new("wrong"), hash.clone()).await);
-        let kept = checks.memory.lock().unwrap();
-        assert_eq!(kept.len(), 1, "one slot, one block of memory, kept");
-        assert_eq!(kept[0].len(), params().block_count());
+        assert!(
+            !slot
+                .verify(Password::new("wrong"), Some(hash.clone()))
+                .await
+        );
+        let slot = checks.try_slot().unwrap();
+        assert!(!slot.verify(password.clone(), None).await, "the decoy");
+        assert_eq!(checks.free(), 1);
     }
 
     #[test]

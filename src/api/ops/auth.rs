@@ -206,20 +206,21 @@ pub async fn sign_in(
     let address = state
         .client_address(&req)
         .map_or_else(|| "unknown".to_string(), |a| a.to_string());
-    // Counted first: an attempt past a limit is refused before its
-    // password is looked at, however many arrive at once.
-    if let Some(retry_after) = state.sign_ins.take(&address, &name).await? {
-        let refused = ApiError::from(ErrorCode::TooManySignIns).retry_in(retry_after);
-        return Err(failed_sign_in(&state, &name, &address, refused).await);
-    }
-    // A slot for the password check, or 503 now: never a queue.
+    // A slot for the password check, or 503 now: never a queue, and
+    // nothing asked of any store (a flood's refusals cost next to nothing).
     let Some(slot) = state.password_checks.try_slot() else {
-        give_back(&state, &address, &name).await;
         return Err(ApiError::new(
             ErrorCode::ServiceBusy,
             "too many sign-ins are being checked at once; try again shortly",
         ));
     };
+    // Counted before the check: an attempt past a limit is refused before
+    // its password is looked at, however many arrive at once.
+    if let Some(retry_after) = state.sign_ins.take(&address, &name).await? {
+        drop(slot);
+        let refused = ApiError::from(ErrorCode::TooManySignIns).retry_in(retry_after);
+        return Err(failed_sign_in(&state, &name, &address, refused).await);
+    }
     let hash = match ops::valid_name(&name) {
         true => store::password_hash(&state.pool, &name).await?,
         false => None,
@@ -227,7 +228,6 @@ pub async fn sign_in(
     let password = Password::new(body.password.clone());
     let known = hash.is_some();
     // An unknown name costs a check too (the decoy), in the same slot.
-    let hash = hash.unwrap_or_else(|| ops::decoy_hash().to_string());
     let verified = slot.verify(password, hash).await;
     if !(known && verified) {
         let wrong = ApiError::from(ErrorCode::InvalidCredentials);
@@ -254,9 +254,9 @@ pub async fn sign_in(
         .json(SessionView { name, expires_at }))
 }
 
-/// A sign-in attempt that did not count against the limits (it signed in,
-/// or no password was checked) is given back; should Redis not take it
-/// back, it counts until its window ends, which is only logged.
+/// A sign-in attempt that did not count against the limits (it signed in)
+/// is given back; should Redis not take it back, it counts until its
+/// window ends, which is only logged.
 async fn give_back(state: &AppState, address: &str, name: &str) {
     if let Err(e) = state.sign_ins.give_back(address, name).await {
         tracing::warn!(error = %e.report(), "a sign-in attempt could not be given back");
