@@ -114,6 +114,19 @@ pub struct ServerSettings {
     /// `MAX_STREAMS_PER_CLIENT`: event streams one client may keep open at
     /// once, across every `serve` (429 `TOO_MANY_STREAMS` beyond it).
     pub max_streams_per_client: u32,
+    /// Failed operator sign-ins one client address may make per
+    /// `sign_in_window`, whatever the names (`SIGN_IN_MAX_PER_ADDRESS`).
+    pub sign_in_max_per_address: u32,
+    /// Failed sign-ins for one name from one address per window
+    /// (`SIGN_IN_MAX_PER_NAME`): a stranger elsewhere cannot lock an
+    /// operator out.
+    pub sign_in_max_per_name: u32,
+    #[serde(deserialize_with = "human_duration")]
+    pub sign_in_window: Duration,
+    /// Password checks (argon2id, 19 MiB each) run at once by one `serve`;
+    /// a sign-in beyond them is answered 503 at once. 0: as many as the
+    /// process has cores (`SIGN_IN_CONCURRENCY`).
+    pub sign_in_concurrency: usize,
 }
 
 /// How long a create's up-front seat claim outlives its call's deadline:
@@ -130,6 +143,15 @@ impl ServerSettings {
         match self.max_in_flight_per_client {
             0 => (self.max_in_flight / 4).max(1),
             share => share,
+        }
+    }
+
+    /// Password checks at once: `sign_in_concurrency`, or with 0 the cores
+    /// this process may use (its cgroup's CPU quota included).
+    pub fn sign_in_checks(&self) -> usize {
+        match self.sign_in_concurrency {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
         }
     }
 
@@ -377,6 +399,17 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "server.max_live_orders_per_client (MAX_LIVE_ORDERS_PER_CLIENT) and \
                  server.max_streams_per_client (MAX_STREAMS_PER_CLIENT) must be at least 1"
+                    .into(),
+            ));
+        }
+        let server = &self.server;
+        if server.sign_in_max_per_address == 0
+            || server.sign_in_max_per_name == 0
+            || server.sign_in_window.is_zero()
+        {
+            return Err(ConfigError::Invalid(
+                "server.sign_in_max_per_address, sign_in_max_per_name and sign_in_window must \
+                 be greater than zero"
                     .into(),
             ));
         }

@@ -13,6 +13,7 @@ use super::state::AppState;
 use super::{codec, errors, headers, listener, metrics, ops, request_id};
 use crate::booking::service::Engine;
 use crate::config::Settings;
+use crate::store::attempts::SignIns;
 use crate::store::{self, lookups::Lookups};
 
 /// Both listeners of `serve`, bound, not yet awaited: tests start them on
@@ -101,16 +102,18 @@ impl Application {
                 settings.booking.lookup_max_failures,
                 settings.booking.lookup_window,
             ),
-            sign_ins: Lookups::new(
+            sign_ins: SignIns::new(
                 holds.client().clone(),
-                &format!("{}:ops", settings.redis.key_prefix),
-                ops::SIGN_IN_FAILURES,
-                ops::SIGN_IN_WINDOW,
+                &settings.redis.key_prefix,
+                settings.server.sign_in_window,
+                settings.server.sign_in_max_per_address,
+                settings.server.sign_in_max_per_name,
             ),
             share: store::fairshare::FairShare::new(
                 holds.client().clone(),
                 settings.redis.key_prefix.clone(),
             ),
+            password_checks: crate::ops::PasswordChecks::new(settings.server.sign_in_checks()),
             settings,
             pool,
             holds,

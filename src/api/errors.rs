@@ -179,7 +179,7 @@ impl ErrorCode {
             C::Unauthenticated => "sign in first: POST /api/ops/session",
             C::CrossOrigin => "a state change must come from this site",
             C::InvalidCredentials => "no operator with this name and password",
-            C::TooManySignIns => "too many failed sign-ins for this name; try again later",
+            C::TooManySignIns => "too many failed sign-ins from this client; try again later",
             C::InvalidFlight => "the flight is not valid",
             C::FlightExists => "the flight number is taken",
             C::TooManyRequests => {

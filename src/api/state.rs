@@ -8,8 +8,10 @@ use super::live::Live;
 use crate::api::ApiError;
 use crate::booking::service::Engine;
 use crate::config::Settings;
+use crate::ops::PasswordChecks;
 use crate::orders::Admission;
 use crate::store::Holds;
+use crate::store::attempts::SignIns;
 use crate::store::fairshare::{ClientKey, FairShare};
 use crate::store::lookups::Lookups;
 
@@ -25,8 +27,10 @@ pub struct AppState {
     pub engine: Engine,
     /// Failed booking look-ups per client.
     pub lookups: Lookups,
-    /// Failed operator sign-ins per name.
-    pub sign_ins: Lookups,
+    /// Failed operator sign-ins per client address, and per name from it.
+    pub sign_ins: SignIns,
+    /// The password checks this process runs at once (sign-in).
+    pub password_checks: PasswordChecks,
     /// Each client's booking calls in flight, live orders and open event
     /// streams, across every `serve`.
     pub share: FairShare,

@@ -96,7 +96,10 @@ async fn find(r: &Refunds<'_>, who: &LookUp<'_>) -> Result<Result<Booking, Refus
     let passengers = found.as_ref().map_or(&[][..], |b| &b.order.passengers[..]);
     let named = family_matches(passengers, who.last_name);
     match found {
-        Some(b) if named && b.order.status.was_sold() => Ok(Ok(b)),
+        Some(b) if named && b.order.status.was_sold() => {
+            r.lookups.passed(who.client).await?;
+            Ok(Ok(b))
+        }
         _ => {
             r.lookups.failed(who.client).await?;
             Ok(Err(Refusal::BookingNotFound))

@@ -1,6 +1,7 @@
 //! Storage: PostgreSQL (flights, seats, orders — the final authority on who
 //! owns a seat) and Redis (seat holds with a TTL).
 
+pub mod attempts;
 pub mod claims;
 pub mod fairshare;
 pub mod flights;

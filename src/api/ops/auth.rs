@@ -18,9 +18,12 @@ use crate::store::ops::{self as store};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "flightctl_ops";
-/// Failed sign-ins per name in [`SIGN_IN_WINDOW`] before it is refused.
-pub const SIGN_IN_FAILURES: u32 = 5;
-pub const SIGN_IN_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// The longest name a failed sign-in is audited with (as typed, trimmed):
+/// an operator name is at most 64 characters.
+pub const AUDITED_NAME_CHARS: usize = 64;
+/// How often an operator's event stream looks whether its session still
+/// lives (signed out, revoked, expired: the stream ends).
+pub const SESSION_RECHECK: Duration = Duration::from_secs(1);
 
 /// A signed-in operator: the extractor every ops route but sign-in takes.
 #[derive(Clone, Debug)]
@@ -155,10 +158,19 @@ fn same_origin(req: &HttpRequest) -> bool {
     }
 }
 
-/// Record an action and its outcome in the audit trail; the action's answer
-/// is passed through. An audit that cannot be written fails the answer (503),
-/// though the action itself took place: the message says so.
+impl Operator {
+    /// Whether the session this operator signed in with still lives (not
+    /// signed out, revoked or expired). A store that cannot answer says
+    /// nothing against it: `None`.
+    pub async fn still_signed_in(&self, state: &AppState) -> Option<bool> {
+        match store::session(&state.pool, &self.token.digest()).await {
+            Ok(session) => Some(session.is_some()),
+            Err(_) => None,
+        }
+    }
+}
 
+/// An operator's name and password.
 #[derive(Deserialize, ToSchema)]
 #[schema(example = json!({"name": "ada", "password": "correct horse battery staple"}))]
 pub struct SignIn {
@@ -184,14 +196,19 @@ pub struct SessionView {
     tag = "operations console",
     summary = "Sign in: an operator's name and password",
     description = "Sets the session cookie `flightctl_ops` (HttpOnly, SameSite=Strict, Secure \
-over TLS). Five failed sign-ins for a name within 15 minutes: 429 for the rest of the window.",
+over TLS). Failed sign-ins are counted per client address (`SIGN_IN_MAX_PER_ADDRESS`, 20 by \
+default, whatever the names) and per name from that address (`SIGN_IN_MAX_PER_NAME`, 5) within \
+`SIGN_IN_WINDOW` (15 minutes): beyond either, 429 for the rest of the window, before any \
+password is checked. Password checks run a few at a time (`SIGN_IN_CONCURRENCY`, one per core): \
+a sign-in beyond them is answered 503 `SERVICE_BUSY` with `Retry-After` at once. Every failed or \
+refused sign-in is in the audit trail (the name as typed, the client's address).",
     request_body = SignIn,
     responses(
         (status = 200, description = "Signed in", body = SessionView),
         (status = 400, description = "`INVALID_JSON` or `INVALID_REQUEST`: not `{name, password}`", body = ErrorBody),
         (status = 401, description = "`INVALID_CREDENTIALS`: no such operator, or another password", body = ErrorBody),
         (status = 429, description = "`TOO_MANY_SIGN_INS`: retry after `Retry-After` seconds", body = ErrorBody),
-        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_BUSY`: every password check slot is taken, retry after `Retry-After` seconds; or `SERVICE_UNAVAILABLE`", body = ErrorBody),
     ),
 )]
 pub async fn sign_in(
@@ -200,10 +217,23 @@ pub async fn sign_in(
     body: web::Json<SignIn>,
 ) -> Result<HttpResponse, ApiError> {
     let name = body.name.trim().to_string();
-    let attempts = state.sign_ins.clone();
-    let who = format!("name:{}", name.to_lowercase());
-    if let Some(retry_after) = attempts.refused(&who).await? {
-        return Err(ApiError::from(ErrorCode::TooManySignIns).retry_in(retry_after));
+    let address = state
+        .client_address(&req)
+        .map_or_else(|| "unknown".to_string(), |a| a.to_string());
+    // A slot for the password check, or 503 now: never a queue, and
+    // nothing asked of any store (a flood's refusals cost next to nothing).
+    let Some(slot) = state.password_checks.try_slot() else {
+        return Err(ApiError::new(
+            ErrorCode::ServiceBusy,
+            "too many sign-ins are being checked at once; try again shortly",
+        ));
+    };
+    // Counted before the check: an attempt past a limit is refused before
+    // its password is looked at, however many arrive at once.
+    if let Some(retry_after) = state.sign_ins.take(&address, &name).await? {
+        drop(slot);
+        let refused = ApiError::from(ErrorCode::TooManySignIns).retry_in(retry_after);
+        return Err(failed_sign_in(&state, &name, &address, refused).await);
     }
     let hash = match ops::valid_name(&name) {
         true => store::password_hash(&state.pool, &name).await?,
@@ -211,15 +241,13 @@ pub async fn sign_in(
     };
     let password = Password::new(body.password.clone());
     let known = hash.is_some();
-    let hash = hash.unwrap_or_else(|| ops::decoy_hash().to_string());
-    let verified = web::block(move || ops::verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
+    // An unknown name costs a check too (the decoy), in the same slot.
+    let verified = slot.verify(password, hash).await;
     if !(known && verified) {
-        attempts.failed(&who).await?;
-        tracing::info!("an operator sign-in failed");
-        return Err(ErrorCode::InvalidCredentials.into());
+        let wrong = ApiError::from(ErrorCode::InvalidCredentials);
+        return Err(failed_sign_in(&state, &name, &address, wrong).await);
     }
+    give_back(&state, &address, &name).await;
     let token = Token::generate();
     let ttl = state.settings.server.ops_session_ttl;
     let expires_at = store::open_session(&state.pool, &token.digest(), &name, ttl).await?;
@@ -238,6 +266,37 @@ pub async fn sign_in(
     Ok(HttpResponse::Ok()
         .cookie(cookie)
         .json(SessionView { name, expires_at }))
+}
+
+/// A sign-in attempt that did not count against the limits (it signed in)
+/// is given back; should Redis not take it back, it counts until its
+/// window ends, which is only logged.
+async fn give_back(state: &AppState, address: &str, name: &str) {
+    if let Err(e) = state.sign_ins.give_back(address, name).await {
+        tracing::warn!(error = %e.report(), "a sign-in attempt could not be given back");
+    }
+}
+
+/// Record a failed or refused sign-in in the audit trail: the name as
+/// typed (trimmed, at most [`AUDITED_NAME_CHARS`]), the client's address,
+/// the refusal's code; never the password. The refusal is the answer, or
+/// 503 if the audit trail could not record it.
+async fn failed_sign_in(
+    state: &AppState,
+    name: &str,
+    address: &str,
+    refusal: ApiError,
+) -> ApiError {
+    let typed: String = name.chars().take(AUDITED_NAME_CHARS).collect();
+    let outcome = refusal.code.as_str();
+    tracing::info!(outcome, "an operator sign-in failed");
+    match store::audit(&state.pool, &typed, "sign_in", address, outcome, None).await {
+        Ok(()) => refusal,
+        Err(e) => {
+            tracing::error!(error = %e.report(), "the audit trail could not record a failed sign-in");
+            ApiError::unavailable("the sign-in failed, but the audit trail could not record it")
+        }
+    }
 }
 
 #[utoipa::path(

@@ -51,8 +51,9 @@ pub async fn flights(state: web::Data<AppState>, _op: Operator) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(flights_view(&state).await?))
 }
 
-/// How often the sales stream looks for a change.
-const SALES_EVERY: Duration = Duration::from_secs(1);
+/// How often the sales stream looks for a change, and whether its session
+/// still lives.
+const SALES_EVERY: Duration = super::auth::SESSION_RECHECK;
 
 #[utoipa::path(
     get,
@@ -60,7 +61,8 @@ const SALES_EVERY: Duration = Duration::from_secs(1);
     tag = "operations console",
     summary = "Every flight's sales, as server-sent events",
     description = "`event: flights` (`FlightsView`) at once, then whenever it changes (looked at \
-every second); a `: keep-alive` comment every 15 s.",
+every second); a `: keep-alive` comment every 15 s. The stream ends within a second of its \
+session ending (signed out, revoked, expired).",
     security(("ops_session" = [])),
     responses(
         (status = 200, description = "The stream", content_type = "text/event-stream", body = String),
@@ -69,16 +71,16 @@ every second); a `: keep-alive` comment every 15 s.",
 )]
 pub async fn flights_events(
     state: web::Data<AppState>,
-    _op: Operator,
+    op: Operator,
 ) -> Result<HttpResponse, ApiError> {
     let first = flights_view(&state).await?;
     let first = serde_json::to_string(&first.flights).unwrap_or_default();
     let stream = futures::stream::unfold(
-        (state, first, true, std::time::Instant::now()),
-        |(state, last, fresh, quiet_since)| async move {
+        (state, op, first, true, std::time::Instant::now()),
+        |(state, op, last, fresh, quiet_since)| async move {
             if fresh {
                 let text = format!("event: flights\ndata: {{\"flights\":{last}}}\n\n");
-                return Some((text, (state, last, false, std::time::Instant::now())));
+                return Some((text, (state, op, last, false, std::time::Instant::now())));
             }
             let mut quiet_since = quiet_since;
             loop {
@@ -86,17 +88,21 @@ pub async fn flights_events(
                     () = state.live.closing() => return None,
                     () = tokio::time::sleep(SALES_EVERY) => {}
                 }
+                // Signed out or revoked: the stream ends with the session.
+                if op.still_signed_in(&state).await == Some(false) {
+                    return None;
+                }
                 if let Ok(now) = flights_view(&state).await {
                     let now = serde_json::to_string(&now.flights).unwrap_or_default();
                     if now != last {
                         let text = format!("event: flights\ndata: {{\"flights\":{now}}}\n\n");
-                        return Some((text, (state, now, false, std::time::Instant::now())));
+                        return Some((text, (state, op, now, false, std::time::Instant::now())));
                     }
                 }
                 if quiet_since.elapsed() >= Duration::from_secs(15) {
                     quiet_since = std::time::Instant::now();
                     let text = sse::KEEP_ALIVE_EVENT.to_string();
-                    return Some((text, (state, last, false, quiet_since)));
+                    return Some((text, (state, op, last, false, quiet_since)));
                 }
             }
         },

@@ -14,9 +14,17 @@
 //!
 //! The cookie (`flightctl_ops`) is opaque, HttpOnly, SameSite=Strict, Secure
 //! over TLS; Postgres keeps only its SHA-256 (`ops::Token::digest`), with a
-//! server-side expiry (`OPS_SESSION_TTL`) and revocation. Five failed
-//! sign-ins for a name within 15 minutes are refused 429 for the rest of
-//! the window.
+//! server-side expiry (`OPS_SESSION_TTL`) and revocation; the operators'
+//! event stream ends with its session.
+//!
+//! **Sign-in holds against a crowd** (`auth::sign_in`): an attempt is
+//! counted before its password is checked, per client address
+//! (`SIGN_IN_MAX_PER_ADDRESS`) and per name from that address
+//! (`SIGN_IN_MAX_PER_NAME`), atomically in Redis (`store::attempts`); past
+//! either, 429. Password checks take one of a fixed number of slots
+//! (`ops::PasswordChecks`, `SIGN_IN_CONCURRENCY`) or are refused 503 at
+//! once. Every failed or refused sign-in is audited (name as typed,
+//! address; never the password).
 
 //!
 //! - `auth.rs` — sign-in, the session cookie, the guard and `Operator`;
