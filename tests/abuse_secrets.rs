@@ -421,6 +421,7 @@ async fn metrics_and_the_config_are_served_on_the_admin_listener() {
     assert_eq!(
         keys,
         [
+            "holdMaxLifetimeSeconds",
             "paymentFailureRate",
             "paymentMaxRetries",
             "seatReservationSeconds",

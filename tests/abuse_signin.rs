@@ -137,8 +137,18 @@ async fn forty_parallel_wrong_look_ups_get_at_most_the_limit_of_404s() {
     let app = app_with(&[("LOOKUP_MAX_FAILURES", "10")]).await;
     let calls = (0..40).map(|i| {
         let http = app.http.clone();
-        let url = app.url(&format!("/api/bookings/ABCDE{}?lastName=Nobody", i % 10));
-        async move { http.get(url).send().await.unwrap().status().as_u16() }
+        let url = app.url("/api/bookings/lookup");
+        let body =
+            serde_json::json!({"reference": format!("ABCDE{}", i % 10), "lastName": "Nobody"});
+        async move {
+            http.post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
     });
     let codes = futures::future::join_all(calls).await;
     let not_found = codes.iter().filter(|c| **c == 404).count();
