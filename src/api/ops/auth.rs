@@ -25,6 +25,12 @@ pub const AUDITED_NAME_CHARS: usize = 64;
 /// lives (signed out, revoked, expired: the stream ends).
 pub const SESSION_RECHECK: Duration = Duration::from_secs(1);
 
+/// How long a sign-in refused for want of a password-check slot waits
+/// before its 503: a waiting request holds no slot and no connection to any
+/// store, only its own few kilobytes, so a flood of retries is slowed to a
+/// few a second per connection at no cost to anyone else.
+const BUSY_REFUSAL_PAUSE: Duration = Duration::from_millis(500);
+
 /// A signed-in operator: the extractor every ops route but sign-in takes.
 #[derive(Clone, Debug)]
 pub struct Operator {
@@ -200,7 +206,7 @@ over TLS). Failed sign-ins are counted per client address (`SIGN_IN_MAX_PER_ADDR
 default, whatever the names) and per name from that address (`SIGN_IN_MAX_PER_NAME`, 5) within \
 `SIGN_IN_WINDOW` (15 minutes): beyond either, 429 for the rest of the window, before any \
 password is checked. Password checks run a few at a time (`SIGN_IN_CONCURRENCY`, one per core): \
-a sign-in beyond them is answered 503 `SERVICE_BUSY` with `Retry-After` at once. Every failed or \
+a sign-in beyond them is answered 503 `SERVICE_BUSY` with `Retry-After` after half a second that holds no slot. Every failed or \
 refused sign-in is in the audit trail (the name as typed, the client's address).",
     request_body = SignIn,
     responses(
@@ -220,9 +226,13 @@ pub async fn sign_in(
     let address = state
         .client_address(&req)
         .map_or_else(|| "unknown".to_string(), |a| a.to_string());
-    // A slot for the password check, or 503 now: never a queue, and
-    // nothing asked of any store (a flood's refusals cost next to nothing).
+    // A slot for the password check, or 503: never a queue, and nothing
+    // asked of any store (a flood's refusals cost next to nothing). The
+    // refusal is answered after a short pause that holds no slot: a
+    // client that retries at once can then ask only a few times a second,
+    // instead of spending the cores the customers need on its refusals.
     let Some(slot) = state.password_checks.try_slot() else {
+        actix_web::rt::time::sleep(BUSY_REFUSAL_PAUSE).await;
         return Err(ApiError::new(
             ErrorCode::ServiceBusy,
             "too many sign-ins are being checked at once; try again shortly",
