@@ -22,8 +22,8 @@
 //! (`SIGN_IN_MAX_PER_ADDRESS`) and per name from that address
 //! (`SIGN_IN_MAX_PER_NAME`), atomically in Redis (`store::attempts`); past
 //! either, 429. Password checks take one of a fixed number of slots
-//! (`ops::PasswordChecks`, `SIGN_IN_CONCURRENCY`) or are refused 503 at
-//! once. Every failed or refused sign-in is audited (name as typed,
+//! (`ops::PasswordChecks`, `SIGN_IN_CONCURRENCY`) or are refused 503
+//! after a half-second pause that holds no slot. Every failed or refused sign-in is audited (name as typed,
 //! address; never the password).
 
 //!
