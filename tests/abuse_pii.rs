@@ -8,8 +8,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use flightctl::ops::{Password, hash_password};
-use flightctl::store::ops::put_operator;
 use serde_json::{Value, json};
 use support::sse::{self, Event, EventStream};
 use support::{FL101, TestApp};
@@ -346,25 +344,6 @@ async fn known_and_unknown_references_are_refused_alike() {
     );
 }
 
-async fn add_operator(app: &TestApp, name: &str) -> reqwest::Client {
-    let password = "correct horse battery staple";
-    let hash = hash_password(&Password::new(password)).unwrap();
-    put_operator(&app.pool, name, &hash).await.unwrap();
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let resp = http
-        .post(app.url("/api/ops/session"))
-        .json(&json!({"name": name, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    http
-}
-
 async fn ops_get(http: &reqwest::Client, app: &TestApp, path: &str) -> (u16, Value) {
     let resp = http.get(app.url(path)).send().await.unwrap();
     let code = resp.status().as_u16();
@@ -392,7 +371,7 @@ async fn an_operators_read_of_personal_data_is_audited_without_the_names() {
         .put(&format!("/api/orders/{order}/passengers"), passengers())
         .await;
     assert_eq!(code, 200, "{body}");
-    let ops = add_operator(&app, "grace").await;
+    let ops = support::signed_in_operator(&app, "grace").await;
 
     // The operator sees the passengers: that read is recorded.
     let (code, detail) = ops_get(&ops, &app, &format!("/api/ops/orders/{order}")).await;

@@ -10,9 +10,8 @@ use std::time::Duration;
 use flightctl::booking::refund::RefundInput;
 use flightctl::booking::service::Engine;
 use flightctl::domain::{FlightId, OrderId};
-use flightctl::ops::{Password, hash_password};
+use flightctl::store::orders;
 use flightctl::store::refunds::{self, Payout};
-use flightctl::store::{ops, orders};
 use serde_json::{Value, json};
 use support::servers::Postgres;
 use support::smtp::SmtpSink;
@@ -179,27 +178,6 @@ async fn a_payout_made_before_is_found_never_declined_after() {
     assert_eq!(declined, Payout::Declined);
 }
 
-const PASSWORD: &str = "correct horse battery staple";
-
-/// A client signed in to the console as `name`.
-async fn operator(app: &TestApp, name: &str) -> reqwest::Client {
-    let hash = hash_password(&Password::new(PASSWORD)).unwrap();
-    ops::put_operator(&app.pool, name, &hash).await.unwrap();
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let signed = http
-        .post(app.url("/api/ops/session"))
-        .json(&json!({"name": name, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed.status().as_u16(), 200);
-    http
-}
-
 async fn post(http: &reqwest::Client, app: &TestApp, path: &str) -> (u16, Value) {
     let resp = http.post(app.url(path)).send().await.unwrap();
     let code = resp.status().as_u16();
@@ -228,7 +206,7 @@ async fn an_operator_retries_a_failed_refund_and_it_ends_refunded() {
         .as_str()
         .unwrap()
         .to_string();
-    let ops = operator(&app, "grace").await;
+    let ops = support::signed_in_operator(&app, "grace").await;
     let path = format!("/api/ops/bookings/{reference}/refund");
     assert_eq!(post(&ops, &app, &path).await.0, 202);
     wait_status(&app, &order, "REFUND_FAILED", LONG).await;
@@ -368,7 +346,7 @@ async fn an_approved_payment_that_sold_nothing_is_refunded_and_mailed() {
         mail.subject()
     );
 
-    let ops = operator(&app, "grace").await;
+    let ops = support::signed_in_operator(&app, "grace").await;
     let listed = get(&ops, &app, "/api/ops/orders?status=FAILED").await;
     let item = listed["orders"]
         .as_array()
@@ -411,7 +389,7 @@ async fn the_sweep_refunds_an_approved_payment_left_without_a_sale() {
     app.worker().stop();
     app.start_worker_with(&[("REFUND_FAILURE_RATE", "0".into())])
         .await;
-    let ops = operator(&app, "grace").await;
+    let ops = support::signed_in_operator(&app, "grace").await;
     let path = format!("/api/ops/orders/{order}/refund");
     let (code, body) = post(&ops, &app, &path).await;
     assert_eq!(code, 202, "{body}");

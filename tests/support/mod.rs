@@ -678,3 +678,28 @@ pub async fn record_refund(app: &TestApp, order: &str, name: &str) {
         .await
         .unwrap_or_else(|e| panic!("{name} refund-{order} does not replay: {e}"));
 }
+
+/// The password [`signed_in_operator`] gives its operators.
+pub const OPERATOR_PASSWORD: &str = "correct horse battery staple";
+
+/// A client signed in to the console as `name`, an operator made for it.
+pub async fn signed_in_operator(app: &TestApp, name: &str) -> reqwest::Client {
+    use flightctl::ops::{Password, hash_password};
+    let hash = hash_password(&Password::new(OPERATOR_PASSWORD)).unwrap();
+    store::ops::put_operator(&app.pool, name, &hash)
+        .await
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let signed = http
+        .post(app.url("/api/ops/session"))
+        .json(&json!({"name": name, "password": OPERATOR_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status().as_u16(), 200);
+    http
+}
