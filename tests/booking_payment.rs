@@ -13,7 +13,7 @@ mod support;
 use std::time::Duration;
 
 use flightctl::domain::{FlightId, OrderId};
-use serde_json::json;
+use serde_json::{Value, json};
 use support::{FL101, FL102, FL201, TestApp};
 use uuid::Uuid;
 
@@ -221,4 +221,110 @@ async fn a_lost_hold_taken_by_another_order_refuses_the_payment_before_charging(
     assert_eq!(pay(&app, &order, "00000").await.0, 202);
     wait_for(&app, &order, "CONFIRMED", LONG).await;
     assert_eq!(app.seat_statuses(FL201).await["12B"], "reserved");
+}
+
+/// Pay with the passengers in the same request: `{paymentCode, passengers}`.
+async fn pay_naming(app: &TestApp, order: &str, passengers: Value) -> (u16, Value) {
+    app.post(
+        &format!("/api/orders/{order}/pay"),
+        json!({"paymentCode": "00000", "passengers": passengers}),
+    )
+    .await
+}
+
+fn passenger(seat: &str, given: &str) -> Value {
+    json!({"seat": seat, "givenName": given, "familyName": "Lovelace"})
+}
+
+/// The updates the order's workflow accepted so far.
+async fn updates(app: &TestApp, order: &str) -> usize {
+    let events = history(app, order).await;
+    events
+        .iter()
+        .filter(|e| e.contains("UpdateAccepted"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_payment_names_the_passengers_in_the_same_update() {
+    let app = app(Duration::from_secs(60)).await;
+    let order = create_ok(&app, FL201, &["13A", "13B"]).await;
+    let both = json!([passenger("13A", "Ada"), passenger("13b", "Byron")]);
+    let (code, body) = pay_naming(&app, &order, both).await;
+    assert_eq!(code, 202, "{body}");
+    wait_for(&app, &order, "CONFIRMED", LONG).await;
+    let names: Vec<(String, String)> = (row(&app, &order).await.passengers.iter())
+        .map(|p| (p.seat.to_string(), p.given_name.clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [("13A".into(), "Ada".into()), ("13B".into(), "Byron".into())]
+    );
+    assert_eq!(
+        updates(&app, &order).await,
+        2,
+        "the creation and the payment, no passenger update"
+    );
+}
+
+#[tokio::test]
+async fn a_payment_whose_passengers_are_refused_changes_nothing() {
+    let app = app(Duration::from_secs(60)).await;
+    let order = create_ok(&app, FL201, &["14A", "14B"]).await;
+    let unchanged = |s: &Value| {
+        assert_eq!(s["status"], "SEATS_RESERVED", "{s}");
+        assert_eq!(s["passengers"], json!([]), "{s}");
+        assert_eq!(s["paymentAttempts"], 0, "{s}");
+    };
+    // Refused at the edge, as the passenger route refuses them.
+    let cases = [
+        json!([]),
+        json!([
+            passenger("14A", "Ada"),
+            json!({"seat": "14B", "givenName": "", "familyName": "X"})
+        ]),
+        json!([passenger("14A", "Ada"), passenger("14a", "Twice")]),
+        json!("Ada"),
+    ];
+    for bad in cases {
+        let (code, body) = pay_naming(&app, &order, bad.clone()).await;
+        assert_eq!(code, 400, "{bad}: {body}");
+        assert_eq!(body["error"], "INVALID_PASSENGERS", "{bad}: {body}");
+        unchanged(&status(&app, &order).await);
+    }
+    assert_eq!(updates(&app, &order).await, 1, "none reached the workflow");
+    // Refused by the workflow: a seat the order does not hold, a seat
+    // left without a passenger.
+    let (code, body) = pay_naming(
+        &app,
+        &order,
+        json!([passenger("14A", "Ada"), passenger("14C", "Byron")]),
+    )
+    .await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (400, Some("INVALID_PASSENGERS")),
+        "{body}"
+    );
+    assert_eq!(body["seat"], "14C", "{body}");
+    unchanged(&status(&app, &order).await);
+    let (code, body) = pay_naming(&app, &order, json!([passenger("14A", "Ada")])).await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (409, Some("PASSENGERS_REQUIRED")),
+        "{body}"
+    );
+    assert!(body["message"].as_str().unwrap().contains("14B"), "{body}");
+    unchanged(&status(&app, &order).await);
+    assert!(row(&app, &order).await.passengers.is_empty());
+    assert!(payment_attempts(&app, &order).await.is_empty());
+    // Named before: the payment's list replaces the earlier one.
+    app.name_passengers(&order).await;
+    let both = json!([passenger("14A", "Ada"), passenger("14B", "Byron")]);
+    assert_eq!(pay_naming(&app, &order, both).await.0, 202);
+    wait_for(&app, &order, "CONFIRMED", LONG).await;
+    let names: Vec<String> = (row(&app, &order).await.passengers.iter())
+        .map(|p| p.given_name.clone())
+        .collect();
+    assert_eq!(names, ["Ada", "Byron"]);
 }
