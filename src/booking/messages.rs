@@ -106,12 +106,16 @@ pub struct SetPassengers {
     pub request_id: Option<String>,
 }
 
-/// The `pay` update.
+/// The `pay` update. `passengers`, when given, replaces the order's list
+/// (as `set_passengers` would) in the same step that accepts the payment:
+/// saved with the row before payment starts, or, refused, nothing changes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Pay {
     pub code: PaymentCode,
     pub deadline_ms: Deadline,
     pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passengers: Option<Vec<Passenger>>,
 }
 
 /// The `cancel` update.

@@ -57,7 +57,7 @@ pub use cancel::cancel;
 pub use change::change;
 pub use create::{Hold, SeatRequest, create};
 pub use passengers::name_passengers;
-pub use pay::pay;
+pub use pay::{Payment, pay};
 pub use refusal::Refusal;
 pub use share::live_bound;
 

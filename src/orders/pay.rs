@@ -1,5 +1,6 @@
 //! Paying for a live order: one `pay` update of its workflow with a
-//! deadline. With an `Idempotency-Key`, the key's state (`idempotency`)
+//! deadline, which may name the passengers too (one update where naming
+//! them first would take two). With an `Idempotency-Key`, the key's state (`idempotency`)
 //! decides what a request does, as for a create (the same order on every
 //! attempt).
 
@@ -9,24 +10,51 @@ use super::idempotency::{Attempt, Kept, Key, Reply, Request, walk};
 use super::{Context, Flow, Refusal};
 use crate::booking::messages::Pay;
 use crate::domain::{OrderId, OrderStatus, PaymentCode};
+use crate::passengers::Passenger;
 use crate::store::orders;
 
-/// Pay for the order `id` with `code`: one try, or, with a key, the key's
-/// walk until an answer. Done, the payment is being validated.
+/// What a payment brings: the code, and the passengers it names (none:
+/// those named before).
+#[derive(Clone)]
+pub struct Payment {
+    pub code: PaymentCode,
+    pub passengers: Option<Vec<Passenger>>,
+}
+
+impl Payment {
+    /// What a key's fingerprint covers: the code, then each passenger's
+    /// seat, names and email (the fingerprint is a keyed hash; none of it
+    /// is stored).
+    fn fingerprint_parts(&self) -> Vec<String> {
+        let mut parts = vec![self.code.as_str().to_string()];
+        for p in self.passengers.iter().flatten() {
+            parts.push(p.seat.to_string());
+            parts.push(p.given_name.clone());
+            parts.push(p.family_name.clone());
+            parts.push(p.email.clone().unwrap_or_default());
+        }
+        parts
+    }
+}
+
+/// Pay for the order `id`: one try, or, with a key, the key's walk until
+/// an answer. Done, the payment is being validated.
 pub async fn pay<A: Kept>(
     ctx: &Context<'_>,
     id: OrderId,
-    code: PaymentCode,
+    payment: Payment,
     key: Option<Key<'_, OrderStatus, A>>,
 ) -> Flow<Reply<A, OrderStatus>> {
     let Some(key) = key else {
-        let paid = finish(try_pay(ctx, id, code, None).await);
+        let paid = finish(try_pay(ctx, id, payment, None).await);
         return paid.map(|outcome| outcome.map(Reply::Fresh));
     };
+    let parts = payment.fingerprint_parts();
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
     let request = Request {
         scope: format!("pay:{id}"),
         what: "pay",
-        parts: &[code.as_str()],
+        parts: &parts,
     };
     walk(
         ctx,
@@ -35,7 +63,7 @@ pub async fn pay<A: Kept>(
         &mut KeyedPay {
             ctx,
             id,
-            code: &code,
+            payment: &payment,
         },
     )
     .await
@@ -45,7 +73,7 @@ pub async fn pay<A: Kept>(
 struct KeyedPay<'a> {
     ctx: &'a Context<'a>,
     id: OrderId,
-    code: &'a PaymentCode,
+    payment: &'a Payment,
 }
 
 impl Attempt for KeyedPay<'_> {
@@ -65,8 +93,8 @@ impl Attempt for KeyedPay<'_> {
         update_id: String,
         resend: bool,
     ) -> Flow<OrderStatus> {
-        let code = self.code.clone();
-        finish(try_pay(self.ctx, self.id, code, Some((update_id, resend))).await)
+        let payment = self.payment.clone();
+        finish(try_pay(self.ctx, self.id, payment, Some((update_id, resend))).await)
     }
 }
 
@@ -75,7 +103,7 @@ impl Attempt for KeyedPay<'_> {
 async fn try_pay(
     ctx: &Context<'_>,
     id: OrderId,
-    code: PaymentCode,
+    payment: Payment,
     update_id: Option<(String, bool)>,
 ) -> Result<OrderStatus, Stop> {
     let accepted = OrderStatus::PaymentProcessing;
@@ -91,9 +119,10 @@ async fn try_pay(
     let _ticket = admit(ctx, Call::Checkout).await?;
     let deadline = ctx.engine.deadline();
     let pay = Pay {
-        code,
+        code: payment.code,
         deadline_ms: deadline,
         request_id: ctx.request_id.clone(),
+        passengers: payment.passengers,
     };
     let answered = ctx.engine.pay(id, pay, update_id.map(|(u, _)| u)).await;
     if answer(id, told(ctx, &order, deadline, answered).await)?.is_some() {

@@ -504,9 +504,7 @@ impl Buyer {
             let seats = self.pick(&available);
             match self.create(&seats).await {
                 Created::Order(order) => {
-                    if self.name(&order, &seats).await {
-                        self.pay(&order).await;
-                    }
+                    self.pay(&order, &seats).await;
                     break;
                 }
                 Created::OutOfTime => break,
@@ -605,41 +603,16 @@ impl Buyer {
         }
     }
 
-    /// Name a passenger per seat of an order just created, as a buyer must
-    /// before paying; a refusal here is a violation, as the buyer holds its
-    /// seats. Whether the passengers were named.
-    async fn name(&mut self, order: &str, seats: &[String]) -> bool {
-        let url = format!("{}/api/orders/{order}/passengers", self.base);
+    /// Pay an order just created, naming a passenger per seat in the same
+    /// call (as a buyer must before paying); a refusal here is a violation,
+    /// as the buyer holds its seats.
+    async fn pay(&mut self, order: &str, seats: &[String]) {
+        let key = Uuid::new_v4().to_string();
+        let url = format!("{}/api/orders/{order}/pay", self.base);
         let passengers: Vec<Value> = (seats.iter())
             .map(|seat| json!({"seat": seat, "givenName": "Flash", "familyName": "Buyer"}))
             .collect();
-        let body = json!({ "passengers": passengers });
-        while !self.out_of_time() {
-            match send_as(&self.http, reqwest::Method::PUT, &url, None, &body).await {
-                Ok(reply) if reply.code == 200 => return true,
-                Ok(reply) if reply.code == 503 || reply.code == 504 => {
-                    self.log.checkout_busy += usize::from(reply.code == 503);
-                    self.busy("passengers", &reply).await;
-                }
-                Ok(reply) => {
-                    self.violation("passengers", &reply);
-                    return false;
-                }
-                Err(e) => {
-                    self.log.violations.push(format!("passengers: {e}"));
-                    self.pause(None).await;
-                }
-            }
-        }
-        false
-    }
-
-    /// Pay an order just created; a refusal here is a violation, as the
-    /// buyer holds its seats.
-    async fn pay(&mut self, order: &str) {
-        let key = Uuid::new_v4().to_string();
-        let url = format!("{}/api/orders/{order}/pay", self.base);
-        let body = json!({"paymentCode": "00000"});
+        let body = json!({"paymentCode": "00000", "passengers": passengers});
         while !self.out_of_time() {
             match send(&self.http, &url, &key, &body).await {
                 Ok(reply) if reply.code == 202 => {

@@ -238,8 +238,12 @@ pub async fn show(
     summary = "Pay: start validating the payment code",
     description = "Accepted only while the hold is live; from then on the order ends \
 `CONFIRMED` or `FAILED` (follow `/status` or `/events`). The holds are checked again first: a \
-seat lost to another order is 409 `SEATS_UNAVAILABLE` with no payment attempt. With \
-`Idempotency-Key`, the same key and code return the same answer for 24 h (one payment).",
+seat lost to another order is 409 `SEATS_UNAVAILABLE` with no payment attempt. \
+`passengers` (optional) names who flies in the same step, as `PUT /api/orders/{id}/passengers` \
+would (the same checks and errors; the list replaces any named before): saved with the \
+payment, and a refused payment saves none of them; one call where naming them first takes \
+two. With `Idempotency-Key`, the same key, code and passengers return the same answer for \
+24 h (one payment).",
     params(
         ("id" = Uuid, Path, description = "The order's id"),
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[\\x20-\\x7E]+$",
@@ -248,10 +252,10 @@ seat lost to another order is 409 `SEATS_UNAVAILABLE` with no payment attempt. W
     request_body = PayBody,
     responses(
         (status = 202, description = "The payment is being validated", body = Ack),
-        (status = 400, description = "`INVALID_PAYMENT_CODE`: not 5 digits; `INVALID_ORDER_ID`: not a UUID; `INVALID_IDEMPOTENCY_KEY`", body = ErrorBody),
+        (status = 400, description = "`INVALID_PAYMENT_CODE`: not 5 digits; `INVALID_PASSENGERS`: a bad name, email or seat, or a seat the order does not hold (`seat` and `field` name it; nothing was saved); `INVALID_ORDER_ID`: not a UUID; `INVALID_IDEMPOTENCY_KEY`", body = ErrorBody),
         (status = 404, description = "`ORDER_NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`ORDER_EXPIRED`, `ORDER_NOT_MODIFIABLE` (already paid, failed or cancelled), `SEATS_UNAVAILABLE` (a seat lost to another order), `PASSENGERS_REQUIRED` (`seats` names the seats without a passenger; no payment was attempted)", body = ErrorBody),
-        (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the key was used with another code", body = ErrorBody),
+        (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the key was used with another code or other passengers", body = ErrorBody),
         (status = 429, description = "`TOO_MANY_REQUESTS`: this client has its share of booking calls in progress (`MAX_IN_FLIGHT_PER_CLIENT`); nothing was changed", body = ErrorBody),
         (status = 503, description = "`SERVICE_BUSY` or `SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
         (status = 504, description = "`OUTCOME_UNKNOWN`: the engine did not answer in time; the message names the status URL, and a retry with the same `Idempotency-Key` answers the outcome", body = ErrorBody),
@@ -269,6 +273,7 @@ pub async fn pay(
         .ok_or_else(|| "the payment code must be a string of 5 digits".to_string())
         .and_then(PaymentCode::parse)
         .map_err(|e| ApiError::new(ErrorCode::InvalidPaymentCode, e))?;
+    let passengers = body.passengers()?;
     let id = order_id(&path)?;
     let key = Key::from_request(&req)?;
     let answer = |status: &OrderStatus| accepted(id, *status);
@@ -278,7 +283,13 @@ pub async fn pay(
         keep: &keep,
     });
     answers::reply(
-        flows::pay(&context(&state, &req), id.into(), code, key).await,
+        flows::pay(
+            &context(&state, &req),
+            id.into(),
+            flows::Payment { code, passengers },
+            key,
+        )
+        .await,
         answer,
     )
 }

@@ -35,11 +35,39 @@ pub struct ChangeSeats {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"paymentCode": "00000", "passengers": [
+    {"seat": "12A", "givenName": "Ada", "familyName": "Lovelace", "email": "ada@example.com"}
+]}))]
 pub struct PayBody {
     /// 5 digits. `00000` always succeeds, `99999` is always declined,
     /// `88888` always times out; other codes fail at the configured rate.
     #[schema(value_type = String, pattern = "^[0-9]{5}$", example = "00000")]
     pub payment_code: serde_json::Value,
+    /// Optional: the order's passengers, one per held seat, checked as
+    /// `PUT /api/orders/{id}/passengers` checks them. Given, they replace
+    /// any named before and are saved with the payment, in the same step:
+    /// a refusal saves neither. Absent: the passengers named before.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Passenger>>, min_items = 1, max_items = 9)]
+    pub passengers: Option<serde_json::Value>,
+}
+
+impl PayBody {
+    /// The passengers the payment names, checked: 400
+    /// `INVALID_PASSENGERS` naming the seat and field at fault.
+    pub fn passengers(&self) -> Result<Option<Vec<Passenger>>, ApiError> {
+        let Some(list) = &self.passengers else {
+            return Ok(None);
+        };
+        let list: Vec<PassengerInput> = serde_json::from_value(list.clone()).map_err(|_| {
+            ApiError::new(
+                ErrorCode::InvalidPassengers,
+                "passengers must be a list of {seat, givenName, familyName, email?}",
+            )
+            .about(None, "passengers")
+        })?;
+        PassengersBody { passengers: list }.parse().map(Some)
+    }
 }
 
 /// 1 to 9 distinct seat ids of one flight, e.g. `["1A", "12F"]` (a lowercase

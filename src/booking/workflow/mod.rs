@@ -152,18 +152,7 @@ impl Booking {
     ) -> Result<Answer<Held>, Box<dyn Error + Send + Sync>> {
         ctx.wait_condition(|s| !s.phase.is_committing()).await?;
         let now = ctx.workflow_time().map_or(0, unix_ms);
-        let checked = ctx.state(|s| {
-            let hold = s.phase.live_hold(now)?;
-            let not_held: Vec<SeatId> = (req.passengers.iter())
-                .filter(|p| !hold.seats.contains(&p.seat))
-                .map(|p| p.seat.clone())
-                .collect();
-            if not_held.is_empty() {
-                Ok(())
-            } else {
-                Err(Refusal::NotHeld(not_held))
-            }
-        });
+        let checked = ctx.state(|s| not_held(s.phase.live_hold(now)?, &req.passengers));
         if let Err(refusal) = checked {
             return Ok(Err(refusal));
         }
@@ -171,7 +160,8 @@ impl Booking {
     }
 
     /// Accept payment while the hold is live and every seat has its
-    /// passenger, once every seat is held for the whole payment window and
+    /// passenger (those named before, or the list the payment brings, which
+    /// replaces them when the payment is accepted), once every seat is held for the whole payment window and
     /// the row is saved PAYMENT_PROCESSING. From here the order cannot
     /// expire.
     #[update]
@@ -183,8 +173,15 @@ impl Booking {
         let now = ctx.workflow_time().map_or(0, unix_ms);
         let checked = ctx.state(|s| {
             let hold = s.phase.live_hold(now)?;
+            let named = match &req.passengers {
+                Some(list) => {
+                    not_held(hold, list)?;
+                    list
+                }
+                None => &s.passengers,
+            };
             let unnamed: Vec<SeatId> = (hold.seats.iter())
-                .filter(|seat| !s.passengers.iter().any(|p| &p.seat == *seat))
+                .filter(|seat| !named.iter().any(|p| &p.seat == *seat))
                 .cloned()
                 .collect();
             if unnamed.is_empty() {
@@ -211,6 +208,19 @@ impl Booking {
             return Ok(Err(refusal));
         }
         Ok(steps::cancel(ctx, req, now).await)
+    }
+}
+
+/// Passengers are named only for seats of the live `hold`.
+fn not_held(hold: &Hold, passengers: &[Passenger]) -> Result<(), Refusal> {
+    let not_held: Vec<SeatId> = (passengers.iter())
+        .filter(|p| !hold.seats.contains(&p.seat))
+        .map(|p| p.seat.clone())
+        .collect();
+    if not_held.is_empty() {
+        Ok(())
+    } else {
+        Err(Refusal::NotHeld(not_held))
     }
 }
 

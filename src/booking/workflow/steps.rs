@@ -116,7 +116,8 @@ async fn hold_with(
 
 /// Before a payment is accepted: lock every seat of the order again for
 /// the whole payment window (re-entrant: a hold lost but still free is
-/// taken back) and save the row PAYMENT_PROCESSING, before `deadline`; the
+/// taken back) and save the row PAYMENT_PROCESSING (with the passengers
+/// the payment names, if it names them), before `deadline`; the
 /// save claims every seat in Postgres, so no other order can take one
 /// while the payment runs, whatever Redis loses. A seat sold, held or
 /// claimed by another order refuses the payment, naming it; the order
@@ -128,16 +129,26 @@ pub async fn accept_payment(
 ) -> Answer<OrderStatus> {
     let due = Due::at(req.deadline_ms, now);
     let before = begin(ctx, due, &req.request_id)?;
-    let order = ctx.state_mut(|s| OrderState {
-        status: OrderStatus::PaymentProcessing,
-        expires_at_ms: None,
-        max_expires_at_ms: None,
-        ..s.next_save()
+    let order = ctx.state_mut(|s| {
+        let save = s.next_save();
+        OrderState {
+            status: OrderStatus::PaymentProcessing,
+            expires_at_ms: None,
+            max_expires_at_ms: None,
+            passengers: req
+                .passengers
+                .clone()
+                .unwrap_or_else(|| save.passengers.clone()),
+            ..save
+        }
     });
     let input = ctx.state(|s| s.input.clone());
     let timeout = Duration::from_millis(input.payment_timeout_ms);
     let cover = payment::window(timeout, input.payment_max_attempts) + TTL_MARGIN;
     take(ctx, before, order, cover, due, |s| {
+        if let Some(passengers) = req.passengers {
+            s.passengers = passengers;
+        }
         s.phase.pay(req.code);
         OrderStatus::PaymentProcessing
     })
