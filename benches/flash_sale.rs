@@ -168,6 +168,9 @@ async fn measure(scale: &Scale, shape_of: ShapeOf) -> Measured {
         measure: scale.measure,
     };
     let share = engine::engine_share_with(&shape.app, window, clients, workers).await;
+    // Confirmed bookings (pay naming the passengers) against the no-op,
+    // with the history each costs.
+    engine::sale_share(&shape.app, window, engine::SALE_CLIENTS * serves, workers).await;
     let flight = match scale.flight {
         Flight::Seeded(id) => id.to_string(),
         Flight::Inserted(rows) => burst::insert_flight(&shape.app.pool, rows).await,

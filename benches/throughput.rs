@@ -2,7 +2,9 @@
 //! seat-hold throughput in Redis, seat-map reads and status reads through the
 //! API, booking latency through Temporal; then what viewers cost — booking
 //! throughput with and without idle order and seat-map streams open, memory
-//! per stream — the engine share against a same-shape no-op workflow, and
+//! per stream — the engine share against a same-shape no-op workflow,
+//! confirmed bookings/s against it with the workflow tasks and history
+//! events each confirmed booking costs (`sale`), and
 //! the expiry lag (deadline → seat shown free on a seat-map stream) of
 //! simultaneous expiries. `cargo bench --bench throughput` prints them;
 //! `cargo test` runs a tiny version so this stays working.
@@ -404,6 +406,11 @@ async fn run(scale: Scale) {
     }
     if runs("viewers") {
         viewers_and_engine_share(&app, &scale).await;
+    }
+    if runs("sale") {
+        // Confirmed bookings (create, pay naming the passenger, CONFIRMED)
+        // against the no-op workflow, and what each costs the engine.
+        engine::sale_share(&app, scale.window, engine::SALE_CLIENTS, 1).await;
     }
     if runs("expiry") {
         expiry_lag(&scale).await;

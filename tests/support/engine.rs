@@ -358,3 +358,234 @@ pub async fn engine_share_with(
     );
     share
 }
+
+/// How a buyer of a confirmed-booking cycle names its passengers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Naming {
+    /// In the payment: create, pay with the passengers (two updates).
+    WithPay,
+    /// First `PUT …/passengers`, then pay (three updates: the client
+    /// before `pay` carried them).
+    Apart,
+}
+
+/// Clients of a confirmed-booking rate: as the issue measured it.
+pub const SALE_CLIENTS: usize = 16;
+
+/// Confirmed bookings/s: each of `clients` buyers creates an order for one
+/// seat of its own of `flight`, pays (code 00000, naming its passenger as
+/// `naming` says) and reads the order's status until it ends. Counted:
+/// cycles ending CONFIRMED inside the window. Returns the rate and the
+/// confirmed orders' ids.
+pub async fn sale_rate(
+    app: &TestApp,
+    window: Window,
+    clients: usize,
+    flight: &str,
+    naming: Naming,
+) -> (Rate, Vec<String>) {
+    let statuses = app.seat_statuses(flight).await;
+    let free = statuses
+        .into_iter()
+        .filter(|(_, status)| status == "available");
+    let mut seats: Vec<String> = free.map(|(seat, _)| seat).collect();
+    seats.sort();
+    let clients = clients.min(seats.len());
+    let own: Arc<Vec<Vec<String>>> = Arc::new(
+        (0..clients)
+            .map(|c| seats.iter().skip(c).step_by(clients).cloned().collect())
+            .collect(),
+    );
+    let http: Arc<Vec<reqwest::Client>> =
+        Arc::new((0..clients).map(super::customer_client).collect());
+    let base = app.address.clone();
+    let flight = flight.to_string();
+    let confirmed = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sold = confirmed.clone();
+    let rate = cycles_per_second(clients, window.warmup, window.measure, move |c, i| {
+        let seat = own[c].get(i).cloned();
+        let (http, base, flight, sold) =
+            (http[c].clone(), base.clone(), flight.clone(), sold.clone());
+        async move {
+            let seat = seat.ok_or("out of seats: a larger flight")?;
+            let order = sale_cycle(http, base, flight, seat, naming).await?;
+            sold.lock().expect("the list").push(order);
+            Ok(())
+        }
+    })
+    .await;
+    let orders = std::mem::take(&mut *confirmed.lock().expect("the list"));
+    (rate, orders)
+}
+
+async fn sale_cycle(
+    http: reqwest::Client,
+    base: String,
+    flight: String,
+    seat: String,
+    naming: Naming,
+) -> Result<String, String> {
+    let created = http
+        .post(format!("{base}/api/orders"))
+        .json(&json!({"flightId": flight, "seats": [seat]}))
+        .send()
+        .await
+        .map_err(|_| "create: transport error")?;
+    if created.status() != 201 {
+        return Err(format!("create: {}", created.status().as_u16()));
+    }
+    let body: serde_json::Value = created
+        .json()
+        .await
+        .map_err(|_| "create: transport error")?;
+    let order = body["orderId"].as_str().unwrap_or_default().to_string();
+    let passengers = json!([{"seat": seat, "givenName": "Bench", "familyName": "Buyer"}]);
+    let pay = match naming {
+        Naming::WithPay => json!({"paymentCode": "00000", "passengers": passengers}),
+        Naming::Apart => {
+            let named = http
+                .put(format!("{base}/api/orders/{order}/passengers"))
+                .json(&json!({ "passengers": passengers }))
+                .send()
+                .await
+                .map_err(|_| "passengers: transport error")?;
+            if named.status() != 200 {
+                return Err(format!("passengers: {}", named.status().as_u16()));
+            }
+            json!({"paymentCode": "00000"})
+        }
+    };
+    let paid = http
+        .post(format!("{base}/api/orders/{order}/pay"))
+        .json(&pay)
+        .send()
+        .await
+        .map_err(|_| "pay: transport error")?;
+    if paid.status() != 202 {
+        return Err(format!("pay: {}", paid.status().as_u16()));
+    }
+    loop {
+        let status = http
+            .get(format!("{base}/api/orders/{order}/status"))
+            .send()
+            .await
+            .map_err(|_| "status: transport error")?;
+        let body: serde_json::Value = status.json().await.map_err(|_| "status: transport error")?;
+        match body["status"].as_str().unwrap_or_default() {
+            "CONFIRMED" => return Ok(order),
+            "PAYMENT_PROCESSING" => tokio::time::sleep(Duration::from_millis(20)).await,
+            other => return Err(format!("ended {other}")),
+        }
+    }
+}
+
+/// What the engine recorded for one booking, averaged over orders.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PerBooking {
+    pub orders: usize,
+    pub events: f64,
+    pub workflow_tasks: f64,
+    pub activities: f64,
+    pub local_activities: f64,
+    pub updates: f64,
+    pub timers: f64,
+}
+
+/// The histories of (up to 10 of) `orders`' workflows, counted.
+pub async fn per_booking(app: &TestApp, orders: &[String]) -> PerBooking {
+    use temporalio_common::protos::temporal::api::enums::v1::EventType;
+    let client = connect(&app.settings.temporal).await;
+    let mut sum = PerBooking::default();
+    for order in orders.iter().take(10) {
+        let handle =
+            client.get_workflow_handle::<flightctl::booking::Booking>(format!("booking-{order}"));
+        let events = handle
+            .fetch_history(temporalio_client::WorkflowFetchHistoryOptions::default())
+            .into_events()
+            .await
+            .expect("the booking's history");
+        let count = |t: EventType| events.iter().filter(|e| e.event_type() == t).count() as f64;
+        sum.orders += 1;
+        sum.events += events.len() as f64;
+        sum.workflow_tasks += count(EventType::WorkflowTaskCompleted);
+        sum.activities += count(EventType::ActivityTaskScheduled);
+        sum.local_activities += count(EventType::MarkerRecorded);
+        sum.updates += count(EventType::WorkflowExecutionUpdateAccepted);
+        sum.timers += count(EventType::TimerStarted);
+    }
+    let n = sum.orders.max(1) as f64;
+    PerBooking {
+        orders: sum.orders,
+        events: sum.events / n,
+        workflow_tasks: sum.workflow_tasks / n,
+        activities: sum.activities / n,
+        local_activities: sum.local_activities / n,
+        updates: sum.updates / n,
+        timers: sum.timers / n,
+    }
+}
+
+pub fn print_per_booking(label: &str, p: &PerBooking) {
+    line(
+        label,
+        format!(
+            "{:.1} history events, {:.1} workflow tasks, {:.1} updates, {:.1} activities, \
+             {:.1} local activities, {:.1} timers ({} orders)",
+            p.events,
+            p.workflow_tasks,
+            p.updates,
+            p.activities,
+            p.local_activities,
+            p.timers,
+            p.orders
+        ),
+    );
+}
+
+/// Confirmed bookings/s of each way of naming passengers between two no-op
+/// runs of as many clients, on a flight of its own; the history counts per
+/// confirmed booking and the ratio to the no-op (polled by `workers`
+/// no-op workers, as many as the booking workflow has). Returns the ratio
+/// of the current client (passengers in the payment).
+pub async fn sale_share(app: &TestApp, window: Window, clients: usize, workers: usize) -> f64 {
+    println!(
+        "confirmed bookings: {clients} clients, {:.1?} measured after {:.1?} warm-up",
+        window.measure, window.warmup
+    );
+    // Enough seats for ~60/s over the whole window, per way of naming.
+    let secs = (window.warmup + window.measure).as_secs_f64();
+    let rows = ((secs * 60.0) as i32 / 6).max(clients as i32);
+    let before = noop_rate_with(app, window, clients, workers).await;
+    print_rate("no-op workflow cycles/s (before)", &before);
+    let mut results = Vec::new();
+    for naming in [Naming::WithPay, Naming::Apart] {
+        let flight = super::burst::insert_flight(&app.pool, rows).await;
+        let (rate, orders) = sale_rate(app, window, clients, &flight, naming).await;
+        let label = match naming {
+            Naming::WithPay => "confirmed bookings/s, passengers in pay",
+            Naming::Apart => "confirmed bookings/s, passengers apart",
+        };
+        print_rate(label, &rate);
+        results.push((naming, rate.per_second, per_booking(app, &orders).await));
+    }
+    let after = noop_rate_with(app, window, clients, workers).await;
+    print_rate("no-op workflow cycles/s (after)", &after);
+    let noop = (before.per_second + after.per_second) / 2.0;
+    let mut ratio = 0.0;
+    for (naming, per_second, per) in &results {
+        let what = match naming {
+            Naming::WithPay => "passengers in pay",
+            Naming::Apart => "passengers apart",
+        };
+        print_per_booking(&format!("per confirmed booking, {what}"), per);
+        let share = per_second / noop.max(f64::MIN_POSITIVE);
+        line(
+            &format!("confirmed/s ÷ no-op/s, {what}"),
+            format!("{share:.2} ({per_second:.1}/s of the no-op mean {noop:.1}/s; goal 0.8)"),
+        );
+        if *naming == Naming::WithPay {
+            ratio = share;
+        }
+    }
+    ratio
+}
