@@ -101,16 +101,25 @@ impl BookingActivities {
     /// logged: a retry would free nothing more, and seat maps re-read every
     /// few seconds anyway.
     async fn release(&self, h: &Release) -> Result<u32, ActivityError> {
-        let released = self
-            .holds
-            .release(h.flight_id, h.order_id, &h.seats)
-            .await?;
+        let released = self.release_quietly(h).await?;
         if released > 0
             && let Err(e) = flights::announce(&self.pool, h.flight_id).await
         {
             tracing::warn!(error = %e.report(), flight = %h.flight_id, "announcing released seats failed");
         }
         Ok(released)
+    }
+
+    /// Release the order's holds on these seats without announcing it: for
+    /// seats just sold, whose sale the seat maps were told of by the
+    /// transaction that made it (the seat shows booked whatever Redis
+    /// holds), so an announcement would only make every seat map read the
+    /// flight again for nothing.
+    async fn release_quietly(&self, h: &Release) -> Result<u32, ActivityError> {
+        Ok(self
+            .holds
+            .release(h.flight_id, h.order_id, &h.seats)
+            .await?)
     }
 
     /// The order ends (sold or not): release every hold it has on the
@@ -120,13 +129,19 @@ impl BookingActivities {
     /// or Temporal server) is not in the workflow's state, and would
     /// otherwise outlive the order until its TTL (hold + 1 min).
     async fn release_all(&self, h: &Release) -> Result<u32, ActivityError> {
+        let all = self.all_holds(h).await?;
+        self.release(&all).await
+    }
+
+    /// `h` and every other seat the flight's hold index lists for the order.
+    async fn all_holds(&self, h: &Release) -> Result<Release, ActivityError> {
         let mut all = h.clone();
         for (seat, order) in self.holds.list(h.flight_id).await? {
             if order == h.order_id && !all.seats.contains(&seat) {
                 all.seats.push(seat);
             }
         }
-        self.release(&all).await
+        Ok(all)
     }
 
     /// A creation that never became an order: an attempt lost with its
@@ -262,7 +277,9 @@ impl BookingActivities {
                 Err(e) => return Err(e.into()),
             };
             if sale == Sale::Sold {
-                self.release_all(&req.held).await?;
+                // The sale's transaction announced the seats booked.
+                let all = self.all_holds(&req.held).await?;
+                self.release_quietly(&all).await?;
             } else {
                 self.refund_unsold(req.held.order_id).await?;
             }
