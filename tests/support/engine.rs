@@ -402,14 +402,25 @@ pub async fn sale_rate(
     let flight = flight.to_string();
     let confirmed = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sold = confirmed.clone();
-    let rate = cycles_per_second(clients, window.warmup, window.measure, move |c, i| {
-        let seat = own[c].get(i).cloned();
-        let (http, base, flight, sold) =
-            (http[c].clone(), base.clone(), flight.clone(), sold.clone());
+    // Each client's next seat: a seat is used once a create took it or
+    // refused it, never by a busy answer (that cycle tries it again).
+    let next: Arc<Vec<std::sync::atomic::AtomicUsize>> =
+        Arc::new((0..clients).map(|_| Default::default()).collect());
+    let rate = cycles_per_second(clients, window.warmup, window.measure, move |c, _| {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (own, next) = (own.clone(), next.clone());
+        let (http, base, flight) = (http[c].clone(), base.clone(), flight.clone());
+        let sold = sold.clone();
         async move {
-            let seat = seat.ok_or("out of seats: a larger flight")?;
-            let order = sale_cycle(http, base, flight, seat, naming).await?;
-            sold.lock().expect("the list").push(order);
+            let Some(seat) = own[c].get(next[c].load(Relaxed)).cloned() else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                return Err("out of seats: a larger flight".into());
+            };
+            let (used, cycle) = sale_cycle(http, base, flight, seat, naming).await;
+            if used {
+                next[c].fetch_add(1, Relaxed);
+            }
+            sold.lock().expect("the list").push(cycle?);
             Ok(())
         }
     })
@@ -418,22 +429,43 @@ pub async fn sale_rate(
     (rate, orders)
 }
 
+/// One sale: whether it used its seat (a create took or refused it), and
+/// the confirmed order or what went wrong.
 async fn sale_cycle(
     http: reqwest::Client,
     base: String,
     flight: String,
     seat: String,
     naming: Naming,
-) -> Result<String, String> {
+) -> (bool, Result<String, String>) {
     let created = http
         .post(format!("{base}/api/orders"))
         .json(&json!({"flightId": flight, "seats": [seat]}))
         .send()
-        .await
-        .map_err(|_| "create: transport error")?;
-    if created.status() != 201 {
-        return Err(format!("create: {}", created.status().as_u16()));
+        .await;
+    let Ok(created) = created else {
+        return (false, Err("create: transport error".into()));
+    };
+    match created.status().as_u16() {
+        201 => (true, checkout(http, base, created, seat, naming).await),
+        code @ (503 | 504) => {
+            // Busy: back off a little, as a client honouring Retry-After.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            (false, Err(format!("create: {code}")))
+        }
+        code => (true, Err(format!("create: {code}"))),
     }
+}
+
+/// Pay for the order just created (naming the passenger as `naming` says)
+/// and read its status until it ends.
+async fn checkout(
+    http: reqwest::Client,
+    base: String,
+    created: reqwest::Response,
+    seat: String,
+    naming: Naming,
+) -> Result<String, String> {
     let body: serde_json::Value = created
         .json()
         .await
