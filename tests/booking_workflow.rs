@@ -106,7 +106,13 @@ async fn recorded_histories_replay_deterministically() {
     let timed_out = create_ok(&app, FL101, &["18B"]).await;
     pay(&app, &timed_out, "88888").await;
     let confirmed = create_ok(&app, FL101, &["18C"]).await;
-    pay(&app, &confirmed, "00000").await;
+    // The confirmed booking names its passenger in the payment: two updates.
+    let passengers = json!([{"seat": "18C", "givenName": "Ada", "familyName": "Lovelace"}]);
+    let body = json!({"paymentCode": "00000", "passengers": passengers});
+    let (code, paid) = app
+        .post(&format!("/api/orders/{confirmed}/pay"), body)
+        .await;
+    assert_eq!(code, 202, "{paid}");
     let cancelled = create_ok(&app, FL101, &["18D"]).await;
     assert_eq!(app.delete(&format!("/api/orders/{cancelled}")).await.0, 200);
     let expired = create_ok(&app, FL101, &["18A"]).await;
