@@ -8,6 +8,14 @@
 //! the expiry lag (deadline → seat shown free on a seat-map stream) of
 //! simultaneous expiries. `cargo bench --bench throughput` prints them;
 //! `cargo test` runs a tiny version so this stays working.
+//!
+//! `cargo bench --bench throughput -- --streams` runs only what a crowd of
+//! idle streams costs (section `streams`): 10,000 streams on a `serve`
+//! process of their own — order streams and seat-map streams of the
+//! flight being booked, each from its own loopback address (the per-client
+//! stream cap) — and bookings/s and status p99 with and without them, and
+//! the serve process's memory per stream. It raises the open-files limit
+//! (a socket at each end of every stream, both on this machine).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -24,6 +32,8 @@ use support::sse::{self, EventStream};
 use support::{FL101, FL102, FL201, TestApp};
 
 struct Scale {
+    /// The idle streams of the `streams` section, by kind.
+    crowd: Vec<(StreamKind, usize)>,
     holds: usize,
     reads: usize,
     bookings: usize,
@@ -156,7 +166,9 @@ async fn bookings(app: &TestApp, scale: &Scale) {
 /// `n` orders holding one seat each of `flight`, created through the API
 /// (retrying a busy answer); returns `(orderId, seat, expiresAt ms)`.
 async fn hold_seats(app: &TestApp, flight: &str, n: usize) -> Vec<(String, String, i64)> {
-    let mut seats: Vec<String> = app.seat_statuses(flight).await.into_keys().collect();
+    let statuses = app.seat_statuses(flight).await.into_iter();
+    let free = statuses.filter(|(_, status)| status == "available");
+    let mut seats: Vec<String> = free.map(|(seat, _)| seat).collect();
     seats.sort();
     seats.truncate(n);
     let (base, flight) = (app.address.clone(), flight.to_string());
@@ -385,13 +397,231 @@ async fn expiry_lag(scale: &Scale) {
     );
 }
 
+/// A kind of idle stream the `streams` section opens: what it is called
+/// and where `n` of them are opened. Another kind is another variant.
+#[derive(Clone, Copy, Debug)]
+enum StreamKind {
+    /// An order's page (`/api/orders/{id}/events`), a held order each.
+    Orders,
+    /// The seat map of the flight being booked: every booking is pushed
+    /// to every one of them.
+    SeatMaps,
+}
+
+impl StreamKind {
+    fn name(self) -> &'static str {
+        match self {
+            StreamKind::Orders => "order",
+            StreamKind::SeatMaps => "seat-map",
+        }
+    }
+
+    /// `n` URLs to open (rows they need made first).
+    async fn urls(self, app: &TestApp, n: usize) -> Vec<String> {
+        match self {
+            StreamKind::Orders => order_pages(app, n).await,
+            StreamKind::SeatMaps => {
+                let seat_map = app.url(&format!("/api/flights/{FL102}/events"));
+                vec![seat_map; n]
+            }
+        }
+    }
+}
+
+/// Each idle viewer's own address, far from the customers' that book.
+const VIEWER_ADDRESSES: usize = 100_000;
+/// Streams being opened at once.
+const OPENING_AT_ONCE: usize = 64;
+
+/// A crowd of idle streams: opened many at once, each from an address of
+/// its own, read to its first event, then drained.
+async fn open_crowd(urls: &[String]) -> Viewers {
+    use futures::StreamExt;
+    let received = Arc::new(AtomicUsize::new(0));
+    let opened: Vec<EventStream> = futures::stream::iter(urls.iter().enumerate())
+        .map(|(i, url)| async move {
+            let client = sse::client_from(support::customer_address(VIEWER_ADDRESSES + i));
+            let mut stream = EventStream::open(&client, url, None).await;
+            stream
+                .next(Duration::from_secs(60))
+                .await
+                .expect("a first event");
+            stream
+        })
+        .buffer_unordered(OPENING_AT_ONCE)
+        .collect()
+        .await;
+    let tasks = opened
+        .into_iter()
+        .map(|stream| {
+            let received = received.clone();
+            tokio::spawn(async move { stream.drain(&received).await })
+        })
+        .collect();
+    Viewers { tasks, received }
+}
+
+/// Status reads of `orders` from 16 clients: the latencies.
+async fn status_latencies(app: &TestApp, orders: Arc<Vec<String>>, n: usize) -> Vec<Duration> {
+    let (http, base) = (app.http.clone(), app.address.clone());
+    let (mut samples, _) = concurrently(n, 16, move |i| {
+        let (http, base, orders) = (http.clone(), base.clone(), orders.clone());
+        async move {
+            let order = &orders[i % orders.len()];
+            let resp = http
+                .get(format!("{base}/api/orders/{order}/status"))
+                .send()
+                .await
+                .unwrap();
+            assert!(resp.status().is_success());
+            resp.bytes().await.unwrap();
+        }
+    })
+    .await;
+    samples.sort();
+    samples
+}
+
+/// Let this process (and the `serve` it starts) hold a socket at each end
+/// of every stream: the soft limit raised to `want` (or the hard limit).
+fn raise_open_files(want: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a plain get/set of this process's own limit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: want.max(limit.rlim_cur),
+            rlim_max: want.max(limit.rlim_max),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+            // Not allowed above the hard limit: as high as that.
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+    }
+    println!("open files: soft limit {}", limit.rlim_cur);
+}
+
+/// What a crowd of idle streams costs: bookings/s and status latency with
+/// and without them (without, with, without, with, without: the dev
+/// server drifts), on a `serve` process of their own, and its memory per
+/// stream.
+async fn streams_cost(app: &TestApp, scale: &Scale) {
+    let total: usize = scale.crowd.iter().map(|(_, n)| n).sum();
+    raise_open_files(4 * total as u64 + 4_096);
+    let (serve, port, _log) = support::serve_process(&app.settings, &[]);
+    let address = format!("http://127.0.0.1:{port}");
+    let served = TestApp::served_at(app.settings.clone(), address, app.pool.clone()).await;
+    let mut urls = Vec::with_capacity(total);
+    let mut kinds = Vec::new();
+    for (kind, n) in &scale.crowd {
+        urls.extend(kind.urls(&served, *n).await);
+        kinds.push(format!("{n} {}", kind.name()));
+    }
+    let crowd = kinds.join(" + ");
+    println!(
+        "streams: {crowd} streams on one serve process (pid {})",
+        serve.pid()
+    );
+    let status_orders: Arc<Vec<String>> = Arc::new(
+        hold_seats(&served, FL201, 16)
+            .await
+            .into_iter()
+            .map(|(order, _, _)| order)
+            .collect(),
+    );
+    let w = scale.window;
+    let (mut bare, mut viewed) = (Vec::new(), Vec::new());
+    let (mut bare_status, mut viewed_status) = (Vec::new(), Vec::new());
+    let (mut pushed, mut server_kib, mut client_kib) = (0, 0.0f64, 0.0f64);
+    for round in 0..3 {
+        let rate = engine::booking_rate(&served, w).await;
+        engine::print_rate("booking cycles/s, no streams", &rate);
+        bare.push(rate.per_second);
+        bare_status
+            .extend(status_latencies(&served, status_orders.clone(), scale.status_reads).await);
+        if round == 2 {
+            break;
+        }
+        let (serve_before, bench_before) = (rss_kib(serve.pid()), rss_kib(std::process::id()));
+        let opening = Instant::now();
+        let viewers = open_crowd(&urls).await;
+        let opened = opening.elapsed();
+        let (serve_after, bench_after) = (rss_kib(serve.pid()), rss_kib(std::process::id()));
+        let per = |before: Option<u64>, after: Option<u64>| {
+            after.unwrap_or(0).saturating_sub(before.unwrap_or(0)) as f64 / total.max(1) as f64
+        };
+        // The first opening allocates; a later one may reuse freed memory.
+        server_kib = server_kib.max(per(serve_before, serve_after));
+        client_kib = client_kib.max(per(bench_before, bench_after));
+        engine::line(
+            "streams opened",
+            format!(
+                "{total} in {opened:.1?} ({:.0}/s)",
+                total as f64 / opened.as_secs_f64()
+            ),
+        );
+        let rate = engine::booking_rate(&served, w).await;
+        engine::print_rate(&format!("booking cycles/s, {total} streams open"), &rate);
+        viewed.push(rate.per_second);
+        viewed_status
+            .extend(status_latencies(&served, status_orders.clone(), scale.status_reads).await);
+        pushed += viewers.close();
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (bare, viewed) = (mean(&bare), mean(&viewed));
+    bare_status.sort();
+    viewed_status.sort();
+    let p = |s: &[Duration], q| percentile(s, q);
+    engine::line(
+        "events pushed to the open streams",
+        format!("{pushed} (while booking and reading)"),
+    );
+    engine::line(
+        "bookings/s with the streams / without",
+        format!(
+            "{:.3}× ({viewed:.1}/s of {bare:.1}/s, means): cost {:.1} % (goal ≤ 5 %)",
+            viewed / bare.max(f64::MIN_POSITIVE),
+            (1.0 - viewed / bare.max(f64::MIN_POSITIVE)) * 100.0
+        ),
+    );
+    let (p99_bare, p99_viewed) = (p(&bare_status, 0.99), p(&viewed_status, 0.99));
+    engine::line(
+        "status p50 / p99 without the streams",
+        format!("{:.2?} / {p99_bare:.2?}", p(&bare_status, 0.50)),
+    );
+    engine::line(
+        "status p50 / p99 with the streams",
+        format!(
+            "{:.2?} / {p99_viewed:.2?}: p99 {:.2}× (goal ≤ 2×)",
+            p(&viewed_status, 0.50),
+            p99_viewed.as_secs_f64() / p99_bare.as_secs_f64().max(f64::MIN_POSITIVE)
+        ),
+    );
+    engine::line(
+        "memory per open stream",
+        format!("server {server_kib:.1} KiB, client {client_kib:.1} KiB ({total} streams)"),
+    );
+    drop(serve);
+}
+
 async fn run(scale: Scale) {
     let mut settings = support::isolated_settings(true).await;
     settings.booking.payment_failure_rate = 0.0;
     let mut app = TestApp::with_worker(settings).await;
     // `FLIGHTCTL_BENCH_ONLY=viewers,expiry` runs only those sections.
     let only = std::env::var("FLIGHTCTL_BENCH_ONLY").unwrap_or_default();
-    let runs = |section: &str| only.is_empty() || only.split(',').any(|s| s == section);
+    let streams_only = std::env::args().any(|a| a == "--streams");
+    let runs = |section: &str| match streams_only {
+        true => section == "streams",
+        false => only.is_empty() || only.split(',').any(|s| s == section),
+    };
     if runs("holds") {
         holds(&app, &scale).await;
     }
@@ -415,6 +645,9 @@ async fn run(scale: Scale) {
     if runs("expiry") {
         expiry_lag(&scale).await;
     }
+    if runs("streams") {
+        streams_cost(&app, &scale).await;
+    }
     let worker = app.worker().pid();
     if let Some(kib) = rss_kib(worker) {
         print_rss("memory: worker process RSS after the run", kib);
@@ -428,6 +661,7 @@ fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let scale = if full {
         Scale {
+            crowd: vec![(StreamKind::Orders, 8_000), (StreamKind::SeatMaps, 2_000)],
             holds: 20_000,
             reads: 5_000,
             bookings: 120,
@@ -442,6 +676,7 @@ fn main() {
         }
     } else {
         Scale {
+            crowd: vec![(StreamKind::Orders, 20), (StreamKind::SeatMaps, 4)],
             holds: 50,
             reads: 20,
             bookings: 4,

@@ -304,3 +304,51 @@ async fn two_instances_sharing_redis_count_one_client_once() {
     assert_eq!(open(&two, &http, HOSTILE, &path).await.status(), 429);
     assert_eq!(open(&two, &http, POLITE, &path).await.status(), 200);
 }
+
+/// The leases of a client's streams (member → score, the time they lapse).
+async fn stream_leases(app: &TestApp, client: &str) -> Vec<(String, f64)> {
+    use fred::prelude::SortedSetsInterface;
+    let key = format!(
+        "{}:share:{{client:{client}}}:streams",
+        app.settings.redis.key_prefix
+    );
+    app.holds
+        .client()
+        .zrange(&key, 0, -1, None, false, None, true)
+        .await
+        .unwrap()
+}
+
+/// An open stream stays counted past its first lease: the instance renews
+/// the leases of all its open streams together, and gives a stream's back
+/// when it closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn open_streams_are_renewed_together_and_given_back_when_closed() {
+    let app = TestApp::spawn(settings().await).await;
+    let http = support::sse::client();
+    let path = format!("/api/flights/{FL101}/events");
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let resp = open(&app, &http, HOSTILE, &path).await;
+        assert_eq!(resp.status(), 200);
+        streams.push(resp);
+    }
+    let first = stream_leases(&app, HOSTILE).await;
+    assert_eq!(first.len(), 3, "{first:?}");
+    let renewal = flightctl::store::fairshare::RENEW_EVERY * 3;
+    support::eventually("every open stream's lease is renewed", renewal, || async {
+        let now = stream_leases(&app, HOSTILE).await;
+        let renewed = first
+            .iter()
+            .all(|(member, lapses)| now.iter().any(|(m, later)| m == member && later > lapses));
+        renewed.then_some(())
+    })
+    .await;
+    drop(streams.pop());
+    support::eventually(
+        "a closed stream's lease is given back",
+        STREAM_CLOSED_WITHIN,
+        || async { (stream_leases(&app, HOSTILE).await.len() == 2).then_some(()) },
+    )
+    .await;
+}

@@ -280,3 +280,72 @@ async fn sigterm_ends_the_streams_and_serve_stops_at_once() {
         "stopped in {took:?}, not after a timeout"
     );
 }
+
+/// Many streams of one seat map share each change: every stream gets each
+/// seat's hold and release exactly once, in order, whichever endpoint it
+/// follows the map through.
+#[tokio::test]
+async fn every_seat_map_stream_gets_each_change_exactly_once() {
+    let app = app().await;
+    let client = sse::client();
+    let urls = [
+        app.url(&format!("/api/flights/{FL102}/events")),
+        app.url(&format!("/api/flights/{FL102}/events")),
+        app.url(&format!("/api/events?flight={FL102}")),
+    ];
+    let mut streams = Vec::new();
+    for url in &urls {
+        let mut stream = EventStream::open(&client, url, None).await;
+        stream.wait_for(SOON, |e| e.kind == "seats").await;
+        streams.push(stream);
+    }
+    let mut orders = Vec::new();
+    for seat in ["12A", "12B", "12C"] {
+        orders.push(create_ok(&app, FL102, &[seat]).await);
+    }
+    let mut seen: Vec<Vec<(String, String)>> = vec![Vec::new(); streams.len()];
+    // Every hold reaches every stream before the releases start, so no
+    // hold and release fall into one batch.
+    for status in ["reserved", "available"] {
+        if status == "available" {
+            for order in &orders {
+                let (code, body) = app.delete(&format!("/api/orders/{order}")).await;
+                assert_eq!(code, 200, "{body}");
+            }
+        }
+        for (i, stream) in streams.iter_mut().enumerate() {
+            while seen[i].iter().filter(|(_, s)| s == status).count() < 3 {
+                let event = stream.next(SOON).await.expect("the stream stays open");
+                assert_ne!(event.kind, "seats", "stream {i} was resynchronised");
+                if event.kind != "seat" {
+                    continue;
+                }
+                let seat = event.data["seat"].as_str().unwrap().to_string();
+                let now = event.data["status"].as_str().unwrap().to_string();
+                seen[i].push((seat, now));
+            }
+        }
+    }
+    for (i, stream) in streams.iter_mut().enumerate() {
+        let seen = &seen[i];
+        for seat in ["12A", "12B", "12C"] {
+            let of_seat: Vec<&str> = seen
+                .iter()
+                .filter(|(s, _)| s == seat)
+                .map(|(_, status)| status.as_str())
+                .collect();
+            assert_eq!(
+                of_seat,
+                ["reserved", "available"],
+                "stream {i}, seat {seat}"
+            );
+        }
+        // Nothing more after the last release: no change sent twice.
+        while let Ok(Some(event)) = stream.try_next(Duration::from_secs(1)).await {
+            assert!(
+                event.kind != "seat",
+                "stream {i}: a change again: {event:?}"
+            );
+        }
+    }
+}

@@ -12,8 +12,18 @@
 //!   told it changed.
 //! - A flight (and the flight list) has one [`Feed`]: a task that recomputes
 //!   the state when told, and every 5 s to catch what no trigger sees (a hold
-//!   lapsing in Redis by itself). Its streams diff what they last sent
-//!   against the latest state. The task ends with its last stream.
+//!   lapsing in Redis by itself). Each new state is rendered once — its
+//!   snapshot event and the events from the state before — and the bytes are
+//!   shared by every stream through a broadcast channel: a change costs a
+//!   stream one wake-up and one write, never a read or a serialisation of
+//!   its own. The task ends with its last stream.
+//! - The channel keeps the last [`CHANGES_KEPT`] changes. A stream that
+//!   falls further behind (its client reads too slowly) is not waited for:
+//!   it skips what it missed and is sent the latest snapshot event (`seats`
+//!   or `flights`) instead, which a client applies as a whole new state,
+//!   then follows the changes again.
+//! - Keep-alives come from one ticker per process (see [`Live::pulse`]),
+//!   never a timer per stream.
 //! - After the connection is (re)established every stream is told to re-read,
 //!   so a change made while it was down is not lost.
 
@@ -25,7 +35,7 @@ use std::time::Duration;
 use actix_web::web::Bytes;
 use deadpool_postgres::Pool;
 use futures::StreamExt;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, broadcast, watch};
 use tokio_postgres::AsyncMessage;
 use uuid::Uuid;
 
@@ -46,6 +56,15 @@ const READS_AT_ONCE: usize = 4;
 /// per this interval: a burst of changes on one flight is read and sent in
 /// batches, not as one write per change to every stream.
 const MIN_INTERVAL: Duration = Duration::from_millis(75);
+/// The changes a feed keeps for streams that are behind; one further behind
+/// is resynchronised with a snapshot.
+pub const CHANGES_KEPT: usize = 64;
+/// A stream sends a keep-alive comment this often.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// The keep-alive ticker's slots: it rings one slot every
+/// `KEEP_ALIVE / BEATS`, so the streams' keep-alives are spread over the
+/// interval rather than written all at once.
+const BEATS: usize = 15;
 
 /// A state a feed streams: its first event, and the events between two.
 /// (Feed events carry no id: a reconnect starts from a new snapshot.)
@@ -56,23 +75,37 @@ pub trait Feedable: PartialEq + Send + Sync + 'static {
     fn changes(&self, before: &Self) -> String;
 }
 
-/// One computed state of a feed, numbered so a stream knows whether it
-/// missed one, with the events from the state before it rendered once for
-/// every stream.
+/// One computed state of a feed, numbered, with its snapshot event rendered
+/// once for every stream that starts from it or resynchronises to it.
 #[derive(Debug)]
 pub struct Snapshot<T> {
     pub seq: u64,
     pub value: T,
-    pub delta: Bytes,
+    pub snapshot: Bytes,
+}
+
+/// The events that take a stream from state `seq - 1` to state `seq`,
+/// rendered once and shared by every stream.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub seq: u64,
+    pub events: Bytes,
 }
 
 type Latest<T> = watch::Sender<Option<Arc<Snapshot<T>>>>;
-pub type FeedReceiver<T> = watch::Receiver<Option<Arc<Snapshot<T>>>>;
+
+/// A stream's subscription to a feed: the latest state (to start from, and
+/// to resynchronise to) and the changes after it.
+pub struct FeedReceiver<T> {
+    pub latest: watch::Receiver<Option<Arc<Snapshot<T>>>>,
+    pub changes: broadcast::Receiver<Change>,
+}
 
 /// The shared state of one flight's seat map (or of the flight list) and the
 /// bell that makes its task recompute it.
 struct Feed<T> {
     latest: Latest<T>,
+    changes: broadcast::Sender<Change>,
     wake: Arc<Notify>,
 }
 
@@ -80,16 +113,56 @@ impl<T> Clone for Feed<T> {
     fn clone(&self) -> Self {
         Self {
             latest: self.latest.clone(),
+            changes: self.changes.clone(),
             wake: self.wake.clone(),
         }
     }
 }
 
-impl<T> Feed<T> {
+impl<T: Feedable> Feed<T> {
     fn new() -> Self {
         Self {
             latest: watch::Sender::new(None),
+            changes: broadcast::Sender::new(CHANGES_KEPT),
             wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// A new stream's subscription: to the changes first, then the latest
+    /// state, so no change after the state it starts from is missed.
+    fn subscribe(&self) -> FeedReceiver<T> {
+        let changes = self.changes.subscribe();
+        FeedReceiver {
+            latest: self.latest.subscribe(),
+            changes,
+        }
+    }
+
+    /// Publish `value` if it differs from the latest state: the state
+    /// first, then the change, so a stream that subscribed in between finds
+    /// the change in its snapshot (and skips it by its number).
+    fn publish(&self, seq: &mut u64, value: T) {
+        let mut change = None;
+        self.latest.send_if_modified(|latest| {
+            if latest.as_ref().is_some_and(|l| l.value == value) {
+                return false;
+            }
+            *seq += 1;
+            if let Some(before) = latest {
+                let events = Bytes::from(value.changes(&before.value));
+                change = Some(Change { seq: *seq, events });
+            }
+            let snapshot = Bytes::from(value.snapshot());
+            *latest = Some(Arc::new(Snapshot {
+                seq: *seq,
+                value,
+                snapshot,
+            }));
+            true
+        });
+        if let Some(change) = change {
+            // No receiver: no stream to tell.
+            let _ = self.changes.send(change);
         }
     }
 }
@@ -114,6 +187,10 @@ struct Inner {
     runtime: tokio::runtime::Handle,
     /// Set when the process shuts down: every stream ends.
     closing: watch::Sender<bool>,
+    /// The keep-alive ticker's slots (see [`Live::pulse`]).
+    beats: Vec<watch::Sender<()>>,
+    /// The slot the next stream is given.
+    next_beat: std::sync::atomic::AtomicUsize,
     /// Bounds the order rows read at once by order streams (all of them
     /// re-read after a reconnect), so they cannot starve bookings of
     /// connections.
@@ -135,11 +212,29 @@ impl Live {
             runtime: tokio::runtime::Handle::current(),
             reads: Semaphore::new(READS_AT_ONCE),
             closing: watch::Sender::new(false),
+            beats: beats(),
+            next_beat: Default::default(),
         }));
         let mut pg = pg;
         pg.application_name(APPLICATION_NAME);
         tokio::spawn(listen(live.clone(), pg));
+        tokio::spawn(tick(Arc::downgrade(&live.0)));
         live
+    }
+
+    /// What a stream waits on besides its own changes: the process closing,
+    /// and its keep-alive slot, rung by the one ticker every
+    /// [`KEEP_ALIVE`] (slots are handed out in turn, so the streams'
+    /// keep-alives are spread over the interval).
+    pub fn pulse(&self) -> Pulse {
+        use std::sync::atomic::Ordering::Relaxed;
+        let slot = self.0.next_beat.fetch_add(1, Relaxed) % BEATS;
+        let mut beat = self.0.beats[slot].subscribe();
+        beat.mark_unchanged();
+        Pulse {
+            closing: self.0.closing.subscribe(),
+            beat,
+        }
     }
 
     fn registry(&self) -> MutexGuard<'_, Registry> {
@@ -219,10 +314,10 @@ impl Live {
     {
         let mut registry = self.registry();
         if let Some(feed) = table(&mut registry).get(&key) {
-            return feed.latest.subscribe();
+            return feed.subscribe();
         }
         let feed = Feed::new();
-        let rx = feed.latest.subscribe();
+        let rx = feed.subscribe();
         table(&mut registry).insert(key, feed.clone());
         let (live, inner) = (self.clone(), self.0.clone());
         let compute = move || compute(inner.pool.clone(), inner.holds.clone());
@@ -348,20 +443,7 @@ where
     loop {
         let computed = tokio::time::Instant::now();
         match compute().await {
-            Ok(value) => {
-                feed.latest.send_if_modified(|latest| {
-                    if latest.as_ref().is_some_and(|l| l.value == value) {
-                        return false;
-                    }
-                    seq += 1;
-                    let delta = match latest {
-                        Some(before) => Bytes::from(value.changes(&before.value)),
-                        None => Bytes::new(),
-                    };
-                    *latest = Some(Arc::new(Snapshot { seq, value, delta }));
-                    true
-                });
-            }
+            Ok(value) => feed.publish(&mut seq, value),
             Err(e) => tracing::warn!(error = %e.report(), "a live feed could not read; retrying"),
         }
         tokio::select! {
@@ -369,6 +451,30 @@ where
             () = tokio::time::sleep(RESYNC) => {}
             () = feed.latest.closed() => return,
         }
+    }
+}
+
+/// What a stream waits on besides its changes: the process closing, and
+/// its slot of the shared keep-alive ticker.
+pub struct Pulse {
+    pub closing: watch::Receiver<bool>,
+    pub beat: watch::Receiver<()>,
+}
+
+fn beats() -> Vec<watch::Sender<()>> {
+    (0..BEATS).map(|_| watch::Sender::new(())).collect()
+}
+
+/// The process's one keep-alive ticker: rings one slot every
+/// `KEEP_ALIVE / BEATS`, so each slot every `KEEP_ALIVE`. Ends with the hub.
+async fn tick(live: std::sync::Weak<Inner>) {
+    let every = KEEP_ALIVE / BEATS as u32;
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for slot in (0..BEATS).cycle() {
+        ticker.tick().await;
+        let Some(inner) = live.upgrade() else { return };
+        inner.beats[slot].send_replace(());
     }
 }
 
@@ -450,6 +556,8 @@ mod tests {
             runtime: tokio::runtime::Handle::current(),
             closing: watch::Sender::new(false),
             reads: Semaphore::new(READS_AT_ONCE),
+            beats: beats(),
+            next_beat: Default::default(),
         }))
     }
 
@@ -514,5 +622,103 @@ mod tests {
         assert!(watched(&live, id), "the third watch is open");
         drop(third);
         assert!(!watched(&live, id));
+    }
+
+    /// A test feed's state: a counter; each change one event naming it.
+    #[derive(PartialEq, Debug)]
+    struct Count(u64);
+
+    impl Feedable for Count {
+        fn snapshot(&self) -> String {
+            format!("snapshot {}\n\n", self.0)
+        }
+        fn changes(&self, _before: &Self) -> String {
+            format!("change {}\n\n", self.0)
+        }
+    }
+
+    fn text(chunk: &Bytes) -> String {
+        String::from_utf8_lossy(chunk).into_owned()
+    }
+
+    /// Every stream of a feed gets each change exactly once, in order, from
+    /// bytes rendered once; a stream that is not read while more than
+    /// `CHANGES_KEPT` changes pass holds no one up: the others get every
+    /// change meanwhile, and it is sent the latest snapshot, then follows
+    /// the changes again, each once.
+    #[tokio::test]
+    async fn each_change_reaches_every_stream_once_and_a_slow_one_resyncs() {
+        use futures::StreamExt;
+        let live = live();
+        let feed: Feed<Count> = Feed::new();
+        let mut seq = 0;
+        feed.publish(&mut seq, Count(0));
+        let open = || async {
+            let events = crate::api::sse::feed_events(live.clone(), feed.subscribe()).await;
+            Box::pin(events.unwrap_or_else(|_| panic!("a first state")))
+        };
+        let (mut fast, mut other, mut slow) = (open().await, open().await, open().await);
+        for stream in [&mut fast, &mut other, &mut slow] {
+            assert_eq!(text(&stream.next().await.unwrap()), "snapshot 0\n\n");
+        }
+        let changes = CHANGES_KEPT as u64 * 2;
+        for n in 1..=changes {
+            feed.publish(&mut seq, Count(n));
+            // An equal state is no change.
+            feed.publish(&mut seq, Count(n));
+            for stream in [&mut fast, &mut other] {
+                assert_eq!(
+                    text(&stream.next().await.unwrap()),
+                    format!("change {n}\n\n")
+                );
+            }
+        }
+        // The rendered bytes are shared, not copied per stream.
+        feed.publish(&mut seq, Count(changes + 1));
+        let (a, b) = (fast.next().await.unwrap(), other.next().await.unwrap());
+        assert_eq!(a.as_ptr(), b.as_ptr(), "one rendering for every stream");
+        // The slow stream skipped what it missed: one snapshot, then on.
+        assert_eq!(
+            text(&slow.next().await.unwrap()),
+            format!("snapshot {}\n\n", changes + 1)
+        );
+        feed.publish(&mut seq, Count(changes + 2));
+        for stream in [&mut fast, &mut other, &mut slow] {
+            let next = text(&stream.next().await.unwrap());
+            assert_eq!(next, format!("change {}\n\n", changes + 2));
+        }
+        // Nothing more is pending for anyone: no change sent twice.
+        for stream in [&mut fast, &mut other, &mut slow] {
+            let more = tokio::time::timeout(Duration::from_millis(50), stream.next()).await;
+            assert!(
+                more.is_err(),
+                "nothing more: {:?}",
+                more.ok().flatten().map(|c| text(&c))
+            );
+        }
+    }
+
+    /// A stream that subscribed while a change was being published starts
+    /// from a state that has it, and never gets it again.
+    #[tokio::test]
+    async fn a_change_in_the_starting_snapshot_is_not_sent_again() {
+        use futures::StreamExt;
+        let live = live();
+        let feed: Feed<Count> = Feed::new();
+        let mut seq = 0;
+        feed.publish(&mut seq, Count(0));
+        // Subscribed to the changes, then the state moved on before the
+        // stream read it: the change is both buffered and in the snapshot.
+        let rx = feed.subscribe();
+        feed.publish(&mut seq, Count(1));
+        let mut stream = Box::pin(
+            crate::api::sse::feed_events(live.clone(), rx)
+                .await
+                .ok()
+                .unwrap(),
+        );
+        assert_eq!(text(&stream.next().await.unwrap()), "snapshot 1\n\n");
+        feed.publish(&mut seq, Count(2));
+        assert_eq!(text(&stream.next().await.unwrap()), "change 2\n\n");
     }
 }

@@ -1,27 +1,26 @@
 //! Server-sent events: framing, keep-alives and the streams of a live feed.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
+use tokio::sync::broadcast::error::RecvError;
 
-use super::live::{FeedReceiver, Feedable, Live};
+use super::live::{FeedReceiver, Feedable, Live, Pulse};
 use super::{ApiError, AppState, ErrorCode};
-use crate::store::fairshare::Lease;
+use crate::store::fairshare::{self, Lease};
 
-/// A comment this often keeps proxies from closing a quiet stream.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long a new stream waits for its feed's first state.
 const FIRST_STATE: Duration = Duration::from_secs(5);
 
 pub const KEEP_ALIVE_EVENT: &str = ": keep-alive\n\n";
 
 /// How long a stream counts for its client without a renewal: four
-/// keep-alive intervals. A stream renews it as it sends (a quiet one sends
-/// a keep-alive every interval), so only the streams of an instance that
-/// died lapse, within this.
-const STREAM_LEASE: Duration = Duration::from_secs(60);
+/// renewal intervals. Every open stream of a process is renewed together,
+/// once an interval, in one batch (`store::fairshare`), so only the streams
+/// of an instance that died lapse, within this.
+const STREAM_LEASE: Duration = Duration::from_secs(4 * fairshare::RENEW_EVERY.as_secs());
 
 /// A place among the client's open event streams (`MAX_STREAMS_PER_CLIENT`,
 /// counted across every `serve`), or 429 `TOO_MANY_STREAMS`. Taken before
@@ -69,11 +68,22 @@ pub enum Wait<T> {
     Closing,
 }
 
-/// Wait for `next`, at most the keep-alive interval, and not past shutdown.
-pub async fn wait<T>(live: &Live, next: impl Future<Output = T>) -> Wait<T> {
+/// Wait for `next`, until the stream's keep-alive slot rings (`Quiet`:
+/// send a keep-alive; every quiet stream sends one each interval), and not
+/// past shutdown. No timer of its own: the process's one ticker rings the
+/// slot.
+pub async fn wait<T>(pulse: &mut Pulse, next: impl Future<Output = T>) -> Wait<T> {
+    if *pulse.closing.borrow() {
+        return Wait::Closing;
+    }
     tokio::select! {
-        () = live.closing() => Wait::Closing,
-        next = tokio::time::timeout(KEEP_ALIVE, next) => next.map_or(Wait::Quiet, Wait::Next),
+        // Only ever set to true; the hub gone ends the stream too.
+        _ = pulse.closing.changed() => Wait::Closing,
+        beat = pulse.beat.changed() => match beat {
+            Ok(()) => Wait::Quiet,
+            Err(_) => Wait::Closing,
+        },
+        next = next => Wait::Next(next),
     }
 }
 
@@ -86,57 +96,75 @@ pub fn respond<C: Into<web::Bytes>>(stream: impl Stream<Item = C> + 'static) -> 
 }
 
 /// `stream` as the response, counted among its client's open streams for
-/// as long as it runs: `lease` is renewed as it sends and given back when
-/// the stream ends or the client goes.
+/// as long as it runs: `lease` is renewed with every other stream of the
+/// process (`store::fairshare`) and given back when the stream ends or the
+/// client goes.
 pub fn respond_leased<C: Into<web::Bytes>>(
     stream: impl Stream<Item = C> + 'static,
     lease: Lease,
 ) -> HttpResponse {
-    let mut renewed = Instant::now();
     respond(stream.map(move |chunk| {
-        if renewed.elapsed() >= KEEP_ALIVE {
-            renewed = Instant::now();
-            lease.renew(STREAM_LEASE);
-        }
+        let _held = &lease;
         chunk
     }))
 }
 
+/// A feed stream's place: the changes it follows, the number of the state
+/// it last sent, and its pulse.
+struct Following<T> {
+    rx: FeedReceiver<T>,
+    sent: u64,
+    pulse: Pulse,
+}
+
+impl<T> Following<T> {
+    /// The latest snapshot event, for a stream that fell behind: it skips
+    /// what it missed, and follows the changes from the newest on (kept at
+    /// the oldest, it would fall behind again with the next change).
+    fn resync(&mut self) -> Option<web::Bytes> {
+        self.rx.changes = self.rx.changes.resubscribe();
+        let now = self.rx.latest.borrow().clone()?;
+        tracing::debug!(seq = now.seq, "a slow stream is sent the latest snapshot");
+        self.sent = now.seq;
+        Some(now.snapshot.clone())
+    }
+}
+
 /// A feed as events: first its snapshot event with the whole state, then
-/// the events of each change. A stream that kept up sends the events the
-/// feed rendered once for all; one that skipped a state renders its own.
+/// the events of each change, rendered once by the feed and shared. A
+/// stream more than [`super::live::CHANGES_KEPT`] changes behind is sent
+/// the latest snapshot event instead of what it missed.
 pub async fn feed_events<T: Feedable>(
     live: Live,
     mut rx: FeedReceiver<T>,
 ) -> Result<impl Stream<Item = web::Bytes> + use<T>, ApiError> {
-    let first = tokio::time::timeout(FIRST_STATE, rx.wait_for(Option::is_some))
+    let first = tokio::time::timeout(FIRST_STATE, rx.latest.wait_for(Option::is_some))
         .await
         .ok()
         .and_then(|r| r.ok().and_then(|first| first.clone()))
         .ok_or_else(|| ApiError::unavailable("live feed: no state to send yet"))?;
-    let head = web::Bytes::from(first.value.snapshot());
-    let rest = futures::stream::unfold((rx, first), move |(mut rx, last)| {
-        let live = live.clone();
-        async move {
-            loop {
-                match wait(&live, rx.changed()).await {
-                    Wait::Quiet => {
-                        let keep_alive = web::Bytes::from_static(KEEP_ALIVE_EVENT.as_bytes());
-                        return Some((keep_alive, (rx, last)));
-                    }
-                    Wait::Closing | Wait::Next(Err(_)) => return None,
-                    Wait::Next(Ok(())) => {}
+    let head = first.snapshot.clone();
+    let following = Following {
+        rx,
+        sent: first.seq,
+        pulse: live.pulse(),
+    };
+    let rest = futures::stream::unfold(following, |mut f| async move {
+        loop {
+            let chunk = match wait(&mut f.pulse, f.rx.changes.recv()).await {
+                Wait::Quiet => Some(web::Bytes::from_static(KEEP_ALIVE_EVENT.as_bytes())),
+                Wait::Closing | Wait::Next(Err(RecvError::Closed)) => return None,
+                Wait::Next(Err(RecvError::Lagged(_))) => f.resync(),
+                // Already in the state it started from (or resynchronised to).
+                Wait::Next(Ok(change)) if change.seq <= f.sent => None,
+                Wait::Next(Ok(change)) if change.seq == f.sent + 1 => {
+                    f.sent = change.seq;
+                    Some(change.events).filter(|events| !events.is_empty())
                 }
-                let Some(now) = rx.borrow_and_update().clone() else {
-                    continue;
-                };
-                let chunk = match now.seq == last.seq + 1 {
-                    true => now.delta.clone(),
-                    false => web::Bytes::from(now.value.changes(&last.value)),
-                };
-                if !chunk.is_empty() {
-                    return Some((chunk, (rx, now)));
-                }
+                Wait::Next(Ok(_)) => f.resync(),
+            };
+            if let Some(chunk) = chunk {
+                return Some((chunk, f));
             }
         }
     });

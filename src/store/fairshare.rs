@@ -17,10 +17,17 @@
 //!   order id, scored by the latest time the order can still be live;
 //! - `<prefix>:share:{client:<a>}:streams` — open event streams, one
 //!   member per stream, scored by its lease (renewed while it runs).
+//!
+//! A process renews the leases of all its open streams together, every
+//! [`RENEW_EVERY`]: one task, one script call per client key, sent at once
+//! (the client pipelines them) — never a call per stream as it sends.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::{Duration, Instant};
+
+use futures::StreamExt;
 
 use fred::prelude::{Client, SortedSetsInterface};
 use fred::types::scripts::Script;
@@ -50,14 +57,18 @@ return -1
     )
 });
 
-/// Renew a lease that still counts (never one already given back).
+/// Renew for ARGV[1] ms the leases ARGV[2..] of one key that still count
+/// (never one already given back); returns how many were renewed.
 static RENEW: LazyLock<Script> = LazyLock::new(|| {
     Script::from_lua(
         r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lease = tonumber(ARGV[2])
-local renewed = redis.call('ZADD', KEYS[1], 'XX', 'CH', now + lease, ARGV[1])
+local lease = tonumber(ARGV[1])
+local renewed = 0
+for i = 2, #ARGV do
+  renewed = renewed + redis.call('ZADD', KEYS[1], 'XX', 'CH', now + lease, ARGV[i])
+end
 if renewed > 0 and redis.call('PTTL', KEYS[1]) < lease then
   redis.call('PEXPIRE', KEYS[1], lease)
 end
@@ -65,6 +76,11 @@ return renewed
 "#,
     )
 });
+
+/// How often a process renews its streams' leases (all at once).
+pub const RENEW_EVERY: Duration = Duration::from_secs(15);
+/// Renewal calls a process has on the wire at once.
+const RENEWALS_AT_ONCE: usize = 256;
 
 /// A live order's place: first drop ARGV[4..] (orders Postgres says have
 /// ended), prune lapsed ones; an order already counted stays
@@ -138,6 +154,76 @@ pub enum Place {
 pub struct FairShare {
     redis: Redis,
     prefix: String,
+    renewed: Arc<Renewed>,
+}
+
+/// The process's stream leases, renewed together every [`RENEW_EVERY`].
+#[derive(Default)]
+struct Renewed(Mutex<Leases>);
+
+#[derive(Default)]
+struct Leases {
+    next: u64,
+    /// Each lease: its key, member and lease.
+    open: HashMap<u64, (String, String, Duration)>,
+}
+
+impl Renewed {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Leases> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add(&self, key: &str, member: &str, lease: Duration) -> u64 {
+        let mut leases = self.lock();
+        leases.next += 1;
+        let id = leases.next;
+        leases
+            .open
+            .insert(id, (key.to_string(), member.to_string(), lease));
+        id
+    }
+
+    /// The open leases by key: their members and the longest lease.
+    fn by_key(&self) -> HashMap<String, (Vec<String>, Duration)> {
+        let mut by_key: HashMap<String, (Vec<String>, Duration)> = HashMap::new();
+        for (key, member, lease) in self.lock().open.values() {
+            let entry = by_key.entry(key.clone()).or_default();
+            entry.0.push(member.clone());
+            entry.1 = entry.1.max(*lease);
+        }
+        by_key
+    }
+}
+
+/// Every [`RENEW_EVERY`], renew every open stream lease of the process: one
+/// call per client key, all sent at once. Ends when the counts are gone.
+async fn renew_streams(redis: Redis, renewed: Weak<Renewed>) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + RENEW_EVERY, RENEW_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(by_key) = renewed.upgrade().map(|r| r.by_key()) else {
+            return;
+        };
+        let calls = by_key.into_iter().map(|(key, (members, lease))| {
+            let redis = redis.clone();
+            let mut args = Vec::with_capacity(members.len() + 1);
+            args.push(millis(lease));
+            args.extend(members);
+            async move { redis.eval::<i64>(&RENEW, vec![key], args).await }
+        });
+        let failed = futures::stream::iter(calls)
+            .buffer_unordered(RENEWALS_AT_ONCE)
+            .filter(|renewed| std::future::ready(renewed.is_err()))
+            .count()
+            .await;
+        if failed > 0 {
+            tracing::debug!(
+                failed,
+                "stream leases could not be renewed; they lapse unless renewed next time"
+            );
+        }
+    }
 }
 
 /// A member counted until it is given back: dropping it removes it (a
@@ -147,10 +233,17 @@ pub struct Lease {
     redis: Redis,
     key: String,
     member: String,
+    /// A stream's lease: renewed by the process until dropped.
+    renewed: Option<(Weak<Renewed>, u64)>,
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        if let Some((renewed, id)) = self.renewed.take()
+            && let Some(renewed) = renewed.upgrade()
+        {
+            renewed.lock().open.remove(&id);
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -167,24 +260,6 @@ impl Drop for Lease {
     }
 }
 
-impl Lease {
-    /// Renew the lease for `lease` from now, unless it was given back.
-    /// Its own task: the caller does not wait.
-    pub fn renew(&self, lease: Duration) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return;
-        };
-        let (redis, key, member) = (self.redis.clone(), self.key.clone(), self.member.clone());
-        let args = vec![member, millis(lease)];
-        runtime.spawn(async move {
-            let renewed: Result<i64, _> = redis.eval(&RENEW, vec![key], args).await;
-            if let Err(e) = renewed {
-                tracing::debug!(error = %e.report(), "a lease could not be renewed");
-            }
-        });
-    }
-}
-
 async fn give_back(redis: &Redis, key: &str, member: &str) -> Result<(), StoreError> {
     let _: i64 = redis.call().await?.zrem(key, member).await?;
     Ok(())
@@ -195,11 +270,19 @@ fn millis(d: Duration) -> String {
 }
 
 impl FairShare {
+    /// The counts; on a runtime, the renewal of its stream leases starts
+    /// (it ends when the last copy of the counts is dropped).
     pub fn new(client: Client, prefix: impl Into<String>) -> Self {
-        Self {
+        let share = Self {
             redis: Redis::new(client),
             prefix: prefix.into(),
+            renewed: Arc::default(),
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let renewed = Arc::downgrade(&share.renewed);
+            runtime.spawn(renew_streams(share.redis.clone(), renewed));
         }
+        share
     }
 
     /// The counts for a caller that must answer by `due`.
@@ -207,6 +290,7 @@ impl FairShare {
         Self {
             redis: self.redis.until(due),
             prefix: self.prefix.clone(),
+            renewed: self.renewed.clone(),
         }
     }
 
@@ -239,6 +323,7 @@ impl FairShare {
             redis: self.redis.unhurried(),
             key,
             member,
+            renewed: None,
         }))
     }
 
@@ -253,15 +338,23 @@ impl FairShare {
         self.take(client, "calls", cap, lease).await
     }
 
-    /// One open event stream of `client`, leased for `lease` (renewed while
-    /// it runs), if it has fewer than `cap` open.
+    /// One open event stream of `client`, leased for `lease` (renewed
+    /// every [`RENEW_EVERY`] with the process's other streams until it is
+    /// dropped; longer than that), if it has fewer than `cap` open.
     pub async fn open_stream(
         &self,
         client: &ClientKey,
         cap: usize,
         lease: Duration,
     ) -> Result<Result<Lease, Duration>, StoreError> {
-        self.take(client, "streams", cap, lease).await
+        let mut taken = self.take(client, "streams", cap, lease).await?;
+        if let Ok(lease_taken) = &mut taken {
+            let id = self
+                .renewed
+                .add(&lease_taken.key, &lease_taken.member, lease);
+            lease_taken.renewed = Some((Arc::downgrade(&self.renewed), id));
+        }
+        Ok(taken)
     }
 
     /// Count `order` as a live order of `client` until `bound` from now,

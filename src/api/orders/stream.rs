@@ -7,7 +7,7 @@ use actix_web::HttpRequest;
 use uuid::Uuid;
 
 use super::views::StatusView;
-use crate::api::live::{Live, OrderWatch};
+use crate::api::live::{Live, OrderWatch, Pulse};
 use crate::api::{ApiError, AppState, sse};
 use crate::store::orders::{self, Order};
 
@@ -18,6 +18,7 @@ struct Events {
     live: Live,
     id: Uuid,
     watch: OrderWatch,
+    pulse: Pulse,
     /// The event type (none: `message`).
     kind: Option<&'static str>,
     max_attempts: u32,
@@ -55,8 +56,8 @@ async fn next_event(mut ev: Events) -> Option<(String, Events)> {
             continue;
         }
         let waited = match std::mem::take(&mut ev.failed) {
-            true => sse::wait(&ev.live, tokio::time::sleep(REREAD)).await,
-            false => sse::wait(&ev.live, ev.watch.changed()).await,
+            true => sse::wait(&mut ev.pulse, tokio::time::sleep(REREAD)).await,
+            false => sse::wait(&mut ev.pulse, ev.watch.changed()).await,
         };
         match waited {
             sse::Wait::Next(()) => {}
@@ -99,6 +100,7 @@ pub async fn order_events(
         live: state.live.clone(),
         id,
         watch,
+        pulse: state.live.pulse(),
         kind,
         max_attempts: state.settings.booking.payment_max_attempts,
         done: false,
