@@ -61,6 +61,10 @@ pub struct BookingMail {
     pub departure_time: DateTime<Utc>,
     pub passengers: Vec<MailPassenger>,
     pub total_price_cents: Cents,
+    /// Each seat's cabin and the price paid for it (the confirmation
+    /// itemises the total with them).
+    #[serde(default)]
+    pub seat_prices: Vec<crate::fares::SeatPrice>,
 }
 
 /// What became of a send.
@@ -275,7 +279,17 @@ impl Content {
                 "confirmation",
                 format!("Your booking {reference} is confirmed"),
                 "Thank you for your booking. Have a good flight!".to_string(),
-                vec![("Total paid", total)],
+                {
+                    let mut money = Vec::new();
+                    if !mail.seat_prices.is_empty() {
+                        let items: Vec<String> = (mail.seat_prices.iter())
+                            .map(|p| format!("{} {} {}", p.seat, p.cabin.as_str(), p.price_cents))
+                            .collect();
+                        money.push(("Seat prices", items.join("; ")));
+                    }
+                    money.push(("Total paid", total));
+                    money
+                },
             ),
             MailKind::Refund { amount_cents } => (
                 "refund",
@@ -405,6 +419,7 @@ mod tests {
                 family_name: "O'Brien <&>".into(),
             }],
             total_price_cents: Cents::new(123_456),
+            seat_prices: Vec::new(),
         }
     }
 

@@ -54,7 +54,7 @@ async fn flights_are_listed_with_their_fields_in_departure_order() {
 #[tokio::test]
 async fn the_seat_map_has_rows_of_a_to_f() {
     let app = TestApp::spawn(support::isolated_settings(false).await).await;
-    for (flight, rows) in [(FL101, 20), (FL201, 15)] {
+    for (flight, rows, business) in [(FL101, 20, 105_000), (FL201, 15, 84_000)] {
         let (code, body) = app.get(&format!("/api/flights/{flight}")).await;
         assert_eq!(code, 200);
         let map = &body["seatMap"];
@@ -66,7 +66,8 @@ async fn the_seat_map_has_rows_of_a_to_f() {
         assert_eq!(seats.len() as i64, rows * 6);
         assert_eq!(
             seats[0],
-            json!({"id": "1A", "row": 1, "column": "A", "status": "available"})
+            json!({"id": "1A", "row": 1, "column": "A", "status": "available",
+                   "cabin": "BUSINESS", "features": ["WINDOW"], "priceCents": business})
         );
         assert_eq!(seats[5]["id"], "1F");
         assert_eq!(seats.last().unwrap()["id"], format!("{rows}F"));

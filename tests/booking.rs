@@ -30,7 +30,8 @@ async fn paying_00000_confirms_and_sells_the_seats() {
     assert_eq!(body["seats"], json!(["1A", "1B"]));
     assert!(body["expiresAt"].as_str().unwrap().ends_with('Z'));
     let s = status(&app, order).await;
-    assert_eq!(s["totalPriceCents"], 70000);
+    // Rows 1–3 of the seed are business, at three times the $350 fare.
+    assert_eq!(s["totalPriceCents"], 2 * 105_000);
     assert!(
         (58..=60).contains(&s["timerRemaining"].as_i64().unwrap()),
         "{s}"

@@ -235,7 +235,6 @@ async fn a_workflow_whose_creating_selection_never_arrives_ends_by_itself() {
     let input = BookingInput {
         order_id: order,
         flight_id: FL101.parse().unwrap(),
-        seat_price_cents: flightctl::money::Cents::new(35_000),
         hold_ms: 60_000,
         hold_max_lifetime_ms: 120_000,
         payment_timeout_ms: 1_000,

@@ -57,6 +57,7 @@ async fn a_creation_lost_with_its_worker_leaves_no_live_row_and_no_hold() {
         last_payment_error: None,
         saved_at_event: 5,
         passengers: Vec::new(),
+        seat_prices: Vec::new(),
         reference: None,
         created_at: None,
         updated_at: None,
@@ -71,7 +72,6 @@ async fn a_creation_lost_with_its_worker_leaves_no_live_row_and_no_hold() {
     let input = BookingInput {
         order_id: order,
         flight_id: flight,
-        seat_price_cents: flightctl::money::Cents::new(28000),
         hold_ms: 60_000,
         hold_max_lifetime_ms: 120_000,
         payment_timeout_ms: 1_000,
@@ -81,6 +81,7 @@ async fn a_creation_lost_with_its_worker_leaves_no_live_row_and_no_hold() {
     let late = SelectSeats {
         seats: SeatSelection::parse(&["7B"]).unwrap(),
         deadline_ms: flightctl::booking::messages::Deadline::from_unix_ms(1),
+        prices: Vec::new(),
         request_id: None,
     };
     let options = WorkflowUpdateWithStartOptions::new(

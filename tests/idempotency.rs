@@ -302,7 +302,6 @@ async fn a_creation_processed_after_its_deadline_holds_nothing() {
     let input = BookingInput {
         order_id,
         flight_id,
-        seat_price_cents: flightctl::money::Cents::new(35_000),
         hold_ms: 60_000,
         hold_max_lifetime_ms: 120_000,
         payment_timeout_ms: 1_000,
@@ -312,6 +311,7 @@ async fn a_creation_processed_after_its_deadline_holds_nothing() {
     let past = chrono::Utc::now().timestamp_millis() as u64 - 1_000;
     let select = SelectSeats {
         seats,
+        prices: Vec::new(),
         deadline_ms: Deadline::from_unix_ms(past),
         request_id: None,
     };

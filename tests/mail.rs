@@ -48,6 +48,7 @@ fn booking(kind: MailKind) -> BookingMail {
             passenger("12B", "李", "小龍"),
         ],
         total_price_cents: flightctl::money::Cents::new(70_000),
+        seat_prices: Vec::new(),
     }
 }
 

@@ -22,10 +22,16 @@ pub struct Flight {
     pub total_seats: i32,
     /// Seats not sold in Postgres; live holds are subtracted by the caller.
     pub available_seats: i32,
+    /// The economy fare (the flight's own price; kept for clients that
+    /// know one price per flight).
     pub price_cents: i64,
     /// False while an operator has closed its sales: creates are refused
     /// (409 `SALES_CLOSED`); orders already made go on.
     pub sales_open: bool,
+    /// The cheapest seat's price (cabin fare plus surcharges) where the
+    /// answer lists flights.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_price_cents: Option<i64>,
 }
 
 impl From<&flights::Flight> for Flight {
@@ -41,6 +47,7 @@ impl From<&flights::Flight> for Flight {
             available_seats: f.available_seats,
             price_cents: f.price_cents.get(),
             sales_open: f.sales_open,
+            from_price_cents: None,
         }
     }
 }
@@ -275,4 +282,58 @@ impl From<&ledger::Discrepancy> for Discrepancy {
 /// Each row of `rows` as its body.
 pub fn all<'a, R: 'a, B: From<&'a R>>(rows: &'a [R]) -> Vec<B> {
     rows.iter().map(B::from).collect()
+}
+
+/// A cabin of a flight: its rows, fare and fare rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CabinBody {
+    pub code: crate::fares::Cabin,
+    #[schema(example = "Business")]
+    pub name: String,
+    pub first_row: i32,
+    pub last_row: i32,
+    /// The cabin's fare: a seat costs it plus its features' surcharges.
+    pub price_cents: i64,
+    /// Whether a cancellation refunds (the price less the fee) or is refused.
+    pub refundable: bool,
+    pub cancellation_fee_cents: i64,
+}
+
+impl From<&crate::fares::CabinFare> for CabinBody {
+    fn from(c: &crate::fares::CabinFare) -> Self {
+        Self {
+            code: c.code,
+            name: c.name.clone(),
+            first_row: c.first_row,
+            last_row: c.last_row,
+            price_cents: c.price_cents.get(),
+            refundable: c.refundable,
+            cancellation_fee_cents: c.cancellation_fee_cents.get(),
+        }
+    }
+}
+
+/// One seat's price and fare rules, fixed when the order took it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatPriceBody {
+    #[schema(example = "2A")]
+    pub seat: String,
+    pub cabin: crate::fares::Cabin,
+    pub price_cents: i64,
+    pub refundable: bool,
+    pub cancellation_fee_cents: i64,
+}
+
+impl From<&crate::fares::SeatPrice> for SeatPriceBody {
+    fn from(p: &crate::fares::SeatPrice) -> Self {
+        Self {
+            seat: p.seat.to_string(),
+            cabin: p.cabin,
+            price_cents: p.price_cents.get(),
+            refundable: p.refundable,
+            cancellation_fee_cents: p.cancellation_fee_cents.get(),
+        }
+    }
 }

@@ -85,8 +85,14 @@ pub struct BookingView {
     pub flight: bodies::Flight,
     pub seats: Vec<String>,
     pub passengers: Vec<BookedPassenger>,
-    /// What was paid (and is refunded on cancellation).
+    /// What was paid.
     pub total_price_cents: i64,
+    /// Each seat's cabin, price paid and fare rules.
+    pub seat_prices: Vec<bodies::SeatPriceBody>,
+    /// What a cancellation would refund now: each seat's price less its
+    /// cancellation fee; `null` when a fare is not refundable (a
+    /// cancellation is refused, 409 `FARE_NOT_REFUNDABLE`).
+    pub refundable_cents: Option<i64>,
     pub confirmed_at: Option<DateTime<Utc>>,
     pub refund: Option<RefundView>,
 }
@@ -104,6 +110,8 @@ impl BookingView {
             seats: seat_texts(&b.order.seats),
             passengers: passengers.collect(),
             total_price_cents: b.order.total_price_cents.get(),
+            seat_prices: bodies::all(&b.order.seat_prices),
+            refundable_cents: crate::fares::refund_of(&b.order.seat_prices).map(|c| c.get()),
             confirmed_at: b.order.confirmed_at,
             refund: b.refund.map(|r| RefundView {
                 refunded_at: (r.status == "REFUNDED").then_some(r.finished_at).flatten(),
@@ -265,6 +273,10 @@ fn refused(refusal: Refusal) -> ApiError {
                 "a booking cannot be cancelled within {} of departure",
                 humantime::format_duration(cutoff)
             ),
+        ),
+        Refusal::FareNotRefundable => ApiError::new(
+            ErrorCode::FareNotRefundable,
+            "the booking's fare is not refundable: it cannot be cancelled",
         ),
         // A customer's flow never retries a refund; should it, as refused.
         Refusal::NotCancellable(status) | Refusal::NothingToRetry(status) => ApiError::new(

@@ -57,6 +57,8 @@ pub enum ErrorCode {
     TooManyRequests,
     TooManyLiveOrders,
     TooManyStreams,
+    FareNotRefundable,
+    InvalidCabins,
     Internal,
 }
 
@@ -91,7 +93,8 @@ impl ErrorCode {
             | C::InvalidPayload
             | C::UnknownKeyId
             | C::InvalidPassengers
-            | C::InvalidFlight => StatusCode::BAD_REQUEST,
+            | C::InvalidFlight
+            | C::InvalidCabins => StatusCode::BAD_REQUEST,
             C::Unauthenticated | C::InvalidCredentials => StatusCode::UNAUTHORIZED,
             C::OriginNotAllowed | C::CrossOrigin => StatusCode::FORBIDDEN,
             C::NotFound | C::FlightNotFound | C::OrderNotFound | C::BookingNotFound => {
@@ -105,7 +108,8 @@ impl ErrorCode {
             | C::RefundWindowClosed
             | C::BookingNotCancellable
             | C::SalesClosed
-            | C::FlightExists => StatusCode::CONFLICT,
+            | C::FlightExists
+            | C::FareNotRefundable => StatusCode::CONFLICT,
             C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             C::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -182,6 +186,8 @@ impl ErrorCode {
             C::TooManySignIns => "too many failed sign-ins from this client; try again later",
             C::InvalidFlight => "the flight is not valid",
             C::FlightExists => "the flight number is taken",
+            C::FareNotRefundable => "the booking's fare is not refundable",
+            C::InvalidCabins => "the cabins are not valid",
             C::TooManyRequests => {
                 "this client has its share of booking calls in progress; try again shortly"
             }
@@ -502,6 +508,8 @@ mod tests {
                 "TOO_MANY_REQUESTS",
                 "TOO_MANY_LIVE_ORDERS",
                 "TOO_MANY_STREAMS",
+                "FARE_NOT_REFUNDABLE",
+                "INVALID_CABINS",
                 "INTERNAL",
             ]
         );

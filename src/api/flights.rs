@@ -10,7 +10,8 @@ use super::live::Feedable;
 use super::seats::{Availability, SeatStates, SeatStatus, SeatView, seat_views, with_availability};
 use super::{ApiError, AppState, ErrorCode, bodies, sse};
 use crate::domain;
-use crate::store::flights;
+use crate::fares::{Cabin, Feature};
+use crate::store::{fares, flights};
 
 #[derive(Serialize, ToSchema)]
 pub struct FlightList {
@@ -31,7 +32,24 @@ pub struct FlightDetail {
 pub struct SeatMap {
     rows: i32,
     seats_per_row: usize,
-    seats: Vec<SeatView>,
+    /// The flight's cabins, front first.
+    cabins: Vec<bodies::CabinBody>,
+    seats: Vec<PricedSeat>,
+}
+
+/// A seat with its status, cabin, features and price now.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PricedSeat {
+    #[serde(flatten)]
+    seat: SeatView,
+    cabin: Cabin,
+    /// WINDOW, AISLE or MIDDLE from its place in the row; EXIT_ROW and
+    /// EXTRA_LEGROOM from the flight's rows.
+    features: Vec<Feature>,
+    /// What a hold taken now pays: the cabin's fare plus the flight's
+    /// surcharge for each feature.
+    price_cents: i64,
 }
 
 #[utoipa::path(
@@ -39,7 +57,7 @@ pub struct SeatMap {
     path = "/api/flights",
     tag = "flights",
     summary = "Every flight, earliest departure first",
-    description = "`availableSeats` counts seats neither sold nor held by a live order.",
+    description = "`availableSeats` counts seats neither sold nor held by a live order; `fromPriceCents` is the cheapest seat's price.",
     responses(
         (status = 200, description = "The flights", body = FlightList),
         (status = 503, description = "`SERVICE_UNAVAILABLE`: Postgres or Redis is down", body = super::errors::ErrorBody),
@@ -47,9 +65,13 @@ pub struct SeatMap {
 )]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let flights = with_availability(&state.pool, &state.request_holds()).await?;
-    Ok(HttpResponse::Ok().json(FlightList {
-        flights: bodies::all(&flights),
-    }))
+    let ids: Vec<_> = flights.iter().map(|f| f.id).collect();
+    let tables = fares::tables(&state.pool, &ids).await?;
+    let mut bodies: Vec<bodies::Flight> = bodies::all(&flights);
+    for (body, table) in bodies.iter_mut().zip(&tables) {
+        body.from_price_cents = Some(table.from_price().get());
+    }
+    Ok(HttpResponse::Ok().json(FlightList { flights: bodies }))
 }
 
 pub fn flight_id(path: &str) -> Result<Uuid, ApiError> {
@@ -82,13 +104,31 @@ pub async fn show(
     let holds = state.request_holds();
     let mut flight = flights::find(&state.pool, id.into()).await?;
     let seats = seat_views(&state.pool, &holds, id).await?;
+    let table = fares::table(&state.pool, id.into()).await?;
     flight.available_seats = seats.iter().filter(|s| s.status == "available").count() as i32;
     let rows = seats.iter().map(|s| s.row).max().unwrap_or(0);
+    let seats = seats
+        .into_iter()
+        .map(|seat| {
+            let price =
+                domain::SeatId::parse(&seat.id).map(|id| (table.price(&id), table.features(&id)));
+            let (price, features) = price.map_err(|e| ApiError::internal(&e))?;
+            Ok(PricedSeat {
+                seat,
+                cabin: price.cabin,
+                features,
+                price_cents: price.price_cents.get(),
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let mut body = bodies::Flight::from(&flight);
+    body.from_price_cents = Some(table.from_price().get());
     Ok(HttpResponse::Ok().json(FlightDetail {
-        flight: bodies::Flight::from(&flight),
+        flight: body,
         seat_map: SeatMap {
             rows,
             seats_per_row: domain::COLUMNS.len(),
+            cabins: bodies::all(&table.cabins),
             seats,
         },
     }))

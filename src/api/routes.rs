@@ -96,6 +96,7 @@ route_table! {
     "/api/ops/flights" => [get ops::flights, post ops::add_flight],
     "/api/ops/flights/events" => [get ops::flights_events],
     "/api/ops/flights/{id}/sales" => [post ops::sales],
+    "/api/ops/flights/{id}/fares" => [put ops::set_fares],
     "/api/ops/orders" => [get ops::orders_list],
     "/api/ops/orders/{id}" => [get ops::order],
     "/api/ops/orders/{id}/cancel" => [post ops::cancel_order],

@@ -397,6 +397,7 @@ fn row(o: &OrderState) -> Order {
         last_payment_error: o.last_payment_error.clone(),
         saved_at_event: o.seq as i64,
         passengers: o.passengers.clone(),
+        seat_prices: o.seat_prices.clone(),
         reference: None,
         created_at: None,
         updated_at: None,

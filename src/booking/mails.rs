@@ -17,7 +17,7 @@ use temporalio_sdk::{ActivityCloseTimeouts, ActivityOptions, ApplicationFailure}
 
 use crate::domain::OrderId;
 use crate::mail::{BookingMail, MailKind, MailPassenger, Mailer, Sent};
-use crate::store::{StoreError, flights, orders};
+use crate::store::{StoreError, flights, orders, refunds};
 
 /// Which mail a booking sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,7 +87,14 @@ async fn build(pool: &Pool, req: &MailOrder) -> Result<Vec<BookingMail>, Activit
         other => other?,
     };
     let flight = flights::find(pool, order.flight_id).await?;
-    let amount_cents = order.total_price_cents;
+    // A refund mail says what the refund row pays back (the price less any
+    // cancellation fee), the booking's total beside it.
+    let amount_cents = match req.notice {
+        Notice::Refund => refunds::find(pool, order.id)
+            .await?
+            .map_or(order.total_price_cents, |r| r.amount_cents),
+        Notice::Confirmation => order.total_price_cents,
+    };
     // An order never sold has no booking reference: its refund is the
     // payment's, named by the order's id.
     let (kind, reference) = match (req.notice, order.reference.clone()) {
@@ -124,6 +131,7 @@ async fn build(pool: &Pool, req: &MailOrder) -> Result<Vec<BookingMail>, Activit
             departure_time: flight.departure_time,
             passengers: passengers.clone(),
             total_price_cents: order.total_price_cents,
+            seat_prices: order.seat_prices.clone(),
         })
         .collect())
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{
     AttemptOutcome, FlightId, OrderId, OrderStatus, PaymentCode, SeatId, SeatSelection,
 };
+use crate::fares::SeatPrice;
 use crate::passengers::Passenger;
 
 /// Input of the booking workflow: the order and the timing policy it runs
@@ -20,7 +21,6 @@ use crate::passengers::Passenger;
 pub struct BookingInput {
     pub order_id: OrderId,
     pub flight_id: FlightId,
-    pub seat_price_cents: Cents,
     /// How long a selection holds its seats (a change restarts it).
     pub hold_ms: u64,
     /// No hold of the order ends later than its creation plus this
@@ -92,6 +92,11 @@ impl Deadline {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SelectSeats {
     pub seats: SeatSelection,
+    /// Each seat's price and fare rules as the flight sells it now. A seat
+    /// the order already holds keeps the price it was taken at; a new seat
+    /// without a price here is refused (`UnknownSeats`).
+    #[serde(default)]
+    pub prices: Vec<SeatPrice>,
     pub deadline_ms: Deadline,
     /// The API request that sent it, for the worker's logs.
     pub request_id: Option<String>,
@@ -183,6 +188,9 @@ pub struct Snapshot {
     pub max_payment_attempts: u32,
     pub last_error: Option<String>,
     pub total_price_cents: Cents,
+    /// The held seats' prices and fare rules, fixed when each was taken.
+    #[serde(default)]
+    pub seat_prices: Vec<SeatPrice>,
 }
 
 /// The order row as the workflow saves it. `seq` numbers the saves of one
@@ -194,6 +202,9 @@ pub struct OrderState {
     pub status: OrderStatus,
     pub seats: Vec<SeatId>,
     pub total_price_cents: Cents,
+    /// Each seat's price and fare rules (`orders.seat_prices`).
+    #[serde(default)]
+    pub seat_prices: Vec<SeatPrice>,
     pub expires_at_ms: Option<u64>,
     /// The hold's cap while there is a hold: the creation plus
     /// `HOLD_MAX_LIFETIME`.

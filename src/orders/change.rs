@@ -9,6 +9,7 @@ use super::create::refuse_taken;
 use super::{Context, Flow, Hold, SeatRequest, count};
 use crate::booking::messages::SelectSeats;
 use crate::domain::{OrderId, OrderStatus, SeatSelection};
+use crate::store::fares;
 
 /// Change the seats of the live order `id`; the hold restarts in full.
 pub async fn change(ctx: &Context<'_>, id: OrderId, seats: SeatSelection) -> Flow<Hold> {
@@ -26,8 +27,12 @@ async fn try_change(ctx: &Context<'_>, id: OrderId, seats: SeatSelection) -> Res
     refuse_taken(ctx, &wanted, id).await?;
     let _ticket = admit(ctx, Call::Checkout).await?;
     let deadline = ctx.engine.deadline();
+    // New seats are priced as the flight sells them now; the workflow
+    // keeps the price of each seat the order already holds.
+    let prices = fares::prices(ctx.pool, order.flight_id, wanted.seats.seats()).await?;
     let select = SelectSeats {
         seats: wanted.seats,
+        prices,
         deadline_ms: deadline,
         request_id: ctx.request_id.clone(),
     };

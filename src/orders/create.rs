@@ -16,10 +16,9 @@ use super::{Context, Flow, Outcome, Refusal, count, share};
 use crate::booking::messages::{BookingInput, Deadline, SelectSeats};
 use crate::booking::service::CallError;
 use crate::domain::{FlightId, OrderId, OrderStatus, SeatId, SeatSelection};
-use crate::money::Cents;
 use crate::store::holds::Lock;
 use crate::store::orders::{self, Order};
-use crate::store::{StoreError, flights};
+use crate::store::{StoreError, fares, flights};
 
 /// Seats of one flight, as a create asks for them, parsed.
 pub struct SeatRequest {
@@ -188,10 +187,12 @@ async fn create_admitted(
         return Err(Refusal::SalesClosed { flight_number }.into());
     }
     claim(ctx, new, order_id).await?;
-    let input = booking_input(ctx, new, order_id, flight.price_cents);
+    let input = booking_input(ctx, new, order_id);
+    let prices = fares::prices(ctx.pool, new.flight_id, new.seats.seats()).await?;
     let deadline = ctx.engine.deadline();
     let select = SelectSeats {
         seats: new.seats.clone(),
+        prices,
         deadline_ms: deadline,
         request_id: ctx.request_id.clone(),
     };
@@ -216,17 +217,11 @@ async fn create_admitted(
     }
 }
 
-fn booking_input(
-    ctx: &Context<'_>,
-    new: &SeatRequest,
-    order_id: OrderId,
-    price: Cents,
-) -> BookingInput {
+fn booking_input(ctx: &Context<'_>, new: &SeatRequest, order_id: OrderId) -> BookingInput {
     let booking = &ctx.settings.booking;
     BookingInput {
         order_id,
         flight_id: new.flight_id,
-        seat_price_cents: price,
         hold_ms: booking.seat_reservation_timeout.as_millis() as u64,
         hold_max_lifetime_ms: booking.hold_max_lifetime.as_millis() as u64,
         payment_timeout_ms: booking.payment_validation_timeout.as_millis() as u64,

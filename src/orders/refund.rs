@@ -63,6 +63,8 @@ pub enum Refusal {
     NotCancellable(OrderStatus),
     /// The order (in this status) has no refund that failed.
     NothingToRetry(OrderStatus),
+    /// A seat's fare is not refundable (fare rules fixed at hold time).
+    FareNotRefundable,
 }
 
 /// A refund recorded and under way.
@@ -133,6 +135,7 @@ pub async fn cancel(r: &Refunds<'_>, who: &LookUp<'_>, key: Option<&str>) -> Flo
         Request::NotCancellable(status) => {
             return Ok(Outcome::Refused(Refusal::NotCancellable(status)));
         }
+        Request::NotRefundable => return Ok(Outcome::Refused(Refusal::FareNotRefundable)),
     }
     start(r, order_id, FIRST_ROUND).await;
     let reference = booking.order.reference.unwrap_or_default();
@@ -164,6 +167,7 @@ pub async fn refund(r: &Refunds<'_>, reference: &str) -> Flow<Refunding> {
         },
         _ => match refunds::request(r.pool, order_id, Duration::ZERO, None).await? {
             Request::Accepted | Request::Repeated => FIRST_ROUND,
+            Request::NotRefundable => return Ok(Outcome::Refused(Refusal::FareNotRefundable)),
             Request::WindowClosed | Request::NotCancellable(_) => {
                 let status = booking.order.status;
                 return Ok(Outcome::Refused(Refusal::NotCancellable(status)));

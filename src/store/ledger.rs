@@ -37,6 +37,9 @@ pub struct OrderMoney {
     pub price: Cents,
     pub charged: Cents,
     pub refunded: Cents,
+    /// What a cancelled booking's fare rules keep: its total less the
+    /// refund recorded for it (the cancellation fees); nothing otherwise.
+    pub retained: Cents,
     /// Seats the order lists.
     pub seats: i64,
     /// Seats the `seats` table books to it.
@@ -48,6 +51,7 @@ impl OrderMoney {
     pub fn sold(&self) -> Cents {
         match self.status {
             Some(status) if status.keeps_sale() => self.price,
+            Some(OrderStatus::Refunded) => self.retained,
             _ => Cents::ZERO,
         }
     }
@@ -67,7 +71,9 @@ impl OrderMoney {
     fn settling(&self) -> bool {
         let (charged, refunded) = (self.charged.get(), self.refunded.get());
         match self.status {
-            Some(OrderStatus::RefundPending) => charged > 0 && refunded == charged,
+            Some(OrderStatus::RefundPending) => {
+                charged > 0 && refunded == charged - self.retained.get()
+            }
             Some(status) if status.is_live() => refunded == 0 && self.charged == self.price,
             _ => false,
         }
@@ -210,10 +216,13 @@ pub async fn orders(pool: &Pool) -> Result<Vec<OrderMoney>, StoreError> {
                     COALESCE(o.total_price_cents, 0) AS price,
                     COALESCE(m.charged, 0) AS charged, COALESCE(m.refunded, 0) AS refunded,
                     COALESCE(cardinality(o.seats), 0)::bigint AS seats,
+                    GREATEST(COALESCE(o.total_price_cents - r.amount_cents, 0), 0)::bigint
+                        AS retained,
                     COALESCE(b.booked, 0) AS booked
              FROM orders o
              FULL JOIN money m ON m.order_id = o.id
              LEFT JOIN booked b ON b.order_id = o.id
+             LEFT JOIN refunds r ON r.order_id = o.id AND o.confirmed_at IS NOT NULL
              LEFT JOIN flights f ON f.id = o.flight_id
              WHERE m.order_id IS NOT NULL OR b.order_id IS NOT NULL OR o.confirmed_at IS NOT NULL
              ORDER BY 1",
@@ -238,6 +247,7 @@ fn order_money(r: &Row) -> Result<OrderMoney, StoreError> {
         price: r.get("price"),
         charged: r.get("charged"),
         refunded: r.get("refunded"),
+        retained: r.get("retained"),
         seats: r.get("seats"),
         booked: r.get("booked"),
     })
@@ -265,6 +275,7 @@ mod tests {
             price: PRICE,
             charged: Cents::new(charged),
             refunded: Cents::new(refunded),
+            retained: Cents::ZERO,
             seats: 2,
             booked: if status.keeps_sale() { 2 } else { 0 },
         }

@@ -4,6 +4,7 @@
 pub mod attempts;
 pub mod claims;
 pub mod fairshare;
+pub mod fares;
 pub mod flights;
 pub mod holds;
 pub mod ledger;

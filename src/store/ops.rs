@@ -396,6 +396,11 @@ pub struct NewFlight {
     pub rows: i32,
     pub seat_letters: Vec<char>,
     pub price_cents: Cents,
+    /// Its cabins (checked: they cover the rows without overlap).
+    pub cabins: Vec<crate::fares::CabinFare>,
+    /// Exit rows (with extra legroom) and what a feature adds to a fare.
+    pub exit_rows: Vec<i32>,
+    pub surcharges: Vec<(crate::fares::Feature, Cents)>,
 }
 
 /// Why a flight was not added.
@@ -444,6 +449,15 @@ pub async fn add_flight(pool: &Pool, f: &NewFlight) -> Result<Flight, AddFlight>
     )
     .await
     .map_err(StoreError::from)?;
+    super::fares::replace(
+        &tx,
+        id,
+        &f.cabins,
+        &f.exit_rows,
+        &f.exit_rows,
+        &f.surcharges,
+    )
+    .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(flights::find(pool, id).await?)
 }

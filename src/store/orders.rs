@@ -10,6 +10,7 @@ use tokio_postgres::Row;
 use super::{StoreError, claims, seat_id, seat_ids};
 pub use crate::domain::AttemptOutcome;
 use crate::domain::{FlightId, OrderId, OrderStatus, SeatId};
+use crate::fares::SeatPrice;
 use crate::passengers::Passenger;
 
 /// An order as the workflow last saved it.
@@ -38,6 +39,10 @@ pub struct Order {
     /// One per seat that has one (personal data: see `passengers.rs`).
     #[serde(default)]
     pub passengers: Vec<Passenger>,
+    /// Each seat's price and fare rules, fixed when the seat was taken
+    /// (`total_price_cents` is their sum).
+    #[serde(default)]
+    pub seat_prices: Vec<SeatPrice>,
     /// Given by the sale; read only.
     #[serde(default)]
     pub reference: Option<String>,
@@ -53,7 +58,7 @@ pub struct Order {
 
 const COLUMNS: &str = "id, flight_id, workflow_id, status, seats, total_price_cents, expires_at,
     max_expires_at, confirmed_at, failure_reason, payment_attempts, last_payment_error, version, saved_at_event,
-    passengers, reference, created_at, updated_at";
+    passengers, reference, created_at, updated_at, seat_prices";
 
 /// [`COLUMNS`] of the `orders` table named `alias` in a join, each keeping
 /// its name (for [`Order::from_row`]).
@@ -83,6 +88,7 @@ impl Order {
             version: row.get("version"),
             saved_at_event: row.get("saved_at_event"),
             passengers: serde_json::from_value(row.get("passengers")).unwrap_or_default(),
+            seat_prices: serde_json::from_value(row.get("seat_prices")).unwrap_or_default(),
             reference: row.get("reference"),
             created_at: row.get("created_at"),
             updated_at: row.get("updated_at"),
@@ -111,8 +117,8 @@ pub struct Saved {
 const UPSERT: &str = "WITH before AS (SELECT status FROM orders WHERE id = $1)
     INSERT INTO orders (id, flight_id, workflow_id, status, seats, total_price_cents,
            expires_at, failure_reason, payment_attempts, last_payment_error, saved_at_event,
-           passengers, max_expires_at)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14
+           passengers, max_expires_at, seat_prices)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $14, $15
     WHERE $12::timestamptz IS NULL OR clock_timestamp() <= $12::timestamptz
     ON CONFLICT (id) DO UPDATE SET
        status = EXCLUDED.status, seats = EXCLUDED.seats,
@@ -121,7 +127,7 @@ const UPSERT: &str = "WITH before AS (SELECT status FROM orders WHERE id = $1)
        payment_attempts = EXCLUDED.payment_attempts,
        last_payment_error = EXCLUDED.last_payment_error,
        saved_at_event = EXCLUDED.saved_at_event, passengers = EXCLUDED.passengers,
-       updated_at = NOW()
+       seat_prices = EXCLUDED.seat_prices, updated_at = NOW()
     WHERE orders.confirmed_at IS NULL
       AND orders.saved_at_event <= EXCLUDED.saved_at_event
       AND ($12::timestamptz IS NULL OR clock_timestamp() <= $12::timestamptz)
@@ -147,7 +153,8 @@ pub async fn save(
 ) -> Result<Saved, StoreError> {
     let mut conn = pool.get().await?;
     let passengers = serde_json::to_value(&o.passengers).unwrap_or_default();
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 14] = [
+    let seat_prices = serde_json::to_value(&o.seat_prices).unwrap_or_default();
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 15] = [
         &o.id,
         &o.flight_id,
         &o.workflow_id,
@@ -162,6 +169,7 @@ pub async fn save(
         &deadline,
         &passengers,
         &o.max_expires_at,
+        &seat_prices,
     ];
     let paying = o.status == OrderStatus::PaymentProcessing;
     let written = if paying || o.status.is_terminal() {

@@ -11,6 +11,7 @@
 //! ([`request_unsold`], reason UNSOLD): its order stays FAILED and its
 //! refund's row alone moves PENDING → REFUNDED or FAILED.
 
+use crate::fares::{self, SeatPrice};
 use crate::money::Cents;
 use std::time::Duration;
 
@@ -36,6 +37,8 @@ pub enum Request {
     WindowClosed,
     /// Not a confirmed booking (cancelled already, or refunded).
     NotCancellable(OrderStatus),
+    /// A seat's fare is not refundable: the booking stays as it is.
+    NotRefundable,
 }
 
 /// Ask for the refund of a confirmed booking, unless departure is within
@@ -51,7 +54,7 @@ pub async fn request(
     let tx = conn.transaction().await?;
     let row = tx
         .query_opt(
-            "SELECT o.status, o.total_price_cents,
+            "SELECT o.status, o.total_price_cents, o.seat_prices,
                     f.departure_time - make_interval(secs => $2) <= NOW() AS closed,
                     r.request_key
              FROM orders o JOIN flights f ON f.id = o.flight_id
@@ -78,6 +81,17 @@ pub async fn request(
     if closed {
         return Ok(Request::WindowClosed);
     }
+    // The fare rules fixed when each seat was taken: the price less its
+    // cancellation fee, or no refund at all (an order saved before the
+    // rules existed refunds its total).
+    let prices: Vec<SeatPrice> = serde_json::from_value(row.get("seat_prices")).unwrap_or_default();
+    let amount = match prices.is_empty() {
+        true => amount,
+        false => match fares::refund_of(&prices) {
+            Some(refund) => refund.get(),
+            None => return Ok(Request::NotRefundable),
+        },
+    };
     tx.execute(
         "UPDATE orders SET status = 'REFUND_PENDING', updated_at = NOW() WHERE id = $1",
         &[&order_id],

@@ -203,6 +203,14 @@ async function cancelAsOther(orderId) {
 
 const flightByNumber = async (n) => (await getJson(BASE_URL, '/api/flights')).flights.find((f) => f.flightNumber === n);
 
+// What these seats of a flight cost, as its seat map prices them (cabin
+// fare plus surcharges).
+async function seatsPrice(flightNumber, seats) {
+  const { id } = await flightByNumber(flightNumber);
+  const map = (await getJson(BASE_URL, `/api/flights/${id}`)).seatMap.seats;
+  return seats.reduce((sum, s) => sum + map.find((x) => x.id === s).priceCents, 0);
+}
+
 // Reads of a flight's seat map (GET /api/flights/{id}), i.e. polling.
 function countSeatMapReads(page, flightId) {
   const reads = [];
@@ -414,8 +422,7 @@ async function scenarioPay(browser, config) {
 
   const reference = await checkTicket(page, seats, PEOPLE);
   const conf = (await page.getByTestId('confirmation').textContent()).replace(/\s+/g, ' ');
-  const flight = (await getJson(BASE_URL, '/api/flights')).flights.find((f) => f.flightNumber === 'FL101');
-  for (const want of [orderId, a, c, money(2 * flight.priceCents)]) {
+  for (const want of [orderId, a, c, money(await seatsPrice('FL101', [a, c]))]) {
     if (!conf.includes(want)) fail(`the confirmation should show ${want}: "${conf.trim()}"`);
   }
   await waitLabel(page, a, 'yours');
@@ -688,7 +695,21 @@ async function scenarioManage(browser) {
   const lookupMiss = /status of (404|429) .*\/api\/bookings\//;
   const { context, page, check } = await openPage(browser, BASE_URL, { allowErrors: lookupMiss });
   await openFlight(page, 'FL101');
-  const seats = (await pickAvailable(page, 2)).sort();
+  // One business seat (coloured by its cabin, its price in its name) and
+  // one other seat: the running total is their two prices.
+  await step('the cabin legend', () => page.getByTestId('cabin-legend').getByText(/^Business: rows 1–3/).waitFor());
+  const business = await page.$$eval('[data-testid="seat-map"] button.seat[data-cabin="business"]', (bs) =>
+    bs.filter((b) => !b.disabled && / available$/.test(b.getAttribute('aria-label'))).map((b) => b.dataset.seat),
+  );
+  if (business.length === 0) fail('no business seat is available on FL101');
+  const [picked] = business;
+  const pickedLabel = await seatLabel(page, picked);
+  const pickedPrice = await seatsPrice('FL101', [picked]);
+  if (!pickedLabel.includes('Business') || !pickedLabel.includes(money(pickedPrice))) {
+    fail(`a business seat's name should give its cabin and price ${money(pickedPrice)}: "${pickedLabel}"`);
+  }
+  const other = (await pickAvailable(page, 10)).find((s) => !business.includes(s));
+  const seats = [picked, other].sort();
   for (const s of seats) {
     await page.getByTestId(`seat-${s}`).click();
     await waitLabel(page, s, 'selected');
@@ -696,8 +717,7 @@ async function scenarioManage(browser) {
   await fillPassengers(page, seats, PEOPLE);
   await pay(page, '00000');
   const reference = await checkTicket(page, seats, PEOPLE);
-  const flight = await flightByNumber('FL101');
-  const paid = money(seats.length * flight.priceCents);
+  const paid = money(await seatsPrice('FL101', seats));
 
   await page.getByRole('link', { name: 'Manage booking', exact: true }).click();
   await step('the manage page', () => page.getByRole('heading', { level: 1, name: 'Manage your booking' }).waitFor());

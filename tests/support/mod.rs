@@ -93,6 +93,7 @@ pub fn order_row(id: OrderId, flight: FlightId, seats: &[&str]) -> Order {
         last_payment_error: None,
         saved_at_event: 0,
         passengers: Vec::new(),
+        seat_prices: Vec::new(),
         reference: None,
         created_at: None,
         updated_at: None,

@@ -136,8 +136,86 @@ pub struct AddFlightBody {
     /// Distinct letters of A–F, e.g. `ABCDEF` or `ACDF`.
     #[schema(value_type = String, pattern = "^[A-F]{1,6}$")]
     seat_letters: serde_json::Value,
+    /// The economy fare: the one cabin's fare when `cabins` is absent.
     #[schema(value_type = i64, minimum = 0, maximum = 100000000)]
     price_cents: serde_json::Value,
+    /// The cabins, each a range of rows; together they cover every row
+    /// without overlap (else 400 `INVALID_CABINS`). Absent: one economy
+    /// cabin over every row at `priceCents`, refundable without a fee.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<CabinInput>>)]
+    cabins: serde_json::Value,
+    /// Exit rows (EXIT_ROW and EXTRA_LEGROOM seats).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<i32>>)]
+    exit_rows: serde_json::Value,
+    /// What a feature adds to a seat's cabin fare, e.g.
+    /// `{"EXIT_ROW": 2500, "WINDOW": 500}`.
+    #[serde(default)]
+    #[schema(value_type = Option<std::collections::HashMap<String, i64>>)]
+    surcharges: serde_json::Value,
+}
+
+/// One cabin of a new flight.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct CabinInput {
+    code: crate::fares::Cabin,
+    /// Shown on the seat map; the code's name when absent.
+    name: Option<String>,
+    first_row: i32,
+    last_row: i32,
+    #[schema(minimum = 0)]
+    price_cents: i64,
+    refundable: bool,
+    #[schema(minimum = 0)]
+    cancellation_fee_cents: Option<i64>,
+}
+
+fn invalid_cabins(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidCabins, message).about(None, "cabins")
+}
+
+/// A cabin of a request body, or what is wrong with it.
+fn cabin_of(v: &serde_json::Value) -> Result<crate::fares::CabinFare, ApiError> {
+    use crate::fares::{Cabin, CabinFare};
+    let code = v["code"].as_str().and_then(Cabin::parse).ok_or_else(|| {
+        invalid_cabins("cabins: code must be FIRST, BUSINESS, PREMIUM_ECONOMY or ECONOMY")
+    })?;
+    let int = |field: &str| {
+        v[field]
+            .as_i64()
+            .ok_or_else(|| invalid_cabins(format!("cabins: {code} {field} must be a whole number")))
+    };
+    let row = |field: &str| {
+        int(field)?
+            .try_into()
+            .map_err(|_| invalid_cabins(format!("cabins: {code} {field} is out of range")))
+    };
+    let name = match &v["name"] {
+        serde_json::Value::Null => code.default_name().to_string(),
+        n => n
+            .as_str()
+            .map(|s| s.trim().to_string())
+            .ok_or_else(|| invalid_cabins(format!("cabins: {code} name must be a string")))?,
+    };
+    let fee = match v["cancellationFeeCents"] {
+        serde_json::Value::Null => 0,
+        _ => int("cancellationFeeCents")?,
+    };
+    let refundable = v["refundable"].as_bool().ok_or_else(|| {
+        invalid_cabins(format!("cabins: {code} refundable must be true or false"))
+    })?;
+    Ok(CabinFare {
+        code,
+        name,
+        first_row: row("firstRow")?,
+        last_row: row("lastRow")?,
+        price_cents: Cents::new(int("priceCents")?),
+        refundable,
+        cancellation_fee_cents: Cents::new(fee),
+    })
 }
 
 fn invalid_flight(field: &'static str, message: &str) -> ApiError {
@@ -213,15 +291,52 @@ impl AddFlightBody {
             .as_i64()
             .filter(|p| (0..=100_000_000).contains(p))
             .ok_or_else(|| invalid_flight("priceCents", "a whole number of cents, 0 or more"))?;
+        let price_cents = Cents::new(price_cents);
+        let rows = rows as i32;
+        let cabins = match &self.cabins {
+            serde_json::Value::Null => vec![crate::fares::CabinFare::economy(rows, price_cents)],
+            serde_json::Value::Array(items) => {
+                items.iter().map(cabin_of).collect::<Result<Vec<_>, _>>()?
+            }
+            _ => return Err(invalid_cabins("cabins: must be a list of cabins")),
+        };
+        crate::fares::validate_cabins(&cabins, rows).map_err(invalid_cabins)?;
+        let exit_rows: Vec<i32> = match &self.exit_rows {
+            serde_json::Value::Null => Vec::new(),
+            v => serde_json::from_value(v.clone())
+                .ok()
+                .filter(|r: &Vec<i32>| r.iter().all(|r| (1..=rows).contains(r)))
+                .ok_or_else(|| invalid_flight("exitRows", "a list of the flight's rows"))?,
+        };
+        let surcharges = match &self.surcharges {
+            serde_json::Value::Null => Vec::new(),
+            serde_json::Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| {
+                    let feature = crate::fares::Feature::parse(k);
+                    match (feature, v.as_i64().filter(|c| *c >= 0)) {
+                        (Some(f), Some(c)) => Ok((f, Cents::new(c))),
+                        _ => Err(invalid_flight(
+                            "surcharges",
+                            "feature codes (WINDOW, AISLE, MIDDLE, EXIT_ROW, EXTRA_LEGROOM) to cents, 0 or more",
+                        )),
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => return Err(invalid_flight("surcharges", "an object of feature codes to cents")),
+        };
         Ok(NewFlight {
+            cabins,
+            exit_rows,
+            surcharges,
             flight_number: number,
             origin,
             destination,
             departure_time,
             arrival_time,
-            rows: rows as i32,
+            rows,
             seat_letters,
-            price_cents: Cents::new(price_cents),
+            price_cents,
         })
     }
 }
@@ -235,7 +350,7 @@ impl AddFlightBody {
     request_body = AddFlightBody,
     responses(
         (status = 201, description = "The flight, as the console lists it", body = FlightSales),
-        (status = 400, description = "`INVALID_FLIGHT`: `field` names the field at fault", body = ErrorBody),
+        (status = 400, description = "`INVALID_FLIGHT`: `field` names the field at fault; `INVALID_CABINS`: the cabins do not cover the rows once each, or a fare or fee is below 0 (the message says which)", body = ErrorBody),
         (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
         (status = 403, description = "`CROSS_ORIGIN`", body = ErrorBody),
         (status = 409, description = "`FLIGHT_EXISTS`: the flight number is taken", body = ErrorBody),
@@ -325,4 +440,128 @@ pub async fn sales(
     };
     let flight = audited(&state, &op, action, &path, set.await).await?;
     Ok(HttpResponse::Ok().json(sales_of(&state, flight).await?))
+}
+
+/// New fares for some of a flight's cabins.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"fares": [{"code": "ECONOMY", "priceCents": 14900}]}))]
+pub struct FaresBody {
+    #[schema(value_type = Vec<FareInput>)]
+    fares: serde_json::Value,
+}
+
+/// One cabin's new fare; rules left out stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct FareInput {
+    code: crate::fares::Cabin,
+    #[schema(minimum = 0)]
+    price_cents: i64,
+    refundable: Option<bool>,
+    #[schema(minimum = 0)]
+    cancellation_fee_cents: Option<i64>,
+}
+
+/// A flight's cabins after a fare change.
+#[derive(Serialize, ToSchema)]
+pub struct FlightCabins {
+    cabins: Vec<bodies::CabinBody>,
+}
+
+fn fare_change(v: &serde_json::Value) -> Result<crate::store::fares::FareChange, ApiError> {
+    let code = (v["code"].as_str())
+        .and_then(crate::fares::Cabin::parse)
+        .ok_or_else(|| {
+            invalid_cabins("fares: code must be FIRST, BUSINESS, PREMIUM_ECONOMY or ECONOMY")
+        })?;
+    let cents = |field: &str, v: &serde_json::Value| {
+        v.as_i64()
+            .filter(|c| *c >= 0)
+            .map(Cents::new)
+            .ok_or_else(|| {
+                invalid_cabins(format!(
+                    "fares: {code} {field} must be a whole number of cents, 0 or more"
+                ))
+            })
+    };
+    let price_cents = cents("priceCents", &v["priceCents"])?;
+    let cancellation_fee_cents = match &v["cancellationFeeCents"] {
+        serde_json::Value::Null => None,
+        fee => Some(cents("cancellationFeeCents", fee)?),
+    };
+    let refundable = match &v["refundable"] {
+        serde_json::Value::Null => None,
+        r => Some(r.as_bool().ok_or_else(|| {
+            invalid_cabins(format!("fares: {code} refundable must be true or false"))
+        })?),
+    };
+    Ok(crate::store::fares::FareChange {
+        cabin: code,
+        price_cents,
+        refundable,
+        cancellation_fee_cents,
+    })
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/ops/flights/{id}/fares",
+    tag = "operations console",
+    summary = "Change cabin fares and rules for new holds (audited)",
+    description = "Seats held or sold keep the price and rules fixed when they were taken.",
+    security(("ops_session" = [])),
+    params(("id" = Uuid, Path, description = "The flight's id")),
+    request_body = FaresBody,
+    responses(
+        (status = 200, description = "The flight's cabins now", body = FlightCabins),
+        (status = 400, description = "`INVALID_FLIGHT_ID`; `INVALID_CABINS`: a code the flight has no cabin for, or a fare or fee below 0", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 403, description = "`CROSS_ORIGIN`", body = ErrorBody),
+        (status = 404, description = "`FLIGHT_NOT_FOUND`", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`", body = ErrorBody),
+    ),
+)]
+pub async fn set_fares(
+    state: web::Data<AppState>,
+    op: Operator,
+    path: web::Path<String>,
+    body: web::Json<FaresBody>,
+) -> Result<HttpResponse, ApiError> {
+    let set = async {
+        let id: crate::domain::FlightId = crate::domain::parse_id(&path)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidFlightId,
+                    format!("{:?} is not a flight id", *path),
+                )
+            })?
+            .into();
+        let changes = match &body.fares {
+            serde_json::Value::Array(items) if !items.is_empty() => items
+                .iter()
+                .map(fare_change)
+                .collect::<Result<Vec<_>, _>>(
+            )?,
+            _ => return Err(invalid_cabins("fares: a list of at least one cabin's fare")),
+        };
+        flights::find(&state.pool, id).await?;
+        let conn = state
+            .pool
+            .get()
+            .await
+            .map_err(crate::store::StoreError::from)?;
+        let missing = crate::store::fares::set_fares(&conn, id, &changes).await?;
+        if let Some(cabin) = missing.first() {
+            return Err(invalid_cabins(format!(
+                "fares: the flight has no {cabin} cabin"
+            )));
+        }
+        let table = crate::store::fares::table(&state.pool, id).await?;
+        Ok(FlightCabins {
+            cabins: bodies::all(&table.cabins),
+        })
+    };
+    let cabins = audited(&state, &op, "set_fares", &path, set.await).await?;
+    Ok(HttpResponse::Ok().json(cabins))
 }

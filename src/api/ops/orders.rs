@@ -362,6 +362,10 @@ fn refused(refusal: Refusal) -> ApiError {
             ErrorCode::OrderNotModifiable,
             format!("the order is {status} and has no failed refund to retry"),
         ),
+        Refusal::FareNotRefundable => ApiError::new(
+            ErrorCode::FareNotRefundable,
+            "the booking's fare is not refundable: no refund to make",
+        ),
         // An operator's refund is refused otherwise only for a booking
         // it does not find: no look-up limit, no cutoff.
         _ => ApiError::new(ErrorCode::BookingNotFound, "no booking with this reference"),

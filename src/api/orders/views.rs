@@ -194,6 +194,10 @@ pub struct StatusView {
     /// Why the last payment attempt failed, or why the order failed.
     pub last_error: Option<String>,
     pub total_price_cents: i64,
+    /// One object per held seat: its cabin, the price it was taken at and
+    /// its fare rules (`totalPriceCents` is the sum of the prices). A later
+    /// fare change never alters them.
+    pub seat_prices: Vec<crate::api::bodies::SeatPriceBody>,
     /// The seats named so far (all of them before paying), one object per
     /// seat: the seat only. Names and emails are never on a route keyed by
     /// the order id (the id is in the workflow id and in log spans): the
@@ -279,6 +283,7 @@ impl StatusView {
             max_payment_attempts: max_attempts,
             last_error: o.failure_reason.or(o.last_payment_error),
             total_price_cents: o.total_price_cents.get(),
+            seat_prices: crate::api::bodies::all(&o.seat_prices),
             passengers: NamedSeat::of(&o.passengers),
             booking_reference: o.reference,
             refund: None,

@@ -121,9 +121,21 @@ function renderCancel(s) {
   show($('cancel-start'), !s.confirming);
   show($('cancel-confirm'), s.confirming);
   const seats = seatsOf(b).map((p) => p.seat);
-  const amount = fmtMoney(paidCents(b));
+  // What a cancellation gives back under the fare rules fixed at booking:
+  // the price less any cancellation fee; none at all for a fare that is
+  // not refundable (the server refuses it, so the button is not offered).
+  const refundable = b.refundableCents !== null && b.refundableCents !== undefined ? b.refundableCents : b.seatPrices ? null : paidCents(b);
+  show($('cancel-start'), !s.confirming && refundable !== null);
+  setText($('cancel-not-refundable'), refundable === null ? 'This booking\'s fare is not refundable, so it cannot be cancelled here.' : '');
+  show($('cancel-not-refundable'), refundable === null);
+  const amount = fmtMoney(refundable ?? 0);
+  const fees = paidCents(b) - (refundable ?? 0);
   keyed($('cancel-facts'), `${amount}|${seats}`, () => [
-    el('li', { text: `You get a full refund of ${amount}, to the card you paid with.` }),
+    el('li', {
+      text: fees > 0
+        ? `You get a refund of ${amount} (${fmtMoney(paidCents(b))} paid, less ${fmtMoney(fees)} in cancellation fees), to the card you paid with.`
+        : `You get a full refund of ${amount}, to the card you paid with.`,
+    }),
     el('li', { text: `${seats.length === 1 ? 'Seat' : 'Seats'} ${seats.join(', ')} ${seats.length === 1 ? 'is' : 'are'} released and may be sold to someone else.` }),
     el('li', { text: 'A cancellation cannot be undone.' }),
   ]);

@@ -8,7 +8,7 @@ import { capitalise, fmtMoney, plural } from '/assets/format.js';
 import { putFlight } from '/assets/ops-dashboard.js';
 import { announce, opsApi, shownError } from '/assets/ops-common.js';
 
-const FIELDS = ['flightNumber', 'origin', 'destination', 'departureTime', 'arrivalTime', 'rows', 'seatLetters', 'priceCents'];
+const FIELDS = ['flightNumber', 'origin', 'destination', 'departureTime', 'arrivalTime', 'rows', 'seatLetters', 'priceCents', 'businessRows', 'businessPrice', 'exitRow', 'cancellationFee'];
 const UPPER = new Set(['flightNumber', 'origin', 'destination', 'seatLetters']);
 const MAX_PRICE_CENTS = 100_000_000;
 
@@ -58,6 +58,23 @@ function priceProblem(price) {
   return ok ? '' : `A price is dollars and cents from 0 to ${fmtMoney(MAX_PRICE_CENTS)}, like 249.00.`;
 }
 
+// The optional cabin fields: business rows in front of economy, an exit
+// row, a fee; the server checks the cabins again (INVALID_CABINS).
+function cabinProblems(v) {
+  const rows = Number(v.rows);
+  const business = v.businessRows === '' ? 0 : Number(v.businessRows);
+  const p = {};
+  if (!(Number.isInteger(business) && business >= 0 && (v.rows === '' || business < rows))) p.businessRows = 'Business rows are a whole number below the number of rows (economy needs one).';
+  if (business > 0) p.businessPrice = v.businessPrice === '' ? 'Enter the business fare.' : priceProblem(v.businessPrice);
+  else if (v.businessPrice !== '') p.businessPrice = priceProblem(v.businessPrice);
+  if (v.exitRow !== '') {
+    const exit = Number(v.exitRow);
+    if (!(Number.isInteger(exit) && exit >= 1 && (v.rows === '' || exit <= rows))) p.exitRow = 'The exit row is one of the flight\'s rows.';
+  }
+  if (v.cancellationFee !== '') p.cancellationFee = priceProblem(v.cancellationFee);
+  return p;
+}
+
 // Each field's problem ('' when none), as the API's rules are known.
 function problems(v) {
   const rows = Number(v.rows);
@@ -69,6 +86,7 @@ function problems(v) {
     seatLetters: letterProblem(v.seatLetters),
     priceCents: priceProblem(v.priceCents),
     ...timeProblems(v),
+    ...cabinProblems(v),
   };
   return Object.fromEntries(FIELDS.map((f) => [f, p[f] ?? '']));
 }
@@ -129,7 +147,21 @@ function body(v) {
     rows: Number(v.rows),
     seatLetters: v.seatLetters,
     priceCents: cents(v.priceCents),
+    ...cabinsBody(v),
   };
+}
+
+// The cabins, exit row and fee of the form, as the API takes them.
+function cabinsBody(v) {
+  const rows = Number(v.rows);
+  const business = v.businessRows === '' ? 0 : Number(v.businessRows);
+  const refundable = $('ff-refundable').checked;
+  const cancellationFeeCents = v.cancellationFee === '' ? 0 : cents(v.cancellationFee);
+  const economy = { code: 'ECONOMY', firstRow: business + 1, lastRow: rows, priceCents: cents(v.priceCents), refundable, cancellationFeeCents };
+  const cabins = business > 0
+    ? [{ code: 'BUSINESS', firstRow: 1, lastRow: business, priceCents: cents(v.businessPrice), refundable, cancellationFeeCents }, economy]
+    : [economy];
+  return { cabins, ...(v.exitRow === '' ? {} : { exitRows: [Number(v.exitRow)] }) };
 }
 
 // The server's words about a field, as a sentence: "origin: a 3-letter
@@ -144,6 +176,7 @@ function serverWords({ message, body }) {
 function refused(err) {
   if (err.code === 'FLIGHT_EXISTS') state.server.flightNumber = `A flight ${state.values.flightNumber} already exists: choose another number.`;
   else if (err.code === 'INVALID_FLIGHT' && FIELDS.includes(err.body?.field)) state.server[err.body.field] = serverWords(err);
+  else if (err.code === 'INVALID_CABINS') state.server.businessRows = `${capitalise(err.message)}.`;
   else state.error = `The flight could not be added: ${err.message}`;
   const field = FIELDS.find((f) => state.server[f]);
   if (field) input(field).focus();

@@ -37,12 +37,24 @@ function renderWorkflowLink(order, { temporalUiUrl, temporalNamespace }) {
 }
 
 // Seats held, or being held for the first time (no order yet).
+// A seat's price as the seat map shows it (cabin fare and surcharges).
+function seatPriceOf(s, id, price) {
+  return s.flight?.seatMap?.seats?.find((x) => x.id === id)?.priceCents ?? price;
+}
+
 function renderHold(s, f, seats, price) {
   const { booking: b, config } = s;
-  const total = seats.length * price;
+  // The running total: the order's own once it holds exactly these seats
+  // (prices fixed when taken), else the seat map's prices now.
+  const o = b.order;
+  const same = o?.seats && o.seats.length === seats.length && seats.every((x) => o.seats.includes(x));
+  const prices = seats.map((id) => seatPriceOf(s, id, price));
+  const total = same && o.totalPriceCents != null ? o.totalPriceCents : prices.reduce((a, x) => a + x, 0);
+  const uniform = prices.every((x) => x === prices[0]);
   flightLines($('hold-flight'), f);
   fillChips($('hold-seats'), seats);
-  setText($('hold-total'), `${fmtMoney(total)}${seats.length > 1 ? ` (${seats.length} × ${fmtMoney(price)})` : ''}`);
+  const detail = seats.length > 1 ? (uniform ? ` (${seats.length} × ${fmtMoney(prices[0])})` : ` (${prices.map(fmtMoney).join(' + ')})`) : '';
+  setText($('hold-total'), `${fmtMoney(total)}${detail}`);
   renderCountdown(b.order, Math.max(1, config.seatReservationSeconds) * 1000);
   renderPassengers(b, seats);
   renderPayForm(b, total);

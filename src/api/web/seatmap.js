@@ -3,11 +3,40 @@
 
 import { $, el, setAttr } from '/assets/dom.js';
 import { heldSeats, selectionLocked } from '/assets/booking.js';
+import { fmtMoney } from '/assets/format.js';
+
+const FEATURE_WORDS = { WINDOW: 'window', AISLE: 'aisle', MIDDLE: 'middle', EXIT_ROW: 'exit row', EXTRA_LEGROOM: 'extra legroom' };
+
+// "Business, window, exit row, $960.00": what a seat is and costs, for its
+// accessible name and its tooltip.
+function seatFacts(s, cabins) {
+  const cabin = cabins.find((c) => c.code === s.cabin);
+  const words = [cabin?.name ?? s.cabin, ...(s.features ?? []).map((f) => FEATURE_WORDS[f] ?? f)];
+  if (s.priceCents !== undefined) words.push(fmtMoney(s.priceCents));
+  return words.filter(Boolean).join(', ');
+}
+
+// The legend: each cabin's colour, rows and fare.
+function buildLegend(flight) {
+  const cabins = flight.seatMap.cabins ?? [];
+  const legend = $('cabin-legend');
+  if (!legend) return;
+  legend.replaceChildren(
+    ...cabins.map((c) =>
+      el('li', { class: `cabin-legend__item cabin--${c.code.toLowerCase()}` },
+        el('span', { class: 'cabin-legend__swatch', 'aria-hidden': 'true' }),
+        el('span', { text: `${c.name}: rows ${c.firstRow}–${c.lastRow}, from ${fmtMoney(c.priceCents)}${c.refundable ? '' : ', non-refundable'}` }),
+      ),
+    ),
+  );
+}
 
 // Rows of buttons, with the aisle between the two halves of the columns.
 export function buildSeatMap(flight) {
   const map = $('seat-map');
   const seats = flight.seatMap.seats;
+  const cabins = flight.seatMap.cabins ?? [];
+  buildLegend(flight);
   const cols = [...new Set(seats.map((s) => s.column))].sort();
   const left = Math.ceil(cols.length / 2);
   map.style.setProperty('--cols-left', left);
@@ -31,13 +60,20 @@ export function buildSeatMap(flight) {
       const s = byRow.get(row).get(c);
       line.append(
         s
-          ? el('button', { type: 'button', class: 'seat', 'data-testid': `seat-${s.id}`, dataset: { seat: s.id, row, col: c }, text: c })
+          ? el('button', { type: 'button', class: 'seat', 'data-testid': `seat-${s.id}`, dataset: { seat: s.id, row, col: c, cabin: (s.cabin ?? '').toLowerCase(), facts: seatFacts(s, cabins), price: s.priceCents ?? '' }, text: c })
           : el('span', { class: 'seat seat--none', 'aria-hidden': 'true' }),
       );
     });
     return line;
   });
   map.replaceChildren(head, ...rows);
+  // A focused seat's cabin, features and price, for sighted keyboard users
+  // (its accessible name says the same).
+  map.onfocusin = (e) => {
+    const btn = e.target.closest('button.seat');
+    const focus = $('seat-focus');
+    if (btn && focus) focus.textContent = `Seat ${btn.dataset.seat}: ${btn.dataset.facts}`;
+  };
 }
 
 // What one seat looks like to this customer: `status` is the server's
@@ -64,7 +100,8 @@ export function renderSeats(state) {
     const cls = `seat seat--${v.key}${v.pending ? ' seat--pending' : ''}`;
     if (btn.className !== cls) btn.className = cls;
     setAttr(btn, 'data-status', v.key);
-    const label = `Seat ${id}, ${v.label}`;
+    const facts = btn.dataset.facts ? `${btn.dataset.facts}, ` : '';
+    const label = `Seat ${id}, ${facts}${v.label}`;
     setAttr(btn, 'aria-label', label);
     setAttr(btn, 'title', label);
     const taken = v.key === 'booked' || v.key === 'reserved' || (v.key === 'mine' && state.booking.phase === 'done');

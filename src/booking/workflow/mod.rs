@@ -21,6 +21,7 @@ mod phase;
 mod retry;
 mod steps;
 
+use crate::fares::{self, SeatPrice};
 use crate::money::Cents;
 use std::error::Error;
 use std::time::Duration;
@@ -59,6 +60,8 @@ pub struct Booking {
     /// Who flies, one per held seat at most (payloads carrying them are
     /// encrypted by the payload codec).
     passengers: Vec<Passenger>,
+    /// The held seats' prices and fare rules, fixed when each was taken.
+    seat_prices: Vec<SeatPrice>,
     /// The API request the workflow last acted on, for the worker's logs.
     request_id: Option<String>,
 }
@@ -73,6 +76,7 @@ impl Booking {
             unsettled: Unsettled::default(),
             saves: 0,
             passengers: Vec::new(),
+            seat_prices: Vec::new(),
             request_id: None,
         }
     }
@@ -122,6 +126,7 @@ impl Booking {
             max_payment_attempts: self.input.payment_max_attempts,
             last_error: self.last_error(),
             total_price_cents: self.total_price_cents(self.phase.seats()),
+            seat_prices: self.prices_of(self.phase.seats()),
         }
     }
 
@@ -243,8 +248,17 @@ impl Booking {
         }
     }
 
+    /// What `seats` cost at the prices they were taken at.
     fn total_price_cents(&self, seats: &[SeatId]) -> Cents {
-        self.input.seat_price_cents.times(seats.len())
+        fares::total_of(&self.prices_of(seats))
+    }
+
+    /// The prices the order took `seats` at (the held ones).
+    fn prices_of(&self, seats: &[SeatId]) -> Vec<SeatPrice> {
+        (self.seat_prices.iter())
+            .filter(|p| seats.contains(&p.seat))
+            .cloned()
+            .collect()
     }
 
     /// The row as the order is now, with the next save number.
@@ -256,6 +270,7 @@ impl Booking {
             status: self.phase.status(),
             seats: self.phase.seats().to_vec(),
             total_price_cents: self.total_price_cents(self.phase.seats()),
+            seat_prices: self.prices_of(self.phase.seats()),
             expires_at_ms: self.phase.expires_at_ms(),
             max_expires_at_ms: self.phase.max_expires_at_ms(),
             failure_reason: self.phase.failure_reason().map(str::to_string),

@@ -22,6 +22,7 @@ use crate::booking::messages::{
 use crate::booking::payment;
 use crate::booking::refund::AfterSale;
 use crate::domain::{OrderStatus, SeatId, seat_list};
+use crate::fares::{self, SeatPrice};
 use crate::passengers::Passenger;
 use crate::store::orders::AttemptOutcome;
 use crate::time::unix_ms;
@@ -44,13 +45,37 @@ pub async fn select(
         kept.retain(|p| wanted.contains(&p.seat));
         kept
     });
+    // Kept seats keep their price; new ones take the price sent with them.
+    let (prices, unpriced) = ctx.state(|s| {
+        let mut prices = Vec::new();
+        let mut unpriced = Vec::new();
+        for seat in &wanted {
+            let kept = s.seat_prices.iter().find(|p| &p.seat == seat);
+            match kept.or_else(|| req.prices.iter().find(|p| &p.seat == seat)) {
+                Some(p) => prices.push(p.clone()),
+                None => unpriced.push(seat.clone()),
+            }
+        }
+        (prices, unpriced)
+    });
     let due = Due::at(req.deadline_ms, now);
     let before = begin(ctx, due, &req.request_id)?;
+    if !unpriced.is_empty() {
+        ctx.state_mut(|s| s.phase.restore());
+        return Err(Refusal::UnknownSeats(unpriced));
+    }
     let end = ctx.state(|s| s.phase.restarted_end(due.now, s.hold_rules()));
     let seats = wanted.clone();
-    hold_with(ctx, before, (wanted, kept), end, due, move |phase| {
-        phase.hold(seats, end);
-    })
+    hold_with(
+        ctx,
+        before,
+        (wanted, kept, prices),
+        end,
+        due,
+        move |phase| {
+            phase.hold(seats, end);
+        },
+    )
     .await
 }
 
@@ -69,10 +94,11 @@ pub async fn name_passengers(
         return Err(Refusal::NotModifiable(OrderStatus::Created));
     };
     let end = hold.end();
+    let prices = ctx.state(|s| s.prices_of(&hold.seats));
     hold_with(
         ctx,
         before,
-        (hold.seats, req.passengers),
+        (hold.seats, req.passengers, prices),
         end,
         due,
         Phase::keep,
@@ -87,14 +113,15 @@ pub async fn name_passengers(
 async fn hold_with(
     ctx: &mut WorkflowContext<Booking>,
     before: Option<Hold>,
-    (wanted, passengers): (Vec<SeatId>, Vec<Passenger>),
+    (wanted, passengers, prices): (Vec<SeatId>, Vec<Passenger>, Vec<SeatPrice>),
     end: HoldEnd,
     due: Due,
     settle: impl FnOnce(&mut Phase),
 ) -> Answer<Held> {
     let order = ctx.state_mut(|s| OrderState {
         status: OrderStatus::SeatsReserved,
-        total_price_cents: s.total_price_cents(&wanted),
+        total_price_cents: fares::total_of(&prices),
+        seat_prices: prices.clone(),
         seats: wanted.clone(),
         expires_at_ms: Some(end.expires_at_ms),
         max_expires_at_ms: Some(end.max_expires_at_ms),
@@ -104,6 +131,7 @@ async fn hold_with(
     let ttl = Duration::from_millis(end.expires_at_ms.saturating_sub(due.now)) + TTL_MARGIN;
     take(ctx, before, order, ttl, due, |s| {
         s.passengers = passengers;
+        s.seat_prices = prices;
         settle(&mut s.phase);
         Held {
             seats: wanted,
@@ -213,6 +241,7 @@ pub async fn cancel(
         status: OrderStatus::Cancelled,
         seats: seats.clone(),
         total_price_cents: s.total_price_cents(&seats),
+        seat_prices: s.prices_of(&seats),
         expires_at_ms: None,
         max_expires_at_ms: None,
         ..s.next_save()
