@@ -57,6 +57,10 @@ pub enum ErrorCode {
     TooManyRequests,
     TooManyLiveOrders,
     TooManyStreams,
+    CheckinNotOpen,
+    CheckinClosed,
+    BookingNotConfirmed,
+    BookingCheckedIn,
     Internal,
 }
 
@@ -105,7 +109,11 @@ impl ErrorCode {
             | C::RefundWindowClosed
             | C::BookingNotCancellable
             | C::SalesClosed
-            | C::FlightExists => StatusCode::CONFLICT,
+            | C::FlightExists
+            | C::CheckinNotOpen
+            | C::CheckinClosed
+            | C::BookingNotConfirmed
+            | C::BookingCheckedIn => StatusCode::CONFLICT,
             C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             C::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -190,6 +198,12 @@ impl ErrorCode {
             }
             C::TooManyStreams => {
                 "this client has as many event streams open as it may; close one first"
+            }
+            C::CheckinNotOpen => "online check-in for this flight is not open yet",
+            C::CheckinClosed => "online check-in for this flight has closed",
+            C::BookingNotConfirmed => "the booking is not confirmed: it cannot be checked in",
+            C::BookingCheckedIn => {
+                "the booking is checked in: it can no longer be cancelled or changed"
             }
             C::Internal => "an unexpected error occurred; it was logged",
         }

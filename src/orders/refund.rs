@@ -63,6 +63,8 @@ pub enum Refusal {
     NotCancellable(OrderStatus),
     /// The order (in this status) has no refund that failed.
     NothingToRetry(OrderStatus),
+    /// Its passengers have checked in: it can no longer be cancelled.
+    CheckedIn,
 }
 
 /// A refund recorded and under way.
@@ -133,6 +135,7 @@ pub async fn cancel(r: &Refunds<'_>, who: &LookUp<'_>, key: Option<&str>) -> Flo
         Request::NotCancellable(status) => {
             return Ok(Outcome::Refused(Refusal::NotCancellable(status)));
         }
+        Request::CheckedIn => return Ok(Outcome::Refused(Refusal::CheckedIn)),
     }
     start(r, order_id, FIRST_ROUND).await;
     let reference = booking.order.reference.unwrap_or_default();
@@ -164,6 +167,7 @@ pub async fn refund(r: &Refunds<'_>, reference: &str) -> Flow<Refunding> {
         },
         _ => match refunds::request(r.pool, order_id, Duration::ZERO, None).await? {
             Request::Accepted | Request::Repeated => FIRST_ROUND,
+            Request::CheckedIn => return Ok(Outcome::Refused(Refusal::CheckedIn)),
             Request::WindowClosed | Request::NotCancellable(_) => {
                 let status = booking.order.status;
                 return Ok(Outcome::Refused(Refusal::NotCancellable(status)));

@@ -36,6 +36,8 @@ pub enum Request {
     WindowClosed,
     /// Not a confirmed booking (cancelled already, or refunded).
     NotCancellable(OrderStatus),
+    /// Its passengers have checked in: it can no longer be cancelled.
+    CheckedIn,
 }
 
 /// Ask for the refund of a confirmed booking, unless departure is within
@@ -74,6 +76,9 @@ pub async fn request(
         } else {
             Request::NotCancellable(status)
         });
+    }
+    if super::checkin::checked_in(&tx, order_id).await? {
+        return Ok(Request::CheckedIn);
     }
     if closed {
         return Ok(Request::WindowClosed);
