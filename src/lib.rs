@@ -9,6 +9,7 @@ pub mod codec;
 pub mod config;
 pub mod deployment;
 pub mod domain;
+pub mod fares;
 pub mod mail;
 pub mod metrics;
 pub mod money;

@@ -1,4 +1,10 @@
 //! Demo data: four flights and their seats. Re-running changes nothing.
+//!
+//! Each flight has a business cabin in rows 1–3 at three times its economy
+//! fare (`price_cents`, economy from row 4), one exit row with extra legroom
+//! (`rows / 2 + 4`, $25 + $15 on top of the fare), all fares refundable
+//! without a fee: the layout migration V16 gives the seed's flights that
+//! were there before it.
 
 use crate::money::Cents;
 use deadpool_postgres::Pool;
@@ -77,10 +83,16 @@ pub async fn run(pool: &Pool) -> Result<SeedReport, StoreError> {
     let mut conn = pool.get().await?;
     let tx = conn.transaction().await?;
     let mut report = SeedReport::default();
+    // Seeding a database migrated only part of the way (a test of an older
+    // schema) leaves the fares to migration V16's backfill.
+    let has_cabins: bool = tx
+        .query_one("SELECT to_regclass('cabins') IS NOT NULL", &[])
+        .await?
+        .get(0);
     for f in &FLIGHTS {
         let id = flight_id(f.n);
         let seats = f.rows * 6;
-        report.flights += tx
+        let inserted = tx
             .execute(
                 "INSERT INTO flights (id, flight_number, origin, destination, departure_time,
                         arrival_time, total_seats, available_seats, price_cents)
@@ -99,6 +111,10 @@ pub async fn run(pool: &Pool) -> Result<SeedReport, StoreError> {
                 ],
             )
             .await?;
+        report.flights += inserted;
+        if inserted == 1 && has_cabins {
+            seed_fares(&tx, id, f).await?;
+        }
         report.seats += tx
             .execute(
                 "INSERT INTO seats (id, flight_id, row_num, col)
@@ -112,4 +128,37 @@ pub async fn run(pool: &Pool) -> Result<SeedReport, StoreError> {
     }
     tx.commit().await?;
     Ok(report)
+}
+
+/// The seeded flight's cabins, exit row and surcharges.
+async fn seed_fares(
+    tx: &deadpool_postgres::Transaction<'_>,
+    id: uuid::Uuid,
+    f: &SeedFlight,
+) -> Result<(), StoreError> {
+    let business = Cents::new(f.price_cents.get() * 3);
+    tx.execute(
+        "INSERT INTO cabins (flight_id, code, name, first_row, last_row, price_cents,
+                refundable, cancellation_fee_cents)
+         VALUES ($1, 'BUSINESS', 'Business', 1, 3, $2, TRUE, 0),
+                ($1, 'ECONOMY', 'Economy', 4, $3, $4, TRUE, 0)
+         ON CONFLICT DO NOTHING",
+        &[&id, &business, &f.rows, &f.price_cents],
+    )
+    .await?;
+    let exit_row = f.rows / 2 + 4;
+    tx.execute(
+        "UPDATE flights SET exit_rows = ARRAY[$2::int], extra_legroom_rows = ARRAY[$2::int]
+         WHERE id = $1",
+        &[&id, &exit_row],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO seat_surcharges (flight_id, feature, amount_cents)
+         VALUES ($1, 'EXIT_ROW', 2500), ($1, 'EXTRA_LEGROOM', 1500)
+         ON CONFLICT DO NOTHING",
+        &[&id],
+    )
+    .await?;
+    Ok(())
 }
