@@ -87,7 +87,7 @@ pub struct BoardingPassView {
     /// The IATA BCBP (Resolution 792) M1 string, one leg, mandatory items:
     /// 60 characters, for the pass's barcode.
     #[schema(
-        example = "M1LOVELACE/ADA       EK7PQ2X NYCLAXFL 0101 032M012A0001 100",
+        example = "M1LOVELACE/ADA        EK7PQ2X NYCLAXFL 0101 032M012A0001 100",
         min_length = 60,
         max_length = 60
     )]

@@ -516,6 +516,10 @@ mod tests {
                 "TOO_MANY_REQUESTS",
                 "TOO_MANY_LIVE_ORDERS",
                 "TOO_MANY_STREAMS",
+                "CHECKIN_NOT_OPEN",
+                "CHECKIN_CLOSED",
+                "BOOKING_NOT_CONFIRMED",
+                "BOOKING_CHECKED_IN",
                 "INTERNAL",
             ]
         );

@@ -24,6 +24,7 @@ use tokio_postgres::types::ToSql;
 
 use super::{StoreError, seat_id};
 use crate::domain::{FlightId, OrderId, OrderStatus, SeatId};
+use crate::fares::Cabin;
 use crate::tickets::TicketPrefix;
 
 /// Give a ticket number to every passenger of the order who has none yet
@@ -259,29 +260,18 @@ async fn compartments(
     Ok(rows
         .iter()
         .map(|r| {
-            let code: String = r.get("code");
+            let cabin = Cabin::parse(r.get("code")).unwrap_or(Cabin::Economy);
             (
                 r.get("first_row"),
                 r.get("last_row"),
-                compartment_code(&code),
+                cabin.compartment_code(),
             )
         })
         .collect())
 }
 
-/// A cabin's compartment code (Lufthansa's): F first, C business, E
-/// premium economy, M economy.
-fn compartment_code(cabin: &str) -> char {
-    match cabin {
-        "FIRST" => 'F',
-        "BUSINESS" => 'C',
-        "PREMIUM_ECONOMY" => 'E',
-        _ => 'M',
-    }
-}
-
 /// The compartment of the cabin whose rows hold the seat; economy (M) when
-/// no cabin does.
+/// no cabin does (a flight inserted by hand: priced as economy too).
 fn compartment_of(cabins: &[(i32, i32, char)], seat: &SeatId) -> char {
     let row = i32::from(seat.row());
     cabins
