@@ -260,6 +260,23 @@ pub struct BookingSettings {
     pub lookup_max_failures: u32,
     #[serde(deserialize_with = "human_duration")]
     pub lookup_window: Duration,
+    /// `TICKET_AIRLINE_PREFIX`: the 3 digits every ticket number starts
+    /// with (checked at load).
+    pub ticket_airline_prefix: String,
+    /// `CHECKIN_OPENS`: online check-in opens this long before departure.
+    #[serde(deserialize_with = "human_duration")]
+    pub checkin_opens: Duration,
+    /// `CHECKIN_CLOSES`: and closes this long before it (less than
+    /// `checkin_opens`).
+    #[serde(deserialize_with = "human_duration")]
+    pub checkin_closes: Duration,
+}
+
+impl BookingSettings {
+    /// The airline prefix of ticket numbers, checked at load.
+    pub fn ticket_prefix(&self) -> crate::tickets::TicketPrefix {
+        crate::tickets::TicketPrefix::parse(&self.ticket_airline_prefix).unwrap_or_default()
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -284,6 +301,10 @@ pub struct MailSettings {
     pub smtp_url: Option<Secret>,
     /// `MAIL_FROM`: the sender of every booking mail, `Name <address>`.
     pub from: String,
+    /// `MANAGE_URL`: the manage-my-booking page (`/manage` of the public
+    /// site) a confirmation links to for online check-in; empty: no link.
+    #[serde(default)]
+    pub manage_url: String,
 }
 
 impl MailSettings {
@@ -433,6 +454,18 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "booking.refund_max_attempts, lookup_max_failures and lookup_window must be \
                  greater than zero"
+                    .into(),
+            ));
+        }
+        if let Err(e) = crate::tickets::TicketPrefix::parse(&b.ticket_airline_prefix) {
+            return Err(ConfigError::Invalid(format!(
+                "booking.ticket_airline_prefix (TICKET_AIRLINE_PREFIX): {e}"
+            )));
+        }
+        if b.checkin_closes >= b.checkin_opens {
+            return Err(ConfigError::Invalid(
+                "booking.checkin_closes (CHECKIN_CLOSES) must be less than \
+                 booking.checkin_opens (CHECKIN_OPENS)"
                     .into(),
             ));
         }

@@ -2,6 +2,7 @@
 //! See ARCHITECTURE.md for the map.
 
 pub mod api;
+pub mod bcbp;
 pub mod booking;
 pub mod cli;
 pub mod codec;
@@ -19,5 +20,6 @@ pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod temporal;
+pub mod tickets;
 pub mod time;
 pub mod worker;

@@ -45,6 +45,9 @@ pub struct MailPassenger {
     pub seat: String,
     pub given_name: String,
     pub family_name: String,
+    /// The passenger's e-ticket number (13 digits), once issued.
+    #[serde(default)]
+    pub ticket_number: Option<String>,
 }
 
 /// What a booking mail says, and to whom.
@@ -65,6 +68,10 @@ pub struct BookingMail {
     /// itemises the total with them).
     #[serde(default)]
     pub seat_prices: Vec<crate::fares::SeatPrice>,
+    /// The manage-my-booking page (`MANAGE_URL`), where the booking is
+    /// checked in: a confirmation links to it.
+    #[serde(default)]
+    pub manage_url: Option<String>,
 }
 
 /// What became of a send.
@@ -120,6 +127,7 @@ pub struct Mailer {
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: String,
     timeout: Duration,
+    manage_url: String,
 }
 
 /// The one log line of a process that sends no mail.
@@ -148,6 +156,7 @@ impl Mailer {
             transport,
             from: settings.from.clone(),
             timeout: SEND_TIMEOUT,
+            manage_url: settings.manage_url.trim().to_string(),
         })
     }
 
@@ -156,6 +165,12 @@ impl Mailer {
     pub fn with_timeout(mut self, timeout: Duration) -> Mailer {
         self.timeout = timeout;
         self
+    }
+
+    /// The manage-my-booking page a confirmation links to (`MANAGE_URL`);
+    /// none when it is not set.
+    pub fn manage_url(&self) -> Option<String> {
+        (!self.manage_url.is_empty()).then(|| self.manage_url.clone())
     }
 
     /// Whether mails are sent at all (`SMTP_URL` is set).
@@ -266,8 +281,10 @@ struct Content {
     heading: String,
     lead: String,
     facts: Vec<(&'static str, String)>,
-    /// Seat and full name.
-    passengers: Vec<(String, String)>,
+    /// Seat, full name and e-ticket number (or empty).
+    passengers: Vec<(String, String, String)>,
+    /// A confirmation's invitation to check in online, and where.
+    check_in: Option<String>,
 }
 
 impl Content {
@@ -331,15 +348,21 @@ impl Content {
                 (
                     p.seat.clone(),
                     format!("{} {}", p.given_name, p.family_name),
+                    p.ticket_number.clone().unwrap_or_default(),
                 )
             })
             .collect();
+        let check_in = match (&mail.kind, &mail.manage_url) {
+            (MailKind::Confirmation, Some(url)) if !url.is_empty() => Some(url.clone()),
+            _ => None,
+        };
         Content {
             slug,
             heading,
             lead,
             facts,
             passengers,
+            check_in,
         }
     }
 
@@ -349,8 +372,17 @@ impl Content {
             out.push_str(&format!("{label}: {value}\n"));
         }
         out.push_str("\nPassengers:\n");
-        for (seat, name) in &self.passengers {
-            out.push_str(&format!("  {seat}  {name}\n"));
+        for (seat, name, ticket) in &self.passengers {
+            if ticket.is_empty() {
+                out.push_str(&format!("  {seat}  {name}\n"));
+            } else {
+                out.push_str(&format!("  {seat}  {name}  e-ticket {ticket}\n"));
+            }
+        }
+        if let Some(url) = &self.check_in {
+            out.push_str(&format!(
+                "\nCheck in online from 24 hours before departure: {url}\n"
+            ));
         }
         out
     }
@@ -369,15 +401,23 @@ impl Content {
                 escape(value)
             ));
         }
-        out.push_str("</table>\n<h2>Passengers</h2>\n<table>\n<tr><th align=\"left\">Seat</th><th align=\"left\">Name</th></tr>\n");
-        for (seat, name) in &self.passengers {
+        out.push_str("</table>\n<h2>Passengers</h2>\n<table>\n<tr><th align=\"left\">Seat</th><th align=\"left\">Name</th><th align=\"left\">E-ticket</th></tr>\n");
+        for (seat, name, ticket) in &self.passengers {
             out.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td></tr>\n",
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n",
                 escape(seat),
-                escape(name)
+                escape(name),
+                escape(ticket)
             ));
         }
-        out.push_str("</table>\n</body>\n</html>\n");
+        out.push_str("</table>\n");
+        if let Some(url) = &self.check_in {
+            out.push_str(&format!(
+                "<p>Check in online from 24 hours before departure: <a href=\"{0}\">{0}</a></p>\n",
+                escape(url)
+            ));
+        }
+        out.push_str("</body>\n</html>\n");
         out
     }
 }
@@ -417,9 +457,11 @@ mod tests {
                 seat: "12A".into(),
                 given_name: "Zoë".into(),
                 family_name: "O'Brien <&>".into(),
+                ticket_number: Some("7240000000042".into()),
             }],
             total_price_cents: Cents::new(123_456),
             seat_prices: Vec::new(),
+            manage_url: Some("https://flights.example/manage".into()),
         }
     }
 
@@ -441,6 +483,17 @@ mod tests {
         assert!(content.text().contains("12A  Zoë O'Brien <&>"));
         assert!(content.text().contains("Total paid: $1,234.56"));
         assert!(content.text().contains("Sat 1 Jun 2030, 08:30 UTC"));
+        assert!(
+            content
+                .text()
+                .contains("12A  Zoë O'Brien <&>  e-ticket 7240000000042")
+        );
+        assert!(html.contains("<td>7240000000042</td>"), "{html}");
+        assert!(content.text().contains("https://flights.example/manage"));
+        assert!(
+            html.contains("<a href=\"https://flights.example/manage\">"),
+            "{html}"
+        );
     }
 
     #[test]
@@ -465,6 +518,7 @@ mod tests {
         let settings = MailSettings {
             smtp_url: Some(Secret::new("smtps://user:s3cret-smtp@mail.example.com")),
             from: "flightctl <bookings@flightctl.invalid>".into(),
+            manage_url: String::new(),
         };
         let mailer = Mailer::new(&settings).unwrap();
         for debug in [format!("{settings:?}"), format!("{mailer:?}")] {
@@ -487,6 +541,7 @@ mod tests {
         let mailer = Mailer::new(&MailSettings {
             smtp_url: None,
             from: "flightctl <bookings@flightctl.invalid>".into(),
+            manage_url: String::new(),
         })
         .unwrap();
         tracing::subscriber::with_default(subscriber, || {

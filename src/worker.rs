@@ -57,7 +57,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         holds.clone(),
         settings.booking.payment_failure_rate,
     )
-    .refunding(refunds.clone());
+    .refunding(refunds.clone())
+    .ticketing(settings.booking.ticket_prefix());
     let mailer = Mailer::new(&settings.mail)?;
     let after_sale = AfterSale::new(pool.clone(), mailer, settings.booking.refund_failure_rate);
     let claim_ttl = settings.server.claim_ttl();

@@ -49,6 +49,31 @@ fn add_operator(settings: &Settings, name: &str, password: &str) {
     );
 }
 
+/// FL909: FL202's route, seats and cabins, leaving in 3 hours, so that its
+/// bookings may check in online (the check-in scenario).
+async fn depart_soon(app: &TestApp) {
+    let conn = app.pool.get().await.unwrap();
+    conn.batch_execute(
+        "INSERT INTO flights (id, flight_number, origin, destination, departure_time,
+                arrival_time, total_seats, available_seats, price_cents, exit_rows,
+                extra_legroom_rows)
+         SELECT '550e8400-e29b-41d4-a716-446655440909', 'FL909', origin, destination,
+                NOW() + interval '3 hours', NOW() + interval '5 hours', total_seats,
+                total_seats, price_cents, exit_rows, extra_legroom_rows
+         FROM flights WHERE flight_number = 'FL202';
+         INSERT INTO seats (id, flight_id, row_num, col)
+         SELECT id, '550e8400-e29b-41d4-a716-446655440909', row_num, col
+         FROM seats WHERE flight_id = (SELECT id FROM flights WHERE flight_number = 'FL202');
+         INSERT INTO cabins (flight_id, code, name, first_row, last_row, price_cents,
+                refundable, cancellation_fee_cents)
+         SELECT '550e8400-e29b-41d4-a716-446655440909', code, name, first_row, last_row,
+                price_cents, refundable, cancellation_fee_cents
+         FROM cabins WHERE flight_id = (SELECT id FROM flights WHERE flight_number = 'FL202');",
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test]
 async fn a_customer_books_pays_fails_and_expires_in_the_browser() {
     let node = find_bin("node", "FLIGHTCTL_TEST_NODE", &["/usr/bin/node"]);
@@ -65,6 +90,7 @@ async fn a_customer_books_pays_fails_and_expires_in_the_browser() {
     settings.booking.payment_validation_timeout = Duration::from_secs(2);
     settings.booking.payment_failure_rate = 0.0;
     let app = TestApp::with_worker(settings.clone()).await;
+    depart_soon(&app).await;
     // Same database, holds and task queue; a hold of a few seconds.
     settings.booking.seat_reservation_timeout = Duration::from_secs(5);
     let short = TestApp::spawn(settings).await;
@@ -107,6 +133,7 @@ async fn a_customer_books_pays_fails_and_expires_in_the_browser() {
         "fallback",
         "two-tabs",
         "manage",
+        "checkin",
         "ops",
     ] {
         let path = shots.join(format!("{shot}.png"));

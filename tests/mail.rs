@@ -19,6 +19,7 @@ fn settings(smtp_url: Option<String>) -> MailSettings {
     MailSettings {
         smtp_url: smtp_url.map(Secret::new),
         from: FROM.into(),
+        manage_url: String::new(),
     }
 }
 
@@ -31,6 +32,7 @@ fn passenger(seat: &str, given_name: &str, family_name: &str) -> MailPassenger {
         seat: seat.into(),
         given_name: given_name.into(),
         family_name: family_name.into(),
+        ticket_number: None,
     }
 }
 
@@ -49,6 +51,7 @@ fn booking(kind: MailKind) -> BookingMail {
         ],
         total_price_cents: flightctl::money::Cents::new(70_000),
         seat_prices: Vec::new(),
+        manage_url: None,
     }
 }
 
@@ -224,6 +227,7 @@ fn a_bad_smtp_url_or_sender_is_refused_without_showing_the_url() {
     let err = Mailer::new(&MailSettings {
         smtp_url: None,
         from: "bookings".into(),
+        manage_url: String::new(),
     })
     .unwrap_err();
     assert!(err.to_string().contains("MAIL_FROM"), "{err}");

@@ -29,7 +29,9 @@ use super::idempotency::Key;
 use super::{ApiError, AppState, ErrorCode, bodies};
 use crate::api::orders::answers::outcome;
 use crate::domain::{OrderStatus, seat_texts};
+use crate::orders::checkin;
 use crate::orders::refund::{self, Refunding, Refunds, Refusal};
+use crate::store::checkin::{self as store_checkin, Boarding, Ticket, Window};
 use crate::store::refunds::Booking;
 
 #[derive(Deserialize, ToSchema)]
@@ -61,6 +63,70 @@ pub struct BookedPassenger {
     pub seat: String,
     pub given_name: String,
     pub family_name: String,
+    /// The passenger's e-ticket: 13 digits, the airline's 3-digit prefix
+    /// then a serial. None for a booking sold before tickets existed (it
+    /// gets one at check-in).
+    #[schema(example = "7240000000001", pattern = "^[0-9]{13}$")]
+    pub ticket_number: Option<String>,
+}
+
+/// A passenger's boarding pass.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BoardingPassView {
+    #[schema(example = "12A")]
+    pub seat: String,
+    /// Given and family name, as booked.
+    #[schema(example = "Ada Lovelace")]
+    pub passenger: String,
+    /// The boarding sequence number: per flight, from 1.
+    #[schema(example = 1, minimum = 1, maximum = 9999)]
+    pub sequence: u32,
+    #[schema(example = "7240000000001", pattern = "^[0-9]{13}$")]
+    pub ticket_number: String,
+    /// The IATA BCBP (Resolution 792) M1 string, one leg, mandatory items:
+    /// 60 characters, for the pass's barcode.
+    #[schema(
+        example = "M1LOVELACE/ADA        EK7PQ2X NYCLAXFL 0101 032M012A0001 100",
+        min_length = 60,
+        max_length = 60
+    )]
+    pub bcbp: String,
+}
+
+impl BoardingPassView {
+    fn of(p: checkin::BoardingPass) -> Self {
+        Self {
+            seat: p.seat.to_string(),
+            passenger: p.passenger,
+            sequence: p.sequence,
+            ticket_number: p.ticket_number,
+            bcbp: p.bcbp,
+        }
+    }
+}
+
+/// The answer to a check-in.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckedInView {
+    #[schema(example = "K7PQ2X")]
+    pub reference: String,
+    /// One per passenger, by seat.
+    pub boarding_passes: Vec<BoardingPassView>,
+}
+
+/// When the booking's online check-in is open, and whether it is done.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckInState {
+    /// `CHECKIN_OPENS` before departure.
+    pub opens_at: DateTime<Utc>,
+    /// `CHECKIN_CLOSES` before departure.
+    pub closes_at: DateTime<Utc>,
+    /// Whether the window is open now (and the booking confirmed).
+    pub open: bool,
+    pub checked_in: bool,
 }
 
 /// The refund of a cancelled booking.
@@ -95,16 +161,43 @@ pub struct BookingView {
     pub refundable_cents: Option<i64>,
     pub confirmed_at: Option<DateTime<Utc>>,
     pub refund: Option<RefundView>,
+    /// Online check-in: its window and whether it is done.
+    pub check_in: CheckInState,
+    /// Once checked in: each passenger's pass (as the check-in answered).
+    pub boarding_passes: Vec<BoardingPassView>,
 }
 
 impl BookingView {
-    fn of(b: Booking) -> Self {
+    fn of(b: Booking, tickets: &[Ticket], passes: &[Boarding], window: Window) -> Self {
+        let ticket = |seat: &crate::domain::SeatId| {
+            (tickets.iter().find(|t| &t.seat == seat)).map(|t| t.number.clone())
+        };
         let passengers = b.order.passengers.iter().map(|p| BookedPassenger {
             seat: p.seat.to_string(),
             given_name: p.given_name.clone(),
             family_name: p.family_name.clone(),
+            ticket_number: ticket(&p.seat),
         });
+        let departure = b.flight.departure_time;
+        let span = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or_default();
+        let (opens_at, closes_at) = (
+            departure - span(window.opens),
+            departure - span(window.closes),
+        );
+        let now = Utc::now();
+        let confirmed = b.order.status == OrderStatus::Confirmed;
+        let boarding_passes = checkin::boarding_passes(&b, passes).unwrap_or_default();
         Self {
+            check_in: CheckInState {
+                opens_at,
+                closes_at,
+                open: confirmed && opens_at <= now && now < closes_at,
+                checked_in: !passes.is_empty(),
+            },
+            boarding_passes: boarding_passes
+                .into_iter()
+                .map(BoardingPassView::of)
+                .collect(),
             reference: b.order.reference.clone().unwrap_or_default(),
             status: b.order.status,
             seats: seat_texts(&b.order.seats),
@@ -182,7 +275,91 @@ pub async fn look_up(
         client: &client(&state, &req),
     };
     let booking = outcome(refund::look_up(&refunds(&state), &who).await?, refused)?;
-    Ok(HttpResponse::Ok().json(BookingView::of(booking)))
+    let tickets = store_checkin::tickets(&state.pool, booking.order.id).await?;
+    let passes = store_checkin::passes(&state.pool, booking.order.id).await?;
+    let view = BookingView::of(booking, &tickets, &passes, window(&state));
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/bookings/checkin",
+    tag = "bookings",
+    summary = "Check in every passenger of a confirmed booking; their boarding passes",
+    description = "Found as `POST /api/bookings/lookup` finds a booking (the same 404 for a wrong \
+reference or name, the same limit of failed look-ups). Open from `CHECKIN_OPENS` (24 h) to \
+`CHECKIN_CLOSES` (1 h) before departure. Each passenger gets a boarding sequence number (per \
+flight, from 1) and a pass whose `bcbp` is the IATA BCBP M1 string for its barcode. Checking \
+in again answers the same passes. A checked-in booking can no longer be cancelled.",
+    request_body = LookUpBooking,
+    responses(
+        (status = 200, description = "Checked in: the boarding passes", body = CheckedInView),
+        (status = 400, description = "`INVALID_REQUEST`: no `reference` or no `lastName` (each a string)", body = ErrorBody),
+        (status = 404, description = "`BOOKING_NOT_FOUND`: no booking with this reference and name", body = ErrorBody),
+        (status = 409, description = "`CHECKIN_NOT_OPEN`: too early; `CHECKIN_CLOSED`: too late; `BOOKING_NOT_CONFIRMED`: cancelled or refunded", body = ErrorBody),
+        (status = 429, description = "`TOO_MANY_LOOKUPS`: too many failed look-ups; retry after `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "`SERVICE_UNAVAILABLE`: a dependency is down; nothing was changed", body = ErrorBody),
+    ),
+)]
+pub async fn check_in(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<LookUpBooking>,
+) -> Result<HttpResponse, ApiError> {
+    let (Some(reference), Some(last_name)) = (body.reference.as_str(), body.last_name.as_str())
+    else {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "give reference (the booking reference) and lastName (the family name of one of \
+             the booking's passengers), each a string",
+        ));
+    };
+    let who = refund::LookUp {
+        reference,
+        last_name,
+        client: &client(&state, &req),
+    };
+    let prefix = state.settings.booking.ticket_prefix();
+    let flow = checkin::check_in(&refunds(&state), &who, window(&state), &prefix).await?;
+    let done = outcome(flow, refused_check_in)?;
+    Ok(HttpResponse::Ok().json(CheckedInView {
+        reference: done.reference,
+        boarding_passes: done.passes.into_iter().map(BoardingPassView::of).collect(),
+    }))
+}
+
+/// The check-in window of the settings.
+fn window(state: &AppState) -> Window {
+    let booking = &state.settings.booking;
+    Window {
+        opens: booking.checkin_opens,
+        closes: booking.checkin_closes,
+    }
+}
+
+/// Why a check-in was refused, as HTTP.
+fn refused_check_in(refusal: checkin::Refusal) -> ApiError {
+    use checkin::Refusal as R;
+    let at = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    match refusal {
+        R::LookUp(refusal) => refused(refusal),
+        R::NotConfirmed(status) => ApiError::new(
+            ErrorCode::BookingNotConfirmed,
+            format!("the booking is {status}: only a confirmed booking can be checked in"),
+        ),
+        R::NotOpen { opens_at } => ApiError::new(
+            ErrorCode::CheckinNotOpen,
+            format!("online check-in for this flight opens at {}", at(opens_at)),
+        ),
+        R::Closed { closed_at } => ApiError::new(
+            ErrorCode::CheckinClosed,
+            format!(
+                "online check-in for this flight closed at {}",
+                at(closed_at)
+            ),
+        ),
+        R::Unprintable(cause) => ApiError::internal(&cause),
+    }
 }
 
 #[utoipa::path(
@@ -205,7 +382,7 @@ with the same key answers the same 202.",
         (status = 202, description = "The refund is under way", body = Cancelled),
         (status = 400, description = "`INVALID_REQUEST`: no `lastName`; `INVALID_IDEMPOTENCY_KEY`", body = ErrorBody),
         (status = 404, description = "`BOOKING_NOT_FOUND`: no booking with this reference and name", body = ErrorBody),
-        (status = 409, description = "`REFUND_WINDOW_CLOSED`: departure is too close; `BOOKING_NOT_CANCELLABLE`: cancelled already", body = ErrorBody),
+        (status = 409, description = "`REFUND_WINDOW_CLOSED`: departure is too close; `BOOKING_NOT_CANCELLABLE`: cancelled already; `BOOKING_CHECKED_IN`: its passengers have checked in", body = ErrorBody),
         (status = 429, description = "`TOO_MANY_LOOKUPS`: too many failed look-ups; retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "`SERVICE_UNAVAILABLE`: a dependency is down; nothing was changed", body = ErrorBody),
     ),
@@ -278,6 +455,7 @@ fn refused(refusal: Refusal) -> ApiError {
             ErrorCode::FareNotRefundable,
             "the booking's fare is not refundable: it cannot be cancelled",
         ),
+        Refusal::CheckedIn => ApiError::from(ErrorCode::BookingCheckedIn),
         // A customer's flow never retries a refund; should it, as refused.
         Refusal::NotCancellable(status) | Refusal::NothingToRetry(status) => ApiError::new(
             ErrorCode::BookingNotCancellable,

@@ -59,6 +59,10 @@ pub enum ErrorCode {
     TooManyStreams,
     FareNotRefundable,
     InvalidCabins,
+    CheckinNotOpen,
+    CheckinClosed,
+    BookingNotConfirmed,
+    BookingCheckedIn,
     Internal,
 }
 
@@ -110,6 +114,10 @@ impl ErrorCode {
             | C::SalesClosed
             | C::FlightExists
             | C::FareNotRefundable => StatusCode::CONFLICT,
+            | C::CheckinNotOpen
+            | C::CheckinClosed
+            | C::BookingNotConfirmed
+            | C::BookingCheckedIn => StatusCode::CONFLICT,
             C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             C::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -196,6 +204,12 @@ impl ErrorCode {
             }
             C::TooManyStreams => {
                 "this client has as many event streams open as it may; close one first"
+            }
+            C::CheckinNotOpen => "online check-in for this flight is not open yet",
+            C::CheckinClosed => "online check-in for this flight has closed",
+            C::BookingNotConfirmed => "the booking is not confirmed: it cannot be checked in",
+            C::BookingCheckedIn => {
+                "the booking is checked in: it can no longer be cancelled or changed"
             }
             C::Internal => "an unexpected error occurred; it was logged",
         }
@@ -510,6 +524,10 @@ mod tests {
                 "TOO_MANY_STREAMS",
                 "FARE_NOT_REFUNDABLE",
                 "INVALID_CABINS",
+                "CHECKIN_NOT_OPEN",
+                "CHECKIN_CLOSED",
+                "BOOKING_NOT_CONFIRMED",
+                "BOOKING_CHECKED_IN",
                 "INTERNAL",
             ]
         );

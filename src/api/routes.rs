@@ -91,6 +91,7 @@ route_table! {
     "/api/orders/{id}/pay" => [post orders::pay],
     "/api/orders/{id}/events" => [get orders::events],
     "/api/bookings/lookup" => [post bookings::look_up],
+    "/api/bookings/checkin" => [post bookings::check_in],
     "/api/bookings/{reference}/cancel" => [post bookings::cancel],
     "/api/ops/session" => [post ops::sign_in, get ops::session, delete ops::sign_out],
     "/api/ops/flights" => [get ops::flights, post ops::add_flight],

@@ -25,6 +25,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     js!("api.js"),
     js!("app.js"),
     js!("booking.js"),
+    js!("checkin.js"),
     js!("clock.js"),
     js!("countdown.js"),
     js!("docs.js"),

@@ -24,6 +24,7 @@ use crate::store::holds::{Holds, Lock};
 use crate::store::orders::{self, Confirm, Order};
 use crate::store::{StoreError, flights, refunds};
 use crate::telemetry::activity_span;
+use crate::tickets::TicketPrefix;
 use crate::time::to_time;
 
 pub struct BookingActivities {
@@ -33,6 +34,8 @@ pub struct BookingActivities {
     /// Starts the refund of an approved payment that sold nothing; none:
     /// the reconciliation sweep starts it.
     refunds: Option<Starter>,
+    /// The airline prefix of the ticket numbers a sale gives.
+    ticket_prefix: TicketPrefix,
 }
 
 impl BookingActivities {
@@ -42,7 +45,14 @@ impl BookingActivities {
             holds,
             failure_rate,
             refunds: None,
+            ticket_prefix: TicketPrefix::default(),
         }
+    }
+
+    /// Ticket numbers start with this airline prefix (`TICKET_AIRLINE_PREFIX`).
+    pub fn ticketing(mut self, prefix: TicketPrefix) -> Self {
+        self.ticket_prefix = prefix;
+        self
     }
 
     /// Also start the refund of an approved payment that sold nothing.
@@ -258,7 +268,9 @@ impl BookingActivities {
             let sold = async {
                 self.record(&req.attempt).await?;
                 let h = &req.held;
-                orders::confirm(&self.pool, h.order_id, h.flight_id, &h.seats).await
+                let prefix = &self.ticket_prefix;
+                orders::confirm_ticketing(&self.pool, h.order_id, h.flight_id, &h.seats, prefix)
+                    .await
             };
             let sale = match sold.await {
                 Err(e @ StoreError::OrderNotFound(_)) => {

@@ -17,7 +17,7 @@ use temporalio_sdk::{ActivityCloseTimeouts, ActivityOptions, ApplicationFailure}
 
 use crate::domain::OrderId;
 use crate::mail::{BookingMail, MailKind, MailPassenger, Mailer, Sent};
-use crate::store::{StoreError, flights, orders, refunds};
+use crate::store::{StoreError, checkin, flights, orders, refunds};
 
 /// Which mail a booking sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +55,7 @@ pub fn mail_options() -> ActivityOptions {
 /// delivered. A mail server that is down fails the call (Temporal retries
 /// it); a mail refused for good is logged and skipped.
 pub async fn deliver(pool: &Pool, mailer: &Mailer, req: &MailOrder) -> Result<u32, ActivityError> {
-    let mails = build(pool, req).await?;
+    let mails = build(pool, req, mailer.manage_url()).await?;
     let mut delivered = 0;
     for mail in &mails {
         match mailer.send(mail).await {
@@ -77,7 +77,11 @@ pub async fn deliver(pool: &Pool, mailer: &Mailer, req: &MailOrder) -> Result<u3
 }
 
 /// One mail per distinct passenger email of the order.
-async fn build(pool: &Pool, req: &MailOrder) -> Result<Vec<BookingMail>, ActivityError> {
+async fn build(
+    pool: &Pool,
+    req: &MailOrder,
+    manage_url: Option<String>,
+) -> Result<Vec<BookingMail>, ActivityError> {
     let order = match orders::find(pool, req.order_id).await {
         Err(e @ StoreError::OrderNotFound(_)) => {
             return Err(ActivityError::application(
@@ -112,11 +116,13 @@ async fn build(pool: &Pool, req: &MailOrder) -> Result<Vec<BookingMail>, Activit
         .collect();
     to.sort_unstable();
     to.dedup();
+    let tickets = checkin::tickets(pool, order.id).await?;
     let passengers: Vec<MailPassenger> = (order.passengers.iter())
         .map(|p| MailPassenger {
             seat: p.seat.to_string(),
             given_name: p.given_name.clone(),
             family_name: p.family_name.clone(),
+            ticket_number: (tickets.iter().find(|t| t.seat == p.seat)).map(|t| t.number.clone()),
         })
         .collect();
     Ok(to
@@ -132,6 +138,7 @@ async fn build(pool: &Pool, req: &MailOrder) -> Result<Vec<BookingMail>, Activit
             passengers: passengers.clone(),
             total_price_cents: order.total_price_cents,
             seat_prices: order.seat_prices.clone(),
+            manage_url: manage_url.clone(),
         })
         .collect())
 }

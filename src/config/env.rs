@@ -175,6 +175,13 @@ pub(super) const ENV_VARS: &[(&str, &str, Kind)] = &[
         Kind::Count,
     ),
     ("LOOKUP_WINDOW", "booking.lookup_window", Kind::Duration),
+    (
+        "TICKET_AIRLINE_PREFIX",
+        "booking.ticket_airline_prefix",
+        Kind::Text,
+    ),
+    ("CHECKIN_OPENS", "booking.checkin_opens", Kind::Duration),
+    ("CHECKIN_CLOSES", "booking.checkin_closes", Kind::Duration),
     ("WORKER_METRICS_PORT", "worker.metrics_port", Kind::Port),
     (
         "WORKER_DEPLOYMENT_NAME",
@@ -184,6 +191,7 @@ pub(super) const ENV_VARS: &[(&str, &str, Kind)] = &[
     ("WORKER_BUILD_ID", "worker.build_id", Kind::Text),
     ("SMTP_URL", "mail.smtp_url", Kind::Text),
     ("MAIL_FROM", "mail.from", Kind::Text),
+    ("MANAGE_URL", "mail.manage_url", Kind::Text),
 ];
 
 pub(super) const DEFAULTS: &[(&str, &str)] = &[
@@ -247,10 +255,14 @@ pub(super) const DEFAULTS: &[(&str, &str)] = &[
     ("booking.refund_max_attempts", "5"),
     ("booking.lookup_max_failures", "10"),
     ("booking.lookup_window", "15m"),
+    ("booking.ticket_airline_prefix", "724"),
+    ("booking.checkin_opens", "24h"),
+    ("booking.checkin_closes", "1h"),
     ("worker.metrics_port", "9091"),
     ("worker.deployment_name", "flightctl"),
     ("worker.build_id", ""),
     ("mail.from", "flightctl <bookings@flightctl.invalid>"),
+    ("mail.manage_url", "http://localhost:8080/manage"),
 ];
 
 pub(super) fn check_env(var: &'static str, value: &str, kind: Kind) -> Result<(), ConfigError> {

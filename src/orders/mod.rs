@@ -4,6 +4,7 @@
 //! [`Outcome`]; `api` maps that to HTTP in one place. Nothing here knows
 //! actix, status codes or JSON.
 
+pub mod checkin;
 pub mod refund;
 
 /// What a flow came to. Only `Done` changed anything; `Refused`, `Busy`

@@ -65,6 +65,8 @@ pub enum Refusal {
     NothingToRetry(OrderStatus),
     /// A seat's fare is not refundable (fare rules fixed at hold time).
     FareNotRefundable,
+    /// Its passengers have checked in: it can no longer be cancelled.
+    CheckedIn,
 }
 
 /// A refund recorded and under way.
@@ -136,6 +138,7 @@ pub async fn cancel(r: &Refunds<'_>, who: &LookUp<'_>, key: Option<&str>) -> Flo
             return Ok(Outcome::Refused(Refusal::NotCancellable(status)));
         }
         Request::NotRefundable => return Ok(Outcome::Refused(Refusal::FareNotRefundable)),
+        Request::CheckedIn => return Ok(Outcome::Refused(Refusal::CheckedIn)),
     }
     start(r, order_id, FIRST_ROUND).await;
     let reference = booking.order.reference.unwrap_or_default();
@@ -168,6 +171,7 @@ pub async fn refund(r: &Refunds<'_>, reference: &str) -> Flow<Refunding> {
         _ => match refunds::request(r.pool, order_id, Duration::ZERO, None).await? {
             Request::Accepted | Request::Repeated => FIRST_ROUND,
             Request::NotRefundable => return Ok(Outcome::Refused(Refusal::FareNotRefundable)),
+            Request::CheckedIn => return Ok(Outcome::Refused(Refusal::CheckedIn)),
             Request::WindowClosed | Request::NotCancellable(_) => {
                 let status = booking.order.status;
                 return Ok(Outcome::Refused(Refusal::NotCancellable(status)));

@@ -2,6 +2,7 @@
 //! owns a seat) and Redis (seat holds with a TTL).
 
 pub mod attempts;
+pub mod checkin;
 pub mod claims;
 pub mod fairshare;
 pub mod fares;

@@ -12,6 +12,7 @@ pub use crate::domain::AttemptOutcome;
 use crate::domain::{FlightId, OrderId, OrderStatus, SeatId};
 use crate::fares::SeatPrice;
 use crate::passengers::Passenger;
+use crate::tickets::TicketPrefix;
 
 /// An order as the workflow last saved it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -357,11 +358,26 @@ pub enum Confirm {
 /// An order that is not live (ended meanwhile, e.g. FAILED by the
 /// reconciliation sweep, or not yet holding seats) sells nothing:
 /// [`Confirm::NotLive`], and the workflow ends the order without a sale.
+///
+/// Tickets are issued with the default airline prefix; the worker uses
+/// [`confirm_ticketing`] with the configured one.
 pub async fn confirm(
     pool: &Pool,
     order_id: OrderId,
     flight_id: FlightId,
     seats: &[SeatId],
+) -> Result<Confirm, StoreError> {
+    confirm_ticketing(pool, order_id, flight_id, seats, &TicketPrefix::default()).await
+}
+
+/// [`confirm`], each passenger given a ticket number with this airline
+/// `prefix` in the same transaction (`store::checkin::issue`).
+pub async fn confirm_ticketing(
+    pool: &Pool,
+    order_id: OrderId,
+    flight_id: FlightId,
+    seats: &[SeatId],
+    prefix: &TicketPrefix,
 ) -> Result<Confirm, StoreError> {
     let mut conn = pool.get().await?;
     let mut tx = conn.transaction().await?;
@@ -401,6 +417,7 @@ pub async fn confirm(
     )
     .await?;
     give_reference(&mut tx, order_id, seats).await?;
+    super::checkin::issue(&tx, order_id, prefix).await?;
     tx.commit().await?;
     Ok(Confirm::Sold)
 }

@@ -39,6 +39,8 @@ pub enum Request {
     NotCancellable(OrderStatus),
     /// A seat's fare is not refundable: the booking stays as it is.
     NotRefundable,
+    /// Its passengers have checked in: it can no longer be cancelled.
+    CheckedIn,
 }
 
 /// Ask for the refund of a confirmed booking, unless departure is within
@@ -77,6 +79,9 @@ pub async fn request(
         } else {
             Request::NotCancellable(status)
         });
+    }
+    if super::checkin::checked_in(&tx, order_id).await? {
+        return Ok(Request::CheckedIn);
     }
     if closed {
         return Ok(Request::WindowClosed);

@@ -788,6 +788,67 @@ async function scenarioManage(browser) {
   return `reference ${reference}, seats ${seats.join(' ')}; ${statuses.join(' → ')} ${refunded} ms after the cancel was sent; refused after ${tries} more wrong names; seats on sale again`;
 }
 
+// (10) Online check-in: a business seat on FL909 (the test puts it 3 h
+// from departure), booked and paid, checked in on /manage: the boarding
+// pass shows with its QR code, and its BCBP string reads back field by
+// field; the booking can no longer be cancelled; printed, the passes alone.
+async function scenarioCheckIn(browser) {
+  const { context, page, check } = await openPage(browser, BASE_URL);
+  await openFlight(page, 'FL909');
+  const seat = '2A';
+  await page.getByTestId(`seat-${seat}`).click();
+  await waitLabel(page, seat, 'selected');
+  const person = PEOPLE[1];
+  await fillPassengers(page, [seat], [person]);
+  await pay(page, '00000');
+  const reference = await checkTicket(page, [seat], [person]);
+
+  await page.getByRole('link', { name: 'Manage booking', exact: true }).click();
+  await step('the manage page', () => page.getByRole('heading', { level: 1, name: 'Manage your booking' }).waitFor());
+  await page.getByLabel('Booking reference').fill(reference.toLowerCase());
+  await page.getByLabel('Last name').fill(person[1]);
+  await page.getByRole('button', { name: 'Find booking' }).click();
+  await waitText(page, 'booking-status', 'Confirmed');
+  await waitText(page, 'checkin-hint', 'Online check-in is open');
+  const ticket = (await page.getByTestId('ticket-number').first().textContent()).trim();
+  if (!/^E-ticket \d{13}$/.test(ticket)) fail(`the booking should show a 13-digit e-ticket number: "${ticket}"`);
+  await accessible(page, 'the manage page, check-in open');
+
+  await page.getByRole('button', { name: 'Check in all passengers' }).click();
+  const code = page.getByTestId('pass-bcbp');
+  await step('the boarding pass is shown', () => code.first().waitFor({ timeout: 15_000 }));
+  await step('its QR code', () => page.getByRole('img', { name: `Boarding pass barcode of ${person[0]} ${person[1]}, seat ${seat}` }).waitFor());
+  const bcbp = await code.first().textContent();
+  // IATA Resolution 792, format M, one leg, mandatory items.
+  const fields = {
+    format: bcbp.slice(0, 2), name: bcbp.slice(2, 22).trimEnd(), eticket: bcbp[22], pnr: bcbp.slice(23, 30).trimEnd(),
+    route: bcbp.slice(30, 36), carrier: bcbp.slice(36, 39).trimEnd(), flight: bcbp.slice(39, 44).trimEnd(),
+    compartment: bcbp[47], seat: bcbp.slice(48, 52), sequence: bcbp.slice(52, 57).trimEnd(), status: bcbp[57], size: bcbp.slice(58, 60),
+  };
+  const want = {
+    format: 'M1', name: "O'NEILL-OTA/ZOE", eticket: 'E', pnr: reference, carrier: 'FL', flight: '0909',
+    compartment: 'C', seat: '002A', sequence: '0001', status: '1', size: '00',
+  };
+  if (bcbp.length !== 60) fail(`the BCBP should be 60 characters: ${JSON.stringify(bcbp)}`);
+  for (const [k, v] of Object.entries(want)) if (fields[k] !== v) fail(`BCBP ${k} should be ${v}, is ${JSON.stringify(fields[k])} in ${JSON.stringify(bcbp)}`);
+  if (!/^\d{3}$/.test(bcbp.slice(44, 47))) fail(`BCBP date should be a day of the year: ${JSON.stringify(bcbp)}`);
+  if (await page.getByTestId('cancel-booking').isVisible()) fail('a checked-in booking should offer no cancellation');
+  await accessible(page, 'the boarding passes');
+  await page.evaluate(() => document.body.classList.add('printing-passes'));
+  await page.emulateMedia({ media: 'print' });
+  const printed = await page.evaluate(() => {
+    const seen = (sel) => [...document.querySelectorAll(sel)].some((n) => n.checkVisibility());
+    return { pass: seen('[data-testid="boarding-pass"]'), buttons: seen('button'), header: seen('header.topbar'), form: seen('#lookup-form') };
+  });
+  await page.emulateMedia({ media: 'screen' });
+  await page.evaluate(() => document.body.classList.remove('printing-passes'));
+  if (!printed.pass || printed.buttons || printed.header || printed.form) fail(`printed, only the boarding passes should show: ${JSON.stringify(printed)}`);
+  await screenshot(page, 'checkin');
+  check();
+  await context.close();
+  return `reference ${reference}, ${ticket}, pass ${JSON.stringify(bcbp)}`;
+}
+
 // (9) The API reference page, an operation open and a request sent.
 async function scenarioDocs(browser) {
   const { context, page, check } = await openPage(browser, BASE_URL);
@@ -1034,6 +1095,7 @@ async function main() {
     ['fallback', 'stream refused: polling keeps the map current, stops when the stream is back', () => scenarioFallback(browser)],
     ['two-tabs', 'two tabs holding seats: bookings still answered at once, changes seen live', () => scenarioTwoTabs(browser)],
     ['manage', 'two passengers, the reference, looked up on /manage, cancelled, refunded, seats free', () => scenarioManage(browser)],
+    ['checkin', 'a business seat 3 h before departure, checked in on /manage, its BCBP read off the page, printable', () => scenarioCheckIn(browser)],
     ['docs', 'the API reference page, audited', () => scenarioDocs(browser)],
     ['ops', "the operator console: a hold live, the order cancelled and audited, a flight added, its sales closed", () => scenarioOps(browser)],
   ].filter(([name]) => !ONLY || ONLY.includes(name));

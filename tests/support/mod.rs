@@ -623,6 +623,11 @@ pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
                 .map_or_else(String::new, |u| u.expose().to_string()),
         ),
         ("MAIL_FROM", s.mail.from.clone()),
+        ("MANAGE_URL", s.mail.manage_url.clone()),
+        (
+            "TICKET_AIRLINE_PREFIX",
+            s.booking.ticket_airline_prefix.clone(),
+        ),
     ]
 }
 

@@ -20,7 +20,7 @@ use crate::orders::refund::{self, Refusal};
 use crate::passengers::Passenger;
 use crate::store::ops::{self as store, OrderFilter};
 use crate::store::refunds as refund_rows;
-use crate::store::{flights, ledger, orders};
+use crate::store::{checkin, flights, ledger, orders};
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -186,8 +186,37 @@ pub struct OrderView {
     /// Every status the order had, as the database recorded it.
     history: Vec<StatusChange>,
     refund: Option<Refund>,
+    /// Each passenger's e-ticket, by seat (issued at the sale).
+    tickets: Vec<TicketView>,
+    /// Online check-in: each checked-in passenger's boarding sequence
+    /// number; empty until the booking is checked in.
+    check_ins: Vec<CheckInView>,
     /// The order's workflow in the Temporal UI.
     workflow_url: String,
+}
+
+/// A passenger's e-ticket.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketView {
+    #[schema(example = "12A")]
+    seat: String,
+    #[schema(example = "7240000000001", pattern = "^[0-9]{13}$")]
+    ticket_number: String,
+}
+
+/// A passenger checked in.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckInView {
+    #[schema(example = "12A")]
+    seat: String,
+    /// The boarding sequence number (per flight, from 1).
+    sequence: u32,
+    /// The compartment code printed on the pass (F, C, E, M).
+    #[schema(value_type = String, example = "M")]
+    compartment: char,
+    checked_in_at: DateTime<Utc>,
 }
 
 #[utoipa::path(
@@ -235,6 +264,20 @@ async fn order_view(state: &AppState, path: &str) -> Result<OrderView, ApiError>
             .await?
             .as_ref()
             .map(Refund::from),
+        tickets: (checkin::tickets(&state.pool, id.into()).await?.into_iter())
+            .map(|t| TicketView {
+                seat: t.seat.to_string(),
+                ticket_number: t.number,
+            })
+            .collect(),
+        check_ins: (checkin::passes(&state.pool, id.into()).await?.into_iter())
+            .map(|b| CheckInView {
+                seat: b.seat.to_string(),
+                sequence: b.sequence,
+                compartment: b.compartment,
+                checked_in_at: b.checked_in_at,
+            })
+            .collect(),
         workflow_url: format!(
             "{ui}/namespaces/{namespace}/workflows/{}",
             crate::domain::workflow_id(id.into())
@@ -296,7 +339,7 @@ keys the payout by the order, so it never pays twice. Audited.",
         (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
         (status = 403, description = "`CROSS_ORIGIN`", body = ErrorBody),
         (status = 404, description = "`BOOKING_NOT_FOUND`", body = ErrorBody),
-        (status = 409, description = "`BOOKING_NOT_CANCELLABLE`: refunded, or its refund under way", body = ErrorBody),
+        (status = 409, description = "`BOOKING_NOT_CANCELLABLE`: refunded, or its refund under way; `BOOKING_CHECKED_IN`: its passengers have checked in", body = ErrorBody),
         (status = 503, description = "`SERVICE_UNAVAILABLE`: nothing was changed", body = ErrorBody),
     ),
 )]
@@ -366,6 +409,7 @@ fn refused(refusal: Refusal) -> ApiError {
             ErrorCode::FareNotRefundable,
             "the booking's fare is not refundable: no refund to make",
         ),
+        Refusal::CheckedIn => ApiError::from(ErrorCode::BookingCheckedIn),
         // An operator's refund is refused otherwise only for a booking
         // it does not find: no look-up limit, no cutoff.
         _ => ApiError::new(ErrorCode::BookingNotFound, "no booking with this reference"),

@@ -1,5 +1,6 @@
 // The "manage my booking" page (/manage): look a booking up by its
-// reference and a passenger's last name, see it, cancel it for a refund
+// reference and a passenger's last name, see it, check in online
+// (checkin.js: the boarding passes), cancel it for a refund
 // (after a confirmation step) and follow the refund until it is settled.
 // Like the booking page, the screen is drawn from one state object. The
 // reference and the name go in a POST body, never in a URL: no access log,
@@ -9,6 +10,7 @@ import { api, bookingCall, newKey } from '/assets/api.js';
 import { $, el, fieldError, focusHeading, keyed, setText, show } from '/assets/dom.js';
 import { flightLabel, fmtDate, fmtMoney, plural, sortSeats } from '/assets/format.js';
 import { nameProblem } from '/assets/names.js';
+import { checkIn, checkInFailed, renderCheckIn } from '/assets/checkin.js';
 
 const POLL_MS = 1000;
 const POLL_LIMIT = 600; // ten minutes of a refund under way, then the customer reloads
@@ -34,6 +36,8 @@ const state = {
   cancelling: false,
   cancelError: '',
   cancelKey: null, // one Idempotency-Key per confirmed cancellation
+  checkingIn: false,
+  checkInError: '',
 };
 
 let pollTimer = 0;
@@ -89,7 +93,16 @@ function renderTrip(b) {
   );
   const seats = seatsOf(b);
   keyed($('booking-passengers'), JSON.stringify(seats), () =>
-    seats.map((p) => el('li', {}, el('span', { class: 'chip', text: p.seat }), ' ', el('span', { text: [p.givenName, p.familyName].filter(Boolean).join(' ') }))),
+    seats.map((p) =>
+      el(
+        'li',
+        {},
+        el('span', { class: 'chip', text: p.seat }),
+        ' ',
+        el('span', { text: [p.givenName, p.familyName].filter(Boolean).join(' ') }),
+        ...(p.ticketNumber ? [' ', el('span', { class: 'small', text: `E-ticket ${p.ticketNumber}`, dataset: { testid: 'ticket-number' } })] : []),
+      ),
+    ),
   );
   setText($('booking-paid'), fmtMoney(paidCents(b)));
   setText($('booking-confirmed-at'), b.confirmedAt ? fmtDate(b.confirmedAt) : '');
@@ -115,7 +128,8 @@ function renderRefund(b) {
 
 function renderCancel(s) {
   const b = s.booking;
-  const open = b.status === 'CONFIRMED';
+  // A checked-in booking can no longer be cancelled.
+  const open = b.status === 'CONFIRMED' && !b.checkIn?.checkedIn;
   show($('cancel-area'), open);
   if (!open) return;
   show($('cancel-start'), !s.confirming);
@@ -152,6 +166,7 @@ function render(s) {
   show($('booking-view'), Boolean(s.booking));
   if (!s.booking) return;
   renderTrip(s.booking);
+  renderCheckIn(s.booking, s);
   renderRefund(s.booking);
   renderCancel(s);
 }
@@ -204,7 +219,7 @@ function followRefund() {
 }
 
 function showBooking(booking, asked) {
-  Object.assign(state, { booking, asked, confirming: false, cancelling: false, cancelError: '', cancelKey: null, error: '' });
+  Object.assign(state, { booking, asked, confirming: false, cancelling: false, cancelError: '', cancelKey: null, error: '', checkInError: '' });
   polls = 0;
   followRefund();
 }
@@ -290,6 +305,26 @@ async function confirmCancel() {
   }
 }
 
+// ---------------------------------------------------------------- check-in
+
+async function onCheckIn() {
+  Object.assign(state, { checkingIn: true, checkInError: '' });
+  render(state);
+  try {
+    const r = await checkIn(state.asked);
+    const b = state.booking;
+    state.booking = { ...b, checkIn: { ...b.checkIn, checkedIn: true }, boardingPasses: r.boardingPasses };
+    state.checkingIn = false;
+    render(state);
+    $('checkin-title').focus();
+  } catch (err) {
+    state.checkInError = err.code === 'BOOKING_NOT_FOUND' ? lookupFailed(err) : checkInFailed(err);
+  } finally {
+    state.checkingIn = false;
+    render(state);
+  }
+}
+
 // ---------------------------------------------------------------- start
 
 function main() {
@@ -300,6 +335,12 @@ function main() {
   $('cancel-start').addEventListener('click', startCancel);
   $('cancel-no').addEventListener('click', keepBooking);
   $('cancel-yes').addEventListener('click', confirmCancel);
+  $('checkin-button').addEventListener('click', onCheckIn);
+  $('print-passes').addEventListener('click', () => {
+    document.body.classList.add('printing-passes');
+    window.print();
+    document.body.classList.remove('printing-passes');
+  });
   const ref = new URLSearchParams(location.search).get('reference');
   if (ref) {
     state.form.reference = normalise(ref).slice(0, 12);

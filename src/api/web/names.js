@@ -10,6 +10,11 @@ const EMAIL_MAX = 254;
 // dots; at least one letter.
 const NAME_CHARS = /^[\p{Alphabetic}\p{M} '’.-]+$/u;
 const LETTER = /\p{Alphabetic}/u;
+// A passenger's name must be one a ticket can carry: Latin letters
+// (accented ones too), spaces, hyphens and apostrophes; the API also
+// holds given and family name to 55 characters together.
+const TICKET_CHARS = /^[\p{Script=Latin}\p{M} '’-]+$/u;
+const LATIN_LETTER = /\p{Script=Latin}/u;
 
 export const FIELDS = ['givenName', 'familyName', 'email'];
 
@@ -20,6 +25,9 @@ export function nameProblem(value, field) {
   const name = value.trim().normalize('NFC');
   if (!name) return `Enter ${WHAT[field]}.`;
   if ([...name].length > NAME_MAX) return `Use at most ${NAME_MAX} characters.`;
+  if (field !== 'lastName' && (!TICKET_CHARS.test(name) || !LATIN_LETTER.test(name))) {
+    return 'Use Latin letters (accents are fine), spaces, hyphens and apostrophes only.';
+  }
   if (!NAME_CHARS.test(name) || !LETTER.test(name)) return 'Use letters, spaces, hyphens, apostrophes and dots only.';
   return '';
 }

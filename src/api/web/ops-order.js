@@ -29,9 +29,10 @@ const state = {
 let pollTimer = 0;
 
 // What an operator may do to the order, if anything.
-function actionOf(order, refund) {
+function actionOf(order, refund, checkIns = []) {
   if (LIVE.has(order.status)) return 'cancel';
-  if (order.status === 'CONFIRMED' && order.bookingReference) return 'refund';
+  // A checked-in booking can no longer be refunded.
+  if (order.status === 'CONFIRMED' && order.bookingReference && !checkIns.length) return 'refund';
   if (order.status === 'REFUND_FAILED' && order.bookingReference) return 'retry-refund';
   // An approved payment whose order was not sold: its refund, declined.
   if (refund?.status === 'FAILED') return 'retry-payment-refund';
@@ -70,7 +71,12 @@ function renderTables(d) {
   const pax = sortSeats((d.passengers ?? []).map((p) => p.seat)).map((seat) => d.passengers.find((p) => p.seat === seat));
   fillBody(
     $('order-passengers').tBodies[0],
-    pax.map((p) => [cell(p.seat, { header: true }), cell(p.givenName), cell(p.familyName), cell(p.email ?? '—')]),
+    pax.map((p) => {
+      const ticket = (d.tickets ?? []).find((t) => t.seat === p.seat);
+      const boarding = (d.checkIns ?? []).find((c) => c.seat === p.seat);
+      const checkedIn = boarding ? `No. ${boarding.sequence} · ${boarding.compartment} · ${stamp(boarding.checkedInAt)}` : 'not checked in';
+      return [cell(p.seat, { header: true }), cell(p.givenName), cell(p.familyName), cell(p.email ?? '—'), cell(ticket?.ticketNumber ?? '—'), cell(checkedIn)];
+    }),
     'No passenger named yet.',
   );
   fillBody(
@@ -139,7 +145,7 @@ function actionWords(action, o) {
 
 function renderAction(s) {
   const o = s.detail.order;
-  const action = actionOf(o, s.detail.refund);
+  const action = actionOf(o, s.detail.refund, s.detail.checkIns);
   show($('order-no-action'), !action);
   setText($('order-no-action'), action ? '' : `Nothing to do: the order is ${statusLabel(o.status).toLowerCase()}.`);
   show($('action-start'), Boolean(action) && !s.confirming);
@@ -253,7 +259,7 @@ const REFUSED = {
 
 async function confirmAction() {
   const o = state.detail.order;
-  const action = actionOf(o, state.detail.refund);
+  const action = actionOf(o, state.detail.refund, state.detail.checkIns);
   const path = {
     cancel: `/api/ops/orders/${encodeURIComponent(o.orderId)}/cancel`,
     'retry-payment-refund': `/api/ops/orders/${encodeURIComponent(o.orderId)}/refund`,
