@@ -225,12 +225,14 @@ async fn buy(app: &TestApp, n: usize, flight: &str, seat: &str) -> (String, usiz
         .unwrap();
     assert_eq!(paid.status(), 202, "pay");
     let id = order.parse().unwrap();
+    let reads = std::sync::atomic::AtomicUsize::new(0);
     support::eventually("the order confirmed", Duration::from_secs(60), || async {
+        reads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let row = flightctl::store::orders::find(&app.pool, id).await.ok()?;
         (row.status == flightctl::domain::OrderStatus::Confirmed).then_some(())
     })
     .await;
-    (order, busy)
+    (order, busy, reads.into_inner() as f64)
 }
 
 /// A booking workflow's history, counted.
