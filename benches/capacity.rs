@@ -119,6 +119,53 @@ impl Snapshot {
     }
 }
 
+/// Commands the Redis at `addr` runs while this watches (`MONITOR`), split
+/// into what clients sent (round trips, by command) and what scripts ran
+/// inside Redis: `INFO commandstats` counts both alike.
+struct Monitor {
+    child: std::process::Child,
+    counts: std::thread::JoinHandle<(BTreeMap<String, f64>, f64)>,
+}
+
+impl Monitor {
+    fn start(addr: &str) -> Monitor {
+        use std::io::BufRead;
+        let (host, port) = addr.rsplit_once(':').unwrap();
+        let mut child = Command::new("redis-cli")
+            .args(["-h", host, "-p", port, "MONITOR"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("redis-cli runs");
+        let out = child.stdout.take().unwrap();
+        let counts = std::thread::spawn(move || {
+            let (mut sent, mut scripted) = (BTreeMap::new(), 0.0);
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                // `<time> [<db> <client>|lua] "<command>" ...`
+                let Some((origin, rest)) = line.split_once("] ") else {
+                    continue;
+                };
+                if origin.ends_with(" lua") {
+                    scripted += 1.0;
+                    continue;
+                }
+                let command = rest.split('"').nth(1).unwrap_or("?").to_lowercase();
+                if !matches!(command.as_str(), "info" | "monitor") {
+                    *sent.entry(command).or_insert(0.0) += 1.0;
+                }
+            }
+            (sent, scripted)
+        });
+        Monitor { child, counts }
+    }
+
+    fn stop(mut self) -> (BTreeMap<String, f64>, f64) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+        self.counts.join().unwrap()
+    }
+}
+
 /// `INFO commandstats` of the Redis at `addr`: calls per command.
 fn redis_commandstats(addr: &str) -> BTreeMap<String, f64> {
     let (host, port) = addr.rsplit_once(':').unwrap();
@@ -134,7 +181,12 @@ fn redis_commandstats(addr: &str) -> BTreeMap<String, f64> {
             Some((name.to_string(), calls.parse().ok()?))
         })
         // The bench's own INFO (and the CLI's handshake) are not the app's.
-        .filter(|(name, _)| !matches!(name.as_str(), "info" | "command" | "command|docs"))
+        .filter(|(name, _)| {
+            !matches!(
+                name.as_str(),
+                "info" | "monitor" | "command" | "command|docs"
+            )
+        })
         .collect()
 }
 
@@ -319,6 +371,9 @@ async fn run(scale: Scale) {
 
     let app = Arc::new(app);
     let flight = Arc::new(flight);
+    let monitor = Monitor::start(&support::servers::redis().addr());
+    // MONITOR is on once its client is connected.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let began = Instant::now();
     let tasks: Vec<_> = (0..scale.clients)
         .map(|t| {
@@ -346,6 +401,7 @@ async fn run(scale: Scale) {
     }
     let booked_in = began.elapsed();
     tokio::time::sleep(STATS_FLUSH).await;
+    let (sent, scripted) = monitor.stop();
     let c = Snapshot::take(&app).await;
     let (elapsed, raw) = c.since(&b);
     let mut net = raw.less(&quiet, quiet_for, elapsed);
@@ -386,7 +442,13 @@ async fn run(scale: Scale) {
         "  workflows closed at confirmation: {closed} of {}",
         orders.len()
     );
-    print_per("redis: commands", &net.redis, n);
+    print_per("redis: commands run (INFO commandstats)", &net.redis, n);
+    print_per("redis: round trips, by command (MONITOR)", &sent, n);
+    println!(
+        "  {:<44} {:>10.2}",
+        "commands run inside scripts",
+        scripted / n
+    );
     print_per("postgres", &net.pg, n);
     println!(
         "\nbackground while quiet, per second: redis {:.1} commands, postgres {:.2} transactions, {:.0} WAL bytes",
