@@ -12,6 +12,7 @@ pub mod shape;
 pub mod smtp;
 pub mod sse;
 pub mod tools;
+pub mod waiting;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
