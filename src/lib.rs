@@ -19,4 +19,5 @@ pub mod store;
 pub mod telemetry;
 pub mod temporal;
 pub mod time;
+pub mod waiting;
 pub mod worker;

@@ -26,6 +26,11 @@ pub struct Flight {
     /// False while an operator has closed its sales: creates are refused
     /// (409 `SALES_CLOSED`); orders already made go on.
     pub sales_open: bool,
+    /// A scheduled sale's opening (RFC 3339): before it creates are
+    /// refused 409 `SALES_NOT_OPEN` and buyers wait in the flight's queue
+    /// (`POST /api/flights/{id}/queue`); from it every create needs an
+    /// admission from the queue.
+    pub sales_open_at: Option<DateTime<Utc>>,
 }
 
 impl From<&flights::Flight> for Flight {
@@ -41,6 +46,7 @@ impl From<&flights::Flight> for Flight {
             available_seats: f.available_seats,
             price_cents: f.price_cents.get(),
             sales_open: f.sales_open,
+            sales_open_at: f.sales_open_at,
         }
     }
 }

@@ -57,6 +57,10 @@ pub enum ErrorCode {
     TooManyRequests,
     TooManyLiveOrders,
     TooManyStreams,
+    SalesNotOpen,
+    QueueRequired,
+    AdmissionInvalid,
+    TicketNotFound,
     Internal,
 }
 
@@ -93,10 +97,12 @@ impl ErrorCode {
             | C::InvalidPassengers
             | C::InvalidFlight => StatusCode::BAD_REQUEST,
             C::Unauthenticated | C::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            C::OriginNotAllowed | C::CrossOrigin => StatusCode::FORBIDDEN,
-            C::NotFound | C::FlightNotFound | C::OrderNotFound | C::BookingNotFound => {
-                StatusCode::NOT_FOUND
-            }
+            C::OriginNotAllowed | C::CrossOrigin | C::AdmissionInvalid => StatusCode::FORBIDDEN,
+            C::NotFound
+            | C::FlightNotFound
+            | C::OrderNotFound
+            | C::BookingNotFound
+            | C::TicketNotFound => StatusCode::NOT_FOUND,
             C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             C::OrderExpired
             | C::OrderNotModifiable
@@ -105,7 +111,9 @@ impl ErrorCode {
             | C::RefundWindowClosed
             | C::BookingNotCancellable
             | C::SalesClosed
-            | C::FlightExists => StatusCode::CONFLICT,
+            | C::FlightExists
+            | C::SalesNotOpen
+            | C::QueueRequired => StatusCode::CONFLICT,
             C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             C::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -191,6 +199,10 @@ impl ErrorCode {
             C::TooManyStreams => {
                 "this client has as many event streams open as it may; close one first"
             }
+            C::SalesNotOpen => "sales of this flight have not opened yet",
+            C::QueueRequired => "this flight's sale has a waiting room: join its queue first",
+            C::AdmissionInvalid => "the admission is not valid for this flight",
+            C::TicketNotFound => "no such ticket in this flight's queue",
             C::Internal => "an unexpected error occurred; it was logged",
         }
     }
@@ -241,6 +253,19 @@ pub struct Detail {
     pub field: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seats: Option<Vec<String>>,
+    /// `SALES_NOT_OPEN`, `QUEUE_REQUIRED`: the waiting room's pointers.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub room: Option<Box<RoomDetail>>,
+}
+
+/// Where a refused create is sent: the sale's opening, the flight's queue.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomDetail {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_url: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -257,7 +282,7 @@ struct Body<'a> {
     as = Error,
     example = json!({"error": "SEATS_UNAVAILABLE", "message": "already booked or held by another order: 1A"})
 )]
-#[allow(dead_code)]
+#[allow(dead_code, non_snake_case)]
 pub struct ErrorBody {
     error: ErrorCode,
     /// A human sentence; never driver or stack text.
@@ -269,6 +294,11 @@ pub struct ErrorBody {
     field: Option<String>,
     /// `PASSENGERS_REQUIRED`: the seats without a passenger.
     seats: Option<Vec<String>>,
+    /// `SALES_NOT_OPEN`: when the sale opens (RFC 3339).
+    #[schema(format = DateTime)]
+    opensAt: Option<String>,
+    /// `QUEUE_REQUIRED`: the flight's queue, to join with POST.
+    queueUrl: Option<String>,
 }
 
 impl ApiError {
@@ -336,6 +366,16 @@ impl ApiError {
     pub fn about(mut self, seat: Option<String>, field: &'static str) -> Self {
         self.detail.seat = seat.filter(|s| !s.is_empty());
         self.detail.field = Some(field);
+        self
+    }
+
+    /// The same error, pointing at the waiting room: when the sale opens,
+    /// the flight's queue.
+    pub fn room(mut self, opens_at: Option<String>, queue_url: Option<String>) -> Self {
+        self.detail.room = Some(Box::new(RoomDetail {
+            opens_at,
+            queue_url,
+        }));
         self
     }
 
