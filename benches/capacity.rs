@@ -18,9 +18,18 @@
 //! (read from the order row, not through the API, so the wait costs Redis
 //! nothing).
 //!
-//! `cargo bench --bench capacity` runs 200 bookings; `cargo test` a smoke
-//! size. Counts, not timings: a debug build measures the same
-//! (`cargo test --bench capacity -- --bench`).
+//! Then the queue by simulation: the real Redis queue code
+//! (`flightctl::store::queue`, no HTTP, no Postgres) driven with 1,000,000
+//! tickets — a tenth pre-queued, the opening's shuffle, the rest joining
+//! behind, then polls of random tickets and admissions — printing ops/s,
+//! Redis commands per step and Redis memory (`INFO memory`) per ticket.
+//!
+//! `cargo bench --bench capacity` runs 200 bookings and 1,000,000 tickets;
+//! `-- --simulate` the simulation alone; `cargo test` a smoke size of both.
+//! The booking counts are counts, not timings: a debug build measures the
+//! same (`cargo test --bench capacity -- --bench`); the simulation's rates
+//! are Redis's own (its scripts run inside Redis), the client's build
+//! barely matters.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -30,6 +39,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use support::TestApp;
 use tokio::time::Instant;
@@ -472,12 +483,261 @@ async fn run(scale: Scale) {
     assert!(net.pg.get("WAL bytes").copied().unwrap_or(0.0) > 0.0);
 }
 
+/// The size of the queue simulation.
+struct SimScale {
+    prequeued: usize,
+    joiners: usize,
+    polls: usize,
+    /// Concurrent callers (a `serve` instance's worth of requests in flight).
+    tasks: usize,
+}
+
+const SIM_FULL: SimScale = SimScale {
+    prequeued: 100_000,
+    joiners: 900_000,
+    polls: 200_000,
+    tasks: 64,
+};
+
+const SIM_SMOKE: SimScale = SimScale {
+    prequeued: 200,
+    joiners: 1_800,
+    polls: 500,
+    tasks: 8,
+};
+
+/// `INFO memory`'s `used_memory` of the Redis at `addr`.
+fn redis_memory(addr: &str) -> f64 {
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let out = Command::new("redis-cli")
+        .args(["-h", host, "-p", port, "INFO", "memory"])
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("used_memory:")?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Run `n` calls of `op(i)` from `tasks` tasks; returns calls per second.
+async fn drive<F, Fut>(n: usize, tasks: usize, op: F) -> f64
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let op = Arc::new(op);
+    let began = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                for i in (t..n).step_by(tasks) {
+                    op(i).await;
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+    n as f64 / began.elapsed().as_secs_f64()
+}
+
+/// Redis commands run per call over `calls`, from two commandstats.
+fn per_call(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, calls: f64) -> f64 {
+    let total = |m: &BTreeMap<String, f64>| m.values().sum::<f64>();
+    (total(after) - total(before)) / calls
+}
+
+fn ticket_id(i: usize) -> String {
+    format!(
+        "{:032x}",
+        (i as u128).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835)
+    )
+}
+
+async fn simulate(scale: SimScale) {
+    use flightctl::store::queue::{Queues, Stored, Tick};
+    let addr = support::servers::redis().addr();
+    let mut settings = support::base_settings();
+    settings.redis.target = support::redis_target(&addr);
+    let client = flightctl::store::redis_client(&settings.redis)
+        .await
+        .unwrap();
+    let queues = Arc::new(Queues::new(client, "sim").unhurried());
+    let flight = flightctl::domain::FlightId::random();
+    let now_ms = || chrono::Utc::now().timestamp_millis();
+    let tick = Tick {
+        opens_at_ms: now_ms() + 3_600_000,
+        seed: 1,
+        // Nobody lapses in the simulation: the figures are of the queue's
+        // steps, not of buyers leaving.
+        grace: Duration::from_secs(3600),
+        ttl: Duration::from_secs(3600),
+        floor: 16,
+        seats_left: 50_000,
+        per_minute: 0,
+        sold_out: false,
+        window_s: 5,
+        min_tick: Duration::from_millis(100),
+    };
+    let tickets = scale.prequeued + scale.joiners;
+    println!(
+        "\nqueue simulation: {tickets} tickets on one flight ({} pre-queued), {} concurrent callers, Redis {addr}",
+        scale.prequeued, scale.tasks
+    );
+    let memory0 = redis_memory(&addr);
+
+    // The pre-queue.
+    let stats0 = redis_commandstats(&addr);
+    let (q, t) = (queues.clone(), Arc::new(tick.clone()));
+    let rate = drive(scale.prequeued, scale.tasks, move |i| {
+        let (q, t) = (q.clone(), t.clone());
+        async move {
+            let raw = q
+                .join(flight, &t, &format!("client-{i}"), &ticket_id(i))
+                .await
+                .unwrap();
+            assert_eq!(raw.stored, Stored::Prequeue);
+        }
+    })
+    .await;
+    let stats1 = redis_commandstats(&addr);
+    println!(
+        "  join, before the opening      {rate:>9.0} joins/s   {:>6.1} Redis commands each (1 round trip)",
+        per_call(&stats0, &stats1, scale.prequeued as f64)
+    );
+
+    // The opening: the first step after it shuffles the whole pre-queue
+    // into the line, in one script (Redis does nothing else meanwhile).
+    let mut open = tick.clone();
+    open.opens_at_ms = now_ms();
+    let began = Instant::now();
+    let raw = queues
+        .view(flight, &open, &ticket_id(0), true)
+        .await
+        .unwrap()
+        .unwrap();
+    let shuffle = began.elapsed();
+    assert_eq!(raw.stored, Stored::Waiting);
+    println!(
+        "  the opening's shuffle of {} pre-queued: one script of {shuffle:.2?}",
+        scale.prequeued
+    );
+
+    // Joiners behind, first come first served. No admissions yet: the
+    // engine has completed nothing and the floor is soon reached.
+    let stats2 = redis_commandstats(&addr);
+    let (q, t) = (queues.clone(), Arc::new(open.clone()));
+    let first = scale.prequeued;
+    let rate = drive(scale.joiners, scale.tasks, move |i| {
+        let (q, t) = (q.clone(), t.clone());
+        async move {
+            let i = first + i;
+            let raw = q
+                .join(flight, &t, &format!("client-{i}"), &ticket_id(i))
+                .await
+                .unwrap();
+            assert!(matches!(
+                raw.stored,
+                Stored::Waiting | Stored::Admitted { .. }
+            ));
+        }
+    })
+    .await;
+    let stats3 = redis_commandstats(&addr);
+    let memory1 = redis_memory(&addr);
+    println!(
+        "  join, after the opening       {rate:>9.0} joins/s   {:>6.1} Redis commands each (1 round trip)",
+        per_call(&stats2, &stats3, scale.joiners as f64)
+    );
+    println!(
+        "  Redis memory: {:.1} MiB for {tickets} tickets, {:.0} bytes a ticket",
+        (memory1 - memory0) / 1_048_576.0,
+        (memory1 - memory0) / tickets as f64
+    );
+
+    // Polls (or stream beats) of random tickets: the position is a ZRANK.
+    let (q, t) = (queues.clone(), Arc::new(open.clone()));
+    let mut rng = StdRng::seed_from_u64(SIM_SEED);
+    let picks: Arc<Vec<usize>> = Arc::new(
+        (0..scale.polls)
+            .map(|_| rng.random_range(0..tickets))
+            .collect(),
+    );
+    let rate = drive(scale.polls, scale.tasks, move |i| {
+        let (q, t, picks) = (q.clone(), t.clone(), picks.clone());
+        async move {
+            let raw = q
+                .view(flight, &t, &ticket_id(picks[i]), true)
+                .await
+                .unwrap();
+            assert!(raw.is_some());
+        }
+    })
+    .await;
+    let stats4 = redis_commandstats(&addr);
+    println!(
+        "  poll / stream beat            {rate:>9.0} views/s   {:>6.1} Redis commands each (1 round trip)",
+        per_call(&stats3, &stats4, scale.polls as f64)
+    );
+
+    // FIFO behind the pre-queue: the last joiner is last in line.
+    let last = queues
+        .view(flight, &open, &ticket_id(tickets - 1), false)
+        .await
+        .unwrap()
+        .unwrap();
+    let stats = queues.stats(flight, &open).await.unwrap();
+    assert_eq!(
+        last.position,
+        Some(stats.waiting),
+        "the last joiner is last"
+    );
+
+    // Admissions as the engine completes creates: `floor` more a window,
+    // then as many as it completed. A burst of 1,000 completions admits
+    // up to the floor more than that in one step.
+    let mut busy = open.clone();
+    busy.floor = 1_000;
+    busy.min_tick = Duration::ZERO;
+    for _ in 0..1_000 {
+        queues.completed(flight, &busy).await.unwrap();
+    }
+    let began = Instant::now();
+    let after = queues.stats(flight, &busy).await.unwrap();
+    let step = began.elapsed();
+    let admitted = after.admitted_total - stats.admitted_total;
+    println!(
+        "  one step admitting {admitted} of {} waiting: {step:.2?}; admission rate then {:.1}/s",
+        stats.waiting,
+        after.rate_milli as f64 / 1000.0
+    );
+    println!(
+        "  Redis memory in all: {:.1} MiB",
+        redis_memory(&addr) / 1_048_576.0
+    );
+    assert_eq!(
+        stats.waiting as usize + stats.admitted_total as usize,
+        tickets
+    );
+    assert!(admitted > 0);
+}
+
+/// The simulation's polls pick their tickets with this seed.
+const SIM_SEED: u64 = 25;
+
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    tokio::runtime::Builder::new_multi_thread()
+    let args: Vec<String> = std::env::args().collect();
+    let full = args.iter().any(|a| a == "--bench");
+    let only_sim = args.iter().any(|a| a == "--simulate");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
         .build()
-        .unwrap()
-        .block_on(run(if full { FULL } else { SMOKE }));
+        .unwrap();
+    if !only_sim {
+        runtime.block_on(run(if full { FULL } else { SMOKE }));
+    }
+    runtime.block_on(simulate(if full { SIM_FULL } else { SIM_SMOKE }));
 }
