@@ -559,11 +559,19 @@ fn ticket_id(i: usize) -> String {
 async fn simulate(scale: SimScale) {
     use flightctl::store::queue::{Queues, Stored, Tick};
     let addr = support::servers::redis().addr();
-    let mut settings = support::base_settings();
-    settings.redis.target = support::redis_target(&addr);
-    let client = flightctl::store::redis_client(&settings.redis)
-        .await
-        .unwrap();
+    // The application's client gives up on a command after 3 s; the
+    // opening's shuffle of a large pre-queue takes longer (see below), so
+    // the simulation's client waits as long as it takes.
+    let client = {
+        use fred::prelude::{Builder, ClientLike, Config};
+        let config = Config::from_url(&format!("redis://{addr}")).unwrap();
+        let client = Builder::from_config(config)
+            .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(600))
+            .build()
+            .unwrap();
+        client.init().await.unwrap();
+        client
+    };
     let queues = Arc::new(Queues::new(client, "sim").unhurried());
     let flight = flightctl::domain::FlightId::random();
     let now_ms = || chrono::Utc::now().timestamp_millis();
@@ -621,8 +629,9 @@ async fn simulate(scale: SimScale) {
     let shuffle = began.elapsed();
     assert_eq!(raw.stored, Stored::Waiting);
     println!(
-        "  the opening's shuffle of {} pre-queued: one script of {shuffle:.2?}",
-        scale.prequeued
+        "  the opening's shuffle of {} pre-queued: one script of {shuffle:.2?} (Redis serves nothing else meanwhile; the application's calls give up after {:?})",
+        scale.prequeued,
+        flightctl::store::COMMAND_TIMEOUT,
     );
 
     // Joiners behind, first come first served. No admissions yet: the

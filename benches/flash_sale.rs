@@ -286,10 +286,9 @@ async fn waiting_room_sale(scale: &Scale, sale: &SaleScale, shape_of: ShapeOf) -
     let clients = engine::CLIENTS * serves;
     let noop = engine::noop_rate_with(&shape.app, window, clients, workers).await;
     engine::print_rate("no-op workflow, same server", &noop);
-    let ops = support::signed_in_operator(&shape.app, "bench.operator").await;
     let seed = waiting::seed();
     println!("  seed {seed} (FLIGHTCTL_SEED={seed} repeats the buyers' choices)");
-    let report = waiting::scheduled_sale(&shape.app, &ops, *sale, seed).await;
+    let report = waiting::scheduled_sale(&shape.app, *sale, seed).await;
     report.print();
     let measured = Sale {
         shape: shape_of,

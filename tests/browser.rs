@@ -182,15 +182,14 @@ async fn a_buyer_waits_in_the_waiting_room_then_holds_seats_with_the_admission()
     let mut settings = support::isolated_settings(true).await;
     settings.booking.payment_failure_rate = 0.0;
     let app = TestApp::with_worker(settings).await;
-    let ops = support::signed_in_operator(&app, "room.operator").await;
     let now = chrono::Utc::now();
 
     let later = support::burst::insert_flight(&app.pool, 2).await;
-    schedule(&app, &ops, &later, now + chrono::Duration::hours(1), None).await;
+    schedule(&app, &later, now + chrono::Duration::hours(1), None).await;
 
     let sale = support::burst::insert_flight(&app.pool, 2).await;
     let opens = now + chrono::Duration::seconds(3);
-    schedule(&app, &ops, &sale, opens, Some(6)).await;
+    schedule(&app, &sale, opens, Some(6)).await;
     let ahead: Vec<_> = (1..=3)
         .map(|n| {
             let seat = format!("1{}", ['A', 'B', 'C'][n - 1]);
@@ -216,7 +215,7 @@ async fn a_buyer_waits_in_the_waiting_room_then_holds_seats_with_the_admission()
         .await
         .unwrap();
     }
-    schedule(&app, &ops, &sold, now + chrono::Duration::seconds(3), None).await;
+    schedule(&app, &sold, now + chrono::Duration::seconds(3), None).await;
 
     // The three are queued, the sale open: the browser comes after them.
     tokio::time::sleep(Duration::from_secs(5)).await;

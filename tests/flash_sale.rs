@@ -88,7 +88,6 @@ async fn a_burst_of_buyers_sells_every_seat_once_and_leaves_no_ghost() {
 async fn a_scheduled_sale_through_the_waiting_room_sells_every_seat_once_in_join_order() {
     use support::waiting::{self, SaleScale};
     let app = app().await;
-    let ops = support::signed_in_operator(&app, "sale.operator").await;
     let scale = SaleScale {
         rows: 2,
         prequeued: 10,
@@ -99,7 +98,7 @@ async fn a_scheduled_sale_through_the_waiting_room_sells_every_seat_once_in_join
     };
     let seed = waiting::seed();
     println!("seed {seed} (FLIGHTCTL_SEED={seed} repeats the buyers' choices)");
-    let report = waiting::scheduled_sale(&app, &ops, scale, seed).await;
+    let report = waiting::scheduled_sale(&app, scale, seed).await;
     report.print();
 
     assert_eq!(

@@ -230,45 +230,37 @@ pub fn kendall_tau(pairs: &[(f64, f64)]) -> Option<f64> {
     (denominator > 0.0).then(|| (concordant - discordant) / denominator)
 }
 
-/// Schedule `flight`'s sale to open at `opens_at` (an operator's call),
-/// admissions capped at `admit_per_minute` when given.
+/// Schedule `flight`'s sale to open at `opens_at`, admissions capped at
+/// `admit_per_minute` when given: written to its row, as the operator's
+/// `POST /api/ops/flights/{id}/sales` does (tests/waiting_room.rs tests
+/// that route).
 pub async fn schedule(
     app: &TestApp,
-    ops: &reqwest::Client,
     flight: &str,
     opens_at: chrono::DateTime<chrono::Utc>,
-    admit_per_minute: Option<u32>,
+    admit_per_minute: Option<i32>,
 ) {
-    let mut body = json!({"open": true, "opensAt": opens_at.to_rfc3339()});
-    if let Some(cap) = admit_per_minute {
-        body["admitPerMinute"] = json!(cap);
-    }
-    let resp = ops
-        .post(app.url(&format!("/api/ops/flights/{flight}/sales")))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let code = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
-    assert_eq!(code, 200, "scheduling the sale: {text}");
+    let id = uuid::Uuid::parse_str(flight).unwrap();
+    let conn = app.pool.get().await.unwrap();
+    conn.execute(
+        "UPDATE flights SET sales_open = true, sales_open_at = $2, admit_per_minute = $3
+         WHERE id = $1",
+        &[&id, &opens_at, &admit_per_minute],
+    )
+    .await
+    .unwrap();
 }
 
 /// A scheduled sale of a fresh flight of `scale.rows` rows, as the module
-/// says; `ops` is an operator's signed-in client.
-pub async fn scheduled_sale(
-    app: &TestApp,
-    ops: &reqwest::Client,
-    scale: SaleScale,
-    seed: u64,
-) -> SaleReport {
+/// says.
+pub async fn scheduled_sale(app: &TestApp, scale: SaleScale, seed: u64) -> SaleReport {
     let flight = super::burst::insert_flight(&app.pool, scale.rows).await;
     let seats = (scale.rows * 6) as usize;
     let start = Instant::now() + Duration::from_millis(500);
     let opening = start + scale.opens_after;
     let opens_at =
         chrono::Utc::now() + chrono::Duration::from_std(opening - Instant::now()).unwrap();
-    schedule(app, ops, &flight, opens_at, None).await;
+    schedule(app, &flight, opens_at, None).await;
 
     let flight = Arc::new(flight);
     let base = Arc::new(app.address.clone());

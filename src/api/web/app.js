@@ -197,6 +197,7 @@ async function readFlight() {
   if (id !== state.flightId) return;
   if (!state.flight) buildSeatMap(flight);
   state.flight = flight;
+  if (!room.active && state.booking.phase === 'idle' && salesNotOpen(id)) queueFor(id);
   if (!stream?.live) setSeats(flight.seatMap.seats.map((s) => ({ seat: s.id, status: s.status })));
   render(state);
 }
@@ -243,9 +244,12 @@ async function openFlight(id) {
 
 // ---------------------------------------------------------------- the waiting room
 
-// Flight `id`'s sale opens later (`salesOpenAt`, on the server's clock).
+// Flight `id`'s sale opens later (`salesOpenAt` of the list or of the
+// flight read, on the server's clock).
 function salesNotOpen(id) {
-  const opens = Date.parse(state.flights.find((f) => f.id === id)?.salesOpenAt ?? '');
+  const read = state.flight?.id === id ? state.flight : null;
+  const opensAt = read?.salesOpenAt ?? state.flights.find((f) => f.id === id)?.salesOpenAt;
+  const opens = Date.parse(opensAt ?? '');
   return Number.isFinite(opens) && opens > (serverNow() ?? Date.now());
 }
 
