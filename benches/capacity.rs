@@ -691,11 +691,11 @@ async fn simulate(scale: SimScale) {
         per_call(&stats3, &stats4, scale.polls as f64)
     );
 
-    // FIFO behind the pre-queue: the last joiner is last in line.
+    // FIFO behind the pre-queue: one more joiner, alone, is last in line.
+    let tickets = tickets + 1;
     let last = queues
-        .view(flight, &open, &ticket_id(tickets - 1), false)
+        .join(flight, &open, "client-last", &ticket_id(tickets - 1))
         .await
-        .unwrap()
         .unwrap();
     let stats = queues.stats(flight, &open).await.unwrap();
     assert_eq!(

@@ -20,7 +20,7 @@ import {
   passengersValid,
   selectionLocked,
 } from '/assets/booking.js';
-import { observeStatus, serverNow } from '/assets/clock.js';
+import { observeStatus } from '/assets/clock.js';
 import { endFlash, keepTicking, remainingMs } from '/assets/countdown.js';
 import { $, focusHeading, setAttr, setText, show } from '/assets/dom.js';
 import { renderFlights } from '/assets/flights.js';
@@ -197,7 +197,7 @@ async function readFlight() {
   if (id !== state.flightId) return;
   if (!state.flight) buildSeatMap(flight);
   state.flight = flight;
-  if (!room.active && state.booking.phase === 'idle' && salesNotOpen(id)) queueFor(id);
+  if (!room.active && state.booking.phase === 'idle' && queued(id)) queueFor(id);
   if (!stream?.live) setSeats(flight.seatMap.seats.map((s) => ({ seat: s.id, status: s.status })));
   render(state);
 }
@@ -234,7 +234,7 @@ async function selectFlight(id) {
 async function openFlight(id) {
   Object.assign(state, { flightId: id, flight: null, seatStatus: new Map(), released: new Set() });
   if (room.active && room.flightId !== id) room.leave();
-  if (salesNotOpen(id)) queueFor(id);
+  if (queued(id)) queueFor(id);
   $('seat-map').replaceChildren();
   render(state);
   rewatch();
@@ -244,13 +244,13 @@ async function openFlight(id) {
 
 // ---------------------------------------------------------------- the waiting room
 
-// Flight `id`'s sale opens later (`salesOpenAt` of the list or of the
-// flight read, on the server's clock).
-function salesNotOpen(id) {
+// Flight `id` is sold through its waiting room: its sale is scheduled
+// (`salesOpenAt`, of the list or of the flight read), before the opening
+// and after it, and this buyer holds no admission for it yet.
+function queued(id) {
   const read = state.flight?.id === id ? state.flight : null;
   const opensAt = read?.salesOpenAt ?? state.flights.find((f) => f.id === id)?.salesOpenAt;
-  const opens = Date.parse(opensAt ?? '');
-  return Number.isFinite(opens) && opens > (serverNow() ?? Date.now());
+  return Boolean(opensAt) && !room.admissionFor(id);
 }
 
 // Join flight `id`'s queue, or take the ticket a create was answered with.
