@@ -16,6 +16,16 @@
 //! shape. `cargo test` runs a smoke size of the larger shape only (the
 //! other is the same code with other counts), so this stays working and
 //! short.
+//!
+//! `-- --waiting-room` runs a scheduled sale through the waiting room
+//! instead (`tests/support/waiting.rs`): 120 seats, 200 buyers pre-queued,
+//! then 5,000 joining within 2 s, each following its ticket's stream and
+//! buying with its admission; per shape it prints join latency, time to
+//! sell out, 503/504 counts, the Kendall tau of join order against queue
+//! and admission order, the median error of the first wait estimate, and
+//! the engine share (confirmed bookings/s over the sale ÷ the no-op's
+//! cycles/s on the same server). `tests/flash_sale.rs` runs it at a smoke
+//! size.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -25,7 +35,27 @@ use std::time::Duration;
 use support::burst::{self, BurstReport, Limits};
 use support::engine::{self, Share};
 use support::shape::Shape;
+use support::waiting::{self, SaleReport, SaleScale};
 use support::{FL101, isolated_settings};
+
+/// The waiting-room sale of issue 25.
+const SALE_FULL: SaleScale = SaleScale {
+    rows: 20,
+    prequeued: 200,
+    joiners: 5_000,
+    join_within: Duration::from_secs(2),
+    opens_after: Duration::from_secs(5),
+    buyer_for: Duration::from_secs(180),
+};
+
+const SALE_SMOKE: SaleScale = SaleScale {
+    rows: 2,
+    prequeued: 10,
+    joiners: 40,
+    join_within: Duration::from_secs(1),
+    opens_after: Duration::from_secs(2),
+    buyer_for: Duration::from_secs(60),
+};
 
 /// The flight the crowd buys on.
 enum Flight {
@@ -229,13 +259,104 @@ async fn run(scale: Scale, shapes: Vec<ShapeOf>) {
     table(&all);
 }
 
+/// What one shape measured in the waiting-room sale.
+struct Sale {
+    shape: ShapeOf,
+    report: SaleReport,
+    /// The no-op workflow's cycles/s on the same server, before the sale.
+    noop: f64,
+}
+
+impl Sale {
+    /// Confirmed bookings per second from the opening to the sell-out (or
+    /// to the buyers' patience).
+    fn completions(&self, scale: &SaleScale) -> f64 {
+        let over = self.report.sold_out_after.unwrap_or(scale.buyer_for);
+        self.report.confirmed() as f64 / over.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+}
+
+async fn waiting_room_sale(scale: &Scale, sale: &SaleScale, shape_of: ShapeOf) -> Sale {
+    let ShapeOf { serves, workers } = shape_of;
+    println!("\n== waiting room: {serves} serve + {workers} worker(s), behind HAProxy ==");
+    let mut settings = isolated_settings(true).await;
+    settings.booking.payment_failure_rate = 0.0;
+    let shape = Shape::start(settings, serves, workers).await;
+    let window = engine::Window {
+        warmup: scale.warmup,
+        measure: scale.measure,
+    };
+    let clients = engine::CLIENTS * serves;
+    let noop = engine::noop_rate_with(&shape.app, window, clients, workers).await;
+    engine::print_rate("no-op workflow, same server", &noop);
+    let seed = waiting::seed();
+    println!("  seed {seed} (FLIGHTCTL_SEED={seed} repeats the buyers' choices)");
+    let report = waiting::scheduled_sale(&shape.app, *sale, seed).await;
+    report.print();
+    let measured = Sale {
+        shape: shape_of,
+        report,
+        noop: noop.per_second,
+    };
+    println!(
+        "  engine share: {:.1} confirmed bookings/s ÷ {:.1} no-op cycles/s = {:.2}",
+        measured.completions(sale),
+        measured.noop,
+        measured.completions(sale) / measured.noop.max(f64::MIN_POSITIVE),
+    );
+    measured
+}
+
+fn sale_table(all: &[Sale], scale: &SaleScale) {
+    println!(
+        "\n| shape (serve + workers) | join p50 / p99 | sold out after the opening | 503 / 504 | tau, join vs queue (vs admission) | first estimate, median error | confirmed/s ÷ no-op/s |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    let fmt = |v: Option<f64>| v.map_or_else(|| "n/a".into(), |v| format!("{v:.3}"));
+    for m in all {
+        let r = &m.report;
+        let (busy, timeouts) = r.busy();
+        let sold = r
+            .sold_out_after
+            .map_or_else(|| "not sold out".into(), |d| format!("{d:.2?}"));
+        println!(
+            "| {} + {} | {:.0?} / {:.0?} | {sold} | {busy} / {timeouts} | {} ({}) | {} | {:.1} ÷ {:.1} = {:.2} |",
+            m.shape.serves,
+            m.shape.workers,
+            r.join_latency(0.50),
+            r.join_latency(0.99),
+            fmt(r.tau_queue()),
+            fmt(r.tau_admission()),
+            r.estimate_error()
+                .map_or_else(|| "n/a".into(), |e| format!("{:.0} %", e * 100.0)),
+            m.completions(scale),
+            m.noop,
+            m.completions(scale) / m.noop.max(f64::MIN_POSITIVE),
+        );
+    }
+}
+
+async fn run_waiting_room(scale: Scale, sale: SaleScale, shapes: Vec<ShapeOf>) {
+    let mut all = Vec::new();
+    for shape in shapes {
+        all.push(waiting_room_sale(&scale, &sale, shape).await);
+    }
+    sale_table(&all, &sale);
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let full = args.iter().any(|a| a == "--bench");
     let shapes = shapes(&args, full);
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .unwrap()
-        .block_on(run(if full { FULL } else { SMOKE }, shapes));
+        .unwrap();
+    let scale = if full { FULL } else { SMOKE };
+    if args.iter().any(|a| a == "--waiting-room") {
+        let sale = if full { SALE_FULL } else { SALE_SMOKE };
+        runtime.block_on(run_waiting_room(scale, sale, shapes));
+    } else {
+        runtime.block_on(run(scale, shapes));
+    }
 }

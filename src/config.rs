@@ -24,7 +24,7 @@ pub use payload::{
 };
 pub use proxies::TrustedProxies;
 pub use redis::{RedisSettings, RedisTarget};
-pub use secrets::{DEV_IDEMPOTENCY_SECRET, DEVELOPMENT, Service};
+pub use secrets::{DEV_ADMISSION_SECRET, DEV_IDEMPOTENCY_SECRET, DEVELOPMENT, Service};
 pub use temporal_tls::TemporalTls;
 
 /// A string that never shows up in logs or `Debug` output.
@@ -127,6 +127,17 @@ pub struct ServerSettings {
     /// a sign-in beyond them is answered 503 at once. 0: as many as the
     /// process has cores (`SIGN_IN_CONCURRENCY`).
     pub sign_in_concurrency: usize,
+    /// `QUEUE_GRACE`: how long a waiting-room place is kept after its
+    /// ticket's last poll or stream ends; then it lapses.
+    #[serde(deserialize_with = "human_duration")]
+    pub queue_grace: Duration,
+    /// `ADMISSION_TTL`: how long an admission out of the waiting room may
+    /// go unused before it lapses.
+    #[serde(deserialize_with = "human_duration")]
+    pub admission_ttl: Duration,
+    /// `ADMISSION_SECRET`: signs admission tokens (HMAC-SHA256). `serve`
+    /// refuses its development default outside development.
+    pub admission_secret: Secret,
 }
 
 /// How long a create's up-front seat claim outlives its call's deadline:

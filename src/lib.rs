@@ -22,4 +22,5 @@ pub mod telemetry;
 pub mod temporal;
 pub mod tickets;
 pub mod time;
+pub mod waiting;
 pub mod worker;

@@ -21,7 +21,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock, OnceLock};
 
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 use temporalio_common::telemetry::metrics::{
     CoreMeter, Counter, Gauge, MetricAttributes, MetricKeyValue, MetricParameters, NewAttributes,
@@ -42,6 +43,18 @@ pub const ORDERS_ENDED: &str = "flightctl_orders_ended_total";
 pub const REFUNDS_ENDED: &str = "flightctl_refunds_ended_total";
 pub const PAYMENT_ATTEMPTS: &str = "flightctl_payment_attempts_total";
 pub const MONEY_DISCREPANCIES: &str = "flightctl_money_discrepancies";
+pub const QUEUE_JOINED: &str = "flightctl_queue_joined_total";
+pub const QUEUE_LENGTH: &str = "flightctl_queue_length";
+pub const QUEUE_ADMITTED: &str = "flightctl_queue_admitted";
+pub const QUEUE_ADMITTED_TOTAL: &str = "flightctl_queue_admitted_total";
+pub const QUEUE_ADMISSION_RATE: &str = "flightctl_queue_admission_rate";
+pub const QUEUE_LAPSED: &str = "flightctl_queue_lapsed";
+pub const QUEUE_WAIT: &str = "flightctl_queue_wait_seconds";
+
+/// Waiting-room wait buckets (seconds): from at once to half an hour.
+const WAIT_BUCKETS: &[f64] = &[
+    0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+];
 
 /// Request latency buckets (seconds): reads take milliseconds, booking
 /// calls up to `API_CALL_TIMEOUT` plus a grace period.
@@ -68,6 +81,21 @@ pub struct Api {
     pub admission_rejections: IntCounter,
     /// Seats held in Redis now (set when scraped).
     pub live_holds: IntGauge,
+    /// The waiting room, each by `flight` (its id) only: tickets made by
+    /// joins on this instance;
+    pub queue_joined: IntCounterVec,
+    /// pre-queued and waiting now, admitted with the admission unused,
+    /// lapsed places and admissions in all, admissions per second over
+    /// the last 30 s (the queue's own figures, the same on every
+    /// instance: a dashboard takes their `max`);
+    pub queue_length: IntGaugeVec,
+    pub queue_admitted: IntGaugeVec,
+    pub queue_lapsed: IntGaugeVec,
+    pub queue_admission_rate: GaugeVec,
+    /// admissions made by this instance's steps, and how long each
+    /// admitted ticket waited (from its join, or the opening).
+    pub queue_admitted_total: IntCounterVec,
+    pub queue_wait: HistogramVec,
 }
 
 /// Selection requests, the values of `request` on the hold counters.
@@ -107,6 +135,42 @@ fn api_metrics() -> prometheus::Result<Api> {
         "Booking calls turned away (503 SERVICE_BUSY) at the in-flight limit",
     )?;
     let live_holds = IntGauge::new(LIVE_HOLDS, "Seats held in Redis now, every flight")?;
+    let flight = &["flight"];
+    let queue_joined = IntCounterVec::new(
+        Opts::new(QUEUE_JOINED, "Waiting-room tickets made by joins"),
+        flight,
+    )?;
+    let queue_length = IntGaugeVec::new(
+        Opts::new(QUEUE_LENGTH, "Tickets pre-queued or waiting now"),
+        flight,
+    )?;
+    let queue_admitted = IntGaugeVec::new(
+        Opts::new(QUEUE_ADMITTED, "Admitted tickets whose admission is unused"),
+        flight,
+    )?;
+    let queue_lapsed = IntGaugeVec::new(
+        Opts::new(QUEUE_LAPSED, "Places and admissions lapsed, in all"),
+        flight,
+    )?;
+    let queue_admission_rate = GaugeVec::new(
+        Opts::new(
+            QUEUE_ADMISSION_RATE,
+            "Tickets admitted per second, over the last 30 s",
+        ),
+        flight,
+    )?;
+    let queue_admitted_total = IntCounterVec::new(
+        Opts::new(QUEUE_ADMITTED_TOTAL, "Tickets admitted by this instance"),
+        flight,
+    )?;
+    let queue_wait = HistogramVec::new(
+        HistogramOpts::new(
+            QUEUE_WAIT,
+            "How long an admitted ticket waited, from its join or the opening",
+        )
+        .buckets(WAIT_BUCKETS.to_vec()),
+        flight,
+    )?;
     for request in SELECTION_REQUESTS {
         holds_taken.with_label_values(&[request]);
         holds_refused.with_label_values(&[request]);
@@ -118,6 +182,13 @@ fn api_metrics() -> prometheus::Result<Api> {
     registry.register(Box::new(holds_refused.clone()))?;
     registry.register(Box::new(admission_rejections.clone()))?;
     registry.register(Box::new(live_holds.clone()))?;
+    registry.register(Box::new(queue_joined.clone()))?;
+    registry.register(Box::new(queue_length.clone()))?;
+    registry.register(Box::new(queue_admitted.clone()))?;
+    registry.register(Box::new(queue_lapsed.clone()))?;
+    registry.register(Box::new(queue_admission_rate.clone()))?;
+    registry.register(Box::new(queue_admitted_total.clone()))?;
+    registry.register(Box::new(queue_wait.clone()))?;
     Ok(Api {
         registry,
         http_requests,
@@ -127,6 +198,13 @@ fn api_metrics() -> prometheus::Result<Api> {
         holds_refused,
         admission_rejections,
         live_holds,
+        queue_joined,
+        queue_length,
+        queue_admitted,
+        queue_lapsed,
+        queue_admission_rate,
+        queue_admitted_total,
+        queue_wait,
     })
 }
 

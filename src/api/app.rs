@@ -92,6 +92,7 @@ impl Application {
         ));
         let live = Live::start(pool.clone(), holds.clone(), settings.database.pg_config()?);
         let state = aw::Data::new(AppState {
+            room: crate::waiting::Room::new(holds.client().clone(), &settings),
             live: live.clone(),
             admission: crate::orders::Admission::new(settings.server.max_in_flight),
             codec: codec::Codec::new(&settings.temporal)?,

@@ -32,6 +32,11 @@ pub struct Flight {
     /// answer lists flights.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from_price_cents: Option<i64>,
+    /// A scheduled sale's opening (RFC 3339): before it creates are
+    /// refused 409 `SALES_NOT_OPEN` and buyers wait in the flight's queue
+    /// (`POST /api/flights/{id}/queue`); from it every create needs an
+    /// admission from the queue.
+    pub sales_open_at: Option<DateTime<Utc>>,
 }
 
 impl From<&flights::Flight> for Flight {
@@ -48,6 +53,7 @@ impl From<&flights::Flight> for Flight {
             price_cents: f.price_cents.get(),
             sales_open: f.sales_open,
             from_price_cents: None,
+            sales_open_at: f.sales_open_at,
         }
     }
 }

@@ -63,6 +63,10 @@ pub enum ErrorCode {
     CheckinClosed,
     BookingNotConfirmed,
     BookingCheckedIn,
+    SalesNotOpen,
+    QueueRequired,
+    AdmissionInvalid,
+    TicketNotFound,
     Internal,
 }
 
@@ -100,10 +104,12 @@ impl ErrorCode {
             | C::InvalidFlight
             | C::InvalidCabins => StatusCode::BAD_REQUEST,
             C::Unauthenticated | C::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            C::OriginNotAllowed | C::CrossOrigin => StatusCode::FORBIDDEN,
-            C::NotFound | C::FlightNotFound | C::OrderNotFound | C::BookingNotFound => {
-                StatusCode::NOT_FOUND
-            }
+            C::OriginNotAllowed | C::CrossOrigin | C::AdmissionInvalid => StatusCode::FORBIDDEN,
+            C::NotFound
+            | C::FlightNotFound
+            | C::OrderNotFound
+            | C::BookingNotFound
+            | C::TicketNotFound => StatusCode::NOT_FOUND,
             C::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             C::OrderExpired
             | C::OrderNotModifiable
@@ -113,11 +119,13 @@ impl ErrorCode {
             | C::BookingNotCancellable
             | C::SalesClosed
             | C::FlightExists
-            | C::FareNotRefundable => StatusCode::CONFLICT,
+            | C::FareNotRefundable
             | C::CheckinNotOpen
             | C::CheckinClosed
             | C::BookingNotConfirmed
-            | C::BookingCheckedIn => StatusCode::CONFLICT,
+            | C::BookingCheckedIn
+            | C::SalesNotOpen
+            | C::QueueRequired => StatusCode::CONFLICT,
             C::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             C::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             C::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -211,6 +219,10 @@ impl ErrorCode {
             C::BookingCheckedIn => {
                 "the booking is checked in: it can no longer be cancelled or changed"
             }
+            C::SalesNotOpen => "sales of this flight have not opened yet",
+            C::QueueRequired => "this flight's sale has a waiting room: join its queue first",
+            C::AdmissionInvalid => "the admission is not valid for this flight",
+            C::TicketNotFound => "no such ticket in this flight's queue",
             C::Internal => "an unexpected error occurred; it was logged",
         }
     }
@@ -261,6 +273,19 @@ pub struct Detail {
     pub field: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seats: Option<Vec<String>>,
+    /// `SALES_NOT_OPEN`, `QUEUE_REQUIRED`: the waiting room's pointers.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub room: Option<Box<RoomDetail>>,
+}
+
+/// Where a refused create is sent: the sale's opening, the flight's queue.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomDetail {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_url: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -277,7 +302,7 @@ struct Body<'a> {
     as = Error,
     example = json!({"error": "SEATS_UNAVAILABLE", "message": "already booked or held by another order: 1A"})
 )]
-#[allow(dead_code)]
+#[allow(dead_code, non_snake_case)]
 pub struct ErrorBody {
     error: ErrorCode,
     /// A human sentence; never driver or stack text.
@@ -289,6 +314,11 @@ pub struct ErrorBody {
     field: Option<String>,
     /// `PASSENGERS_REQUIRED`: the seats without a passenger.
     seats: Option<Vec<String>>,
+    /// `SALES_NOT_OPEN`: when the sale opens (RFC 3339).
+    #[schema(format = DateTime)]
+    opensAt: Option<String>,
+    /// `QUEUE_REQUIRED`: the flight's queue, to join with POST.
+    queueUrl: Option<String>,
 }
 
 impl ApiError {
@@ -356,6 +386,16 @@ impl ApiError {
     pub fn about(mut self, seat: Option<String>, field: &'static str) -> Self {
         self.detail.seat = seat.filter(|s| !s.is_empty());
         self.detail.field = Some(field);
+        self
+    }
+
+    /// The same error, pointing at the waiting room: when the sale opens,
+    /// the flight's queue.
+    pub fn room(mut self, opens_at: Option<String>, queue_url: Option<String>) -> Self {
+        self.detail.room = Some(Box::new(RoomDetail {
+            opens_at,
+            queue_url,
+        }));
         self
     }
 

@@ -18,6 +18,7 @@ mod metrics;
 mod openapi;
 pub mod ops;
 mod orders;
+mod queue;
 mod request_id;
 mod routes;
 mod seats;

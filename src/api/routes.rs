@@ -3,7 +3,9 @@
 
 use actix_web::web as aw;
 
-use super::{bookings, codec, errors, events, flights, health, metrics, openapi, ops, orders, web};
+use super::{
+    bookings, codec, errors, events, flights, health, metrics, openapi, ops, orders, queue, web,
+};
 
 /// A route `serve` registers.
 #[derive(Clone, Copy, Debug)]
@@ -83,6 +85,9 @@ route_table! {
     "/api/flights/events" => [get flights::list_events],
     "/api/flights/{id}" => [get flights::show],
     "/api/flights/{id}/events" => [get flights::events],
+    "/api/flights/{id}/queue" => [post queue::join],
+    "/api/flights/{id}/queue/{ticket}" => [get queue::ticket],
+    "/api/flights/{id}/queue/{ticket}/events" => [get queue::events],
     "/api/orders" => [post orders::create],
     "/api/orders/{id}" => [get orders::show, delete orders::cancel],
     "/api/orders/{id}/seats" => [put orders::change_seats],

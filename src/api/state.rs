@@ -34,6 +34,9 @@ pub struct AppState {
     /// Each client's booking calls in flight, live orders and open event
     /// streams, across every `serve`.
     pub share: FairShare,
+    /// The flights' waiting rooms (their queues in Redis, shared by every
+    /// `serve`).
+    pub room: crate::waiting::Room,
 }
 
 impl AppState {

@@ -56,6 +56,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ),
     js!("seatmap.js"),
     js!("ticket.js"),
+    js!("waiting-room.js"),
     (
         "docs.css",
         "text/css; charset=utf-8",

@@ -2,7 +2,7 @@
 //! key it overrides and the kind of value it must hold (checked before it
 //! is layered in), and the built-in defaults under every layer.
 
-use super::{ConfigError, DEV_IDEMPOTENCY_SECRET, parse_duration};
+use super::{ConfigError, DEV_ADMISSION_SECRET, DEV_IDEMPOTENCY_SECRET, parse_duration};
 
 /// What kind of value an environment variable holds, so it is checked before
 /// it is layered in.
@@ -65,6 +65,9 @@ pub(super) const ENV_VARS: &[(&str, &str, Kind)] = &[
         "server.sign_in_concurrency",
         Kind::Count,
     ),
+    ("QUEUE_GRACE", "server.queue_grace", Kind::Duration),
+    ("ADMISSION_TTL", "server.admission_ttl", Kind::Duration),
+    ("ADMISSION_SECRET", "server.admission_secret", Kind::Text),
     ("DATABASE_HOST", "database.host", Kind::Text),
     ("DATABASE_PORT", "database.port", Kind::Port),
     ("DATABASE_USER", "database.user", Kind::Text),
@@ -213,6 +216,9 @@ pub(super) const DEFAULTS: &[(&str, &str)] = &[
     ("server.sign_in_max_per_name", "5"),
     ("server.sign_in_window", "15m"),
     ("server.sign_in_concurrency", "0"),
+    ("server.queue_grace", "2m"),
+    ("server.admission_ttl", "2m"),
+    ("server.admission_secret", DEV_ADMISSION_SECRET),
     ("database.host", "localhost"),
     ("database.port", "5433"),
     ("database.user", "flightapp"),

@@ -12,6 +12,9 @@ use super::{ConfigError, Settings};
 /// The idempotency secret shipped for development: public, so accepted only
 /// in development.
 pub const DEV_IDEMPOTENCY_SECRET: &str = "flightctl-dev-idempotency-secret";
+/// The admission secret shipped for development: public, so accepted only
+/// in development.
+pub const DEV_ADMISSION_SECRET: &str = "flightctl-dev-admission-secret";
 /// The `FLIGHTCTL_ENV` in which development secrets are accepted.
 pub const DEVELOPMENT: &str = "development";
 /// The shortest `CODEC_TOKEN` accepted.
@@ -38,6 +41,7 @@ impl Settings {
     pub fn check_secrets(&self, service: Service) -> Result<(), ConfigError> {
         if service == Service::Serve {
             self.check_idempotency_secret()?;
+            self.check_admission_secret()?;
             self.check_codec_exposure()?;
         }
         self.check_payload_key()
@@ -72,6 +76,21 @@ impl Settings {
         };
         Err(ConfigError::Invalid(format!(
             "IDEMPOTENCY_SECRET {problem}: set your own (`openssl rand -base64 32`), \
+             or FLIGHTCTL_ENV={DEVELOPMENT} on a development machine"
+        )))
+    }
+
+    /// Admission tokens out of the waiting room are signed with it: one
+    /// anyone can read would let anyone skip the queue.
+    fn check_admission_secret(&self) -> Result<(), ConfigError> {
+        let problem = match self.server.admission_secret.expose() {
+            _ if self.is_development() => return Ok(()),
+            "" => "is empty",
+            DEV_ADMISSION_SECRET => "is the development default, which anyone can read",
+            _ => return Ok(()),
+        };
+        Err(ConfigError::Invalid(format!(
+            "ADMISSION_SECRET {problem}: set your own (`openssl rand -base64 32`), \
              or FLIGHTCTL_ENV={DEVELOPMENT} on a development machine"
         )))
     }

@@ -24,6 +24,11 @@ pub struct Flight {
     /// False while an operator has closed its sales: creates are refused
     /// (409 `SALES_CLOSED`); orders already made go on.
     pub sales_open: bool,
+    /// When a scheduled sale opens: before it creates are refused (409
+    /// `SALES_NOT_OPEN`) and buyers wait in the flight's waiting room.
+    pub sales_open_at: Option<DateTime<Utc>>,
+    /// The operator's cap on buyers the waiting room admits per minute.
+    pub admit_per_minute: Option<i32>,
 }
 
 /// A seat as Postgres knows it.
@@ -38,7 +43,8 @@ pub struct Seat {
 }
 
 const FLIGHT_COLUMNS: &str = "id, flight_number, origin, destination, departure_time,
-    arrival_time, total_seats, available_seats, price_cents, sales_open";
+    arrival_time, total_seats, available_seats, price_cents, sales_open, sales_open_at,
+    admit_per_minute";
 
 /// [`FLIGHT_COLUMNS`] of the `flights` table named `alias` in a join, each
 /// named `<prefix><column>` (for [`Flight::from_prefixed`]).
@@ -70,6 +76,8 @@ impl Flight {
             available_seats: row.get(column("available_seats").as_str()),
             price_cents: row.get(column("price_cents").as_str()),
             sales_open: row.get(column("sales_open").as_str()),
+            sales_open_at: row.get(column("sales_open_at").as_str()),
+            admit_per_minute: row.get(column("admit_per_minute").as_str()),
         }
     }
 }
@@ -164,4 +172,18 @@ pub async fn check_seats(
         }
     }
     Ok(check)
+}
+
+/// Seats of the flight neither sold nor claimed by a payment (Postgres
+/// alone; seats held in Redis are still counted): none left is sold out.
+pub async fn unsold_unclaimed(pool: &Pool, id: FlightId) -> Result<i64, StoreError> {
+    let conn = pool.get().await?;
+    let row = conn
+        .query_one(
+            "SELECT count(*) AS open FROM seats
+             WHERE flight_id = $1 AND status <> 'booked' AND claimed_by IS NULL",
+            &[&id],
+        )
+        .await?;
+    Ok(row.get("open"))
 }

@@ -13,6 +13,7 @@ pub mod lookups;
 pub mod migrate;
 pub mod ops;
 pub mod orders;
+pub mod queue;
 pub mod reconcile;
 pub mod redis;
 pub mod refunds;

@@ -12,6 +12,7 @@ pub mod shape;
 pub mod smtp;
 pub mod sse;
 pub mod tools;
+pub mod waiting;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -40,6 +41,9 @@ pub const PAYLOAD_KEY_ID: &str = "test-key-1";
 /// The idempotency secret of every test process (serve refuses the
 /// development default outside development). Test-only.
 pub const IDEMPOTENCY_SECRET: &str = "flightctl-test-idempotency-secret";
+/// The admission secret of every test process (serve refuses the
+/// development default outside development). Test-only.
+pub const ADMISSION_SECRET: &str = "flightctl-test-admission-secret";
 /// The codec token of every test process (`CODEC_TOKEN`): the admin
 /// helpers send it, as an operator's tool does. Test-only.
 pub const CODEC_TOKEN: &str = "flightctl-test-codec-token-0123456789abcdef";
@@ -59,6 +63,7 @@ pub fn base_settings() -> Settings {
     })
     .expect("repository config loads");
     s.server.idempotency_secret = Secret::new(IDEMPOTENCY_SECRET);
+    s.server.admission_secret = Secret::new(ADMISSION_SECRET);
     s.temporal.payload_encryption_key = Secret::new(PAYLOAD_KEY);
     s.temporal.payload_encryption_key_id = PAYLOAD_KEY_ID.into();
     s.temporal.codec_token = Secret::new(CODEC_TOKEN);
@@ -568,6 +573,18 @@ pub fn worker_env(s: &Settings) -> Vec<(&'static str, String)> {
         (
             "IDEMPOTENCY_SECRET",
             s.server.idempotency_secret.expose().to_string(),
+        ),
+        (
+            "ADMISSION_SECRET",
+            s.server.admission_secret.expose().to_string(),
+        ),
+        (
+            "QUEUE_GRACE",
+            format!("{}ms", s.server.queue_grace.as_millis()),
+        ),
+        (
+            "ADMISSION_TTL",
+            format!("{}ms", s.server.admission_ttl.as_millis()),
         ),
         (
             "PAYLOAD_ENCRYPTION",

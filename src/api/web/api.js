@@ -60,10 +60,11 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // outcome. A change or a
 // cancellation answered 504 is left to the order's live status. `key`
 // gives the Idempotency-Key to send (one the caller keeps across its own
-// retries), instead of a new one.
-export async function bookingCall(method, path, body, { idempotent = false, key = null } = {}) {
+// retries), instead of a new one. `headers`: more to send (a create's
+// `Admission` from the waiting room).
+export async function bookingCall(method, path, body, { idempotent = false, key = null, headers: more = {} } = {}) {
   const sent = key ?? (idempotent ? newKey() : null);
-  const headers = sent ? { 'Idempotency-Key': sent } : {};
+  const headers = sent ? { 'Idempotency-Key': sent, ...more } : { ...more };
   for (let attempt = 1; ; attempt++) {
     try {
       return await api(method, path, body, headers);

@@ -24,12 +24,13 @@ import { observeStatus } from '/assets/clock.js';
 import { endFlash, keepTicking, remainingMs } from '/assets/countdown.js';
 import { $, focusHeading, setAttr, setText, show } from '/assets/dom.js';
 import { renderFlights } from '/assets/flights.js';
-import { capitalise, flightLabel, fmtMoney, plural, sameSet } from '/assets/format.js';
+import { capitalise, flightLabel, fmtHourMinute, fmtMoney, plural, sameSet } from '/assets/format.js';
 import { openStream } from '/assets/live.js';
 import { renderBooking } from '/assets/panels.js';
 import { firstInvalid } from '/assets/passengers.js';
 import { passengerForm } from '/assets/pax-form.js';
 import { buildSeatMap, onSeatKey, renderSeats } from '/assets/seatmap.js';
+import { waitingRoom } from '/assets/waiting-room.js';
 
 const MAX_SEATS = 9;
 const FLIGHTS_POLL_MS = 5000;
@@ -66,6 +67,9 @@ let overdueAsked = 0; // when an overdue hold was last asked about (performance.
 let noticeTimer = 0;
 // The passenger form: its handlers, on this page's state.
 const paxForm = passengerForm(state, { render, refreshStatus });
+// The waiting room of a sale with a queue: shown instead of the seat map
+// until the buyer's turn.
+const room = waitingRoom({ onAdmitted, render: () => render(state) });
 
 // ---------------------------------------------------------------- render
 
@@ -110,6 +114,9 @@ function render(s) {
   renderSeatSection(s);
   renderBooking(s);
   keepTicking(s.booking.phase === 'holding', tick);
+  show($('waiting-room'), room.active);
+  show($('booking-layout'), !room.active);
+  if (room.active) room.draw();
 }
 
 function notify(text, kind = 'info', ms = 8000) {
@@ -190,6 +197,7 @@ async function readFlight() {
   if (id !== state.flightId) return;
   if (!state.flight) buildSeatMap(flight);
   state.flight = flight;
+  if (!room.active && state.booking.phase === 'idle' && queued(id)) queueFor(id);
   if (!stream?.live) setSeats(flight.seatMap.seats.map((s) => ({ seat: s.id, status: s.status })));
   render(state);
 }
@@ -221,14 +229,45 @@ async function selectFlight(id) {
   await openFlight(id);
 }
 
-// Show flight `id`'s seat map, read afresh, and follow it on the stream.
+// Show flight `id`'s seat map, read afresh, and follow it on the stream;
+// a sale not open yet shows its waiting room instead.
 async function openFlight(id) {
   Object.assign(state, { flightId: id, flight: null, seatStatus: new Map(), released: new Set() });
+  if (room.active && room.flightId !== id) room.leave();
+  if (queued(id)) queueFor(id);
   $('seat-map').replaceChildren();
   render(state);
   rewatch();
   await readFlight();
   if (id === state.flightId) $('seat-section').scrollIntoView({ behavior: 'smooth', block: 'start' });
+}
+
+// ---------------------------------------------------------------- the waiting room
+
+// Flight `id` is sold through its waiting room: its sale is scheduled
+// (`salesOpenAt`, of the list or of the flight read), before the opening
+// and after it, and this buyer holds no admission for it yet.
+function queued(id) {
+  const read = state.flight?.id === id ? state.flight : null;
+  const opensAt = read?.salesOpenAt ?? state.flights.find((f) => f.id === id)?.salesOpenAt;
+  return Boolean(opensAt) && !room.admissionFor(id);
+}
+
+// Join flight `id`'s queue, or take the ticket a create was answered with.
+function queueFor(id, ticket = null) {
+  const listed = state.flights.find((f) => f.id === id);
+  room.enter({ id, label: listed ? flightLabel(listed) : '' }, ticket);
+}
+
+// The buyer's turn: the seat map, where the create carries the admission.
+function onAdmitted({ flightId, admittedUntil }) {
+  if (flightId !== state.flightId) return;
+  const until = Date.parse(admittedUntil);
+  const by = Number.isFinite(until) ? ` Choose your seats by ${fmtHourMinute(until)}.` : '';
+  notify(`It is your turn.${by}`, 'info', 0);
+  render(state);
+  if (!state.flight) readFlight();
+  showSeats();
 }
 
 // ---------------------------------------------------------------- the stream
@@ -420,7 +459,16 @@ function wantSeats(seats) {
 
 async function createOrder(seats) {
   const flightId = state.flightId;
-  const r = await bookingCall('POST', '/api/orders', { flightId, seats }, { idempotent: true });
+  const admission = room.admissionFor(flightId);
+  const headers = admission ? { Admission: admission } : {};
+  const r = await bookingCall('POST', '/api/orders', { flightId, seats }, { idempotent: true, headers });
+  if (r?.ticket && !r.orderId) {
+    // The engine is busy: a place in the queue instead of an order.
+    state.booking.want = [];
+    queueFor(flightId, r);
+    return;
+  }
+  if (admission) room.spend();
   Object.assign(state.booking, { phase: 'holding', order: orderFrom(r, { flightId }) });
   remember();
   rewatch();
@@ -455,7 +503,11 @@ function seatsTaken(message) {
 }
 
 async function selectionFailed(e) {
-  if (e.code === 'SEATS_UNAVAILABLE') {
+  if (['QUEUE_REQUIRED', 'SALES_NOT_OPEN', 'ADMISSION_INVALID'].includes(e.code) && state.flightId) {
+    if (e.code === 'ADMISSION_INVALID') room.spend();
+    clearNotice();
+    queueFor(state.flightId);
+  } else if (e.code === 'SEATS_UNAVAILABLE') {
     seatsTaken(e.message);
   } else if (['ORDER_EXPIRED', 'ORDER_NOT_MODIFIABLE', 'ORDER_NOT_FOUND'].includes(e.code)) {
     await refreshStatus();
@@ -591,6 +643,7 @@ async function main() {
   $('pay-code').addEventListener('input', onCodeInput);
   $('pay-code').addEventListener('blur', onCodeBlur);
   $('cancel-button').addEventListener('click', onCancel);
+  $('wr-rejoin').addEventListener('click', () => state.flightId && queueFor(state.flightId));
   $('timer').addEventListener('animationend', endFlash);
   document.querySelectorAll('[data-action="restart"]').forEach((b) => b.addEventListener('click', startOver));
 
