@@ -568,6 +568,10 @@ mod tests {
                 "CHECKIN_CLOSED",
                 "BOOKING_NOT_CONFIRMED",
                 "BOOKING_CHECKED_IN",
+                "SALES_NOT_OPEN",
+                "QUEUE_REQUIRED",
+                "ADMISSION_INVALID",
+                "TICKET_NOT_FOUND",
                 "INTERNAL",
             ]
         );
