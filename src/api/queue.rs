@@ -209,8 +209,8 @@ pub async fn events(
                 return None;
             }
             loop {
-                let live = state.live.clone();
-                match sse::wait(&live, tokio::time::sleep(BEAT)).await {
+                let mut pulse = state.live.pulse();
+                match sse::wait(&mut pulse, tokio::time::sleep(BEAT)).await {
                     sse::Wait::Closing => return None,
                     sse::Wait::Next(()) | sse::Wait::Quiet => {}
                 }
