@@ -95,6 +95,7 @@ secrets() {
     export PAYLOAD_ENCRYPTION_KEY_ID=${PAYLOAD_ENCRYPTION_KEY_ID:-local}
   fi
   secret IDEMPOTENCY_SECRET idempotency.secret
+  secret ADMISSION_SECRET admission.secret
   # For the temporal CLI's --codec-auth "Bearer $(cat .data/codec.token)".
   secret CODEC_TOKEN codec.token
 }

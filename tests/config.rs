@@ -238,6 +238,9 @@ fn help_explains_each_command_with_an_example() {
 /// A well-formed payload key (test-only).
 const KEY: &str = "bVcuR9zN6JlBiL1JaQ9X7LqLQYAAr+CRsZWzT4zmEgg=";
 
+/// An operator's own admission secret (serve refuses the shipped one).
+const ADMIT: (&str, &str) = ("ADMISSION_SECRET", "an-operator's-own-admission-secret");
+
 fn load_env(env: &[(&str, &str)]) -> Settings {
     let dir = tempfile::tempdir().unwrap();
     Settings::load_from(&sources(dir.path(), None, env)).unwrap()
@@ -256,7 +259,11 @@ fn the_development_idempotency_secret_is_refused_outside_development() {
     assert!(empty.check_secrets(Service::Serve).is_err(), "empty");
     let dev = load_env(&[key, ("FLIGHTCTL_ENV", "development")]);
     assert!(dev.check_secrets(Service::Serve).is_ok());
-    let own = load_env(&[key, ("IDEMPOTENCY_SECRET", "an-operator's-own-secret")]);
+    let own = load_env(&[
+        key,
+        ("IDEMPOTENCY_SECRET", "an-operator's-own-secret"),
+        ADMIT,
+    ]);
     assert!(own.check_secrets(Service::Serve).is_ok());
     // The worker never keys a fingerprint: the secret is not its concern.
     assert!(load_env(&[key]).check_secrets(Service::Worker).is_ok());
@@ -266,7 +273,10 @@ fn the_development_idempotency_secret_is_refused_outside_development() {
 fn serve_and_worker_refuse_to_run_without_a_payload_key_unless_encryption_is_off() {
     let own = ("IDEMPOTENCY_SECRET", "an-operator's-own-secret");
     for service in [Service::Serve, Service::Worker] {
-        for env in [&[own][..], &[own, ("FLIGHTCTL_ENV", "development")]] {
+        for env in [
+            &[own, ADMIT][..],
+            &[own, ADMIT, ("FLIGHTCTL_ENV", "development")],
+        ] {
             let err = load_env(env).check_secrets(service).unwrap_err();
             let text = err.to_string();
             assert!(
@@ -276,7 +286,7 @@ fn serve_and_worker_refuse_to_run_without_a_payload_key_unless_encryption_is_off
             assert!(text.contains("PAYLOAD_ENCRYPTION=false"), "{text}");
             assert_eq!(text.lines().count(), 1, "{text}");
         }
-        let off = load_env(&[own, ("PAYLOAD_ENCRYPTION", "false")]);
+        let off = load_env(&[own, ADMIT, ("PAYLOAD_ENCRYPTION", "false")]);
         off.check_secrets(service).unwrap();
         assert!(off.temporal.payload_keys().unwrap().encrypt.is_none());
     }
@@ -308,6 +318,7 @@ fn the_cli_refuses_to_serve_on_development_secrets_with_one_line() {
     let codec_on_public = [
         ("PAYLOAD_ENCRYPTION_KEY", KEY),
         ("IDEMPOTENCY_SECRET", "an-operator's-own-secret"),
+        ADMIT,
         ("CODEC_ON_PUBLIC_LISTENER", "true"),
     ];
     for (command, env, named) in [
@@ -350,6 +361,7 @@ fn serve_refuses_the_codec_on_the_public_listener_outside_development() {
     let secrets = [
         ("PAYLOAD_ENCRYPTION_KEY", KEY),
         ("IDEMPOTENCY_SECRET", "an-operator's-own-secret"),
+        ADMIT,
     ];
     let with = |extra: &[(&'static str, &'static str)]| {
         let env: Vec<(&str, &str)> = secrets.iter().chain(extra).copied().collect();
@@ -581,7 +593,7 @@ fn outside_development_a_shipped_or_patterned_payload_key_is_refused_for_both_se
     let compose = "DdETYdFSeu1cCmRA4WzFgSiO6Sir0iWdZWwgMGDUkpo=";
     for service in [Service::Serve, Service::Worker] {
         for key in [compose, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="] {
-            let env = [own, ("PAYLOAD_ENCRYPTION_KEY", key)];
+            let env = [own, ADMIT, ("PAYLOAD_ENCRYPTION_KEY", key)];
             let err = load_env(&env)
                 .check_secrets(service)
                 .unwrap_err()
@@ -596,7 +608,7 @@ fn outside_development_a_shipped_or_patterned_payload_key_is_refused_for_both_se
             ];
             load_env(&dev).check_secrets(service).unwrap();
         }
-        load_env(&[own, ("PAYLOAD_ENCRYPTION_KEY", KEY)])
+        load_env(&[own, ADMIT, ("PAYLOAD_ENCRYPTION_KEY", KEY)])
             .check_secrets(service)
             .unwrap();
     }
@@ -629,4 +641,29 @@ fn the_fair_share_per_client_has_its_defaults_and_refuses_zero_caps() {
         let err = Settings::load_from(&sources(dir.path(), None, &[(var, value)])).unwrap_err();
         assert!(err.to_string().contains(var), "{var}: {err}");
     }
+}
+
+#[test]
+fn the_development_admission_secret_is_refused_outside_development() {
+    let key = ("PAYLOAD_ENCRYPTION_KEY", KEY);
+    let own = ("IDEMPOTENCY_SECRET", "an-operator's-own-secret");
+    for env in [&[key, own][..], &[key, own, ("ADMISSION_SECRET", "")]] {
+        let err = load_env(env).check_secrets(Service::Serve).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("ADMISSION_SECRET"), "{env:?}: {text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+    }
+    assert!(
+        load_env(&[key, own, ADMIT])
+            .check_secrets(Service::Serve)
+            .is_ok()
+    );
+    let dev = load_env(&[key, ("FLIGHTCTL_ENV", "development")]);
+    assert!(dev.check_secrets(Service::Serve).is_ok());
+    // The worker signs no admission.
+    assert!(load_env(&[key]).check_secrets(Service::Worker).is_ok());
+    // The waiting room's timings, from their environment names.
+    let s = load_env(&[("QUEUE_GRACE", "30s"), ("ADMISSION_TTL", "90s")]);
+    assert_eq!(s.server.queue_grace, std::time::Duration::from_secs(30));
+    assert_eq!(s.server.admission_ttl, std::time::Duration::from_secs(90));
 }

@@ -33,11 +33,11 @@ async fn migrate_twice_and_seed_twice_gives_four_flights_and_420_seats() {
     );
     assert_eq!(
         migrate::up(&pool).await.unwrap(),
-        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]
+        vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
     );
     assert_eq!(migrate::up(&pool).await.unwrap(), Vec::<i32>::new());
     let status = migrate::status(&pool).await.unwrap();
-    assert_eq!(status.len(), 14);
+    assert_eq!(status.len(), 15);
     assert!(status.iter().all(|m| m.applied));
 
     let first = seed::run(&pool).await.unwrap();
@@ -79,7 +79,7 @@ async fn the_migrate_and_seed_commands_are_idempotent() {
     let status = String::from_utf8(run(&["migrate", "status"]).stdout).unwrap();
     assert_eq!(
         status.lines().filter(|l| l.ends_with("applied")).count(),
-        14,
+        15,
         "{status}"
     );
     let seed = String::from_utf8(run(&["seed"]).stdout).unwrap();
@@ -726,7 +726,7 @@ async fn the_ledger_starts_with_the_money_moved_before_it() {
     .await
     .unwrap();
     drop(conn);
-    assert_eq!(migrate::up(&pool).await.unwrap().last(), Some(&14));
+    assert_eq!(migrate::up(&pool).await.unwrap().last(), Some(&15));
     assert_eq!(
         support::ledger_rows(&pool, id).await,
         [

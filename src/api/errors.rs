@@ -542,6 +542,10 @@ mod tests {
                 "TOO_MANY_REQUESTS",
                 "TOO_MANY_LIVE_ORDERS",
                 "TOO_MANY_STREAMS",
+                "SALES_NOT_OPEN",
+                "QUEUE_REQUIRED",
+                "ADMISSION_INVALID",
+                "TICKET_NOT_FOUND",
                 "INTERNAL",
             ]
         );

@@ -45,6 +45,7 @@ sent a sane one. Every GET operation also answers `HEAD`: the same status and he
         (name = "orders", description = "Orders: hold seats, change them, pay, cancel; each order is a Temporal workflow `booking-<orderId>`"),
         (name = "bookings", description = "Manage a booking: find it by reference and last name, cancel it for a refund"),
         (name = "operations console", description = "The operator console (`/ops`): sign in, see sales and orders, act; every route but sign-in needs the session cookie"),
+        (name = "waiting room", description = "A flight's queue in front of a flash sale: join, see your place and wait, get an admission for `POST /api/orders`"),
         (name = "events", description = "Server-sent event streams (`text/event-stream`), pushed on every change"),
         (name = "operations", description = "Health, client settings, and the payload codec (on the admin listener only)"),
         (name = "ui", description = "The embedded web UI and this reference"),

@@ -41,10 +41,13 @@ impl Settings {
     pub fn check_secrets(&self, service: Service) -> Result<(), ConfigError> {
         if service == Service::Serve {
             self.check_idempotency_secret()?;
-            self.check_admission_secret()?;
             self.check_codec_exposure()?;
         }
-        self.check_payload_key()
+        self.check_payload_key()?;
+        if service == Service::Serve {
+            self.check_admission_secret()?;
+        }
+        Ok(())
     }
 
     /// `/codec/decode` decrypts every Temporal payload (payment codes,

@@ -48,6 +48,7 @@ pub mod idempotency;
 mod passengers;
 mod pay;
 mod refusal;
+mod room;
 mod share;
 
 use deadpool_postgres::Pool;
@@ -59,6 +60,7 @@ pub use create::{Hold, SeatRequest, create};
 pub use passengers::name_passengers;
 pub use pay::pay;
 pub use refusal::Refusal;
+pub use room::{Admission as RoomAdmission, create_in_room};
 pub use share::live_bound;
 
 use crate::booking::service::Engine;
@@ -89,6 +91,8 @@ pub struct Context<'a> {
     /// Names the order a request turned out to be about on its span (a
     /// create's order id is chosen here).
     pub name_order: fn(crate::domain::OrderId),
+    /// The flights' waiting rooms.
+    pub room: &'a crate::waiting::Room,
 }
 
 /// Count a seat selection (`create`, `change`) by its outcome: held, or

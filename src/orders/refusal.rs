@@ -16,6 +16,14 @@ pub enum Refusal {
     UnknownSeats(Vec<SeatId>),
     /// The flight's sales are closed.
     SalesClosed { flight_number: String },
+    /// The flight's scheduled sale opens at `opens_at`.
+    SalesNotOpen {
+        opens_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// The flight's waiting room is active: a create needs an admission.
+    QueueRequired { flight: FlightId },
+    /// The admission shown is not good for this create.
+    AdmissionInvalid(crate::waiting::Invalid),
     /// The order has ended (or its run has): it can no longer change.
     Closed(OrderStatus),
     /// The order's workflow refused.

@@ -369,13 +369,38 @@ pub async fn sales(pool: &Pool) -> Result<Vec<FlightSales>, StoreError> {
         .collect())
 }
 
-/// Open or close a flight's sales; the flight after, if there is one.
-pub async fn set_sales(pool: &Pool, id: FlightId, open: bool) -> Result<Flight, StoreError> {
+/// A change of a flight's scheduled sale and of its queue's cap: `None`
+/// leaves one as it is, `Some(None)` clears it.
+#[derive(Clone, Debug, Default)]
+pub struct Schedule {
+    pub opens_at: Option<Option<DateTime<Utc>>>,
+    pub admit_per_minute: Option<Option<i32>>,
+}
+
+/// Open or close a flight's sales, and change its schedule; the flight
+/// after, if there is one.
+pub async fn set_sales(
+    pool: &Pool,
+    id: FlightId,
+    open: bool,
+    schedule: &Schedule,
+) -> Result<Flight, StoreError> {
     let conn = pool.get().await?;
     let changed = conn
         .execute(
-            "UPDATE flights SET sales_open = $2, updated_at = NOW() WHERE id = $1",
-            &[&id, &open],
+            "UPDATE flights SET sales_open = $2,
+                 sales_open_at = CASE WHEN $3 THEN $4 ELSE sales_open_at END,
+                 admit_per_minute = CASE WHEN $5 THEN $6 ELSE admit_per_minute END,
+                 updated_at = NOW()
+             WHERE id = $1",
+            &[
+                &id,
+                &open,
+                &schedule.opens_at.is_some(),
+                &schedule.opens_at.flatten(),
+                &schedule.admit_per_minute.is_some(),
+                &schedule.admit_per_minute.flatten(),
+            ],
         )
         .await?;
     drop(conn);
@@ -396,6 +421,8 @@ pub struct NewFlight {
     pub rows: i32,
     pub seat_letters: Vec<char>,
     pub price_cents: Cents,
+    /// A scheduled sale's opening, if any.
+    pub sales_open_at: Option<DateTime<Utc>>,
 }
 
 /// Why a flight was not added.
@@ -416,8 +443,8 @@ pub async fn add_flight(pool: &Pool, f: &NewFlight) -> Result<Flight, AddFlight>
     let inserted = tx
         .execute(
             "INSERT INTO flights (id, flight_number, origin, destination, departure_time,
-                    arrival_time, total_seats, available_seats, price_cents)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
+                    arrival_time, total_seats, available_seats, price_cents, sales_open_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)",
             &[
                 &id,
                 &f.flight_number,
@@ -427,6 +454,7 @@ pub async fn add_flight(pool: &Pool, f: &NewFlight) -> Result<Flight, AddFlight>
                 &f.arrival_time,
                 &total,
                 &f.price_cents,
+                &f.sales_open_at,
             ],
         )
         .await;

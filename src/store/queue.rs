@@ -99,7 +99,7 @@ local function advance(force)
   end
   for _, ticket in ipairs(redis.call('ZRANGEBYSCORE', admitted, '-inf', now, 'LIMIT', 0, 1000)) do
     redis.call('ZREM', admitted, ticket)
-    lapse(ticket)
+    if string.sub(redis.call('HGET', st, ticket) or 'X', 1, 1) == 'A' then lapse(ticket) end
   end
   redis.call('ZREMRANGEBYSCORE', admits, '-inf', now - 60000)
   local sec = math.floor(now / 1000)
@@ -226,7 +226,6 @@ local s = redis.call('HGET', st, ticket) or 'X'
 local kind, till = string.sub(s, 1, 1), tonumber(string.sub(s, 2)) or 0
 if kind == 'A' and till > now then
   redis.call('HSET', st, ticket, 'U' .. till)
-  redis.call('ZREM', admitted, ticket)
   redis.call('HSET', used, ticket, fp)
   return 'ok'
 end
@@ -261,6 +260,23 @@ static DONE: LazyLock<Script> = LazyLock::new(|| {
         r#"
 redis.call('HINCRBY', done, tostring(math.floor(now / 1000)), 1)
 return 1
+"#,
+    )
+});
+
+/// The create that used ticket ARGV[11]'s admission has finished (its
+/// seats are held, or it was refused): it stops counting as unfinished
+/// ARGV[12] ms from now, once every instance's count of seats left has
+/// seen its hold.
+static FINISHED: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local ticket = ARGV[11]
+if string.sub(redis.call('HGET', st, ticket) or 'X', 1, 1) == 'U' then
+  redis.call('ZADD', admitted, 'XX', now + tonumber(ARGV[12]), ticket)
+  return 1
+end
+return 0
 "#,
     )
 });
@@ -371,7 +387,7 @@ pub struct Raw {
 pub struct Stats {
     pub waiting: u64,
     pub prequeued: u64,
-    /// Admitted, admission not used yet.
+    /// Admitted and not finished (admission unused, or its create running).
     pub admitted: u64,
     pub admitted_total: u64,
     pub lapsed_total: u64,
@@ -525,6 +541,28 @@ impl Queues {
         let _: i64 = self
             .redis
             .eval(&DONE, self.keys(flight), Self::args(tick, &[]))
+            .await?;
+        Ok(())
+    }
+
+    /// The create that used `ticket`'s admission has finished: it counts
+    /// as admitted-but-unfinished for `settle` more (until every
+    /// instance's count of seats left has seen its hold), then no more.
+    pub async fn finished(
+        &self,
+        flight: FlightId,
+        tick: &Tick,
+        ticket: &str,
+        settle: Duration,
+    ) -> Result<(), StoreError> {
+        let settle = settle.as_millis().to_string();
+        let _: i64 = self
+            .redis
+            .eval(
+                &FINISHED,
+                self.keys(flight),
+                Self::args(tick, &[ticket, &settle]),
+            )
             .await?;
         Ok(())
     }

@@ -300,6 +300,27 @@ impl Room {
         }
     }
 
+    /// The create that used `ticket`'s admission has finished (held its
+    /// seats, or was refused): it stops counting as admitted-but-unfinished
+    /// once every instance's count of seats left has seen its hold.
+    pub async fn finished(&self, flight: &Flight, ticket: &str) {
+        self.seats.lock().expect("seats").remove(&flight.id);
+        let tick = self.tick_with(
+            flight,
+            Seats {
+                left: 0,
+                sold_out: false,
+            },
+        );
+        let settle = SEATS_FRESH * 4;
+        let finished = (self.queues.unhurried())
+            .finished(flight.id, &tick, ticket, settle)
+            .await;
+        if let Err(e) = finished {
+            tracing::debug!(error = %e.report(), "a finished create was not noted; its admission lapses");
+        }
+    }
+
     fn ticket_of(&self, flight: &Flight, raw: Raw) -> Ticket {
         let state = TicketState::of(&raw);
         let at = |ms: i64| DateTime::from_timestamp_millis(ms);

@@ -138,6 +138,12 @@ pub struct AddFlightBody {
     seat_letters: serde_json::Value,
     #[schema(value_type = i64, minimum = 0, maximum = 100000000)]
     price_cents: serde_json::Value,
+    /// A scheduled sale: RFC 3339, before the departure. Until then creates
+    /// are refused 409 `SALES_NOT_OPEN` and buyers wait in the flight's
+    /// queue; absent or null: on sale at once.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    sales_open_at: serde_json::Value,
 }
 
 fn invalid_flight(field: &'static str, message: &str) -> ApiError {
@@ -213,7 +219,18 @@ impl AddFlightBody {
             .as_i64()
             .filter(|p| (0..=100_000_000).contains(p))
             .ok_or_else(|| invalid_flight("priceCents", "a whole number of cents, 0 or more"))?;
+        let sales_open_at = match &self.sales_open_at {
+            serde_json::Value::Null => None,
+            v => Some(time(v, "salesOpenAt")?),
+        };
+        if sales_open_at.is_some_and(|at| at >= departure_time) {
+            return Err(invalid_flight(
+                "salesOpenAt",
+                "must be before the departure",
+            ));
+        }
         Ok(NewFlight {
+            sales_open_at,
             flight_number: number,
             origin,
             destination,
@@ -281,22 +298,73 @@ async fn sales_of(state: &AppState, flight: flights::Flight) -> Result<FlightSal
 }
 
 #[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct SalesBody {
     /// True: on sale; false: creates are refused 409 `SALES_CLOSED`.
     open: bool,
+    /// A scheduled sale's opening (RFC 3339): creates are refused 409
+    /// `SALES_NOT_OPEN` before it and need an admission from the flight's
+    /// queue from it. Null: no scheduled sale; absent: unchanged.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    opens_at: Option<serde_json::Value>,
+    /// The most buyers the flight's queue admits per minute (1 or more).
+    /// Null: no cap (paced by the engine alone); absent: unchanged.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>, minimum = 1)]
+    admit_per_minute: Option<serde_json::Value>,
+}
+
+/// A member given, null included (`Some(Null)`), apart from one absent.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
+impl SalesBody {
+    /// The change of the scheduled sale and of the cap: `None` leaves one
+    /// as it is, `Some(None)` clears it.
+    fn schedule(&self) -> Result<store::Schedule, ApiError> {
+        let opens_at = match &self.opens_at {
+            None => None,
+            Some(serde_json::Value::Null) => Some(None),
+            Some(v) => {
+                let at = v
+                    .as_str()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t.trim()).ok())
+                    .ok_or_else(|| {
+                        invalid_flight("opensAt", "an RFC 3339 time such as 2030-06-01T08:30:00Z")
+                    })?;
+                Some(Some(at.with_timezone(&Utc)))
+            }
+        };
+        let admit_per_minute = match &self.admit_per_minute {
+            None => None,
+            Some(serde_json::Value::Null) => Some(None),
+            Some(v) => Some(Some(
+                v.as_i64()
+                    .filter(|n| (1..=i64::from(i32::MAX)).contains(n))
+                    .ok_or_else(|| invalid_flight("admitPerMinute", "a whole number, 1 or more"))?
+                    as i32,
+            )),
+        };
+        Ok(store::Schedule {
+            opens_at,
+            admit_per_minute,
+        })
+    }
 }
 
 #[utoipa::path(
     post,
     path = "/api/ops/flights/{id}/sales",
     tag = "operations console",
-    summary = "Open or close a flight's sales (orders already made go on)",
+    summary = "Open or close a flight's sales (orders already made go on), schedule its sale, cap its queue's admissions",
     security(("ops_session" = [])),
     params(("id" = Uuid, Path, description = "The flight's id")),
     request_body = SalesBody,
     responses(
         (status = 200, description = "The flight, as the console lists it", body = FlightSales),
-        (status = 400, description = "`INVALID_FLIGHT_ID`", body = ErrorBody),
+        (status = 400, description = "`INVALID_FLIGHT_ID`; `INVALID_FLIGHT`: `opensAt` or `admitPerMinute` is not valid (`field` names it); nothing was changed", body = ErrorBody),
         (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
         (status = 403, description = "`CROSS_ORIGIN`", body = ErrorBody),
         (status = 404, description = "`FLIGHT_NOT_FOUND`", body = ErrorBody),
@@ -321,7 +389,8 @@ pub async fn sales(
                 format!("{:?} is not a flight id", *path),
             )
         })?;
-        Ok(store::set_sales(&state.pool, id.into(), body.open).await?)
+        let schedule = body.schedule()?;
+        Ok(store::set_sales(&state.pool, id.into(), body.open, &schedule).await?)
     };
     let flight = audited(&state, &op, action, &path, set.await).await?;
     Ok(HttpResponse::Ok().json(sales_of(&state, flight).await?))

@@ -86,6 +86,27 @@ pub fn refused(refusal: &Refusal) -> ApiError {
             ErrorCode::SalesClosed,
             format!("sales of flight {flight_number} are closed"),
         ),
+        Refusal::SalesNotOpen { opens_at } => {
+            let at = opens_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+            ApiError::new(
+                ErrorCode::SalesNotOpen,
+                format!("the sale of this flight opens at {at}; nothing was held"),
+            )
+            .room(Some(at), None)
+        }
+        Refusal::QueueRequired { flight } => ApiError::new(
+            ErrorCode::QueueRequired,
+            format!(
+                "this flight's sale has a waiting room: join its queue (POST \
+                 /api/flights/{flight}/queue) and create with the Admission it gives; nothing \
+                 was held"
+            ),
+        )
+        .room(None, Some(format!("/api/flights/{flight}/queue"))),
+        Refusal::AdmissionInvalid(why) => ApiError::new(
+            ErrorCode::AdmissionInvalid,
+            format!("{why}; nothing was held"),
+        ),
         Refusal::Closed(OrderStatus::Expired) => expired(),
         Refusal::Closed(status) => not_modifiable(*status),
         Refusal::Engine(refusal) => engine_refused(refusal),

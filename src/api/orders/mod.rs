@@ -49,6 +49,7 @@ pub(super) fn context<'a>(state: &'a AppState, req: &HttpRequest) -> flows::Cont
         share: state.request_share(),
         request_id: request_id::current(),
         name_order: request_id::order,
+        room: &state.room,
     }
 }
 
@@ -105,10 +106,31 @@ pub async fn create(
         value: key.as_str(),
         keep: &keep,
     });
+    let admission = flows::RoomAdmission {
+        token: admission_header(&req)?,
+        key: req
+            .headers()
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok()),
+    };
     answers::reply(
-        flows::create(&context(&state, &req), &new, key).await,
+        flows::create_in_room(&context(&state, &req), &new, key, admission).await,
         created,
     )
+}
+
+/// The `Admission` header of a create, if any (printable ASCII).
+fn admission_header(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    match req.headers().get("admission") {
+        None => Ok(None),
+        Some(v) => match v.to_str() {
+            Ok(token) if !token.trim().is_empty() => Ok(Some(token.trim().to_string())),
+            _ => Err(ApiError::new(
+                ErrorCode::AdmissionInvalid,
+                "the Admission header is not a token this server issued",
+            )),
+        },
+    }
 }
 
 #[utoipa::path(

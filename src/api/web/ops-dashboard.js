@@ -108,7 +108,10 @@ function updateRow(tr, f) {
 }
 
 function updateSwitch(badgeNode, button, f) {
-  setText(badgeNode, f.salesOpen ? 'On sale' : 'Sales closed');
+  // A scheduled sale not open yet: when it opens (buyers wait in its queue).
+  const opensAt = f.salesOpenAt ? new Date(f.salesOpenAt) : null;
+  const scheduled = f.salesOpen && opensAt && opensAt > new Date();
+  setText(badgeNode, scheduled ? `Opens ${fmtDate(f.salesOpenAt)}` : f.salesOpen ? 'On sale' : 'Sales closed');
   setAttr(badgeNode, 'data-kind', f.salesOpen ? 'ok' : 'bad');
   const busy = state.switching.has(f.id);
   const verb = f.salesOpen ? 'Close sales' : 'Open sales';
