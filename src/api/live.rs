@@ -720,5 +720,11 @@ mod tests {
         assert_eq!(text(&stream.next().await.unwrap()), "snapshot 1\n\n");
         feed.publish(&mut seq, Count(2));
         assert_eq!(text(&stream.next().await.unwrap()), "change 2\n\n");
+        // A few behind: caught up in one write, each change once.
+        for n in 3..=5 {
+            feed.publish(&mut seq, Count(n));
+        }
+        let caught_up = text(&stream.next().await.unwrap());
+        assert_eq!(caught_up, "change 3\n\nchange 4\n\nchange 5\n\n");
     }
 }

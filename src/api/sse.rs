@@ -118,6 +118,28 @@ struct Following<T> {
 }
 
 impl<T> Following<T> {
+    /// `events`, and the changes already waiting after them in one write:
+    /// a stream that was not polled for a while catches up in one chunk.
+    /// (Most often none wait, and the shared bytes go out as they are.)
+    fn and_pending(&mut self, events: web::Bytes) -> Option<web::Bytes> {
+        use tokio::sync::broadcast::error::TryRecvError;
+        let mut more: Option<web::BytesMut> = None;
+        loop {
+            match self.rx.changes.try_recv() {
+                Ok(change) if change.seq <= self.sent => {}
+                Ok(change) if change.seq == self.sent + 1 => {
+                    self.sent = change.seq;
+                    let chunk = more.get_or_insert_with(|| web::BytesMut::from(&events[..]));
+                    chunk.extend_from_slice(&change.events);
+                }
+                Ok(_) | Err(TryRecvError::Lagged(_)) => return self.resync(),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        let chunk = more.map_or(events, web::BytesMut::freeze);
+        Some(chunk).filter(|chunk| !chunk.is_empty())
+    }
+
     /// The latest snapshot event, for a stream that fell behind: it skips
     /// what it missed, and follows the changes from the newest on (kept at
     /// the oldest, it would fall behind again with the next change).
@@ -159,7 +181,7 @@ pub async fn feed_events<T: Feedable>(
                 Wait::Next(Ok(change)) if change.seq <= f.sent => None,
                 Wait::Next(Ok(change)) if change.seq == f.sent + 1 => {
                     f.sent = change.seq;
-                    Some(change.events).filter(|events| !events.is_empty())
+                    f.and_pending(change.events)
                 }
                 Wait::Next(Ok(_)) => f.resync(),
             };
