@@ -117,6 +117,143 @@ fn tickets_of(booking: &Value) -> Vec<String> {
         .collect()
 }
 
+/// What a boarding pass must say.
+struct Pass<'a> {
+    reference: &'a str,
+    origin: &'a str,
+    destination: &'a str,
+    day: u32,
+    name: &'a str,
+    compartment: char,
+    seat: &'a str,
+    sequence: u32,
+}
+
+/// A pass read back field by field, by this crate's parser and by an
+/// independent reader of Resolution 792.
+fn assert_pass_reads_back(bcbp: &str, w: &Pass<'_>) {
+    println!("{bcbp:?}");
+    assert_eq!(bcbp.len(), 60, "{bcbp:?}");
+
+    // Field by field, with this crate's parser.
+    let p = flightctl::bcbp::parse(bcbp).unwrap();
+    assert_eq!((p.format, p.legs), ('M', 1));
+    assert_eq!(p.name, w.name);
+    assert_eq!(p.electronic_ticket, 'E');
+    assert_eq!(p.reference, w.reference);
+    assert_eq!(
+        (p.origin.as_str(), p.destination.as_str()),
+        (w.origin, w.destination)
+    );
+    assert_eq!(
+        (p.carrier.as_str(), p.flight_number.as_str()),
+        ("FL", "0101")
+    );
+    assert_eq!(p.day_of_year, w.day);
+    assert_eq!(p.compartment, w.compartment);
+    assert_eq!(p.seat, w.seat);
+    assert_eq!(p.sequence, w.sequence);
+    assert_eq!((p.passenger_status, p.variable_size), ('1', 0));
+
+    // And with an independent reader of Resolution 792.
+    let read = iata_bcbp::Bcbp::from_str(bcbp).expect("a pass a gate reader decodes");
+    assert_eq!(read.passenger_name().trim(), w.name);
+    assert_eq!(read.electronic_ticket_indicator(), 'E');
+    assert_eq!(read.legs().len(), 1);
+    let leg = &read.legs()[0];
+    assert_eq!(leg.operating_carrier_pnr_code().trim(), w.reference);
+    assert_eq!(leg.from_city_airport_code(), w.origin);
+    assert_eq!(leg.to_city_airport_code(), w.destination);
+    assert_eq!(leg.operating_carrier_designator().trim(), "FL");
+    assert_eq!(leg.flight_number().trim(), "0101");
+    assert_eq!(leg.date_of_flight().trim(), format!("{:03}", w.day));
+    assert_eq!(leg.compartment_code(), w.compartment);
+    assert_eq!(leg.seat_number(), w.seat);
+    assert_eq!(
+        leg.check_in_sequence_number().trim(),
+        format!("{:04}", w.sequence)
+    );
+    assert_eq!(leg.passenger_status(), '1');
+}
+
+/// A checked-in booking: neither its customer nor an operator can cancel
+/// it, and the console's order view shows its tickets and check-ins.
+async fn checked_in_stays_and_the_console_shows_it(
+    app: &TestApp,
+    reference: &str,
+    order: &str,
+    tickets: &[String],
+) {
+    // Checked in: neither the customer nor an operator can cancel it.
+    let (code, body) = app
+        .post(
+            &format!("/api/bookings/{reference}/cancel"),
+            json!({"lastName": "Đorđevic"}),
+        )
+        .await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (409, Some("BOOKING_CHECKED_IN")),
+        "{body}"
+    );
+    let operator = support::signed_in_operator(app, "checkin-ops").await;
+    let refund = operator
+        .post(app.url(&format!("/api/ops/bookings/{reference}/refund")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refund.status().as_u16(), 409);
+    let body: Value = refund.json().await.unwrap();
+    assert_eq!(body["error"], "BOOKING_CHECKED_IN");
+    let (_, booking) = look_up(app, reference, "Đorđevic").await;
+    assert_eq!(booking["status"], "CONFIRMED");
+    assert_eq!(count(app, "SELECT count(*) FROM refunds").await, 0);
+
+    // The console's order view shows the tickets and the check-in.
+    let view: Value = operator
+        .get(app.url(&format!("/api/ops/orders/{order}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shown: Vec<&str> = (view["tickets"].as_array().unwrap().iter())
+        .map(|t| t["ticketNumber"].as_str().unwrap())
+        .collect();
+    assert_eq!(shown.len(), 2, "{view}");
+    assert!(shown.iter().all(|t| tickets.iter().any(|u| u == t)));
+    assert_eq!(view["checkIns"].as_array().unwrap().len(), 2, "{view}");
+}
+
+async fn check_ins_at_once_share_no_sequence(app: &TestApp) {
+    // Bookings checking in at once share no sequence number, and no two
+    // passengers share a ticket number.
+    let mut references = Vec::new();
+    for (i, seat) in ["14A", "14B", "14C"].into_iter().enumerate() {
+        let family = ["Lovelace", "Babbage", "Hopper"][i];
+        let (_, reference) = book(app, FL101, &[[seat, "Ada", family, ""]]).await;
+        references.push((reference, family));
+    }
+    let at_once = references
+        .iter()
+        .map(|(reference, family)| check_in(app, reference, family));
+    let mut sequences: Vec<u64> = futures::future::join_all(at_once)
+        .await
+        .into_iter()
+        .map(|(code, body)| {
+            assert_eq!(code, 200, "{body}");
+            body["boardingPasses"][0]["sequence"].as_u64().unwrap()
+        })
+        .collect();
+    sequences.sort_unstable();
+    assert_eq!(sequences, [3, 4, 5]);
+    assert_eq!(
+        count(app, "SELECT count(DISTINCT ticket_number) FROM tickets").await,
+        count(app, "SELECT count(*) FROM tickets").await,
+    );
+}
+
 #[tokio::test]
 async fn a_booking_within_24_hours_checks_in_with_a_pass_per_passenger_that_parses_back_field_by_field()
  {
@@ -205,49 +342,17 @@ async fn a_booking_within_24_hours_checks_in_with_a_pass_per_passenger_that_pars
         assert!(tickets.iter().any(|t| t == ticket), "{ticket}");
         let sequence = pass["sequence"].as_u64().unwrap() as u32;
         sequences.push(sequence);
-        let bcbp = pass["bcbp"].as_str().unwrap();
-        println!("{seat}: {bcbp:?}");
-        assert_eq!(bcbp.len(), 60, "{bcbp:?}");
-
-        // Field by field, with this crate's parser.
-        let p = flightctl::bcbp::parse(bcbp).unwrap();
-        assert_eq!((p.format, p.legs), ('M', 1));
-        assert_eq!(p.name, name);
-        assert_eq!(p.electronic_ticket, 'E');
-        assert_eq!(p.reference, reference);
-        assert_eq!(
-            (p.origin.as_str(), p.destination.as_str()),
-            (origin.as_str(), destination.as_str())
-        );
-        assert_eq!(
-            (p.carrier.as_str(), p.flight_number.as_str()),
-            ("FL", "0101")
-        );
-        assert_eq!(p.day_of_year, day);
-        assert_eq!(p.compartment, compartment);
-        assert_eq!(p.seat, printed_seat);
-        assert_eq!(p.sequence, sequence);
-        assert_eq!((p.passenger_status, p.variable_size), ('1', 0));
-
-        // And with an independent reader of Resolution 792.
-        let read = iata_bcbp::Bcbp::from_str(bcbp).expect("a pass a gate reader decodes");
-        assert_eq!(read.passenger_name().trim(), name);
-        assert_eq!(read.electronic_ticket_indicator(), 'E');
-        assert_eq!(read.legs().len(), 1);
-        let leg = &read.legs()[0];
-        assert_eq!(leg.operating_carrier_pnr_code().trim(), reference);
-        assert_eq!(leg.from_city_airport_code(), origin);
-        assert_eq!(leg.to_city_airport_code(), destination);
-        assert_eq!(leg.operating_carrier_designator().trim(), "FL");
-        assert_eq!(leg.flight_number().trim(), "0101");
-        assert_eq!(leg.date_of_flight().trim(), format!("{day:03}"));
-        assert_eq!(leg.compartment_code(), compartment);
-        assert_eq!(leg.seat_number(), printed_seat);
-        assert_eq!(
-            leg.check_in_sequence_number().trim(),
-            format!("{sequence:04}")
-        );
-        assert_eq!(leg.passenger_status(), '1');
+        let want = Pass {
+            reference: &reference,
+            origin: &origin,
+            destination: &destination,
+            day,
+            name,
+            compartment,
+            seat: printed_seat,
+            sequence,
+        };
+        assert_pass_reads_back(pass["bcbp"].as_str().unwrap(), &want);
     }
     sequences.sort_unstable();
     assert_eq!(sequences, [1, 2], "per flight, from 1");
@@ -260,72 +365,8 @@ async fn a_booking_within_24_hours_checks_in_with_a_pass_per_passenger_that_pars
     assert_eq!(booking["checkIn"]["checkedIn"], true);
     assert_eq!(booking["boardingPasses"], checked["boardingPasses"]);
 
-    // Checked in: neither the customer nor an operator can cancel it.
-    let (code, body) = app
-        .post(
-            &format!("/api/bookings/{reference}/cancel"),
-            json!({"lastName": "Đorđevic"}),
-        )
-        .await;
-    assert_eq!(
-        (code, body["error"].as_str()),
-        (409, Some("BOOKING_CHECKED_IN")),
-        "{body}"
-    );
-    let operator = support::signed_in_operator(&app, "checkin-ops").await;
-    let refund = operator
-        .post(app.url(&format!("/api/ops/bookings/{reference}/refund")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refund.status().as_u16(), 409);
-    let body: Value = refund.json().await.unwrap();
-    assert_eq!(body["error"], "BOOKING_CHECKED_IN");
-    let (_, booking) = look_up(&app, &reference, "Đorđevic").await;
-    assert_eq!(booking["status"], "CONFIRMED");
-    assert_eq!(count(&app, "SELECT count(*) FROM refunds").await, 0);
-
-    // The console's order view shows the tickets and the check-in.
-    let view: Value = operator
-        .get(app.url(&format!("/api/ops/orders/{order}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let shown: Vec<&str> = (view["tickets"].as_array().unwrap().iter())
-        .map(|t| t["ticketNumber"].as_str().unwrap())
-        .collect();
-    assert_eq!(shown.len(), 2, "{view}");
-    assert!(shown.iter().all(|t| tickets.iter().any(|u| u == t)));
-    assert_eq!(view["checkIns"].as_array().unwrap().len(), 2, "{view}");
-
-    // Bookings checking in at once share no sequence number, and no two
-    // passengers share a ticket number.
-    let mut references = Vec::new();
-    for (i, seat) in ["14A", "14B", "14C"].into_iter().enumerate() {
-        let family = ["Lovelace", "Babbage", "Hopper"][i];
-        let (_, reference) = book(&app, FL101, &[[seat, "Ada", family, ""]]).await;
-        references.push((reference, family));
-    }
-    let at_once = references
-        .iter()
-        .map(|(reference, family)| check_in(&app, reference, family));
-    let mut sequences: Vec<u64> = futures::future::join_all(at_once)
-        .await
-        .into_iter()
-        .map(|(code, body)| {
-            assert_eq!(code, 200, "{body}");
-            body["boardingPasses"][0]["sequence"].as_u64().unwrap()
-        })
-        .collect();
-    sequences.sort_unstable();
-    assert_eq!(sequences, [3, 4, 5]);
-    assert_eq!(
-        count(&app, "SELECT count(DISTINCT ticket_number) FROM tickets").await,
-        count(&app, "SELECT count(*) FROM tickets").await,
-    );
+    checked_in_stays_and_the_console_shows_it(&app, &reference, &order, &tickets).await;
+    check_ins_at_once_share_no_sequence(&app).await;
     sink.stop();
 }
 

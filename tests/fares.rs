@@ -77,24 +77,9 @@ fn money(cents: i64) -> String {
     Cents::new(cents).to_string()
 }
 
-#[tokio::test]
-async fn seat_map_order_mail_ledger_and_refund_agree_on_every_price() {
-    let sink = support::smtp::SmtpSink::start();
-    let mut s = settings().await;
-    s.mail.smtp_url = Some(Secret::new(sink.url()));
-    let app = TestApp::with_worker(s).await;
-    // The seed's FL102: business rows 1–3 at three times the $320 economy
-    // fare, exit row 14 with extra legroom ($25 + $15). Fees for this test.
-    sql(
-        &app,
-        &format!(
-            "UPDATE cabins SET cancellation_fee_cents = 5000 WHERE flight_id = '{FL102}' AND code = 'BUSINESS';
-             UPDATE cabins SET cancellation_fee_cents = 2000 WHERE flight_id = '{FL102}' AND code = 'ECONOMY';"
-        ),
-    )
-    .await;
-
-    // The seat map.
+/// The seat map of FL102 (fees set by the caller): its cabins, each seat's
+/// cabin, features and price, and the list's lowest price.
+async fn assert_seat_map_prices(app: &TestApp) {
     let (code, flight) = app.get(&format!("/api/flights/{FL102}")).await;
     assert_eq!(code, 200, "{flight}");
     assert_eq!(
@@ -129,6 +114,26 @@ async fn seat_map_order_mail_ledger_and_refund_agree_on_every_price() {
     let listed = list["flights"].as_array().unwrap();
     let fl102 = listed.iter().find(|f| f["id"] == FL102).unwrap();
     assert_eq!(fl102["fromPriceCents"], 32_000);
+}
+
+#[tokio::test]
+async fn seat_map_order_mail_ledger_and_refund_agree_on_every_price() {
+    let sink = support::smtp::SmtpSink::start();
+    let mut s = settings().await;
+    s.mail.smtp_url = Some(Secret::new(sink.url()));
+    let app = TestApp::with_worker(s).await;
+    // The seed's FL102: business rows 1–3 at three times the $320 economy
+    // fare, exit row 14 with extra legroom ($25 + $15). Fees for this test.
+    sql(
+        &app,
+        &format!(
+            "UPDATE cabins SET cancellation_fee_cents = 5000 WHERE flight_id = '{FL102}' AND code = 'BUSINESS';
+             UPDATE cabins SET cancellation_fee_cents = 2000 WHERE flight_id = '{FL102}' AND code = 'ECONOMY';"
+        ),
+    )
+    .await;
+
+    assert_seat_map_prices(&app).await;
 
     // The order: each seat at the seat map's price.
     let (code, created) = app

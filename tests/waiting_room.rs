@@ -162,6 +162,46 @@ async fn until_state(app: &TestApp, who: usize, flight: &str, ticket: &str, stat
     .await
 }
 
+/// Creates need the admission: missing, forged, another flight's and
+/// garbage tokens are refused, and nothing is held.
+async fn refuses_creates_without_a_good_admission(
+    app: &TestApp,
+    flight: &str,
+    first: usize,
+    ticket: &str,
+) {
+    // Creates need the admission: missing, forged, other flight refused.
+    let (code, body) = create(app, first + 1, flight, "1A", None).await;
+    assert_eq!(
+        (code, body["error"].as_str()),
+        (409, Some("QUEUE_REQUIRED")),
+        "{body}"
+    );
+    assert_eq!(
+        body["queueUrl"],
+        json!(format!("/api/flights/{flight}/queue"))
+    );
+    let until = 4_102_444_800_000; // 2100
+    let forged =
+        flightctl::waiting::token::sign("not-the-secret", flight.parse().unwrap(), ticket, until);
+    let other =
+        flightctl::waiting::token::sign(ADMISSION_SECRET, FL101.parse().unwrap(), ticket, until);
+    for bad in [forged.as_str(), other.as_str(), "garbage"] {
+        let (code, body) = create(app, first + 1, flight, "1A", Some(bad)).await;
+        assert_eq!(
+            (code, body["error"].as_str()),
+            (403, Some("ADMISSION_INVALID")),
+            "{body}"
+        );
+    }
+    assert!(
+        app.seat_statuses(flight)
+            .await
+            .values()
+            .all(|s| s == "available")
+    );
+}
+
 #[tokio::test]
 async fn a_scheduled_sale_refuses_early_shuffles_its_prequeue_admits_and_sells_out_once() {
     let app = TestApp::with_worker(settings(true).await).await;
@@ -255,37 +295,7 @@ async fn a_scheduled_sale_refuses_early_shuffles_its_prequeue_admits_and_sells_o
     let token = |b: usize| views[b]["admission"].as_str().unwrap().to_string();
     let first = admitted[0];
 
-    // Creates need the admission: missing, forged, other flight refused.
-    let (code, body) = create(&app, first + 1, &flight, "1A", None).await;
-    assert_eq!(
-        (code, body["error"].as_str()),
-        (409, Some("QUEUE_REQUIRED")),
-        "{body}"
-    );
-    assert_eq!(
-        body["queueUrl"],
-        json!(format!("/api/flights/{flight}/queue"))
-    );
-    let ticket = &tickets[first];
-    let until = 4_102_444_800_000; // 2100
-    let forged =
-        flightctl::waiting::token::sign("not-the-secret", flight.parse().unwrap(), ticket, until);
-    let other =
-        flightctl::waiting::token::sign(ADMISSION_SECRET, FL101.parse().unwrap(), ticket, until);
-    for bad in [forged.as_str(), other.as_str(), "garbage"] {
-        let (code, body) = create(&app, first + 1, &flight, "1A", Some(bad)).await;
-        assert_eq!(
-            (code, body["error"].as_str()),
-            (403, Some("ADMISSION_INVALID")),
-            "{body}"
-        );
-    }
-    assert!(
-        app.seat_statuses(&flight)
-            .await
-            .values()
-            .all(|s| s == "available")
-    );
+    refuses_creates_without_a_good_admission(&app, &flight, first, &tickets[first]).await;
 
     // The admitted buyers buy the three seats; a token serves one order.
     let mut orders = Vec::new();

@@ -39,6 +39,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     js!("ops-common.js"),
     js!("ops-dashboard.js"),
     js!("ops-flight-form.js"),
+    js!("ops-settings.js"),
     js!("ops-logs.js"),
     js!("ops-order.js"),
     js!("ops-orders.js"),

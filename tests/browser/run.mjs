@@ -1050,6 +1050,31 @@ async function scenarioOps(browser) {
   await visitor.context.close();
   const added = await flightByNumber(number);
 
+  // The scheduled sale and the fares, set from the dashboard's form.
+  const settings = page.getByTestId('ops-settings');
+  await settings.getByLabel('Flight to change', { exact: true }).selectOption(added.id);
+  const opens = new Date(Date.now() + 86_400_000);
+  await settings.getByLabel('Sales open at', { exact: true }).fill(localInput(opens));
+  await settings.getByLabel('Admissions per minute', { exact: true }).fill('30');
+  await settings.getByRole('button', { name: 'Schedule the sale' }).click();
+  await step('the sale is scheduled', () => settings.getByText(`Sales of ${number} open`).waitFor());
+  const scheduled = await flightByNumber(number);
+  if (!scheduled.salesOpenAt || Math.abs(new Date(scheduled.salesOpenAt) - opens) > 60_000) fail(`${number} should open for sale at ${opens.toISOString()}, shows ${scheduled.salesOpenAt}`);
+  await accessible(page, 'the console dashboard, a sale scheduled');
+  await settings.getByLabel('Sales open at', { exact: true }).fill('');
+  await settings.getByLabel('Admissions per minute', { exact: true }).fill('');
+  await settings.getByRole('button', { name: 'Schedule the sale' }).click();
+  await step('the sale is open again', () => settings.getByText(`${number} is on sale now.`).waitFor());
+  await settings.getByLabel('Cabin', { exact: true }).selectOption('ECONOMY');
+  await settings.getByLabel('Fare for new holds (USD)', { exact: true }).fill('149.00');
+  await settings.getByLabel('Refundable', { exact: true }).uncheck();
+  await settings.getByRole('button', { name: 'Change the fare' }).click();
+  await step('the fare is changed', () => settings.getByText(`Economy on ${number} is now $149.00 for new holds, not refundable.`).waitFor());
+  const { seatMap } = await getJson(BASE_URL, `/api/flights/${added.id}`);
+  const economy = seatMap.cabins.find((c) => c.code === 'ECONOMY');
+  if (economy?.priceCents !== 14900 || economy.refundable !== false) fail(`the economy fare of ${number} should be 14900 and not refundable, is ${JSON.stringify(economy)}`);
+  await accessible(page, 'the console dashboard, a fare changed');
+
   const close = page.getByRole('button', { name: `Close sales for ${number}` });
   await close.focus();
   await page.keyboard.press('Enter');

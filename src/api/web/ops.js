@@ -13,6 +13,7 @@ import { $, setText, show } from '/assets/dom.js';
 import { announce, hashQuery, onSignedOut, showError } from '/assets/ops-common.js';
 import { dashboardView, initDashboard, onFlights, startFlights, stopFlights } from '/assets/ops-dashboard.js';
 import { flightFormView, initFlightForm } from '/assets/ops-flight-form.js';
+import { initSettings } from '/assets/ops-settings.js';
 import { auditView, initLogs, sweepView } from '/assets/ops-logs.js';
 import { initOrder, orderView } from '/assets/ops-order.js';
 import { fillFlightFilter, initOrders, ordersView } from '/assets/ops-orders.js';
@@ -133,6 +134,7 @@ async function signOut() {
 async function main() {
   initSignIn(signedIn);
   initDashboard();
+  initSettings();
   initOrders();
   initOrder();
   initFlightForm();
