@@ -479,6 +479,10 @@ async fn a_new_flight_is_checked_and_listed_at_once(ops: &reqwest::Client, app: 
         ("arrivalTime", json!("2031-06-01T07:00:00Z")),
         ("seatLetters", json!("ABG")),
         ("rows", json!(0)),
+        // Numbers a boarding pass cannot carry (1-3 letters, 1-4 digits, a
+        // letter at most): refused here, not at check-in.
+        ("flightNumber", json!("FL12345")),
+        ("flightNumber", json!("1234")),
     ] {
         let mut bad = new.clone();
         bad[field] = value;
