@@ -83,7 +83,7 @@ fn fixed(text: &str, width: usize) -> String {
 
 /// The carrier (3, padded) and flight number (4 digits and a suffix or a
 /// space) of a flight number as sold.
-fn carrier_and_number(flight_number: &str) -> Result<(String, String), EncodeError> {
+pub fn carrier_and_number(flight_number: &str) -> Result<(String, String), EncodeError> {
     let bad = || EncodeError::FlightNumber(flight_number.to_string());
     let letters = flight_number
         .chars()

@@ -116,8 +116,9 @@ pub async fn flights_events(
     "departureTime": "2030-06-01T08:30:00Z", "arrivalTime": "2030-06-01T11:45:00Z",
     "rows": 20, "seatLetters": "ABCDEF", "priceCents": 12900}))]
 pub struct AddFlightBody {
-    /// 2–10 capital letters and digits, e.g. `FL301`.
-    #[schema(value_type = String, pattern = "^[A-Z0-9]{2,10}$")]
+    /// What a boarding pass carries: 1–3 capital letters, 1–4 digits and at
+    /// most one letter, e.g. `FL301`.
+    #[schema(value_type = String, pattern = "^[A-Z]{1,3}[0-9]{1,4}[A-Z]?$")]
     flight_number: serde_json::Value,
     /// A 3-letter airport code.
     #[schema(value_type = String, pattern = "^[A-Z]{3}$")]
@@ -236,14 +237,12 @@ impl AddFlightBody {
                 .ok_or_else(|| invalid_flight(field, "must be a string"))
         };
         let number = text(&self.flight_number, "flightNumber")?;
-        if !(2..=10).contains(&number.len())
-            || !number
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-        {
+        // What a boarding pass carries (src/bcbp.rs): a 1-3 letter carrier,
+        // 1-4 digits, at most one letter after them.
+        if crate::bcbp::carrier_and_number(&number).is_err() {
             return Err(invalid_flight(
                 "flightNumber",
-                "2 to 10 capital letters and digits",
+                "1 to 3 capital letters, then 1 to 4 digits and at most one letter, like FL305",
             ));
         }
         let airport = |v: &serde_json::Value, field: &'static str| {

@@ -27,7 +27,7 @@ const cents = (text) => Math.round(Number(text) * 100);
 
 function numberProblem(number) {
   if (!number) return 'Enter the flight number.';
-  return /^[A-Z0-9]{2,10}$/.test(number) ? '' : 'A flight number is 2 to 10 letters and digits, like FL305.';
+  return /^[A-Z]{1,3}[0-9]{1,4}[A-Z]?$/.test(number) ? '' : 'A flight number is 1 to 3 letters, then 1 to 4 digits and at most one letter, like FL305.';
 }
 
 function airportProblem(code, which) {
