@@ -215,16 +215,77 @@ async fn every_dashboard_query_returns_data_from_a_real_prometheus() {
     let mut settings = support::isolated_settings(true).await;
     settings.booking.payment_validation_timeout = Duration::from_secs(1);
     settings.booking.payment_failure_rate = 0.0;
+    // The waiting room's buyers speak from their own addresses.
+    settings.server.trusted_proxies =
+        flightctl::config::TrustedProxies::parse("127.0.0.1/32").unwrap();
     let mut app = TestApp::spawn(settings).await;
     let (prom, started) = prometheus_scraping_two_workers(&mut app, &shipped_path).await;
     // What the dashboard shows: a seat map stream open throughout.
     let stream = app.open_seat_map_stream(FL101).await;
     let confirmed = make_what_the_dashboard_shows(&app).await;
     let viewer = keep_reading_the_status(&app, &confirmed);
+    wait_in_a_scheduled_sale(&app).await;
     assert_prometheus_saw_the_bookings(&prom).await;
     assert_every_query_draws(&prom, &dashboard, exprs, started).await;
     viewer.abort();
     drop(stream);
+}
+
+/// A scheduled sale's waiting room, as the dashboard shows it: two buyers
+/// pre-queued and admitted at the opening, then, scrapes later, a third
+/// who joins after it, so the wait histogram grows between scrapes.
+async fn wait_in_a_scheduled_sale(app: &TestApp) {
+    let ops = support::signed_in_operator(app, "prom-ops").await;
+    let opens = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let body = json!({"flightNumber": "Q1", "origin": "BER", "destination": "LIS",
+        "departureTime": "2031-06-01T08:30:00Z", "arrivalTime": "2031-06-01T11:45:00Z",
+        "rows": 1, "seatLetters": "ABC", "priceCents": 12900, "salesOpenAt": opens.to_rfc3339()});
+    let resp = ops
+        .post(app.url("/api/ops/flights"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let flight: Value = resp.json().await.unwrap();
+    let flight = flight["id"].as_str().unwrap().to_string();
+    let queue = |who: u8, ticket: Option<String>| {
+        let path = match ticket {
+            None => format!("/api/flights/{flight}/queue"),
+            Some(t) => format!("/api/flights/{flight}/queue/{t}"),
+        };
+        let method = if path.ends_with("/queue") {
+            reqwest::Method::POST
+        } else {
+            reqwest::Method::GET
+        };
+        let req = app
+            .http
+            .request(method, app.url(&path))
+            .header("X-Forwarded-For", format!("198.51.100.{who}"));
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let admitted = |who: u8, ticket: String| {
+        let queue = &queue;
+        async move {
+            support::eventually("admitted", Duration::from_secs(20), || {
+                let ticket = ticket.clone();
+                async move {
+                    let t = queue(who, Some(ticket)).await;
+                    (t["state"] == "ADMITTED").then_some(())
+                }
+            })
+            .await
+        }
+    };
+    let first = queue(1, None).await["ticket"].as_str().unwrap().to_string();
+    let second = queue(2, None).await["ticket"].as_str().unwrap().to_string();
+    admitted(1, first).await;
+    admitted(2, second).await;
+    tokio::time::sleep(Duration::from_secs(3 * SCRAPE_INTERVAL_S)).await;
+    let third = queue(3, None).await["ticket"].as_str().unwrap().to_string();
+    admitted(3, third).await;
+    tokio::time::sleep(Duration::from_secs(3 * SCRAPE_INTERVAL_S)).await;
 }
 
 /// The dashboard and its `(panel title, expression)` pairs, every panel
