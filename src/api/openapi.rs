@@ -177,12 +177,18 @@ fn streams(operation_id: &str) -> &'static [Event] {
         data: "StatusView",
         id: true,
     };
+    const TICKET: Event = Event {
+        name: None,
+        data: "QueueTicket",
+        id: false,
+    };
     match operation_id {
         "flights_list_events" => &[FLIGHTS, FLIGHT],
         "flights_events" => &[SEATS, SEAT],
         "orders_events" => &[STATUS, ERROR],
         "events_page" => &[FLIGHTS, FLIGHT, SEATS, SEAT, ORDER, ERROR],
         "ops_flights_events" => &[SALES],
+        "queue_events" => &[TICKET],
         _ => &[],
     }
 }
